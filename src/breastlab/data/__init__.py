@@ -1,0 +1,1 @@
+"""Data layer: readers (Duke MRI, later mammography), phantoms, and the store."""

@@ -1,0 +1,291 @@
+"""The one data model of breastlab: manifest + array store + findings.
+
+Every modality (MRI slices, breast MIPs, mammograms) is stored the same way::
+
+    STORE/
+      store.json          layout, dtype, image shape, normalisation, modality, checksum
+      manifest.parquet    one row per image; column ``row`` is the array address
+      images.npy          layout "fixed": one (N, H, W) array, memory-mapped on read
+      images.bin          layout "ragged": images of any size back to back; the
+                          manifest's ``offset``, ``height``, ``width`` address them
+      findings.parquet    zero or more rows per image (keyed by ``image_id``):
+                          finding_class, box x0, y0, x1, y1 (pixels of the stored
+                          array, 0-based, half-open), and any other columns
+
+Required manifest columns: ``row`` (0..N-1), ``image_id`` (unique), ``patient_id``.
+Everything else (label, slice_index, laterality, view, clinical columns ...)
+is modality-specific. Splits and cross-validation folds are index tables of
+``row`` values into the store; the array data is never copied.
+
+Writing is per key (usually a patient) through :class:`StoreWriter`: each key
+becomes an atomic shard in ``STORE/.shards/``; a job that is interrupted and
+restarted skips the keys already written (:meth:`StoreWriter.done_keys`), and
+:meth:`StoreWriter.finalize` streams the shards into the final files, so peak
+memory is one shard, not the cohort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from breastlab._io import atomic_path, save_npy, write_json, write_table
+from breastlab.problems import BreastlabInputError
+
+STORE_VERSION = 1
+FINDING_COLUMNS = ["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1"]
+Layout = Literal["fixed", "ragged"]
+
+
+class ArrayStore:
+    """Read side of a store. ``store[row]`` gives one image as a NumPy array."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        meta_path = self.path / "store.json"
+        if not meta_path.exists():
+            raise BreastlabInputError(
+                f"{self.path}: not a breastlab store (no store.json); build one with "
+                "`breastlab export` or StoreWriter.finalize()"
+            )
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self.manifest: pd.DataFrame = pd.read_parquet(self.path / "manifest.parquet")
+        findings_path = self.path / "findings.parquet"
+        self.findings: pd.DataFrame = (
+            pd.read_parquet(findings_path) if findings_path.exists() else empty_findings()
+        )
+        self.layout: Layout = self.meta["layout"]
+        self.dtype = np.dtype(self.meta["dtype"])
+        if self.layout == "fixed":
+            self._images = np.load(self.path / "images.npy", mmap_mode="r")
+            if len(self._images) != len(self.manifest):
+                raise BreastlabInputError(
+                    f"{self.path}: images.npy has {len(self._images)} images but "
+                    f"manifest.parquet has {len(self.manifest)} rows"
+                )
+        else:
+            self._images = np.memmap(self.path / "images.bin", dtype=self.dtype, mode="r")
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    @property
+    def images(self) -> np.ndarray:
+        """The (N, H, W) memory map of a fixed-layout store."""
+        if self.layout != "fixed":
+            raise BreastlabInputError(f"{self.path}: ragged store has no single image array; use store[row]")
+        return self._images
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return tuple(self.meta["shape"]) if self.meta.get("shape") else None
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if self.layout == "fixed":
+            return np.asarray(self._images[row])
+        rec = self.manifest.iloc[int(row)]
+        n = int(rec["height"]) * int(rec["width"])
+        start = int(rec["offset"])
+        return np.asarray(self._images[start : start + n]).reshape(int(rec["height"]), int(rec["width"]))
+
+    def batch(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Images of ``rows`` as one (len(rows), H, W) array (fixed layout)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        # Sorted reads are sequential on disk; restore the requested order after.
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((len(rows), *self.images.shape[1:]), dtype=self.dtype)
+        out[order] = self.images[rows[order]]
+        return out
+
+    def findings_for(self, image_id: str) -> pd.DataFrame:
+        return self.findings[self.findings["image_id"] == image_id]
+
+    @property
+    def checksum(self) -> str:
+        return self.meta["checksum"]
+
+
+def empty_findings() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c[0] in "xy" else "object") for c in FINDING_COLUMNS})
+
+
+def manifest_checksum(manifest: pd.DataFrame) -> str:
+    """SHA-256 of a manifest's content (column order and values), for provenance."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, manifest.columns)).encode())
+    h.update(pd.util.hash_pandas_object(manifest, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+class StoreWriter:
+    """Write a store shard by shard (resumable), then :meth:`finalize` it.
+
+    Parameters
+    ----------
+    path : output folder.
+    layout : "fixed" (every image ``shape``) or "ragged" (any 2-D size).
+    dtype : NumPy dtype of the stored pixels (uint8 for slices, uint16 for mammograms).
+    shape : (H, W) for the fixed layout.
+    meta : extra provenance saved in store.json (modality, normalisation, source ...).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layout: Layout = "fixed",
+        dtype: str | np.dtype = "uint8",
+        shape: tuple[int, int] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if layout not in ("fixed", "ragged"):
+            raise BreastlabInputError(f"layout={layout!r}: valid layouts are 'fixed' and 'ragged'")
+        if layout == "fixed" and (shape is None or len(shape) != 2):
+            raise BreastlabInputError(f"shape={shape!r}: a fixed-layout store needs an (H, W) shape")
+        self.path = Path(path)
+        self.layout = layout
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in shape) if shape is not None else None
+        self.meta = dict(meta or {})
+        self.shard_dir = self.path / ".shards"
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        self._check_or_save_settings()
+
+    def _check_or_save_settings(self) -> None:
+        """A resumed writer must use the settings of the interrupted one."""
+        settings = {"layout": self.layout, "dtype": self.dtype.name, "shape": list(self.shape) if self.shape else None}
+        path = self.shard_dir / "settings.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            for key, value in settings.items():
+                if saved[key] != value:
+                    raise BreastlabInputError(
+                        f"{self.path}: resuming with {key}={value!r} but the interrupted job used "
+                        f"{saved[key]!r}; use the same settings or delete {self.shard_dir}"
+                    )
+            self.meta = {**saved.get("meta", {}), **self.meta}
+        write_json({**settings, "meta": self.meta}, path)
+
+    @staticmethod
+    def _safe(key: str) -> str:
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(key))
+
+    def done_keys(self) -> set[str]:
+        """Keys whose shard is complete (a restarted job skips them)."""
+        return {p.read_text() for p in self.shard_dir.glob("*.done")}
+
+    def write_shard(
+        self,
+        key: str,
+        images: np.ndarray | Sequence[np.ndarray],
+        manifest: pd.DataFrame,
+        findings: pd.DataFrame | None = None,
+    ) -> None:
+        """Store the images of one key with their manifest (and findings) rows.
+
+        ``manifest`` needs one row per image, with at least ``image_id`` and
+        ``patient_id``; ``row`` is assigned at :meth:`finalize`.
+        """
+        images = list(images) if not isinstance(images, np.ndarray) else list(images)
+        if len(images) != len(manifest):
+            raise BreastlabInputError(
+                f"shard {key!r}: {len(images)} images but {len(manifest)} manifest rows"
+            )
+        missing = {"image_id", "patient_id"} - set(manifest.columns)
+        if missing:
+            raise BreastlabInputError(f"shard {key!r}: manifest lacks columns {sorted(missing)}")
+        for i, img in enumerate(images):
+            if img.ndim != 2:
+                raise BreastlabInputError(f"shard {key!r}, image {i}: expected a 2-D image, got shape {img.shape}")
+            if self.layout == "fixed" and img.shape != self.shape:
+                raise BreastlabInputError(
+                    f"shard {key!r}, image {i}: shape {img.shape} differs from the store's {self.shape}"
+                )
+        stem = self.shard_dir / self._safe(key)
+        flat = [np.ascontiguousarray(i, dtype=self.dtype).ravel() for i in images]
+        arrays = np.concatenate(flat) if flat else np.empty(0, self.dtype)
+        man = manifest.reset_index(drop=True).copy()
+        man["height"] = [int(i.shape[0]) for i in images]
+        man["width"] = [int(i.shape[1]) for i in images]
+        save_npy(arrays, f"{stem}.npy")
+        write_table(man, Path(f"{stem}.manifest.parquet"))
+        write_table(findings if findings is not None else empty_findings(), Path(f"{stem}.findings.parquet"))
+        # The marker is written last: a shard without it is redone on resume.
+        with atomic_path(f"{stem}.done") as tmp:
+            tmp.write_text(str(key))
+
+    def finalize(self, key_order: Sequence[str] | None = None, keep_shards: bool = False) -> ArrayStore:
+        """Concatenate the shards (in ``key_order`` or sorted) into the store files."""
+        keys = sorted(self.done_keys()) if key_order is None else [k for k in key_order if k in self.done_keys()]
+        stems = [self.shard_dir / self._safe(k) for k in keys]
+        manifests = [pd.read_parquet(f"{s}.manifest.parquet") for s in stems]
+        manifest = pd.concat(manifests, ignore_index=True) if manifests else pd.DataFrame(
+            columns=["image_id", "patient_id", "height", "width"]
+        )
+        if manifest["image_id"].duplicated().any():
+            dup = manifest.loc[manifest["image_id"].duplicated(), "image_id"].iloc[0]
+            raise BreastlabInputError(f"{self.path}: image_id {dup!r} occurs in more than one shard")
+        sizes = (manifest["height"].astype(np.int64) * manifest["width"].astype(np.int64)).to_numpy()
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else np.empty(0, np.int64)
+        manifest.insert(0, "row", np.arange(len(manifest), dtype=np.int64))
+        if self.layout == "ragged":
+            manifest["offset"] = offsets
+            target = self.path / "images.bin"
+            with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+                for s in stems:
+                    fh.write(np.load(f"{s}.npy").tobytes())
+        else:
+            manifest = manifest.drop(columns=["height", "width"])
+            target = self.path / "images.npy"
+            with atomic_path(target) as tmp:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=(len(manifest), *self.shape))
+                pos = 0
+                for s in stems:
+                    flat = np.load(f"{s}.npy")
+                    n = flat.size // (self.shape[0] * self.shape[1])
+                    out[pos : pos + n] = flat.reshape(n, *self.shape)
+                    pos += n
+                out.flush()
+                del out
+        findings = [pd.read_parquet(f"{s}.findings.parquet") for s in stems]
+        findings = [f for f in findings if len(f)]
+        findings = pd.concat(findings, ignore_index=True) if findings else empty_findings()
+        write_table(findings, self.path / "findings.parquet")
+        write_table(manifest, self.path / "manifest.parquet")
+        meta = {
+            "version": STORE_VERSION,
+            "layout": self.layout,
+            "dtype": self.dtype.name,
+            "shape": list(self.shape) if self.shape else None,
+            "n_images": len(manifest),
+            "checksum": manifest_checksum(manifest),
+            **self.meta,
+        }
+        write_json(meta, self.path / "store.json")
+        if not keep_shards:
+            shutil.rmtree(self.shard_dir, ignore_errors=True)
+        return ArrayStore(self.path)
+
+
+def write_store(
+    path: str | os.PathLike,
+    images: np.ndarray | Sequence[np.ndarray],
+    manifest: pd.DataFrame,
+    findings: pd.DataFrame | None = None,
+    layout: Layout = "fixed",
+    meta: dict[str, Any] | None = None,
+) -> ArrayStore:
+    """Write a whole store in one call (small stores, tests, fixtures)."""
+    first = images[0] if len(images) else None
+    dtype = first.dtype if first is not None else np.uint8
+    shape = tuple(first.shape) if (first is not None and layout == "fixed") else None
+    writer = StoreWriter(path, layout=layout, dtype=dtype, shape=shape, meta=meta)
+    writer.write_shard("all", images, manifest, findings)
+    return writer.finalize()

@@ -1,0 +1,1 @@
+"""breastlab.detect"""

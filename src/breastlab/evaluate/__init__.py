@@ -1,0 +1,1 @@
+"""Evaluation: statistics (ROC, DeLong, bootstrap, agreement), MRMC, metrics."""

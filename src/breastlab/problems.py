@@ -1,0 +1,49 @@
+"""Problems report: long jobs go on past bad input and list what they skipped.
+
+A job collects one :class:`Problem` per failing item (patient, file, row) and
+writes them as ``problems.csv`` beside its output. Messages always name the
+file, patient or column and say what would be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from breastlab._io import write_table
+
+
+class BreastlabInputError(ValueError):
+    """Bad input: the message names the file, patient, column or argument."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    item: str  # patient ID, file or row the problem belongs to
+    stage: str  # e.g. "read_dicom", "label_slices"
+    message: str
+
+
+class ProblemLog:
+    """Collects problems of a job and writes them atomically as CSV."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, item: str, stage: str, message: str | BaseException) -> None:
+        self.problems.append(Problem(str(item), stage, str(message)))
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def __bool__(self) -> bool:  # an empty log is still a log
+        return True
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([dataclasses.asdict(p) for p in self.problems], columns=["item", "stage", "message"])
+
+    def write(self, path: str | os.PathLike) -> Path:
+        return write_table(self.to_frame(), path)
