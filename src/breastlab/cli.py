@@ -15,8 +15,18 @@ from breastlab import __version__
 from breastlab.problems import BreastlabInputError
 
 
-# --------------------------------------------------------------------------- data (issue 2)
-def _add_data(sub: argparse._SubParsersAction) -> None:
+# --------------------------------------------------------------------------- data: Duke tables (issue 2, clinical/boxes/labels)
+def _add_duke(sub: argparse._SubParsersAction) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- data: DICOM + export (issue 2)
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- data: phantoms (issue 2)
+def _add_phantom(sub: argparse._SubParsersAction) -> None:
     pass
 
 
@@ -25,13 +35,30 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     pass
 
 
-# --------------------------------------------------------------------------- train/evaluate/report (issue 4)
+# --------------------------------------------------------------------------- train/sweep (issue 4)
 def _add_train(sub: argparse._SubParsersAction) -> None:
     pass
 
 
-# --------------------------------------------------------------------------- stats + mrmc (issues 5, 6)
+# --------------------------------------------------------------------------- evaluate/report (issue 4)
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- stats (issue 5)
 def _add_stats(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stats", help="ROC/AUC, DeLong, bootstrap, agreement, reader studies, MRMC")
+    stats_sub = p.add_subparsers(dest="stats_command", metavar="STAT")
+    _add_stats_roc(stats_sub)
+    _add_stats_mrmc(stats_sub)
+
+
+def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- stats mrmc (issue 6)
+def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     pass
 
 
@@ -56,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breastlab", description="Breast-imaging AI research toolkit")
     parser.add_argument("--version", action="version", version=f"breastlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_data, _add_curate, _add_train, _add_stats, _add_demo):
+    for add in (_add_duke, _add_export, _add_phantom, _add_curate, _add_train, _add_evaluate, _add_stats, _add_demo):
         add(sub)
     return parser
 

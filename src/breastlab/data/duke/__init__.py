@@ -1,0 +1,1 @@
+"""Duke-Breast-Cancer-MRI reader: clinical table, boxes, slice labels, DICOM tree."""
