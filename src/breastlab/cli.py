@@ -15,7 +15,7 @@ from breastlab import __version__
 from breastlab.problems import BreastlabInputError
 
 
-# --------------------------------------------------------------------------- data: Duke tables (issue 2, clinical/boxes/labels)
+# ------------------------------------------------------------------ data: Duke tables (issue 2)
 def _add_duke(sub: argparse._SubParsersAction) -> None:
     pass
 
