@@ -1,0 +1,633 @@
+"""DICOM half of the Duke-Breast-Cancer-MRI reader.
+
+TCIA ships the collection in its "Classic Directory Name" layout::
+
+    Duke-Breast-Cancer-MRI/Breast_MRI_NNN/<study>/<series>/1-NNN.dcm
+
+with series folders named ``<SeriesNumber>-<SeriesDescription>-<5 digits>``,
+e.g. ``3.000000-ax dyn pre-93877``. This module
+
+* indexes the tree (:func:`index_dicom_tree`, one header per series, no pixels),
+* identifies the dynamic contrast-enhanced (DCE) phase of each series
+  (:func:`identify_sequence`: "pre", "post1" .. "post4" or "other"),
+* reads one series into a :class:`Volume` (:func:`read_series`), ordered by
+  ImagePositionPatient along the slice normal, rescaled, with geometry and a
+  de-identified header (an allow-list, :data:`META_ALLOW`).
+
+Slice numbering (project convention): slices are sorted by ``p . n`` ascending,
+where ``p`` is ImagePositionPatient and ``n = r x c`` the cross product of the
+row and column direction cosines of ImageOrientationPatient (DICOM PS3.3
+C.7.6.2.1.1). ``slice_index`` is 0-based in that order; Duke's 1-based
+``Start Slice``/``End Slice`` equal ``slice_index + 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+
+from breastlab.problems import BreastlabInputError, ProblemLog
+
+COLLECTION = "Duke-Breast-Cancer-MRI"
+SEQUENCES = ("pre", "post1", "post2", "post3", "post4", "other")
+
+# Non-identifying header fields kept in Volume.meta (DICOM keywords). Everything
+# else is dropped: names, dates, times, UIDs, institution, physicians, accession
+# number, device serial number, age, weight ... Only the pseudonymous PatientID
+# (TCIA's "Breast_MRI_NNN") is kept, to link a volume to the tables.
+META_ALLOW: tuple[str, ...] = (
+    "PatientID",
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "MagneticFieldStrength",
+    "ImagedNucleus",
+    "ImagingFrequency",
+    "SeriesDescription",
+    "SeriesNumber",
+    "ProtocolName",
+    "SequenceName",
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "MRAcquisitionType",
+    "RepetitionTime",
+    "EchoTime",
+    "InversionTime",
+    "FlipAngle",
+    "EchoTrainLength",
+    "NumberOfAverages",
+    "PercentSampling",
+    "PercentPhaseFieldOfView",
+    "PixelBandwidth",
+    "AcquisitionMatrix",
+    "InPlanePhaseEncodingDirection",
+    "ReceiveCoilName",
+    "TransmitCoilName",
+    "ContrastBolusAgent",
+    "ContrastBolusRoute",
+    "TemporalPositionIdentifier",
+    "NumberOfTemporalPositions",
+    "TriggerTime",
+    "PatientPosition",
+    "BodyPartExamined",
+    "Laterality",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImageOrientationPatient",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "WindowCenter",
+    "WindowWidth",
+)
+
+# Tags an index needs (read with ``specific_tags`` so the rest of the header is skipped).
+_INDEX_TAGS = [
+    "PatientID", "SeriesDescription", "SeriesNumber", "Manufacturer", "ManufacturerModelName",
+    "MagneticFieldStrength", "Rows", "Columns", "ContrastBolusAgent",
+]
+_SERIES_FOLDER = re.compile(r"^(?P<number>\d+)(?:\.\d+)?-(?P<description>.*)-(?P<suffix>\d{5})$")
+_UNCOMPRESSED = {
+    "1.2.840.10008.1.2": "<",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1": "<",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.1.99": "<",  # Deflated Explicit VR Little Endian (pydicom inflates on read)
+    "1.2.840.10008.1.2.2": ">",  # Explicit VR Big Endian
+}
+
+
+# ============================================================================ volume
+@dataclasses.dataclass
+class Volume:
+    """One MRI series as a 3-D array with its geometry.
+
+    Attributes
+    ----------
+    array : (n_slices, rows, cols) float32, ``stored * RescaleSlope + RescaleIntercept``,
+        slices ordered by position along the slice normal (ascending).
+    spacing : (dz, dy, dx) in mm along the array axes: dz the median distance between
+        consecutive slice positions along the normal, (dy, dx) = PixelSpacing (row, column).
+    thickness : SliceThickness (mm) or None.
+    orientation : (6,) ImageOrientationPatient (row cosines, then column cosines).
+    positions : (n_slices, 3) ImagePositionPatient of each slice, in array order.
+    meta : de-identified header of the first slice (keys of :data:`META_ALLOW` present).
+    spacing_between_slices : the header's SpacingBetweenSlices (mm) or None.
+    files : file names (within ``folder``) in array order.
+    folder : the series folder.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float]
+    thickness: float | None
+    orientation: np.ndarray
+    positions: np.ndarray
+    meta: dict[str, Any]
+    spacing_between_slices: float | None = None
+    files: list[str] = dataclasses.field(default_factory=list)
+    folder: str = ""
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit slice normal ``r x c``."""
+        return _normal(self.orientation)
+
+    @property
+    def pixel_spacing(self) -> tuple[float, float]:
+        return self.spacing[1], self.spacing[2]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape)  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+
+def _normal(orientation: np.ndarray) -> np.ndarray:
+    n = np.cross(orientation[:3], orientation[3:6])
+    norm = np.linalg.norm(n)
+    return n / norm if norm > 0 else n
+
+
+# ============================================================================ de-identification
+def _plain(value: Any) -> Any:
+    """DICOM element value -> JSON/parquet-friendly Python value."""
+    if isinstance(value, PersonName):  # never reached through the allow-list; defensive
+        return None
+    if isinstance(value, MultiValue | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pydicom.valuerep.DSfloat | pydicom.valuerep.DSdecimal):
+        return float(value)
+    if isinstance(value, pydicom.valuerep.IS):
+        return int(value)
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, int | float | str):
+        return value
+    return str(value)
+
+
+def header_meta(ds: pydicom.Dataset, allow: Iterable[str] = META_ALLOW) -> dict[str, Any]:
+    """The allow-listed, non-identifying fields of ``ds`` as plain Python values."""
+    out: dict[str, Any] = {}
+    for key in allow:
+        value = ds.get(key)
+        if value is None or value == "":
+            continue
+        plain = _plain(value)
+        if plain is not None:
+            out[key] = plain
+    return out
+
+
+# ============================================================================ sequence identification
+_NON_DCE = re.compile(
+    r"\bt2|stir|dwi|diffusion|\badc\b|local|scout|survey|calib|\bsub\b|subtract|\bmip\b|\bmpr\b|"
+    r"segment|reformat|\bcad\b|screen ?save|report|\bpd\b"
+)
+_DCE = re.compile(r"dyn|vibrant|multi ?phase|\bdce\b|vibe|thrive")
+_PRE = re.compile(r"(?<![a-z])pre(?:[\s_-]?contrast)?(?![a-z])")
+_PH = re.compile(r"^\s*ph(?:ase)?\s*([1-9])")
+_ORDINAL = re.compile(r"(?<![a-z0-9])([1-9])\s*(?:st|nd|rd|th)(?![a-z])")
+_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_WORD_ORDINAL = re.compile(r"\b(first|second|third|fourth)\b")
+_POST = re.compile(r"(?<![a-z])post(?:[\s_-]?contrast)?(?:[\s_-]*([1-9]))?(?![a-z0-9])")
+_PHASE_WORDS = re.compile(
+    r"^\s*ph(?:ase)?\s*[1-9]|(?<![a-z])pre(?:[\s_-]?contrast)?(?![a-z])|(?<![a-z0-9])[1-9]\s*(?:st|nd|rd|th)(?![a-z])|"
+    r"\b(?:first|second|third|fourth)\b|(?<![a-z])post(?:[\s_-]?contrast)?(?:[\s_-]*[1-9])?(?![a-z0-9])|\bpass?\b"
+)
+
+
+def _base_label(description: str) -> str:
+    """Phase from the description alone: "pre", "postN", "post?" (post, phase unknown),
+    "bare" (a DCE series without phase words) or "other"."""
+    d = " ".join(str(description).lower().replace("_", " ").split())
+    if not d or _NON_DCE.search(d):
+        return "other"
+    if m := _PH.search(d):
+        return f"post{m.group(1)}"
+    if m := _ORDINAL.search(d):
+        return f"post{m.group(1)}"
+    if m := _WORD_ORDINAL.search(d):
+        return f"post{_WORDS[m.group(1)]}"
+    if m := _POST.search(d):
+        return f"post{m.group(1)}" if m.group(1) else "post?"
+    if _PRE.search(d):
+        return "pre"
+    return "bare" if _DCE.search(d) else "other"
+
+
+def _stem(description: str) -> str:
+    """The description without its phase words: series of one DCE acquisition share it."""
+    d = " ".join(str(description).lower().replace("_", " ").split())
+    return " ".join(_PHASE_WORDS.sub(" ", d).split())
+
+
+def resolve_sequences(
+    descriptions: Sequence[str], series_numbers: Sequence[float | int | None] | None = None
+) -> list[str]:
+    """Identify the DCE phase of every series of ONE patient (see :func:`identify_sequence`)."""
+    n = len(descriptions)
+    numbers = [float("inf") if v is None or pd.isna(v) else float(v) for v in (series_numbers or [None] * n)]
+    base = [_base_label(d) for d in descriptions]
+    stems = [_stem(d) for d in descriptions]
+    out = ["pre" if b == "bare" else b for b in base]
+    for stem in set(stems):
+        group = [i for i in range(n) if stems[i] == stem]
+        bare = sorted((i for i in group if base[i] == "bare"), key=lambda i: (numbers[i], i))
+        if not bare:
+            continue
+        explicit_pre = [numbers[i] for i in group if base[i] == "pre"]
+        taken = {int(base[i][4:]) for i in group if re.fullmatch(r"post[1-9]", base[i])}
+        if explicit_pre:
+            # "ax dyn pre" + "ax dyn": the bare series after the pre are the post-contrast phases.
+            posts = [i for i in bare if numbers[i] > min(explicit_pre)]
+            for i in bare:
+                if i not in posts:
+                    out[i] = "other"
+        else:
+            # GE convention: the bare description is the pre-contrast phase ("ax 3d dyn" +
+            # "Ph1ax 3d dyn"); several bare ones of one stem are the phases in series order.
+            out[bare[0]] = "pre"
+            posts = bare[1:]
+        k = 1
+        for i in posts:
+            while k in taken:
+                k += 1
+            out[i] = f"post{k}" if k <= 4 else "other"
+            k += 1
+    return ["other" if (s == "post?" or s not in SEQUENCES) else s for s in out]
+
+
+def identify_sequence(
+    description: str | pydicom.Dataset,
+    series_number: float | int | None = None,
+    peers: Sequence[tuple[str, float | int | None]] | None = None,
+) -> str:
+    """DCE phase of a series: "pre", "post1" .. "post4" or "other".
+
+    Parameters
+    ----------
+    description : SeriesDescription (or a pydicom Dataset: SeriesDescription and
+        SeriesNumber are taken from it; a TCIA folder name works too).
+    series_number : SeriesNumber, used to order series of the same acquisition.
+    peers : (description, series_number) of the patient's OTHER series. Some Duke
+        names only make sense in context: patients 120 and 279 have two series
+        with the same bare name (the lower series number is the pre-contrast one),
+        and patient 596 has "ax dyn pre" followed by bare "ax dyn" (post-contrast).
+
+    Rules, in order: non-DCE names (T2, STIR, DWI, localizer, subtraction, MIP,
+    MPR/reformats, CAD ...) are "other"; a ``Ph<k>`` prefix (GE), an ordinal
+    ("1st pass", "2nd pass", the typo "1st pas", "1st ax dyn") or ``post<k>`` gives
+    "post<k>"; the word "pre" gives "pre"; a DCE name without phase words (GE's
+    "ax 3d dyn", "Ax Vibrant MultiPhase", "ax dynamic") is the pre-contrast phase,
+    unless peers of the same acquisition (same name without phase words) say
+    otherwise as described above.
+    """
+    if isinstance(description, pydicom.Dataset):
+        ds = description
+        description = str(ds.get("SeriesDescription", ""))
+        if series_number is None and ds.get("SeriesNumber") is not None:
+            series_number = float(ds.SeriesNumber)
+    else:
+        description, folder_number = _split_folder_name(str(description))
+        if series_number is None:
+            series_number = folder_number
+    peer_desc, peer_numbers = [], []
+    for d, number in peers or []:
+        desc, folder_number = _split_folder_name(str(d))
+        peer_desc.append(desc)
+        peer_numbers.append(folder_number if number is None else number)
+    return resolve_sequences([description, *peer_desc], [series_number, *peer_numbers])[0]
+
+
+def _split_folder_name(name: str) -> tuple[str, float | None]:
+    """``"3.000000-ax dyn pre-93877"`` -> ("ax dyn pre", 3.0); other strings pass through."""
+    m = _SERIES_FOLDER.match(name)
+    if m:
+        return m.group("description"), float(m.group("number"))
+    return name, None
+
+
+# ============================================================================ tree index
+def _dicom_files(folder: Path) -> list[Path]:
+    """DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    dcm = [p for p in files if p.suffix.lower() == ".dcm"]
+    return sorted(dcm or files)
+
+
+def collection_root(root: str | os.PathLike) -> Path:
+    """``root`` itself or its ``Duke-Breast-Cancer-MRI`` subfolder (a cohort folder)."""
+    root = Path(root)
+    if (root / COLLECTION).is_dir():
+        return root / COLLECTION
+    if not root.is_dir():
+        raise BreastlabInputError(
+            f"{root}: DICOM root not found; give the folder holding {COLLECTION}/ or the "
+            f"{COLLECTION}/ folder itself (Breast_MRI_NNN/<study>/<series>/*.dcm)"
+        )
+    return root
+
+
+def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -> pd.DataFrame:
+    """One row per series of a TCIA tree (headers only, one file per series).
+
+    Columns: patient_id (the patient folder name), study, series (folder name), path,
+    n_files, series_number, series_description, manufacturer, manufacturer_model,
+    field_strength_t, rows, columns, sequence (:func:`identify_sequence` in the
+    context of the patient's other series).
+
+    A series whose files cannot be read raises :class:`BreastlabInputError`, or, with
+    ``problems``, is logged there and left out.
+    """
+    base = collection_root(root)
+    rows = []
+    for patient in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        series_dirs = sorted({f.parent for f in patient.rglob("*") if f.is_file() and not f.name.startswith(".")})
+        if not series_dirs:
+            _fail(problems, patient.name, "index_dicom", f"{patient}: patient folder holds no DICOM files")
+            continue
+        for folder in series_dirs:
+            try:
+                rows.append(_index_series(patient.name, patient, folder))
+            except BreastlabInputError as exc:
+                _fail(problems, patient.name, "index_dicom", exc)
+    columns = [
+        "patient_id", "study", "series", "path", "n_files", "series_number", "series_description",
+        "manufacturer", "manufacturer_model", "field_strength_t", "rows", "columns",
+    ]
+    index = pd.DataFrame(rows, columns=columns)
+    index["sequence"] = pd.Series(dtype="object")
+    for _pid, grp in index.groupby("patient_id", sort=False):
+        index.loc[grp.index, "sequence"] = resolve_sequences(
+            grp["series_description"].tolist(), grp["series_number"].tolist()
+        )
+    return index.reset_index(drop=True)
+
+
+def _fail(problems: ProblemLog | None, item: str, stage: str, message: str | BaseException) -> None:
+    if problems is None:
+        raise message if isinstance(message, BreastlabInputError) else BreastlabInputError(str(message))
+    problems.add(item, stage, message)
+
+
+def _index_series(patient_id: str, patient: Path, folder: Path) -> dict[str, Any]:
+    files = _dicom_files(folder)
+    ds = None
+    errors = []
+    for f in files:  # the first readable header describes the series
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
+            break
+        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
+            errors.append(f"{f.name}: {exc}")
+    if ds is None:
+        raise BreastlabInputError(f"{folder}: no readable DICOM header among {len(files)} files ({errors[:3]})")
+    name_desc, name_number = _split_folder_name(folder.name)
+    description = str(ds.get("SeriesDescription", "") or name_desc)
+    number = ds.get("SeriesNumber")
+    strength = ds.get("MagneticFieldStrength")
+    return {
+        "patient_id": patient_id,
+        "study": str(folder.parent.relative_to(patient)),
+        "series": folder.name,
+        "path": str(folder),
+        "n_files": len(files),
+        "series_number": float(number) if number not in (None, "") else name_number,
+        "series_description": description,
+        "manufacturer": str(ds.get("Manufacturer", "")) or None,
+        "manufacturer_model": str(ds.get("ManufacturerModelName", "")) or None,
+        "field_strength_t": float(strength) if strength not in (None, "") else None,
+        "rows": int(ds.Rows) if "Rows" in ds else None,
+        "columns": int(ds.Columns) if "Columns" in ds else None,
+    }
+
+
+# ============================================================================ reading a series
+@dataclasses.dataclass
+class _Slice:
+    name: str
+    pixels: np.ndarray  # stored values (rows, cols), before rescale
+    position: np.ndarray
+    orientation: np.ndarray
+    slope: float
+    intercept: float
+    ds: pydicom.Dataset
+
+
+def _decoder_message(ds: pydicom.Dataset, path: Path, exc: BaseException) -> str:
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    name = getattr(ts, "name", str(ts))
+    hint = ""
+    try:
+        from pydicom.pixels import get_decoder
+
+        decoder = get_decoder(ts)
+        if not decoder.is_available:
+            hint = (
+                f"; no installed decoder handles {name} (install one of: "
+                + "; ".join(decoder.missing_dependencies)
+                + ", e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` or `pip install python-gdcm`)"
+            )
+    except Exception:  # unknown transfer syntax: pydicom has no decoder class at all
+        hint = f"; transfer syntax {name} is not supported by pydicom"
+    return f"{path}: cannot decode pixel data ({type(exc).__name__}: {exc}){hint}"
+
+
+def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    """Stored pixel values of a single-frame grey-level image, with minimal overhead.
+
+    Uncompressed transfer syntaxes are viewed straight from the PixelData bytes
+    (``np.frombuffer``: no copy, no decoder dispatch); compressed ones go through
+    pydicom's decoders.
+    """
+    for tag in ("Rows", "Columns", "BitsAllocated", "PixelRepresentation"):
+        if tag not in ds:
+            raise BreastlabInputError(f"{path}: image header lacks {tag}; not an image DICOM")
+    if "PixelData" not in ds:
+        raise BreastlabInputError(f"{path}: no PixelData element (file truncated or not an image)")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames != 1:
+        raise BreastlabInputError(
+            f"{path}: multi-frame file ({frames} frames, e.g. Enhanced MR); read_series expects one slice per file "
+            "as in TCIA's Duke layout"
+        )
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise BreastlabInputError(f"{path}: SamplesPerPixel={ds.SamplesPerPixel}; expected a grey-level MR image")
+    rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
+    stored = int(ds.get("BitsStored", bits))
+    if ts in _UNCOMPRESSED and bits in (8, 16, 32) and 1 <= stored <= bits:
+        kind = "i" if int(ds.PixelRepresentation) == 1 else "u"
+        dtype = np.dtype(f"{_UNCOMPRESSED[ts]}{kind}{bits // 8}")
+        raw = ds.PixelData
+        need = rows * cols * dtype.itemsize
+        if len(raw) < need:
+            raise BreastlabInputError(
+                f"{path}: truncated pixel data ({len(raw)} bytes, {rows}x{cols}x{bits} bits needs {need})"
+            )
+        # Extra bytes are padding (odd lengths, trailing pad) and are ignored.
+        arr = np.frombuffer(raw, dtype=dtype, count=rows * cols).reshape(rows, cols)
+        if stored < bits:  # as pydicom: mask the unused high bits, sign-extend signed values
+            unused = bits - stored
+            arr = (arr << unused) >> unused if kind == "i" else arr & dtype.type((1 << stored) - 1)
+        return arr
+    try:
+        return np.asarray(ds.pixel_array)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise BreastlabInputError(_decoder_message(ds, path, exc)) from exc
+    except (ValueError, AttributeError, TypeError, EOFError) as exc:
+        raise BreastlabInputError(f"{path}: corrupt or truncated pixel data ({exc})") from exc
+
+
+def _read_slice(path: Path) -> _Slice:
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BreastlabInputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    for tag in ("ImagePositionPatient", "ImageOrientationPatient"):
+        value = ds.get(tag)
+        if value is None or len(value) != (3 if tag == "ImagePositionPatient" else 6):
+            raise BreastlabInputError(
+                f"{path}: {tag} missing or malformed; slices cannot be ordered in space without it"
+            )
+    pixels = _pixels(ds, path)
+    slope = ds.get("RescaleSlope")
+    intercept = ds.get("RescaleIntercept")
+    return _Slice(
+        name=path.name,
+        pixels=pixels,
+        position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
+        orientation=np.asarray([float(v) for v in ds.ImageOrientationPatient]),
+        slope=float(slope) if slope not in (None, "") else 1.0,
+        intercept=float(intercept) if intercept not in (None, "") else 0.0,
+        ds=ds,
+    )
+
+
+def read_series(
+    folder: str | os.PathLike,
+    threads: int = 1,
+    orientation_tol: float = 1e-4,
+    gap_factor: float = 1.5,
+) -> Volume:
+    """Read one series folder (one slice per file) into a :class:`Volume`.
+
+    Slices are ordered by position along the slice normal (not by file name).
+    Raises :class:`BreastlabInputError` naming the file or series for: unreadable,
+    corrupt or truncated files; compressed pixel data without an installed decoder;
+    mixed matrix sizes; mixed orientations (any direction cosine differing by more
+    than ``orientation_tol``); two slices at the same position; and missing slices
+    (a step between consecutive positions larger than ``gap_factor`` times the
+    median step).
+
+    ``threads`` > 1 reads files in a thread pool (helps on network file systems;
+    parsing holds the GIL, so on a local disk 1 is as fast).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BreastlabInputError(f"{folder}: series folder not found")
+    files = _dicom_files(folder)
+    if not files:
+        raise BreastlabInputError(f"{folder}: series folder holds no DICOM files")
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            slices = list(pool.map(_read_slice, files))
+    else:
+        slices = [_read_slice(f) for f in files]
+    _check_consistent(folder, slices, orientation_tol)
+    orientation = slices[0].orientation
+    normal = _normal(orientation)
+    depth = np.array([s.position @ normal for s in slices])
+    order = np.argsort(depth, kind="stable")
+    slices = [slices[i] for i in order]
+    depth = depth[order]
+    dz = _check_spacing(folder, slices, depth, gap_factor)
+
+    rows, cols = slices[0].pixels.shape
+    array = np.empty((len(slices), rows, cols), dtype=np.float32)
+    for k, s in enumerate(slices):
+        np.multiply(s.pixels, np.float32(s.slope), out=array[k], casting="unsafe")
+        if s.intercept:
+            array[k] += np.float32(s.intercept)
+    first = slices[0].ds
+    pixel_spacing = first.get("PixelSpacing")
+    dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
+    thickness = first.get("SliceThickness")
+    between = first.get("SpacingBetweenSlices")
+    thickness = float(thickness) if thickness not in (None, "") else None
+    between = float(between) if between not in (None, "") else None
+    if dz is None:  # a single slice: the header is all there is
+        dz = between or thickness or 1.0
+    return Volume(
+        array=array,
+        spacing=(float(dz), dy, dx),
+        thickness=thickness,
+        orientation=orientation.copy(),
+        positions=np.stack([s.position for s in slices]),
+        meta=header_meta(first),
+        spacing_between_slices=between,
+        files=[s.name for s in slices],
+        folder=str(folder),
+    )
+
+
+def _check_consistent(folder: Path, slices: list[_Slice], tol: float) -> None:
+    shapes: dict[tuple[int, int], str] = {}
+    for s in slices:
+        shapes.setdefault(tuple(s.pixels.shape), s.name)
+    if len(shapes) > 1:
+        listed = ", ".join(f"{r}x{c} (e.g. {name})" for (r, c), name in shapes.items())
+        raise BreastlabInputError(f"{folder}: mixed matrix sizes in one series: {listed}")
+    ref = slices[0]
+    for s in slices[1:]:
+        if np.max(np.abs(s.orientation - ref.orientation)) > tol:
+            raise BreastlabInputError(
+                f"{folder}: mixed orientations in one series: {ref.name} has ImageOrientationPatient "
+                f"{ref.orientation.round(4).tolist()} but {s.name} has {s.orientation.round(4).tolist()}"
+            )
+
+
+def _check_spacing(folder: Path, slices: list[_Slice], depth: np.ndarray, gap_factor: float) -> float | None:
+    if len(slices) < 2:
+        return None
+    steps = np.diff(depth)
+    dup = np.flatnonzero(steps < 1e-3)
+    if len(dup):
+        i = int(dup[0])
+        raise BreastlabInputError(
+            f"{folder}: {slices[i].name} and {slices[i + 1].name} lie at the same position "
+            f"({depth[i]:.3f} mm along the normal): duplicated slice, or several phases mixed in one series"
+        )
+    step = float(np.median(steps))
+    if len(steps) >= 2:
+        gaps = np.flatnonzero(steps > gap_factor * step)
+        if len(gaps):
+            i = int(gaps[0])
+            missing = int(round(steps[i] / step)) - 1
+            raise BreastlabInputError(
+                f"{folder}: missing slices: the step between {slices[i].name} ({depth[i]:.2f} mm) and "
+                f"{slices[i + 1].name} ({depth[i + 1]:.2f} mm) is {steps[i]:.2f} mm, the series' usual step is "
+                f"{step:.2f} mm (about {max(missing, 1)} slice(s) missing; {len(gaps)} gap(s) in all)"
+            )
+    return step

@@ -1,0 +1,29 @@
+"""Synthetic phantom cohorts in the formats of the real public data sets.
+
+``make_mri_cohort`` writes a Duke-Breast-Cancer-MRI look-alike (TCIA DICOM tree,
+clinical workbook, annotation boxes); mammography phantoms will join this package.
+"""
+
+from breastlab.data.phantom._render import render_patient, tumour_mask
+from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
+from breastlab.data.phantom.mri import (
+    MRICohortPlan,
+    annotation_box,
+    make_mri_cohort,
+    plan_mri_cohort,
+    write_patient,
+)
+
+__all__ = [
+    "Anatomy",
+    "MRICohortPlan",
+    "MRIPatient",
+    "Series",
+    "Tumour",
+    "annotation_box",
+    "make_mri_cohort",
+    "plan_mri_cohort",
+    "render_patient",
+    "tumour_mask",
+    "write_patient",
+]

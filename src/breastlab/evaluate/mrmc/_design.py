@@ -1,0 +1,204 @@
+"""Long reader-study table -> fully crossed rating array.
+
+A multi-reader multi-case (MRMC) study in long form has one row per reading:
+reader, treatment (modality / condition), case, truth (0/1) and rating
+(higher = more suspicious). The OR analysis here needs the fully crossed
+(factorial) design: every reader reads every case under every treatment,
+exactly once. Other designs (split-plot, cases nested in readers, missing
+readings) get a :class:`~breastlab.problems.BreastlabInputError` naming what
+is missing until they are supported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from breastlab.problems import BreastlabInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class MRMCData:
+    """A fully crossed study as arrays.
+
+    ``ratings[i, j, k]`` is reader ``readers[j]``'s rating of case ``cases[k]``
+    under treatment ``treatments[i]``; ``truth[k]`` is True for diseased cases.
+    """
+
+    ratings: np.ndarray  # (t, r, N) float64
+    truth: np.ndarray  # (N,) bool
+    treatments: tuple[str, ...]
+    readers: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    @property
+    def n_positive(self) -> int:
+        return int(self.truth.sum())
+
+    @property
+    def n_negative(self) -> int:
+        return int((~self.truth).sum())
+
+
+def _levels(values: pd.Series, order: Sequence | None, column: str) -> tuple[np.ndarray, list]:
+    """Integer codes and level labels; ``order`` fixes (and may subset-check) the level order."""
+    if order is None:
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes, list(uniques)
+    order = list(order)
+    if len(set(map(str, order))) != len(order):
+        raise BreastlabInputError(f"{column}: the order {order!r} lists a level twice")
+    as_str = values.astype(str)
+    lookup = {str(v): k for k, v in enumerate(order)}
+    codes = as_str.map(lookup)
+    if codes.isna().any():
+        extra = sorted(set(as_str[codes.isna()]))[:5]
+        raise BreastlabInputError(f"column {column!r} has levels {extra} not in the given order {order!r}")
+    return codes.to_numpy(dtype=np.int64), order
+
+
+def mrmc_arrays(
+    data: pd.DataFrame,
+    *,
+    reader: str = "reader",
+    treatment: str = "treatment",
+    case: str = "case",
+    truth: str = "truth",
+    rating: str = "rating",
+    treatments: Sequence | None = None,
+    readers: Sequence | None = None,
+) -> MRMCData:
+    """Validate a long reader-study table and pivot it to a (t, r, N) array.
+
+    ``treatments`` / ``readers`` fix the order of levels (default: sorted);
+    comparisons are reported as first minus second. Rows must be unique per
+    (reader, treatment, case); truth must be 0/1 (or boolean) and constant
+    within a case; ratings must be finite numbers.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise BreastlabInputError(f"data must be a pandas DataFrame in long form, got {type(data).__name__}")
+    cols = {"reader": reader, "treatment": treatment, "case": case, "truth": truth, "rating": rating}
+    missing = [name for name in cols.values() if name not in data.columns]
+    if missing:
+        raise BreastlabInputError(
+            f"reader-study table lacks column(s) {missing}; it has {list(data.columns)}. "
+            "Name them with reader=, treatment=, case=, truth=, rating= (CLI: --reader ... --rating)."
+        )
+    if len(data) == 0:
+        raise BreastlabInputError("reader-study table is empty")
+    df = data[list(cols.values())]
+    for name in (reader, treatment, case):
+        if df[name].isna().any():
+            raise BreastlabInputError(f"column {name!r} has {int(df[name].isna().sum())} missing value(s)")
+
+    score = pd.to_numeric(df[rating], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(score)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise BreastlabInputError(
+            f"column {rating!r} must hold finite numbers; row {row} has {df[rating].iloc[row]!r} "
+            f"({int(bad.sum())} bad row(s))"
+        )
+    y = _truth_values(df[truth], truth)
+
+    t_code, t_levels = _levels(df[treatment], treatments, treatment)
+    r_code, r_levels = _levels(df[reader], readers, reader)
+    c_code, c_levels = pd.factorize(df[case], sort=True)
+    t, r, n = len(t_levels), len(r_levels), len(c_levels)
+
+    cell = (t_code * r + r_code) * n + c_code
+    counts = np.bincount(cell, minlength=t * r * n)
+    if (counts > 1).any():
+        k = int(np.flatnonzero(counts > 1)[0])
+        i, j, c = k // (r * n), (k // n) % r, k % n
+        raise BreastlabInputError(
+            f"reader {r_levels[j]!r} rated case {c_levels[c]!r} under treatment {t_levels[i]!r} "
+            f"{int(counts[k])} times; each (reader, treatment, case) must appear once"
+        )
+    if (counts == 0).any():
+        empty = np.flatnonzero(counts == 0)
+        i, j, c = empty[0] // (r * n), (empty[0] // n) % r, empty[0] % n
+        raise BreastlabInputError(
+            f"design is not fully crossed: {len(empty)} of {t * r * n} (treatment, reader, case) readings are "
+            f"missing, e.g. reader {r_levels[j]!r} / treatment {t_levels[i]!r} / case {c_levels[c]!r}. "
+            "Only fully crossed designs (every reader reads every case under every treatment) are supported."
+        )
+
+    ratings = np.empty(t * r * n, dtype=np.float64)
+    ratings[cell] = score
+    case_truth = np.full(n, -1, dtype=np.int8)
+    case_truth[c_code] = y
+    if (case_truth[c_code] != y).any():
+        c = int(c_code[np.flatnonzero(case_truth[c_code] != y)[0]])
+        raise BreastlabInputError(f"case {c_levels[c]!r} has different {truth!r} values in different rows")
+    positive = case_truth.astype(bool)
+    if positive.all() or not positive.any():
+        raise BreastlabInputError(
+            f"the study needs both diseased and non-diseased cases; all {n} cases have {truth} = {int(positive[0])}"
+        )
+    return MRMCData(
+        ratings=ratings.reshape(t, r, n),
+        truth=positive,
+        treatments=tuple(map(str, t_levels)),
+        readers=tuple(map(str, r_levels)),
+        cases=tuple(map(str, c_levels)),
+    )
+
+
+def _truth_values(series: pd.Series, column: str) -> np.ndarray:
+    values = pd.to_numeric(series.astype("object").replace({True: 1, False: 0}), errors="coerce")
+    ok = values.isin([0, 1])
+    if not ok.all():
+        row = int(np.flatnonzero(~ok.to_numpy())[0])
+        raise BreastlabInputError(
+            f"column {column!r} must be 0/1 (1 = diseased); row {row} has {series.iloc[row]!r}"
+        )
+    return values.to_numpy(dtype=np.int8)
+
+
+def mrmc_frame(
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    treatments: Sequence | None = None,
+    readers: Sequence | None = None,
+) -> pd.DataFrame:
+    """The inverse of :func:`mrmc_arrays`: a (t, r, N) array as a long table."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    t, r, n = ratings.shape
+    treatments = list(treatments) if treatments is not None else [str(i + 1) for i in range(t)]
+    readers = list(readers) if readers is not None else [str(j + 1) for j in range(r)]
+    ii, jj, kk = np.meshgrid(np.arange(t), np.arange(r), np.arange(n), indexing="ij")
+    return pd.DataFrame(
+        {
+            "reader": np.asarray(readers, dtype=object)[jj.ravel()],
+            "treatment": np.asarray(treatments, dtype=object)[ii.ravel()],
+            "case": kk.ravel() + 1,
+            "truth": np.asarray(truth, dtype=np.int64)[kk.ravel()],
+            "rating": ratings.ravel(),
+        }
+    )
+
+
+def read_reader_study(path) -> pd.DataFrame:
+    """Read a long reader-study table (.csv, .tsv or .parquet); leading lines starting with '#' are comments."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise BreastlabInputError(f"reader-study table {path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    skip = 0
+    with path.open(encoding="utf-8-sig") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            skip += 1
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        return pd.read_csv(path, skiprows=skip, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BreastlabInputError(f"cannot read reader-study table {path}: {exc}") from exc

@@ -1,0 +1,77 @@
+"""Statistics for ROC analysis and reader studies, exact against R's pROC.
+
+Plain functions on arrays returning small dataclasses. Scores: higher means
+"more likely positive" (``direction="<"``, pROC's convention) unless
+``direction=">"``. Bad input raises :class:`breastlab.problems.BreastlabInputError`;
+degenerate but valid input warns with :class:`DegenerateCIWarning`.
+
+==============================  =====================================================
+``roc_curve``, ``auc``          empirical ROC (pROC thresholds), Mann-Whitney AUC
+``var_auc``, ``ci_auc``         DeLong (or Hanley-McNeil) variance, DeLong/bootstrap CI
+``delong_cov``, ``delong_test`` k columns at once; paired and unpaired DeLong tests
+``bootstrap_ci``/``_metrics``   stratified, simple or clustered percentile CIs
+``bootstrap_test``              bootstrap test of two AUCs
+``youden``, ``coords_best``     Youden-optimal threshold(s)
+``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
+``multiclass_auc``              Hand & Till (2001)
+``cohen_kappa``                 unweighted / linear / quadratic, SE, CI, p, Landis-Koch
+``wilcoxon_signed_rank``        with median (min–max); ``shapiro_wilk``
+``reader_study``                the four tables of a DNN-assisted reader study
+``simulate_reader_study``       synthetic reader-study data
+==============================  =====================================================
+"""
+
+from breastlab.evaluate.stats._validate import DegenerateCIWarning
+from breastlab.evaluate.stats.agreement import KappaResult, cohen_kappa, kappa_from_table, landis_koch
+from breastlab.evaluate.stats.bootstrap import BootstrapCI, BootstrapTest, bootstrap_ci, bootstrap_metrics, bootstrap_test
+from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
+from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
+from breastlab.evaluate.stats.operating import (
+    OperatingPoint,
+    coords_best,
+    sensitivity_at_specificity,
+    specificity_at_sensitivity,
+    youden,
+)
+from breastlab.evaluate.stats.paired import (
+    ShapiroResult,
+    WilcoxonResult,
+    median_range,
+    shapiro_wilk,
+    wilcoxon_signed_rank,
+)
+from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
+
+__all__ = [
+    "AucCI",
+    "BootstrapCI",
+    "BootstrapTest",
+    "DeLongTest",
+    "DegenerateCIWarning",
+    "KappaResult",
+    "MulticlassAUC",
+    "OperatingPoint",
+    "RocCurve",
+    "ShapiroResult",
+    "WilcoxonResult",
+    "auc",
+    "bootstrap_ci",
+    "bootstrap_metrics",
+    "bootstrap_test",
+    "ci_auc",
+    "cohen_kappa",
+    "coords_best",
+    "delong_cov",
+    "delong_test",
+    "kappa_from_table",
+    "landis_koch",
+    "median_range",
+    "multiclass_auc",
+    "roc_curve",
+    "sensitivity_at_specificity",
+    "shapiro_wilk",
+    "specificity_at_sensitivity",
+    "var_auc",
+    "wilcoxon_signed_rank",
+    "youden",
+]

@@ -1,0 +1,426 @@
+"""Vectorised bootstrap: percentile CIs of AUC and 2x2 metrics, and a test of two AUCs.
+
+Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall 1993.
+Carpenter J, Bithell J. Bootstrap confidence intervals. Stat Med 2000;19:1141-1164.
+Robin X, et al. pROC. BMC Bioinformatics 2011;12:77 (stratified bootstrap, roc.test bootstrap).
+Field CA, Welsh AH. Bootstrapping clustered data. J R Stat Soc B 2007;69:369-390.
+
+A replicate is a vector of case weights ``w`` (how often each case was drawn):
+
+* stratified (pROC's default): the m positives and n negatives are resampled
+  separately, so every replicate keeps m and n;
+* simple (``stratified=False``): N cases drawn from all cases;
+* clustered (``cluster=`` patient IDs, for slice-level data): K patients drawn
+  with replacement, each carrying all its cases (replicates lacking a class
+  are dropped and counted).
+
+Weights of a chunk of replicates are drawn at once as an index matrix and
+counted with ``bincount`` (no Python loop per replicate). Statistics are
+weighted: with ``P_l`` and ``Q_l`` the weights of positives and negatives at
+the l-th distinct score,
+``AUC_w = sum_l P_l (sum_{l' < l} Q_l' + Q_l / 2) / (sum P sum Q)``,
+and ``sensitivity = w . [pos & pred] / w . pos`` and so on. The percentile
+interval takes the ``(1 - c)/2`` and ``(1 + c)/2`` quantiles of the valid
+replicates (linear interpolation, R's type 7, as pROC's ``quantile``).
+Random numbers come from NumPy (``seed``), so replicate values differ from R's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+from breastlab.evaluate.stats._validate import (
+    as_1d,
+    check_alternative,
+    check_conf_level,
+    check_scores,
+    check_truth,
+    orient,
+    warn_degenerate,
+)
+from breastlab.problems import BreastlabInputError
+
+SCORE_METRICS = ("auc",)
+PREDICTION_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
+METRICS = SCORE_METRICS + PREDICTION_METRICS
+_CHUNK_ELEMENTS = 1 << 22  # weights held at once (32 MiB of float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class BootstrapCI:
+    """Percentile bootstrap interval of one metric."""
+
+    metric: str
+    estimate: float
+    lower: float
+    upper: float
+    se: float  # standard deviation of the valid replicates (ddof 1)
+    conf_level: float
+    n_boot: int
+    n_valid: int  # replicates where the metric was defined
+    scheme: str  # "stratified", "simple" or "cluster"
+    replicates: np.ndarray = dataclasses.field(repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.pop("replicates")
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BootstrapTest:
+    """Bootstrap test of two AUCs: D = (AUC1 - AUC2) / sd(replicate differences)."""
+
+    auc1: float
+    auc2: float
+    difference: float
+    se: float
+    statistic: float
+    p_value: float
+    p_two_sided: float
+    p_greater: float
+    p_less: float
+    alternative: str
+    ci_lower: float  # percentile CI of the difference
+    ci_upper: float
+    conf_level: float
+    n_boot: int
+    n_valid: int
+    paired: bool
+    scheme: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- resampling
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _draw_counts(rng: np.random.Generator, n_items: int, size: int) -> np.ndarray:
+    """(size, n_items) float64: how often each item is drawn in ``n_items`` draws with replacement."""
+    dtype = np.int32 if size * n_items < 2**31 else np.int64
+    draws = rng.integers(0, n_items, size=(size, n_items), dtype=dtype)
+    draws += (np.arange(size, dtype=dtype) * n_items)[:, None]
+    return np.bincount(draws.ravel(), minlength=size * n_items).reshape(size, n_items).astype(np.float64)
+
+
+class _Resampler:
+    """Case weights of bootstrap replicates, cases ordered positives first."""
+
+    def __init__(self, truth: np.ndarray, stratified: bool, cluster: np.ndarray | None):
+        self.n = truth.size
+        self.m = int(truth.sum())
+        self.cluster = cluster
+        if cluster is not None:
+            self.scheme = "cluster"
+            self.n_clusters = int(cluster.max()) + 1
+        else:
+            self.scheme = "stratified" if stratified else "simple"
+
+    def weights(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.scheme == "cluster":
+            return _draw_counts(rng, self.n_clusters, size)[:, self.cluster]
+        if self.scheme == "simple":
+            return _draw_counts(rng, self.n, size)
+        out = np.empty((size, self.n))
+        out[:, : self.m] = _draw_counts(rng, self.m, size)
+        out[:, self.m :] = _draw_counts(rng, self.n - self.m, size)
+        return out
+
+
+def _chunks(n_boot: int, n_cases: int) -> list[int]:
+    size = max(1, min(n_boot, _CHUNK_ELEMENTS // max(n_cases, 1)))
+    return [min(size, n_boot - i) for i in range(0, n_boot, size)]
+
+
+# ----------------------------------------------------------------------------- weighted statistics
+class _AucPlan:
+    """Precomputed level structure of one oriented score column (cases positives first)."""
+
+    def __init__(self, scores: np.ndarray, m: int):
+        _, level = np.unique(scores, return_inverse=True)
+        self.n_levels = int(level.max()) + 1
+        self.m = m
+        self.pos = self._block(level[:m])
+        self.neg = self._block(level[m:])
+
+    @staticmethod
+    def _block(level: np.ndarray):
+        order = np.argsort(level, kind="stable")
+        sorted_level = level[order]
+        starts = np.flatnonzero(np.r_[True, sorted_level[1:] != sorted_level[:-1]])
+        identity = bool(np.all(order == np.arange(order.size)))
+        return (None if identity else order), starts, sorted_level[starts]
+
+    def _level_sums(self, w: np.ndarray, block) -> np.ndarray:
+        order, starts, levels = block
+        x = w if order is None else w[:, order]
+        out = np.zeros((w.shape[0], self.n_levels))
+        out[:, levels] = np.add.reduceat(x, starts, axis=1)
+        return out
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        p = self._level_sums(w[:, : self.m], self.pos)
+        q = self._level_sums(w[:, self.m :], self.neg)
+        below = np.cumsum(q, axis=1) - 0.5 * q  # negatives strictly below + half the ties
+        num = np.einsum("bl,bl->b", p, below)
+        den = p.sum(axis=1) * q.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _prediction_metric(name: str, w: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    tp = w @ (truth & pred).astype(np.float64)
+    fn = w @ (truth & ~pred).astype(np.float64)
+    fp = w @ (~truth & pred).astype(np.float64)
+    tn = w @ (~truth & ~pred).astype(np.float64)
+    num, den = {
+        "sensitivity": (tp, tp + fn),
+        "specificity": (tn, tn + fp),
+        "ppv": (tp, tp + fp),
+        "npv": (tn, tn + fn),
+        "accuracy": (tp + tn, tp + tn + fp + fn),
+    }[name]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _percentile(values: np.ndarray, conf_level: float) -> tuple[float, float]:
+    if values.size == 0:
+        return math.nan, math.nan
+    a = (1.0 - conf_level) / 2.0
+    lo, hi = np.quantile(values, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------- inputs
+def _cluster_codes(cluster, n: int) -> np.ndarray:
+    arr = as_1d(cluster, "cluster")
+    if arr.size != n:
+        raise BreastlabInputError(f"cluster has length {arr.size} but y_true has length {n}; lengths must match")
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(arr), use_na_sentinel=True)
+    if (codes < 0).any():
+        raise BreastlabInputError(f"cluster holds {int((codes < 0).sum())} missing ID(s); every case needs a cluster")
+    if len(uniques) < 2:
+        raise BreastlabInputError("cluster has a single cluster; a clustered bootstrap needs at least 2")
+    return codes.astype(np.intp)
+
+
+def _check_boot(n_boot: int) -> int:
+    if int(n_boot) != n_boot or n_boot < 2:
+        raise BreastlabInputError(f"n_boot must be an integer >= 2, got {n_boot!r}")
+    return int(n_boot)
+
+
+def _predictions(y_pred, threshold, y_score, direction: str, n: int) -> np.ndarray:
+    """0/1 predictions: ``y_pred`` as given, or oriented ``y_score >= threshold``."""
+    if y_pred is not None:
+        arr = check_scores(y_pred, n, name="y_pred")
+        bad = np.setdiff1d(np.unique(arr), [0.0, 1.0])
+        if bad.size:
+            raise BreastlabInputError(
+                f"y_pred must hold 0/1 predictions (found {bad[:5].tolist()}); pass scores with threshold= instead"
+            )
+        return arr == 1.0
+    if y_score is None or threshold is None:
+        raise BreastlabInputError("prediction metrics need y_pred (0/1) or y_score with threshold=")
+    s = check_scores(y_score, n, name="y_score")
+    return orient(s, direction) >= (threshold if direction == "<" else -threshold)
+
+
+def bootstrap_metrics(
+    y_true,
+    *,
+    y_score=None,
+    y_pred=None,
+    metrics: Sequence[str] = ("auc",),
+    threshold: float | None = None,
+    direction: str = "<",
+    n_boot: int = 2000,
+    conf_level: float = 0.95,
+    stratified: bool = True,
+    cluster=None,
+    seed=0,
+) -> dict[str, BootstrapCI]:
+    """Percentile bootstrap CIs of several metrics from the same replicates.
+
+    ``metrics`` from ``"auc"`` (needs ``y_score``) and ``"sensitivity"``,
+    ``"specificity"``, ``"ppv"``, ``"npv"``, ``"accuracy"`` (need 0/1 ``y_pred``, or
+    ``y_score`` with ``threshold``: positive when ``score >= threshold`` for
+    ``direction="<"``, ``score <= threshold`` for ``">"``). ``cluster`` (one ID per
+    case, e.g. patient_id) switches to the clustered bootstrap; ``stratified``
+    is then ignored. Replicates where a metric is undefined (a clustered
+    replicate without positives, PPV without positive calls) are left out;
+    ``n_valid`` says how many remain, with a warning when any were dropped.
+    """
+    conf_level = check_conf_level(conf_level)
+    n_boot = _check_boot(n_boot)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise BreastlabInputError(f"metrics must be among {list(METRICS)}, got {metrics}")
+    truth = check_truth(y_true)
+    n = truth.size
+    codes = None if cluster is None else _cluster_codes(cluster, n)
+    m = int(truth.sum())
+    s = None
+    if "auc" in metrics:
+        if y_score is None:
+            raise BreastlabInputError("metric 'auc' needs y_score")
+        s = orient(check_scores(y_score, n, name="y_score"), direction)
+    # Positives first; within a class by score, so the AUC's level sums need no gather.
+    order = np.argsort(~truth, kind="stable") if s is None else np.lexsort((s, ~truth))
+    t = truth[order]
+    plan = None
+    estimates: dict[str, float] = {}
+    if s is not None:
+        plan = _AucPlan(s[order], m)
+        estimates["auc"] = float(plan(np.ones((1, n)))[0])
+    pred_metrics = [k for k in metrics if k in PREDICTION_METRICS]
+    pred = None
+    if pred_metrics:
+        pred = _predictions(y_pred, threshold, y_score, direction, n)[order]
+        for k in pred_metrics:
+            estimates[k] = float(_prediction_metric(k, np.ones((1, n)), t, pred)[0])
+    resampler = _Resampler(t, stratified, None if codes is None else codes[order])
+    rng = _rng(seed)
+    reps = {k: np.empty(n_boot) for k in metrics}
+    done = 0
+    for size in _chunks(n_boot, n):
+        w = resampler.weights(rng, size)
+        if plan is not None:
+            reps["auc"][done : done + size] = plan(w)
+        for k in pred_metrics:
+            reps[k][done : done + size] = _prediction_metric(k, w, t, pred)
+        done += size
+    out = {}
+    for k in metrics:
+        valid = reps[k][np.isfinite(reps[k])]
+        if valid.size < n_boot:
+            warn_degenerate(f"bootstrap {k}: {n_boot - valid.size} of {n_boot} replicates undefined and left out")
+        lo, hi = _percentile(valid, conf_level)
+        se = float(valid.std(ddof=1)) if valid.size > 1 else math.nan
+        if valid.size and lo == hi:
+            warn_degenerate(f"bootstrap {k}: all replicates equal {lo:g}; the interval is degenerate")
+        out[k] = BootstrapCI(k, estimates[k], lo, hi, se, conf_level, n_boot, int(valid.size), resampler.scheme, valid)
+    return out
+
+
+def bootstrap_ci(
+    y_true,
+    y_score,
+    metric: str = "auc",
+    *,
+    threshold: float | None = None,
+    direction: str = "<",
+    n_boot: int = 2000,
+    conf_level: float = 0.95,
+    stratified: bool = True,
+    cluster=None,
+    seed=0,
+) -> BootstrapCI:
+    """Percentile bootstrap CI of one metric (pROC ``ci.auc(method = "bootstrap")`` for AUC).
+
+    ``y_score`` holds scores for ``metric="auc"``; for a prediction metric
+    (sensitivity, specificity, ppv, npv, accuracy) it holds 0/1 predictions, or
+    scores when ``threshold`` is given. ``cluster=`` resamples clusters (patients).
+    See :func:`bootstrap_metrics`.
+    """
+    if metric in PREDICTION_METRICS and threshold is None:
+        res = bootstrap_metrics(
+            y_true, y_pred=y_score, metrics=[metric], direction=direction, n_boot=n_boot,
+            conf_level=conf_level, stratified=stratified, cluster=cluster, seed=seed,
+        )
+    else:
+        res = bootstrap_metrics(
+            y_true, y_score=y_score, metrics=[metric], threshold=threshold, direction=direction, n_boot=n_boot,
+            conf_level=conf_level, stratified=stratified, cluster=cluster, seed=seed,
+        )
+    return res[metric]
+
+
+def _auc_replicates(truth, scores: np.ndarray, n_boot, stratified, codes, rng) -> tuple[np.ndarray, np.ndarray, str]:
+    """Point AUCs (k,) and replicate AUCs (n_boot, k) of score columns (N, k) on shared replicates."""
+    order = np.lexsort((scores[:, 0], ~truth))  # the first column's level sums need no gather
+    m = int(truth.sum())
+    plans = [_AucPlan(scores[order, j], m) for j in range(scores.shape[1])]
+    est = np.array([p(np.ones((1, truth.size)))[0] for p in plans])
+    resampler = _Resampler(truth[order], stratified, None if codes is None else codes[order])
+    reps = np.empty((n_boot, len(plans)))
+    done = 0
+    for size in _chunks(n_boot, truth.size):
+        w = resampler.weights(rng, size)
+        for j, p in enumerate(plans):
+            reps[done : done + size, j] = p(w)
+        done += size
+    return est, reps, resampler.scheme
+
+
+def bootstrap_test(
+    y_true,
+    score1,
+    score2,
+    *,
+    y_true2=None,
+    alternative: str = "two-sided",
+    direction: str = "<",
+    n_boot: int = 2000,
+    conf_level: float = 0.95,
+    stratified: bool = True,
+    cluster=None,
+    cluster2=None,
+    seed=0,
+) -> BootstrapTest:
+    """Bootstrap test of two AUCs (pROC ``roc.test(method = "bootstrap")``).
+
+    ``D = (AUC1 - AUC2) / sd(AUC1* - AUC2*)`` over the replicates (sd with ddof 1),
+    compared with the standard normal. Paired (same cases, one set of
+    replicates) unless ``y_true2`` is given: then both samples are resampled
+    independently. ``ci_lower``/``ci_upper`` are the percentile CI of the difference.
+    """
+    alternative = check_alternative(alternative)
+    conf_level = check_conf_level(conf_level)
+    n_boot = _check_boot(n_boot)
+    rng = _rng(seed)
+    truth = check_truth(y_true)
+    s1 = orient(check_scores(score1, truth.size, name="score1"), direction)
+    codes = None if cluster is None else _cluster_codes(cluster, truth.size)
+    paired = y_true2 is None
+    if paired:
+        s2 = orient(check_scores(score2, truth.size, name="score2"), direction)
+        est, reps, scheme = _auc_replicates(truth, np.column_stack([s1, s2]), n_boot, stratified, codes, rng)
+        diffs = reps[:, 0] - reps[:, 1]
+    else:
+        truth2 = check_truth(y_true2, name="y_true2")
+        s2 = orient(check_scores(score2, truth2.size, name="score2"), direction)
+        codes2 = None if cluster2 is None else _cluster_codes(cluster2, truth2.size)
+        e1, r1, scheme = _auc_replicates(truth, s1[:, None], n_boot, stratified, codes, rng)
+        e2, r2, _ = _auc_replicates(truth2, s2[:, None], n_boot, stratified, codes2, rng)
+        est = np.r_[e1, e2]
+        diffs = r1[:, 0] - r2[:, 0]
+    diffs = diffs[np.isfinite(diffs)]
+    if diffs.size < n_boot:
+        warn_degenerate(f"bootstrap test: {n_boot - diffs.size} of {n_boot} replicates undefined and left out")
+    a1, a2 = float(est[0]), float(est[1])
+    d = a1 - a2
+    se = float(diffs.std(ddof=1)) if diffs.size > 1 else math.nan
+    if se > 0:
+        stat = d / se
+    else:
+        warn_degenerate("bootstrap test: the replicate differences have zero spread; the test is degenerate")
+        stat = 0.0 if d == 0 else math.copysign(math.inf, d)
+    p2 = float(min(1.0, 2.0 * _st.norm.sf(abs(stat))))
+    pg, pl = float(_st.norm.sf(stat)), float(_st.norm.cdf(stat))
+    p = {"two-sided": p2, "greater": pg, "less": pl}[alternative]
+    lo, hi = _percentile(diffs, conf_level)
+    return BootstrapTest(a1, a2, d, se, stat, p, p2, pg, pl, alternative, lo, hi, conf_level, n_boot,
+                         int(diffs.size), paired, scheme)

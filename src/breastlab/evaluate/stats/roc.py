@@ -1,0 +1,142 @@
+"""Empirical ROC curve and AUC with pROC's conventions (Robin et al. 2011).
+
+Robin X, Turck N, Hainard A, et al. pROC: an open-source package for R and S+
+to analyze and compare ROC curves. BMC Bioinformatics 2011;12:77.
+Hanley JA, McNeil BJ. The meaning and use of the area under a receiver
+operating characteristic (ROC) curve. Radiology 1982;143:29-36.
+
+Conventions (identical to pROC's ``roc(..., direction = "<")``):
+
+* ``direction="<"``: higher scores mean "more likely positive"; a case is
+  called positive when ``score >= threshold``. ``direction=">"``: lower scores
+  mean positive; positive when ``score <= threshold``.
+* Thresholds are ``-Inf``, the midpoints ``(u[i] + u[i+1]) / 2`` of
+  consecutive distinct pooled scores ``u``, and ``+Inf``. Where two distinct
+  scores are adjacent floats, the midpoint rounds onto one of them and pROC
+  moves it onto the upper one (``"<"``; lower one for ``">"``); so do we.
+  (scikit-learn's ``roc_curve`` instead returns the scores themselves as
+  thresholds; the (FPR, TPR) points are the same.)
+* AUC is the Mann-Whitney statistic with ties counted 1/2:
+  ``AUC = (1 / (m n)) sum_i sum_j [1(X_i > Y_j) + 1/2 1(X_i = Y_j)]``,
+  computed from midranks as ``(sum_i R(X_i) - m (m + 1) / 2) / (m n)``, i.e.
+  the exact rational number rounded once to double precision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.stats import rankdata
+
+from breastlab.evaluate.stats._validate import check_direction, check_scores, check_truth, orient
+
+
+@dataclasses.dataclass(frozen=True)
+class RocCurve:
+    """Empirical ROC curve, one row per threshold, in pROC's order.
+
+    Rows run from (sensitivity 1, specificity 0) to (sensitivity 0, specificity 1):
+    thresholds ascend for ``direction="<"`` and descend for ``">"``.
+    """
+
+    thresholds: np.ndarray
+    sensitivities: np.ndarray
+    specificities: np.ndarray
+    direction: str
+    n_positive: int
+    n_negative: int
+
+    @property
+    def tpr(self) -> np.ndarray:
+        return self.sensitivities
+
+    @property
+    def fpr(self) -> np.ndarray:
+        return 1.0 - self.specificities
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"threshold": self.thresholds, "sensitivity": self.sensitivities, "specificity": self.specificities}
+        )
+
+
+def prepare(y_true, y_score, direction: str = "<", min_per_class: int = 2, score_name: str = "y_score"):
+    """Validated ``(truth bool, oriented float scores)``; scores may be 2-D (n, k)."""
+    truth = check_truth(y_true, min_per_class=min_per_class)
+    scores = check_scores(y_score, truth.size, name=score_name, ndim=2)
+    return truth, orient(scores, direction)
+
+
+def roc_thresholds(values: np.ndarray) -> np.ndarray:
+    """pROC's thresholds for oriented scores (higher = positive): -Inf, midpoints, +Inf.
+
+    ``unique`` are the sorted distinct pooled scores; the midpoint is computed as
+    ``(a + b) / 2`` or, where that overflows (|t| > 1e100), ``a / 2 + b / 2``.
+    """
+    unique = np.unique(values)
+    lo = np.concatenate([[-np.inf], unique])
+    hi = np.concatenate([unique, [np.inf]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        t1 = (lo + hi) / 2.0
+        t2 = lo / 2.0 + hi / 2.0
+    thr = np.where(np.abs(t1) > 1e100, t2, t1)
+    # Adjacent floats: a midpoint equal to the lower score would call that score
+    # positive; move it onto the upper score as pROC does for direction "<".
+    inner = thr[1:-1]
+    low_tie = inner == unique[:-1]
+    inner[low_tie] = unique[1:][low_tie]
+    return thr
+
+
+def _counts_by_level(truth: np.ndarray, scores: np.ndarray):
+    """Distinct sorted scores and the number of positives/negatives at each."""
+    unique, level = np.unique(scores, return_inverse=True)
+    n_pos = np.bincount(level, weights=truth.astype(np.float64), minlength=unique.size)
+    n_all = np.bincount(level, minlength=unique.size)
+    return unique, n_pos.astype(np.int64), (n_all - n_pos).astype(np.int64)
+
+
+def roc_curve(y_true, y_score, direction: str = "<") -> RocCurve:
+    """Empirical ROC curve with pROC's thresholds (see the module docstring).
+
+    At threshold index ``i`` (0 = -Inf, L = +Inf over L distinct scores ``u``),
+    ``sensitivity = #{positives >= t_i} / m`` and ``specificity = #{negatives < t_i} / n``
+    for ``direction="<"`` (mirror image for ``">"``).
+    """
+    check_direction(direction)
+    truth, s = prepare(y_true, y_score, direction)
+    if s.ndim != 1:
+        raise ValueError("roc_curve takes one score column")
+    m, n = int(truth.sum()), int((~truth).sum())
+    _, pos_per_level, neg_per_level = _counts_by_level(truth, s)
+    tp = np.concatenate([np.cumsum(pos_per_level[::-1])[::-1], [0]])  # positives >= t_i
+    tn = np.concatenate([[0], np.cumsum(neg_per_level)])  # negatives < t_i
+    sens, spec = tp / m, tn / n
+    thr = roc_thresholds(s)
+    if direction == ">":  # scores were negated: map the thresholds back (now descending, as pROC's)
+        thr = -thr
+    return RocCurve(thr, sens, spec, direction, m, n)
+
+
+def auc_oriented(truth: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of each column of oriented scores ``s`` ((n,) or (n, k))."""
+    s2 = s.reshape(s.shape[0], -1)
+    m, n = int(truth.sum()), int((~truth).sum())
+    ranks = rankdata(s2, axis=0)  # midranks over the pooled cases
+    rank_sum = ranks[truth].sum(axis=0)  # half-integers: the sum is exact below 2**52
+    return (rank_sum - m * (m + 1) / 2.0) / (m * n)
+
+
+def auc(y_true, y_score, direction: str = "<"):
+    """Area under the empirical ROC curve (Mann-Whitney U / (m n), ties count 1/2).
+
+    ``y_score`` may be 2-D (n_cases, k): then an array of k AUCs is returned.
+    Equals pROC's ``auc(roc(y_true, y_score, direction = "<"))`` and
+    ``sklearn.metrics.roc_auc_score``.
+    """
+    truth, s = prepare(y_true, y_score, direction)
+    out = auc_oriented(truth, s)
+    return float(out[0]) if s.ndim == 1 else out

@@ -1,0 +1,333 @@
+"""Training input pipeline on tensors from the array store (no image files decoded).
+
+SpurBreast's loader opens a PNG per sample and runs ``Resize(256)``,
+``RandomResizedCrop(224)``, ``ToTensor()`` (evaluation: ``Resize(224)``). Here a
+whole batch is read from the store's memory map as uint8, moved to the device
+(GPU when there is one) and transformed there in one batched call:
+
+* the crop box of every sample is drawn exactly as torchvision's
+  ``RandomResizedCrop.get_params`` draws it (scale (0.08, 1), log-uniform aspect
+  ratio (3/4, 4/3), 10 attempts, central-crop fallback) in the frame of the image
+  resized to 256 (shorter side), vectorised over the batch;
+* the box is mapped back to the stored image and resampled to 224 x 224 with
+  ``torchvision.ops.roi_align`` (``aligned=True``, adaptive sampling). That is
+  bilinear interpolation at the output pixel centres when the box is enlarged and
+  the mean of ceil(box/224)^2 bilinear samples per output pixel when it is
+  reduced, i.e. an anti-aliased resize; resize and crop are composed into one
+  resampling instead of two;
+* values are scaled to [0, 1] like ``ToTensor``; no mean/std normalisation (as the
+  paper's loader).
+
+The split's ``transform`` column ("vflip", "hflip") is applied to the pixels at
+load time; the store is never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torchvision.ops import roi_align
+
+from breastlab.data.store import ArrayStore, manifest_checksum
+from breastlab.problems import BreastlabInputError
+
+SPLIT_COLUMNS = ["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]
+SPLIT_NAMES = ("train", "val", "test", "tune")
+TRANSFORMS = ("", "vflip", "hflip")
+
+
+def resize_size_for(image_size: int) -> int:
+    """The pre-crop resize of SpurBreast's pipeline scaled to ``image_size`` (256 for 224)."""
+    return int(round(image_size * 256 / 224))
+
+
+# --------------------------------------------------------------------------- split + store
+def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read ``SPLIT/manifest.parquet`` (contract D) and validate its columns and values."""
+    split_dir = Path(split_dir)
+    path = split_dir / "manifest.parquet"
+    if not path.exists():
+        raise BreastlabInputError(f"{split_dir}: not a split directory (no manifest.parquet); build one with "
+                                  "`breastlab curate`")
+    try:
+        from breastlab.curate import load_split  # the curation part's reader when present
+    except ImportError:
+        load_split = None
+    man = load_split(split_dir) if load_split is not None else pd.read_parquet(path)
+    man = man.copy()
+    if "transform" not in man.columns:
+        man["transform"] = ""
+    missing = [c for c in SPLIT_COLUMNS if c not in man.columns]
+    if missing:
+        raise BreastlabInputError(f"{path}: missing columns {missing}; a split manifest needs {SPLIT_COLUMNS}")
+    man["transform"] = man["transform"].fillna("").astype(str)
+    bad = sorted(set(man["transform"]) - set(TRANSFORMS))
+    if bad:
+        raise BreastlabInputError(f"{path}: column 'transform' has unknown values {bad}; valid: {list(TRANSFORMS)}")
+    bad = sorted(set(man["split"].astype(str)) - set(SPLIT_NAMES))
+    if bad:
+        raise BreastlabInputError(f"{path}: column 'split' has unknown values {bad}; valid: {list(SPLIT_NAMES)}")
+    if not set(man["label"].unique()) <= {0, 1}:
+        raise BreastlabInputError(f"{path}: column 'label' must hold 0/1, found {sorted(man['label'].unique())}")
+    for col in ("attribute", "group", "split", "image_id", "patient_id"):
+        man[col] = man[col].astype(str)
+    man["row"] = man["row"].astype(np.int64)
+    man["label"] = man["label"].astype(np.int64)
+    return man.reset_index(drop=True)
+
+
+def check_split_matches_store(man: pd.DataFrame, split_dir: str | os.PathLike, store: ArrayStore) -> None:
+    """The split must address this store: same checksum (config.json) and the same image_id at every row."""
+    split_dir = Path(split_dir)
+    cfg_path = split_dir / "config.json"
+    if cfg_path.exists():
+        cfg = json.loads(cfg_path.read_text())
+        want = _find_checksum(cfg)
+        if want and want != store.checksum:
+            raise BreastlabInputError(
+                f"{split_dir}: split was built from a store with checksum {want[:12]}..., but {store.path} has "
+                f"{store.checksum[:12]}...; rebuild the split from this store or pass the store it was built from"
+            )
+    n = len(store)
+    rows = man["row"].to_numpy()
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        raise BreastlabInputError(f"{split_dir}: manifest rows reach {rows.max()} but {store.path} has {n} images")
+    ids = store.manifest["image_id"].astype(str).to_numpy()[rows]
+    bad = np.flatnonzero(ids != man["image_id"].to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise BreastlabInputError(
+            f"{split_dir}: row {rows[i]} is image_id {man['image_id'].iloc[i]!r} in the split but {ids[i]!r} in "
+            f"{store.path}; the split does not match this store"
+        )
+    if store.layout != "fixed":
+        raise BreastlabInputError(f"{store.path}: training needs a fixed-layout store (one image size)")
+
+
+def _find_checksum(cfg: dict) -> str | None:
+    """The store checksum recorded in a split's config.json ("store_checksum", or "checksum" under "store")."""
+    if cfg.get("store_checksum"):
+        return str(cfg["store_checksum"])
+    store = cfg.get("store")
+    if isinstance(store, dict) and store.get("checksum"):
+        return str(store["checksum"])
+    return None
+
+
+def split_checksum(man: pd.DataFrame) -> str:
+    return manifest_checksum(man[SPLIT_COLUMNS])
+
+
+# --------------------------------------------------------------------------- image source
+class ImageSource:
+    """Batches of stored images as uint8 tensors on ``device``.
+
+    ``preload=True`` copies the addressed images to the device once (GPU: no host
+    traffic per batch); otherwise each batch is read from the memory map.
+    """
+
+    def __init__(self, store: ArrayStore, rows: np.ndarray, device: torch.device, preload: bool = False) -> None:
+        self.store = store
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.device = device
+        self._cache: torch.Tensor | None = None
+        if preload:
+            self._cache = torch.from_numpy(store.batch(self.rows)).to(device)
+
+    def get(self, positions: np.ndarray) -> torch.Tensor:
+        positions = np.asarray(positions, dtype=np.int64)
+        if self._cache is not None:
+            return self._cache[torch.from_numpy(positions).to(self.device)]
+        batch = torch.from_numpy(self.store.batch(self.rows[positions]))
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        return batch
+
+
+# --------------------------------------------------------------------------- transforms
+def _to_float(images: torch.Tensor | np.ndarray, device: torch.device | None) -> torch.Tensor:
+    t = torch.as_tensor(images)
+    if device is not None:
+        t = t.to(device, non_blocking=True)
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim == 3:
+        t = t[:, None]
+    if t.ndim != 4 or t.shape[1] != 1:
+        raise BreastlabInputError(f"images: expected (B, H, W) or (B, 1, H, W), got {tuple(t.shape)}")
+    if t.dtype.is_floating_point:
+        return t.float()
+    scale = float(torch.iinfo(t.dtype).max)  # ToTensor's 1/255 for uint8
+    return t.float().div_(scale)
+
+
+def apply_transforms(x: torch.Tensor, transforms: Sequence[str] | None) -> torch.Tensor:
+    """Apply per-sample "vflip"/"hflip" (the split's ``transform`` column) to a (B, C, H, W) batch."""
+    if transforms is None:
+        return x
+    transforms = list(transforms)
+    if len(transforms) != len(x):
+        raise BreastlabInputError(f"transforms: {len(transforms)} values for {len(x)} images")
+    unknown = set(transforms) - set(TRANSFORMS)
+    if unknown:
+        raise BreastlabInputError(f"transform values {sorted(unknown)} unknown; valid: {list(TRANSFORMS)}")
+    if not any(transforms):
+        return x
+    x = x.clone()  # never modify the caller's tensor
+    for name, dim in (("vflip", -2), ("hflip", -1)):
+        idx = [i for i, t in enumerate(transforms) if t == name]
+        if idx:
+            sel = torch.tensor(idx, device=x.device)
+            x[sel] = x[sel].flip(dim)
+    return x
+
+
+def random_resized_crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> torch.Tensor:
+    """``n`` crop boxes (top, left, h, w) drawn as torchvision's ``RandomResizedCrop.get_params``, vectorised.
+
+    Each sample gets ``attempts`` candidate boxes (area ~ U(scale) * H * W, log aspect
+    ratio ~ U(log ratio)); the first that fits is taken, else the central crop
+    clamped to ``ratio``. Integer sizes and offsets as torchvision.
+    """
+    u = torch.rand(n, attempts, 4, generator=generator, dtype=torch.float64)
+    area = height * width
+    target = area * (scale[0] + u[..., 0] * (scale[1] - scale[0]))
+    lo, hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(lo + u[..., 1] * (hi - lo))
+    w = torch.round(torch.sqrt(target * aspect))
+    h = torch.round(torch.sqrt(target / aspect))
+    ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    top = torch.floor(u[..., 2] * (height - h + 1))
+    left = torch.floor(u[..., 3] * (width - w + 1))
+    first = ok.to(torch.int8).argmax(dim=1, keepdim=True)
+    pick = lambda t: t.gather(1, first)[:, 0]  # noqa: E731
+    boxes = torch.stack([pick(top), pick(left), pick(h), pick(w)], dim=1)
+    # Fallback: central crop with the aspect ratio clamped to ``ratio``.
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        fw, fh = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        fh, fw = height, int(round(height * max(ratio)))
+    else:
+        fw, fh = width, height
+    fallback = torch.tensor([(height - fh) // 2, (width - fw) // 2, fh, fw], dtype=torch.float64)
+    none = ~ok.any(dim=1)
+    boxes[none] = fallback
+    return boxes
+
+
+def _resized_frame(height: int, width: int, resize: int) -> tuple[int, int]:
+    """torchvision ``Resize(int)``: the shorter side becomes ``resize``, the aspect ratio is kept."""
+    if height <= width:
+        return resize, int(resize * width / height)
+    return int(resize * height / width), resize
+
+
+def _resample(x: torch.Tensor, boxes_xyxy: torch.Tensor, size: int) -> torch.Tensor:
+    """Resample box ``(x1, y1, x2, y2)`` (pixel-edge coordinates) of every image to ``size`` x ``size``."""
+    idx = torch.arange(len(x), device=x.device, dtype=x.dtype)[:, None]
+    rois = torch.cat([idx, boxes_xyxy.to(device=x.device, dtype=x.dtype)], dim=1)
+    return roi_align(x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
+def _finish(x: torch.Tensor, in_channels: int, channels_last: bool) -> torch.Tensor:
+    if in_channels == 3:
+        x = x.expand(-1, 3, -1, -1)  # the SpurBreast loader's convert("RGB"): a view, no copy
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def preprocess_train(
+    images: torch.Tensor | np.ndarray,
+    boxes: torch.Tensor,
+    image_size: int = 224,
+    resize: int | None = None,
+    in_channels: int = 1,
+    transforms: Sequence[str] | None = None,
+    device: torch.device | str | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Training transform: Resize(resize) -> RandomResizedCrop(image_size) -> [0, 1], batched.
+
+    ``boxes`` are (top, left, h, w) from :func:`random_resized_crop_boxes` in the
+    frame of the image resized to ``resize`` (default 256 * image_size / 224).
+    """
+    device = torch.device(device) if device is not None else None
+    x = apply_transforms(_to_float(images, device), transforms)
+    resize = resize or resize_size_for(image_size)
+    rh, rw = _resized_frame(x.shape[-2], x.shape[-1], resize)
+    sy, sx = x.shape[-2] / rh, x.shape[-1] / rw
+    b = boxes.to(torch.float64)
+    xyxy = torch.stack([b[:, 1] * sx, b[:, 0] * sy, (b[:, 1] + b[:, 3]) * sx, (b[:, 0] + b[:, 2]) * sy], dim=1)
+    return _finish(_resample(x, xyxy.float(), image_size), in_channels, channels_last)
+
+
+def preprocess_eval(
+    images: torch.Tensor | np.ndarray,
+    image_size: int = 224,
+    in_channels: int = 1,
+    transforms: Sequence[str] | None = None,
+    device: torch.device | str | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Evaluation transform: uint8 (B, H, W) -> float (B, C, image_size, image_size) in [0, 1].
+
+    ``Resize((image_size, image_size))`` (anti-aliased), the per-image ``transforms``
+    ("vflip"/"hflip", the split's ``transform`` column) applied first. Use the run's
+    ``config["image_size"]`` and ``config["in_channels"]`` (see ``load_run_model``).
+    """
+    device = torch.device(device) if device is not None else None
+    x = apply_transforms(_to_float(images, device), transforms)
+    h, w = x.shape[-2:]
+    full = torch.tensor([[0.0, 0.0, float(w), float(h)]], device=x.device).expand(len(x), 4)
+    return _finish(_resample(x, full, image_size), in_channels, channels_last)
+
+
+# --------------------------------------------------------------------------- split tensors
+@dataclass
+class SplitPart:
+    """One part (train/val/test/tune) of a split: positions into the split manifest and per-image arrays."""
+
+    name: str
+    index: np.ndarray  # positions in the split manifest
+    rows: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray  # integer group ids
+    transforms: list[str]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def split_parts(man: pd.DataFrame, group_names: list[str]) -> dict[str, SplitPart]:
+    gid = {g: i for i, g in enumerate(group_names)}
+    parts = {}
+    for name in SPLIT_NAMES:
+        sel = np.flatnonzero(man["split"].to_numpy() == name)
+        sub = man.iloc[sel]
+        parts[name] = SplitPart(
+            name=name,
+            index=sel,
+            rows=sub["row"].to_numpy(np.int64),
+            labels=sub["label"].to_numpy(np.int64),
+            groups=np.array([gid[g] for g in sub["group"]], dtype=np.int64),
+            transforms=sub["transform"].tolist(),
+        )
+    return parts

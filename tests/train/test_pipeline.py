@@ -1,0 +1,87 @@
+"""The batched input pipeline against torchvision's per-image transforms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torchvision.transforms import RandomResizedCrop
+from torchvision.transforms.v2 import functional as TF
+
+from breastlab.problems import BreastlabInputError
+from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes, resize_size_for
+
+
+def test_resize_size_is_the_papers_256_for_224():
+    assert resize_size_for(224) == 256
+
+
+def test_crop_boxes_follow_torchvision_distribution():
+    """Box area share and log aspect ratio have the distribution of RandomResizedCrop.get_params (KS tests)."""
+    h, w, n = 256, 300, 3000
+    ours = random_resized_crop_boxes(n, h, w, torch.Generator().manual_seed(0)).numpy()
+    torch.manual_seed(1)
+    img = torch.zeros(1, h, w)
+    ref = np.array([RandomResizedCrop.get_params(img, (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(n)], float)
+    for col in range(4):
+        assert (ours[:, col] == np.round(ours[:, col])).all()  # integer boxes, as torchvision
+    assert (ours[:, 0] >= 0).all() and (ours[:, 0] + ours[:, 2] <= h).all()
+    assert (ours[:, 1] >= 0).all() and (ours[:, 1] + ours[:, 3] <= w).all()
+    area = lambda b: b[:, 2] * b[:, 3] / (h * w)  # noqa: E731
+    logr = lambda b: np.log(b[:, 3] / b[:, 2])  # noqa: E731
+    ks = [stats.ks_2samp(area(ours), area(ref)).pvalue, stats.ks_2samp(logr(ours), logr(ref)).pvalue,
+          stats.ks_2samp(ours[:, 0] / h, ref[:, 0] / h).pvalue]
+    print("KS p-values (area, log ratio, top):", ks)
+    assert min(ks) > 1e-3
+
+
+def test_crop_boxes_fallback_is_torchvisions_central_crop():
+    """A scale range that can never fit forces the fallback: the central crop clamped to the ratio range."""
+    boxes = random_resized_crop_boxes(5, 100, 400, torch.Generator().manual_seed(0), scale=(5.0, 6.0))
+    assert (boxes == torch.tensor([0.0, 133.0, 100.0, 133.0], dtype=torch.float64)).all()  # w = round(100 * 4/3)
+
+
+def test_eval_resize_upsampling_equals_bilinear():
+    img = torch.randint(0, 256, (3, 16, 20), dtype=torch.uint8)
+    ours = preprocess_eval(img, image_size=40)
+    ref = F.interpolate(img[:, None].float() / 255, size=(40, 40), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_eval_resize_halving_equals_area_average():
+    img = torch.randint(0, 256, (2, 64, 64), dtype=torch.uint8)
+    ours = preprocess_eval(img, image_size=32)
+    ref = F.avg_pool2d(img[:, None].float() / 255, 2)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_train_crop_equals_torchvision_resized_crop():
+    """With the store at the resize size, our crop equals torchvision's resized_crop (enlarging boxes).
+
+    Only the outermost output ring may differ: torchvision crops first and replicates the box's edge
+    pixels, we interpolate with the image pixels just outside the box (no edge artefact).
+    """
+    size, out = 40, 32
+    img = torch.randint(0, 256, (4, size, size), dtype=torch.uint8)
+    boxes = torch.tensor([[0, 0, 20, 25], [5, 7, 30, 16], [10, 3, 12, 12], [0, 0, 32, 32]], dtype=torch.float64)
+    ours = preprocess_train(img, boxes, image_size=out, resize=size)
+    for i, (t, l, h, w) in enumerate(boxes.long().tolist()):
+        ref = TF.resized_crop(img[i : i + 1].float() / 255, t, l, h, w, [out, out], antialias=True)
+        torch.testing.assert_close(ours[i][..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5, rtol=0)
+
+
+def test_transforms_flip_pixels_at_load_and_channels_repeat():
+    img = torch.randint(0, 256, (2, 24, 24), dtype=torch.uint8)
+    flipped = preprocess_eval(img, 24, transforms=["vflip", ""])
+    plain = preprocess_eval(img, 24)
+    torch.testing.assert_close(flipped[0], plain[0].flip(-2))
+    torch.testing.assert_close(flipped[1], plain[1])
+    rgb = preprocess_eval(img, 24, in_channels=3)
+    assert rgb.shape == (2, 3, 24, 24) and torch.equal(rgb[:, 0], rgb[:, 2])
+    assert img.dtype == torch.uint8 and math.isclose(float(plain.max()), float(img.max()) / 255, abs_tol=1e-6)
+    with pytest.raises(BreastlabInputError, match="rot45"):
+        preprocess_eval(img, 24, transforms=["rot45", ""])
