@@ -41,8 +41,9 @@ def real_raw(duke_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def real_clinical(duke_dir: Path) -> pd.DataFrame:
-    return read_clinical(duke_dir / CLINICAL)
+def real_clinical(real_raw: pd.DataFrame) -> pd.DataFrame:
+    # read_clinical = read_clinical_raw + decode_clinical; read_clinical itself runs in the round trip and CLI tests
+    return decode_clinical(real_raw)
 
 
 def _small_raw() -> pd.DataFrame:
@@ -218,7 +219,7 @@ def test_header_whitespace_quirks_are_tolerated(tmp_path):
 
 def test_bad_layout_and_duplicates(tmp_path):
     path = tmp_path / "flat.xlsx"
-    pd.DataFrame({"Patient ID": ["a"], "ER": [1]}).to_excel(path, sheet_name="Data", index=False)
+    pd.DataFrame({"Patient ID": ["a", "b", "c"], "ER": [1, 0, 1]}).to_excel(path, sheet_name="Data", index=False)
     with pytest.raises(BreastlabInputError, match="cell A2"):
         read_clinical(path)
     pd.DataFrame({"x": [1]}).to_excel(tmp_path / "other.xlsx", sheet_name="Sheet1", index=False)
@@ -458,6 +459,8 @@ def test_label_slices_errors_and_problems():
     assert [p.item for p in log.problems] == ["A"] and "not countable" in log.problems[0].message
     with pytest.warns(UserWarning, match="not countable.*A"):
         label_slices(boxes, {"B": 10})
+    empty = label_slices(boxes, {}, problems=ProblemLog())
+    assert empty.empty and empty.columns.tolist() == ["patient_id", "slice_index", "label"]
     for kwargs, pattern in (({"buffer": -1}, "buffer"), ({"negatives": "some"}, "negatives"),
                             ({"negatives": -2}, "negatives")):  # fmt: skip
         with pytest.raises(BreastlabInputError, match=pattern):

@@ -67,7 +67,8 @@ def test_vandyke_reader_aucs(vd_jack, vandyke):
 
 def test_vandyke_jackknife_random_readers(vd_jack):
     c = vd_jack.components
-    print(f"\nVan Dyke jackknife: F={vd_jack.test.statistic:.6f} ddf={vd_jack.test.df2:.5f} p={vd_jack.test.p_value:.8f}")
+    t = vd_jack.test
+    print(f"\nVan Dyke jackknife: F={t.statistic:.6f} ddf={t.df2:.5f} p={t.p_value:.8f}")
     close([c.var_r, c.var_tr, c.var_error, c.cov1, c.cov2, c.cov3],
           [0.0015349993, 0.0002004025, 0.0008022883, 0.0003466137, 0.0003440748, 0.0002390284])
     close([c.rho1, c.rho2, c.rho3], [0.4320314, 0.4288668, 0.2979333])
@@ -392,3 +393,44 @@ def test_cli_stats_mrmc(tmp_path, capsys):
     assert len(payload["rows"]) == 5
     assert (tmp_path / "readers.csv").exists()
     assert main(["stats", "mrmc", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_or_hillis_table_per_group_and_overall(vandyke):
+    from breastlab.evaluate.mrmc import or_hillis_table
+
+    df = vandyke.rename(columns={"treatment": "condition", "case": "case_id", "rating": "score"})
+    df["reader_group"] = np.where(df.reader <= 2, "junior", "senior")
+    df.loc[df.reader == 1, "reader_group"] = "solo"
+    df["condition"] = df.condition.map({1: "cine", 2: "spin-echo"})
+    table = or_hillis_table(df, treatments=("spin-echo", "cine"), cov="jackknife").set_index("readers")
+    assert list(table.index) == ["solo", "junior", "senior", "all readers"]
+    overall = table.loc["all readers"]
+    close([overall.difference, overall.F, overall.df2, overall.p_value, overall.diff_lower, overall.diff_upper],
+          [0.043800322, 4.456319, 15.25967, 0.05166569, -0.00035885444, 0.087959499])
+    close([overall.auc_first, overall.auc_second, overall.p_fixed_readers], [0.94083736, 0.89703704, 0.019279843])
+    assert overall.diff_ci == "0.044 (-0.000–0.088)"
+    senior = or_hillis(vandyke[vandyke.reader >= 3], treatments=[2, 1], cov="jackknife")
+    assert table.loc["senior", "p_value"] == pytest.approx(senior.test.p_value, rel=1e-12)
+    # one reader: only the fixed-reader p (RJafroc rdr1 of Van Dyke, sign flipped)
+    assert table.loc["junior", "n_readers"] == 1  # reader 2 only, since reader 1 is "solo"
+    solo = table.loc["solo"]
+    assert solo.n_readers == 1 and np.isnan(solo.F) and "one reader" in solo.note
+    close(solo.p_fixed_readers, 0.269338854)
+    # a subset that is not fully crossed gets a note, the rest of the table survives
+    broken = or_hillis_table(df.drop(index=df.index[(df.reader == 4) & (df.case_id == 7)]),
+                             treatments=("spin-echo", "cine"))
+    assert "not fully crossed" in broken.set_index("readers").loc["senior", "note"]
+    assert np.isfinite(broken.set_index("readers").loc["junior", "p_fixed_readers"])
+
+
+def test_reader_study_report_carries_the_mrmc_table():
+    rs = pytest.importorskip("breastlab.evaluate.stats.reader_study")
+    sim_rs = pytest.importorskip("breastlab.evaluate.stats.simulate")
+    from breastlab.evaluate.mrmc import or_hillis_table
+
+    df = sim_rs.simulate_reader_study(n_cases=40, readers_per_group=2, seed=1)
+    result = rs.reader_study(df)
+    assert result.mrmc is not None and "mrmc" in result.tables()
+    expected = or_hillis_table(df, treatments=result.conditions[:2])
+    pd.testing.assert_frame_equal(result.mrmc.reset_index(drop=True), expected.reset_index(drop=True))
+    assert "MRMC" in result.format()

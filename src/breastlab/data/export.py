@@ -14,7 +14,7 @@ are scaled per axis.
 
 Intensity normalisation (documented): a per-volume percentile window. With
 ``lo`` and ``hi`` the 0.5th and 99.5th percentiles of the whole series volume
-(sampled every 2nd row and column of every slice), a value ``v`` becomes
+(sampled every 4th row and column of every slice), a value ``v`` becomes
 ``round(255 * clip((v - lo) / (hi - lo), 0, 1))``. One window per volume keeps the
 relative brightness of slices of one patient; the percentiles make it robust to
 a few hot voxels (the min-max scaling of the common tutorial is not).
@@ -171,7 +171,7 @@ RESIZE_TEXT = "bilinear, antialiased when shrinking (PIL Image.resize BILINEAR o
 def normalisation_text(settings: ExportSettings) -> str:
     lo, hi = settings.percentiles
     return (
-        f"per-volume window [p{lo:g}, p{hi:g}] of the series (every 2nd row/column of every slice); "
+        f"per-volume window [p{lo:g}, p{hi:g}] of the series (every {WINDOW_STRIDE}th row/column of every slice); "
         "uint8 = round(255 * clip((v - lo) / (hi - lo), 0, 1))"
     )
 
@@ -410,9 +410,17 @@ def _export_patient(job: _Job) -> int:
 
 
 # ============================================================================ pixels
+WINDOW_STRIDE = 4
+
+
 def volume_window(array: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> tuple[float, float]:
-    """(lo, hi): percentiles of the volume, sampled every 2nd row and column of every slice."""
-    sample = np.asarray(array[:, ::2, ::2], dtype=np.float32).ravel()
+    """(lo, hi): percentiles of the volume, sampled every 4th row and column of every slice.
+
+    The regular 1/16 sample keeps ~16k voxels per 512x512 slice: the percentiles of a
+    smooth MR intensity histogram move by far less than one uint8 step, at 1/16 the cost.
+    """
+    s = WINDOW_STRIDE
+    sample = np.asarray(array[:, ::s, ::s], dtype=np.float32).ravel()
     lo, hi = np.percentile(sample, percentiles)
     if not hi > lo:  # constant volume: any window maps it to 0
         hi = lo + 1.0
@@ -496,23 +504,22 @@ def _manifest(
         },
         index=range(k),
     )
-    clin = job.clinical.drop(columns=["patient_id"])
-    clin = clin.loc[clin.index.repeat(k)].reset_index(drop=True)
-    clin = clin[[c for c in clin.columns if c not in man.columns]]
-    man = pd.concat([man, clin], axis=1)
-    pos = man[man["label"] == 1]
+    pos_ids = [i for i, lab in zip(image_id, man["label"], strict=True) if lab == 1]
     findings = pd.DataFrame(
         {
-            "image_id": pos["image_id"].to_numpy(),
-            "finding_id": [f"{i}:tumour" for i in pos["image_id"]],
+            "image_id": pos_ids,
+            "finding_id": [f"{i}:tumour" for i in pos_ids],
             "finding_class": "tumour",
-            "x0": np.full(len(pos), x0, np.int64),
-            "y0": np.full(len(pos), y0, np.int64),
-            "x1": np.full(len(pos), x1, np.int64),
-            "y1": np.full(len(pos), y1, np.int64),
+            "x0": np.full(len(pos_ids), x0, np.int64),
+            "y0": np.full(len(pos_ids), y0, np.int64),
+            "x1": np.full(len(pos_ids), x1, np.int64),
+            "y1": np.full(len(pos_ids), y1, np.int64),
         }
     )
-    return man, findings
+    # Clinical columns repeated per slice; the row of the cohort table keeps its dtypes.
+    clin = job.clinical[[c for c in job.clinical.columns if c not in man.columns]]
+    clin = clin.iloc[np.zeros(k, dtype=np.intp)].reset_index(drop=True)
+    return pd.concat([man, clin], axis=1), findings
 
 
 def png_name(sequence: str, slice_index: int, patient_id: str) -> str:

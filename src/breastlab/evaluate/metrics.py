@@ -88,7 +88,7 @@ def _auc(y_true: np.ndarray, score: np.ndarray) -> float:
     y = np.asarray(y_true).astype(bool)
     if min(y.sum(), (~y).sum()) < 2:
         return float("nan")
-    from breastlab.evaluate.stats.roc import auc
+    from breastlab.evaluate.stats import auc
 
     return float(auc(y, score))
 
@@ -135,7 +135,7 @@ def split_ci(
         return _nan_ci(len(METRICS))
     import warnings
 
-    from breastlab.evaluate.stats.bootstrap import bootstrap_metrics
+    from breastlab.evaluate.stats import bootstrap_metrics
 
     with warnings.catch_warnings():  # degenerate replicates are expected on small sets (e.g. PPV undefined)
         warnings.simplefilter("ignore")
@@ -282,6 +282,12 @@ def attribute_rule(df: pd.DataFrame, fit_split: str = "train") -> list[str]:
     return sorted(share.index[share > 0.5].tolist())
 
 
+def tumour_share_by_attribute(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per split: P(label = 1 | attribute = v) for every attribute value v (the attribute-label correlation)."""
+    return {split: {str(k): float(v) for k, v in part.groupby("attribute")["label"].mean().items()}
+            for split, part in df.groupby("split", sort=False)}
+
+
 SHORTCUT_FIGURES = ("rule_accuracy", "rule_agreement", "attribute_explained", "model_accuracy")
 
 
@@ -350,7 +356,8 @@ class RunEvaluation:
     ``overall``: split x metric with CI; ``groups``: split x group with confusion
     counts and accuracy CI; ``worst_group``: per split; ``shortcut``: split x
     figure (see module docstring); ``rule``: the attribute values of the rule;
-    ``gap``: validation - test accuracy with CI.
+    ``gap``: validation - test accuracy with CI; ``tumour_share``: per split,
+    P(tumour | attribute value).
     """
 
     name: str
@@ -365,6 +372,7 @@ class RunEvaluation:
     level: float
     run_dir: Path | None = None
     config: dict = dataclasses.field(default_factory=dict)
+    tumour_share: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     predictions: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     def value(self, split: str, metric: str, column: str = "estimate") -> float:
@@ -392,7 +400,8 @@ class RunEvaluation:
             "overall": records(self.overall),
             "groups": records(self.groups),
             "worst_group": records(self.worst_group),
-            "shortcut": {"rule_positive_attributes": self.rule, "figures": records(self.shortcut)},
+            "shortcut": {"rule_positive_attributes": self.rule, "figures": records(self.shortcut),
+                         "tumour_share_by_attribute": self.tumour_share},
             "val_minus_test_accuracy": self.gap,
         }
 
@@ -412,6 +421,7 @@ class RunEvaluation:
             level=float(d["level"]),
             run_dir=Path(d["run_dir"]) if d.get("run_dir") else None,
             config=config or {},
+            tumour_share=d["shortcut"].get("tumour_share_by_attribute", {}),
             predictions=predictions,
         )
 
@@ -452,11 +462,28 @@ def evaluate_predictions(
         shortcut=shortcut,
         rule=rule,
         gap=val_test_gap(df, **kw),
+        tumour_share=tumour_share_by_attribute(df),
         n_boot=int(n_boot),
         seed=seed,
         level=level,
         predictions=df,
     )
+
+
+def find_runs(path: str | os.PathLike) -> list[Path]:
+    """Run directories under ``path``: itself when it holds predictions.parquet, else every sub-folder that does."""
+    path = Path(path)
+    if not path.exists():
+        raise BreastlabInputError(f"{path}: no such run or sweep directory")
+    if (path / "predictions.parquet").exists():
+        return [path]
+    runs = sorted(p.parent for p in path.rglob("predictions.parquet"))
+    if not runs:
+        raise BreastlabInputError(
+            f"{path}: neither a run (no predictions.parquet) nor a sweep (no sub-folder holds one); "
+            "finish training with `breastlab train` first"
+        )
+    return runs
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict:
@@ -602,8 +629,6 @@ def evaluate_runs_cli(path: str | os.PathLike, n_boot: int = 2000, seed: int = 0
                       reuse: bool = True) -> list[RunEvaluation]:
     """``breastlab evaluate``: evaluate a run (or every run of a sweep folder), print and write the tables."""
     from tqdm.auto import tqdm
-
-    from breastlab.report.html import find_runs
 
     runs = find_runs(path)
     evs = [evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)

@@ -37,6 +37,7 @@ from breastlab.evaluate.metrics import (
     RunEvaluation,
     detail_frame,
     evaluate_run,
+    find_runs,
     group_frame,
     shortcut_frame,
     table2_frame,
@@ -64,22 +65,6 @@ img{max-width:100%;border:1px solid #ddd;margin:4px 0}
 
 
 # --------------------------------------------------------------------------- discovery
-def find_runs(path: str | os.PathLike) -> list[Path]:
-    """Run directories under ``path``: itself when it holds predictions.parquet, else every sub-folder that does."""
-    path = Path(path)
-    if not path.exists():
-        raise BreastlabInputError(f"{path}: no such run or sweep directory")
-    if (path / "predictions.parquet").exists():
-        return [path]
-    runs = sorted(p.parent for p in path.rglob("predictions.parquet"))
-    if not runs:
-        raise BreastlabInputError(
-            f"{path}: neither a run (no predictions.parquet) nor a sweep (no sub-folder holds one); "
-            "finish training with `breastlab train` first"
-        )
-    return runs
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -134,7 +119,7 @@ def _plt():
 
 def roc_figure(ev: RunEvaluation) -> str:
     """ROC curves of every split of one run (AUC in the legend)."""
-    from breastlab.evaluate.stats.roc import roc_curve
+    from breastlab.evaluate.stats import roc_curve
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -170,7 +155,7 @@ def group_figure(ev: RunEvaluation) -> str:
     ax.set_xticks(np.arange(len(groups)), [f"label {s.replace('|', chr(10) + 'attr ')}" for s in groups], fontsize=8)
     ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"Per-group accuracy: {ev.name}")
     ax.axhline(0.5, ls=":", c="grey", lw=1)
-    ax.legend(fontsize=8, ncol=len(splits))
+    ax.legend(fontsize=8, ncol=len(splits), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return _png(fig)
 
 
@@ -271,7 +256,7 @@ def gallery_figure(
     x = preprocess(images, image_size=int(cfg.get("image_size", images.shape[-1])),
                    in_channels=int(cfg.get("in_channels", 1)), transforms=sel["transform"].fillna("").tolist())
     model.eval()
-    cams = grad_cam(model, x, target_class=torch.as_tensor(sel["pred"].to_numpy())).numpy()
+    cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
     shown = x[:, 0].detach().numpy()
     plt = _plt()
     n = len(sel)
@@ -296,7 +281,8 @@ def _table(df: pd.DataFrame, header_groups: list[tuple[str, int]] | None = None)
     """An HTML table; ``header_groups`` adds a first header row of (label, colspan)."""
     head = ""
     if header_groups:
-        head = "<tr>" + "".join(f'<th colspan="{n}">{html.escape(t)}</th>' for t, n in header_groups) + "</tr>"
+        head = "<tr>" + "".join(f'<th colspan="{n}" style="text-align:center">{html.escape(t)}</th>'
+                                for t, n in header_groups) + "</tr>"
     head += "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr>"
 
     def fmt(v) -> str:
@@ -328,6 +314,12 @@ def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> s
             "patients": ev.predictions["patient_id"].nunique() if ev.predictions is not None else "-",
         })
     return _table(pd.DataFrame(rows))
+
+
+def _share_frame(ev: RunEvaluation) -> pd.DataFrame:
+    share = pd.DataFrame(ev.tumour_share).T
+    share.columns = [f"P(tumour | attribute {c})" for c in share.columns]
+    return share.rename_axis("split").reset_index()
 
 
 def _consistency_html(published: Sequence[tuple]) -> str:
@@ -365,6 +357,8 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
         "against the model's predictions; attribute_explained: the share of the model's predictions that the "
         "best attribute-only rule reproduces; model_accuracy: the model against the truth.</p>",
         _table(shortcut_frame(ev)),
+        '<p class="note">Share of tumour slices per attribute value (the attribute-label correlation):</p>',
+        _table(_share_frame(ev)),
         f"<p>Validation minus test accuracy: <b>{gap['estimate']:.3f}</b> ({level}% CI "
         f"{gap['ci_low']:.3f} to {gap['ci_high']:.3f})</p>",
     ]

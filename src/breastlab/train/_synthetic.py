@@ -54,7 +54,7 @@ def make_toy_split(
             img = rng.normal(80, 20, (size, size))
             if label:
                 cy, cx = rng.integers(size // 4, 3 * size // 4, 2)
-                img += signal * (((yy - cy) ** 2 + (xx - cx) ** 2) < (size / 6) ** 2)
+                img += signal * (((yy - cy) ** 2 + (xx - cx) ** 2) < (size / 4) ** 2)
             if attr == "A":
                 img += offset
             images.append(np.clip(img, 0, 255).astype(np.uint8))

@@ -151,7 +151,8 @@ def read_slice_counts(path: str | os.PathLike) -> pd.DataFrame:
     df.columns = [_key(c) for c in df.columns]
     missing = [c for c in _COUNT_COLUMNS if c not in df.columns]
     if missing:
-        raise BreastlabInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(_COUNT_COLUMNS)}")
+        expected = ", ".join(_COUNT_COLUMNS)
+        raise BreastlabInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {expected}")
     df = df[_COUNT_COLUMNS].map(str.strip)
     df = df[~df.eq("").all(axis=1)].reset_index(drop=True)
     for c in ("patient_id", "phase"):

@@ -48,6 +48,10 @@ __all__ = [
     "decode_clinical",
     "write_clinical_xlsx",
     "clinical_raw_columns",
+    "clinical_column",
+    "clinical_summary",
+    "write_clinical_table",
+    "KEY_COLUMNS",
     "clinical_marginals",
     "clinical_marginals_summary",
     "load_clinical_marginals",
@@ -174,10 +178,7 @@ def clinical_raw_columns() -> list[str]:
 
 def clinical_column(name: str) -> ClinicalColumn:
     """Spec of one column, by snake_case name or original name (whitespace/case-insensitive)."""
-    col = _resolve_columns([name], source="clinical_column").get(name)
-    if col is None:
-        raise BreastlabInputError(f"unknown clinical column {name!r}; valid: {', '.join(CLINICAL_COLUMNS)}")
-    return col
+    return _resolve_columns([name], source="clinical_column")[name]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -185,7 +186,7 @@ def _open_sheet(path: Path):
     import openpyxl
 
     if not path.exists():
-        raise BreastlabInputError(f"{path}: clinical table not found (expected TCIA's Clinical_and_Other_Features.xlsx)")
+        raise BreastlabInputError(f"{path}: file not found (expected TCIA's clinical table, an .xlsx workbook)")
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zip/xml errors: not an xlsx
@@ -400,7 +401,7 @@ def _resolve_columns(names: list[Any], source: str) -> dict[Any, ClinicalColumn]
             unknown.append(name)
         else:
             out[name] = col
-    if unknown and source != "clinical_column":
+    if unknown:
         raise BreastlabInputError(
             f"{source}: unknown clinical column(s) {', '.join(repr(u) for u in unknown[:10])}; valid names are "
             "the original header names (breastlab.data.duke.clinical.clinical_raw_columns()) or CLINICAL_COLUMNS"

@@ -102,14 +102,16 @@ def label_slices(
     if missing:
         raise BreastlabInputError(f"boxes: missing column(s) {', '.join(missing)}")
     counts = slice_count_map(n_slices)
-    not_countable = []
-    parts = []
-    for pid, box in boxes.groupby("patient_id", sort=True):
-        pid = str(pid)
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for pid, s, e in zip(boxes["patient_id"], boxes["start_slice"], boxes["end_slice"], strict=True):
+        ranges.setdefault(str(pid), []).append((int(s), int(e)))
+    not_countable, pids, parts = [], [], []
+    for pid in sorted(ranges):
         if pid not in counts:
             not_countable.append(pid)
             continue
-        parts.append(_label_patient(pid, box, counts[pid], buffer, negatives, seed))
+        pids.append(pid)
+        parts.append(_label_patient(pid, ranges[pid], counts[pid], buffer, negatives, seed))
     if not_countable:
         msg = "not countable: no slice count for this patient, slices cannot be labelled"
         if problems is not None:
@@ -118,19 +120,23 @@ def label_slices(
         else:
             warnings.warn(f"label_slices: {len(not_countable)} patient(s) {msg}: {', '.join(not_countable[:20])}",
                           stacklevel=2)  # fmt: skip
-    if not parts:
-        return pd.DataFrame(
-            {"patient_id": pd.Series([], dtype=str), "slice_index": np.array([], dtype=np.int64),
-             "label": np.array([], dtype=np.int64)}
-        )  # fmt: skip
-    return pd.concat(parts, ignore_index=True)
+    sizes = [len(idx) for idx, _ in parts]
+    return pd.DataFrame(
+        {
+            "patient_id": pd.Series(np.repeat(np.array(pids, dtype=object), sizes), dtype=str),
+            "slice_index": np.concatenate([idx for idx, _ in parts]) if parts else np.array([], np.int64),
+            "label": np.concatenate([lab for _, lab in parts]) if parts else np.array([], np.int64),
+        }
+    )
 
 
-def _label_patient(pid: str, box: pd.DataFrame, n: int, buffer: int, negatives: str | int, seed: int) -> pd.DataFrame:
+def _label_patient(
+    pid: str, ranges: list[tuple[int, int]], n: int, buffer: int, negatives: str | int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted slice indices and labels of one patient."""
     pos = np.zeros(n, dtype=bool)
     near = np.zeros(n, dtype=bool)
-    for start, end in zip(box["start_slice"], box["end_slice"], strict=True):
-        start, end = int(start), int(end)
+    for start, end in ranges:
         if start < 1 or start > end:
             raise BreastlabInputError(f"patient {pid}: slice range {start}..{end} is not a 1-based range start <= end")
         if end > n:
@@ -141,14 +147,15 @@ def _label_patient(pid: str, box: pd.DataFrame, n: int, buffer: int, negatives: 
         near[max(0, start - 1 - buffer) : min(n, end + buffer)] = True
     pos_idx = np.flatnonzero(pos)
     neg_idx = np.flatnonzero(~near)
-    k = len(neg_idx) if negatives == "all" else min(len(neg_idx), len(pos_idx) if negatives == "match" else int(negatives))
+    cap = len(neg_idx) if negatives == "all" else len(pos_idx) if negatives == "match" else int(negatives)
+    k = min(len(neg_idx), cap)
     if k < len(neg_idx):
         rng = np.random.default_rng([int(seed), zlib.crc32(pid.encode())])
         neg_idx = np.sort(rng.choice(neg_idx, size=k, replace=False))
     idx = np.concatenate([pos_idx, neg_idx])
     lab = np.concatenate([np.ones(len(pos_idx), np.int64), np.zeros(len(neg_idx), np.int64)])
     order = np.argsort(idx, kind="stable")
-    return pd.DataFrame({"patient_id": [pid] * len(idx), "slice_index": idx[order].astype(np.int64), "label": lab[order]})
+    return idx[order].astype(np.int64), lab[order]
 
 
 def real_slice_table(

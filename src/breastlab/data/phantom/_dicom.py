@@ -1,20 +1,25 @@
 """Write a phantom study as TCIA-style DICOM files (MR Image Storage, explicit VR little endian).
 
-One :class:`pydicom.Dataset` per series is reused for every slice (only the per-slice
-elements change), which keeps writing at about a millisecond per file. UIDs are
-``2.25.<hash>`` values derived from the cohort seed (``pydicom.uid.generate_uid`` with
-fixed entropy sources), and there are no timestamps: the same seed gives the same bytes.
+pydicom serialises the first slice of a series once; the other slices reuse those bytes
+and re-encode only the five elements that change per slice (SOP Instance UID twice,
+InstanceNumber, ImagePositionPatient, SliceLocation) and the pixel data, which makes
+writing about 20 times faster than ``Dataset.save_as`` per file. The test suite checks
+that the result is byte-identical to pydicom's own output. UIDs are ``2.25.<38 digits>``
+derived from the cohort seed by SHA-256 (fixed length, so the file meta group length is
+the same for every slice), and there are no timestamps: the same seed gives the same bytes.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 from breastlab import __version__
 from breastlab.data.phantom._spec import MRIPatient, Series
@@ -27,8 +32,13 @@ INSTITUTION = "Phantom General Hospital"  # fake identifying values: the reader 
 
 def uid(patient: MRIPatient, *parts: object) -> str:
     """Deterministic UID for ``parts`` of this patient's study."""
-    return generate_uid(prefix=None, entropy_srcs=["breastlab-phantom", str(patient.seed), patient.patient_id,
-                                                   *map(str, parts)])
+    return _uid_from("breastlab-phantom", patient.seed, patient.patient_id, *parts)
+
+
+def _uid_from(*parts: object) -> str:
+    """``2.25.<n>`` with ``n`` a 38-digit integer below 2**128 hashed (SHA-256) from ``parts``."""
+    digest = int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:16], "big")
+    return f"2.25.{digest % (9 * 10**37) + 10**37}"
 
 
 def _date(days: int | None) -> str:
@@ -88,14 +98,13 @@ def _patient_study(patient: MRIPatient, ds: Dataset) -> None:
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
 
 
-def write_series(patient: MRIPatient, series: Series, volume: np.ndarray, folder: Path) -> int:
-    """Write ``volume`` (slice-index order) as ``folder/1-NNN.dcm``; returns the number of files."""
-    folder.mkdir(parents=True, exist_ok=True)
+def series_dataset(patient: MRIPatient, series: Series, volume: np.ndarray) -> Dataset:
+    """The series' dataset, filled for its first instance (see :func:`set_instance`)."""
     k = patient.phases.index(series.phase)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = generate_uid(prefix=None, entropy_srcs=["breastlab", __version__])
+    meta.ImplementationClassUID = _uid_from("breastlab", __version__)
     meta.ImplementationVersionName = f"BREASTLAB_{__version__}"[:16]
     ds = Dataset()
     ds.file_meta = meta
@@ -111,19 +120,78 @@ def write_series(patient: MRIPatient, series: Series, volume: np.ndarray, folder
     ds.AcquisitionNumber = 1
     ds.TemporalPositionIdentifier = k + 1
     ds.NumberOfTemporalPositions = len(patient.phases)
-    window = np.percentile(volume[:, :: 4, :: 4], [1, 99.5])
+    window = np.percentile(volume[:, ::4, ::4], [1, 99.5])
     ds.WindowCenter = f"{(window[0] + window[1]) / 2:.0f}"
     ds.WindowWidth = f"{max(window[1] - window[0], 1):.0f}"
+    set_instance(ds, patient, series, volume, 1)
+    return ds
+
+
+def set_instance(ds: Dataset, patient: MRIPatient, series: Series, volume: np.ndarray, instance: int) -> int:
+    """Fill the per-slice elements of ``ds`` for ``instance`` (1-based); returns the slice index."""
     n = patient.n_slices
-    for instance in range(1, n + 1):
-        index = n - instance if patient.descending else instance - 1
-        x, y, z = patient.position(index)
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID = uid(patient, "image", series.number, instance)
-        ds.InstanceNumber = instance
-        ds.ImagePositionPatient = [f"{x:.4f}", f"{y:.4f}", f"{z:.4f}"]
-        ds.SliceLocation = f"{z:.4f}"
-        ds.PixelData = np.ascontiguousarray(volume[index], dtype="<u2").tobytes()
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        (folder / f"1-{instance:03d}.dcm").write_bytes(buffer.getvalue())
-    return n
+    index = n - instance if patient.descending else instance - 1
+    x, y, z = patient.position(index)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid(patient, "image", series.number, instance)
+    ds.InstanceNumber = instance
+    ds.ImagePositionPatient = [f"{x:.4f}", f"{y:.4f}", f"{z:.4f}"]
+    ds.SliceLocation = f"{z:.4f}"
+    ds.PixelData = np.ascontiguousarray(volume[index], dtype="<u2").tobytes()
+    return index
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+# Per-slice elements, in file order: (group, element, VR, padding byte).
+_VARYING = [(0x0002, 0x0003, b"UI", b"\0"), (0x0008, 0x0018, b"UI", b"\0"), (0x0020, 0x0013, b"IS", b" "),
+            (0x0020, 0x0032, b"DS", b" "), (0x0020, 0x1041, b"DS", b" ")]
+
+
+def _element(group: int, elem: int, vr: bytes, pad: bytes, value: str) -> bytes:
+    """One explicit-VR little-endian element with a 2-byte length (UI, IS, DS), padded to even length."""
+    raw = value.encode("ascii")
+    raw += pad * (len(raw) % 2)
+    return struct.pack("<HH2sH", group, elem, vr, len(raw)) + raw
+
+
+def _segments(template: bytes, n_pixel_bytes: int) -> list[bytes]:
+    """Split a serialised first slice around the per-slice elements and the pixel values."""
+    header = template[: len(template) - n_pixel_bytes]
+    cuts, start = [], 0
+    for group, elem, vr, _ in _VARYING:
+        pos = header.find(struct.pack("<HH2s", group, elem, vr), start)
+        if pos < 0:
+            raise RuntimeError(f"({group:04X},{elem:04X}) not found in the serialised template")
+        (length,) = struct.unpack_from("<H", header, pos + 6)
+        cuts.append((pos, pos + 8 + length))
+        start = pos + 8 + length
+    pieces, prev = [], 0
+    for a, b in cuts:
+        pieces.append(header[prev:a])
+        prev = b
+    pieces.append(header[prev:])
+    return pieces
+
+
+def write_series(patient: MRIPatient, series: Series, volume: np.ndarray, folder: Path) -> int:
+    """Write ``volume`` (slice-index order) as ``folder/1-NNN.dcm``; returns the number of files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = series_dataset(patient, series, volume)
+    n_pixel_bytes = volume.shape[1] * volume.shape[2] * 2
+    segments = _segments(to_bytes(ds), n_pixel_bytes)
+    x, y, _ = patient.position(0)
+    for instance in range(1, patient.n_slices + 1):
+        index = patient.n_slices - instance if patient.descending else instance - 1
+        z = patient.position(index)[2]
+        sop = uid(patient, "image", series.number, instance)
+        values = [sop, sop, str(instance), f"{x:.4f}\\{y:.4f}\\{z:.4f}", f"{z:.4f}"]
+        parts = [segments[0]]
+        for (group, elem, vr, pad), value, tail in zip(_VARYING, values, segments[1:], strict=True):
+            parts += [_element(group, elem, vr, pad, value), tail]
+        parts.append(np.ascontiguousarray(volume[index], dtype="<u2").tobytes())
+        (folder / f"1-{instance:03d}.dcm").write_bytes(b"".join(parts))
+    return patient.n_slices

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from statistics import NormalDist
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from breastlab._io import write_json, write_table
+from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.phantom import _clinical
 from breastlab.data.phantom._dicom import STUDY_DATE, STUDY_DESCRIPTION, write_series
 from breastlab.data.phantom._render import render_patient, tumour_block, tumour_mask
@@ -178,8 +179,8 @@ def _plan_series(rng: np.random.Generator, model_code: int, n_post: int) -> tupl
 def _plan_anatomy(rng: np.random.Generator, field: float, n_post: int) -> Anatomy:
     u = rng.uniform
     density = u(0.12, 0.5)  # fibroglandular fraction of the breast
-    w = u(0.27, 0.34)
-    d = u(0.28, 0.38)
+    w = u(0.3, 0.37)  # half-width, in units of half the field of view
+    d = u(0.2, 0.29)  # depth (nipple to chest wall), in units of the field of view
     vessels = []
     for side in (-1, 1):
         for _ in range(int(rng.integers(2, 5))):
@@ -192,7 +193,7 @@ def _plan_anatomy(rng: np.random.Generator, field: float, n_post: int) -> Anatom
     bias_amp = 0.05 * (field / 1.5) ** 2 * u(0.7, 1.3)
     return Anatomy(
         chest_y=u(0.5, 0.58), chest_curve=u(0.06, 0.12), skin=0.012,
-        breast_x=(u(0.4, 0.47), u(0.4, 0.47)), breast_w=(w * u(0.95, 1.05), w * u(0.95, 1.05)),
+        breast_x=(u(0.42, 0.48), u(0.42, 0.48)), breast_w=(w * u(0.95, 1.05), w * u(0.95, 1.05)),
         breast_d=(d * u(0.95, 1.05), d * u(0.95, 1.05)), breast_zc=u(-0.15, 0.15), breast_zr=u(0.95, 1.2),
         torso_w=u(0.92, 0.98), torso_h=u(0.4, 0.46), fgt_central=u(0.5, 1.5),
         fgt_threshold=NormalDist().inv_cdf(1 - density) * 1.1, bpe=u(0.05, 0.4), pec_t=u(0.03, 0.06),
@@ -342,4 +343,28 @@ def write_clinical(raw: pd.DataFrame, path: str | os.PathLike) -> Path:
         )
     frame = raw.copy()
     frame.columns = [c.snake for c in spec]
-    return write_clinical_xlsx(frame, path)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        draft = tmp.with_name(tmp.name + ".draft.xlsx")
+        try:
+            write_clinical_xlsx(frame, draft)
+            _reproducible_zip(draft, tmp)
+        finally:
+            draft.unlink(missing_ok=True)
+    return path
+
+
+_XLSX_TIME = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _reproducible_zip(src: Path, dst: Path) -> None:
+    """Copy an .xlsx with fixed member timestamps and document dates (openpyxl stamps the clock)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = _XLSX_TIME.sub(rb"\g<1>1990-01-01T00:00:00Z\g<2>", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1990, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            zout.writestr(fixed, data)

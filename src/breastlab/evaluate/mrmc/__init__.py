@@ -22,9 +22,16 @@ from breastlab.evaluate.mrmc._analysis import (
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays, mrmc_frame, read_reader_study
 from breastlab.evaluate.mrmc._fom import COV_METHODS, FOMS, figure_of_merit, fom_and_covariance
 from breastlab.evaluate.mrmc._or import ORMoments, or_moments
+from breastlab.evaluate.mrmc._reader_study import (
+    MRMC_DISPLAY_COLUMNS,
+    MRMC_TABLE_COLUMNS,
+    or_hillis_table,
+)
 
 __all__ = [
     "COV_METHODS",
+    "MRMC_DISPLAY_COLUMNS",
+    "MRMC_TABLE_COLUMNS",
     "FOMS",
     "MRMCData",
     "MRMCTest",
@@ -37,6 +44,7 @@ __all__ = [
     "mrmc_frame",
     "or_hillis",
     "or_hillis_arrays",
+    "or_hillis_table",
     "or_moments",
     "read_reader_study",
 ]

@@ -122,7 +122,7 @@ class ORHillisResult:
         level = f"{100 * (1 - self.alpha):g}%"
         lines = [
             "MRMC analysis: Obuchowski-Rockette model with Hillis (2007) degrees of freedom",
-            f"Design: {len(self.readers)} readers x {len(self.treatments)} treatments x "
+            f"Design: {_count(len(self.readers), 'reader')} x {len(self.treatments)} treatments x "
             f"{self.n_positive + self.n_negative} cases ({self.n_positive} diseased, {self.n_negative} non-diseased), "
             "fully crossed",
             f"Figure of merit: {fom_desc}; case covariance: {self.cov_method}",
@@ -132,7 +132,7 @@ class ORHillisResult:
         def block(title, test, diffs, trts, df_col):
             out = [title]
             for row in trts.itertuples():
-                df_txt = f", df {_num(getattr(row, 'df'), 1)}" if df_col else ""
+                df_txt = f", df {_num(row.df, 1)}" if df_col else ""
                 out.append(
                     f"  {row.treatment}: reader-averaged {lab} {row.estimate:.3f} "
                     f"({level} CI: {row.ci_lower:.3f}, {row.ci_upper:.3f}; SE {row.se:.4f}{df_txt})"
@@ -234,6 +234,10 @@ def _num(v: float, digits: int = 3) -> str:
     if digits <= 2 or abs(v) >= 0.01 or v == 0:
         return f"{v:.{digits}f}"
     return f"{v:#.3g}"  # small variance components: 3 significant digits
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
 
 
 def _p(p: float, prefix: bool = True) -> str:

@@ -23,7 +23,13 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 
 from breastlab.evaluate.stats._validate import DegenerateCIWarning
 from breastlab.evaluate.stats.agreement import KappaResult, cohen_kappa, kappa_from_table, landis_koch
-from breastlab.evaluate.stats.bootstrap import BootstrapCI, BootstrapTest, bootstrap_ci, bootstrap_metrics, bootstrap_test
+from breastlab.evaluate.stats.bootstrap import (
+    BootstrapCI,
+    BootstrapTest,
+    bootstrap_ci,
+    bootstrap_metrics,
+    bootstrap_test,
+)
 from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
 from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
 from breastlab.evaluate.stats.operating import (
@@ -40,7 +46,9 @@ from breastlab.evaluate.stats.paired import (
     shapiro_wilk,
     wilcoxon_signed_rank,
 )
+from breastlab.evaluate.stats.reader_study import ReaderStudyResult, reader_study
 from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
+from breastlab.evaluate.stats.simulate import simulate_reader_study
 
 __all__ = [
     "AucCI",
@@ -51,6 +59,7 @@ __all__ = [
     "KappaResult",
     "MulticlassAUC",
     "OperatingPoint",
+    "ReaderStudyResult",
     "RocCurve",
     "ShapiroResult",
     "WilcoxonResult",
@@ -67,9 +76,11 @@ __all__ = [
     "landis_koch",
     "median_range",
     "multiclass_auc",
+    "reader_study",
     "roc_curve",
     "sensitivity_at_specificity",
     "shapiro_wilk",
+    "simulate_reader_study",
     "specificity_at_sensitivity",
     "var_auc",
     "wilcoxon_signed_rank",

@@ -144,10 +144,7 @@ def _normal_ci(estimate: float, se: float, conf_level: float) -> tuple[float, fl
 
 
 def _p_vs_half(a: float, se: float) -> tuple[float, float]:
-    if se > 0:
-        z = (a - 0.5) / se
-    else:
-        z = 0.0 if a == 0.5 else math.copysign(math.inf, a - 0.5)
+    z = _ratio(a - 0.5, se)
     return z, float(2.0 * _st.norm.sf(abs(z)))
 
 
@@ -198,7 +195,7 @@ def ci_auc(
         warn_degenerate(f"AUC = {a:g} has zero variance (perfect separation or all scores tied); "
                         "the confidence interval is degenerate")
     z, p = _p_vs_half(a, se)
-    return AucCI(a, lo, hi, se, conf_level, method, z, p, m, n)
+    return AucCI(a, float(lo), float(hi), se, conf_level, method, z, p, m, n)
 
 
 def _p_values(stat: float, sf) -> tuple[float, float, float]:
@@ -249,7 +246,7 @@ def delong_test(
         method = "DeLong's test for two correlated ROC curves"
     else:
         truth1, s1 = prepare(y_true, score1, direction, score_name="score1")
-        truth2 = check_truth(y_true if y_true2 is None else y_true2, name="y_true2" if y_true2 is not None else "y_true")
+        truth2 = truth1 if y_true2 is None else check_truth(y_true2, name="y_true2")
         s2 = orient(check_scores(score2, truth2.size, name="score2"), direction)
         c1, c2 = _components(truth1, s1), _components(truth2, s2)
         var1, var2 = float(_covariance(c1)[0, 0]), float(_covariance(c2)[0, 0])
@@ -267,7 +264,8 @@ def delong_test(
     if se == 0.0:
         warn_degenerate(f"DeLong test: the AUC difference {d:g} has zero variance; the test is degenerate")
     p = {"two-sided": p2, "greater": pg, "less": pl}[alternative]
-    return DeLongTest(a1, a2, d, se, stat, df, p, p2, pg, pl, alternative, lo, hi, conf_level, paired, method)
+    return DeLongTest(a1, a2, d, se, stat, df, p, p2, pg, pl, alternative, float(lo), float(hi), conf_level, paired,
+                      method)
 
 
 def _ratio(d: float, se: float) -> float:

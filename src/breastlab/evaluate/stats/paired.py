@@ -79,7 +79,9 @@ def wilcoxon_signed_rank(x, y=None, alternative: str = "two-sided", method: str 
     d = xa - ya
     nz = int(np.count_nonzero(d))
     if nz < 1:
-        raise BreastlabInputError("x and y are identical in every pair; the signed-rank test needs a non-zero difference")
+        raise BreastlabInputError(
+            "x and y are identical in every pair; the signed-rank test needs a non-zero difference"
+        )
     if method == "auto":  # the exact null distribution holds only without ties and zeros
         has_ties = np.unique(np.abs(d[d != 0])).size < nz
         used = "exact" if nz <= 50 and not has_ties and nz == d.size else "approx"

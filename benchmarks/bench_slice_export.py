@@ -1,0 +1,128 @@
+"""Speed and memory of the Duke slice export against the naive public-tutorial loop.
+
+Target (issue 2): >= 10x the slices per second of the reference on a 2-core
+machine, with peak memory < 2 GB whatever the cohort size.
+
+Both paths export the same labelled slices (pre-contrast series, buffer 5, all
+negatives) of the same phantom cohort (``breastlab.data.phantom.make_mri_cohort``,
+512-matrix scanner size) to 320x320 uint8 images:
+
+* ours: ``breastlab.data.export.export_slices`` (worker processes, one store shard
+  per patient, minimal-overhead DICOM pixel reads, PIL float resize, per-volume
+  window), measured with 1 and with ``--workers`` processes;
+* reference, as in the widely shared Duke preprocessing tutorial, one process: for
+  each labelled slice file (``1-NNN.dcm``, NNN = slice number) ``pydicom.dcmread`` ->
+  ``pixel_array`` -> min-max scaling -> ``skimage.transform.resize`` -> PNG written
+  with ``skimage.io.imsave``.
+
+Peak memory: ``ru_maxrss`` of this process (parent) and of the largest worker
+(``RUSAGE_CHILDREN``), plus tracemalloc's peak of the reference loop. The export
+holds one volume per worker, so its peak does not grow with the number of patients.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_slice_export.py [--patients 20] [--workers 2] [--work DIR]
+
+``--work DIR`` keeps the phantom cohort there (generated once, reused afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+
+def reference_export(cohort: Path, out: Path, size: int = 320, buffer: int = 5) -> int:
+    """The tutorial loop: per labelled slice file, dcmread -> min-max -> skimage resize -> PNG."""
+    import pydicom
+    import skimage.io
+    import skimage.transform
+
+    from breastlab.data.duke.boxes import read_boxes
+    from breastlab.data.duke.dicom import index_dicom_tree
+    from breastlab.data.duke.labels import label_slices
+
+    boxes = read_boxes(cohort / "Annotation_Boxes.csv")
+    index = index_dicom_tree(cohort)
+    pre = index[index["sequence"] == "pre"].set_index("patient_id")
+    n = 0
+    for pid in boxes["patient_id"]:
+        folder = Path(pre.loc[pid, "path"])
+        labels = label_slices(boxes[boxes["patient_id"] == pid], {pid: int(pre.loc[pid, "n_files"])}, buffer=buffer)
+        for slice_index, label in zip(labels["slice_index"], labels["label"], strict=True):
+            img = pydicom.dcmread(folder / f"1-{slice_index + 1:03d}.dcm").pixel_array.astype(np.float64)
+            img = (img - img.min()) / max(img.max() - img.min(), 1e-12) * 255
+            img = skimage.transform.resize(img, (size, size), preserve_range=True).astype(np.uint8)
+            target = out / ("pos" if label == 1 else "neg") / f"{slice_index}-{pid}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            skimage.io.imsave(target, img, check_contrast=False)
+            n += 1
+    return n
+
+
+def _maxrss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=20)
+    ap.add_argument("--matrix", type=int, default=512, help="in-plane matrix of 512-matrix scanners (phantom)")
+    ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=None, help="keep the phantom cohort here (default: temporary)")
+    args = ap.parse_args()
+
+    from breastlab.data.export import export_slices
+    from breastlab.data.phantom import make_mri_cohort
+
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+        work = args.work or Path(tmp)
+        cohort = work / f"cohort_{args.patients}_{args.matrix}_{args.seed}"
+        t0 = time.perf_counter()
+        make_mri_cohort(cohort, args.patients, seed=args.seed, matrix=args.matrix, n_post=1,
+                        workers=args.workers, progress=False)  # fmt: skip
+        print(f"phantom cohort: {args.patients} patients, matrix {args.matrix} ({time.perf_counter() - t0:.1f} s)")
+
+        runs = {}
+        for workers in sorted({1, args.workers}):
+            out = Path(tmp) / f"store_w{workers}"
+            t0 = time.perf_counter()
+            store = export_slices(cohort, out, size=args.size, workers=workers, progress=False, overwrite=True)
+            runs[workers] = (len(store), time.perf_counter() - t0)
+            shape = store.images.shape
+        ours_parent = _maxrss_mb(resource.RUSAGE_SELF)
+        ours_worker = _maxrss_mb(resource.RUSAGE_CHILDREN)
+
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        n_ref = reference_export(cohort, Path(tmp) / "reference_png", size=args.size)
+        ref_time = time.perf_counter() - t0
+        ref_traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+
+    ref_rate = n_ref / ref_time
+    print(f"\nslices exported: ours {runs[1][0]} ({shape[1]}x{shape[2]} uint8), reference {n_ref}")
+    print(f"{'path':<34}{'seconds':>9}{'slices/s':>10}{'ratio':>8}")
+    print(f"{'reference (tutorial loop, 1 proc)':<34}{ref_time:>9.2f}{ref_rate:>10.1f}{1.0:>8.1f}")
+    for workers, (n, dt) in runs.items():
+        label = f"breastlab export, {workers} worker{'s' if workers > 1 else ''}"
+        print(f"{label:<34}{dt:>9.2f}{n / dt:>10.1f}{(n / dt) / ref_rate:>8.1f}")
+    print("\npeak memory (MB): "
+          f"export parent {ours_parent:.0f}, largest export worker {ours_worker:.0f}, "
+          f"reference loop traced {ref_traced:.0f}")  # fmt: skip
+    best = max(n / dt for n, dt in runs.values()) / ref_rate
+    peak = max(ours_parent, ours_worker)
+    print(f"goal >= 10x: {'met' if best >= 10 else 'NOT met'} ({best:.1f}x); "
+          f"goal peak < 2048 MB: {'met' if peak < 2048 else 'NOT met'} ({peak:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

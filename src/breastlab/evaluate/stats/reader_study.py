@@ -1,0 +1,397 @@
+"""Analysis of a DNN-assisted reader study from one long table (one row per reading).
+
+Input columns: ``case_id``, ``truth`` (0/1), ``reader``, ``reader_group`` (e.g.
+junior/senior), ``condition`` (e.g. unaided/aided), ``finding`` (e.g. mass,
+calcification, asymmetry, distortion; empty for cases without a finding),
+``score`` (BI-RADS category or probability; higher = more suspicious) and
+optionally ``reading_time_s``.
+
+Unit of analysis: a group's score for a case is the mean score of the group's
+readers for that case in that condition (a consensus reading); the AUCs of one
+group in two conditions, or of two groups in one condition, are then AUCs of
+paired scores on the same cases and are compared with DeLong's paired test.
+Readers are treated as fixed: for inference that generalises to other readers
+use the MRMC analysis (``breastlab.evaluate.mrmc``), whose table goes into
+``ReaderStudyResult.mrmc``.
+
+Tables:
+
+1. ``performance``: per finding ("all" first) x group x condition: cases, AUC
+   (95% CI, DeLong), SE, p against AUC = 0.5, Youden cut-off (Youden 1950) with
+   its sensitivity and specificity (or at a fixed ``threshold`` if given).
+2. ``comparisons``: DeLong paired tests per finding: each group's conditions
+   (e.g. junior unaided vs aided) and each condition's groups (e.g. senior vs junior).
+3. ``agreement``: Cohen's kappa between every two readers of a group, per
+   condition, on their scores (BI-RADS categories) or, for non-integer scores,
+   on calls at the group's Youden cut-off.
+4. ``reading_time``: per group (and all readers), Wilcoxon signed-rank test of
+   reading times between the two conditions with median (min–max); pairs are
+   cases (time averaged over the group's readers) or, with ``time_unit="reading"``,
+   reader-case pairs.
+
+Also ``per_reader``: each reader's AUC (95% CI) per condition (all findings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from breastlab.evaluate.stats._validate import DegenerateCIWarning
+from breastlab.evaluate.stats.agreement import cohen_kappa
+from breastlab.evaluate.stats.delong import ci_auc, delong_test
+from breastlab.evaluate.stats.operating import youden
+from breastlab.evaluate.stats.paired import wilcoxon_signed_rank
+from breastlab.problems import BreastlabInputError
+
+REQUIRED = ("case_id", "truth", "reader", "reader_group", "condition", "finding", "score")
+NO_FINDING = ("", "none", "normal", "nan", "na")
+ALL = "all"
+
+
+@dataclasses.dataclass
+class ReaderStudyResult:
+    """The tables of a reader study; ``mrmc`` is left for the MRMC analysis to fill."""
+
+    performance: pd.DataFrame
+    comparisons: pd.DataFrame
+    agreement: pd.DataFrame
+    reading_time: pd.DataFrame
+    per_reader: pd.DataFrame
+    groups: list[str]
+    conditions: list[str]
+    findings: list[str]
+    mrmc: pd.DataFrame | None = None  # filled by breastlab.evaluate.mrmc (Obuchowski-Rockette / DBM)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    TITLES = {
+        "performance": "Table 1. Diagnostic performance per finding, reader group and condition (DeLong 95% CI)",
+        "comparisons": "Table 2. DeLong tests of paired AUCs",
+        "agreement": "Table 3. Inter-reader agreement (Cohen's kappa)",
+        "reading_time": "Table 4. Reading time (s), Wilcoxon signed-rank test",
+        "per_reader": "Per-reader AUC",
+        "mrmc": "MRMC analysis (random readers and cases)",
+    }
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {k: getattr(self, k) for k in ("performance", "comparisons", "agreement", "reading_time", "per_reader")}
+        if self.mrmc is not None:
+            out["mrmc"] = self.mrmc
+        return out
+
+    def format(self) -> str:
+        from breastlab._table import format_table
+
+        parts = [format_table(_display(k, df), self.TITLES[k]) for k, df in self.tables().items()]
+        if self.notes:
+            parts.append("Notes:\n" + "\n".join(f"- {n}" for n in self.notes))
+        return "\n\n".join(parts)
+
+    def write(self, out_dir: str | os.PathLike) -> Path:
+        """One CSV per table plus ``reader_study.json`` (all tables and notes), written atomically."""
+        from breastlab._io import write_json, write_table
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        payload: dict = {"groups": self.groups, "conditions": self.conditions, "findings": self.findings,
+                         "notes": self.notes}
+        for name, df in self.tables().items():
+            write_table(df, out / f"{name}.csv")
+            payload[name] = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+        write_json(payload, out / "reader_study.json")
+        return out
+
+
+def _display(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Compact columns for the printed tables (the CSVs keep every column)."""
+    keep = {
+        "performance": ["finding", "group", "condition", "n_pos", "n_neg", "auc_ci", "se", "p_value", "cutoff",
+                        "sensitivity", "specificity"],
+        "comparisons": ["finding", "comparison", "auc1", "auc2", "difference", "diff_ci", "z", "p_value"],
+        "agreement": ["group", "condition", "reader1", "reader2", "n", "kappa", "kappa_ci", "p_value", "strength"],
+        "reading_time": ["group", "n_pairs", "first", "second", "summary_first", "summary_second", "statistic",
+                         "p_value", "method"],
+        "per_reader": ["reader", "group", "condition", "n_cases", "auc_ci"],
+        "mrmc": ["readers", "n_readers", "first", "second", "auc_first_ci", "auc_second_ci", "diff_ci", "F", "df2",
+                 "p_value", "p_fixed_readers", "note"],
+    }.get(name)
+    return df if keep is None else df[[c for c in keep if c in df.columns]]
+
+
+def _fmt_ci(est: float, lo: float, hi: float) -> str:
+    if not np.isfinite(est):
+        return "-"
+    return f"{est:.3f} ({lo:.3f}–{hi:.3f})"
+
+
+def _order(values: pd.Series, given: Sequence[str] | None, name: str) -> list[str]:
+    present = list(dict.fromkeys(values.astype(str)))
+    if given is None:
+        lower = [v.lower() for v in present]
+        if set(lower) == {"unaided", "aided"}:
+            return [present[lower.index("unaided")], present[lower.index("aided")]]
+        return sorted(present)
+    missing = [g for g in given if g not in present]
+    if missing:
+        raise BreastlabInputError(f"{name} {missing} not found in the data (present: {present})")
+    return list(given)
+
+
+def _validate(df: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise BreastlabInputError(f"reader-study table lacks column(s) {missing}; needs {list(REQUIRED)}")
+    d = df.copy()
+    for col in ("case_id", "reader", "reader_group", "condition"):
+        if d[col].isna().any():
+            raise BreastlabInputError(f"column {col!r} has {int(d[col].isna().sum())} empty value(s)")
+        d[col] = d[col].astype(str)
+    d["finding"] = d["finding"].astype("string").fillna("").str.strip()
+    d.loc[d["finding"].str.lower().isin(NO_FINDING), "finding"] = ""
+    d["finding"] = d["finding"].astype(str)
+    truth = pd.to_numeric(d["truth"], errors="coerce")
+    if truth.isna().any() or not truth.isin([0, 1]).all():
+        bad = d.loc[truth.isna() | ~truth.isin([0, 1]), "case_id"].iloc[0]
+        raise BreastlabInputError(f"column 'truth' must be 0 or 1 (case {bad!r} is not)")
+    d["truth"] = truth.astype(int)
+    score = pd.to_numeric(d["score"], errors="coerce")
+    if not np.isfinite(score.to_numpy(dtype=float)).all():
+        bad = d.loc[~np.isfinite(score.to_numpy(dtype=float)), ["case_id", "reader"]].iloc[0].tolist()
+        raise BreastlabInputError(f"column 'score' must be a finite number (case {bad[0]!r}, reader {bad[1]!r})")
+    d["score"] = score.astype(float)
+    per_case = d.groupby("case_id")["truth"].nunique()
+    if (per_case > 1).any():
+        raise BreastlabInputError(f"case {per_case[per_case > 1].index[0]!r} has different truth values across rows")
+    per_case_f = d.groupby("case_id")["finding"].nunique()
+    if (per_case_f > 1).any():
+        raise BreastlabInputError(f"case {per_case_f[per_case_f > 1].index[0]!r} has different findings across rows")
+    per_reader = d.groupby("reader")["reader_group"].nunique()
+    if (per_reader > 1).any():
+        raise BreastlabInputError(f"reader {per_reader[per_reader > 1].index[0]!r} belongs to several reader groups")
+    dup = d.duplicated(["case_id", "reader", "condition"])
+    if dup.any():
+        row = d.loc[dup, ["case_id", "reader", "condition"]].iloc[0].tolist()
+        raise BreastlabInputError(f"case {row[0]!r} was read twice by reader {row[1]!r} in condition {row[2]!r}")
+    if "reading_time_s" in d.columns:
+        d["reading_time_s"] = pd.to_numeric(d["reading_time_s"], errors="coerce")
+    return d
+
+
+def _subset(cases: pd.DataFrame, finding: str) -> pd.Index:
+    """Cases of a finding plus the cases without a finding (controls shared by every finding)."""
+    if finding == ALL:
+        return cases.index
+    return cases.index[(cases["finding"] == finding) | (cases["finding"] == "")]
+
+
+def _safe(fn, *args, **kwargs):
+    """Run a statistic; bad subsets (too few cases per class) give None and a note."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateCIWarning)
+            return fn(*args, **kwargs), None
+    except BreastlabInputError as exc:
+        return None, str(exc)
+
+
+def reader_study(
+    df: pd.DataFrame,
+    *,
+    groups: Sequence[str] | None = None,
+    conditions: Sequence[str] | None = None,
+    threshold: float | None = None,
+    kappa_weights: str | None = None,
+    time_unit: str = "case",
+    conf_level: float = 0.95,
+) -> ReaderStudyResult:
+    """Analyse a long reader-study table (see the module docstring for inputs and tables).
+
+    ``groups`` / ``conditions`` fix their order (default: sorted groups;
+    "unaided" before "aided", else sorted); comparisons are "later vs earlier"
+    for groups (senior vs junior) and "first vs second" for conditions
+    (unaided vs aided), differences AUC1 - AUC2. ``threshold`` reports
+    sensitivity/specificity at a fixed cut-off (e.g. 3.5: BI-RADS >= 4) instead of
+    the Youden cut-off. ``kappa_weights``: None, "linear" or "quadratic".
+    """
+    if time_unit not in ("case", "reading"):
+        raise BreastlabInputError(f"time_unit must be 'case' or 'reading', got {time_unit!r}")
+    d = _validate(df)
+    groups = _order(d["reader_group"], groups, "reader_group")
+    conditions = _order(d["condition"], conditions, "condition")
+    cases = d.groupby("case_id")[["truth", "finding"]].first()
+    findings = sorted(f for f in cases["finding"].unique() if f)
+    notes: list[str] = []
+    # wide table of group-consensus scores: index case, columns (group, condition)
+    mean_scores = d.pivot_table(index="case_id", columns=["reader_group", "condition"], values="score", aggfunc="mean")
+    perf, comps = [], []
+    for finding in [ALL, *findings]:
+        idx = _subset(cases, finding)
+        for g in groups:
+            for c in conditions:
+                perf.append(_performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_level, notes))
+        comps.extend(_comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_level, notes))
+    result = ReaderStudyResult(
+        performance=pd.DataFrame(perf),
+        comparisons=pd.DataFrame(comps),
+        agreement=_agreement(d, cases, groups, conditions, kappa_weights, conf_level, notes),
+        reading_time=_reading_time(d, groups, conditions, time_unit, notes),
+        per_reader=_per_reader(d, cases, groups, conditions, conf_level, notes),
+        groups=groups, conditions=conditions, findings=findings, notes=notes,
+    )
+    result.mrmc = _mrmc(d, conditions, notes)  # issue 6: OR-Hillis MRMC table
+    return result
+
+
+def _scores(cases, mean_scores, idx, g, c):
+    col = (g, c)
+    if col not in mean_scores.columns:
+        return None, None
+    s = mean_scores.loc[idx, col].dropna()
+    return cases.loc[s.index, "truth"].to_numpy(), s.to_numpy()
+
+
+def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_level, notes) -> dict:
+    y, s = _scores(cases, mean_scores, idx, g, c)
+    row = {"finding": finding, "group": g, "condition": c,
+           "n_pos": int(y.sum()) if y is not None else 0, "n_neg": int((1 - y).sum()) if y is not None else 0}
+    ci, err = _safe(ci_auc, y, s, conf_level=conf_level) if y is not None else (None, "no readings")
+    if ci is None:
+        notes.append(f"{finding}/{g}/{c}: no AUC ({err})")
+        return {**row, "auc": math.nan, "auc_lower": math.nan, "auc_upper": math.nan, "se": math.nan,
+                "p_value": math.nan, "cutoff": math.nan, "sensitivity": math.nan, "specificity": math.nan,
+                "auc_ci": "-"}
+    yp, _ = _safe(youden, y, s)
+    cutoff = yp.threshold
+    if threshold is None:
+        se_, sp_ = yp.sensitivity, yp.specificity
+    else:
+        pos = s >= threshold
+        se_, sp_ = float(pos[y == 1].mean()), float((~pos)[y == 0].mean())
+    return {**row, "auc": ci.auc, "auc_lower": ci.lower, "auc_upper": ci.upper, "se": ci.se, "p_value": ci.p_value,
+            "cutoff": cutoff, "sensitivity": se_, "specificity": sp_,
+            "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper)}
+
+
+def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_level, notes) -> list[dict]:
+    pairs = []
+    for g in groups:  # e.g. junior: unaided vs aided
+        for c1, c2 in itertools.combinations(conditions, 2):
+            pairs.append((f"{g}: {c1} vs {c2}", (g, c1), (g, c2)))
+    for c in reversed(conditions):  # e.g. aided: senior vs junior, then unaided
+        for g1, g2 in itertools.combinations(groups, 2):
+            pairs.append((f"{c}: {g2} vs {g1}", (g2, c), (g1, c)))
+    rows = []
+    for label, a, b in pairs:
+        if a not in mean_scores.columns or b not in mean_scores.columns:
+            continue
+        both = mean_scores.loc[idx, [a, b]].dropna()
+        y = cases.loc[both.index, "truth"].to_numpy()
+        t, err = _safe(delong_test, y, both[a].to_numpy(), both[b].to_numpy(), conf_level=conf_level)
+        row = {"finding": finding, "comparison": label, "n_cases": len(both)}
+        if t is None:
+            notes.append(f"{finding}/{label}: no test ({err})")
+            rows.append({**row, "auc1": math.nan, "auc2": math.nan, "difference": math.nan, "diff_lower": math.nan,
+                         "diff_upper": math.nan, "diff_ci": "-", "z": math.nan, "p_value": math.nan})
+            continue
+        rows.append({**row, "auc1": t.auc1, "auc2": t.auc2, "difference": t.difference, "diff_lower": t.ci_lower,
+                     "diff_upper": t.ci_upper, "diff_ci": _fmt_ci(t.difference, t.ci_lower, t.ci_upper),
+                     "z": t.statistic, "p_value": t.p_value})
+    return rows
+
+
+def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.DataFrame:
+    integer = bool(np.all(d["score"].to_numpy() == np.round(d["score"].to_numpy())))
+    if not integer:
+        notes.append("agreement: scores are not categories; kappa is computed on calls at the group's Youden cut-off")
+    rows = []
+    for g in groups:
+        readers = sorted(d.loc[d["reader_group"] == g, "reader"].unique())
+        for c in conditions:
+            wide = d[(d["reader_group"] == g) & (d["condition"] == c)].pivot(index="case_id", columns="reader",
+                                                                             values="score")
+            if not integer:
+                consensus = wide.mean(axis=1)
+                yp, _ = _safe(youden, cases.loc[consensus.index, "truth"].to_numpy(), consensus.to_numpy())
+                cut = yp.threshold if yp is not None else 0.5
+                wide = (wide >= cut).astype(float).where(wide.notna())
+            for r1, r2 in itertools.combinations(readers, 2):
+                if r1 not in wide.columns or r2 not in wide.columns:
+                    continue
+                pair = wide[[r1, r2]].dropna()
+                k, err = _safe(cohen_kappa, pair[r1].to_numpy(), pair[r2].to_numpy(), weights=weights,
+                               conf_level=conf_level)
+                row = {"group": g, "condition": c, "reader1": r1, "reader2": r2, "n": len(pair)}
+                if k is None:
+                    notes.append(f"agreement {g}/{c}/{r1}-{r2}: {err}")
+                    continue
+                rows.append({**row, "kappa": k.kappa, "se": k.se, "kappa_lower": k.lower, "kappa_upper": k.upper,
+                             "kappa_ci": _fmt_ci(k.kappa, k.lower, k.upper), "p_value": k.p_value,
+                             "strength": k.strength, "weights": k.weights})
+    return pd.DataFrame(rows, columns=["group", "condition", "reader1", "reader2", "n", "kappa", "se", "kappa_lower",
+                                       "kappa_upper", "kappa_ci", "p_value", "strength", "weights"])
+
+
+def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
+    cols = ["group", "n_pairs", "first", "second", "median_first", "median_second", "summary_first",
+            "summary_second", "median_difference", "statistic", "p_value", "method"]
+    if "reading_time_s" not in d.columns or d["reading_time_s"].isna().all():
+        notes.append("reading_time: no reading_time_s column; table left empty")
+        return pd.DataFrame(columns=cols)
+    c1, c2 = conditions[0], conditions[1]
+    rows = []
+    for g in [*groups, ALL]:
+        sub = d if g == ALL else d[d["reader_group"] == g]
+        key = ["case_id"] if time_unit == "case" else ["reader", "case_id"]
+        wide = sub.pivot_table(index=key, columns="condition", values="reading_time_s", aggfunc="mean")
+        if c1 not in wide.columns or c2 not in wide.columns:
+            continue
+        pair = wide[[c1, c2]].dropna()
+        w, err = _safe(wilcoxon_signed_rank, pair[c1].to_numpy(), pair[c2].to_numpy())
+        if w is None:
+            notes.append(f"reading_time {g}: {err}")
+            continue
+        rows.append({"group": g, "n_pairs": w.n, "first": c1, "second": c2,
+                     "median_first": float(np.median(pair[c1])), "median_second": float(np.median(pair[c2])),
+                     "summary_first": w.summary_x, "summary_second": w.summary_y,
+                     "median_difference": w.median_difference, "statistic": w.statistic, "p_value": w.p_value,
+                     "method": w.method})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame:
+    rows = []
+    for g in groups:
+        for r in sorted(d.loc[d["reader_group"] == g, "reader"].unique()):
+            for c in conditions:
+                sub = d[(d["reader"] == r) & (d["condition"] == c)]
+                if sub.empty:
+                    continue
+                ci, err = _safe(ci_auc, sub["truth"].to_numpy(), sub["score"].to_numpy(), conf_level=conf_level)
+                if ci is None:
+                    notes.append(f"per_reader {r}/{c}: {err}")
+                    continue
+                rows.append({"reader": r, "group": g, "condition": c, "n_cases": len(sub), "auc": ci.auc,
+                             "auc_lower": ci.lower, "auc_upper": ci.upper, "se": ci.se,
+                             "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper)})
+    return pd.DataFrame(rows, columns=["reader", "group", "condition", "n_cases", "auc", "auc_lower", "auc_upper",
+                                       "se", "auc_ci"])
+
+
+# --------------------------------------------------------------------------- MRMC table (issue 6, owner: mrmc)
+def _mrmc(d: pd.DataFrame, conditions: list[str], notes: list[str]) -> pd.DataFrame | None:
+    """OR-Hillis random-reader random-case comparison of the first two conditions, per group and overall."""
+    from breastlab.evaluate.mrmc import or_hillis_table
+
+    try:
+        return or_hillis_table(d, treatments=conditions[:2])
+    except BreastlabInputError as exc:
+        notes.append(f"mrmc: {exc}")
+        return None
