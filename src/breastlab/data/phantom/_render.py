@@ -83,10 +83,11 @@ class _Field:
     """A smooth zero-mean unit-variance random field, separable: F = W x_z Kz x_y Ky x_x Kx."""
 
     def __init__(self, rng: np.random.Generator, shape: tuple[int, int, int], grid: tuple[int, int, int]):
+        grid = tuple(max(2, min(g, n // 3)) for g, n in zip(grid, shape, strict=True))  # >= 3 samples per node
         self.w = rng.standard_normal(tuple(g + 2 for g in grid)).astype(np.float32)
         self.kz, self.ky, self.kx = (_kernel(n, g) for n, g in zip(shape, grid, strict=True))
         # contract the in-plane axes once: (gz, Y, X)
-        self.plane = np.einsum("yj,ijk,xk->iyx", self.ky, self.w, self.kx, optimize=True)
+        self.plane = np.matmul(self.ky, self.w @ self.kx.T)
 
     def chunk(self, z: slice, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
         return np.tensordot(self.kz[z], self.plane[:, rows, cols], axes=(1, 0))
