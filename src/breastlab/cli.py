@@ -76,7 +76,27 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- data: phantoms (issue 2)
 def _add_phantom(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("phantom", help="synthetic phantom cohorts in the real data sets' formats")
+    phantom_sub = p.add_subparsers(dest="phantom_command", metavar="KIND")
+    m = phantom_sub.add_parser("mri", help="Duke-like breast DCE-MRI cohort (TCIA DICOM tree, clinical xlsx, boxes)")
+    m.add_argument("out", help="output folder (empty, or a cohort to resume with the same arguments)")
+    m.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
+    m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    m.add_argument("--slices", type=int, default=None, help="slices per volume (default: 48-64 per patient)")
+    m.add_argument("--matrix", type=int, default=None,
+                   help="in-plane size of 512-matrix scanners, others scaled in proportion (default: real sizes)")
+    m.add_argument("--post", type=int, default=2, help="post-contrast phases, 1-4 (default: 2)")
+    m.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    m.set_defaults(func=_cmd_phantom_mri)
+
+
+def _cmd_phantom_mri(args: argparse.Namespace) -> int:
+    from breastlab.data.phantom.mri import make_mri_cohort, summarize_mri_cohort
+
+    out = make_mri_cohort(args.out, args.patients, seed=args.seed, n_slices=args.slices, matrix=args.matrix,
+                          workers=args.workers, n_post=args.post)
+    print(summarize_mri_cohort(out))
+    return 0
 
 
 # --------------------------------------------------------------------------- curate (issue 3)
@@ -212,8 +232,19 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
                            test_tol=args.test_tol)
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     failed = [r.path for r in reports if not r.ok]
-    emit(table, f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail",
-         csv_path=args.csv)
+    title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
+    if len(reports) > 1:  # one line per directory; every check goes to --csv
+        table_short = pd.DataFrame([{
+            "split_dir": r.path, "pass": sum(c.passed is True for c in r.checks),
+            "fail": sum(c.passed is False for c in r.checks), "n/a": sum(c.passed is None for c in r.checks),
+            "failed": "; ".join(f"{c.name}: {c.detail}" for c in r.checks if c.passed is False)} for r in reports])
+        emit(table_short, title)
+        if args.csv:
+            from breastlab._io import write_table
+
+            write_table(table, args.csv)
+    else:
+        emit(table, title, csv_path=args.csv)
     return 1 if failed else 0
 
 

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from breastlab._io import write_table
 from breastlab.cli import main
@@ -144,6 +151,10 @@ def test_shortcut_figures_hand_computed():
     # best attribute-only rule for the preds: "1.5" -> 1 (2 of 2), "3.0" -> 1 or 0 (1 of 2): 3/4.
     assert t["attribute_explained"] == pytest.approx(0.75)
     assert t["model_accuracy"] == pytest.approx(0.75)
+    # kappa: p_o 3/4, rule 1s 1/2, model 1s 3/4: p_e = 1/2 * 3/4 + 1/2 * 1/4 = 1/2 -> (3/4 - 1/2) / (1/2) = 1/2
+    assert t["rule_kappa"] == pytest.approx(0.5)
+    test = df[df["split"] == "test"]
+    assert t["rule_kappa"] == pytest.approx(cohen_kappa_score(test["attribute"] == "1.5", test["pred"] == 1))
 
 
 def test_shortcut_model_detected_and_gap(preds, ev):

@@ -72,6 +72,10 @@ def _datasets() -> dict[str, dict]:
         partner="balanced_ties")
     y = _labels(8, 9, rng)
     add("all_tied", y, np.full(y.size, 3.0), np.round(y + rng.normal(0, 1, y.size), 1), partner="small_ties")
+    y = _labels(7, 7, rng)  # adjacent doubles (midpoint rounds onto a score) and overflowing midpoints
+    odd = np.array([1.0, np.nextafter(1.0, 2.0), 1.7e308, 1.6e308, -1.7e308, 0.5, 0.5, 2.0, np.nextafter(2.0, 0.0),
+                    3.0, -2.0, 1e-300, 0.0, 7.0])
+    add("near_ties", y, odd, odd[::-1].copy(), partner="tiny_birads")
     return sets
 
 

@@ -136,3 +136,21 @@ def test_renders_in_headless_chromium(report, chromium, tmp_path):
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     px = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert px.std() > 10  # not a blank page
+
+
+def test_report_of_a_real_training_run(fake_sweep, tmp_path):
+    """Contract E end to end: breastlab.train writes the run, the report loads its model for Grad-CAM."""
+    import json
+
+    from breastlab.train import TrainConfig, train
+
+    split = Path(json.loads((fake_sweep / "rho0.9" / "config.json").read_text())["split"])
+    store = json.loads((split / "config.json").read_text())["store"]
+    run = tmp_path / "run"
+    train(TrainConfig(store=store, split=str(split), out=str(run), model="small_cnn", epochs=1, image_size=32,
+                      batch_size=16, optimizer="adam", lr=1e-3, weights=None, progress=False, device="cpu",
+                      model_kwargs={"width": 4}))
+    out = write_report(run, tmp_path / "report.html", n_boot=20)
+    text = out.read_text()
+    assert "Gallery not available" not in text
+    assert text.count("data:image/png;base64,") == 3  # ROC, group bars, Grad-CAM gallery

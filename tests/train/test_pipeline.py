@@ -52,10 +52,12 @@ def test_eval_resize_upsampling_equals_bilinear():
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
 
-def test_eval_resize_halving_equals_area_average():
-    img = torch.randint(0, 256, (2, 64, 64), dtype=torch.uint8)
-    ours = preprocess_eval(img, image_size=32)
-    ref = F.avg_pool2d(img[:, None].float() / 255, 2)
+def test_eval_resize_equals_torchvision_resize():
+    img = torch.randint(0, 256, (2, 1, 60, 64), dtype=torch.uint8)
+    ours = preprocess_eval(img, image_size=28)
+    ref = TF.to_dtype(TF.resize(img, [28, 28], antialias=True), torch.float32, scale=True)  # resize on uint8
+    torch.testing.assert_close(ours, ref, atol=1 / 255 + 1e-6, rtol=0)
+    ref = TF.resize(img.float() / 255, [28, 28], antialias=True)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
 

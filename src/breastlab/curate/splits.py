@@ -301,7 +301,8 @@ class _Builder:
     def test_patients(self) -> np.ndarray:
         n = len(self.c)
         if self.cfg.n_test > n:
-            raise BreastlabInputError(f"n_test={self.cfg.n_test}: the cohort has only {n} patients")
+            raise BreastlabInputError(f"n_test={self.cfg.n_test}: the cohort has only {n} patients; "
+                                      "request a smaller test set")
         return np.sort(_rng(self.cfg, "test").permutation(n)[: self.cfg.n_test])
 
     def pool(self, exclude: np.ndarray, purpose: str, mask: np.ndarray | None = None) -> np.ndarray:

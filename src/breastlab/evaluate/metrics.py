@@ -27,9 +27,9 @@ The shortcut: an attribute-only rule ``predict tumour iff attribute in A`` where
 ``A`` holds the attribute values whose training images are mostly tumour
 (P(label = 1 | attribute) > 1/2 on the train split, i.e. what a model learning
 only the attribute would learn). On each split we report the rule's accuracy
-against the truth, its agreement with the model's predictions, and how much of
-the model's predictions *any* attribute-only rule can explain
-(``sum_v max(#pred=1, #pred=0 | attribute = v) / n``). A model that uses the
+against the truth, its agreement with the model's predictions (share and Cohen's
+kappa), and how much of the model's predictions *any* attribute-only rule can
+explain (``sum_v max(#pred=1, #pred=0 | attribute = v) / n``). A model that uses the
 shortcut agrees with the rule almost perfectly while its accuracy drops once
 the attribute-label correlation changes (validation -> test).
 """
@@ -288,19 +288,26 @@ def tumour_share_by_attribute(df: pd.DataFrame) -> dict[str, dict[str, float]]:
             for split, part in df.groupby("split", sort=False)}
 
 
-SHORTCUT_FIGURES = ("rule_accuracy", "rule_agreement", "attribute_explained", "model_accuracy")
+SHORTCUT_FIGURES = ("rule_accuracy", "rule_agreement", "rule_kappa", "attribute_explained", "model_accuracy")
 
 
 def _shortcut_stat(w: np.ndarray, y: np.ndarray, p: np.ndarray, r: np.ndarray, onehot: np.ndarray) -> np.ndarray:
-    """Weighted [rule accuracy, rule-model agreement, best attribute-only agreement, model accuracy]: (b, 4).
+    """Weighted :data:`SHORTCUT_FIGURES`: (b, 5).
 
-    ``onehot`` (n, k) codes the attribute; the best attribute-only rule predicts, for each
-    attribute value, the model's majority prediction: sum_v max(W1_v, W_v - W1_v) / W.
+    rule_kappa is Cohen's kappa of rule and model predictions,
+    ``(p_o - p_e) / (1 - p_e)`` with ``p_e = r1 m1 + r0 m0`` (shares of 1s and 0s),
+    so a constant model scores 0 however often it meets the rule. ``onehot`` (n, k)
+    codes the attribute; the best attribute-only rule predicts, for each attribute
+    value, the model's majority prediction: sum_v max(W1_v, W_v - W1_v) / W.
     """
     tot = w @ onehot
     ones = w @ (onehot * p[:, None])
     explained = _div(np.maximum(ones, tot - ones).sum(axis=1), w.sum(axis=1))
-    return np.column_stack([_wmean(w, r == y), _wmean(w, r == p), explained, _wmean(w, p == y)])
+    agree = _wmean(w, r == p)
+    r1, m1 = _wmean(w, r), _wmean(w, p)
+    chance = r1 * m1 + (1 - r1) * (1 - m1)
+    kappa = _div(agree - chance, 1 - chance)
+    return np.column_stack([_wmean(w, r == y), agree, kappa, explained, _wmean(w, p == y)])
 
 
 def shortcut_table(
@@ -613,13 +620,16 @@ def format_evaluation(ev: RunEvaluation) -> str:
     """Everything of one run as plain text: Table 2, all metrics, groups, shortcut, gap."""
     from breastlab._table import format_table
 
-    rule = " or ".join(repr(v) for v in ev.rule) if ev.rule else "(no attribute value is mostly tumour in train)"
+    rule = ("'tumour iff attribute is " + " or ".join(repr(v) for v in ev.rule) + "'" if ev.rule
+            else "none: no attribute value is mostly tumour on train, the rule calls every image non-tumour")
     gap = ev.gap
     parts = [
         format_table2(ev),
         format_table(detail_frame(ev), title=f"{ev.name}: all figures (n_boot={ev.n_boot}, seed={ev.seed})"),
         format_table(group_frame(ev), title="Per group (label|attribute); * = worst group of the split"),
-        format_table(shortcut_frame(ev), title=f"Shortcut: attribute-only rule 'tumour iff attribute is {rule}'"),
+        format_table(shortcut_frame(ev), title=f"Shortcut: attribute-only rule {rule}"),
+        format_table(pd.DataFrame(ev.tumour_share).T.rename_axis("split").reset_index(),
+                     title="P(tumour | attribute value) per split"),
         f"Validation - test accuracy: {_cell(gap['estimate'], gap['ci_low'], gap['ci_high'], 3)}",
     ]
     return "\n\n".join(parts)

@@ -301,6 +301,10 @@ def _table2_html(evs: Sequence[RunEvaluation]) -> str:
     return _table(t2, header_groups=[("", 1)] + [(s, 3) for s in present])
 
 
+def _fmt3(x: float) -> str:
+    return f"{x:.3f}" if np.isfinite(x) else "-"
+
+
 def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> str:
     rows = []
     for ev, rho in zip(evs, rhos, strict=True):
@@ -312,6 +316,8 @@ def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> s
             "lr": c.get("lr", "-"), "wd": c.get("wd", "-"), "epochs": c.get("epochs", "-"),
             "images": len(ev.predictions) if ev.predictions is not None else "-",
             "patients": ev.predictions["patient_id"].nunique() if ev.predictions is not None else "-",
+            "val worst-group acc": _fmt3(ev.worst_group_accuracy("val")),
+            "test worst-group acc": _fmt3(ev.worst_group_accuracy("test")),
         })
     return _table(pd.DataFrame(rows))
 
@@ -354,8 +360,9 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
         "<h3>Shortcut</h3>",
         f'<p class="note">Attribute-only rule fitted on the train labels: predict tumour iff attribute is '
         f"<b>{html.escape(rule)}</b>. rule_accuracy: the rule against the truth; rule_agreement: the rule "
-        "against the model's predictions; attribute_explained: the share of the model's predictions that the "
-        "best attribute-only rule reproduces; model_accuracy: the model against the truth.</p>",
+        "against the model's predictions; rule_kappa: Cohen's kappa of rule and model (0: chance); "
+        "attribute_explained: the share of the model's predictions that the best attribute-only rule "
+        "reproduces; model_accuracy: the model against the truth.</p>",
         _table(shortcut_frame(ev)),
         '<p class="note">Share of tumour slices per attribute value (the attribute-label correlation):</p>',
         _table(_share_frame(ev)),
@@ -419,7 +426,9 @@ def write_report(
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">breastlab {__version__}, {stamp}. Confidence intervals: percentile intervals of a '
         "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
-        "<h2>Runs</h2>", _runs_table(evs, rhos),
+        "<h2>Runs</h2>",
+        '<p class="note">Worst-group accuracy: the lowest accuracy over the label x attribute groups '
+        "(compare mitigation methods by it).</p>", _runs_table(evs, rhos),
         "<h2>Table 2 layout (SpurBreast): accuracy, PPV, NPV</h2>",
         f'<p class="note">Estimate ({int(round(100 * evs[0].level))}% CI).</p>', _table2_html(evs),
     ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -432,7 +433,7 @@ class _Slice:
     orientation: np.ndarray
     slope: float
     intercept: float
-    ds: pydicom.Dataset
+    ds: pydicom.Dataset | None  # None when read by the fast scanner
 
 
 def _decoder_message(ds: pydicom.Dataset, path: Path, exc: BaseException) -> str:
@@ -500,7 +501,142 @@ def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
         raise BreastlabInputError(f"{path}: corrupt or truncated pixel data ({exc})") from exc
 
 
-def _read_slice(path: Path) -> _Slice:
+# ---------------------------------------------------------------------------- fast native reader
+# pydicom builds a DataElement for each of the ~70-100 header elements of a slice
+# (about 1-2 ms a file); the reader needs a dozen of them. For the two
+# uncompressed little-endian transfer syntaxes TCIA's Duke files use, the scanner
+# below walks the element headers of the file (in memory) and keeps only those,
+# then views the pixel data with np.frombuffer. Anything it does not expect
+# (other transfer syntaxes, encapsulated pixel data, odd value lengths, truncation)
+# returns None and the file is read by pydicom instead, which also gives the
+# error messages. Tests compare it with pydicom on every test file pydicom ships.
+_US_TAGS = {
+    0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "BitsAllocated", 0x00280101: "BitsStored",
+    0x00280103: "PixelRepresentation", 0x00280002: "SamplesPerPixel",
+}  # fmt: skip
+_TEXT_TAGS = {
+    0x00200032: "ImagePositionPatient", 0x00200037: "ImageOrientationPatient", 0x00281053: "RescaleSlope",
+    0x00281052: "RescaleIntercept", 0x00280008: "NumberOfFrames",
+}  # fmt: skip
+_LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"})
+_UNDEFINED = 0xFFFFFFFF
+_u16, _u32, _tag = struct.Struct("<H").unpack_from, struct.Struct("<I").unpack_from, struct.Struct("<HH").unpack_from
+
+
+def _element(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes, int, int]:
+    """(tag, VR or b"", value length, value offset) of the element header at ``pos``."""
+    group, elem = _tag(buf, pos)
+    tag = (group << 16) | elem
+    if group == 0xFFFE or not explicit:  # item/delimiter tags never carry a VR
+        return tag, b"", _u32(buf, pos + 4)[0], pos + 8
+    vr = buf[pos + 4 : pos + 6]
+    if vr in _LONG_VRS:
+        return tag, vr, _u32(buf, pos + 8)[0], pos + 12
+    return tag, vr, _u16(buf, pos + 6)[0], pos + 8
+
+
+def _skip_sequence(buf: bytes, pos: int, explicit: bool, depth: int = 0) -> int:
+    """Offset after an undefined-length sequence whose items start at ``pos``."""
+    if depth > 16:
+        raise ValueError("sequences nested too deep")
+    while True:
+        tag, _, length, pos = _element(buf, pos, False)
+        if tag == 0xFFFEE0DD:  # sequence delimitation item
+            return pos
+        if tag != 0xFFFEE000:
+            raise ValueError(f"expected an item tag, found {tag:08X}")
+        if length != _UNDEFINED:
+            pos += length
+            continue
+        while True:  # an undefined-length item: elements up to the item delimiter
+            tag, vr, length, pos = _element(buf, pos, explicit)
+            if tag == 0xFFFEE00D:
+                break
+            if length == _UNDEFINED:
+                pos = _skip_sequence(buf, pos, explicit and vr != b"UN", depth + 1)
+            else:
+                pos += length
+
+
+def _scan_native(buf: bytes) -> tuple[dict[str, Any], int, int] | None:
+    """(values, pixel offset, pixel length) of an uncompressed little-endian file, or None."""
+    try:
+        if len(buf) < 144 or buf[128:132] != b"DICM":
+            return None
+        pos, ts = 132, None
+        while _tag(buf, pos)[0] == 0x0002:  # file meta group: always explicit VR little endian
+            tag, _, length, start = _element(buf, pos, True)
+            if length == _UNDEFINED:
+                return None
+            if tag == 0x00020010:
+                ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
+            pos = start + length
+        if ts not in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"):
+            return None
+        explicit = ts == "1.2.840.10008.1.2.1"
+        values: dict[str, Any] = {}
+        n = len(buf)
+        while pos + 8 <= n:
+            tag, vr, length, start = _element(buf, pos, explicit)
+            if tag == 0x7FE00010:  # PixelData: the header ends here
+                if length == _UNDEFINED or start + length > n:
+                    return None
+                return values, start, length
+            if length == _UNDEFINED:
+                pos = _skip_sequence(buf, start, explicit and vr != b"UN")
+                continue
+            if tag in _US_TAGS:
+                if length != 2 or (explicit and vr != b"US"):
+                    return None
+                values[_US_TAGS[tag]] = _u16(buf, start)[0]
+            elif tag in _TEXT_TAGS:
+                text = buf[start : start + length].decode("ascii").strip(" \x00")
+                values[_TEXT_TAGS[tag]] = [float(v) for v in text.split("\\")] if text else []
+            pos = start + length
+        return None
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _read_slice_fast(path: Path) -> _Slice | None:
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise BreastlabInputError(f"{path}: cannot read file ({exc})") from exc
+    scan = _scan_native(buf)
+    if scan is None:
+        return None
+    v, offset, length = scan
+    need = ("Rows", "Columns", "BitsAllocated", "PixelRepresentation", "ImagePositionPatient", "ImageOrientationPatient")
+    if any(k not in v for k in need) or len(v["ImagePositionPatient"]) != 3 or len(v["ImageOrientationPatient"]) != 6:
+        return None
+    rows, cols, bits = v["Rows"], v["Columns"], v["BitsAllocated"]
+    stored = v.get("BitsStored", bits)
+    frames = v.get("NumberOfFrames", [1])
+    if bits not in (8, 16, 32) or not 1 <= stored <= bits or v.get("SamplesPerPixel", 1) != 1 or frames not in ([], [1.0]):
+        return None
+    dtype = np.dtype(f"<{'i' if v['PixelRepresentation'] == 1 else 'u'}{bits // 8}")
+    if length < rows * cols * dtype.itemsize:
+        return None  # pydicom's path reports the truncation
+    arr = np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=offset).reshape(rows, cols)
+    if stored < bits:
+        unused = bits - stored
+        arr = (arr << unused) >> unused if dtype.kind == "i" else arr & dtype.type((1 << stored) - 1)
+    slope, intercept = v.get("RescaleSlope") or [1.0], v.get("RescaleIntercept") or [0.0]
+    return _Slice(
+        name=path.name,
+        pixels=arr,
+        position=np.asarray(v["ImagePositionPatient"]),
+        orientation=np.asarray(v["ImageOrientationPatient"]),
+        slope=float(slope[0]),
+        intercept=float(intercept[0]),
+        ds=None,
+    )
+
+
+def _read_slice(path: Path, fast: bool = True) -> _Slice:
+    if fast and (sl := _read_slice_fast(path)) is not None:
+        return sl
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -530,6 +666,7 @@ def read_series(
     threads: int = 1,
     orientation_tol: float = 1e-4,
     gap_factor: float = 1.5,
+    fast: bool = True,
 ) -> Volume:
     """Read one series folder (one slice per file) into a :class:`Volume`.
 
@@ -542,7 +679,9 @@ def read_series(
     median step).
 
     ``threads`` > 1 reads files in a thread pool (helps on network file systems;
-    parsing holds the GIL, so on a local disk 1 is as fast).
+    parsing holds the GIL, so on a local disk 1 is as fast). ``fast`` reads
+    uncompressed little-endian files with a minimal header scanner (falling back to
+    pydicom for anything else); ``fast=False`` reads every file with pydicom.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -552,9 +691,9 @@ def read_series(
         raise BreastlabInputError(f"{folder}: series folder holds no DICOM files")
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            slices = list(pool.map(_read_slice, files))
+            slices = list(pool.map(lambda f: _read_slice(f, fast), files))
     else:
-        slices = [_read_slice(f) for f in files]
+        slices = [_read_slice(f, fast) for f in files]
     _check_consistent(folder, slices, orientation_tol)
     orientation = slices[0].orientation
     normal = _normal(orientation)
@@ -571,6 +710,8 @@ def read_series(
         if s.intercept:
             array[k] += np.float32(s.intercept)
     first = slices[0].ds
+    if first is None:  # read by the fast scanner: the full header of one slice gives the rest
+        first = pydicom.dcmread(folder / slices[0].name, stop_before_pixels=True)
     pixel_spacing = first.get("PixelSpacing")
     dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
     thickness = first.get("SliceThickness")

@@ -11,6 +11,7 @@ from breastlab.data.phantom.mri import (
     annotation_box,
     make_mri_cohort,
     plan_mri_cohort,
+    summarize_mri_cohort,
     write_patient,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "make_mri_cohort",
     "plan_mri_cohort",
     "render_patient",
+    "summarize_mri_cohort",
     "tumour_mask",
     "write_patient",
 ]

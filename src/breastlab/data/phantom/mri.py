@@ -30,9 +30,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
+import sys
+import threading
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,7 +49,7 @@ from tqdm import tqdm
 from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.phantom import _clinical
 from breastlab.data.phantom._dicom import STUDY_DATE, STUDY_DESCRIPTION, write_series
-from breastlab.data.phantom._render import render_patient, tumour_block, tumour_mask
+from breastlab.data.phantom._render import render_patient, tumour_block
 from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
 from breastlab.problems import BreastlabInputError
 
@@ -288,12 +291,19 @@ def make_mri_cohort(
                 write_patient(p, root)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_mp_context()) as pool:
                 for _ in pool.map(write_patient, todo, [root] * len(todo)):
                     bar.update()
     write_clinical(plan.clinical, out / CLINICAL_FILE)
     write_table(plan.boxes(), out / BOXES_FILE)
     return out
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork (workers start at once) unless the caller may hold threads a forked child would inherit
+    locked (other Python threads, or torch's pools once imported): then spawn (slower start, safe)."""
+    risky = threading.active_count() > 1 or "torch" in sys.modules
+    return multiprocessing.get_context("spawn" if risky or os.name != "posix" else "fork")
 
 
 def _model_digest() -> str:
@@ -368,3 +378,20 @@ def _reproducible_zip(src: Path, dst: Path) -> None:
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
             zout.writestr(fixed, data)
+
+
+def summarize_mri_cohort(out: str | os.PathLike) -> str:
+    """A short text summary of a written cohort: files, and patients by scanner and field strength."""
+    from breastlab._table import format_table
+
+    out = Path(out)
+    boxes = pd.read_csv(out / BOXES_FILE)
+    n_files = sum(1 for _ in (out / COLLECTION).rglob("*.dcm"))
+    config = json.loads((out / CONFIG_FILE).read_text())
+    plan = plan_mri_cohort(config["n_patients"], config["seed"], n_slices=config["n_slices"],
+                           matrix=config["matrix"], n_post=config["n_post"])
+    table = pd.DataFrame([(p.manufacturer, p.model, p.field_strength, p.shape[1]) for p in plan.patients],
+                         columns=["manufacturer", "model", "field_T", "matrix"])
+    counts = table.value_counts().rename("patients").reset_index()
+    head = f"{out}: {len(boxes)} patients, {n_files} DICOM files, {CLINICAL_FILE}, {BOXES_FILE}"
+    return head + "\n" + format_table(counts.sort_values(["manufacturer", "model", "field_T"]))

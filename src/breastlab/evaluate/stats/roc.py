@@ -15,7 +15,11 @@ Conventions (identical to pROC's ``roc(..., direction = "<")``):
   scores are adjacent floats, the midpoint rounds onto one of them and pROC
   moves it onto the upper one (``"<"``; lower one for ``">"``); so do we.
   (scikit-learn's ``roc_curve`` instead returns the scores themselves as
-  thresholds; the (FPR, TPR) points are the same.)
+  thresholds, and pROC's threshold t between u[i] and u[i+1] calls the same
+  cases positive as sklearn's threshold u[i+1]; the (FPR, TPR) points are the
+  same, listed in the opposite order.)
+* Rows run, as in pROC, from (sensitivity 1, specificity 0) to (0, 1):
+  thresholds ascend for ``"<"`` and descend for ``">"``.
 * AUC is the Mann-Whitney statistic with ties counted 1/2:
   ``AUC = (1 / (m n)) sum_i sum_j [1(X_i > Y_j) + 1/2 1(X_i = Y_j)]``,
   computed from midranks as ``(sum_i R(X_i) - m (m + 1) / 2) / (m n)``, i.e.
@@ -30,6 +34,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from breastlab.evaluate.stats._validate import check_direction, check_scores, check_truth, orient
+from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +114,7 @@ def roc_curve(y_true, y_score, direction: str = "<") -> RocCurve:
     check_direction(direction)
     truth, s = prepare(y_true, y_score, direction)
     if s.ndim != 1:
-        raise ValueError("roc_curve takes one score column")
+        raise BreastlabInputError(f"roc_curve takes one score column; y_score has shape {s.shape}")
     m, n = int(truth.sum()), int((~truth).sum())
     _, pos_per_level, neg_per_level = _counts_by_level(truth, s)
     tp = np.concatenate([np.cumsum(pos_per_level[::-1])[::-1], [0]])  # positives >= t_i
