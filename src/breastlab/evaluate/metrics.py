@@ -145,18 +145,10 @@ def split_ci(
 
 
 def _replicate_weights(cluster: np.ndarray, n_boot: int, seed: int):
-    """Case-weight matrices (chunks of (b, n)) of a patient-level bootstrap.
+    """Case-weight matrices of a patient-level bootstrap (the stats package's draw)."""
+    from breastlab.evaluate.stats.bootstrap import cluster_bootstrap_weights
 
-    The draw is the stats package's: ``n_patients`` patients with replacement, each
-    carrying all its images (its count becomes the weight of each of its images).
-    """
-    from breastlab.evaluate.stats.bootstrap import _draw_counts  # the one resampling implementation
-
-    codes, uniques = pd.factorize(pd.Series(cluster))
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_boot, (1 << 22) // max(len(codes), 1)))
-    for start in range(0, n_boot, chunk):
-        yield _draw_counts(rng, len(uniques), min(chunk, n_boot - start))[:, codes]
+    return cluster_bootstrap_weights(cluster, n_boot, seed)
 
 
 def weighted_ci(

@@ -29,6 +29,7 @@ from breastlab.evaluate.stats.bootstrap import (
     bootstrap_ci,
     bootstrap_metrics,
     bootstrap_test,
+    cluster_bootstrap_weights,
 )
 from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
 from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
@@ -65,6 +66,7 @@ __all__ = [
     "WilcoxonResult",
     "auc",
     "bootstrap_ci",
+    "cluster_bootstrap_weights",
     "bootstrap_metrics",
     "bootstrap_test",
     "ci_auc",

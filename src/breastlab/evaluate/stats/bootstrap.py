@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats as _st
 
 from breastlab.evaluate.stats._validate import (
@@ -109,6 +110,21 @@ def _draw_counts(rng: np.random.Generator, n_items: int, size: int) -> np.ndarra
     draws = rng.integers(0, n_items, size=(size, n_items), dtype=dtype)
     draws += (np.arange(size, dtype=dtype) * n_items)[:, None]
     return np.bincount(draws.ravel(), minlength=size * n_items).reshape(size, n_items).astype(np.float64)
+
+
+def cluster_bootstrap_weights(cluster, n_boot: int, seed=0, chunk_elements: int = 1 << 22):
+    """Yield case-weight matrices (chunks of shape (b, n)) of a clustered bootstrap.
+
+    Each replicate draws the ``n_clusters`` clusters (patients) with replacement;
+    a case's weight is how often its cluster was drawn, so all slices of a patient
+    travel together. Weighted statistics over these matrices give any metric's
+    bootstrap distribution without a Python loop per replicate.
+    """
+    codes, uniques = pd.factorize(pd.Series(np.asarray(cluster)))
+    rng = _rng(seed)
+    chunk = max(1, min(n_boot, chunk_elements // max(len(codes), 1)))
+    for start in range(0, n_boot, chunk):
+        yield _draw_counts(rng, len(uniques), min(chunk, n_boot - start))[:, codes]
 
 
 class _Resampler:
