@@ -100,7 +100,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the main process (both pipelines)")
     args = ap.parse_args()
+    # One thread: on a shared 2-core machine OpenMP threads that wait for each other slow everything down;
+    # DataLoader workers run one thread each anyway.
+    torch.set_num_threads(args.threads)
     imgs = slices(args.n, args.size)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

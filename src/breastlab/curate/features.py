@@ -140,7 +140,7 @@ def assign_groups(patient_values: pd.Series, spec: GroupSpec) -> tuple[np.ndarra
 
 
 def _group_name(values: pd.Series) -> str:
-    shown = sorted({display(v) for v in values.dropna()}, key=_sort_key)
+    shown = sorted({display(v) for v in pd.unique(values.dropna())}, key=_sort_key)
     return "+".join(shown)
 
 

@@ -575,15 +575,17 @@ def _summary_from_codes(b: _Builder, a: dict[str, np.ndarray], a_name: str | Non
     n_attr = max(len(b.attr_names), 1)
     names = b.attr_names or [""]
     out: dict[str, Any] = {"splits": {}}
+    n_pat = len(c)
     for s in np.unique(split):
         m = split == s
         g = label[m] * n_attr + attr[m]
         counts = np.bincount(g, minlength=2 * n_attr)
-        pg = np.unique(g * len(c) + pat[m]) // len(c)
-        pcounts = np.bincount(pg, minlength=2 * n_attr)
+        # patients per group: occupied (group, patient) cells, counted without sorting
+        cells = np.bincount(g * n_pat + pat[m], minlength=2 * n_attr * n_pat).reshape(2 * n_attr, n_pat)
+        pcounts = (cells > 0).sum(axis=1)
         gname = [f"{lab}|{n}" for lab in (0, 1) for n in names]
         entry = {
-            "patients": int(len(np.unique(pat[m]))),
+            "patients": int((np.bincount(pat[m], minlength=n_pat) > 0).sum()),
             "images": int(m.sum()),
             "tumour": int((label[m] == 1).sum()),
             "non_tumour": int((label[m] == 0).sum()),
@@ -596,7 +598,7 @@ def _summary_from_codes(b: _Builder, a: dict[str, np.ndarray], a_name: str | Non
             entry["rho_measured"] = _rho(label[m], attr_text == a_name, attr_text == b_name)
         out["splits"][SPLITS[s]] = entry
     out["images"] = len(rows)
-    out["patients"] = int(len(np.unique(pat)))
+    out["patients"] = int((np.bincount(pat, minlength=n_pat) > 0).sum())
     return out
 
 
