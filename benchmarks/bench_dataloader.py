@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from breastlab.data.store import write_store
-from breastlab.train.data import ImageSource, _resized_frame, preprocess_train, random_resized_crop_boxes
+from breastlab.train.data import ImageSource, preprocess_train, random_resized_crop_boxes
 
 
 def slices(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -72,16 +72,14 @@ def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device) -> f
 
     store = ArrayStore(store_path)
     source = ImageSource(store, np.arange(n), device)
-    rh, rw = _resized_frame(*store.shape, 256)
 
     def epoch(e: int) -> int:
         gen = torch.Generator().manual_seed(e)
         order = torch.randperm(n, generator=gen).numpy()
-        boxes = random_resized_crop_boxes(n, rh, rw, gen)
+        boxes = random_resized_crop_boxes(n, *store.shape, gen)
         done = 0
         for s in range(0, n, 32):
-            x = preprocess_train(source.get(order[s : s + 32]), boxes[s : s + 32], 224, 256, in_channels=3,
-                                 device=device)
+            x = preprocess_train(source.get(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3, device=device)
             assert x.shape[1:] == (3, 224, 224)
             done += len(x)
         if device.type == "cuda":

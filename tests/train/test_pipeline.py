@@ -13,11 +13,7 @@ from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
 from breastlab.problems import BreastlabInputError
-from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes, resize_size_for
-
-
-def test_resize_size_is_the_papers_256_for_224():
-    assert resize_size_for(224) == 256
+from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes
 
 
 def test_crop_boxes_follow_torchvision_distribution():
@@ -62,18 +58,17 @@ def test_eval_resize_equals_torchvision_resize():
 
 
 def test_train_crop_equals_torchvision_resized_crop():
-    """With the store at the resize size, our crop equals torchvision's resized_crop (enlarging boxes).
-
-    Only the outermost output ring may differ: torchvision crops first and replicates the box's edge
-    pixels, we interpolate with the image pixels just outside the box (no edge artefact).
-    """
-    size, out = 40, 32
+    """Each sample is torchvision's resized_crop of its own box (enlarged and reduced boxes)."""
+    size, out = 40, 24
     img = torch.randint(0, 256, (4, size, size), dtype=torch.uint8)
-    boxes = torch.tensor([[0, 0, 20, 25], [5, 7, 30, 16], [10, 3, 12, 12], [0, 0, 32, 32]], dtype=torch.float64)
-    ours = preprocess_train(img, boxes, image_size=out, resize=size)
+    boxes = torch.tensor([[0, 0, 20, 25], [5, 7, 30, 16], [10, 3, 12, 12], [0, 0, 40, 40]], dtype=torch.float64)
+    ours = preprocess_train(img, boxes, image_size=out)
     for i, (t, l, h, w) in enumerate(boxes.long().tolist()):
-        ref = TF.resized_crop(img[i : i + 1].float() / 255, t, l, h, w, [out, out], antialias=True)
-        torch.testing.assert_close(ours[i][..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5, rtol=0)
+        ref = TF.resized_crop(img[i : i + 1], t, l, h, w, [out, out], antialias=True)  # uint8, as PIL
+        torch.testing.assert_close(ours[i], ref.float() / 255, atol=1e-6, rtol=0)
+    # float input (the GPU path) differs from the uint8 path by rounding only
+    ours_f = preprocess_train(img.float() / 255, boxes, image_size=out)
+    torch.testing.assert_close(ours_f, ours, atol=1 / 255 + 1e-6, rtol=0)
 
 
 def test_transforms_flip_pixels_at_load_and_channels_repeat():

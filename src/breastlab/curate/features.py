@@ -200,7 +200,6 @@ def get_transform(name: str) -> ImageTransform:
 register_transform("vflip", lambda a: a[..., ::-1, :], "flipped",
                    "vertical flip (rows reversed): SpurBreast's 'vertical alignment' feature")
 register_transform("hflip", lambda a: a[..., :, ::-1], "mirrored", "horizontal flip (columns reversed)")
-register_transform("rot180", lambda a: a[..., ::-1, ::-1], "rotated", "rotation by 180 degrees")
 
 
 def apply_transforms(images: np.ndarray, transforms: Sequence[str] | np.ndarray) -> np.ndarray:

@@ -655,7 +655,10 @@ def write_split(split: Split, out: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_table(split.manifest, out / "manifest.parquet")
     write_json(split.summary, out / "summary.json")
-    write_json({"layout": LAYOUT, "config": split.config.to_dict(), "data": split.provenance}, out / "config.json")
+    prov = split.provenance
+    store = prov.get("source") if prov.get("store_checksum") else None  # the store the rows address, if any
+    write_json({"layout": LAYOUT, "store": store, "store_checksum": prov.get("store_checksum"),
+                "config": split.config.to_dict(), "data": prov}, out / "config.json")
     return out
 
 

@@ -3,21 +3,20 @@
 SpurBreast's loader opens a PNG per sample and runs ``Resize(256)``,
 ``RandomResizedCrop(224)``, ``ToTensor()`` (evaluation: ``Resize(224)``). Here a
 whole batch is read from the store's memory map as uint8, moved to the device
-(GPU when there is one) and transformed there in one batched call:
+(GPU when there is one) and transformed there:
 
 * the crop box of every sample is drawn exactly as torchvision's
-  ``RandomResizedCrop.get_params`` draws it (scale (0.08, 1), log-uniform aspect
-  ratio (3/4, 4/3), 10 attempts, central-crop fallback) in the frame of the image
-  resized to 256 (shorter side), vectorised over the batch;
-* the box is mapped back to the stored image and resampled to 224 x 224 by
-  separable bilinear interpolation for the whole batch (gathers on the uint8
-  rows): resize and crop are composed into one resampling instead of two. Enlarged boxes (most of them) give exactly
-  torchvision's values; a box reduced in size is not anti-aliased (at most by
-  320/224 = 1.43 for 320-px slices), and pixels next to the box edge are
-  interpolated with the image beyond the box rather than the replicated edge;
-* evaluation is torchvision's ``Resize((224, 224))`` (anti-aliased bilinear, ``F.interpolate``);
+  ``RandomResizedCrop.get_params`` draws it (area share ~ U(0.08, 1), log aspect
+  ratio ~ U(log 3/4, log 4/3), 10 attempts, central-crop fallback), vectorised over
+  the batch, directly in the stored image's frame. ``Resize(256)`` only changes the
+  scale and the box distribution is scale-invariant (area share, aspect ratio and
+  relative offset), so this equals Resize(256) + RandomResizedCrop up to the integer
+  rounding of the box, with one resampling instead of two;
+* each box is resized to 224 x 224 with anti-aliased bilinear interpolation
+  (torchvision's ``resized_crop``; on the CPU on the uint8 pixels, as PIL does);
 * values are scaled to [0, 1] like ``ToTensor``; no mean/std normalisation (as the
-  paper's loader).
+  paper's loader);
+* evaluation is torchvision's ``Resize((224, 224))`` (anti-aliased bilinear).
 
 The split's ``transform`` column ("vflip", "hflip") is applied to the pixels at
 load time; the store is never modified.
@@ -43,11 +42,6 @@ from breastlab.problems import BreastlabInputError
 SPLIT_COLUMNS = ["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]
 SPLIT_NAMES = ("train", "val", "test", "tune")
 TRANSFORMS = ("", "vflip", "hflip")
-
-
-def resize_size_for(image_size: int) -> int:
-    """The pre-crop resize of SpurBreast's pipeline scaled to ``image_size`` (256 for 224)."""
-    return int(round(image_size * 256 / 224))
 
 
 # --------------------------------------------------------------------------- split + store
@@ -239,47 +233,6 @@ def random_resized_crop_boxes(
     return boxes
 
 
-def _resized_frame(height: int, width: int, resize: int) -> tuple[int, int]:
-    """torchvision ``Resize(int)``: the shorter side becomes ``resize``, the aspect ratio is kept."""
-    if height <= width:
-        return resize, int(resize * width / height)
-    return int(resize * height / width), resize
-
-
-def _sample_coords(lo: torch.Tensor, hi: torch.Tensor, n_in: int, size: int):
-    """Bilinear taps along one axis: output pixel ``j`` samples edge coordinate ``lo + (j + 0.5) (hi - lo) / size``.
-
-    Returns (index0, index1, weight of index1), positions clamped to the image (border replication).
-    """
-    centre = (torch.arange(size, device=lo.device, dtype=torch.float32) + 0.5)[None]
-    pos = (lo[:, None] + centre * ((hi - lo) / size)[:, None] - 0.5).clamp(0, n_in - 1)
-    i0 = pos.floor().long()
-    return i0, (i0 + 1).clamp(max=n_in - 1), pos - i0
-
-
-def _resample(x: torch.Tensor, boxes_xyxy: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resampling of box ``(x1, y1, x2, y2)`` (pixel-edge coordinates) of every image to ``size`` x ``size``.
-
-    The same values as ``grid_sample(bilinear, border, align_corners=False)`` on the box's
-    sampling grid, computed separably (the box is axis-aligned): gather the two source
-    rows of every output row from the uint8 batch, interpolate, then the two source
-    columns. Only the rows used are converted to float, which makes this several
-    times cheaper than ``grid_sample`` on the CPU.
-    """
-    b = boxes_xyxy.to(device=x.device, dtype=torch.float32)
-    n, _, h, w = x.shape
-    y0, y1, wy = _sample_coords(b[:, 1], b[:, 3], h, size)
-    x0, x1, wx = _sample_coords(b[:, 0], b[:, 2], w, size)
-    flat = x.reshape(n * h, w)
-    off = (torch.arange(n, device=x.device) * h)[:, None]
-    r0 = flat.index_select(0, (y0 + off).view(-1)).view(n, size, w).float()
-    r1 = flat.index_select(0, (y1 + off).view(-1)).view(n, size, w).float()
-    rows = torch.lerp(r0, r1, wy[:, :, None])
-    c0 = rows.gather(2, x0[:, None, :].expand(n, size, size))
-    c1 = rows.gather(2, x1[:, None, :].expand(n, size, size))
-    return torch.lerp(c0, c1, wx[:, None, :])[:, None]
-
-
 def _finish(x: torch.Tensor, in_channels: int, channels_last: bool) -> torch.Tensor:
     if in_channels == 3:
         x = x.expand(-1, 3, -1, -1)  # the SpurBreast loader's convert("RGB"): a view, no copy
@@ -292,26 +245,28 @@ def preprocess_train(
     images: torch.Tensor | np.ndarray,
     boxes: torch.Tensor,
     image_size: int = 224,
-    resize: int | None = None,
     in_channels: int = 1,
     transforms: Sequence[str] | None = None,
     device: torch.device | str | None = None,
     channels_last: bool = False,
 ) -> torch.Tensor:
-    """Training transform: Resize(resize) -> RandomResizedCrop(image_size) -> [0, 1], batched.
+    """Training transform (RandomResizedCrop(image_size) -> [0, 1]) of a batch with given crop boxes.
 
-    ``boxes`` are (top, left, h, w) from :func:`random_resized_crop_boxes` in the
-    frame of the image resized to ``resize`` (default 256 * image_size / 224).
+    ``boxes`` are (top, left, h, w) in the stored image's frame, from
+    :func:`random_resized_crop_boxes`. Each box is cut out (a view) and resized to
+    ``image_size`` with anti-aliased bilinear interpolation (torchvision's ``resized_crop``);
+    on the CPU this runs on the uint8 pixels (SIMD kernels, like PIL), on a GPU in float.
     """
     device = torch.device(device) if device is not None else None
     x, scale = _as_batch(images, device)
     x = apply_transforms(x, transforms)
-    resize = resize or resize_size_for(image_size)
-    rh, rw = _resized_frame(x.shape[-2], x.shape[-1], resize)
-    sy, sx = x.shape[-2] / rh, x.shape[-1] / rw
-    b = boxes.to(torch.float64)
-    xyxy = torch.stack([b[:, 1] * sx, b[:, 0] * sy, (b[:, 1] + b[:, 3]) * sx, (b[:, 0] + b[:, 2]) * sy], dim=1)
-    return _finish(_resample(x, xyxy.float(), image_size).mul_(1.0 / scale), in_channels, channels_last)
+    if not (x.dtype == torch.uint8 and x.device.type == "cpu"):
+        x = x.float()
+    out = torch.empty((len(x), 1, image_size, image_size), dtype=x.dtype, device=x.device)
+    for i, (t, l, h, w) in enumerate(boxes.to(torch.int64).tolist()):
+        out[i] = F.interpolate(x[i : i + 1, :, t : t + h, l : l + w], size=(image_size, image_size), mode="bilinear",
+                               align_corners=False, antialias=True)[0]
+    return _finish(out.float().mul_(1.0 / scale), in_channels, channels_last)
 
 
 def preprocess_eval(

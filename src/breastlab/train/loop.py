@@ -52,13 +52,11 @@ from breastlab.problems import BreastlabInputError
 from breastlab.train.data import (
     ImageSource,
     SplitPart,
-    _resized_frame,
     check_split_matches_store,
     load_split_manifest,
     preprocess_eval,
     preprocess_train,
     random_resized_crop_boxes,
-    resize_size_for,
     split_checksum,
     split_parts,
 )
@@ -93,7 +91,6 @@ class TrainConfig:
     weights: str | None = None
     in_channels: int = 1
     image_size: int = 224
-    resize: int | None = None  # pre-crop resize; default 256 * image_size / 224
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     momentum: float = 0.9
     groupdro_eta: float = 0.01
@@ -122,10 +119,6 @@ class TrainConfig:
             raise BreastlabInputError(f"image_size={self.image_size}: must be >= 16")
         if self.in_channels not in (1, 3):
             raise BreastlabInputError(f"in_channels={self.in_channels}: valid values are 1 and 3")
-
-    @property
-    def resize_size(self) -> int:
-        return self.resize or resize_size_for(self.image_size)
 
 
 @dataclass
@@ -406,13 +399,13 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
     if dist.main:
         write_json({**dataclasses.asdict(cfg), "store": str(Path(cfg.store).resolve()),
                     "split": str(Path(cfg.split).resolve()), "group_names": names, "fingerprint": fp,
-                    "resize": cfg.resize_size, "num_classes": 2, "world_size": dist.world, "device": str(device),
+                    "num_classes": 2, "world_size": dist.world, "device": str(device),
                     "torch": torch.__version__}, run / "config.json")
     tb = _tensorboard(run) if dist.main else None
     from tqdm.auto import tqdm
 
     show = cfg.progress and dist.main
-    rh, rw = _resized_frame(*store.shape, cfg.resize_size)
+    height, width = store.shape
     epochs = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.model} {cfg.optimizer} lr={cfg.lr:g}",
                   initial=start - 1, total=cfg.epochs, unit="epoch", disable=not show)
     for ran, epoch in enumerate(epochs):
@@ -422,7 +415,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
         gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, 0))
         torch.manual_seed(_seed(cfg.seed, epoch, 1))  # dropout etc.
         order = objective.sample_order(train_p.groups, gen)
-        boxes = random_resized_crop_boxes(len(order), rh, rw, gen)
+        boxes = random_resized_crop_boxes(len(order), height, width, gen)
         starts = list(range(0, len(order), cfg.batch_size))
         if dist.world > 1 and len(order) - starts[-1] < dist.world:
             starts = starts[:-1]  # a last batch smaller than the number of ranks is dropped
@@ -433,8 +426,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
             lo, hi = _share(len(glob), dist)
             loc = glob[lo:hi]
             x = preprocess_train(source.get(train_p.index[loc]), boxes[s + lo : s + hi], cfg.image_size,
-                                 cfg.resize_size, cfg.in_channels, [train_p.transforms[i] for i in loc], device,
-                                 channels_last)
+                                 cfg.in_channels, [train_p.transforms[i] for i in loc], device, channels_last)
             y = torch.as_tensor(train_p.labels[loc], device=device)
             with _autocast(device):
                 logits = net(x).float()

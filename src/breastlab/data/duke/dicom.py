@@ -426,7 +426,9 @@ def _index_series(patient_id: str, patient: Path, folder: Path) -> dict[str, Any
 
 # ============================================================================ reading a series
 @dataclasses.dataclass
-class _Slice:
+class StoredSlice:
+    """One file of a series: stored pixels, position, orientation, rescale."""
+
     name: str
     pixels: np.ndarray  # stored values (rows, cols), before rescale
     position: np.ndarray
@@ -434,6 +436,15 @@ class _Slice:
     slope: float
     intercept: float
     ds: pydicom.Dataset | None  # None when read by the fast scanner
+
+    def rescaled(self, out: np.ndarray | None = None) -> np.ndarray:
+        """``stored * RescaleSlope + RescaleIntercept`` as float32."""
+        if out is None:
+            out = np.empty(self.pixels.shape, dtype=np.float32)
+        np.multiply(self.pixels, np.float32(self.slope), out=out, casting="unsafe")
+        if self.intercept:
+            out += np.float32(self.intercept)
+        return out
 
 
 def _decoder_message(ds: pydicom.Dataset, path: Path, exc: BaseException) -> str:
@@ -598,7 +609,7 @@ def _scan_native(buf: bytes) -> tuple[dict[str, Any], int, int] | None:
         return None
 
 
-def _read_slice_fast(path: Path) -> _Slice | None:
+def _read_slice_fast(path: Path) -> StoredSlice | None:
     try:
         buf = path.read_bytes()
     except OSError as exc:
@@ -607,14 +618,17 @@ def _read_slice_fast(path: Path) -> _Slice | None:
     if scan is None:
         return None
     v, offset, length = scan
-    need = ("Rows", "Columns", "BitsAllocated", "PixelRepresentation", "ImagePositionPatient", "ImageOrientationPatient")
+    need = ("Rows", "Columns", "BitsAllocated", "PixelRepresentation", "ImagePositionPatient",
+            "ImageOrientationPatient")  # fmt: skip
     if any(k not in v for k in need) or len(v["ImagePositionPatient"]) != 3 or len(v["ImageOrientationPatient"]) != 6:
         return None
     rows, cols, bits = v["Rows"], v["Columns"], v["BitsAllocated"]
     stored = v.get("BitsStored", bits)
     frames = v.get("NumberOfFrames", [1])
-    if bits not in (8, 16, 32) or not 1 <= stored <= bits or v.get("SamplesPerPixel", 1) != 1 or frames not in ([], [1.0]):
+    if bits not in (8, 16, 32) or not 1 <= stored <= bits or v.get("SamplesPerPixel", 1) != 1:
         return None
+    if frames not in ([], [1.0]):
+        return None  # multi-frame: pydicom's path explains
     dtype = np.dtype(f"<{'i' if v['PixelRepresentation'] == 1 else 'u'}{bits // 8}")
     if length < rows * cols * dtype.itemsize:
         return None  # pydicom's path reports the truncation
@@ -623,7 +637,7 @@ def _read_slice_fast(path: Path) -> _Slice | None:
         unused = bits - stored
         arr = (arr << unused) >> unused if dtype.kind == "i" else arr & dtype.type((1 << stored) - 1)
     slope, intercept = v.get("RescaleSlope") or [1.0], v.get("RescaleIntercept") or [0.0]
-    return _Slice(
+    return StoredSlice(
         name=path.name,
         pixels=arr,
         position=np.asarray(v["ImagePositionPatient"]),
@@ -634,7 +648,7 @@ def _read_slice_fast(path: Path) -> _Slice | None:
     )
 
 
-def _read_slice(path: Path, fast: bool = True) -> _Slice:
+def _read_slice(path: Path, fast: bool = True) -> StoredSlice:
     if fast and (sl := _read_slice_fast(path)) is not None:
         return sl
     try:
@@ -650,7 +664,7 @@ def _read_slice(path: Path, fast: bool = True) -> _Slice:
     pixels = _pixels(ds, path)
     slope = ds.get("RescaleSlope")
     intercept = ds.get("RescaleIntercept")
-    return _Slice(
+    return StoredSlice(
         name=path.name,
         pixels=pixels,
         position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
@@ -683,6 +697,29 @@ def read_series(
     uncompressed little-endian files with a minimal header scanner (falling back to
     pydicom for anything else); ``fast=False`` reads every file with pydicom.
     """
+    slices, volume = read_series_slices(folder, threads, orientation_tol, gap_factor, fast)
+    rows, cols = slices[0].pixels.shape
+    array = np.empty((len(slices), rows, cols), dtype=np.float32)
+    for k, s in enumerate(slices):
+        s.rescaled(out=array[k])
+    volume.array = array
+    return volume
+
+
+def read_series_slices(
+    folder: str | os.PathLike,
+    threads: int = 1,
+    orientation_tol: float = 1e-4,
+    gap_factor: float = 1.5,
+    fast: bool = True,
+) -> tuple[list[StoredSlice], Volume]:
+    """:func:`read_series` without the float32 array: the slices' stored pixels in order.
+
+    Returns ``(slices, volume)``: ``slices[k].pixels`` holds the stored values of slice
+    ``k`` and ``slices[k].rescaled()`` its float32 values; ``volume`` has every field of
+    :func:`read_series` but an empty ``array`` (shape (n, 0, 0)). The exporter uses it to
+    convert only the slices it keeps.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BreastlabInputError(f"{folder}: series folder not found")
@@ -703,12 +740,6 @@ def read_series(
     depth = depth[order]
     dz = _check_spacing(folder, slices, depth, gap_factor)
 
-    rows, cols = slices[0].pixels.shape
-    array = np.empty((len(slices), rows, cols), dtype=np.float32)
-    for k, s in enumerate(slices):
-        np.multiply(s.pixels, np.float32(s.slope), out=array[k], casting="unsafe")
-        if s.intercept:
-            array[k] += np.float32(s.intercept)
     first = slices[0].ds
     if first is None:  # read by the fast scanner: the full header of one slice gives the rest
         first = pydicom.dcmread(folder / slices[0].name, stop_before_pixels=True)
@@ -720,20 +751,23 @@ def read_series(
     between = float(between) if between not in (None, "") else None
     if dz is None:  # a single slice: the header is all there is
         dz = between or thickness or 1.0
-    return Volume(
-        array=array,
+    for sl in slices:
+        sl.ds = None  # headers are not needed any more; keep memory to the pixels
+    volume = Volume(
+        array=np.empty((len(slices), 0, 0), dtype=np.float32),
         spacing=(float(dz), dy, dx),
         thickness=thickness,
         orientation=orientation.copy(),
-        positions=np.stack([s.position for s in slices]),
+        positions=np.stack([sl.position for sl in slices]),
         meta=header_meta(first),
         spacing_between_slices=between,
-        files=[s.name for s in slices],
+        files=[sl.name for sl in slices],
         folder=str(folder),
     )
+    return slices, volume
 
 
-def _check_consistent(folder: Path, slices: list[_Slice], tol: float) -> None:
+def _check_consistent(folder: Path, slices: list[StoredSlice], tol: float) -> None:
     shapes: dict[tuple[int, int], str] = {}
     for s in slices:
         shapes.setdefault(tuple(s.pixels.shape), s.name)
@@ -749,7 +783,7 @@ def _check_consistent(folder: Path, slices: list[_Slice], tol: float) -> None:
             )
 
 
-def _check_spacing(folder: Path, slices: list[_Slice], depth: np.ndarray, gap_factor: float) -> float | None:
+def _check_spacing(folder: Path, slices: list[StoredSlice], depth: np.ndarray, gap_factor: float) -> float | None:
     if len(slices) < 2:
         return None
     steps = np.diff(depth)
