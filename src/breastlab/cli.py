@@ -71,7 +71,41 @@ def _cmd_duke_labels(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- data: DICOM + export (issue 2)
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("export", help="export labelled Duke MRI slices into a uint8 slice store")
+    p.add_argument("cohort", metavar="COHORT_DIR",
+                   help="folder with Duke-Breast-Cancer-MRI/, Clinical_and_Other_Features.xlsx, Annotation_Boxes.csv")
+    p.add_argument("--out", required=True, metavar="STORE", help="store folder (resumes an interrupted export)")
+    p.add_argument("--sequence", default="pre", help="DCE phase: pre, post1 .. post4 (default: pre)")
+    p.add_argument("--size", type=int, default=320, help="stored image size in pixels, square (default: 320)")
+    p.add_argument("--buffer", type=int, default=5, help="slices left out each side of the tumour (default: 5)")
+    p.add_argument("--negatives", default="all", help="non-tumour slices: all, match or an integer cap per patient")
+    p.add_argument("--workers", type=int, default=2, help="patients exported in parallel (default: 2)")
+    p.add_argument("--png", default=None, metavar="DIR", help="also write DIR/<label>/<seq>-<slice>-<patient>.png")
+    p.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild a finished store in --out")
+    p.set_defaults(func=_cmd_export)  # fmt: skip
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._table import emit
+    from breastlab.data.export import export_slices, export_summary, parse_negatives, read_problems
+
+    store = export_slices(
+        args.cohort, args.out, sequence=args.sequence, size=args.size, buffer=args.buffer,
+        negatives=parse_negatives(args.negatives), workers=args.workers, png_dir=args.png, seed=args.seed,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    out = Path(args.out)
+    emit(export_summary(store), title=f"Slice store {out} ({store.shape[0]}x{store.shape[1]} uint8)",
+         csv_path=out / "export_summary.csv")  # fmt: skip
+    problems = read_problems(out)
+    if len(problems):
+        print(f"\n{len(problems)} patient(s) left out, see {out / 'problems.csv'}:")
+        for item, message in zip(problems["item"], problems["message"], strict=True):
+            print(f"  {item}: {message[:160]}")
+    return 0
 
 
 # --------------------------------------------------------------------------- data: phantoms (issue 2)
@@ -88,6 +122,28 @@ def _add_phantom(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--post", type=int, default=2, help="post-contrast phases, 1-4 (default: 2)")
     m.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     m.set_defaults(func=_cmd_phantom_mri)
+    g = phantom_sub.add_parser("mammo", help="mammography cohort: CBIS-DDSM layout DICOM + case CSVs, VinDr-style CSVs")
+    g.add_argument("out", help="output folder (empty, or a cohort to resume with the same arguments)")
+    g.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
+    g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    g.add_argument("--matrix", type=int, default=None,
+                   help="rows of the digital site's images, the film site scaled alike (default: real sizes)")
+    g.add_argument("--proportions", type=float, nargs=3, default=(0.4, 0.3, 0.3),
+                   metavar=("NEG", "BENIGN", "MALIGNANT"), help="negative / recalled-benign / malignant patients")
+    g.add_argument("--film-fraction", type=float, default=0.5, help="share of patients from the film-like site")
+    g.add_argument("--test-fraction", type=float, default=0.2, help="share of patients in the test split")
+    g.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    g.set_defaults(func=_cmd_phantom_mammo)
+
+
+def _cmd_phantom_mammo(args: argparse.Namespace) -> int:
+    from breastlab.data.phantom.mammo import make_mammo_cohort, summarize_mammo_cohort
+
+    out = make_mammo_cohort(args.out, args.patients, seed=args.seed, matrix=args.matrix,
+                            proportions=tuple(args.proportions), film_fraction=args.film_fraction,
+                            test_fraction=args.test_fraction, workers=args.workers)
+    print(summarize_mammo_cohort(out))
+    return 0
 
 
 def _cmd_phantom_mri(args: argparse.Namespace) -> int:
@@ -597,6 +653,92 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- anomaly detection (issue 8)
+def _add_anomaly(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("anomaly", help="breast MIPs from DICOM, FCDD / BCE / HSC anomaly detection, evaluation")
+    a = p.add_subparsers(dest="anomaly_command", metavar="STEP")
+    q = a.add_parser("mip", help="subtraction MIP per breast into an array store (labels, projected boxes)")
+    q.add_argument("source", help="cohort folder (DICOM tree, Clinical_and_Other_Features.xlsx, boxes file)")
+    q.add_argument("--out", required=True, help="output store folder (an interrupted job resumes)")
+    q.add_argument("--size", type=int, default=256, help="image size (default 256)")
+    q.add_argument("--post", default="post1", help="post-contrast phase subtracted (post1)")
+    q.add_argument("--percentile", type=float, default=99.5, help="per-exam scaling percentile (99.5)")
+    q.add_argument("--chest-margin-mm", type=float, default=20.0, help="band behind the chest wall (20 mm)")
+    q.add_argument("--bilateral", choices=["exclude", "include"], default="exclude",
+                   help="patients with both breasts abnormal: leave out (default) or keep")
+    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
+    q.set_defaults(func=_cmd_anomaly_mip)
+    q = a.add_parser("train", help="patient-grouped k-fold training and scoring of fcdd, bce or hsc")
+    q.add_argument("--store", required=True, help="MIP store from `anomaly mip`")
+    q.add_argument("--out", required=True, help="run folder (resumes)")
+    q.add_argument("--model", choices=["fcdd", "bce", "hsc"], default="fcdd")
+    q.add_argument("--backbone", choices=["small", "vgg11"], default="small")
+    q.add_argument("--weights", default=None, help="vgg11: 'imagenet' or a state dict path")
+    q.add_argument("--image-size", type=int, default=None, help="resize on load (default: the store's size)")
+    q.add_argument("--epochs", type=int, default=30)
+    q.add_argument("--batch-size", type=int, default=16)
+    q.add_argument("--lr", type=float, default=1e-3)
+    q.add_argument("--folds", type=int, default=5)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
+    q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
+    q.add_argument("--device", default="auto")
+    q.set_defaults(func=_cmd_anomaly_train)
+    q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
+    q.add_argument("runs", nargs="+", help="run folders from `anomaly train` (one per model)")
+    q.add_argument("--prevalence", type=float, default=0.02)
+    q.add_argument("--repeats", type=int, default=200)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--csv", default=None, help="write the comparison table here")
+    q.add_argument("--html", default=None, help="write the anomaly report here")
+    q.set_defaults(func=_cmd_anomaly_evaluate)
+
+
+def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
+    from breastlab._table import format_table
+    from breastlab.anomaly.mip import MipSettings, build_mip_store, contact_sheet
+
+    settings = MipSettings(size=args.size, post=args.post, percentile=args.percentile,
+                           chest_margin_mm=args.chest_margin_mm, bilateral=args.bilateral)
+    store, problems = build_mip_store(args.source, args.out, settings, workers=args.workers)
+    man = store.manifest
+    counts = man.groupby(["side", "label"]).size().rename("breasts").reset_index()
+    print(format_table(counts, f"{args.out}: {len(man)} breasts of {man['patient_id'].nunique()} patients"))
+    for p in problems.problems:
+        print(f"{p.stage}: {p.item}: {p.message}")
+    if args.sheet:
+        print(f"wrote {contact_sheet(store, args.sheet)}")
+    return 0
+
+
+def _cmd_anomaly_train(args: argparse.Namespace) -> int:
+    from breastlab.anomaly.train import AnomalyConfig, train_anomaly
+
+    cfg = AnomalyConfig(store=args.store, out=args.out, model=args.model, backbone=args.backbone, weights=args.weights,
+                        image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        folds=args.folds, seeds=tuple(args.seeds), n_abnormal=args.n_abnormal, oe=args.oe,
+                        device=args.device)
+    run = train_anomaly(cfg)
+    print(f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
+          f"training {run.images_per_second:.0f} images/s")
+    return 0
+
+
+def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
+
+    evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
+    emit(comparison_table(evs), f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
+         csv_path=args.csv)
+    if args.html:
+        from breastlab.anomaly.report import write_anomaly_report
+
+        print(f"wrote {write_anomaly_report(evs, args.html)}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on the built-in phantom cohort")
@@ -618,7 +760,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breastlab", description="Breast-imaging AI research toolkit")
     parser.add_argument("--version", action="version", version=f"breastlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_duke, _add_export, _add_phantom, _add_curate, _add_train, _add_evaluate, _add_stats, _add_demo):
+    for add in (_add_duke, _add_export, _add_phantom, _add_curate, _add_train, _add_evaluate, _add_stats,
+                _add_anomaly, _add_demo):
         add(sub)
     return parser
 

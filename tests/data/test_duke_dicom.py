@@ -234,6 +234,7 @@ def _mr_small_reference() -> np.ndarray:
     return pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.astype(np.float32)
 
 
+@pytest.mark.filterwarnings("ignore:The pixel data is .* bytes long")
 @pytest.mark.parametrize(
     "name", ["MR_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_expb.dcm",
              "MR_small_padded.dcm", "MR_small_RLE.dcm"],
@@ -373,3 +374,96 @@ def test_index_reports_unreadable_series(tmp_path: Path) -> None:
     index = index_dicom_tree(tmp_path, problems=log)
     assert "Breast_MRI_003" not in set(index["patient_id"])
     assert log.to_frame()["item"].tolist() == ["Breast_MRI_003"]
+
+
+# ---------------------------------------------------------------------------- fast header scanner
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about the odd files it ships
+def test_fast_scanner_agrees_with_pydicom_on_every_shipped_test_file() -> None:
+    """Every file the scanner accepts must give pydicom's pixels, position, orientation and rescale."""
+    from breastlab.data.duke.dicom import _read_slice_fast
+
+    folder = Path(get_testdata_file("MR_small.dcm")).parent
+    accepted = 0
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            fast = _read_slice_fast(path)
+        except BreastlabInputError:
+            continue
+        if fast is None:
+            continue
+        accepted += 1
+        ds = pydicom.dcmread(path)
+        np.testing.assert_array_equal(fast.pixels, ds.pixel_array, err_msg=path.name)
+        np.testing.assert_allclose(fast.position, [float(v) for v in ds.ImagePositionPatient], err_msg=path.name)
+        np.testing.assert_allclose(fast.orientation, [float(v) for v in ds.ImageOrientationPatient], err_msg=path.name)
+        assert fast.slope == float(ds.get("RescaleSlope", 1) or 1), path.name
+        assert fast.intercept == float(ds.get("RescaleIntercept", 0) or 0), path.name
+    print(f"fast scanner accepted {accepted} of pydicom's test files, all identical to pydicom")
+    assert accepted >= 5
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_fast_header_walk_agrees_with_pydicom() -> None:
+    """The element walk (sequences, implicit and explicit VR) finds pydicom's values and pixel bytes."""
+    from breastlab.data.duke.dicom import _scan_native
+
+    folder = Path(get_testdata_file("MR_small.dcm")).parent
+    walked = 0
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        scan = _scan_native(path.read_bytes())
+        if scan is None:
+            continue
+        walked += 1
+        values, offset, length = scan
+        ds = pydicom.dcmread(path)
+        assert path.read_bytes()[offset : offset + length] == ds.PixelData, path.name
+        for key, value in values.items():
+            ref = ds[key].value
+            ref = [float(v) for v in ref] if key in ("ImagePositionPatient", "ImageOrientationPatient") else ref
+            ref = [float(ref)] if key in ("RescaleSlope", "RescaleIntercept", "NumberOfFrames") else ref
+            assert value == ref, (path.name, key)
+    print(f"fast header walk parsed {walked} of pydicom's test files, all identical to pydicom")
+    assert walked >= 12  # the others are compressed, big-endian, pixel-less or unreadable: pydicom reads them
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("undefined", [False, True])
+def test_fast_scanner_skips_nested_sequences(tmp_path: Path, implicit: bool, undefined: bool) -> None:
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    inner = Dataset()
+    inner.CodeValue, inner.CodeMeaning = "T-04000", "Breast"
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    item.AnatomicRegionSequence = Sequence([inner, inner])
+    write_slice(tmp_path / "s" / "1-001.dcm", np.arange(20, dtype=np.uint16).reshape(4, 5), (1, 2, 3),
+                ReferencedImageSequence=Sequence([item, Dataset()]), RescaleSlope=2, RescaleIntercept=-1)  # fmt: skip
+    path = tmp_path / "s" / "1-001.dcm"
+    ds = pydicom.dcmread(path)
+    for elem in (ds["ReferencedImageSequence"], ds.ReferencedImageSequence[0]["AnatomicRegionSequence"]):
+        elem.is_undefined_length = undefined
+    for it in [*ds.ReferencedImageSequence, *ds.ReferencedImageSequence[0].AnatomicRegionSequence]:
+        it.is_undefined_length_sequence_item = undefined
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(path, implicit_vr=implicit, little_endian=True)
+    from breastlab.data.duke.dicom import _read_slice_fast
+
+    assert (b"\xff\xff\xff\xff" in path.read_bytes()) == undefined
+    assert _read_slice_fast(path) is not None  # the scanner walked past the sequences itself
+    fast, slow = read_series(tmp_path / "s", fast=True), read_series(tmp_path / "s", fast=False)
+    np.testing.assert_array_equal(fast.array, slow.array)
+    np.testing.assert_array_equal(fast.array[0], np.arange(20).reshape(4, 5) * 2.0 - 1)
+    np.testing.assert_array_equal(fast.positions, [[1, 2, 3]])
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_unused_high_bits_are_masked_like_pydicom(tmp_path: Path, signed: bool) -> None:
+    stored = np.array([[0x0FFF, 0xF123], [0x0800, 0x07FF]], dtype="<u2")
+    write_slice(tmp_path / "s" / "1-001.dcm", stored, (0, 0, 0), BitsStored=12, HighBit=11,
+                PixelRepresentation=int(signed))  # fmt: skip
+    ref = pydicom.dcmread(tmp_path / "s" / "1-001.dcm").pixel_array.astype(np.float32)
+    for fast in (True, False):
+        np.testing.assert_array_equal(read_series(tmp_path / "s", fast=fast).array[0], ref)
+    assert ref[0, 0] == (-1 if signed else 4095) and ref[0, 1] == 291  # hand-computed 12-bit values

@@ -313,6 +313,8 @@ def _plan(
                       "not exported (every exported slice needs the patient's box)")  # fmt: skip
     jobs = []
     clinical_by_id = clinical.set_index("patient_id", drop=False)
+    series_by_id = {pid: grp for pid, grp in index.groupby("patient_id", sort=False)}
+    boxes_by_id = {pid: grp.reset_index(drop=True) for pid, grp in boxes.groupby("patient_id", sort=False)}
     for pid in wanted:
         if pid not in in_boxes:
             fail(pid, f"patient {pid} is not in the box file {boxes_path}")
@@ -324,7 +326,7 @@ def _plan(
         if pid not in in_clinical:
             fail(pid, f"patient {pid} is in the box file {boxes_path} but not in the clinical table {clinical_path}")
             continue
-        series = index[index["patient_id"] == pid]
+        series = series_by_id[pid]
         chosen = series[series["sequence"] == settings.sequence]
         if len(chosen) != 1:
             listed = "; ".join(f"{s} -> {q}" for s, q in zip(series["series"], series["sequence"], strict=True))
@@ -335,7 +337,7 @@ def _plan(
             _Job(
                 patient_id=pid,
                 series_path=str(chosen["path"].iloc[0]),
-                box=boxes[boxes["patient_id"] == pid].reset_index(drop=True),
+                box=boxes_by_id[pid],
                 clinical=clinical_by_id.loc[[pid]].reset_index(drop=True),
                 settings=settings,
                 out=str(out),
@@ -419,11 +421,11 @@ def _export_patient(job: _Job) -> int:
     labels = label_slices(job.box, {job.patient_id: n}, buffer=s.buffer, negatives=s.negatives, seed=s.seed)
     labels = labels.sort_values("slice_index").reset_index(drop=True)
     lo, hi = _slices_window(slices, s.percentiles)
-    resized = np.empty((len(labels), *s.size), dtype=np.float32)
+    images = np.empty((len(labels), *s.size), dtype=np.uint8)
     for k, i in enumerate(labels["slice_index"]):
-        resized[k] = resize_slice(slices[int(i)].rescaled(), s.size)
-    images = window_uint8(resized, lo, hi)
-    del slices, resized
+        # slice by slice: the float image stays in cache from rescale to uint8
+        window_uint8(resize_slice(slices[int(i)].rescaled(), s.size), lo, hi, out=images[k])
+    del slices
     man, findings = _manifest(job, labels, vol, (rows, cols), n, lo, hi)
     if job.png_dir:
         _write_pngs(Path(job.png_dir), images, man, s.sequence)
@@ -487,13 +489,16 @@ def resize_slice(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(img, mode="F").resize((size[1], size[0]), Image.BILINEAR))
 
 
-def window_uint8(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """``round(255 * clip((v - lo) / (hi - lo), 0, 1))`` as uint8 (in place on ``images``)."""
-    images -= np.float32(lo)
-    images *= np.float32(255.0 / (hi - lo))
-    np.clip(images, 0, 255, out=images)
-    np.rint(images, out=images)
-    return images.astype(np.uint8)
+def window_uint8(images: np.ndarray, lo: float, hi: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``round(255 * clip((v - lo) / (hi - lo), 0, 1))`` as uint8 (``images`` is left as it is)."""
+    scaled = np.subtract(images, np.float32(lo), dtype=np.float32)
+    scaled *= np.float32(255.0 / (hi - lo))
+    np.clip(scaled, 0, 255, out=scaled)
+    np.rint(scaled, out=scaled)
+    if out is None:
+        return scaled.astype(np.uint8)
+    np.copyto(out, scaled, casting="unsafe")
+    return out
 
 
 def scale_box(box: pd.Series, shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -29,3 +29,4 @@ __all__ = [
     "tumour_mask",
     "write_patient",
 ]
+from breastlab.data.phantom.mammo import make_mammo_cohort as make_mammo_cohort  # noqa: E402  (mammography)

@@ -1,0 +1,322 @@
+"""Training FCDD, BCE and HSC on a breast-MIP store with patient-grouped k-fold cross-validation.
+
+``train_anomaly(AnomalyConfig(store=..., out=RUN, model="fcdd"))`` writes::
+
+    RUN/config.json               the configuration
+    RUN/predictions.parquet       one row per (seed, held-out breast): row, image_id, patient_id, side,
+                                  label, has_box, seed, fold, model, score (higher = more anomalous)
+    RUN/heatmaps_seed<S>.npy      (N, H, W) float16 explanation of every store row for seed S
+                                  (FCDD: upsampled A(X); BCE and HSC: Grad-CAM), from its held-out fold
+    RUN/.folds/                   per-fold results and per-epoch checkpoints (resume)
+
+Folds: both breasts of a patient are always in the same fold (scikit-learn's
+``StratifiedGroupKFold`` on breast labels grouped by patient, shuffled by the seed).
+Semi-supervised training (Liznerski et al. 2021): the normal breasts of the training folds
+plus ``n_abnormal`` of their abnormal breasts (all by default, none with ``n_abnormal=0``);
+with outlier exposure (``oe="confetti"``, automatic when no abnormal breast is used) every
+batch adds confetti-noise copies of its normal images as anomalies. Device selection and
+bf16 autocast on CUDA come from :mod:`breastlab.train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from breastlab._io import atomic_path, save_npy, write_json, write_table
+from breastlab.anomaly.fcdd import (
+    FCDDNet,
+    HSCScore,
+    PooledNet,
+    check_finite,
+    confetti_noise,
+    fcdd_loss,
+    hsc_loss,
+    hsc_score,
+)
+from breastlab.data.store import ArrayStore
+from breastlab.problems import BreastlabInputError
+
+MODELS = ("fcdd", "bce", "hsc")
+
+
+@dataclasses.dataclass
+class AnomalyConfig:
+    """Everything that defines an anomaly run (saved as RUN/config.json)."""
+
+    store: str
+    out: str
+    model: str = "fcdd"
+    backbone: str = "small"
+    width: int = 16
+    depth: int = 4
+    weights: str | None = None
+    image_size: int | None = None  # resize on load (None: the store's size)
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    wd: float = 1e-5
+    folds: int = 5
+    seeds: tuple[int, ...] = (0,)
+    n_abnormal: int | None = None
+    oe: str = "auto"
+    hsc_dim: int = 32
+    device: str = "auto"
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise BreastlabInputError(f"model={self.model!r}: valid models are {', '.join(MODELS)}")
+        if self.oe not in ("auto", "confetti", "none"):
+            raise BreastlabInputError(f"oe={self.oe!r}: valid values are 'auto', 'confetti', 'none'")
+        if self.folds < 2:
+            raise BreastlabInputError(f"folds={self.folds}: patient-grouped cross-validation needs >= 2 folds")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise BreastlabInputError(f"epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}: "
+                                      "need epochs >= 1, batch_size >= 1, lr > 0")
+        if self.n_abnormal is not None and self.n_abnormal < 0:
+            raise BreastlabInputError(f"n_abnormal={self.n_abnormal}: must be None (all) or >= 0")
+        if self.model == "bce" and self.n_abnormal == 0 and self.oe == "none":
+            raise BreastlabInputError("model='bce' needs anomalous examples: n_abnormal > 0 or oe='confetti'")
+
+    def use_oe(self) -> bool:
+        return self.oe == "confetti" or (self.oe == "auto" and self.n_abnormal == 0)
+
+
+def patient_folds(manifest: pd.DataFrame, k: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold number (0..k-1) of every manifest row; both breasts of a patient share a fold and folds
+    are stratified by breast label (``StratifiedGroupKFold``)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = manifest["patient_id"].to_numpy()
+    n_patients = len(np.unique(groups))
+    if n_patients < k:
+        raise BreastlabInputError(f"{k} folds need at least {k} patients; the store holds {n_patients}")
+    fold = np.empty(len(manifest), dtype=np.int64)
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for i, (_, test) in enumerate(cv.split(np.zeros(len(manifest)), manifest["label"].to_numpy(), groups)):
+        fold[test] = i
+    return fold
+
+
+def build_model(cfg: AnomalyConfig) -> nn.Module:
+    kw = {"backbone": cfg.backbone, "width": cfg.width, "depth": cfg.depth, "weights": cfg.weights}
+    if cfg.model == "fcdd":
+        return FCDDNet(**kw)
+    return PooledNet(out_dim=1 if cfg.model == "bce" else cfg.hsc_dim, **kw)
+
+
+def loss_fn(model_name: str, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    out = net(x)
+    if model_name == "fcdd":
+        return fcdd_loss(out.float(), y)
+    if model_name == "hsc":
+        return hsc_loss(out.float(), y)
+    return F.binary_cross_entropy_with_logits(out.float()[:, 0], y.float())
+
+
+@torch.no_grad()
+def _scores(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = net(x).float()
+    if model_name == "fcdd":
+        return out.flatten(1).mean(1)
+    if model_name == "hsc":
+        return hsc_score(out)
+    return out[:, 0]
+
+
+def explain(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Heatmaps (B, H, W): FCDD's Gaussian upsampling of A(X); Grad-CAM (breastlab.report) of the
+    BCE logit or of the HSC score."""
+    net.eval()
+    if model_name == "fcdd":
+        with torch.no_grad():
+            return net.heatmap(x).float()
+    from breastlab.report.gradcam import grad_cam
+
+    target = net if model_name == "bce" else HSCScore(net)
+    return grad_cam(target, x, target_class=1).float()
+
+
+def load_images(store: ArrayStore, rows: np.ndarray, image_size: int | None) -> torch.Tensor:
+    """uint8 store rows -> float (B, 1, S, S) in [0, 1] (area-resized when ``image_size`` is set)."""
+    x = torch.from_numpy(store.batch(rows).astype(np.float32) / 255.0)[:, None]
+    if image_size is not None and image_size != x.shape[-1]:
+        x = F.interpolate(x, size=(image_size, image_size), mode="area")
+    return x
+
+
+def _train_fold(cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path,
+                device: torch.device, autocast) -> tuple[nn.Module, float]:
+    """Train one model; returns it and the measured training images per second."""
+    from breastlab.train.loop import _seed
+
+    torch.manual_seed(_seed(seed, 0xA0))
+    net = build_model(cfg).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    start = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start = int(state["epoch"]) + 1
+    gen = torch.Generator().manual_seed(_seed(seed, 0xA1))
+    n_images, seconds = 0, 0.0
+    for epoch in range(start, cfg.epochs):
+        gen.manual_seed(_seed(seed, 0xA2, epoch))  # resumable: each epoch's order depends only on the epoch
+        order = torch.randperm(len(x), generator=gen)
+        net.train()
+        t0 = time.perf_counter()
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two images
+            xb, yb = x[idx], y[idx]
+            if cfg.use_oe():
+                normal = xb[yb == 0]
+                if len(normal):
+                    xb = torch.cat([xb, confetti_noise(normal, gen)])
+                    yb = torch.cat([yb, torch.ones(len(normal), dtype=yb.dtype)])
+            xb, yb = xb.to(device), yb.to(device)
+            with autocast:
+                loss = loss_fn(cfg.model, net, xb, yb)
+            check_finite(loss, f"{cfg.model} epoch {epoch}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n_images += len(xb)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - t0
+        sched.step()
+        with atomic_path(ckpt) as tmp:
+            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                        "epoch": epoch}, tmp)
+    return net, (n_images / seconds if seconds > 0 else float("nan"))
+
+
+@dataclasses.dataclass
+class AnomalyRun:
+    run_dir: Path
+    predictions: pd.DataFrame
+    images_per_second: float
+
+
+def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
+    """Cross-validated training and scoring (resumable per fold and per epoch); see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from breastlab.train.loop import _autocast, _device, _Dist
+
+    cfg.validate()
+    store = ArrayStore(cfg.store)
+    if store.layout != "fixed":
+        raise BreastlabInputError(f"{cfg.store}: anomaly training needs a fixed-layout MIP store")
+    man = store.manifest
+    for col in ("label", "patient_id"):
+        if col not in man.columns:
+            raise BreastlabInputError(f"{cfg.store}: manifest lacks column {col!r} (build it with `anomaly mip`)")
+    run = Path(cfg.out)
+    folds_dir = run / ".folds"
+    folds_dir.mkdir(parents=True, exist_ok=True)
+    config = {**dataclasses.asdict(cfg), "seeds": list(cfg.seeds), "store_checksum": store.checksum}
+    _check_resume(run, config)
+    write_json(config, run / "config.json")
+    device = _device(cfg.device, _Dist())
+    autocast = _autocast(device)
+    size = cfg.image_size or store.shape[0]
+    labels = man["label"].to_numpy().astype(np.int64)
+    speeds = []
+    jobs = [(s, f) for s in cfg.seeds for f in range(cfg.folds)]
+    bar = tqdm(jobs, desc=f"anomaly {cfg.model}", unit="fold", disable=not cfg.progress)
+    for seed, fold in bar:
+        stem = folds_dir / f"s{seed}_f{fold}"
+        if Path(f"{stem}.done").exists():
+            continue
+        fold_of = patient_folds(man, cfg.folds, seed)
+        train_rows = np.flatnonzero(fold_of != fold)
+        test_rows = np.flatnonzero(fold_of == fold)
+        train_rows = _select_abnormal(train_rows, labels, cfg.n_abnormal, seed, fold)
+        x = load_images(store, train_rows, cfg.image_size)
+        y = torch.from_numpy(labels[train_rows])
+        net, ips = _train_fold(cfg, x, y, seed * 1000 + fold, Path(f"{stem}.ckpt.pt"), device, autocast)
+        speeds.append(ips)
+        net.eval()
+        scores, heat = [], []
+        for i in range(0, len(test_rows), 64):
+            xb = load_images(store, test_rows[i : i + 64], cfg.image_size).to(device)
+            with autocast:
+                scores.append(_scores(cfg.model, net, xb).cpu())
+            h = explain(cfg.model, net, xb).cpu()
+            if h.shape[-1] != store.shape[0]:  # heatmaps live on the store's pixel grid (boxes are there)
+                h = F.interpolate(h[:, None], size=store.shape, mode="bilinear", align_corners=False)[:, 0]
+            heat.append(h)
+        pred = man.loc[test_rows, [c for c in ("row", "image_id", "patient_id", "side", "label", "has_box")
+                                   if c in man.columns]].copy()
+        pred["seed"], pred["fold"], pred["model"] = seed, fold, cfg.model
+        pred["score"] = torch.cat(scores).numpy().astype(np.float64)
+        write_table(pred, Path(f"{stem}.parquet"))
+        save_npy(torch.cat(heat).numpy().astype(np.float16), f"{stem}.heat.npy")
+        write_json({"images_per_second": ips, "device": str(device), "image_size": size}, f"{stem}.done")
+        Path(f"{stem}.ckpt.pt").unlink(missing_ok=True)
+    return _assemble(cfg, store, run, folds_dir)
+
+
+def _select_abnormal(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int, fold: int) -> np.ndarray:
+    if n is None:
+        return rows
+    abnormal = rows[labels[rows] == 1]
+    keep = np.random.default_rng([seed, fold, 0xAB]).permutation(abnormal)[:n]
+    return np.sort(np.concatenate([rows[labels[rows] == 0], keep]))
+
+
+def _check_resume(run: Path, config: dict[str, Any]) -> None:
+    path = run / "config.json"
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    ignore = {"out", "device", "progress"}
+    diff = {k: (old.get(k), v) for k, v in config.items() if k not in ignore and old.get(k) != v}
+    if diff:
+        raise BreastlabInputError(f"{run}: holds a run with other settings {diff} (old, new); use another folder")
+
+
+def _assemble(cfg: AnomalyConfig, store: ArrayStore, run: Path, folds_dir: Path) -> AnomalyRun:
+    preds, speeds = [], []
+    for seed in cfg.seeds:
+        target = run / f"heatmaps_seed{seed}.npy"
+        with atomic_path(target) as tmp:
+            heat = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(store), *store.shape))
+            for fold in range(cfg.folds):
+                stem = folds_dir / f"s{seed}_f{fold}"
+                p = pd.read_parquet(f"{stem}.parquet")
+                heat[p["row"].to_numpy()] = np.load(f"{stem}.heat.npy")
+                preds.append(p)
+                speeds.append(json.loads(Path(f"{stem}.done").read_text())["images_per_second"])
+            heat.flush()
+            del heat
+    predictions = pd.concat(preds, ignore_index=True)
+    write_table(predictions, run / "predictions.parquet")
+    ips = float(np.nanmean(speeds)) if speeds else float("nan")
+    write_json({"images_per_second_train": ips, "n_predictions": len(predictions)}, run / "summary.json")
+    return AnomalyRun(run, predictions, ips)
+
+
+def load_heatmaps(run_dir: str | os.PathLike, seed: int) -> np.ndarray:
+    """The (N, H, W) heatmaps of ``seed`` (memory-mapped)."""
+    path = Path(run_dir) / f"heatmaps_seed{seed}.npy"
+    if not path.exists():
+        raise BreastlabInputError(f"{path}: no heatmaps for seed {seed}; train with `breastlab anomaly train`")
+    return np.load(path, mmap_mode="r")

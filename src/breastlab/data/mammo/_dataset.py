@@ -1,0 +1,65 @@
+"""The common result of every mammography reader: manifest + findings + problems."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from breastlab._io import write_table
+from breastlab.problems import ProblemLog
+
+# Manifest columns every reader fills (more may follow, source-specific).
+MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "laterality", "view", "density", "split", "label", "path"]
+# Findings columns every reader fills; boxes are in pixels of the ORIGINAL image, 0-based, half-open,
+# nullable (pd.NA when the source gives no location).
+FINDING_COLUMNS = ["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1", "source_label", "pathology",
+                   "birads", "label"]
+
+
+@dataclasses.dataclass
+class MammoDataset:
+    """What a reader returns.
+
+    ``manifest``: one row per image (:data:`MANIFEST_COLUMNS` first): ``laterality`` "L"/"R",
+    ``view`` "CC"/"MLO", ``density`` BI-RADS 1-4 (nullable), ``split`` as the source gives it
+    ("train"/"test") or NA, ``label`` the image label (negative / recalled-benign / malignant,
+    see :mod:`breastlab.data.mammo.vocabulary`), ``path`` the image file (NA when not located).
+    ``findings``: one row per finding (:data:`FINDING_COLUMNS` first), box in original pixels.
+    ``problems``: what was skipped or doubtful, one row per item (file and row named).
+    """
+
+    source: str
+    manifest: pd.DataFrame
+    findings: pd.DataFrame
+    problems: ProblemLog
+
+    def summary(self) -> pd.DataFrame:
+        """Images per image label and findings per class (a readable overview)."""
+        rows = [{"what": f"images {k}", "count": int(v)} for k, v in self.manifest["label"].value_counts().items()]
+        rows += [{"what": f"findings {k}", "count": int(v)}
+                 for k, v in self.findings["finding_class"].value_counts().items()]
+        rows.append({"what": "problems", "count": len(self.problems)})
+        return pd.DataFrame(rows)
+
+    def write(self, out: str | os.PathLike) -> Path:
+        """manifest.csv, findings.csv and problems.csv into ``out``."""
+        out = Path(out)
+        write_table(self.manifest, out / "manifest.csv")
+        write_table(self.findings, out / "findings.csv")
+        self.problems.write(out / "problems.csv")
+        return out
+
+
+def finalize_tables(manifest: list[dict], findings: list[dict], extra_manifest: list[str],
+                    extra_findings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the two frames with the standard columns first and nullable integer dtypes."""
+    man = pd.DataFrame(manifest, columns=[*MANIFEST_COLUMNS, *extra_manifest])
+    fin = pd.DataFrame(findings, columns=[*FINDING_COLUMNS, *extra_findings])
+    for frame, cols in ((man, ("density", "height", "width")), (fin, ("x0", "y0", "x1", "y1", "birads"))):
+        for col in cols:
+            if col in frame.columns:
+                frame[col] = pd.array([None if pd.isna(v) else int(v) for v in frame[col].tolist()], dtype="Int64")
+    return man.reset_index(drop=True), fin.reset_index(drop=True)

@@ -1,0 +1,131 @@
+"""Read one mammogram (DICOM or PGM) as 16-bit pixels plus the pixel spacing.
+
+Pixel values are returned as ``uint16`` in MONOCHROME2 sense (bright = dense tissue):
+a MONOCHROME1 image is inverted as ``(2**BitsStored - 1) - v``. Rescale slope and
+intercept are not applied (for-presentation mammograms have slope 1, intercept 0) so
+the values stay 16-bit integers until the grey-level mapping.
+
+Pixel spacing (mm, ``(row, column)``) comes from ``PixelSpacing`` and, when that is
+absent (common for mammograms, which describe the detector), from
+``ImagerPixelSpacing``; ``spacing`` is ``None`` when neither is present.
+
+Fast path: for uncompressed little-endian files whose last element is the pixel data
+(the normal layout), the pixels are taken straight from the file bytes with
+``numpy.frombuffer`` after pydicom has parsed the header only; any other file goes
+through ``pydicom``'s ``pixel_array``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from breastlab.problems import BreastlabInputError
+
+
+@dataclasses.dataclass
+class Mammogram:
+    pixels: np.ndarray  # (rows, columns) uint16, bright = dense
+    spacing: tuple[float, float] | None  # mm per pixel (row, column)
+    spacing_tag: str  # "PixelSpacing", "ImagerPixelSpacing" or ""
+    meta: dict  # laterality, view, manufacturer, photometric, bits_stored, ...
+
+
+def read_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str]:
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(tag)
+        if value is not None and len(value) == 2:
+            try:
+                row, col = float(value[0]), float(value[1])
+            except (TypeError, ValueError):
+                continue
+            if row > 0 and col > 0:
+                return (row, col), tag
+    return None, ""
+
+
+def _meta(ds: pydicom.Dataset) -> dict:
+    return {
+        "laterality": str(ds.get("ImageLaterality", ds.get("Laterality", "")) or ""),
+        "view": str(ds.get("ViewPosition", "") or ""),
+        "manufacturer": str(ds.get("Manufacturer", "") or ""),
+        "photometric": str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        "bits_stored": int(ds.get("BitsStored", 16) or 16),
+        "rows": int(ds.get("Rows", 0) or 0),
+        "columns": int(ds.get("Columns", 0) or 0),
+        "series_uid": str(ds.get("SeriesInstanceUID", "") or ""),
+    }
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict, tuple[float, float] | None, str]:
+    """``(meta, spacing, spacing_tag)`` of a DICOM file without reading its pixels."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
+        raise BreastlabInputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    spacing, tag = read_spacing(ds)
+    return _meta(ds), spacing, tag
+
+
+def _fast_pixels(raw: bytes, ds: pydicom.Dataset) -> np.ndarray | None:
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        return None
+    rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+    bits = int(ds.get("BitsAllocated", 0))
+    if bits not in (8, 16) or int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        return None
+    n = rows * cols * bits // 8
+    header = raw[: len(raw) - n - (n % 2 if bits == 8 else 0)]
+    # the pixel data element must end the file: tag (7FE0,0010) followed by its length n
+    explicit = syntax == ExplicitVRLittleEndian
+    if explicit:
+        tail = header[-12:]
+        if len(tail) < 12 or tail[:4] != b"\xe0\x7f\x10\x00" or struct.unpack("<I", tail[8:12])[0] != n + (n % 2):
+            return None
+    else:
+        tail = header[-8:]
+        if len(tail) < 8 or tail[:4] != b"\xe0\x7f\x10\x00" or struct.unpack("<I", tail[4:8])[0] != n + (n % 2):
+            return None
+    dtype = "<u2" if bits == 16 else np.uint8
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        dtype = "<i2" if bits == 16 else np.int8
+    return np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=len(header)).reshape(rows, cols)
+
+
+def read_mammogram(path: str | os.PathLike) -> Mammogram:
+    """Read a DICOM mammogram (see the module notes) or, for ``.pgm``, a mini-MIAS image."""
+    path = Path(path)
+    if path.suffix.lower() == ".pgm":
+        from breastlab.data.mammo.mias import read_pgm
+
+        return Mammogram(read_pgm(path).astype(np.uint16), None, "", {"photometric": "MONOCHROME2"})
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BreastlabInputError(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
+        pixels = _fast_pixels(raw, ds)
+        if pixels is None:
+            pixels = pydicom.dcmread(io.BytesIO(raw)).pixel_array
+    except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
+        raise BreastlabInputError(f"{path}: cannot decode the DICOM pixels ({type(exc).__name__}: {exc})") from None
+    if pixels.ndim != 2:
+        raise BreastlabInputError(f"{path}: expected one 2-D grey-level frame, got pixel shape {pixels.shape}")
+    meta = _meta(ds)
+    if pixels.dtype.kind == "i":  # signed storage: shift into the unsigned range
+        pixels = (pixels.astype(np.int32) - int(pixels.min())).astype(np.uint16)
+    pixels = pixels.astype(np.uint16, copy=False)
+    if meta["photometric"] == "MONOCHROME1":
+        top = np.uint16((1 << min(meta["bits_stored"], 16)) - 1)
+        pixels = top - np.minimum(pixels, top)
+    spacing, tag = read_spacing(ds)
+    return Mammogram(pixels, spacing, tag, meta)

@@ -1,0 +1,194 @@
+"""Breast MIPs: geometry on a phantom cohort, midline, orientation, labels, bad input, resume, CLI."""
+
+from __future__ import annotations
+
+import shutil
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from breastlab.anomaly.mip import (
+    MipSettings,
+    box_to_canonical,
+    breast_labels,
+    build_mip_store,
+    canonical_axes,
+    contact_sheet,
+    exam_mips,
+    find_midline,
+    subtraction_volume,
+)
+from breastlab.data.duke import read_boxes
+from breastlab.data.duke.dicom import index_dicom_tree, read_series
+from breastlab.problems import BreastlabInputError
+
+N_PATIENTS, SEED = 10, 3
+SETTINGS = MipSettings(size=64)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from breastlab.data.phantom import make_mri_cohort
+
+    out = tmp_path_factory.mktemp("anomaly_cohort")
+    return make_mri_cohort(out / "c", N_PATIENTS, seed=SEED, matrix=96, n_slices=16, n_post=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def store(cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("anomaly_store") / "mips"
+    return build_mip_store(cohort, out, SETTINGS, progress=False)
+
+
+def test_projected_box_contains_the_subtraction_maximum(cohort):
+    """Every abnormal breast: the lesion-scale maximum (MIP smoothed by 1 px) lies in the projected box;
+    and the raw pixel maximum does wherever the phantom's tumour holds the subtraction maximum of that
+    breast (checked independently with the phantom's tumour mask; otherwise an enhancing vessel is brighter)."""
+    from breastlab.data.phantom import plan_mri_cohort, tumour_mask
+
+    plan = {p.patient_id: p for p in plan_mri_cohort(N_PATIENTS, SEED, n_slices=16, matrix=96, n_post=1).patients}
+    index = index_dicom_tree(cohort)
+    boxes = read_boxes(cohort / "Annotation_Boxes.csv").set_index("patient_id")
+    n_raw = 0
+    for pid, grp in index.groupby("patient_id"):
+        pre = read_series(grp.loc[grp["sequence"] == "pre", "path"].iloc[0])
+        post = read_series(grp.loc[grp["sequence"] == "post1", "path"].iloc[0])
+        box = {k: int(boxes.loc[pid, k]) for k in ("start_row", "end_row", "start_column", "end_column")}
+        ex = exam_mips(pre, post, SETTINGS, box, pid)
+        patient = plan[pid]
+        assert ex.box_side == patient.tumour.side, pid  # the box is in the breast the phantom put the tumour in
+        b = ex.breasts[ex.box_side]
+        x0, y0, x1, y1 = b.box
+        sy, sx = np.unravel_index(np.argmax(gaussian_filter(b.image, 1.0)), b.image.shape)
+        assert x0 <= sx < x1 and y0 <= sy < y1, (pid, (sx, sy), b.box)
+        sub = subtraction_volume(pre, post)
+        half = slice(0, ex.midline) if ex.box_side == "R" else slice(ex.midline, None)  # canonical == DICOM here
+        mask = tumour_mask(patient)[:, ex.band[0] : ex.band[1], half]
+        vol = sub[:, ex.band[0] : ex.band[1], half]
+        if vol[mask].max() >= vol[~mask].max():
+            n_raw += 1
+            ry, rx = np.unravel_index(np.argmax(b.image), b.image.shape)
+            assert x0 <= rx < x1 and y0 <= ry < y1, (pid, (rx, ry), b.box)
+    print(f"raw-maximum check applied to {n_raw} of {N_PATIENTS} abnormal breasts")
+    assert n_raw >= N_PATIENTS // 2
+
+
+def test_store_rows_labels_and_findings(store, cohort):
+    from breastlab.data.duke import read_clinical
+
+    st, problems = store
+    man = st.manifest
+    assert st.shape == (64, 64) and st.images.dtype == np.uint8
+    clinical = read_clinical(cohort / "Clinical_and_Other_Features.xlsx").set_index("patient_id")
+    excluded = set(problems.to_frame().query("stage == 'anomaly_mip'")["item"])
+    both = clinical.index[(clinical["bilateral"] == "yes") | (clinical["contralateral_involvement"] == "yes")]
+    assert excluded == set(both)  # the only bad input of a clean phantom: both breasts abnormal
+    assert set(man["patient_id"]) == set(clinical.index) - excluded
+    for pid, grp in man.groupby("patient_id"):
+        assert sorted(grp["side"]) == ["L", "R"] and grp["label"].sum() == 1
+        loc = clinical.loc[pid, "tumor_location"]
+        if not pd.isna(loc):
+            assert grp.loc[grp["label"] == 1, "laterality"].item() == loc
+    abnormal = man.loc[man["label"] == 1, "image_id"]
+    assert sorted(st.findings["image_id"]) == sorted(abnormal)
+    assert (st.findings["finding_class"] == "tumour_box").all()
+    # lesions are visible: the box holds brighter pixels than the rest of the breast
+    for rec in st.findings.itertuples():
+        img = st[int(man.loc[man["image_id"] == rec.image_id, "row"].item())].astype(float)
+        inside = img[rec.y0 : rec.y1, rec.x0 : rec.x1]
+        assert inside.max() > np.percentile(img[img > 0], 95), rec.image_id
+
+
+def test_contact_sheet(store, tmp_path):
+    from PIL import Image
+
+    path = contact_sheet(store[0], tmp_path / "sheet.png", n_per_class=3)
+    im = Image.open(path)
+    assert im.size == (3 * 68, 2 * 68)
+
+
+def test_find_midline_follows_the_image():
+    w = 100
+    yy, xx = np.mgrid[:60, :w]
+    for axis in (37.5, 50.5, 58.0):  # symmetry axis in pixel-centre coordinates
+        img = sum(np.exp(-((xx - (axis + d)) ** 2 + (yy - 20) ** 2) / 60.0) for d in (-18, 18))
+        img[40:] = 0.5  # a body block across the image below the breasts
+        assert find_midline(img) == round(axis + 0.5)
+
+
+def test_canonical_axes_and_box():
+    assert canonical_axes([1, 0, 0, 0, 1, 0]) == (False, False, False)
+    assert canonical_axes([-1, 0, 0, 0, 1, 0]) == (False, False, True)
+    assert canonical_axes([1, 0, 0, 0, -1, 0]) == (False, True, False)
+    with pytest.raises(BreastlabInputError, match="not axial"):
+        canonical_axes([0, 1, 0, 0, 0, -1])  # sagittal
+    box = {"start_row": 3, "end_row": 5, "start_column": 2, "end_column": 4}
+    assert box_to_canonical(box, (10, 20), (False, False, False)) == (2, 5, 1, 4)
+    assert box_to_canonical(box, (10, 20), (False, True, True)) == (5, 8, 16, 19)
+
+
+def test_breast_labels_rules():
+    labels, notes = breast_labels({"tumor_location": "left"}, "L")
+    assert labels == {"R": 0, "L": 1} and not notes
+    labels, notes = breast_labels({"tumor_location": None}, "R", patient="P1")
+    assert labels == {"R": 1, "L": 0} and "P1" in notes[0]
+    with pytest.raises(BreastlabInputError, match="P2.*says left.*right breast"):
+        breast_labels({"tumor_location": "left"}, "R", patient="P2")
+    with pytest.raises(BreastlabInputError, match="P3: both breasts abnormal"):
+        breast_labels({"tumor_location": "left", "bilateral": "yes"}, "L", patient="P3")
+    labels, notes = breast_labels({"tumor_location": "left", "contralateral_involvement": "yes"}, "L",
+                                  bilateral="include", patient="P4")
+    assert labels == {"R": 1, "L": 1} and "P4" in notes[0]
+
+
+def _vol(shape, orientation=(1, 0, 0, 0, 1, 0), dz=0.0):
+    z = np.arange(shape[0], dtype=float)
+    return types.SimpleNamespace(array=np.ones(shape, np.float32), orientation=np.array(orientation, float),
+                                 positions=np.stack([np.zeros_like(z), np.zeros_like(z), z * 2 + dz], 1),
+                                 spacing=(2.0, 1.0, 1.0), folder="/x/series")
+
+
+def test_subtraction_geometry_checks():
+    with pytest.raises(BreastlabInputError, match="patient P9: pre-contrast .* shape"):
+        subtraction_volume(_vol((4, 8, 8)), _vol((4, 8, 6)), "P9")
+    with pytest.raises(BreastlabInputError, match="P9: pre- and post-contrast orientations differ"):
+        subtraction_volume(_vol((4, 8, 8)), _vol((4, 8, 8), (0.9, 0.1, 0, 0, 1, 0)), "P9")
+    with pytest.raises(BreastlabInputError, match="P9: .*positions differ"):
+        subtraction_volume(_vol((4, 8, 8)), _vol((4, 8, 8), dz=1.5), "P9")
+    pre, post = _vol((2, 3, 3)), _vol((2, 3, 3))
+    post.array[0, 0, 0], post.array[1, 1, 1] = 3.0, 0.0
+    sub = subtraction_volume(pre, post)
+    assert sub[0, 0, 0] == 2.0 and sub[1, 1, 1] == 0.0 and sub.min() == 0.0  # negatives clipped
+
+
+def test_bad_exams_are_reported_and_the_rest_processed(cohort, tmp_path):
+    bad = tmp_path / "cohort"
+    shutil.copytree(cohort, bad)
+    index = index_dicom_tree(bad)
+    victim = sorted(index["patient_id"].unique())[0]
+    post = index[(index["patient_id"] == victim) & (index["sequence"] == "post1")]["path"].iloc[0]
+    shutil.rmtree(post)
+    st, problems = build_mip_store(bad, tmp_path / "mips", SETTINGS, progress=False)
+    frame = problems.to_frame()
+    msg = frame.loc[frame["item"] == victim, "message"].iloc[0]
+    assert victim in msg and "post1" in msg
+    assert victim not in set(st.manifest["patient_id"]) and len(st.manifest) > 0
+    assert (tmp_path / "mips" / "problems.csv").exists()
+    # a finished store with the same settings is returned as is; other settings are refused
+    again, _ = build_mip_store(bad, tmp_path / "mips", SETTINGS, progress=False)
+    assert again.checksum == st.checksum
+    with pytest.raises(BreastlabInputError, match="same settings"):
+        build_mip_store(bad, tmp_path / "mips", MipSettings(size=32), progress=False)
+
+
+def test_cli_mip(cohort, tmp_path, capsys):
+    from breastlab.cli import main
+
+    out = tmp_path / "cli_mips"
+    assert main(["anomaly", "mip", str(cohort), "--out", str(out), "--size", "32", "--sheet",
+                 str(tmp_path / "sheet.png")]) == 0
+    text = capsys.readouterr().out
+    assert "breasts of" in text and (tmp_path / "sheet.png").exists() and (out / "store.json").exists()

@@ -1,0 +1,115 @@
+"""Anomaly training (folds, resume, outputs) and evaluation figures against scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from breastlab.anomaly.evaluate import (
+    breast_level,
+    evaluate_anomaly_run,
+    low_prevalence,
+    pixel_auc,
+    triage,
+)
+from breastlab.anomaly.train import AnomalyConfig, patient_folds, train_anomaly
+from breastlab.data.store import write_store
+from breastlab.problems import BreastlabInputError
+
+
+@pytest.fixture(scope="module")
+def toy_store(tmp_path_factory):
+    """16 patients x 2 breasts, 32x32: abnormal breasts carry a bright square (the box)."""
+    rng = np.random.default_rng(0)
+    images, rows, finds = [], [], []
+    for p in range(16):
+        for side in ("R", "L"):
+            img = (rng.random((32, 32)) * 60).astype(np.uint8)
+            label = int(side == ("L" if p % 2 else "R"))
+            iid = f"P{p:02d}:{side}"
+            if label:
+                y, x = rng.integers(4, 22, size=2)
+                img[y : y + 6, x : x + 6] = 250
+                finds.append({"image_id": iid, "finding_id": f"{iid}:0", "finding_class": "tumour_box",
+                              "x0": x, "y0": y, "x1": x + 6, "y1": y + 6})
+            images.append(img)
+            rows.append({"image_id": iid, "patient_id": f"P{p:02d}", "side": side, "label": label,
+                         "has_box": bool(label), "content_x0": 0, "content_y0": 0, "content_x1": 32,
+                         "content_y1": 32})
+    path = tmp_path_factory.mktemp("toy") / "store"
+    return write_store(path, np.stack(images), pd.DataFrame(rows), pd.DataFrame(finds))
+
+
+def test_patient_folds_keep_both_breasts_together(toy_store):
+    man = toy_store.manifest
+    fold = patient_folds(man, 4, seed=1)
+    assert (pd.Series(fold).groupby(man["patient_id"]).nunique() == 1).all()
+    assert sorted(np.bincount(fold)) == [8, 8, 8, 8]
+    with pytest.raises(BreastlabInputError, match="at least 40 patients"):
+        patient_folds(man, 40)
+
+
+def test_train_fcdd_and_bce_end_to_end_with_resume(toy_store, tmp_path):
+    cfg = AnomalyConfig(store=str(toy_store.path), out=str(tmp_path / "fcdd"), model="fcdd", width=8, depth=3,
+                        epochs=15, batch_size=8, lr=3e-3, folds=2, seeds=(0,), progress=False)
+    run = train_anomaly(cfg)
+    pred = run.predictions
+    assert sorted(pred["row"]) == list(range(32))  # every breast scored once, from its held-out fold
+    heat = np.load(tmp_path / "fcdd" / "heatmaps_seed0.npy")
+    assert heat.shape == (32, 32, 32) and np.isfinite(heat.astype(np.float32)).all()
+    ev = evaluate_anomaly_run(run.run_dir, prevalence=0.1, repeats=5)
+    s = ev.summary()
+    print({k: s[k] for k in ("auc_balanced", "pixel_auc_median")})
+    assert s["auc_balanced"] > 0.8 and s["pixel_auc_median"] > 0.8  # the squares are trivial to find
+    # resume: finished folds are not retrained (same predictions, nothing recomputed)
+    again = train_anomaly(cfg)
+    pd.testing.assert_frame_equal(again.predictions, pred)
+    bad = AnomalyConfig(**{**cfg.__dict__, "epochs": 16})
+    with pytest.raises(BreastlabInputError, match="other settings"):
+        train_anomaly(bad)
+    bce = train_anomaly(AnomalyConfig(**{**cfg.__dict__, "model": "bce", "out": str(tmp_path / "bce"), "epochs": 2}))
+    assert np.load(tmp_path / "bce" / "heatmaps_seed0.npy").max() <= 1.0  # Grad-CAM maps in [0, 1]
+    assert len(bce.predictions) == 32
+    # CLI evaluation of both runs with the HTML anomaly section (self-contained)
+    from breastlab.cli import main
+
+    html = tmp_path / "anomaly.html"
+    assert main(["anomaly", "evaluate", str(tmp_path / "fcdd"), str(tmp_path / "bce"), "--prevalence", "0.1",
+                 "--repeats", "3", "--html", str(html)]) == 0
+    text = html.read_text()
+    assert "Anomaly detection on breast MIPs" in text and "data:image/png;base64," in text
+    assert "http://" not in text and "https://" not in text
+
+
+def test_pixel_auc_against_sklearn():
+    rng = np.random.default_rng(1)
+    heat = rng.random((20, 20))
+    mask = np.zeros((20, 20), bool)
+    mask[5:9, 3:11] = True
+    heat[mask] += 0.3
+    assert pixel_auc(heat, mask) == pytest.approx(roc_auc_score(mask.ravel(), heat.ravel()))
+    region = (2, 1, 15, 18)  # x0, y0, x1, y1
+    sub_h, sub_m = heat[1:18, 2:15], mask[1:18, 2:15]
+    assert pixel_auc(heat, mask, region) == pytest.approx(roc_auc_score(sub_m.ravel(), sub_h.ravel()))
+    assert np.isnan(pixel_auc(heat, np.zeros_like(mask)))
+
+
+def test_triage_and_low_prevalence_against_sklearn():
+    rng = np.random.default_rng(2)
+    y = np.r_[np.ones(30, int), np.zeros(200, int)]
+    s = np.r_[rng.normal(1.5, 1, 30), rng.normal(0, 1, 200)]
+    fpr, tpr, _ = roc_curve(y, s)
+    t = triage(y, s)
+    for se in (1.0, 0.99, 0.95):
+        assert t[f"normals_set_aside_at_sens_{round(se * 100)}"] == pytest.approx(1 - fpr[tpr >= se].min())
+    assert t["sens_at_spec_90"] == pytest.approx(tpr[fpr <= 0.10].max())
+    b = breast_level(y, s)
+    assert b["auc"] == pytest.approx(roc_auc_score(y, s)) and b["auc_lower"] < b["auc"] < b["auc_upper"]
+    lp = low_prevalence(y, s, prevalence=0.02, repeats=7, seed=0)
+    n_pos = round(0.02 / 0.98 * 200)  # 4 abnormal against 200 normal breasts
+    assert len(lp) == 7 and (lp["n_abnormal"] == n_pos).all() and (lp["n_normal"] == 200).all()
+    assert lp["prevalence"].iloc[0] == pytest.approx(n_pos / (n_pos + 200))
+    with pytest.raises(BreastlabInputError, match="only 30 exist"):
+        low_prevalence(y, s, prevalence=0.5)

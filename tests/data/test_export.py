@@ -1,0 +1,277 @@
+"""Slice store export on a tiny phantom cohort: content, resume, problems report, CLI."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import torch
+
+from breastlab.data import export as export_mod
+from breastlab.data.duke.boxes import read_boxes
+from breastlab.data.duke.clinical import read_clinical
+from breastlab.data.duke.dicom import index_dicom_tree, read_series
+from breastlab.data.duke.labels import label_slices
+from breastlab.data.export import export_slices, export_summary, read_problems, scale_box
+from breastlab.data.phantom import make_mri_cohort, plan_mri_cohort, render_patient
+from breastlab.problems import BreastlabInputError
+
+N_PATIENTS, N_SLICES, MATRIX, SEED = 5, 16, 32, 3
+SIZE = 16
+# Identifying values the phantom writes into every header (see phantom/_dicom.py).
+PHANTOM_IDENTIFYING = ["Phantom General Hospital", "Phantom^", "Referrer^Fake", "Operator^Fake",
+                       "Fictional Street", "Imaginary Road"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("phantom") / "cohort"
+    make_mri_cohort(out, N_PATIENTS, seed=SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(cohort: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("store") / "store"
+    png = out.parent / "png"
+    return export_slices(cohort, out, size=SIZE, workers=1, png_dir=png, progress=False)
+
+
+def _copy_cohort(cohort: Path, dst: Path) -> Path:
+    shutil.copytree(cohort, dst)
+    return dst
+
+
+# ---------------------------------------------------------------------------- the reader on the phantom
+def test_read_series_equals_the_phantom_volumes(cohort: Path) -> None:
+    """Position order, rescale and 12-bit pixels against the phantom's own rendering."""
+    plan = plan_mri_cohort(N_PATIENTS, SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=1)
+    index = index_dicom_tree(cohort)
+    assert set(index["sequence"]) == {"pre", "post1"}
+    descending = 0
+    for patient in plan.patients:
+        truth = render_patient(patient)
+        for phase in ("pre", "post1"):
+            path = index[(index["patient_id"] == patient.patient_id) & (index["sequence"] == phase)]["path"]
+            vol = read_series(path.iloc[0])
+            np.testing.assert_array_equal(vol.array, truth[phase].astype(np.float32))
+        descending += patient.descending
+    print(f"{descending}/{len(plan.patients)} phantom patients store their files in descending position order")
+    assert 0 < descending < len(plan.patients)  # both file orders are exercised
+
+
+# ---------------------------------------------------------------------------- store content
+def test_manifest_rows_match_label_slices(cohort: Path, store) -> None:
+    boxes = read_boxes(cohort / "Annotation_Boxes.csv")
+    index = index_dicom_tree(cohort)
+    pre = index[index["sequence"] == "pre"]
+    expected = label_slices(boxes, dict(zip(pre["patient_id"], pre["n_files"], strict=True)), buffer=5)
+    got = store.manifest[["patient_id", "slice_index", "label"]]
+    pd.testing.assert_frame_equal(
+        got.sort_values(["patient_id", "slice_index"]).reset_index(drop=True),
+        expected.sort_values(["patient_id", "slice_index"]).reset_index(drop=True),
+        check_dtype=False,
+    )
+    man = store.manifest
+    assert list(man["row"]) == list(range(len(man)))
+    assert (man["image_id"] == man["patient_id"] + ":" + man["slice_index"].astype(str)).all()
+    assert set(man["sequence"]) == {"pre"} and store.images.shape == (len(man), SIZE, SIZE)
+    assert store.images.dtype == np.uint8
+    print(export_summary(store).to_string(index=False))
+
+
+def test_pixels_match_an_independent_pipeline(cohort: Path, store) -> None:
+    """pydicom + sort by position + numpy percentiles + torch antialiased resize, per patient."""
+    index = index_dicom_tree(cohort)
+    for pid, rows in store.manifest.groupby("patient_id"):
+        folder = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
+        dss = [pydicom.dcmread(f) for f in folder.glob("*.dcm")]
+        normal = np.cross(np.array(dss[0].ImageOrientationPatient[:3], float),
+                          np.array(dss[0].ImageOrientationPatient[3:], float))  # fmt: skip
+        dss.sort(key=lambda d: float(np.dot(np.array(d.ImagePositionPatient, float), normal)))
+        vol = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss])
+        lo, hi = np.percentile(vol[:, ::8, ::8].astype(np.float32), [0.5, 99.5])
+        sel = torch.from_numpy(vol[rows["slice_index"].to_numpy()].astype(np.float32))[:, None]
+        small = torch.nn.functional.interpolate(sel, size=(SIZE, SIZE), mode="bilinear", antialias=True,
+                                                align_corners=False)[:, 0].numpy()  # fmt: skip
+        ref = np.rint(np.clip((small - lo) / (hi - lo), 0, 1) * 255)
+        got = store.batch(rows["row"].to_numpy()).astype(float)
+        assert np.abs(got - ref).max() <= 1, pid  # PIL vs torch float rounding
+        assert rows["window_low"].iloc[0] == pytest.approx(lo) and rows["window_high"].iloc[0] == pytest.approx(hi)
+
+
+def test_boxes_and_findings(cohort: Path, store) -> None:
+    man = store.manifest
+    boxes = read_boxes(cohort / "Annotation_Boxes.csv").set_index("patient_id")
+    for pid, rows in man.groupby("patient_id"):
+        box = boxes.loc[pid]
+        r = rows.iloc[0]
+        for col in ("start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice"):
+            assert r[col] == box[col]
+        sy, sx = SIZE / r["dicom_rows"], SIZE / r["dicom_columns"]  # hand formula of the docstring
+        assert r["box_x0"] == math.floor((box["start_column"] - 1) * sx + 1e-9)
+        assert r["box_x1"] == math.ceil(box["end_column"] * sx - 1e-9)
+        assert r["box_y0"] == math.floor((box["start_row"] - 1) * sy + 1e-9)
+        assert r["box_y1"] == math.ceil(box["end_row"] * sy - 1e-9)
+    pos = man[man["label"] == 1]
+    assert sorted(store.findings["image_id"]) == sorted(pos["image_id"])
+    assert set(store.findings["finding_class"]) == {"tumour"}
+    # 512-matrix box rows 101..150 -> 320 pixels: [62.5 -> 62, 93.75 -> 94)
+    assert scale_box(pd.Series({"start_row": 101, "end_row": 150, "start_column": 1, "end_column": 512}),
+                     (512, 512), (320, 320)) == (0, 62, 320, 94)  # fmt: skip
+
+
+def test_clinical_columns_and_no_identifying_values(cohort: Path, store) -> None:
+    man = store.manifest
+    clinical = read_clinical(cohort / "Clinical_and_Other_Features.xlsx").set_index("patient_id")
+    for col in ("field_strength_t", "manufacturer", "menopause", "race_ethnicity", "surgery_type"):
+        assert col in man.columns
+        got = man.groupby("patient_id")[col].first()
+        exp = clinical.loc[got.index, col]
+        assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in exp]
+    assert str(man["field_strength_t"].dtype) == str(clinical["field_strength_t"].dtype)
+    lowered = {c.lower() for c in man.columns}
+    for name in ("patientname", "patient_name", "patientbirthdate", "accessionnumber", "institutionname",
+                 "referringphysicianname", "patientaddress"):  # fmt: skip
+        assert name not in lowered
+    text = man.astype(str).to_csv()
+    for value in PHANTOM_IDENTIFYING:
+        assert value not in text
+    vol = read_series(Path(index_dicom_tree(cohort)["path"].iloc[0]))
+    assert not any(v in repr(vol.meta) for v in PHANTOM_IDENTIFYING)
+
+
+def test_png_files_follow_the_spurbreast_naming(store) -> None:
+    png = store.path.parent / "png"
+    files = sorted(png.glob("*/*.png"))
+    assert len(files) == len(store)
+    from PIL import Image
+
+    by_id = store.manifest.set_index("image_id")
+    for f in files[:: max(1, len(files) // 10)]:
+        sequence, slice_id, patient_id = f.stem.split("-")  # as SpurBreast's dataset class parses them
+        rec = by_id.loc[f"{patient_id}:{slice_id}"]
+        assert sequence == "pre" and int(f.parent.name) == rec["label"]
+        np.testing.assert_array_equal(np.asarray(Image.open(f)), store[int(rec["row"])])
+
+
+# ---------------------------------------------------------------------------- resume, workers, settings
+def test_resume_after_interruption_gives_the_same_store(cohort: Path, store, tmp_path: Path, monkeypatch) -> None:
+    real = export_mod._export_patient
+    calls: list[str] = []
+
+    def dies_on_third(job):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the job is killed half-way
+        calls.append(job.patient_id)
+        return real(job)
+
+    monkeypatch.setattr(export_mod, "_export_patient", dies_on_third)
+    out = tmp_path / "store"
+    with pytest.raises(KeyboardInterrupt):
+        export_slices(cohort, out, size=SIZE, workers=1, progress=False)
+    assert not (out / "store.json").exists() and len(list((out / ".shards").glob("*.done"))) == 2
+
+    second: list[str] = []
+    monkeypatch.setattr(export_mod, "_export_patient", lambda job: (second.append(job.patient_id), real(job))[1])
+    resumed = export_slices(cohort, out, size=SIZE, workers=1, progress=False)
+    assert sorted(second) == sorted(set(store.manifest["patient_id"]) - set(calls))  # done patients skipped
+    pd.testing.assert_frame_equal(resumed.manifest, store.manifest)
+    np.testing.assert_array_equal(resumed.images, store.images)
+
+    # a finished store with the same settings is returned without work; other settings are refused
+    again = export_slices(cohort, out, size=SIZE, workers=1, progress=False)
+    assert again.checksum == store.checksum
+    with pytest.raises(BreastlabInputError, match="buffer"):
+        export_slices(cohort, out, size=SIZE, buffer=2, workers=1, progress=False)
+
+
+def test_two_workers_give_the_same_store(cohort: Path, store, tmp_path: Path) -> None:
+    par = export_slices(cohort, tmp_path / "par", size=SIZE, workers=2, progress=False)
+    pd.testing.assert_frame_equal(par.manifest, store.manifest)
+    np.testing.assert_array_equal(par.images, store.images)
+    assert par.checksum == store.checksum
+
+
+def test_negatives_match_and_tuple_source(cohort: Path, tmp_path: Path) -> None:
+    src = (cohort / "Duke-Breast-Cancer-MRI", cohort / "Clinical_and_Other_Features.xlsx",
+           cohort / "Annotation_Boxes.csv")  # fmt: skip
+    st = export_slices(src, tmp_path / "m", size=SIZE, negatives="match", buffer=1, workers=1, progress=False)
+    counts = st.manifest.groupby(["patient_id", "label"]).size().unstack(fill_value=0)
+    assert (counts[0] <= counts[1]).all()
+    assert st.meta["export"]["negatives"] == "match" and st.meta["export"]["buffer"] == 1
+
+
+# ---------------------------------------------------------------------------- bad input and problems report
+def test_failing_patients_go_to_problems_csv(cohort: Path, tmp_path: Path) -> None:
+    work = _copy_cohort(cohort, tmp_path / "cohort")
+    base = work / "Duke-Breast-Cancer-MRI"
+    index = index_dicom_tree(work)
+    # 001: a corrupt slice file in the pre-contrast series
+    pre1 = Path(index[(index["patient_id"] == "Breast_MRI_001") & (index["sequence"] == "pre")]["path"].iloc[0])
+    victim = sorted(pre1.glob("*.dcm"))[3]
+    victim.write_bytes(victim.read_bytes()[:200])
+    # 002: in the box file but not in the DICOM tree
+    shutil.rmtree(base / "Breast_MRI_002")
+    # 003: a slice missing in the middle of the pre-contrast series
+    pre3 = Path(index[(index["patient_id"] == "Breast_MRI_003") & (index["sequence"] == "pre")]["path"].iloc[0])
+    positions = sorted(pre3.glob("*.dcm"), key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
+    positions[N_SLICES // 2].unlink()
+    # 099: in the DICOM tree but not in the box file
+    shutil.copytree(base / "Breast_MRI_004", base / "Breast_MRI_099")
+
+    st = export_slices(work, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    problems = read_problems(tmp_path / "store")
+    print(problems.to_string(index=False))
+    msg = dict(zip(problems["item"], problems["message"], strict=True))
+    assert set(msg) == {"Breast_MRI_001", "Breast_MRI_002", "Breast_MRI_003", "Breast_MRI_099"}
+    assert victim.name in msg["Breast_MRI_001"]
+    assert "not in the DICOM tree" in msg["Breast_MRI_002"] and "Annotation_Boxes.csv" in msg["Breast_MRI_002"]
+    assert "missing slices" in msg["Breast_MRI_003"] and pre3.name in msg["Breast_MRI_003"]
+    assert "not in the box file" in msg["Breast_MRI_099"]
+    assert set(st.manifest["patient_id"]) == {"Breast_MRI_004", "Breast_MRI_005"}  # the export went on
+
+    with pytest.raises(BreastlabInputError, match="Breast_MRI_0"):
+        export_slices(work, tmp_path / "strict", size=SIZE, workers=1, progress=False, errors="raise")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"sequence": "post9"}, "sequence"), ({"size": 0}, "size"), ({"negatives": "some"}, "negatives"),
+     ({"buffer": -1}, "buffer"), ({"workers": 0}, "workers")],
+)  # fmt: skip
+def test_bad_arguments(cohort: Path, tmp_path: Path, kwargs, match) -> None:
+    with pytest.raises(BreastlabInputError, match=match):
+        export_slices(cohort, tmp_path / "s", progress=False, **kwargs)
+
+
+def test_cli_export(cohort: Path, tmp_path: Path, capsys) -> None:
+    from breastlab.cli import main
+
+    out = tmp_path / "cli_store"
+    rc = main(["export", str(cohort), "--out", str(out), "--size", str(SIZE), "--workers", "1", "--negatives", "3"])
+    text = capsys.readouterr().out
+    print(text)
+    assert rc == 0 and "tumour (1)" in text and "all" in text
+    summary = pd.read_csv(out / "export_summary.csv")
+    man = pd.read_parquet(out / "manifest.parquet")
+    assert summary.loc[summary.iloc[:, 0] == "all", "slices"].iloc[0] == len(man)
+    assert (man[man["label"] == 0].groupby("patient_id").size() <= 3).all()
+    assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_demo_v1(tmp_path: Path, capsys) -> None:
+    from breastlab.demo import run_demo
+
+    result = run_demo(out=str(tmp_path / "demo"), patients=3, workers=1)
+    text = capsys.readouterr().out
+    man = pd.read_parquet(result["store"] / "manifest.parquet")
+    total = result["summary"][result["summary"].iloc[:, 0] == "all"].iloc[0]
+    assert total["slices"] == len(man) and total["patients"] == 3
+    assert total["tumour (1)"] == int((man["label"] == 1).sum())
+    assert "field_strength_t" in text and (tmp_path / "demo" / "summary.csv").exists()
