@@ -264,14 +264,3 @@ def test_cli_export(cohort: Path, tmp_path: Path, capsys) -> None:
     assert (man[man["label"] == 0].groupby("patient_id").size() <= 3).all()
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
 
-
-def test_demo_v1(tmp_path: Path, capsys) -> None:
-    from breastlab.demo import run_demo
-
-    result = run_demo(out=str(tmp_path / "demo"), patients=3, workers=1)
-    text = capsys.readouterr().out
-    man = pd.read_parquet(result["store"] / "manifest.parquet")
-    total = result["summary"][result["summary"].iloc[:, 0] == "all"].iloc[0]
-    assert total["slices"] == len(man) and total["patients"] == 3
-    assert total["tumour (1)"] == int((man["label"] == 1).sum())
-    assert "field_strength_t" in text and (tmp_path / "demo" / "summary.csv").exists()

@@ -244,16 +244,14 @@ class StoreWriter:
         else:
             manifest = manifest.drop(columns=["height", "width"])
             target = self.path / "images.npy"
-            with atomic_path(target) as tmp:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=(len(manifest), *self.shape))
-                pos = 0
+            # Plain streamed writes (header, then each shard's bytes): peak memory is one
+            # shard, whatever the cohort size, and no output pages stay mapped.
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                      "shape": (len(manifest), *self.shape)}
+            with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, header)
                 for s in stems:
-                    flat = np.load(f"{s}.npy")
-                    n = flat.size // (self.shape[0] * self.shape[1])
-                    out[pos : pos + n] = flat.reshape(n, *self.shape)
-                    pos += n
-                out.flush()
-                del out
+                    fh.write(np.load(f"{s}.npy").tobytes())
         findings = [pd.read_parquet(f"{s}.findings.parquet") for s in stems]
         findings = [f for f in findings if len(f)]
         findings = pd.concat(findings, ignore_index=True) if findings else empty_findings()

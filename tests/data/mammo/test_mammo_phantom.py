@@ -81,7 +81,7 @@ def test_two_views_same_depth_and_density_levels() -> None:
 @pytest.mark.parametrize("finding_class", ["mass", "calcification", "asymmetry", "architectural_distortion"])
 def test_benign_and_malignant_differ(finding_class: str) -> None:
     """A simple hand feature separates the variants: high-frequency detail for masses and AD, speck
-    count for calcifications, peak contrast for asymmetry (the learnable cue, measured on the rendered lesion neighbourhood)."""
+    count for calcifications, peak contrast for asymmetry (measured on the rendered lesion neighbourhood)."""
     import dataclasses
 
     plan = plan_mammo_cohort(8, seed=21, matrix=512, proportions=(0, 1, 1), film_fraction=0.0,

@@ -38,7 +38,7 @@ def test_triangle_threshold_matches_skimage(views) -> None:
 
 
 def test_segmentation_component_and_box(views) -> None:
-    for p, side, view, v in views:
+    for _p, _side, _view, v in views:
         seg = pp.segment_breast(v.image, stride=1)
         lab = label(v.image > seg.threshold, connectivity=2)
         biggest = max(regionprops(lab), key=lambda r: r.area)
@@ -51,7 +51,7 @@ def test_segmentation_component_and_box(views) -> None:
 
 
 def test_orientation_puts_chest_wall_left(views) -> None:
-    for p, side, view, v in views:
+    for _p, side, _view, v in views:
         seg = pp.segment_breast(v.image)
         x0, y0, x1, y1 = seg.box
         _, mask, flipped = pp.orient_breast(v.image[y0:y1, x0:x1], seg.mask[y0:y1, x0:x1])
@@ -60,7 +60,7 @@ def test_orientation_puts_chest_wall_left(views) -> None:
 
 
 def test_pectoral_muscle_found_on_mlo(views) -> None:
-    for p, side, view, v in views:
+    for p, _side, view, v in views:
         if view != "MLO":
             continue
         seg = pp.segment_breast(v.image)
