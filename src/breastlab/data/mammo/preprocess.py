@@ -12,7 +12,7 @@ Standard path (``method="standard"``), after the DNN-assisted reading study's re
    rectangle. For speed the pipeline segments every ``seg_stride``-th row and column
    (default 4: box exact to 4 original pixels, about 0.3 mm).
 2. crop to that rectangle; :func:`orient_breast` flips so that the chest wall is at the
-   left edge (the side holding more breast pixels).
+   left edge (the box edge the breast fills more, see :func:`chest_wall_on_right`).
 3. :func:`resample_to_spacing` -- to ``spacing`` mm (default 0.15) from the DICOM's
    ``PixelSpacing``/``ImagerPixelSpacing``; antialiased bilinear interpolation (Pillow's
    convolution resampling, float32), rounded back to uint16: 16-bit kept.
@@ -153,9 +153,13 @@ def segment_breast(image: np.ndarray, stride: int = 1) -> Segmentation:
 
 
 def chest_wall_on_right(mask: np.ndarray) -> bool:
-    """True when the right half of the (cropped) breast mask holds more breast pixels."""
-    half = mask.shape[1] // 2
-    return int(mask[:, mask.shape[1] - half :].sum()) > int(mask[:, :half].sum())
+    """True when the breast fills more of the right edge band of its bounding box than of the left one.
+
+    The chest wall side of a breast runs along the whole box edge, the nipple side
+    touches it in one point; bands of 1/20 of the width on each side are compared.
+    """
+    band = max(1, mask.shape[1] // 20)
+    return int(mask[:, mask.shape[1] - band :].sum()) > int(mask[:, :band].sum())
 
 
 def orient_breast(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
