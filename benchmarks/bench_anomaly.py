@@ -15,6 +15,7 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_anomaly.py [--quick]`
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -126,11 +127,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller cohorts and fewer epochs")
     ap.add_argument("--out", default=None, help="keep outputs here (default: a temporary folder)")
+    ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="MIP workers (CPU cores, <= 8)")
     args = ap.parse_args()
     tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_anomaly_"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        bench_mip(tmp, 4 if args.quick else 10, 256, 32 if args.quick else 48, workers=2)
+        bench_mip(tmp, 4 if args.quick else 16, 256, 32 if args.quick else 48, workers=args.workers)
         n, size, epochs = (40, 64, 15) if args.quick else (80, 128, 25)
         acceptance(tmp, n, size, epochs, folds=3, device="cpu")
         train_speed(tmp / "acc_store", tmp, "cpu", size)

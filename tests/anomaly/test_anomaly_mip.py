@@ -192,3 +192,13 @@ def test_cli_mip(cohort, tmp_path, capsys):
                  str(tmp_path / "sheet.png")]) == 0
     text = capsys.readouterr().out
     assert "breasts of" in text and (tmp_path / "sheet.png").exists() and (out / "store.json").exists()
+
+
+def test_otsu_matches_scikit_image():
+    from skimage.filters import threshold_otsu
+
+    from breastlab.anomaly.mip import _otsu
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(10, 2, 5000), rng.normal(40, 5, 3000)]
+    assert _otsu(x) == pytest.approx(threshold_otsu(x))

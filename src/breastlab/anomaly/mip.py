@@ -203,10 +203,21 @@ def find_midline(image: np.ndarray, search: float = 0.25) -> int:
     return int(np.clip(round(best / 2 + 0.5), 1, w - 1))
 
 
-def _otsu(image: np.ndarray) -> float:
-    from skimage.filters import threshold_otsu
-
-    return float(threshold_otsu(image)) if np.ptp(image) > 0 else float(image.max())
+def _otsu(image: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (maximal between-class variance over a ``bins``-bin histogram; Otsu 1979).
+    Pixels above the returned value form the foreground."""
+    v = np.asarray(image, dtype=np.float64).ravel()
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return hi
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(counts)[:-1]
+    w1 = v.size - w0
+    m0 = np.cumsum(counts * centres)[:-1] / np.maximum(w0, 1)
+    m1 = (np.sum(counts * centres) - np.cumsum(counts * centres)[:-1]) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(centres[int(np.argmax(between))])
 
 
 def find_chest_wall(pre_mip: np.ndarray, midline: int, threshold: float | None = None, half_width: int = 2) -> int:
@@ -314,12 +325,13 @@ def exam_mips(
 
 def _place(img: np.ndarray, dy: float, dx: float, mm_per_px: float, size: int):
     """Resize ``img`` to ``mm_per_px`` (aspect kept) and pad into ``size x size``, anchored bottom-right."""
-    from skimage.transform import resize
+    from PIL import Image
 
     h = int(np.clip(round(img.shape[0] * dy / mm_per_px), 1, size))
     w = int(np.clip(round(img.shape[1] * dx / mm_per_px), 1, size))
-    small = resize(img.astype(np.float32), (h, w), order=1, anti_aliasing=True, preserve_range=True,
-                   mode="edge").astype(np.float32)  # fmt: skip
+    # Pillow's bilinear filter widens with the reduction factor, so downsampling is antialiased
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(img, dtype=np.float32), mode="F").resize(
+        (w, h), Image.Resampling.BILINEAR), dtype=np.float32)
     out = np.zeros((size, size), np.float32)
     y0, x0 = size - h, size - w
     out[y0:, x0:] = small
@@ -415,10 +427,8 @@ def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFram
                           "x0": b.box[0], "y0": b.box[1], "x1": b.box[2], "y1": b.box[3]})
     if not images:
         raise BreastlabInputError(f"patient {job.patient_id}: no usable breast (both cut off by the field of view)")
-    man = pd.DataFrame(rows)
-    clin = {k: v for k, v in job.clinical.items() if k not in man.columns}
-    for k, v in clin.items():
-        man[k] = v
+    clin = {k: v for k, v in job.clinical.items() if k not in rows[0]}
+    man = pd.DataFrame([{**r, **clin} for r in rows])
     from breastlab.data.store import FINDING_COLUMNS
 
     return images, man, pd.DataFrame(finds, columns=FINDING_COLUMNS), notes
