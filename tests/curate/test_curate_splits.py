@@ -55,6 +55,16 @@ def test_baseline_patient_counts_balance_and_rule(slices):
     assert (m["attribute"] == "all").all() and (m["group"] == m["label"].astype(str) + "|all").all()
 
 
+def test_baseline_with_attribute_and_no_tune_split(slices):
+    # An annotation column on a baseline labels groups; without a tuning split nothing is balanced.
+    cfg = SplitConfig("b", "baseline", n_train=50, n_val=20, n_test=30, attribute="field_strength_t")
+    m = build_split(slices, cfg).manifest
+    assert set(m["split"]) == {"train", "val", "test"}
+    fs = slices.groupby("patient_id")["field_strength_t"].first()
+    np.testing.assert_allclose(m["attribute"].astype(float), fs.loc[m["patient_id"]].astype(float).to_numpy())
+    assert m["attribute"].nunique() >= 2
+
+
 def test_test_set_shared_across_configs_and_varies_with_repeat(slices):
     cohort = Cohort(slices)
     a = build_split(cohort, SplitConfig("b", "baseline", 40, 20, n_test=30))

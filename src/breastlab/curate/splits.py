@@ -405,7 +405,7 @@ def _build_baseline(b: _Builder, test: np.ndarray) -> tuple[str | None, str | No
     val, train, tune = _take_pools(pool, list(need.values()))
     for split, pats in (("test", test), ("val", val), ("train", train), ("tune", tune)):
         pos, neg = b.both(pats)
-        if split == "tune" and cfg.attribute:
+        if split == "tune" and cfg.attribute and len(pats):
             pos, neg = _balance_cells(b, pos, neg, pcodes)
         b.add_patients(pos, split, pcodes)
         b.add_patients(neg, split, pcodes)
@@ -423,6 +423,8 @@ def _balance_cells(b: _Builder, pos: np.ndarray, neg: np.ndarray, pcodes: np.nda
     for rows, is_tumour in ((pos, True), (neg, False)):
         a = pcodes[c.slice_patient[rows]]
         cells += [(rows[a == value], is_tumour) for value in np.unique(a)]
+    if not cells:
+        return pos, neg
     m = min(len(rows) for rows, _ in cells)
     kept: dict[bool, list[np.ndarray]] = {True: [], False: []}
     for rows, is_tumour in cells:
