@@ -76,19 +76,15 @@ def train_demo(store: str | os.PathLike, out: str | os.PathLike, seed: int = 0, 
         summaries[name] = {"val_acc": float(acc.get("val", float("nan"))),
                            "test_acc": float(acc.get("test", float("nan")))}
     result["accuracy"] = summaries
-    try:
-        from breastlab.evaluate.metrics import evaluate_run, format_table2
-    except ImportError:  # evaluation part not installed: plain accuracies only
-        evaluate_run = None
-    if evaluate_run is not None:
-        evs = [evaluate_run(run, n_boot=n_boot, seed=seed) for run in runs.values()]
-        print(format_table2(evs))
-        result["evaluations"] = evs
-        if report:
-            from breastlab.report.html import write_report
+    from breastlab.evaluate.metrics import evaluate_run, format_table2
+    from breastlab.report.html import write_report
 
-            result["report"] = write_report(evs, out / "report.html", n_boot=n_boot, seed=seed)
-            print(f"report: {result['report']}")
+    evs = [evaluate_run(run, n_boot=n_boot, seed=seed) for run in runs.values()]
+    print(format_table2(evs))
+    result["evaluations"] = evs
+    if report:
+        result["report"] = write_report(evs, out / "report.html", n_boot=n_boot, seed=seed)
+        print(f"report: {result['report']}")
     ok = (all(summaries[s]["val_acc"] >= FINDING["spurious_val_min"] and
               summaries[s]["test_acc"] <= FINDING["spurious_test_max"] for s in ("field_strength", "vflip"))
           and summaries["baseline"]["test_acc"] >= FINDING["baseline_test_min"])

@@ -1,0 +1,51 @@
+"""Mammogram classification after Aboutalib et al. (Clin Cancer Res 2018): scenarios, training
+strategies (ImageNet, incremental transfer, mixed), patient-level evaluation and the report section."""
+
+from breastlab.mammo.classify import (
+    PAPER_PRESET,
+    STRATEGIES,
+    ClassifierConfig,
+    ClassifyResult,
+    MammoImages,
+    ScenarioResult,
+    TrainedClassifier,
+    TrainPart,
+    classify,
+    compare_strategies,
+    evaluate_scenario,
+    load_images,
+    patient_holdout,
+    patient_kfold,
+    predict_proba,
+    resolve_weights,
+    summarize_predictions,
+    train_classifier,
+)
+from breastlab.mammo.scenarios import BINARY_SCENARIOS, CLASSES, SCENARIOS, Scenario, get_scenario, parse_scenarios
+
+__all__ = [
+    "BINARY_SCENARIOS",
+    "CLASSES",
+    "PAPER_PRESET",
+    "SCENARIOS",
+    "STRATEGIES",
+    "ClassifierConfig",
+    "ClassifyResult",
+    "MammoImages",
+    "Scenario",
+    "ScenarioResult",
+    "TrainPart",
+    "TrainedClassifier",
+    "classify",
+    "compare_strategies",
+    "evaluate_scenario",
+    "get_scenario",
+    "load_images",
+    "parse_scenarios",
+    "patient_holdout",
+    "patient_kfold",
+    "predict_proba",
+    "resolve_weights",
+    "summarize_predictions",
+    "train_classifier",
+]
