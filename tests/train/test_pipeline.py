@@ -82,3 +82,19 @@ def test_transforms_flip_pixels_at_load_and_channels_repeat():
     assert img.dtype == torch.uint8 and math.isclose(float(plain.max()), float(img.max()) / 255, abs_tol=1e-6)
     with pytest.raises(BreastlabInputError, match="rot45"):
         preprocess_eval(img, 24, transforms=["rot45", ""])
+
+
+def test_transform_registered_with_curation_reaches_the_input_path():
+    from breastlab.curate.features import TRANSFORMS, register_transform
+    from breastlab.train.data import apply_transforms
+
+    register_transform("rot180_test", lambda a: a[..., ::-1, ::-1], "rotated")
+    try:
+        x = torch.arange(2 * 1 * 3 * 4, dtype=torch.uint8).reshape(2, 1, 3, 4)
+        out = apply_transforms(x, ["rot180_test", ""])
+        np.testing.assert_array_equal(out[0, 0].numpy(), np.rot90(x[0, 0].numpy(), 2))
+        assert torch.equal(out[1], x[1]) and not torch.equal(out[0], x[0])
+        with pytest.raises(BreastlabInputError, match="register_transform"):
+            apply_transforms(x, ["warp", ""])
+    finally:
+        TRANSFORMS.pop("rot180_test")

@@ -394,7 +394,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
         loss.backward()
         opt.step()
         sched.step()
-        acc += [float(loss) * len(idx), float((logits.argmax(1) == y).sum()), len(idx)]
+        acc += [float(loss.detach()) * len(idx), float((logits.argmax(1) == y).sum()), len(idx)]
         bar.update(1)
         if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
             history.append({"iteration": it + 1, "lr": opt.param_groups[0]["lr"], "train_loss": acc[0] / acc[2],

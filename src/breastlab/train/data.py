@@ -41,7 +41,13 @@ from breastlab.problems import BreastlabInputError
 
 SPLIT_COLUMNS = ["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]
 SPLIT_NAMES = ("train", "val", "test", "tune")
-TRANSFORMS = ("", "vflip", "hflip")
+
+
+def known_transforms() -> list[str]:
+    """Transform names a split may use: "" (none) and every transform registered with curation."""
+    from breastlab.curate.features import TRANSFORMS as REGISTERED
+
+    return ["", *sorted(REGISTERED)]
 
 
 # --------------------------------------------------------------------------- split + store
@@ -52,21 +58,20 @@ def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         raise BreastlabInputError(f"{split_dir}: not a split directory (no manifest.parquet); build one with "
                                   "`breastlab curate`")
-    try:
-        from breastlab.curate import load_split  # the curation part's reader when present
-    except ImportError:
-        load_split = None
-    man = load_split(split_dir) if load_split is not None else pd.read_parquet(path)
-    man = man.copy()
+    from breastlab.curate import load_split
+
+    man = load_split(split_dir).copy()
     if "transform" not in man.columns:
         man["transform"] = ""
     missing = [c for c in SPLIT_COLUMNS if c not in man.columns]
     if missing:
         raise BreastlabInputError(f"{path}: missing columns {missing}; a split manifest needs {SPLIT_COLUMNS}")
     man["transform"] = man["transform"].fillna("").astype(str)
-    bad = sorted(set(man["transform"]) - set(TRANSFORMS))
+    bad = sorted(set(man["transform"]) - set(known_transforms()))
     if bad:
-        raise BreastlabInputError(f"{path}: column 'transform' has unknown values {bad}; valid: {list(TRANSFORMS)}")
+        raise BreastlabInputError(
+            f"{path}: column 'transform' has unknown values {bad}; valid: {known_transforms()}"
+        )
     bad = sorted(set(man["split"].astype(str)) - set(SPLIT_NAMES))
     if bad:
         raise BreastlabInputError(f"{path}: column 'split' has unknown values {bad}; valid: {list(SPLIT_NAMES)}")
@@ -170,24 +175,41 @@ def _to_float(images: torch.Tensor | np.ndarray, device: torch.device | None) ->
     return t.float().div_(scale) if scale != 1.0 else t
 
 
+_TENSOR_FLIPS = {"vflip": -2, "hflip": -1}  # built-ins done as tensor flips on the device
+
+
 def apply_transforms(x: torch.Tensor, transforms: Sequence[str] | None) -> torch.Tensor:
-    """Apply per-sample "vflip"/"hflip" (the split's ``transform`` column) to a (B, C, H, W) batch."""
+    """Apply each image's transform (the split's ``transform`` column) to a (B, C, H, W) batch.
+
+    "vflip"/"hflip" are tensor flips on the batch's device; any other name must be
+    registered with :func:`breastlab.curate.register_transform`, whose array function is
+    applied per image (so a new image-transform feature needs no change here).
+    """
     if transforms is None:
         return x
-    transforms = list(transforms)
+    transforms = ["" if t is None else str(t) for t in transforms]
     if len(transforms) != len(x):
         raise BreastlabInputError(f"transforms: {len(transforms)} values for {len(x)} images")
-    unknown = set(transforms) - set(TRANSFORMS)
-    if unknown:
-        raise BreastlabInputError(f"transform values {sorted(unknown)} unknown; valid: {list(TRANSFORMS)}")
     if not any(transforms):
         return x
+    from breastlab.curate.features import TRANSFORMS as REGISTERED
+
+    unknown = set(transforms) - {""} - set(_TENSOR_FLIPS) - set(REGISTERED)
+    if unknown:
+        raise BreastlabInputError(
+            f"transform values {sorted(unknown)} unknown; valid: {sorted(set(_TENSOR_FLIPS) | set(REGISTERED))} "
+            "(register new ones with breastlab.curate.register_transform)"
+        )
     x = x.clone()  # never modify the caller's tensor
-    for name, dim in (("vflip", -2), ("hflip", -1)):
+    for name in sorted(set(transforms) - {""}):
         idx = [i for i, t in enumerate(transforms) if t == name]
-        if idx:
-            sel = torch.tensor(idx, device=x.device)
-            x[sel] = x[sel].flip(dim)
+        sel = torch.tensor(idx, device=x.device)
+        if name in _TENSOR_FLIPS:
+            x[sel] = x[sel].flip(_TENSOR_FLIPS[name])
+        else:
+            fn = REGISTERED[name].fn
+            done = [torch.from_numpy(np.ascontiguousarray(fn(x[i].cpu().numpy()))) for i in idx]
+            x[sel] = torch.stack(done).to(device=x.device, dtype=x.dtype)
     return x
 
 
