@@ -739,6 +739,69 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- mammography (issue 9)
+def _add_mammo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mammo", help="mammography: classification (and detection)")
+    mammo_sub = p.add_subparsers(dest="mammo_command", metavar="SUBCOMMAND")
+    c = mammo_sub.add_parser("classify", help="negative / recalled-benign / malignant classification "
+                             "(Aboutalib et al. 2018): scenarios, transfer strategies, ROC/AUC, DeLong")
+    c.add_argument("store", help="fixed 227x227 store from build_mammo_store(..., method='aboutalib2018') (dataset B)")
+    c.add_argument("--out", required=True, help="output folder (runs, results.csv, predictions, report.html)")
+    c.add_argument("--scenario", default="all", help="all or comma-separated: malignant_vs_rest, "
+                   "malignant_vs_negative, malignant_vs_recalled, recalled_vs_negative, recalled_vs_rest, three_class")
+    c.add_argument("--strategy", default="imagenet", help="comma-separated: imagenet, incremental, mixed "
+                   "(two or more are compared with DeLong)")
+    c.add_argument("--sites", default=None, help="CSV with image_id,site (e.g. the phantom's phantom_truth.csv)")
+    c.add_argument("--site", default=None, help="site of dataset B (default: all images)")
+    c.add_argument("--pretrain-store", default=None, help="store of dataset A (default: the same store)")
+    c.add_argument("--pretrain-site", default=None, help="site of dataset A (incremental / mixed)")
+    c.add_argument("--test-fraction", type=float, default=None, help="patient-level held-out test (0.05/0.10/0.15; "
+                   "default 0.15 unless --folds)")
+    c.add_argument("--folds", type=int, default=None, help="patient-grouped k-fold cross-validation (e.g. 6)")
+    c.add_argument("--train-patients", type=int, default=None, help="keep this many of B's training patients")
+    c.add_argument("--model", default="alexnet", help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
+    c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
+    c.add_argument("--iterations", type=int, default=7500)
+    c.add_argument("--pretrain-iterations", type=int, default=None, help="iterations on dataset A (default: same)")
+    c.add_argument("--batch-size", type=int, default=50)
+    c.add_argument("--lr", type=float, default=1e-3)
+    c.add_argument("--lr-step", type=int, default=2500, help="multiply lr by 0.1 every N iterations")
+    c.add_argument("--wd", type=float, default=1e-3)
+    c.add_argument("--image-size", type=int, default=227)
+    c.add_argument("--no-balance", action="store_true", help="uniform batches instead of class-balanced ones")
+    c.add_argument("--n-boot", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_cmd_mammo_classify)
+
+
+def _cmd_mammo_classify(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from breastlab._table import emit
+    from breastlab.mammo import ClassifierConfig, classify
+    from breastlab.mammo.report import write_classify_report
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    cfg = ClassifierConfig(model=args.model, weights=weights, iterations=args.iterations, batch_size=args.batch_size,
+                           lr=args.lr, lr_step=args.lr_step, wd=args.wd, image_size=args.image_size,
+                           balanced=not args.no_balance, seed=args.seed, device=args.device)
+    pcfg = dataclasses.replace(cfg, iterations=args.pretrain_iterations or args.iterations)
+    test_fraction = args.test_fraction if args.folds is None else None
+    if args.folds is None and test_fraction is None:
+        test_fraction = 0.15
+    res = classify(args.store, args.out, scenarios=args.scenario, strategies=args.strategy, sites=args.sites,
+                   site=args.site, pretrain_store=args.pretrain_store, pretrain_site=args.pretrain_site,
+                   test_fraction=test_fraction, folds=args.folds, train_patients=args.train_patients, config=cfg,
+                   pretrain_config=pcfg, n_boot=args.n_boot, seed=args.seed, progress=not args.no_progress)
+    emit(res.results, title="AUC per scenario")
+    if not res.comparisons.empty:
+        emit(res.comparisons, title="DeLong comparison of strategies")
+    print(f"report: {write_classify_report(res)}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on the built-in phantom cohort")
@@ -761,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"breastlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_duke, _add_export, _add_phantom, _add_curate, _add_train, _add_evaluate, _add_stats,
-                _add_anomaly, _add_demo):
+                _add_anomaly, _add_mammo, _add_demo):
         add(sub)
     return parser
 

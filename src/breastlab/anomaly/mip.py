@@ -100,10 +100,17 @@ def subtraction_volume(pre, post, patient: str = "?", tol: float = 1e-3) -> np.n
     shape, orientation (any direction cosine by more than ``tol``) or slice positions
     (by more than half the smallest voxel spacing).
     """
-    if pre.array.shape != post.array.shape:
+    _check_pair(pre, post, pre.array.shape, post.array.shape, patient, tol)
+    sub = post.array - pre.array
+    np.maximum(sub, 0, out=sub)
+    return sub
+
+
+def _check_pair(pre, post, pre_shape: tuple, post_shape: tuple, patient: str, tol: float) -> None:
+    if pre_shape != post_shape:
         raise BreastlabInputError(
-            f"patient {patient}: pre-contrast series {Path(pre.folder).name!r} has shape {pre.array.shape} but "
-            f"post-contrast {Path(post.folder).name!r} has {post.array.shape}; subtraction needs the same geometry"
+            f"patient {patient}: pre-contrast series {Path(pre.folder).name!r} has shape {pre_shape} but "
+            f"post-contrast {Path(post.folder).name!r} has {post_shape}; subtraction needs the same geometry"
         )
     if np.max(np.abs(np.asarray(pre.orientation) - np.asarray(post.orientation))) > tol:
         raise BreastlabInputError(
@@ -116,9 +123,42 @@ def subtraction_volume(pre, post, patient: str = "?", tol: float = 1e-3) -> np.n
             f"patient {patient}: pre- and post-contrast slice positions differ by up to {shift:.2f} mm "
             f"(voxel spacing {tuple(round(s, 3) for s in pre.spacing)} mm); the series are not co-registered"
         )
-    sub = post.array - pre.array
-    np.maximum(sub, 0, out=sub)
-    return sub
+
+
+def subtraction_mips(pre_slices, pre, post_slices, post, patient: str = "?",
+                     tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """``(max_k max(post_k - pre_k, 0), max_k pre_k)`` as float32 images, from stored slices.
+
+    The same values as ``subtraction_volume(...).max(axis=0)`` and ``pre.array.max(axis=0)``
+    of the float32 volumes, and the same checks, but slice by slice (no volume is built):
+    ``pre_slices``/``post_slices`` and ``pre``/``post`` are what
+    :func:`~breastlab.data.duke.dicom.read_series_slices` returns. Where every slice of both
+    series has RescaleSlope 1 and RescaleIntercept 0 (and stored values of at most 16 bits)
+    the difference is taken in int32, which float32 holds exactly; otherwise each slice is
+    rescaled to float32 first, exactly as :meth:`StoredSlice.rescaled` does for the volumes.
+    """
+    n = len(pre_slices)
+    shape = pre_slices[0].pixels.shape
+    _check_pair(pre, post, (n, *shape), (len(post_slices), *post_slices[0].pixels.shape), patient, tol)
+    both = [*pre_slices, *post_slices]
+    if all(s.slope == 1.0 and s.intercept == 0.0 and s.pixels.dtype.itemsize <= 2 for s in both):
+        sub = np.zeros(shape, np.int32)  # max(., 0) comes with the zero start
+        diff = np.empty(shape, np.int32)
+        top = np.array(pre_slices[0].pixels, dtype=np.int32)
+        for a, b in zip(pre_slices, post_slices, strict=True):
+            np.subtract(b.pixels, a.pixels, out=diff, dtype=np.int32)
+            np.maximum(sub, diff, out=sub)
+            np.maximum(top, a.pixels, out=top)
+        return sub.astype(np.float32), top.astype(np.float32)
+    sub = np.zeros(shape, np.float32)
+    top = pre_slices[0].rescaled()
+    a32, b32 = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    for a, b in zip(pre_slices, post_slices, strict=True):
+        a.rescaled(out=a32)
+        np.subtract(b.rescaled(out=b32), a32, out=b32)
+        np.maximum(sub, b32, out=sub)
+        np.maximum(top, a32, out=top)
+    return sub, top
 
 
 def canonical_axes(orientation: Sequence[float]) -> tuple[bool, bool, bool]:
@@ -269,9 +309,23 @@ def exam_mips(
 ) -> ExamMips:
     """Left and right breast MIPs of one exam (:class:`Volume` pre and post), see the module docstring."""
     sub = subtraction_volume(pre, post, patient)
+    return breast_mips(sub.max(axis=0), pre.array.max(axis=0), pre, settings, box, patient)
+
+
+def breast_mips(
+    sub_mip: np.ndarray,
+    pre_mip: np.ndarray,
+    pre,
+    settings: MipSettings = MipSettings(),  # noqa: B008 - frozen dataclass
+    box: dict[str, int] | None = None,
+    patient: str = "?",
+) -> ExamMips:
+    """:func:`exam_mips` from the two projections (steps 3-8): ``sub_mip`` = max over slices of
+    ``max(post - pre, 0)``, ``pre_mip`` = max over slices of pre, in DICOM row/column order;
+    ``pre`` gives the geometry (orientation, spacing; its ``array`` is not used)."""
     axes = canonical_axes(pre.orientation)
-    mip = to_canonical(sub.max(axis=0), axes)
-    pre_mip = to_canonical(pre.array.max(axis=0), axes)
+    mip = to_canonical(sub_mip, axes)
+    pre_mip = to_canonical(pre_mip, axes)
     dy, dx = (pre.spacing[2], pre.spacing[1]) if axes[0] else (pre.spacing[1], pre.spacing[2])
     h, w = mip.shape
     midline = find_midline(pre_mip)
@@ -400,11 +454,15 @@ class _Job:
 
 def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
     """Read, project, split, label one patient (runs in a worker)."""
-    from breastlab.data.duke.dicom import read_series
+    from breastlab.data.duke.dicom import read_series_slices
 
     s = job.settings
-    pre, post = read_series(job.pre), read_series(job.post)
-    ex = exam_mips(pre, post, s, job.box, job.patient_id)
+    # Stored slices, no float32 volumes: both projections are computed slice by slice.
+    pre_slices, pre = read_series_slices(job.pre, header=False)
+    post_slices, post = read_series_slices(job.post, header=False)
+    sub_mip, pre_mip = subtraction_mips(pre_slices, pre, post_slices, post, job.patient_id)
+    del pre_slices, post_slices
+    ex = breast_mips(sub_mip, pre_mip, pre, s, job.box, job.patient_id)
     labels, notes = breast_labels(job.clinical, ex.box_side, s.bilateral, job.patient_id)
     images, rows, finds = [], [], []
     for side in SIDES:

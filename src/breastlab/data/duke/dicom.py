@@ -436,6 +436,7 @@ class StoredSlice:
     slope: float
     intercept: float
     ds: pydicom.Dataset | None  # None when read by the fast scanner
+    geometry: dict[str, list[float]] | None = None  # the scanner's PixelSpacing, SliceThickness ... (fast path)
 
     def rescaled(self, out: np.ndarray | None = None) -> np.ndarray:
         """``stored * RescaleSlope + RescaleIntercept`` as float32."""
@@ -527,8 +528,11 @@ _US_TAGS = {
 }  # fmt: skip
 _TEXT_TAGS = {
     0x00200032: "ImagePositionPatient", 0x00200037: "ImageOrientationPatient", 0x00281053: "RescaleSlope",
-    0x00281052: "RescaleIntercept", 0x00280008: "NumberOfFrames",
+    0x00281052: "RescaleIntercept", 0x00280008: "NumberOfFrames", 0x00280030: "PixelSpacing",
+    0x00180050: "SliceThickness", 0x00180088: "SpacingBetweenSlices",
 }  # fmt: skip
+_WANTED = {**_US_TAGS, **_TEXT_TAGS}
+_GEOMETRY = ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices")
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"})
 _UNDEFINED = 0xFFFFFFFF
 _u16, _u32, _tag = struct.Struct("<H").unpack_from, struct.Struct("<I").unpack_from, struct.Struct("<HH").unpack_from
@@ -569,52 +573,205 @@ def _skip_sequence(buf: bytes, pos: int, explicit: bool, depth: int = 0) -> int:
                 pos += length
 
 
-def _scan_native(buf: bytes) -> tuple[dict[str, Any], int, int] | None:
-    """(values, pixel offset, pixel length) of an uncompressed little-endian file, or None."""
+# One top-level element: (tag, VR, header offset, value offset, value length as stored, end offset).
+_Elem = tuple[int, bytes, int, int, int, int]
+
+
+def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
+    """Top-level elements of an uncompressed little-endian file up to PixelData, or None.
+
+    Returns ``(elements, explicit VR, PixelData header offset, pixel offset, pixel length)``.
+    Undefined-length sequences are walked (their items skipped) and count as one element.
+    """
     try:
         if len(buf) < 144 or buf[128:132] != b"DICM":
             return None
-        pos, ts = 132, None
+        pos, ts, elems = 132, None, []
         while _tag(buf, pos)[0] == 0x0002:  # file meta group: always explicit VR little endian
-            tag, _, length, start = _element(buf, pos, True)
+            tag, vr, length, start = _element(buf, pos, True)
             if length == _UNDEFINED:
                 return None
             if tag == 0x00020010:
                 ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
+            elems.append((tag, vr, pos, start, length, start + length))
             pos = start + length
         if ts not in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"):
             return None
         explicit = ts == "1.2.840.10008.1.2.1"
-        values: dict[str, Any] = {}
         n = len(buf)
         while pos + 8 <= n:
             tag, vr, length, start = _element(buf, pos, explicit)
             if tag == 0x7FE00010:  # PixelData: the header ends here
                 if length == _UNDEFINED or start + length > n:
                     return None
-                return values, start, length
-            if length == _UNDEFINED:
-                pos = _skip_sequence(buf, start, explicit and vr != b"UN")
-                continue
-            if tag in _US_TAGS:
-                if length != 2 or (explicit and vr != b"US"):
-                    return None
-                values[_US_TAGS[tag]] = _u16(buf, start)[0]
-            elif tag in _TEXT_TAGS:
-                text = buf[start : start + length].decode("ascii").strip(" \x00")
-                values[_TEXT_TAGS[tag]] = [float(v) for v in text.split("\\")] if text else []
-            pos = start + length
+                return elems, explicit, pos, start, length
+            end = _skip_sequence(buf, start, explicit and vr != b"UN") if length == _UNDEFINED else start + length
+            elems.append((tag, vr, pos, start, length, end))
+            pos = end
         return None
     except (struct.error, ValueError, UnicodeDecodeError):
         return None
 
 
-def _read_slice_fast(path: Path) -> StoredSlice | None:
+def _parse_value(buf: bytes, tag: int, vr: bytes, start: int, length: int, explicit: bool) -> Any:
+    """Value of a wanted tag (US -> int, DS/IS text -> list of floats); ValueError if malformed."""
+    if tag in _US_TAGS:
+        if length != 2 or (explicit and vr != b"US"):
+            raise ValueError(f"unexpected {tag:08X}")
+        return _u16(buf, start)[0]
+    text = buf[start : start + length].decode("ascii").strip(" \x00")
+    return [float(v) for v in text.split("\\")] if text else []
+
+
+def _values(buf: bytes, elems: Iterable[_Elem], explicit: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for tag, vr, _, start, length, _ in elems:
+        if length != _UNDEFINED and (tag in _US_TAGS or tag in _TEXT_TAGS):
+            values[_WANTED[tag]] = _parse_value(buf, tag, vr, start, length, explicit)
+    return values
+
+
+def _scan_native(buf: bytes) -> tuple[dict[str, Any], int, int] | None:
+    """(values, pixel offset, pixel length) of an uncompressed little-endian file, or None."""
+    walk = _walk(buf)
+    if walk is None:
+        return None
+    elems, explicit, _, offset, length = walk
+    try:
+        return _values(buf, elems, explicit), offset, length
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+
+
+class SeriesLayout:
+    """Header layout shared by the files of one series, so most files skip the element walk.
+
+    Files of one series are written by one scanner: the same elements in the same order,
+    only a few values differing from file to file (SOP instance UID, instance number,
+    position, slice location ...). The first file is walked fully and kept as the
+    reference; the second is walked too and every top-level element whose bytes differ
+    from the reference is marked *varying*. From then on a file is checked against a
+    *plan*: the reference bytes between varying elements must be byte-identical
+    (``bytes.startswith``, no copies), each varying element must have the reference's
+    tag and VR (its length may differ: it is read and the following offsets shift), and
+    the PixelData element header must match. Since the walk reads only element headers,
+    which all lie in the compared bytes or are checked, a file that passes gives exactly
+    the elements, values and pixel offset of a full walk (wanted values of constant
+    elements come from the reference). A file that does not pass is walked fully, and,
+    if it has the reference's elements, its differences join the varying set.
+    Thread-safe in effect: a plan is replaced as a whole, never modified.
+    """
+
+    def __init__(self) -> None:
+        self.ref: bytes | None = None
+        self.walk: tuple[list[_Elem], bool, int, int, int] | None = None
+        self.varying: frozenset[int] = frozenset()
+        self.plan: tuple | None = None
+        self.hits = 0  # files read through the plan (tests and benchmarks look at it)
+
+    def scan(self, buf: bytes) -> tuple[dict[str, Any], int, int] | None:
+        plan = self.plan
+        if plan is not None:
+            got = _follow(buf, plan)
+            if got is not None:
+                self.hits += 1
+                return got
+        walk = _walk(buf)
+        if walk is None:
+            return None
+        elems, explicit, _, offset, length = walk
+        try:
+            values = _values(buf, elems, explicit)
+        except (struct.error, ValueError, UnicodeDecodeError):
+            return None
+        if self.walk is None:
+            self.ref, self.walk = buf[:offset], walk
+        else:
+            self._learn(buf, walk)
+        return values, offset, length
+
+    def _learn(self, buf: bytes, walk: tuple[list[_Elem], bool, int, int, int]) -> None:
+        ref, (relems, rexplicit, rpix, roff, rlen) = self.ref, self.walk
+        elems, explicit, pix, off, length = walk
+        same = (explicit == rexplicit and length == rlen and len(elems) == len(relems)
+                and buf[pix:off] == ref[rpix:roff]
+                and all(a[0] == b[0] and a[1] == b[1] for a, b in zip(elems, relems, strict=True)))  # fmt: skip
+        if not same:
+            return
+        differ = {i for i, (a, b) in enumerate(zip(elems, relems, strict=True))
+                  if buf[a[2] : a[5]] != ref[b[2] : b[5]]}  # fmt: skip
+        varying = self.varying | differ
+        if varying == self.varying and self.plan is not None:
+            return
+        self.varying = frozenset(varying)
+        self.plan = _make_plan(ref, relems, rexplicit, rpix, roff, rlen, self.varying)
+
+    @property
+    def learned(self) -> bool:
+        return self.plan is not None
+
+
+def _make_plan(ref: bytes, elems: list[_Elem], explicit: bool, pix: int, off: int, length: int,
+               varying: frozenset[int]) -> tuple | None:
+    """Steps for :func:`_follow`, or None where a plan cannot be exact."""
+    tags = [e[0] for e in elems]
+    steps: list[tuple] = []
+    pos = 128  # the preamble is not read by the walk either
+    for i in sorted(varying):
+        tag, vr, hdr, start, vlen, end = elems[i]
+        if tag == 0x00020010 or vlen == _UNDEFINED or (tag in _WANTED and tags.count(tag) > 1):
+            return None  # transfer syntax, a walked sequence or a repeated wanted tag: walk instead
+        steps.append((ref[pos:hdr], False, 0, b"", 0, 0, False))
+        hl = start - hdr
+        ex = explicit or tag >> 16 == 0x0002  # the file meta group is always explicit VR
+        if hl == 12:
+            prefix, lpos, wide = ref[hdr : hdr + 8], 8, True
+        elif ex and tag >> 16 != 0xFFFE:
+            prefix, lpos, wide = ref[hdr : hdr + 6], 6, False
+        else:
+            prefix, lpos, wide = ref[hdr : hdr + 4], 4, True
+        steps.append((prefix, True, tag if tag in _WANTED else 0, vr, lpos, hl, wide))
+        pos = end
+    steps.append((ref[pos:off], False, 0, b"", 0, 0, False))  # up to the PixelData header, included
+    try:
+        const = _values(ref, [e for i, e in enumerate(elems) if i not in varying], explicit)
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+    return tuple(steps), const, length, explicit
+
+
+def _follow(buf: bytes, plan: tuple) -> tuple[dict[str, Any], int, int] | None:
+    """A full walk's result for a file that has the plan's layout, or None."""
+    steps, const, length, explicit = plan
+    values = dict(const)
+    pos = 128
+    try:
+        for prefix, var, tag, vr, lpos, hl, wide in steps:
+            if not buf.startswith(prefix, pos):
+                return None
+            if not var:  # reference bytes
+                pos += len(prefix)
+                continue
+            vlen = _u32(buf, pos + lpos)[0] if wide else _u16(buf, pos + lpos)[0]
+            if vlen == _UNDEFINED:
+                return None
+            start = pos + hl
+            if tag:
+                values[_WANTED[tag]] = _parse_value(buf, tag, vr, start, vlen, explicit)
+            pos = start + vlen
+        if pos + length > len(buf):
+            return None
+        return values, pos, length
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _read_slice_fast(path: Path, layout: SeriesLayout | None = None) -> StoredSlice | None:
     try:
         buf = path.read_bytes()
     except OSError as exc:
         raise BreastlabInputError(f"{path}: cannot read file ({exc})") from exc
-    scan = _scan_native(buf)
+    scan = _scan_native(buf) if layout is None else layout.scan(buf)
     if scan is None:
         return None
     v, offset, length = scan
@@ -645,11 +802,12 @@ def _read_slice_fast(path: Path) -> StoredSlice | None:
         slope=float(slope[0]),
         intercept=float(intercept[0]),
         ds=None,
+        geometry={k: v[k] for k in _GEOMETRY if k in v},
     )
 
 
-def _read_slice(path: Path, fast: bool = True) -> StoredSlice:
-    if fast and (sl := _read_slice_fast(path)) is not None:
+def _read_slice(path: Path, fast: bool = True, layout: SeriesLayout | None = None) -> StoredSlice:
+    if fast and (sl := _read_slice_fast(path, layout)) is not None:
         return sl
     try:
         ds = pydicom.dcmread(path)
@@ -681,6 +839,7 @@ def read_series(
     orientation_tol: float = 1e-4,
     gap_factor: float = 1.5,
     fast: bool = True,
+    header: bool = True,
 ) -> Volume:
     """Read one series folder (one slice per file) into a :class:`Volume`.
 
@@ -695,9 +854,13 @@ def read_series(
     ``threads`` > 1 reads files in a thread pool (helps on network file systems;
     parsing holds the GIL, so on a local disk 1 is as fast). ``fast`` reads
     uncompressed little-endian files with a minimal header scanner (falling back to
-    pydicom for anything else); ``fast=False`` reads every file with pydicom.
+    pydicom for anything else; files after the second one of a series usually only
+    have their header checked against the layout of the first, see :class:`SeriesLayout`);
+    ``fast=False`` reads every file with pydicom. ``header=False`` skips reading the full
+    header of the first slice: ``meta`` is then empty (spacing and thickness come from
+    the scanner, as pydicom would give them).
     """
-    slices, volume = read_series_slices(folder, threads, orientation_tol, gap_factor, fast)
+    slices, volume = read_series_slices(folder, threads, orientation_tol, gap_factor, fast, header)
     rows, cols = slices[0].pixels.shape
     array = np.empty((len(slices), rows, cols), dtype=np.float32)
     for k, s in enumerate(slices):
@@ -712,6 +875,7 @@ def read_series_slices(
     orientation_tol: float = 1e-4,
     gap_factor: float = 1.5,
     fast: bool = True,
+    header: bool = True,
 ) -> tuple[list[StoredSlice], Volume]:
     """:func:`read_series` without the float32 array: the slices' stored pixels in order.
 
@@ -726,11 +890,12 @@ def read_series_slices(
     files = _dicom_files(folder)
     if not files:
         raise BreastlabInputError(f"{folder}: series folder holds no DICOM files")
+    layout = SeriesLayout() if fast else None
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            slices = list(pool.map(lambda f: _read_slice(f, fast), files))
+            slices = list(pool.map(lambda f: _read_slice(f, fast, layout), files))
     else:
-        slices = [_read_slice(f, fast) for f in files]
+        slices = [_read_slice(f, fast, layout) for f in files]
     _check_consistent(folder, slices, orientation_tol)
     orientation = slices[0].orientation
     normal = _normal(orientation)
@@ -740,9 +905,11 @@ def read_series_slices(
     depth = depth[order]
     dz = _check_spacing(folder, slices, depth, gap_factor)
 
-    first = slices[0].ds
-    if first is None:  # read by the fast scanner: the full header of one slice gives the rest
+    first: Any = slices[0].ds
+    if first is None and header:  # read by the fast scanner: the full header of one slice gives the rest
         first = pydicom.dcmread(folder / slices[0].name, stop_before_pixels=True)
+    elif first is None:  # the scanner's values, empty ones as missing (pydicom's None)
+        first = {k: (v if len(v) > 1 else v[0]) for k, v in (slices[0].geometry or {}).items() if v}
     pixel_spacing = first.get("PixelSpacing")
     dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
     thickness = first.get("SliceThickness")
@@ -759,7 +926,7 @@ def read_series_slices(
         thickness=thickness,
         orientation=orientation.copy(),
         positions=np.stack([sl.position for sl in slices]),
-        meta=header_meta(first),
+        meta=header_meta(first) if isinstance(first, pydicom.Dataset) else {},
         spacing_between_slices=between,
         files=[sl.name for sl in slices],
         folder=str(folder),

@@ -1,0 +1,114 @@
+"""Acceptance of issue 9's classifier on a phantom mammography cohort (prints every figure it checks).
+
+1. Scenarios: one model per scenario of Aboutalib et al. 2018, trained on both sites'
+   training patients, scored on a patient-level held-out test set. Goals: three-class
+   mean pairwise AUC (Hand & Till) >= 0.80, every binary scenario's AUC >= 0.75.
+2. Transfer: dataset B = the digital site with a small training set (``--b-patients``),
+   dataset A = the film-like site. ImageNet-only vs incremental (A, then fine-tune on B),
+   both scored on B's held-out test images; paired DeLong p-value. Offline (no
+   torchvision ImageNet file in the torch hub cache, or a model without ImageNet
+   weights) random initialisation stands in for ImageNet -- the script says so.
+
+Everything is written under ``--work`` and resumes (cohort, store and every trained
+model are reused on a rerun with the same settings). Defaults are sized for a CPU;
+the paper's preset (alexnet, batch 50, 7,500 iterations) needs a GPU:
+``--model alexnet --image-size 227 --iterations 7500 --batch-size 50 --lr 0.001``.
+
+    python benchmarks/accept_mammo_classify.py --work /tmp/mammo_accept
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="mammo_accept_work")
+    ap.add_argument("--patients", type=int, default=300)
+    ap.add_argument("--matrix", type=int, default=512, help="phantom matrix (rows of the digital site)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--model", default="small_cnn")
+    ap.add_argument("--weights", default="imagenet")
+    ap.add_argument("--image-size", type=int, default=112)
+    ap.add_argument("--iterations", type=int, default=800)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--test-fraction", type=float, default=0.15)
+    ap.add_argument("--b-patients", type=int, default=24, help="training patients of the digital site (small set)")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--skip-scenarios", action="store_true")
+    ap.add_argument("--skip-transfer", action="store_true")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+
+    from breastlab.data.mammo import read_cbis_ddsm
+    from breastlab.data.mammo.preprocess import build_mammo_store
+    from breastlab.data.phantom.mammo import make_mammo_cohort, summarize_mammo_cohort
+    from breastlab.mammo import BINARY_SCENARIOS, ClassifierConfig, classify, resolve_weights
+    from breastlab.mammo.report import write_classify_report
+
+    work = Path(args.work)
+    t0 = time.perf_counter()
+    cohort = make_mammo_cohort(work / "cohort", args.patients, seed=args.seed, matrix=args.matrix,
+                               proportions=(0.2, 0.4, 0.4), film_fraction=0.5, progress=True)
+    print(summarize_mammo_cohort(cohort))
+    store = work / "store"
+    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), store, method="aboutalib2018", progress=True)
+    print(f"cohort + store: {time.perf_counter() - t0:.0f} s")
+    weights, note = resolve_weights(args.model, args.weights)
+    print(f"initialisation: {note}")
+    cfg = ClassifierConfig(model=args.model, weights=weights, iterations=args.iterations, batch_size=args.batch_size,
+                           lr=args.lr, lr_step=max(1, int(args.iterations * 0.7)), image_size=args.image_size,
+                           checkpoint_every=100, device=args.device,
+                           model_kwargs={"width": 16} if args.model == "small_cnn" else {})
+    sites = cohort / "phantom_truth.csv"
+    ok = True
+    if not args.skip_scenarios:
+        t1 = time.perf_counter()
+        res = classify(store, work / "scenarios", scenarios="all", strategies="imagenet", sites=sites,
+                       test_fraction=args.test_fraction, config=cfg, n_boot=args.n_boot, seed=args.seed)
+        write_classify_report(res)
+        print(f"\n== scenarios ({res.notes[-1]}; {time.perf_counter() - t1:.0f} s)")
+        for r in res.scenario_results:
+            goal = 0.80 if r.scenario == "three_class" else 0.75
+            passed = r.auc >= goal
+            ok &= passed
+            what = "mean pairwise AUC (Hand & Till)" if r.scenario == "three_class" else "AUC"
+            print(f"{r.scenario:24s} {what} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]  n={r.n_images} "
+                  f"images / {r.n_patients} patients  goal >= {goal:.2f}: {'PASS' if passed else 'FAIL'}")
+            if r.pairwise is not None:
+                for _, p in r.pairwise.iterrows():
+                    print(f"    {p['class_i']} / {p['class_j']}: pair AUC {p['auc_pair']:.3f}")
+        assert set(BINARY_SCENARIOS) <= {r.scenario for r in res.scenario_results}
+    if not args.skip_transfer:
+        t2 = time.perf_counter()
+        pcfg = dataclasses.replace(cfg)
+        res = classify(store, work / "transfer", scenarios="malignant_vs_rest", strategies="imagenet,incremental",
+                       sites=sites, site="digital", pretrain_site="film", test_fraction=args.test_fraction * 2,
+                       train_patients=args.b_patients, config=cfg, pretrain_config=pcfg, n_boot=args.n_boot,
+                       seed=args.seed)
+        write_classify_report(res)
+        label = "ImageNet-only" if weights == "imagenet" else "ImageNet-only (random init stands in, offline)"
+        print(f"\n== transfer: film-like site (A) -> digital site (B), {args.b_patients} B training patients "
+              f"({time.perf_counter() - t2:.0f} s)")
+        for r in res.scenario_results:
+            name = label if r.strategy == "imagenet" else "incremental (A then B)"
+            print(f"{name:48s} AUC {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} digital test "
+                  "images")
+        c = res.comparisons.iloc[0]
+        better = c["auc_b"] > c["auc_a"]
+        ok &= bool(better)
+        print(f"incremental - ImageNet-only = {c['auc_b'] - c['auc_a']:+.3f}; paired DeLong z = {-c['z']:.2f}, "
+              f"two-sided p = {c['p_value']:.4f}  goal (incremental better): {'PASS' if better else 'FAIL'}")
+    print(f"\noverall: {'PASS' if ok else 'FAIL'}  ({time.perf_counter() - t0:.0f} s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
