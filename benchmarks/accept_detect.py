@@ -158,8 +158,9 @@ def evaluate(store, test_rows, det, cfg, args) -> None:
         f = t.iloc[int(r["finding_index"])]
         p = locate((r["x0"] + r["x1"]) / 2, (r["y0"] + r["y1"]) / 2, est[r["image_id"]])
         q = locate((f["x0"] + f["x1"]) / 2, (f["y0"] + f["y1"]) / 2, tru_lm[r["image_id"]])
-        located.append({"image_id": r["image_id"], "class": r["finding_class"], "view": recs.loc[r["image_id"], "view"],
-                        "predicted": p.region, "true": q.region, "d_pred": p.nipple_distance, "d_true": q.nipple_distance})
+        located.append({"image_id": r["image_id"], "class": r["finding_class"],
+                        "view": recs.loc[r["image_id"], "view"], "predicted": p.region, "true": q.region,
+                        "d_pred": p.nipple_distance, "d_true": q.nipple_distance})
     loc = pd.DataFrame(located)
     acc = float((loc["predicted"] == loc["true"]).mean()) if len(loc) else float("nan")
     print(f"localisation: {len(loc)} true positives, region correct {acc:.1%} (goal >= 90%), "

@@ -774,6 +774,7 @@ def _add_mammo(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default="auto")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_cmd_mammo_classify)
+    _add_mammo_detect(mammo_sub)
 
 
 def _cmd_mammo_classify(args: argparse.Namespace) -> int:
@@ -799,6 +800,121 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
     print(f"report: {write_classify_report(res)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- mammography detection (issue 10)
+def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
+    p = mammo_sub.add_parser("detect", help="finding detection (Faster R-CNN): train, predict (AI marks), evaluate")
+    d = p.add_subparsers(dest="detect_command", metavar="STEP")
+    t = d.add_parser("train", help="train a detector on a mammography store (resumable)")
+    t.add_argument("store", help="store from build_mammo_store (standard method, the preset's spacing)")
+    t.add_argument("--out", required=True, metavar="RUN", help="run folder (config.json, checkpoint.pt, model.pt)")
+    t.add_argument("--preset", default="cpu-small", help="cpu-small (CPU, small arch) or study (ResNet-50 FPN v2)")
+    t.add_argument("--split", default="train", help="manifest split to train on ('all': every image)")
+    t.add_argument("--iterations", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--spacing", type=float, default=None, help="pixel spacing (mm) the store was made at")
+    t.add_argument("--classes", default=None, help="comma-separated subset of the four finding classes")
+    t.add_argument("--weights", default=None, help="coco (torch hub cache) or PATH of a checkpoint / state dict")
+    t.add_argument("--workers", type=int, default=None)
+    t.add_argument("--device", default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.set_defaults(func=_cmd_detect_train)
+    q = d.add_parser("predict", help="detections + AI marks (CSV/JSON/PNG per image) + reader-study rows")
+    q.add_argument("run", help="run folder or checkpoint")
+    q.add_argument("store")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--split", default="all", help="manifest split to predict ('all': every image)")
+    q.add_argument("--tta", default=None, help="none, wbf or nms (default: the run's config)")
+    q.add_argument("--classes", default=None, help="expected classes (checked against the checkpoint)")
+    q.add_argument("--min-score", type=float, default=0.05, help="marks below this score are not written")
+    q.add_argument("--max-marks", type=int, default=5, help="marks per image in the CSV/JSON/PNG")
+    q.add_argument("--no-png", action="store_true")
+    q.add_argument("--level", default="patient", help="reader-study case: patient, breast or image")
+    q.set_defaults(func=_cmd_detect_predict)
+    e = d.add_parser("evaluate", help="FROC, AP@0.5, image/breast ROC (Table 1), report section")
+    e.add_argument("store")
+    e.add_argument("detections", help="detections.csv written by predict")
+    e.add_argument("--out", required=True)
+    e.add_argument("--split", default="all")
+    e.add_argument("--hit", default="iou_or_centre", help="iou, centre or iou_or_centre")
+    e.add_argument("--iou", type=float, default=0.5)
+    e.add_argument("--html", default=None, help="write the detection report (FROC, Table 1, gallery)")
+    e.set_defaults(func=_cmd_detect_evaluate)
+
+
+def _detect_rows(store, split: str):
+    if split == "all":
+        return None
+    if "split" not in store.manifest.columns or not (store.manifest["split"] == split).any():
+        raise BreastlabInputError(f"{store.path}: no images with split {split!r}; use --split all or a split of "
+                                  f"the manifest")
+    return store.manifest.index[store.manifest["split"] == split].to_numpy()
+
+
+def _cmd_detect_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.model import preset, train_detector
+
+    store = ArrayStore(args.store)
+    over = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr,
+                              "spacing_mm": args.spacing, "weights": args.weights, "workers": args.workers,
+                              "device": args.device, "seed": args.seed}.items() if v is not None}
+    if args.classes:
+        over["classes"] = tuple(c.strip() for c in args.classes.split(","))
+    cfg = dataclasses.replace(preset(args.preset), **over)
+    run = train_detector(store, args.out, cfg, rows=_detect_rows(store, args.split), resume=args.resume)
+    print(f"wrote {run}")
+    return 0
+
+
+def _cmd_detect_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import write_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.marks import annotate, reader_study_rows, write_marks
+    from breastlab.detect.model import load_detector, predict
+
+    store = ArrayStore(args.store)
+    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
+    model, cfg = load_detector(args.run, classes=classes)
+    rows = _detect_rows(store, args.split)
+    det = predict(model, cfg, store, rows=rows, tta=args.tta)
+    out = Path(args.out)
+    write_table(det, out / "detections.csv")
+    marks = annotate(det, store, min_score=args.min_score)
+    write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
+    images = store.manifest if rows is None else store.manifest.iloc[rows]
+    write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
+    print(f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv")
+    return 0
+
+
+def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import read_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.froc import evaluate_detections
+    from breastlab.detect.report import write_detection_report
+
+    store = ArrayStore(args.store)
+    rows = _detect_rows(store, args.split)
+    images = store.manifest if rows is None else store.manifest.iloc[rows]
+    cols = [c for c in ("image_id", "patient_id", "laterality", "view", "height", "width") if c in images.columns]
+    det = read_table(args.detections)
+    det = det[det["image_id"].astype(str).isin(images["image_id"].astype(str))]
+    ev = evaluate_detections(images[cols], store.findings, det, hit=args.hit, iou_threshold=args.iou)
+    print(ev.format())
+    ev.write(Path(args.out))
+    if args.html:
+        print(f"wrote {write_detection_report(ev, args.html, store)}")
     return 0
 
 

@@ -35,6 +35,7 @@ and resize, becomes a finding (``finding_class="tumour_box"``) on its breast's i
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab._io import write_json
+from breastlab._io import atomic_path
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.problems import BreastlabInputError, ProblemLog
 
@@ -546,9 +547,9 @@ def build_mip_store(
             problems.add(job.patient_id, STAGE, msg)
             return
         images, man, finds, notes = result
-        if notes:  # kept with the shard, so a resumed job still reports them
-            write_json({"patient_id": job.patient_id, "notes": notes},
-                       notes_path / f"{StoreWriter._safe(job.patient_id)}.json")
+        if notes:  # kept with the shard, so a resumed job still reports them ("r+": see StoreWriter.write_shard)
+            with atomic_path(notes_path / f"{StoreWriter._safe(job.patient_id)}.json") as tmp, open(tmp, "r+") as fh:
+                json.dump({"patient_id": job.patient_id, "notes": notes}, fh)
         writer.write_shard(job.patient_id, images, man, finds)
 
     with bar:
@@ -568,8 +569,6 @@ def build_mip_store(
                 for fut in as_completed(futures):
                     exc = fut.exception()
                     handle(futures[fut], None if exc else fut.result(), exc)
-    import json
-
     for path in sorted(notes_path.glob("*.json")) if notes_path.exists() else []:
         saved = json.loads(path.read_text())
         for note in saved["notes"]:

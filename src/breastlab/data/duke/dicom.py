@@ -332,9 +332,28 @@ def _split_folder_name(name: str) -> tuple[str, float | None]:
 # ============================================================================ tree index
 def _dicom_files(folder: Path) -> list[Path]:
     """DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    dcm = [p for p in files if p.suffix.lower() == ".dcm"]
-    return sorted(dcm or files)
+    # os.scandir: the entry type comes with the listing, no stat per file (as Path.is_file needs)
+    with os.scandir(folder) as it:
+        names = sorted(e.name for e in it if not e.name.startswith(".") and e.is_file())
+    dcm = [n for n in names if os.path.splitext(n)[1].lower() == ".dcm"]
+    return [folder / n for n in (dcm or names)]
+
+
+def _series_folders(patient: Path) -> list[Path]:
+    """Folders under ``patient`` holding at least one visible file (symlinked folders not entered)."""
+    found, stack = set(), [patient]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(Path(e.path))
+                    elif not e.name.startswith(".") and e.is_file():
+                        found.add(folder)
+        except PermissionError:  # as Path.rglob: unreadable folders are skipped
+            continue
+    return sorted(found)
 
 
 def collection_root(root: str | os.PathLike) -> Path:
@@ -364,7 +383,7 @@ def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None
     base = collection_root(root)
     rows = []
     for patient in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        series_dirs = sorted({f.parent for f in patient.rglob("*") if f.is_file() and not f.name.startswith(".")})
+        series_dirs = _series_folders(patient)
         if not series_dirs:
             _fail(problems, patient.name, "index_dicom", f"{patient}: patient folder holds no DICOM files")
             continue
