@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-only", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="print the breasts whose lesion was paired wrongly")
     args = ap.parse_args()
 
     from breastlab.data.mammo import read_cbis_ddsm
@@ -168,24 +169,45 @@ def evaluate(store, test_rows, det, cfg, args) -> None:
     if len(loc):
         print(format_table(pd.crosstab(loc["true"], loc["predicted"]).reset_index(), "true (rows) x predicted region"))
 
-    # ---- CC-MLO matching on detections above a working threshold (top 5 per image)
-    work = d[d["score"] >= 0.1].sort_values("score", ascending=False).groupby("image_id").head(5).copy()
+    # ---- CC-MLO matching: one mark per location (class-agnostic NMS at IoU 0.3, as the marks), top 5 per image
+    # with score >= 0.1; a lesion is correctly paired when its best CC hit (IoU >= 0.5 or centre in the true box,
+    # any class) is paired with a detection hitting the same lesion's true box on the MLO.
+    from breastlab.detect._boxes import centre_in, iou_matrix
+    from breastlab.detect.marks import suppress_overlaps
+
+    work = suppress_overlaps(d[d["score"] >= 0.1], 0.3).sort_values("score", ascending=False)
+    work = work.groupby("image_id").head(5).copy()
     work["view"] = work["image_id"].map(recs["view"])
     work["breast"] = work["image_id"].map(recs["patient_id"] + ":" + recs["laterality"])
     work["nipple_distance"] = [locate((r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2, est[r.image_id]).nipple_distance
                                for r in work.itertuples()]
+    tb = truth.assign(view=truth["image_id"].map(recs["view"]),
+                      breast=truth["image_id"].map(recs["patient_id"] + ":" + recs["laterality"]))
+
+    def hits(g, box):
+        b = g[["x0", "y0", "x1", "y1"]].to_numpy(float)
+        return g[(iou_matrix(b, box)[:, 0] >= 0.5) | centre_in(b, box)[:, 0]]
+
     n_lesions = correct = 0
-    for _, g in work.groupby("breast"):
+    for breast, g in work.groupby("breast"):
+        t = tb[tb["breast"] == breast]
+        if set(t["view"]) != {"CC", "MLO"}:
+            continue
         cc, mlo = g[g["view"] == "CC"], g[g["view"] == "MLO"]
-        cc_tp = cc[cc["outcome"] == "tp"]
-        mlo_tp = mlo[mlo["outcome"] == "tp"]
-        if cc_tp.empty or mlo_tp.empty:
+        cc_box = t.loc[t["view"] == "CC", ["x0", "y0", "x1", "y1"]].to_numpy(float)[:1]
+        mlo_box = t.loc[t["view"] == "MLO", ["x0", "y0", "x1", "y1"]].to_numpy(float)[:1]
+        cc_hit, mlo_hit = hits(cc, cc_box), hits(mlo, mlo_box)
+        if cc_hit.empty or mlo_hit.empty:
             continue
         pairs = match_views(cc, mlo)
         partner = dict(zip(pairs["cc_index"], pairs["mlo_index"], strict=True))
-        for i in cc_tp.index:  # one lesion per breast in the phantom: its TP in the other view is the partner
-            n_lesions += 1
-            correct += int(partner.get(i) in set(mlo_tp.index))
+        n_lesions += 1
+        ok = partner.get(cc_hit.index[0]) in set(mlo_hit.index)
+        correct += int(ok)
+        if not ok and args.verbose:
+            print(breast, dict(zip(pairs["cc_index"], pairs["pair_score"].round(3), strict=True)), "cc hit",
+                  cc_hit.index[0], "mlo hits", list(mlo_hit.index), "partner", partner.get(cc_hit.index[0]))
+            print(g[["view", "finding_class", "score", "nipple_distance", "outcome"]].round(3).to_string())
     share = correct / n_lesions if n_lesions else float("nan")
     print(f"CC-MLO matching: {n_lesions} lesions detected in both views, correctly paired {share:.1%} (goal >= 90%)")
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import torch
 
 
 def naive_mips(index) -> list[np.ndarray]:
@@ -115,6 +114,8 @@ def acceptance(tmp: Path, n_patients: int, size: int, epochs: int, folds: int, d
 
 
 def train_speed(store_path: Path, tmp: Path, device: str, size: int) -> None:
+    import torch
+
     from breastlab.anomaly.train import AnomalyConfig, train_anomaly
 
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
@@ -129,6 +130,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="keep outputs here (default: a temporary folder)")
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="MIP workers (CPU cores, <= 8)")
     args = ap.parse_args()
+    import torch  # here, not at the top: MIP worker processes re-import this script and need no torch
+
     tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_anomaly_"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:

@@ -202,3 +202,48 @@ def test_otsu_matches_scikit_image():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(10, 2, 5000), rng.normal(40, 5, 3000)]
     assert _otsu(x) == pytest.approx(threshold_otsu(x))
+
+
+def test_slice_wise_projections_equal_the_volume_path(cohort):
+    """subtraction_mips (stored slices, int16 here) == max over the float32 volumes, exactly."""
+    from breastlab.anomaly.mip import subtraction_mips
+    from breastlab.data.duke.dicom import ReadBuffer, read_series_slices
+
+    index = index_dicom_tree(cohort)
+    buffers = ReadBuffer(), ReadBuffer()
+    for _pid, grp in list(index.groupby("patient_id"))[:3]:
+        paths = [grp.loc[grp["sequence"] == p, "path"].iloc[0] for p in ("pre", "post1")]
+        pre, post = read_series(paths[0]), read_series(paths[1])
+        ps, pv = read_series_slices(paths[0], header=False, buffer=buffers[0])
+        qs, qv = read_series_slices(paths[1], header=False, buffer=buffers[1])
+        assert ps[0].bits_stored <= 15  # the int16 path is the one checked here
+        sub, top = subtraction_mips(ps, pv, qs, qv)
+        np.testing.assert_array_equal(sub, np.clip(post.array - pre.array, 0, None).max(axis=0))
+        np.testing.assert_array_equal(top, pre.array.max(axis=0))
+
+
+@pytest.mark.parametrize("case", ["int32", "rescaled"])
+def test_slice_wise_projections_other_paths(case):
+    """16-bit values (int32 differences) and per-slice rescale (float32), against NumPy on stacked volumes."""
+    from breastlab.anomaly.mip import subtraction_mips
+    from breastlab.data.duke.dicom import StoredSlice
+
+    rng = np.random.default_rng(1)
+    n, shape = 5, (7, 6)
+    raw = rng.integers(0, 65535, (2, n, *shape)).astype(np.uint16)  # full 16 bits: int16 would overflow
+    slopes = rng.uniform(0.5, 2, (2, n)) if case == "rescaled" else np.ones((2, n))
+    inters = rng.uniform(-50, 50, (2, n)) if case == "rescaled" else np.zeros((2, n))
+    vols, slices = [], []
+    for s in range(2):
+        sl = [StoredSlice(f"{k}", raw[s, k], np.array([0, 0, 2.0 * k]), np.array([1.0, 0, 0, 0, 1, 0]),
+                          float(slopes[s, k]), float(inters[s, k]), None, bits_stored=16) for k in range(n)]
+        slices.append(sl)
+        vols.append(types.SimpleNamespace(array=np.stack([x.rescaled() for x in sl]), orientation=sl[0].orientation,
+                                          positions=np.stack([x.position for x in sl]), spacing=(2.0, 1.0, 1.0),
+                                          folder="/x/s"))
+    sub, top = subtraction_mips(slices[0], vols[0], slices[1], vols[1])
+    np.testing.assert_array_equal(sub, subtraction_volume(vols[0], vols[1]).max(axis=0))
+    np.testing.assert_array_equal(top, vols[0].array.max(axis=0))
+    if case == "int32":  # and against exact integer arithmetic
+        np.testing.assert_array_equal(sub, np.clip(raw[1].astype(np.int64) - raw[0], 0, None).max(axis=0))
+        assert sub.max() > 32767

@@ -472,3 +472,63 @@ def test_unused_high_bits_are_masked_like_pydicom(tmp_path: Path, signed: bool) 
     for fast in (True, False):
         np.testing.assert_array_equal(read_series(tmp_path / "s", fast=fast).array[0], ref)
     assert ref[0, 0] == (-1 if signed else 4095) and ref[0, 1] == 291  # hand-computed 12-bit values
+
+
+# ---------------------------------------------------------------------------- per-series header layout
+def _pydicom_slice(path: Path) -> tuple[np.ndarray, list[float], float, float]:
+    ds = pydicom.dcmread(path)
+    return (ds.pixel_array, [float(v) for v in ds.ImagePositionPatient], float(ds.get("RescaleSlope", 1) or 1),
+            float(ds.get("RescaleIntercept", 0) or 0))
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_series_layout_reuses_the_header_walk_and_falls_back_exactly(tmp_path: Path, buffered: bool) -> None:
+    """Files after the second are checked against the first one's layout; any file whose header
+    differs elsewhere (an extra element, a changed constant value, a value grown by more than the
+    read-ahead) is walked fully. Every value must be pydicom's either way."""
+    from breastlab.data.duke.dicom import ReadBuffer, SeriesLayout, _read_slice_fast
+
+    folder = tmp_path / "s"
+    rng = np.random.default_rng(4)
+    n = 10
+    for k in range(n):
+        tags = {"ImageComments": f"slice {k}", "InstanceNumber": k + 1}
+        if k == 4:  # one more element: the header is longer, the layout does not hold
+            tags["ImageType"] = ["ORIGINAL", "PRIMARY", "M", "ND"]
+        if k == 6:  # a value that was the same in the first files (RescaleSlope) changes
+            tags["RescaleSlope"] = "2.5"
+        if k == 8:  # a varying value grows past the 8 kB read beyond the reference header
+            tags["ImageComments"] = "x" * 9000
+        # positions of different text lengths: the varying elements change length, the rest shifts
+        pos = (-10.123456 if k % 2 else -10.0, -20.5, 30.0 + 1.25 * k)
+        write_slice(folder / f"1-{k + 1:03d}.dcm", rng.integers(0, 4000, (6, 5)).astype(np.uint16), pos,
+                    **({"RescaleSlope": "1"} | tags))
+    files = sorted(folder.glob("*.dcm"))
+    layout, rows = SeriesLayout(), ReadBuffer().rows(n, max(f.stat().st_size for f in files)) if buffered else None
+    for k, path in enumerate(files):
+        sl = _read_slice_fast(path, layout, rows[k] if buffered else None)
+        pixels, position, slope, intercept = _pydicom_slice(path)
+        np.testing.assert_array_equal(sl.pixels, pixels, err_msg=path.name)
+        assert sl.position.tolist() == position and (sl.slope, sl.intercept) == (slope, intercept), path.name
+    # files 1-2 teach the layout; 5 and 7 do not fit it and are walked, and so is 9 where only the
+    # reference header + 8 kB was looked at (buffered); from a whole file its long value just shifts the rest
+    assert layout.hits == n - (5 if buffered else 4), layout.hits
+    fast, slow = read_series(folder), read_series(folder, fast=False)
+    np.testing.assert_array_equal(fast.array, slow.array)
+    np.testing.assert_array_equal(fast.positions, slow.positions)
+    assert fast.spacing == slow.spacing and fast.meta == slow.meta
+    assert fast.array[6].max() > 0 and np.array_equal(fast.array[6], slow.array[6])  # rescaled by 2.5 like pydicom
+
+
+def test_header_free_read_gives_pydicom_geometry(tmp_path: Path) -> None:
+    """read_series_slices(header=False): spacing and thickness from the scanner, as pydicom reads them."""
+    from breastlab.data.duke.dicom import ReadBuffer, read_series_slices
+
+    write_series(tmp_path / "s", n=5, step=1.3)
+    buf = ReadBuffer()
+    slices, vol = read_series_slices(tmp_path / "s", header=False, buffer=buf)
+    ref = read_series(tmp_path / "s", fast=False)
+    assert vol.meta == {} and vol.spacing == ref.spacing and vol.thickness == ref.thickness == 1.1
+    assert vol.spacing_between_slices == ref.spacing_between_slices
+    np.testing.assert_array_equal(np.stack([s.pixels for s in slices]), ref.array)
+    assert np.shares_memory(slices[0].pixels, buf._array)  # the pixels view the reused buffer

@@ -55,3 +55,23 @@ def test_shape_mismatch_names_the_shard(tmp_path):
 def test_not_a_store(tmp_path):
     with pytest.raises(BreastlabInputError, match="not a breastlab store"):
         ArrayStore(tmp_path)
+
+
+def test_finalize_reads_shards_of_other_writers_and_older_versions(tmp_path):
+    """A resumed job finalizes shards another writer (process) wrote, and parquet shards of older versions."""
+    rng = np.random.default_rng(1)
+    imgs = {p: rng.integers(0, 255, (2, 4, 4), dtype=np.uint8) for p in "ABC"}
+    StoreWriter(tmp_path / "s", shape=(4, 4)).write_shard("A", imgs["A"], _rows("A", 2))  # another writer
+    shards = tmp_path / "s" / ".shards"  # an old-format shard, as earlier versions wrote it
+    np.save(shards / "B.npy", imgs["B"].reshape(-1))
+    _rows("B", 2).assign(height=4, width=4).to_parquet(shards / "B.manifest.parquet", index=False)
+    pd.DataFrame({"image_id": ["B:1"], "finding_id": ["B:1:0"], "finding_class": ["x"], "x0": [0], "y0": [0],
+                  "x1": [2], "y1": [2]}).to_parquet(shards / "B.findings.parquet", index=False)
+    (shards / "B.done").write_text("B")
+    w = StoreWriter(tmp_path / "s", shape=(4, 4))
+    w.write_shard("C", imgs["C"], _rows("C", 2))
+    store = w.finalize(key_order=["A", "B", "C"])
+    np.testing.assert_array_equal(store.images, np.concatenate([imgs[p] for p in "ABC"]))
+    assert store.manifest["image_id"].tolist() == ["A:0", "A:1", "B:0", "B:1", "C:0", "C:1"]
+    assert store.manifest["label"].tolist() == [0, 1] * 3
+    assert store.findings["image_id"].tolist() == ["B:1"]

@@ -58,10 +58,11 @@ def test_mlo_pectoral_line_and_axilla():
     # the foot lies on the true line x / top + y / length = 1 (within 3 px)
     fx, fy = lm.foot
     assert abs(fx / top + fy / length - 1) * math.hypot(top, length) < 4
-    # the nipple is the contour point farthest from that line; the PNL is perpendicular to it
+    # the nipple is the most anterior point; the PNL runs from it perpendicular to the pectoral line
+    assert lm.nipple[0] == pytest.approx(119, abs=1.5) and lm.nipple[1] == pytest.approx(100, abs=1.5)
     ux, uy = fx - lm.nipple[0], fy - lm.nipple[1]
     assert abs(ux * (-top) + uy * length) / (math.hypot(ux, uy) * math.hypot(top, length)) < 0.08
-    assert locate(30, 70, lm).region == "axillary_tail"
+    assert locate(45, 25, lm).region == "axillary_tail"  # upper, near the top of the muscle
     assert locate(100, 70, lm).region == "upper"
     assert locate(80, 150, lm).region == "lower"
 
@@ -74,9 +75,9 @@ def test_matching_greedy_and_heuristic():
                         "nipple_distance": [0.72, 0.45], "x0": [0, 0], "y0": [0, 0], "x1": [5, 11], "y1": [5, 11]},
                        index=[20, 21])
     f = pair_features(cc, mlo)
-    s = heuristic_pair_score(f)
-    # hand: same class, dd = 0.05, ds = 0.05 -> exp(-0.125) * 0.95
-    assert s[0, 1] == pytest.approx(math.exp(-0.5 * 0.25) * 0.95)
+    s = heuristic_pair_score(f, np.sqrt(np.outer(cc["score"], mlo["score"])))
+    # hand: same class, dd = 0.05, ds = 0.05 -> exp(-0.125) * 0.95 * sqrt(0.9 * 0.85)
+    assert s[0, 1] == pytest.approx(math.exp(-0.5 * 0.25) * 0.95 * math.sqrt(0.9 * 0.85))
     m = match_views(cc, mlo)
     assert set(zip(m["cc_index"], m["mlo_index"], strict=True)) == {(10, 21), (11, 20)}
     assert 12 not in set(m["cc_index"])  # left single

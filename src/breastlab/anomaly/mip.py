@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -143,13 +144,19 @@ def subtraction_mips(pre_slices, pre, post_slices, post, patient: str = "?",
     _check_pair(pre, post, (n, *shape), (len(post_slices), *post_slices[0].pixels.shape), patient, tol)
     both = [*pre_slices, *post_slices]
     if all(s.slope == 1.0 and s.intercept == 0.0 and s.pixels.dtype.itemsize <= 2 for s in both):
-        sub = np.zeros(shape, np.int32)  # max(., 0) comes with the zero start
-        diff = np.empty(shape, np.int32)
-        top = np.array(pre_slices[0].pixels, dtype=np.int32)
+        # Integer differences. Slices of one 16-bit type holding at most 15 bits (the scanner
+        # checked, StoredSlice.bits_stored) are viewed as int16: their differences fit int16.
+        kind = pre_slices[0].pixels.dtype
+        narrow = kind.itemsize == 2 and all(s.pixels.dtype == kind and 0 < s.bits_stored <= 15 for s in both)
+        work = np.int16 if narrow else np.int32
+        sub = np.zeros(shape, work)  # max(., 0) comes with the zero start
+        diff = np.empty(shape, work)
+        top = np.array(pre_slices[0].pixels, dtype=work)
         for a, b in zip(pre_slices, post_slices, strict=True):
-            np.subtract(b.pixels, a.pixels, out=diff, dtype=np.int32)
+            pa, pb = (a.pixels.view(np.int16), b.pixels.view(np.int16)) if narrow else (a.pixels, b.pixels)
+            np.subtract(pb, pa, out=diff, dtype=work)
             np.maximum(sub, diff, out=sub)
-            np.maximum(top, a.pixels, out=top)
+            np.maximum(top, pa, out=top)
         return sub.astype(np.float32), top.astype(np.float32)
     sub = np.zeros(shape, np.float32)
     top = pre_slices[0].rescaled()
@@ -453,14 +460,28 @@ class _Job:
     settings: MipSettings
 
 
+_LOCAL = threading.local()
+
+
+def _read_buffers() -> tuple:
+    """This thread's two :class:`~breastlab.data.duke.dicom.ReadBuffer` (pre, post)."""
+    from breastlab.data.duke.dicom import ReadBuffer
+
+    if not hasattr(_LOCAL, "buffers"):
+        _LOCAL.buffers = (ReadBuffer(), ReadBuffer())
+    return _LOCAL.buffers
+
+
 def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
     """Read, project, split, label one patient (runs in a worker)."""
     from breastlab.data.duke.dicom import read_series_slices
 
     s = job.settings
-    # Stored slices, no float32 volumes: both projections are computed slice by slice.
-    pre_slices, pre = read_series_slices(job.pre, header=False)
-    post_slices, post = read_series_slices(job.post, header=False)
+    # Stored slices, no float32 volumes: both projections are computed slice by slice. The file
+    # bytes go into buffers kept for the next patient (fresh memory costs a page fault per 4 kB).
+    buffers = _read_buffers()
+    pre_slices, pre = read_series_slices(job.pre, header=False, buffer=buffers[0])
+    post_slices, post = read_series_slices(job.post, header=False, buffer=buffers[1])
     sub_mip, pre_mip = subtraction_mips(pre_slices, pre, post_slices, post, job.patient_id)
     del pre_slices, post_slices
     ex = breast_mips(sub_mip, pre_mip, pre, s, job.box, job.patient_id)
@@ -562,9 +583,12 @@ def build_mip_store(
                 else:
                     handle(job, result, None)
         else:
-            from breastlab.data.export import _mp_context
+            from breastlab.data.export import _WORKER_MODULES, _mp_context
 
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_mp_context()) as pool:
+            ctx = _mp_context()
+            if hasattr(ctx, "set_forkserver_preload"):  # workers fork with this module already imported
+                ctx.set_forkserver_preload([*_WORKER_MODULES, __name__])
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
                 futures = {pool.submit(_mip_patient, job): job for job in todo}
                 for fut in as_completed(futures):
                     exc = fut.exception()
@@ -595,27 +619,34 @@ def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, P
 
 def _plan(index: pd.DataFrame, clinical: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings,
           problems: ProblemLog, patients: Sequence[str] | None) -> list[_Job]:
+    # Plain records, not a pandas lookup per patient (.loc on a 98-column row is ~0.5 ms).
     jobs = []
     wanted = None if patients is None else set(patients)
-    for pid, grp in index.groupby("patient_id", sort=True):
+    series: dict[str, list[dict[str, Any]]] = {}
+    for rec in index[["patient_id", "sequence", "path", "series"]].to_dict("records"):
+        series.setdefault(rec["patient_id"], []).append(rec)
+    clinical_rows = dict(zip(clinical.index, clinical.to_dict("records"), strict=True))
+    box_cols = ["start_row", "end_row", "start_column", "end_column"]
+    box_rows = dict(zip(boxes.index, boxes[box_cols].to_dict("records"), strict=True))
+    for pid in sorted(series):
         if wanted is not None and pid not in wanted:
             continue
-        pre = grp[grp["sequence"] == "pre"]
-        post = grp[grp["sequence"] == settings.post]
-        if pre.empty or post.empty:
-            what = "pre-contrast" if pre.empty else f"{settings.post} post-contrast"
-            problems.add(pid, STAGE, f"patient {pid}: no {what} series among {grp['series'].tolist()}; "
+        grp = series[pid]
+        pre = [r["path"] for r in grp if r["sequence"] == "pre"]
+        post = [r["path"] for r in grp if r["sequence"] == settings.post]
+        if not pre or not post:
+            what = "pre-contrast" if not pre else f"{settings.post} post-contrast"
+            problems.add(pid, STAGE, f"patient {pid}: no {what} series among {[r['series'] for r in grp]}; "
                                      "the subtraction needs both")
             continue
-        if pid not in clinical.index:
+        if pid not in clinical_rows:
             problems.add(pid, STAGE, f"patient {pid}: not in the clinical table (labels come from tumor_location)")
             continue
         box = None
-        if pid in boxes.index:
-            b = boxes.loc[pid]
-            box = {k: int(b[k]) for k in ("start_row", "end_row", "start_column", "end_column")}
-        row = {k: (None if _isna(v) else v) for k, v in clinical.loc[pid].to_dict().items()}
-        jobs.append(_Job(pid, pre["path"].iloc[0], post["path"].iloc[0], box, row, settings))
+        if pid in box_rows:
+            box = {k: int(v) for k, v in box_rows[pid].items()}
+        row = {k: (None if _isna(v) else v) for k, v in clinical_rows[pid].items()}
+        jobs.append(_Job(pid, pre[0], post[0], box, row, settings))
     return jobs
 
 

@@ -11,8 +11,9 @@
   column); on MLO the pectoral line, fitted (least squares ``c = a + b r``) to the edge
   of :func:`~breastlab.data.mammo.preprocess.pectoral_mask` (vertical fallback, noted,
   when no muscle is found);
-* nipple: the breast contour point farthest from the posterior line (the median of
-  the mask pixels within 1.5 % of the largest distance).
+* nipple: the most anterior breast point, farthest from the chest-wall edge (the
+  median of the mask pixels within 1.5 % of the largest distance), in both views; on
+  MLO the PNL then runs from it perpendicular to the pectoral line.
 
 **Nipple distance and quadrant** (:func:`locate`): with ``u`` the unit vector from
 the nipple perpendicular to the posterior line (the posterior nipple line, PNL, of
@@ -28,13 +29,14 @@ top (``cc_lateral_up=False`` swaps them).
 **CC-MLO matching** (:func:`match_views`): every CC detection ``i`` and MLO detection
 ``j`` of one breast get a pair score. Heuristic (default; the nipple distance of a
 lesion is nearly the same in both views, the usual two-view triangulation):
-``S = c_ij * exp(-(d_i - d_j)^2 / (2 * 0.1^2)) * (1 - |s_i - s_j|)`` with
+``S = c_ij * exp(-(d_i - d_j)^2 / (2 * 0.1^2)) * (1 - |s_i - s_j|) * sqrt(s_i s_j)`` with
 ``c_ij = 1`` for the same class and 0.5 otherwise, ``d`` the nipple distances and
-``s`` the detection scores. With training pairs, :func:`fit_pair_model` fits a
+``s`` the detection scores (agreement of the scores, and confident pairs first).
+With training pairs, :func:`fit_pair_model` fits a
 gradient-boosted classifier (scikit-learn ``HistGradientBoostingClassifier``) on the
 features of :func:`pair_features` and its probability is the pair score. Pairs are
 then taken greedily in descending score, each detection at most once, while the
-score is at least ``threshold`` (0.3); the rest stay single.
+score is at least ``threshold`` (0.05; the confidence factor keeps scores small); the rest stay single.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def breast_landmarks(image: np.ndarray, view: str, mask: np.ndarray | None = Non
             if inside.sum() >= 2:
                 b, a = np.polyfit(rows[inside].astype(float), edge[inside], 1)
                 found = True
-    # distance of each mask pixel to the line x = a + b y (normal (1, -b) / sqrt(1 + b^2))
-    dist = (xs - (a + b * ys)) / math.hypot(1.0, b)
+    # the nipple: the most anterior breast point (farthest from the chest-wall edge) in both views
+    dist = xs - xs.min()
     near = dist >= dist.max() * 0.985
     nx, ny = float(np.median(xs[near])), float(np.median(ys[near]))
     t = (nx - a - b * ny) / (1 + b * b)  # foot of the perpendicular from the nipple
@@ -175,11 +177,12 @@ def pair_features(cc: pd.DataFrame, mlo: pd.DataFrame) -> np.ndarray:
     return np.stack([same, dd, ds, sr], axis=-1)
 
 
-def heuristic_pair_score(features: np.ndarray, other_class: float = 0.5, sigma: float = 0.1) -> np.ndarray:
-    """The documented heuristic (module notes) from :func:`pair_features`."""
+def heuristic_pair_score(features: np.ndarray, confidence: np.ndarray | float = 1.0, other_class: float = 0.5,
+                         sigma: float = 0.1) -> np.ndarray:
+    """The documented heuristic (module notes) from :func:`pair_features`; ``confidence`` = sqrt(s_i s_j)."""
     f = np.asarray(features, float)
     cls = np.where(f[..., 0] > 0.5, 1.0, other_class)
-    return cls * np.exp(-0.5 * (f[..., 1] / sigma) ** 2) * np.clip(1.0 - f[..., 2], 0.0, 1.0)
+    return cls * np.exp(-0.5 * (f[..., 1] / sigma) ** 2) * np.clip(1.0 - f[..., 2], 0.0, 1.0) * confidence
 
 
 def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0):
@@ -193,7 +196,7 @@ def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0)
     return HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(X, y)
 
 
-def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float = 0.3, model=None) -> pd.DataFrame:
+def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float = 0.05, model=None) -> pd.DataFrame:
     """Greedy one-to-one CC-MLO matching of one breast's detections (module notes).
 
     ``cc``/``mlo``: detections with finding_class, score, nipple_distance and a box.
@@ -204,7 +207,8 @@ def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float = 0.3, 
         return pd.DataFrame({"cc_index": [], "mlo_index": [], "pair_score": []})
     f = pair_features(cc, mlo)
     if model is None:
-        s = heuristic_pair_score(f)
+        conf = np.sqrt(np.outer(cc["score"].to_numpy(float), mlo["score"].to_numpy(float)).clip(0, None))
+        s = heuristic_pair_score(f, conf)
     else:
         s = model.predict_proba(f.reshape(-1, f.shape[-1]))[:, 1].reshape(f.shape[:2])
     order = np.argsort(-s, axis=None, kind="stable")

@@ -1,6 +1,7 @@
 """AI marks for reader studies: annotated detections, per-image CSV / JSON / PNG, long-format scores.
 
-:func:`annotate` adds to each detection its ``region`` and ``nipple_distance``
+:func:`annotate` keeps one mark per location (class-agnostic NMS at IoU 0.3, the
+highest-scoring class wins) and adds to each its ``region`` and ``nipple_distance``
 (:mod:`breastlab.detect.localise`, landmarks from the stored image) and its CC-MLO
 ``partner`` (greedy matching within each breast, :func:`~breastlab.detect.localise.
 match_views`), :func:`write_marks` writes what a reader would see, and
@@ -33,13 +34,34 @@ MARK_COLUMNS = ["detection_id", "image_id", "finding_class", "score", "x0", "y0"
                 "nipple_distance", "partner", "pair_score"]
 
 
+def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3) -> pd.DataFrame:
+    """One mark per location: class-agnostic NMS per image (the highest-scoring class is kept)."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    if len(detections) == 0:
+        return detections.copy()
+    d = detections.reset_index(drop=True)
+    groups = torch.as_tensor(pd.factorize(d["image_id"])[0], dtype=torch.int64)
+    keep = batched_nms(torch.as_tensor(d[["x0", "y0", "x1", "y1"]].to_numpy(float, copy=True), dtype=torch.float32),
+                       torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32), groups,
+                       iou_threshold).numpy()
+    return d.iloc[np.sort(keep)]
+
+
 def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.0,
-             match_threshold: float = 0.3) -> pd.DataFrame:
-    """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score."""
+             match_threshold: float = 0.05, overlap_iou: float | None = 0.3) -> pd.DataFrame:
+    """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score.
+
+    ``overlap_iou``: class-agnostic NMS first (:func:`suppress_overlaps`), so that a reader
+    sees one mark per location; None keeps every detection.
+    """
     from breastlab.detect.localise import breast_landmarks, locate, match_views
 
     man = store.manifest.set_index(store.manifest["image_id"].astype(str))
     det = detections[detections["score"] >= min_score].copy()
+    if overlap_iou is not None:
+        det = suppress_overlaps(det, overlap_iou)
     det["image_id"] = det["image_id"].astype(str)
     missing = sorted(set(det["image_id"]) - set(man.index))
     if missing:
