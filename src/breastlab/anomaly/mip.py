@@ -575,13 +575,16 @@ def build_mip_store(
 
     with bar:
         if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                try:
-                    result = _mip_patient(job)
-                except Exception as exc:  # noqa: BLE001 - a failing exam is reported, the others go on
-                    handle(job, None, exc)
-                else:
-                    handle(job, result, None)
+            try:
+                for job in todo:
+                    try:
+                        result = _mip_patient(job)
+                    except Exception as exc:  # noqa: BLE001 - a failing exam is reported, the others go on
+                        handle(job, None, exc)
+                    else:
+                        handle(job, result, None)
+            finally:
+                _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
         else:
             from breastlab.data.export import _WORKER_MODULES, _mp_context
 

@@ -686,8 +686,8 @@ class SeriesLayout:
     """
 
     def __init__(self) -> None:
-        self.ref: bytes | None = None
-        self.walk: tuple[list[_Elem], bool, int, int, int] | None = None
+        # (header bytes, walk) of the reference file: one attribute, so threads see both or neither
+        self.reference: tuple[bytes, tuple[list[_Elem], bool, int, int, int]] | None = None
         self.varying: frozenset[int] = frozenset()
         self.plan: tuple | None = None
         self.hits = 0  # files read through the plan (tests and benchmarks look at it)
@@ -695,7 +695,8 @@ class SeriesLayout:
     def head_size(self, size: int) -> int:
         """How many leading bytes of a ``size``-byte file :meth:`scan` needs as ``buf`` (the
         reference header plus 8 kB of slack for longer values; the whole file at first)."""
-        return size if self.ref is None else min(size, len(self.ref) + 8192)
+        reference = self.reference
+        return size if reference is None else min(size, len(reference[0]) + 8192)
 
     def scan(self, buf: bytes, size: int | None = None,
              whole: Callable[[], bytes] | None = None) -> tuple[dict[str, Any], int, int] | None:
@@ -717,14 +718,14 @@ class SeriesLayout:
             values = _values(buf, elems, explicit)
         except (struct.error, ValueError, UnicodeDecodeError):
             return None
-        if self.walk is None:
-            self.ref, self.walk = buf[:offset], walk
+        if self.reference is None:
+            self.reference = (buf[:offset], walk)
         else:
             self._learn(buf, walk)
         return values, offset, length
 
     def _learn(self, buf: bytes, walk: tuple[list[_Elem], bool, int, int, int]) -> None:
-        ref, (relems, rexplicit, rpix, roff, rlen) = self.ref, self.walk
+        ref, (relems, rexplicit, rpix, roff, rlen) = self.reference
         elems, explicit, pix, off, length = walk
         same = (explicit == rexplicit and length == rlen and len(elems) == len(relems)
                 and buf[pix:off] == ref[rpix:roff]
@@ -733,15 +734,13 @@ class SeriesLayout:
             return
         differ = {i for i, (a, b) in enumerate(zip(elems, relems, strict=True))
                   if buf[a[2] : a[5]] != ref[b[2] : b[5]]}  # fmt: skip
-        varying = self.varying | differ
+        varying = frozenset(self.varying | differ)
         if varying == self.varying and self.plan is not None:
             return
-        self.varying = frozenset(varying)
-        self.plan = _make_plan(ref, relems, rexplicit, rpix, roff, rlen, self.varying)
-
-    @property
-    def learned(self) -> bool:
-        return self.plan is not None
+        # Any varying set gives an exact plan (following it checks everything else byte for byte);
+        # a better one only means fewer full walks.
+        self.varying = varying
+        self.plan = _make_plan(ref, relems, rexplicit, rpix, roff, rlen, varying)
 
 
 def _make_plan(ref: bytes, elems: list[_Elem], explicit: bool, pix: int, off: int, length: int,
