@@ -774,7 +774,45 @@ def _add_mammo(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default="auto")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_cmd_mammo_classify)
+    _add_mammo_preprocess(mammo_sub)
     _add_mammo_detect(mammo_sub)
+
+
+def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
+    p = mammo_sub.add_parser("preprocess", help="read CBIS-DDSM / VinDr-Mammo / mini-MIAS into a preprocessed store")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cbis", metavar="CSV_DIR", help="folder of the CBIS-DDSM case-description CSVs")
+    src.add_argument("--vindr", metavar="DIR", help="VinDr-Mammo folder (finding_annotations.csv, images)")
+    src.add_argument("--mias", metavar="DIR", help="mini-MIAS folder (Info.txt and mdbNNN.pgm)")
+    p.add_argument("--dicom", default=None, help="CBIS-DDSM DICOM root (default: next to the CSVs)")
+    p.add_argument("--out", required=True, help="output store folder")
+    p.add_argument("--method", default="standard", choices=["standard", "aboutalib2018"])
+    p.add_argument("--spacing", type=float, default=0.15, help="pixel spacing in mm (standard method)")
+    p.add_argument("--layout", default="ragged", choices=["ragged", "fixed"])
+    p.add_argument("--size", type=int, default=None, help="fixed-layout image size")
+    p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
+    p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=_cmd_mammo_preprocess)
+
+
+def _cmd_mammo_preprocess(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
+    from breastlab.data.mammo.preprocess import build_mammo_store
+
+    if args.cbis:
+        dataset = read_cbis_ddsm(args.cbis, args.dicom)
+    elif args.vindr:
+        dataset = read_vindr_mammo(args.vindr)
+    else:
+        dataset = read_mini_mias(args.mias)
+    emit(dataset.summary(), title=f"{dataset.source}: images and findings")
+    store = build_mammo_store(dataset, args.out, method=args.method, spacing=args.spacing, layout=args.layout,
+                              size=args.size, pectoral=args.pectoral, fallback_spacing=args.fallback_spacing,
+                              workers=args.workers)
+    print(f"store: {store.path} ({len(store)} images; problems in {store.path / 'problems.csv'})")
+    return 0
 
 
 def _cmd_mammo_classify(args: argparse.Namespace) -> int:
