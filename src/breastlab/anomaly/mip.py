@@ -586,11 +586,11 @@ def build_mip_store(
             finally:
                 _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
         else:
-            from breastlab.data.export import _WORKER_MODULES, _mp_context
+            from breastlab.data.export import WORKER_MODULES, worker_context
 
-            ctx = _mp_context()
+            ctx = worker_context()
             if hasattr(ctx, "set_forkserver_preload"):  # workers fork with this module already imported
-                ctx.set_forkserver_preload([*_WORKER_MODULES, __name__])
+                ctx.set_forkserver_preload([*WORKER_MODULES, __name__])
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
                 futures = {pool.submit(_mip_patient, job): job for job in todo}
                 for fut in as_completed(futures):

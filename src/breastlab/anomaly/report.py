@@ -17,14 +17,14 @@ import pandas as pd
 from breastlab._io import write_text
 from breastlab.anomaly.evaluate import AnomalyEvaluation, comparison_table
 from breastlab.data.store import ArrayStore
-from breastlab.report.html import _CSS, _img, _plt, _png, _table
+from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
 
 
 def roc_figure(evs: Sequence[AnomalyEvaluation], prevalence: float | None = None) -> str:
     """ROC curves of every model (first seed) in the balanced task."""
     from breastlab.evaluate.stats import roc_curve
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     for ev in evs:
         p = ev.predictions[ev.predictions["seed"] == ev.predictions["seed"].min()]
@@ -33,17 +33,17 @@ def roc_figure(evs: Sequence[AnomalyEvaluation], prevalence: float | None = None
     ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--")
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="breast level, balanced task")
     ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def pixel_box_figure(evs: Sequence[AnomalyEvaluation]) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     data = [ev.pixel["pixel_auc"].dropna().to_numpy() for ev in evs]
     ax.boxplot(data, tick_labels=[ev.model for ev in evs])
     ax.set(ylabel="pixel AUC vs projected box", title="explanation quality (abnormal breasts)")
     ax.set_ylim(0, 1.02)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def gallery_figure(ev: AnomalyEvaluation, per_kind: int = 3) -> str:
@@ -51,7 +51,7 @@ def gallery_figure(ev: AnomalyEvaluation, per_kind: int = 3) -> str:
     from breastlab.anomaly.train import load_heatmaps
     from breastlab.evaluate.stats import youden
 
-    plt = _plt()
+    plt = pyplot()
     seed = int(ev.predictions["seed"].min())
     p = ev.predictions[ev.predictions["seed"] == seed]
     thr = youden(p["label"], p["score"]).threshold
@@ -79,7 +79,7 @@ def gallery_figure(ev: AnomalyEvaluation, per_kind: int = 3) -> str:
                 ax.add_patch(plt.Rectangle((f.x0 - 0.5, f.y0 - 0.5), f.x1 - f.x0, f.y1 - f.y0, fill=False,
                                            edgecolor="lime", lw=1.2))
             ax.set_title(f"{kind}\n{rec['image_id']}\nscore {rec['score']:.3g}", fontsize=7)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def anomaly_section(evs: Sequence[AnomalyEvaluation], per_kind: int = 3) -> str:
@@ -91,11 +91,11 @@ def anomaly_section(evs: Sequence[AnomalyEvaluation], per_kind: int = 3) -> str:
              "breasts), low-prevalence AUC (mean and 2.5-97.5th percentiles over repeated stratified "
              "subsamples), triage figures, and pixel AUC of each heatmap against the projected tumour box "
              "(median and IQR; FCDD: Gaussian-upsampled A(X); BCE and HSC: Grad-CAM).</p>",
-             _table(table), "<h3>Triage</h3>", _table(table[triage_cols]),
-             _img(roc_figure(evs), "ROC curves"), _img(pixel_box_figure(evs), "pixel AUC box plots")]
+             html_table(table), "<h3>Triage</h3>", html_table(table[triage_cols]),
+             img_tag(roc_figure(evs), "ROC curves"), img_tag(pixel_box_figure(evs), "pixel AUC box plots")]
     for ev in evs:
         parts.append(f"<h3>Gallery: {html.escape(ev.model)}</h3>")
-        parts.append(_img(gallery_figure(ev, per_kind), f"gallery {ev.model}"))
+        parts.append(img_tag(gallery_figure(ev, per_kind), f"gallery {ev.model}"))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -104,7 +104,7 @@ def write_anomaly_report(evs: Sequence[AnomalyEvaluation], path: str | os.PathLi
     """A self-contained HTML page holding :func:`anomaly_section`."""
     body = anomaly_section(evs)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab anomaly report</title>"
-            f"<style>{_CSS}</style></head><body><h1>breastlab anomaly report</h1>{body}</body></html>")
+            f"<style>{REPORT_CSS}</style></head><body><h1>breastlab anomaly report</h1>{body}</body></html>")
     return write_text(page, path)
 
 

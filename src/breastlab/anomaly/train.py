@@ -159,9 +159,9 @@ def load_images(store: ArrayStore, rows: np.ndarray, image_size: int | None) -> 
 def _train_fold(cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path,
                 device: torch.device, autocast) -> tuple[nn.Module, float]:
     """Train one model; returns it and the measured training images per second."""
-    from breastlab.train.loop import _seed
+    from breastlab.train.loop import derive_seed
 
-    torch.manual_seed(_seed(seed, 0xA0))
+    torch.manual_seed(derive_seed(seed, 0xA0))
     net = build_model(cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
@@ -172,10 +172,10 @@ def _train_fold(cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int,
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start = int(state["epoch"]) + 1
-    gen = torch.Generator().manual_seed(_seed(seed, 0xA1))
+    gen = torch.Generator().manual_seed(derive_seed(seed, 0xA1))
     n_images, seconds = 0, 0.0
     for epoch in range(start, cfg.epochs):
-        gen.manual_seed(_seed(seed, 0xA2, epoch))  # resumable: each epoch's order depends only on the epoch
+        gen.manual_seed(derive_seed(seed, 0xA2, epoch))  # resumable: each epoch's order depends only on the epoch
         order = torch.randperm(len(x), generator=gen)
         net.train()
         t0 = time.perf_counter()
@@ -218,7 +218,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     """Cross-validated training and scoring (resumable per fold and per epoch); see the module docstring."""
     from tqdm.auto import tqdm
 
-    from breastlab.train.loop import _autocast, _device, _Dist
+    from breastlab.train.loop import DistInfo, autocast_context, resolve_device
 
     cfg.validate()
     store = ArrayStore(cfg.store)
@@ -234,8 +234,8 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     config = {**dataclasses.asdict(cfg), "seeds": list(cfg.seeds), "store_checksum": store.checksum}
     _check_resume(run, config)
     write_json(config, run / "config.json")
-    device = _device(cfg.device, _Dist())
-    autocast = _autocast(device)
+    device = resolve_device(cfg.device, DistInfo())
+    autocast = autocast_context(device)
     size = cfg.image_size or store.shape[0]
     labels = man["label"].to_numpy().astype(np.int64)
     speeds = []

@@ -372,7 +372,7 @@ def _run(todo: list[_Job], workers: int, problems: ProblemLog, errors: str, prog
                 else:
                     handle(job, None)
             return
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_mp_context()) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=worker_context()) as pool:
             futures = {pool.submit(_export_patient, job): job for job in todo}
             try:
                 for fut in as_completed(futures):
@@ -385,10 +385,10 @@ def _run(todo: list[_Job], workers: int, problems: ProblemLog, errors: str, prog
         bar.close()
 
 
-_WORKER_MODULES = ["breastlab.data.export", "breastlab.data.duke.dicom", "breastlab.data.duke.labels", "PIL.Image"]
+WORKER_MODULES = ["breastlab.data.export", "breastlab.data.duke.dicom", "breastlab.data.duke.labels", "PIL.Image"]
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.BaseContext:
     """Workers fork from a clean server process that has imported the export modules once.
 
     "forkserver" (POSIX): no threads of the parent (pyarrow, tqdm, torch) are inherited,
@@ -397,7 +397,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_WORKER_MODULES)
+        ctx.set_forkserver_preload(WORKER_MODULES)
         return ctx
     return multiprocessing.get_context("spawn")
 

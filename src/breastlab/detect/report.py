@@ -19,11 +19,11 @@ import numpy as np
 from breastlab._io import write_text
 from breastlab.data.store import ArrayStore
 from breastlab.detect.froc import DetectionEvaluation
-from breastlab.report.html import _CSS, _img, _plt, _png, _table
+from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
 
 
 def froc_figure(ev: DetectionEvaluation) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for c, cur in ev.froc.items():
         if cur.n_findings == 0:
@@ -39,7 +39,7 @@ def froc_figure(ev: DetectionEvaluation) -> str:
     ax.set_ylabel("sensitivity")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("FROC per finding class")
-    return _png(fig)
+    return png_uri(fig)
 
 
 def working_threshold(ev: DetectionEvaluation, fp_rate: float = 1.0) -> float:
@@ -68,7 +68,7 @@ def gallery(ev: DetectionEvaluation, store: ArrayStore, threshold: float | None 
         for iid in ids:
             png = draw_marks(load_image(store, rows[iid]), kept[kept["image_id"] == iid], t[t["image_id"] == iid])
             uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-            cells.append(f"<figure style='display:inline-block;margin:4px'>{_img(uri, iid)}"
+            cells.append(f"<figure style='display:inline-block;margin:4px'>{img_tag(uri, iid)}"
                          f"<figcaption style='font-size:11px'>{html.escape(iid)}</figcaption></figure>")
         parts.append(f"<h3>{title}</h3>" + ("".join(cells) or "<p>none</p>"))
     return (f"<p>Working threshold {thr:.3f} (1 false positive per image). Green: truth; coloured: detections "
@@ -78,9 +78,9 @@ def gallery(ev: DetectionEvaluation, store: ArrayStore, threshold: float | None 
 def detection_section(ev: DetectionEvaluation, store: ArrayStore | None = None, per_kind: int = 4) -> str:
     """HTML of the detection section (to embed in a report)."""
     t1 = ev.table1[[c for c in ev.table1.columns if c not in ("lower", "upper", "se", "auc")]]
-    parts = ["<h2>Detection</h2>", _img(froc_figure(ev), "FROC curves"),
-             "<h3>FROC (sensitivity at FP/image) and AP@0.5</h3>", _table(ev.froc_table),
-             "<h3>Table 1. Image- and breast-level performance</h3>", _table(t1)]
+    parts = ["<h2>Detection</h2>", img_tag(froc_figure(ev), "FROC curves"),
+             "<h3>FROC (sensitivity at FP/image) and AP@0.5</h3>", html_table(ev.froc_table),
+             "<h3>Table 1. Image- and breast-level performance</h3>", html_table(t1)]
     if ev.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in ev.notes) + "</ul>")
     if store is not None:
@@ -92,7 +92,7 @@ def write_detection_report(ev: DetectionEvaluation, path: str | os.PathLike, sto
                            title: str = "breastlab detection report") -> Path:
     body = detection_section(ev, store)
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+           f"<style>{REPORT_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
     return write_text(doc, path)
 
 

@@ -63,7 +63,7 @@ from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_sce
 from breastlab.models import get_model, imagenet_weights_file, list_models
 from breastlab.problems import BreastlabInputError
 from breastlab.train.data import preprocess_eval
-from breastlab.train.loop import _deterministic, _save_torch, _seed
+from breastlab.train.loop import derive_seed, deterministic_kernels, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 PAPER_PRESET: dict[str, Any] = {"model": "alexnet", "batch_size": 50, "lr": 1e-3, "momentum": 0.9, "wd": 1e-3,
@@ -279,7 +279,7 @@ def _fingerprint(cfg: ClassifierConfig, parts: Sequence[TrainPart], num_classes:
     return _digest(d, data, num_classes, init_id)
 
 
-def _device(pref: str) -> torch.device:
+def resolve_device(pref: str) -> torch.device:
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
@@ -330,7 +330,7 @@ def train_classifier(parts: TrainPart | Sequence[TrainPart], num_classes: int, c
     out = Path(out)
     init = str(init) if init is not None else None
     fp = _fingerprint(cfg, parts, num_classes, init)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     final = out / "model.pt"
     if final.exists():
         saved = torch.load(final, map_location="cpu", weights_only=False)
@@ -340,7 +340,7 @@ def train_classifier(parts: TrainPart | Sequence[TrainPart], num_classes: int, c
             return TrainedClassifier(final, model.to(device).eval(), cfg, num_classes, fp, True)
         raise BreastlabInputError(f"{out}: holds a finished run with other settings or data; choose another folder "
                                   "or delete it (nothing was overwritten)")
-    with _deterministic(device):
+    with deterministic_kernels(device):
         model = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
     return TrainedClassifier(final, model, cfg, num_classes, fp, False)
 
@@ -379,10 +379,10 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
     model.train()
     for it in range(start, end):
-        gen = torch.Generator().manual_seed(_seed(cfg.seed, it, 7))
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, it, 7))
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen).numpy()
         flips = (torch.rand(cfg.batch_size, generator=gen) < 0.5).numpy() if cfg.augment else None
-        torch.manual_seed(_seed(cfg.seed, it, 8))  # dropout stream
+        torch.manual_seed(derive_seed(cfg.seed, it, 8))  # dropout stream
         x = _pooled_batch(parts, offsets, idx, cfg.image_size, flips, device)
         y = torch.as_tensor(y_all[idx], device=device)
         logits = model(x)
@@ -401,11 +401,11 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
                             "train_acc": acc[1] / acc[2], "seconds": time.perf_counter() - t0})
             acc[:] = 0
             write_table(pd.DataFrame(history), out / "metrics.csv")
-            _save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                          "iteration": it + 1, "history": history, "fingerprint": fp}, out / "checkpoint.pt")
     bar.close()
     if end >= cfg.iterations:
-        _save_torch({"model": model.state_dict(), "fingerprint": fp, "num_classes": num_classes,
+        save_torch({"model": model.state_dict(), "fingerprint": fp, "num_classes": num_classes,
                      "config": dataclasses.asdict(cfg), "init": init}, out / "model.pt")
     return model.eval()
 

@@ -28,7 +28,7 @@ import pandas as pd
 from breastlab._io import write_text
 from breastlab.mammo.classify import ClassifyResult, ScenarioResult
 from breastlab.mammo.scenarios import SCENARIOS
-from breastlab.report.html import _img, _plt, _png
+from breastlab.report.html import img_tag, png_uri, pyplot
 
 FIGURES = (
     ("Figure 1", "malignant vs the other classes",
@@ -46,7 +46,7 @@ def _label(r: ScenarioResult, curve: dict, with_strategy: bool) -> str:
 
 
 def _panels(results: Sequence[ScenarioResult], names: Sequence[str], title: str) -> str | None:
-    plt = _plt()
+    plt = pyplot()
     present = [n for n in names if any(r.scenario == n for r in results)]
     if not present:
         return None
@@ -65,14 +65,14 @@ def _panels(results: Sequence[ScenarioResult], names: Sequence[str], title: str)
         ax.title.set_fontsize(9)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(title, fontsize=10)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _strategy_figure(results: Sequence[ScenarioResult], comparisons: pd.DataFrame) -> str | None:
     """Figure 4: per scenario, one curve per strategy (three-class: malignant vs rest on p_malignant)."""
     if comparisons is None or comparisons.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     names = list(dict.fromkeys(comparisons["scenario"]))
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
@@ -88,10 +88,10 @@ def _strategy_figure(results: Sequence[ScenarioResult], comparisons: pd.DataFram
         ax.title.set_fontsize(8)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle("training strategies on the same test images", fontsize=10)
-    return _png(fig)
+    return png_uri(fig)
 
 
-def _table(df: pd.DataFrame) -> str:
+def html_table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="tbl", na_rep="")
 
 
@@ -102,21 +102,22 @@ def classify_section(result: ClassifyResult, heading: str = "Mammogram classific
         parts.append("<p>" + html.escape("; ".join(result.notes)) + "</p>")
     cols = [c for c in ("strategy", "scenario", "auc", "ci_lower", "ci_upper", "n_images", "n_patients")
             if c in result.results]
-    parts.append("<h3>AUC per scenario (patient-level bootstrap 95 % CI)</h3>" + _table(result.results[cols]))
+    parts.append("<h3>AUC per scenario (patient-level bootstrap 95 % CI)</h3>" + html_table(result.results[cols]))
     for number, caption, names in FIGURES:
         uri = _panels(result.scenario_results, names, f"{number}: {caption}")
         if uri:
-            parts.append(f"<figure>{_img(uri, number)}<figcaption>{number}: {html.escape(caption)}</figcaption>"
+            parts.append(f"<figure>{img_tag(uri, number)}<figcaption>{number}: {html.escape(caption)}</figcaption>"
                          "</figure>")
     pw = [r.pairwise.assign(strategy=r.strategy) for r in result.scenario_results if r.pairwise is not None]
     if pw:
-        parts.append("<h3>Three-class task: pairwise AUCs (Hand &amp; Till)</h3>" + _table(pd.concat(pw)))
+        parts.append("<h3>Three-class task: pairwise AUCs (Hand &amp; Till)</h3>" + html_table(pd.concat(pw)))
     uri = _strategy_figure(result.scenario_results, result.comparisons)
     if uri:
-        parts.append(f"<figure>{_img(uri, 'Figure 4')}<figcaption>Figure 4: training strategies compared on the same "
-                     "test images (paired DeLong test; three-class: p(malignant), malignant vs rest)</figcaption>"
+        parts.append(f"<figure>{img_tag(uri, 'Figure 4')}<figcaption>Figure 4: training strategies compared on "
+                     "the same test images (paired DeLong test; three-class: p(malignant), malignant vs rest)"
+                     "</figcaption>"
                      "</figure>")
-        parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + _table(result.comparisons))
+        parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + html_table(result.comparisons))
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -53,7 +53,7 @@ PUBLISHED = [
      SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["npv"], None, None),
 ]
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-top:10px}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
@@ -94,7 +94,7 @@ def rho_of(config: dict) -> float | None:
 
 
 # --------------------------------------------------------------------------- figures
-def _png(fig) -> str:
+def png_uri(fig) -> str:
     """A matplotlib figure as a base64 PNG data URI (the figure is closed)."""
     import matplotlib.pyplot as plt
 
@@ -104,11 +104,11 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _img(uri: str, alt: str) -> str:
+def img_tag(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -121,7 +121,7 @@ def roc_figure(ev: RunEvaluation) -> str:
     """ROC curves of every split of one run (AUC in the legend)."""
     from breastlab.evaluate.stats import roc_curve
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     df = ev.predictions
     for split in ev.overall["split"].unique():
@@ -134,12 +134,12 @@ def roc_figure(ev: RunEvaluation) -> str:
     ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC: {ev.name}", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def group_figure(ev: RunEvaluation) -> str:
     """Accuracy per group (label|attribute) and split, with CI error bars."""
-    plt = _plt()
+    plt = pyplot()
     g = ev.groups
     groups = sorted(g["group"].unique())
     splits = list(dict.fromkeys(g["split"]))
@@ -156,12 +156,12 @@ def group_figure(ev: RunEvaluation) -> str:
     ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"Per-group accuracy: {ev.name}")
     ax.axhline(0.5, ls=":", c="grey", lw=1)
     ax.legend(fontsize=8, ncol=len(splits), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
     """Validation, test and worst-group test accuracy against the split's rho (one point per run, mean line)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     rows = []
     for ev, rho in zip(evs, rhos, strict=True):
@@ -178,7 +178,7 @@ def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
            title="Accuracy against correlation strength")
     ax.axhline(0.5, ls=":", c="grey", lw=1)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_uri(fig)
 
 
 # --------------------------------------------------------------------------- gallery
@@ -258,7 +258,7 @@ def gallery_figure(
     model.eval()
     cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
     shown = x[:, 0].detach().numpy()
-    plt = _plt()
+    plt = pyplot()
     n = len(sel)
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.3), squeeze=False)
     for i, (_, r) in enumerate(sel.iterrows()):
@@ -273,11 +273,11 @@ def gallery_figure(
                              f"p={r['score']:.2f}", fontsize=7)
     axes[1, 0].set_ylabel("Grad-CAM (predicted class)", fontsize=7)
     fig.suptitle(f"Test slices: {ev.name}", fontsize=9)
-    return _png(fig), sel
+    return png_uri(fig), sel
 
 
 # --------------------------------------------------------------------------- HTML pieces
-def _table(df: pd.DataFrame, header_groups: list[tuple[str, int]] | None = None) -> str:
+def html_table(df: pd.DataFrame, header_groups: list[tuple[str, int]] | None = None) -> str:
     """An HTML table; ``header_groups`` adds a first header row of (label, colspan)."""
     head = ""
     if header_groups:
@@ -298,7 +298,7 @@ def _table2_html(evs: Sequence[RunEvaluation]) -> str:
     t2 = table2_frame(evs)
     t2.columns = ["Run"] + [c.split(" ", 1)[1] for c in t2.columns[1:]]
     present = [SPLIT_LABELS[s] for s in ("train", "val", "test")]
-    return _table(t2, header_groups=[("", 1)] + [(s, 3) for s in present])
+    return html_table(t2, header_groups=[("", 1)] + [(s, 3) for s in present])
 
 
 def _fmt3(x: float) -> str:
@@ -319,7 +319,7 @@ def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> s
             "val worst-group acc": _fmt3(ev.worst_group_accuracy("val")),
             "test worst-group acc": _fmt3(ev.worst_group_accuracy("test")),
         })
-    return _table(pd.DataFrame(rows))
+    return html_table(pd.DataFrame(rows))
 
 
 def _share_frame(ev: RunEvaluation) -> pd.DataFrame:
@@ -342,7 +342,7 @@ def _consistency_html(published: Sequence[tuple]) -> str:
         cls = "good" if res.possible else "bad"
         notes.append(f'<p class="note"><span class="{cls}">{html.escape(label)}:</span> '
                      f"{html.escape(res.explanation)}</p>")
-    return _table(pd.DataFrame(rows)) + "".join(notes)
+    return html_table(pd.DataFrame(rows)) + "".join(notes)
 
 
 def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind: int, seed: int) -> str:
@@ -350,10 +350,11 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
     level = int(round(100 * ev.level))
     out = [f'<h2 id="run-{name}">Run {name}</h2>',
            f"<h3>All figures ({level}% CI, {ev.n_boot} patient-level bootstrap replicates)</h3>",
-           _table(detail_frame(ev))]
-    out += [_img(roc_figure(ev), f"ROC curves {ev.name}"), _img(group_figure(ev), f"per-group accuracy {ev.name}")]
+           html_table(detail_frame(ev))]
+    out += [img_tag(roc_figure(ev), f"ROC curves {ev.name}"),
+            img_tag(group_figure(ev), f"per-group accuracy {ev.name}")]
     out += ["<h3>Per group (label|attribute): confusion counts and accuracy; * = worst group</h3>",
-            _table(group_frame(ev))]
+            html_table(group_frame(ev))]
     rule = " or ".join(ev.rule) if ev.rule else "none (no attribute value is mostly tumour on train)"
     gap = ev.gap
     out += [
@@ -363,9 +364,9 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
         "against the model's predictions; rule_kappa: Cohen's kappa of rule and model (0: chance); "
         "attribute_explained: the share of the model's predictions that the best attribute-only rule "
         "reproduces; model_accuracy: the model against the truth.</p>",
-        _table(shortcut_frame(ev)),
+        html_table(shortcut_frame(ev)),
         '<p class="note">Share of tumour slices per attribute value (the attribute-label correlation):</p>',
-        _table(_share_frame(ev)),
+        html_table(_share_frame(ev)),
         f"<p>Validation minus test accuracy: <b>{gap['estimate']:.3f}</b> ({level}% CI "
         f"{gap['ci_low']:.3f} to {gap['ci_high']:.3f})</p>",
     ]
@@ -375,7 +376,7 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
             uri, _ = gallery_figure(ev, loader=loader, preprocess=preprocess, per_kind=per_kind, seed=seed)
             out += ['<p class="note">Top: the slice as the model sees it; bottom: Grad-CAM of the predicted class '
                     "on the last convolutional layer (red = most influential). A shortcut-driven error is wrong and "
-                    "equals the attribute-only rule.</p>", _img(uri, f"Grad-CAM gallery {ev.name}")]
+                    "equals the attribute-only rule.</p>", img_tag(uri, f"Grad-CAM gallery {ev.name}")]
         except (BreastlabInputError, FileNotFoundError, ImportError, KeyError) as exc:
             out.append(f'<p class="note">Gallery not available: {html.escape(str(exc))}</p>')
     return "\n".join(out)
@@ -422,7 +423,7 @@ def write_report(
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{REPORT_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">breastlab {__version__}, {stamp}. Confidence intervals: percentile intervals of a '
         "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
@@ -435,7 +436,7 @@ def write_report(
     with_rho = [(ev, r) for ev, r in zip(evs, rhos, strict=True) if r is not None]
     if len({r for _, r in with_rho}) >= 2:
         parts += ["<h2>Accuracy against correlation strength</h2>",
-                  _img(rho_figure([e for e, _ in with_rho], [r for _, r in with_rho]), "accuracy against rho")]
+                  img_tag(rho_figure([e for e, _ in with_rho], [r for _, r in with_rho]), "accuracy against rho")]
     parts += ["<h2>Published figures: can one confusion matrix produce them?</h2>",
               _consistency_html(PUBLISHED if published is None else published)]
     for i, ev in enumerate(evs):

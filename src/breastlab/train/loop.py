@@ -132,19 +132,19 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def _seed(*parts: int) -> int:
+def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integers (independent streams per epoch and purpose)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32).astype(np.uint64)
                .view(np.uint64)[0] >> np.uint64(1))
 
 
-def _save_torch(obj: Any, path: Path) -> None:
+def save_torch(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 @dataclass
-class _Dist:
+class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -164,21 +164,21 @@ class _Dist:
             torch.distributed.barrier()
 
 
-def _init_dist(device_pref: str) -> _Dist:
+def _init_dist(device_pref: str) -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Dist()
+        return DistInfo()
     use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created=True)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created=True)
 
 
-def _device(pref: str, dist: _Dist) -> torch.device:
+def resolve_device(pref: str, dist: DistInfo) -> torch.device:
     if pref == "auto":
         pref = "cuda" if torch.cuda.is_available() else "cpu"
     if pref.startswith("cuda"):
@@ -204,7 +204,7 @@ def _make_optimizer(cfg: TrainConfig, params) -> tuple[torch.optim.Optimizer, An
 
 
 @contextlib.contextmanager
-def _deterministic(device: torch.device):
+def deterministic_kernels(device: torch.device):
     """Deterministic kernels where the hardware has them (restored afterwards)."""
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -219,7 +219,7 @@ def _deterministic(device: torch.device):
         torch.backends.cudnn.benchmark = prev[2]
 
 
-def _autocast(device: torch.device):
+def autocast_context(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
@@ -254,7 +254,7 @@ def predict_part(
             p = pos[s : s + cfg.eval_batch_size]
             x = preprocess_eval(source.get(part.index[p]), cfg.image_size,
                                 cfg.in_channels, [part.transforms[i] for i in p], device, device.type == "cuda")
-            with _autocast(device):
+            with autocast_context(device):
                 logits = model(x).float()
             y = torch.as_tensor(part.labels[p], device=device)
             losses.append(F.cross_entropy(logits, y, reduction="none").cpu())
@@ -274,7 +274,7 @@ def _group_metrics(pred: np.ndarray, labels: np.ndarray, groups: np.ndarray, nam
     return out
 
 
-def _evaluate_val(model, source, part, cfg, device, dist: _Dist, names) -> dict[str, Any]:
+def _evaluate_val(model, source, part, cfg, device, dist: DistInfo, names) -> dict[str, Any]:
     """Validation accuracy, loss, per-group and worst-group accuracy (ranks share the work)."""
     chunks = np.array_split(np.arange(len(part)), dist.world)
     prob, loss, _ = predict_part(model, source, part, cfg, device, positions=chunks[dist.rank])
@@ -359,15 +359,15 @@ def train(
         return TrainResult(run, True, ckpt["best_epoch"], ckpt["best_score"], hist, summary)
     dist = _init_dist(cfg.device)
     try:
-        device = _device(cfg.device, dist)
-        with _deterministic(device):
+        device = resolve_device(cfg.device, dist)
+        with deterministic_kernels(device):
             return _run(cfg, store, man, names, parts, fp, ckpt, dist, device, stop_after, on_epoch_end)
     finally:
         if dist.created:
             torch.distributed.destroy_process_group()
 
 
-def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_after, on_epoch_end) -> TrainResult:
+def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_after, on_epoch_end) -> TrainResult:
     run = Path(cfg.out)
     train_p, val_p = parts["train"], parts["val"]
     torch.manual_seed(cfg.seed)
@@ -412,8 +412,8 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
         if stop_after is not None and ran >= stop_after:
             break
         t0 = time.perf_counter()
-        gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, 0))
-        torch.manual_seed(_seed(cfg.seed, epoch, 1))  # dropout etc.
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
+        torch.manual_seed(derive_seed(cfg.seed, epoch, 1))  # dropout etc.
         order = objective.sample_order(train_p.groups, gen)
         boxes = random_resized_crop_boxes(len(order), height, width, gen)
         starts = list(range(0, len(order), cfg.batch_size))
@@ -428,7 +428,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
             x = preprocess_train(source.get(train_p.index[loc]), boxes[s + lo : s + hi], cfg.image_size,
                                  cfg.in_channels, [train_p.transforms[i] for i in loc], device, channels_last)
             y = torch.as_tensor(train_p.labels[loc], device=device)
-            with _autocast(device):
+            with autocast_context(device):
                 logits = net(x).float()
             losses = F.cross_entropy(logits, y, reduction="none")
             g_loc = torch.as_tensor(train_p.groups[loc])
@@ -466,10 +466,10 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
         if dist.main:
             # Order matters: checkpoint.pt last, so a checkpoint implies best.pt and metrics.csv of its epoch.
             if improved:
-                _save_torch({"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
+                save_torch({"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
                             run / "best.pt")
             write_table(pd.DataFrame(history), run / "metrics.csv")
-            _save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "objective": objective.state_dict(), "epoch": epoch, "best_score": best_score,
                          "best_epoch": best_epoch, "history": history, "fingerprint": fp}, run / "checkpoint.pt")
@@ -494,7 +494,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: _Dist, device, stop_afte
     return TrainResult(run, True, best_epoch, best_score, metrics, summary)
 
 
-def _share(n: int, dist: _Dist) -> tuple[int, int]:
+def _share(n: int, dist: DistInfo) -> tuple[int, int]:
     """Contiguous share [lo, hi) of a global batch of ``n`` for this rank (sizes differ by at most one)."""
     cuts = np.r_[0, np.cumsum([len(c) for c in np.array_split(np.arange(n), dist.world)])]
     return int(cuts[dist.rank]), int(cuts[dist.rank + 1])
@@ -516,7 +516,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
             return f, p.labels, p.groups
 
         extra = dfr_refit(head, features, n_repeats=cfg.dfr_repeats, seed=cfg.seed)
-        _save_torch({**best, "model": model.state_dict(), **extra}, run / "best.pt")
+        save_torch({**best, "model": model.state_dict(), **extra}, run / "best.pt")
     frames = []
     for p in parts.values():
         if len(p) == 0:
