@@ -47,3 +47,10 @@ class ProblemLog:
 
     def write(self, path: str | os.PathLike) -> Path:
         return write_table(self.to_frame(), path)
+
+
+def check_workers(workers: object) -> int:
+    """Validate a ``workers`` argument (number of processes): an integer >= 1."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BreastlabInputError(f"workers={workers!r}: expected an integer >= 1")
+    return workers

@@ -48,7 +48,7 @@ import pandas as pd
 
 from breastlab._io import atomic_path
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
 
 STAGE = "anomaly_mip"
 SIDES = ("R", "L")  # patient right, patient left
@@ -536,8 +536,7 @@ def build_mip_store(
     from breastlab.data.export import resolve_source
 
     settings.validate()
-    if not isinstance(workers, int) or workers < 1:
-        raise BreastlabInputError(f"workers={workers!r}: must be a positive integer")
+    check_workers(workers)
     out = Path(out)
     finished = _finished(out, settings, patients)
     if finished is not None:

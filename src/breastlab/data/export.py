@@ -43,7 +43,7 @@ import pandas as pd
 
 from breastlab._io import atomic_path, read_table
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
 
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
 PERCENTILES = (0.5, 99.5)
@@ -132,8 +132,7 @@ def export_slices(
     settings = _settings(sequence, size, buffer, negatives, seed)
     if errors not in ("log", "raise"):
         raise BreastlabInputError(f"errors={errors!r}: valid values are 'log' and 'raise'")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BreastlabInputError(f"workers={workers!r}: expected an integer >= 1")
+    check_workers(workers)
     out = Path(out)
     finished = _finished_store(out, settings, overwrite)
     if finished is not None:

@@ -58,7 +58,7 @@ from scipy import ndimage
 from breastlab._io import write_json
 from breastlab.data.mammo._dataset import MammoDataset
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
 
 DEFAULT_SPACING = 0.15
 AB2018_SIZE = (227, 227)
@@ -452,8 +452,7 @@ def build_mammo_store(
     ``out/problems.csv`` together with the reader's.
     """
     settings = _settings(method, spacing, layout, size, pectoral, seg_stride, fallback_spacing)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BreastlabInputError(f"workers={workers!r}: expected an integer >= 1")
+    check_workers(workers)
     out = Path(out)
     finished = _finished(out, settings, overwrite)
     if finished is not None:

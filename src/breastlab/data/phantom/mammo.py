@@ -58,7 +58,7 @@ from PIL import Image
 from scipy import ndimage
 
 from breastlab._io import write_bytes, write_json
-from breastlab.problems import BreastlabInputError
+from breastlab.problems import BreastlabInputError, check_workers
 
 FINDING_CLASSES = ("mass", "calcification", "asymmetry", "architectural_distortion")
 OUTCOMES = ("negative", "recalled-benign", "malignant")
@@ -513,8 +513,7 @@ def make_mammo_cohort(
 
     patients = plan_mammo_cohort(n_patients, seed, proportions=proportions, film_fraction=film_fraction,
                                  test_fraction=test_fraction, class_weights=class_weights, matrix=matrix)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BreastlabInputError(f"workers={workers!r}: expected an integer >= 1")
+    check_workers(workers)
     out = Path(out)
     state = out / STATE_DIR
     config = {"n_patients": n_patients, "seed": seed, "proportions": list(proportions),

@@ -51,7 +51,7 @@ from breastlab.data.phantom import _clinical
 from breastlab.data.phantom._dicom import STUDY_DATE, STUDY_DESCRIPTION, write_series
 from breastlab.data.phantom._render import render_patient, tumour_block
 from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
-from breastlab.problems import BreastlabInputError
+from breastlab.problems import BreastlabInputError, check_workers
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
@@ -274,8 +274,7 @@ def make_mri_cohort(
     :class:`BreastlabInputError`. ``workers`` processes render patients in parallel;
     the output does not depend on it. See :func:`plan_mri_cohort` for the arguments.
     """
-    if not isinstance(workers, int) or workers < 1:
-        raise BreastlabInputError(f"workers={workers!r}: must be a positive integer")
+    check_workers(workers)
     out = Path(out)
     plan = plan_mri_cohort(n_patients, seed, n_slices=n_slices, matrix=matrix, n_post=n_post)
     config = {"generator": "breastlab.data.phantom.make_mri_cohort", "n_patients": n_patients, "seed": seed,
