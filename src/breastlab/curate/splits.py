@@ -395,14 +395,19 @@ def _take_pools(pool: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
     return [pool[e - n : e] for n, e in zip(sizes, ends, strict=True)]
 
 
+def _draw_val_train_tune(cfg: SplitConfig, pool: np.ndarray) -> list[np.ndarray]:
+    """Validation, train and tuning patients from one permuted pool (error if it is too small)."""
+    need = {"val": cfg.n_val, "train": cfg.n_train, "tune": cfg.n_tune}
+    if sum(need.values()) > len(pool):
+        raise _sizes_error(cfg, "the cohort", len(pool), need)
+    return _take_pools(pool, list(need.values()))
+
+
 def _build_baseline(b: _Builder, test: np.ndarray) -> tuple[str | None, str | None]:
     cfg = b.cfg
     pcodes = b.patient_codes(_attribute_values(b))
     pool = b.pool(test, "baseline")
-    need = {"val": cfg.n_val, "train": cfg.n_train, "tune": cfg.n_tune}
-    if sum(need.values()) > len(pool):
-        raise _sizes_error(cfg, "the cohort", len(pool), need)
-    val, train, tune = _take_pools(pool, list(need.values()))
+    val, train, tune = _draw_val_train_tune(cfg, pool)
     for split, pats in (("test", test), ("val", val), ("train", train), ("tune", tune)):
         pos, neg = b.both(pats)
         if split == "tune" and cfg.attribute and len(pats):
@@ -504,10 +509,7 @@ def _build_transform(b: _Builder, test: np.ndarray) -> tuple[str, str]:
     on, off = b.code(t.attribute), b.code("original")
     a_name, b_name = ("original", t.attribute) if cfg.reverse else (t.attribute, "original")
     pool = b.pool(test, f"transform:{t.name}")
-    need = {"val": cfg.n_val, "train": cfg.n_train, "tune": cfg.n_tune}
-    if sum(need.values()) > len(pool):
-        raise _sizes_error(cfg, "the cohort", len(pool), need)
-    val, train, tune = _take_pools(pool, list(need.values()))
+    val, train, tune = _draw_val_train_tune(cfg, pool)
     for split, pats in (("test", test), ("val", val), ("train", train), ("tune", tune)):
         pos, neg = b.both(pats)
         if split in ("train", "val"):  # share of each class transformed
