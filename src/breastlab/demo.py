@@ -4,9 +4,8 @@ v1 (data layer): phantom Duke cohort -> slice store -> summary table. Each step 
 one library call, so later steps (curation, training, evaluation) append to it.
 
     OUT/cohort/   phantom cohort in TCIA's layout (breastlab.data.phantom.make_mri_cohort)
-    OUT/store/    uint8 slice store of the pre-contrast series (breastlab.data.export.export_slices)
+    OUT/store_post1/ uint8 slice store of the first post-contrast series (breastlab.data.export.export_slices)
     OUT/summary.csv  patients and slices per label, by field strength
-    OUT/store_post1/ the same slices of the first post-contrast series (training input)
     OUT/splits/      baseline, field-strength and vertical-flip splits (breastlab.curate)
     OUT/runs/        small-CNN training runs (breastlab.train.showcase.train_demo), evaluated
     OUT/report.html  the shortcut report (Table 2 with CIs, groups, Grad-CAM gallery)
@@ -33,18 +32,17 @@ def run_demo(out: str = "demo_out", patients: int | None = None, seed: int = 0, 
     out_dir = Path(out)
     n = DEMO_PATIENTS if patients is None else patients
     cohort = make_mri_cohort(out_dir / "cohort", n, seed=seed, matrix=DEMO_MATRIX, n_post=1, workers=workers)
-    store = export_slices(cohort, out_dir / "store", size=DEMO_SIZE, workers=workers)
+    # The tumour shows on post-contrast slices (pre-contrast ones carry little signal at the demo's
+    # size), so the one store the demo exports, and its splits address, is the first post-contrast series.
+    store = export_slices(cohort, out_dir / "store_post1", sequence="post1", size=DEMO_SIZE, workers=workers)
     summary = export_summary(store)
-    emit(summary, title=f"Phantom Duke cohort: {n} patients -> slice store {store.path} "
-                        f"({DEMO_SIZE}x{DEMO_SIZE} uint8, pre-contrast)", csv_path=out_dir / "summary.csv")  # fmt: skip
+    title = f"Phantom Duke cohort: {n} patients -> slice store {store.path} ({DEMO_SIZE}x{DEMO_SIZE} uint8, post1)"
+    emit(summary, title=title, csv_path=out_dir / "summary.csv")
     problems = read_problems(store.path)
     if len(problems):
         print(f"{len(problems)} patient(s) left out: see {store.path / 'problems.csv'}")
     result = {"cohort": cohort, "store": store.path, "summary": summary, "problems": problems}
-    # Training (issue 4): the tumour shows on post-contrast slices (pre-contrast ones carry little signal at
-    # the demo's size), so the splits address a post-contrast store of the same slices.
     from breastlab.train.showcase import train_demo
 
-    post = export_slices(cohort, out_dir / "store_post1", sequence="post1", size=DEMO_SIZE, workers=workers)
-    result["training"] = train_demo(post.path, out_dir, seed=seed)
+    result["training"] = train_demo(store.path, out_dir, seed=seed)
     return result
