@@ -393,9 +393,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recompute", action="store_true", help="ignore an existing RUN/evaluation/metrics.json")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("report", help="self-contained HTML shortcut report of a run or a sweep")
-    p.add_argument("run", help="run directory or sweep folder")
-    p.add_argument("--out", default=None, help="output HTML (default: RUN_OR_SWEEP/report.html)")
+    p = sub.add_parser("report", help="one self-contained HTML report of runs, sweeps and evaluation folders")
+    p.add_argument("run", nargs="+", help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
+                   "`mammo classify` and `mammo detect evaluate` (each becomes a section)")
+    p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
@@ -424,7 +425,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from breastlab.report import write_report
 
-    out = args.out or str(Path(args.run) / "report.html")
+    out = args.out or str(Path(args.run[0]) / "report.html")
     path = write_report(args.run, out, n_boot=args.bootstrap, seed=args.seed, gallery=not args.no_gallery)
     print(f"report written to {path}")
     return 0

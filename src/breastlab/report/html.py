@@ -1,4 +1,4 @@
-"""The shortcut report: one self-contained HTML file for a run or a sweep of runs.
+"""The report: one self-contained HTML file for runs, sweeps and the other capabilities' sections.
 
 Sections: the runs; SpurBreast's Table 2 layout (accuracy, PPV, NPV on train,
 validation and test, 95% CIs from a patient-level bootstrap); all figures per
@@ -43,6 +43,7 @@ from breastlab.evaluate.metrics import (
     table2_frame,
 )
 from breastlab.problems import BreastlabInputError
+from breastlab.report.sections import SectionKind, find_sections, is_inside
 
 ModelLoader = Callable[[Path], tuple[Any, dict]]
 
@@ -395,9 +396,15 @@ def write_report(
     published: Sequence[tuple] | None = None,
     model_loader: ModelLoader | None = None,
     preprocess: Callable | None = None,
-    title: str = "breastlab shortcut report",
+    title: str | None = None,
+    section_kinds: tuple[SectionKind, ...] | None = None,
 ) -> Path:
-    """Write the self-contained HTML report for a run, a sweep folder, a list of runs or evaluations.
+    """Write the self-contained HTML report for runs, sweep folders, evaluations and other sections.
+
+    Each path is searched for shortcut training runs (folders with predictions.parquet) and
+    for the output folders of the other capabilities (anomaly evaluation, mammogram
+    classification, finding detection; see :mod:`breastlab.report.sections`), whose
+    sections follow the shortcut part in the page.
 
     Runs are evaluated with :func:`breastlab.evaluate.metrics.evaluate_run` (an existing
     evaluation with the same settings is reused). ``model_loader(run_dir) -> (model, config)``
@@ -408,24 +415,53 @@ def write_report(
     if isinstance(runs, str | os.PathLike):
         runs = [runs]
     evs: list[RunEvaluation] = []
+    sections: list[tuple[SectionKind, Path]] = []
     for item in runs:
         if isinstance(item, RunEvaluation):
             evs.append(item)
             continue
-        for run_dir in find_runs(item):
-            evs.append(evaluate_run(run_dir, n_boot=n_boot, seed=seed, level=level))
-    if not evs:
+        found = find_sections(item, section_kinds)
+        folders = [folder for _, folder in found]
+        run_dirs = [r for r in _runs_under(item, bool(found)) if not is_inside(r, folders)]
+        sections += found
+        evs += [evaluate_run(run_dir, n_boot=n_boot, seed=seed, level=level) for run_dir in run_dirs]
+    if not evs and not sections:
         raise BreastlabInputError("write_report: no runs given")
     for ev in evs:
         if ev.predictions is None:
             raise BreastlabInputError(f"{ev.name}: the evaluation carries no predictions (needed for ROC curves)")
-    rhos = [rho_of(ev.config) for ev in evs]
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = title or ("breastlab shortcut report" if not sections else "breastlab report")
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{REPORT_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="note">breastlab {__version__}, {stamp}. Confidence intervals: percentile intervals of a '
+        f'<p class="note">breastlab {__version__}, {stamp}.</p>',
+    ]
+    if evs:
+        parts += _shortcut_parts(evs, gallery, max_gallery_runs, model_loader, preprocess, per_kind, seed, published)
+    for kind, folder in sections:
+        parts.append(kind.render(folder))
+    parts.append("</body></html>")
+    return write_text("\n".join(parts), out_html)
+
+
+def _runs_under(item: str | os.PathLike, has_sections: bool) -> list[Path]:
+    """Shortcut runs under a path; none (rather than an error) when the path holds only other sections."""
+    try:
+        return find_runs(item)
+    except BreastlabInputError:
+        if has_sections:
+            return []
+        raise
+
+
+def _shortcut_parts(evs: Sequence[RunEvaluation], gallery: bool, max_gallery_runs: int, model_loader,
+                    preprocess, per_kind: int, seed: int, published) -> list[str]:
+    """The shortcut part of the page: runs, Table 2, rho curve, published-figure check, one section per run."""
+    rhos = [rho_of(ev.config) for ev in evs]
+    parts = [
+        '<p class="note">Shortcut evaluation. Confidence intervals: percentile intervals of a '
         "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
         "<h2>Runs</h2>",
         '<p class="note">Worst-group accuracy: the lowest accuracy over the label x attribute groups '
@@ -442,8 +478,7 @@ def write_report(
     for i, ev in enumerate(evs):
         parts.append(_run_section(ev, gallery and i < max_gallery_runs and ev.run_dir is not None,
                                   model_loader, preprocess, per_kind, seed))
-    parts.append("</body></html>")
-    return write_text("\n".join(parts), out_html)
+    return parts
 
 
 __all__ = ["write_report", "find_runs", "rho_of", "gallery_selection", "PUBLISHED", "METRIC_LABELS"]
