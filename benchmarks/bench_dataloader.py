@@ -67,7 +67,7 @@ def bench_reference(files: list[Path], workers: int, epochs: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device) -> float:
+def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device, threads: int = 1) -> float:
     from breastlab.data.store import ArrayStore
 
     store = ArrayStore(store_path)
@@ -79,7 +79,8 @@ def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device) -> f
         boxes = random_resized_crop_boxes(n, *store.shape, gen)
         done = 0
         for s in range(0, n, 32):
-            x = preprocess_train(source.get(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3, device=device)
+            x = preprocess_train(source.get(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3, device=device,
+                                 threads=threads)
             assert x.shape[1:] == (3, 224, 224)
             done += len(x)
         if device.type == "cuda":
@@ -99,6 +100,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the main process (both pipelines)")
+    ap.add_argument("--our-threads", type=int, nargs="+", default=[1, 2],
+                    help="threads of our resize (the reference's best uses 2 worker processes)")
     args = ap.parse_args()
     # One thread: on a shared 2-core machine OpenMP threads that wait for each other slow everything down;
     # DataLoader workers run one thread each anyway.
@@ -117,18 +120,19 @@ def main() -> None:
         for w in args.workers:
             rows.append(("SpurBreast loader (PIL + torchvision, DataLoader)", f"workers={w}", "cpu",
                          bench_reference(files, w, args.epochs)))
-        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-        for d in devices:
-            name = torch.cuda.get_device_name(d) if d.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-            rows.append(("breastlab store + batched preprocess_train", "-", name,
-                         bench_ours(tmp / "store", args.n, args.epochs, d)))
+        for k in args.our_threads:
+            rows.append(("breastlab store + batched preprocess_train", "-", f"cpu ({k} threads)",
+                         bench_ours(tmp / "store", args.n, args.epochs, torch.device("cpu"), k)))
+        if torch.cuda.is_available():
+            rows.append(("breastlab store + batched preprocess_train", "-", torch.cuda.get_device_name(),
+                         bench_ours(tmp / "store", args.n, args.epochs, torch.device("cuda"))))
     table = pd.DataFrame(rows, columns=["pipeline", "loader", "device", "images_per_s"])
     best_ref = table["images_per_s"][:len(args.workers)].max()
     table["x_reference_best"] = table["images_per_s"] / best_ref
     print(f"{args.n} slices of {args.size}x{args.size}, output (32, 3, 224, 224), {args.epochs} epochs")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    ours_cpu = table["images_per_s"].iloc[len(args.workers)]
-    print(f"ratio ours (cpu) / best reference: {ours_cpu / best_ref:.1f}x (goal >= 20x)")
+    for k, v in zip(args.our_threads, table["images_per_s"].iloc[len(args.workers):], strict=False):
+        print(f"ratio ours (cpu, {k} thread(s)) / best reference: {v / best_ref:.1f}x (goal >= 20x)")
 
 
 if __name__ == "__main__":
