@@ -2,7 +2,7 @@
 
 Reference (the official SpurBreast loader): a torch ``DataLoader`` over PNG files, each sample
 ``PIL.Image.open(path).convert("RGB")`` -> ``Resize(256)`` -> ``RandomResizedCrop(224)`` ->
-``ToTensor()``, batch 32. Ours: rows of the array store (memory map) -> uint8 batch ->
+``ToTensor()``, batch 32. Ours: rows of the array store (memory map; each crop read straight from it) ->
 :func:`breastlab.train.data.preprocess_train` (per-sample random boxes, batched resampling),
 output (32, 3, 224, 224) float in [0, 1] like the reference. Goal: >= 20x.
 
@@ -79,8 +79,8 @@ def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device, thre
         boxes = random_resized_crop_boxes(n, *store.shape, gen)
         done = 0
         for s in range(0, n, 32):
-            x = preprocess_train(source.get(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3, device=device,
-                                 threads=threads)
+            x = preprocess_train(source.for_training(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3,
+                                 device=device, threads=threads)
             assert x.shape[1:] == (3, 224, 224)
             done += len(x)
         if device.type == "cuda":

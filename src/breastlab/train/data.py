@@ -152,6 +152,30 @@ class ImageSource:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         return batch
 
+    def for_training(self, positions: np.ndarray) -> MappedBatch | torch.Tensor:
+        """A batch for :func:`preprocess_train`: on the CPU left in the memory map (crops are read from it)."""
+        if self._cache is not None or self.device.type != "cpu":
+            return self.get(positions)
+        return MappedBatch(self.store.images, self.rows[np.asarray(positions, dtype=np.int64)])
+
+
+@dataclass(frozen=True)
+class MappedBatch:
+    """Images of a fixed-layout store, addressed by row and not yet copied out of its memory map.
+
+    The CPU path of :func:`preprocess_train` cuts each crop straight from the map (in its
+    threads), so whole images are never gathered; every other use gathers the batch first.
+    """
+
+    images: np.ndarray  # (N, H, W) memory map
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def gather(self) -> np.ndarray:
+        return np.ascontiguousarray(self.images[self.rows])
+
 
 # --------------------------------------------------------------------------- transforms
 def _as_batch(images: torch.Tensor | np.ndarray, device: torch.device | None) -> tuple[torch.Tensor, float]:
@@ -265,7 +289,7 @@ def _finish(x: torch.Tensor, in_channels: int, channels_last: bool) -> torch.Ten
 
 
 def preprocess_train(
-    images: torch.Tensor | np.ndarray,
+    images: torch.Tensor | np.ndarray | MappedBatch,
     boxes: torch.Tensor,
     image_size: int = 224,
     in_channels: int = 1,
@@ -281,8 +305,16 @@ def preprocess_train(
     with anti-aliased bilinear interpolation (torchvision's ``resized_crop``); on the CPU
     this runs on the uint8 pixels (:func:`resize_uint8`, SIMD kernels like PIL) split over
     ``threads`` threads (default: torch's intra-op thread count), on a GPU in float.
+    A :class:`MappedBatch` (``ImageSource.for_training``) has its crops read straight from
+    the store's memory map.
     """
     device = torch.device(device) if device is not None else None
+    if isinstance(images, MappedBatch):
+        names = ["" if t is None else str(t) for t in transforms] if transforms is not None else [""] * len(images)
+        on_cpu = device is None or device.type == "cpu"
+        if on_cpu and images.images.dtype == np.uint8 and set(names) <= {"", *_TENSOR_FLIPS}:
+            return _preprocess_mapped(images, names, boxes, image_size, in_channels, channels_last, threads)
+        images = images.gather()
     x, scale = _as_batch(images, device)
     x = apply_transforms(x, transforms)
     on_cpu_uint8 = x.dtype == torch.uint8 and x.device.type == "cpu"
@@ -303,6 +335,24 @@ def preprocess_train(
 
     _run_parallel(resize, len(x), threads if on_cpu_uint8 else 1)
     return _finish(out.float().mul_(1.0 / scale), in_channels, channels_last)
+
+
+def _preprocess_mapped(batch: MappedBatch, transforms: list[str], boxes: torch.Tensor, image_size: int,
+                       in_channels: int, channels_last: bool, threads: int | None) -> torch.Tensor:
+    """:func:`preprocess_train` of images still in a memory map: flips are negative-stride views, crops copied once."""
+    box_list = boxes.to(torch.int64).tolist()
+    if len(box_list) != len(batch):
+        raise BreastlabInputError(f"boxes: {len(box_list)} crop boxes for {len(batch)} images")
+    out = torch.empty((len(batch), 1, image_size, image_size), dtype=torch.uint8)
+
+    def resize(i: int) -> None:
+        image = batch.images[batch.rows[i]]
+        if transforms[i]:
+            image = np.flip(image, _TENSOR_FLIPS[transforms[i]])
+        out[i, 0] = resize_uint8(image, box_list[i], image_size)
+
+    _run_parallel(resize, len(batch), threads)
+    return _finish(out.float().mul_(1.0 / 255), in_channels, channels_last)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -332,8 +382,15 @@ def _resize_rows_uint8(a: torch.Tensor, rows: int) -> torch.Tensor:
     return r.permute(0, 2, 3, 1).reshape(rows, w)
 
 
-def resize_uint8(image: torch.Tensor, box: tuple[int, int, int, int], size: int) -> torch.Tensor:
+def _copy(a: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A contiguous, writable tensor copy of a (possibly memory-mapped, flipped) 2-D view."""
+    return torch.from_numpy(np.array(a, order="C")) if isinstance(a, np.ndarray) else a.contiguous()
+
+
+def resize_uint8(image: torch.Tensor | np.ndarray, box: tuple[int, int, int, int], size: int) -> torch.Tensor:
     """Crop ``box`` = (top, left, h, w) of a (H, W) uint8 image and resize it to (size, size), anti-aliased bilinear.
+
+    ``image`` may be a tensor or a NumPy view (a memory map, a flipped view): only the crop is copied.
 
     Same filter as ``torchvision.transforms.functional.resized_crop(..., antialias=True)``
     (PIL's), done as a row pass then a column pass of :func:`_resize_rows_uint8` (the column
@@ -345,10 +402,10 @@ def resize_uint8(image: torch.Tensor, box: tuple[int, int, int, int], size: int)
     width = image.shape[-1]
     w4 = -(-w // 4) * 4
     if size % 4 or w4 > width:
-        crop = image[None, None, t : t + h, l : l + w]
+        crop = _copy(image[t : t + h, l : l + w])[None, None]
         return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0, 0]
     l0 = min(l, width - w4)  # widen the crop to a multiple of 4 columns with real neighbours (dropped below)
-    rows = _resize_rows_uint8(image[t : t + h, l0 : l0 + w4].contiguous(), size)
+    rows = _resize_rows_uint8(_copy(image[t : t + h, l0 : l0 + w4]), size)
     cols = _resize_rows_uint8(rows[:, l - l0 : l - l0 + w].t().contiguous(), size)
     return cols.t()
 

@@ -425,7 +425,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
             glob = order[s : s + cfg.batch_size]
             lo, hi = _share(len(glob), dist)
             loc = glob[lo:hi]
-            x = preprocess_train(source.get(train_p.index[loc]), boxes[s + lo : s + hi], cfg.image_size,
+            x = preprocess_train(source.for_training(train_p.index[loc]), boxes[s + lo : s + hi], cfg.image_size,
                                  cfg.in_channels, [train_p.transforms[i] for i in loc], device, channels_last)
             y = torch.as_tensor(train_p.labels[loc], device=device)
             with autocast_context(device):
