@@ -42,6 +42,12 @@ def run_demo(out: str = "demo_out", patients: int | None = None, seed: int = 0, 
     if len(problems):
         print(f"{len(problems)} patient(s) left out: see {store.path / 'problems.csv'}")
     result = {"cohort": cohort, "store": store.path, "summary": summary, "problems": problems}
+    # Anomaly detection input (issue 8): one subtraction MIP per breast, and a contact sheet showing
+    # the enhancing lesions (boxes in red) next to normal breasts: OUT/anomaly/mip_contact_sheet.png
+    from breastlab.anomaly.mip import MipSettings, build_mip_store, contact_sheet
+
+    mips, _ = build_mip_store(cohort, out_dir / "anomaly" / "mips", MipSettings(size=DEMO_SIZE), workers=workers)
+    result["mip_contact_sheet"] = contact_sheet(mips, out_dir / "anomaly" / "mip_contact_sheet.png")
     from breastlab.train.showcase import train_demo
 
     result["training"] = train_demo(store.path, out_dir, seed=seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -182,6 +183,46 @@ def test_bad_exams_are_reported_and_the_rest_processed(cohort, tmp_path):
     assert again.checksum == st.checksum
     with pytest.raises(BreastlabInputError, match="same settings"):
         build_mip_store(bad, tmp_path / "mips", MipSettings(size=32), progress=False)
+
+
+def test_both_abnormal_patients_are_left_out_unread(cohort, tmp_path):
+    """A patient whose clinical flags make both breasts abnormal is reported without reading the exam
+    (a broken series of theirs does not matter); with bilateral='include' the exam is read."""
+    from breastlab.data.duke.clinical import read_clinical_raw, write_clinical_xlsx
+
+    bad = tmp_path / "cohort"
+    shutil.copytree(cohort, bad)
+    raw = read_clinical_raw(bad / "Clinical_and_Other_Features.xlsx")
+    victim = sorted(raw["Patient ID"])[1]
+    raw.loc[raw["Patient ID"] == victim, "Contralateral Breast Involvement"] = 1  # TCIA's code for yes
+    write_clinical_xlsx(raw, bad / "Clinical_and_Other_Features.xlsx")
+    index = index_dicom_tree(bad)
+    post = index[(index["patient_id"] == victim) & (index["sequence"] == "post1")]["path"].iloc[0]
+    first = sorted(Path(post).glob("*.dcm"))[0]
+    first.write_bytes(first.read_bytes()[:300])  # truncated: reading this series fails
+    for workers in (1, 2):  # with worker processes the exam may be read, but only this message is kept
+        st, problems = build_mip_store(bad, tmp_path / f"exclude{workers}", SETTINGS, workers=workers,
+                                       progress=False)
+        assert problems.to_frame()["item"].tolist().count(victim) == 1
+        msg = problems.to_frame().set_index("item").loc[victim, "message"]
+        assert msg == (f"patient {victim}: both breasts abnormal (contralateral_involvement = yes); left out "
+                       "(bilateral='exclude'; use bilateral='include' to keep both breasts labelled abnormal)")
+        assert victim not in set(st.manifest["patient_id"]) and len(st.manifest) == 2 * (N_PATIENTS - 1)
+    st, problems = build_mip_store(bad, tmp_path / "include", MipSettings(size=64, bilateral="include"),
+                                   patients=[victim], progress=False)
+    msg = problems.to_frame().query("stage == 'anomaly_mip'").set_index("item").loc[victim, "message"]
+    assert first.name in msg and len(st.manifest) == 0  # read this time: the broken file is named
+
+
+def test_worker_processes_give_the_same_store(cohort, store, tmp_path):
+    st, problems = store
+    par, par_problems = build_mip_store(cohort, tmp_path / "par", SETTINGS, workers=2, progress=False)
+    np.testing.assert_array_equal(np.asarray(par.images), np.asarray(st.images))
+    pd.testing.assert_frame_equal(par.manifest, st.manifest)
+    pd.testing.assert_frame_equal(par.findings, st.findings)
+    key = ["item", "stage", "message"]
+    ours, theirs = par_problems.to_frame()[key].values, problems.to_frame()[key].values
+    assert sorted(map(tuple, ours)) == sorted(map(tuple, theirs))
 
 
 def test_cli_mip(cohort, tmp_path, capsys):

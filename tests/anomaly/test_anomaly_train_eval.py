@@ -11,6 +11,8 @@ from breastlab.anomaly.evaluate import (
     breast_level,
     evaluate_anomaly_run,
     low_prevalence,
+    low_prevalence_draws,
+    mean_roc,
     pixel_auc,
     triage,
 )
@@ -76,11 +78,46 @@ def test_train_fcdd_and_bce_end_to_end_with_resume(toy_store, tmp_path):
     from breastlab.cli import main
 
     html = tmp_path / "anomaly.html"
+    section = tmp_path / "eval"
     assert main(["anomaly", "evaluate", str(tmp_path / "fcdd"), str(tmp_path / "bce"), "--prevalence", "0.1",
-                 "--repeats", "3", "--html", str(html)]) == 0
+                 "--repeats", "3", "--html", str(html), "--out", str(section)]) == 0
     text = html.read_text()
     assert "Anomaly detection on breast MIPs" in text and "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text
+    _check_section_folder(section, tmp_path, ev)
+
+
+def _check_section_folder(section, tmp_path, ev_fcdd):
+    """The evaluate output folder rebuilds the section alone (runs and store deleted) and is found by
+    `breastlab report`."""
+    import json
+    import shutil
+
+    from breastlab.anomaly.report import section_from_dir
+    from breastlab.report import write_report
+
+    marker = json.loads((section / "anomaly_section.json").read_text())
+    assert [m["name"] for m in marker["models"]] == ["fcdd", "bce"]
+    assert marker["settings"]["prevalence"] == 0.1 and marker["settings"]["repeats"] == 3
+    saved = pd.read_csv(section / "comparison.csv")
+    assert saved.loc[0, "auc_balanced"] == pytest.approx(ev_fcdd.summary()["auc_balanced"])
+    scores = pd.read_parquet(section / "fcdd" / "scores.parquet")
+    assert roc_auc_score(scores["label"], scores["score"]) == pytest.approx(ev_fcdd.summary()["auc_balanced"])
+    shutil.rmtree(tmp_path / "fcdd")
+    shutil.rmtree(tmp_path / "bce")
+    frag = section_from_dir(section)
+    print(f"anomaly section: {len(frag)} characters, {frag.count('<img')} images, {frag.count('<table')} tables")
+    assert frag.startswith("<h2>Anomaly detection on breast MIPs</h2>")
+    assert frag.count("<table") == 2  # comparison, triage
+    assert frag.count("<img") == 4  # ROC (both tasks), pixel AUC box plots, one gallery per model
+    assert "Gallery: fcdd" in frag and "Gallery: bce" in frag and frag.count("data:image/png;base64,") == 4
+    page = write_report(section, tmp_path / "report.html").read_text()
+    assert "<h2>Anomaly detection on breast MIPs</h2>" in page and page.count("<img") == 4
+    (section / "fcdd" / "pixel.parquet").unlink()
+    with pytest.raises(BreastlabInputError, match="missing"):
+        section_from_dir(section)
+    with pytest.raises(BreastlabInputError, match="no anomaly_section.json"):
+        section_from_dir(tmp_path)
 
 
 def test_pixel_auc_against_sklearn():
@@ -113,3 +150,26 @@ def test_triage_and_low_prevalence_against_sklearn():
     assert lp["prevalence"].iloc[0] == pytest.approx(n_pos / (n_pos + 200))
     with pytest.raises(BreastlabInputError, match="only 30 exist"):
         low_prevalence(y, s, prevalence=0.5)
+
+
+def test_low_prevalence_mean_roc_against_sklearn():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(20, int), np.zeros(150, int)]
+    s = np.r_[rng.normal(1.0, 1, 20), rng.normal(0, 1, 150)]
+    draws = list(low_prevalence_draws(y, 0.03, 25, seed=4))
+    # the figures of the task come from the same subsamples
+    lp = low_prevalence(y, s, 0.03, 25, seed=4)
+    assert lp["auc"].tolist() == pytest.approx([roc_auc_score(y[i], s[i]) for i in draws])
+    roc = mean_roc(y, s, draws, grid=201)
+    grid = np.linspace(0, 1, 201)
+    curves = []
+    for idx in draws:
+        fpr, tpr, _ = roc_curve(y[idx], s[idx], drop_intermediate=False)
+        # highest TPR reached at or before each grid FPR, joined by straight lines between ROC points
+        curves.append([tpr[fpr <= g].max() if (fpr == g).any() else np.interp(g, fpr, tpr) for g in grid])
+    ref = np.array(curves)
+    assert roc["tpr_mean"].to_numpy() == pytest.approx(ref.mean(axis=0))
+    assert roc["tpr_p97.5"].to_numpy() == pytest.approx(np.percentile(ref, 97.5, axis=0))
+    assert roc["tpr_mean"].iloc[-1] == 1.0 and (np.diff(roc["tpr_mean"]) >= -1e-12).all()
+    # the area under the mean curve is the mean AUC (up to the grid's trapezoids)
+    assert np.trapezoid(roc["tpr_mean"], roc["fpr"]) == pytest.approx(lp["auc"].mean(), abs=0.01)

@@ -3,7 +3,8 @@
 ``mip``: subtraction MIPs per breast from the DICOM tree into an array store (labels, projected boxes);
 ``fcdd``: FCDD network, loss, Gaussian receptive-field upsampling, HSC, confetti noise;
 ``train``: patient-grouped k-fold training of fcdd / bce / hsc; ``evaluate``: breast-level AUC
-(balanced, low prevalence), triage, pixel AUC; ``report``: the HTML anomaly section.
+(balanced, low prevalence), triage, pixel AUC; ``report``: the HTML anomaly section (also rebuilt from
+the folder ``breastlab anomaly evaluate`` writes: ``section_from_dir``).
 Submodules are imported lazily (MIP workers do not load torch).
 """
 
@@ -17,7 +18,9 @@ _EXPORTS = {
     "FCDDNet": "fcdd", "fcdd_loss": "fcdd", "receptive_upsample": "fcdd", "hsc_loss": "fcdd",
     "AnomalyConfig": "train", "train_anomaly": "train", "patient_folds": "train",
     "evaluate_anomaly_run": "evaluate", "comparison_table": "evaluate", "pixel_auc": "evaluate",
-    "write_anomaly_report": "report", "anomaly_section": "report",
+    "low_prevalence_draws": "evaluate", "mean_roc": "evaluate",
+    "write_anomaly_report": "report", "anomaly_section": "report", "write_anomaly_section": "report",
+    "section_from_dir": "report",
 }  # fmt: skip
 __all__ = sorted(_EXPORTS)
 

@@ -57,11 +57,11 @@ def breast_level(y_true, y_score, conf_level: float = 0.95) -> dict[str, float]:
             "n_normal": ci.n_negative, **triage(y_true, y_score)}
 
 
-def low_prevalence(y_true, y_score, prevalence: float = 0.02, repeats: int = 200, seed: int = 0,
-                   conf_level: float = 0.95) -> pd.DataFrame:
-    """One row per repeat: abnormal breasts subsampled to ``prevalence`` against all normals."""
+def low_prevalence_draws(y_true, prevalence: float = 0.02, repeats: int = 200, seed: int = 0):
+    """Index arrays of the ``repeats`` low-prevalence subsamples: every normal breast plus
+    ``max(2, round(prevalence / (1 - prevalence) * n_normal))`` abnormal ones drawn without
+    replacement (seeded). Shared by the figures and the ROC curves of the task."""
     y = np.asarray(y_true).astype(int)
-    s = np.asarray(y_score, dtype=float)
     if not 0 < prevalence < 1:
         raise BreastlabInputError(f"prevalence={prevalence!r}: must lie in (0, 1)")
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -72,11 +72,54 @@ def low_prevalence(y_true, y_score, prevalence: float = 0.02, repeats: int = 200
             f"{len(pos)} exist; choose a prevalence <= {len(pos) / (len(pos) + len(neg)):.3f}"
         )
     rng = np.random.default_rng(seed)
+    for _ in range(repeats):
+        yield np.concatenate([rng.choice(pos, n_pos, replace=False), neg])
+
+
+def low_prevalence(y_true, y_score, prevalence: float = 0.02, repeats: int = 200, seed: int = 0,
+                   conf_level: float = 0.95) -> pd.DataFrame:
+    """One row per repeat: abnormal breasts subsampled to ``prevalence`` against all normals."""
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
     rows = []
-    for r in range(repeats):
-        idx = np.concatenate([rng.choice(pos, n_pos, replace=False), neg])
-        rows.append({"repeat": r, "prevalence": n_pos / len(idx), **breast_level(y[idx], s[idx], conf_level)})
+    for r, idx in enumerate(low_prevalence_draws(y, prevalence, repeats, seed)):
+        share = float(np.mean(y[idx] == 1))
+        rows.append({"repeat": r, "prevalence": share, **breast_level(y[idx], s[idx], conf_level)})
     return pd.DataFrame(rows)
+
+
+def mean_roc(y_true, y_score, draws, grid: int = 101) -> pd.DataFrame:
+    """Vertically averaged ROC curve over subsamples (Fawcett 2006, sec. 8.1).
+
+    For every index array of ``draws`` the empirical ROC curve (points joined by straight
+    lines) is read at ``fpr = 0, 1/(grid-1), ..., 1`` (the highest TPR where the curve is
+    vertical); returns ``fpr, tpr_mean, tpr_p2.5, tpr_p97.5``.
+    """
+    from breastlab.evaluate.stats import roc_curve
+
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
+    fpr_grid = np.round(np.linspace(0.0, 1.0, grid), 12)
+    curves = []
+    for idx in draws:
+        roc = roc_curve(y[idx], s[idx])
+        # rounded: 1 - tn/n and k/n differ in the last bit, and a grid point should meet its level
+        fpr, tpr = np.round(np.asarray(roc.fpr, float), 12), np.asarray(roc.tpr, float)
+        order = np.lexsort((tpr, fpr))  # along the curve: ascending fpr, then tpr
+        fpr, tpr = fpr[order], tpr[order]
+        curve = np.interp(fpr_grid, fpr, tpr)  # between ROC points: the straight line
+        # on a vertical step (one fpr, several tpr) np.interp may return any of them: take the top
+        levels, first = np.unique(fpr, return_index=True)
+        top = np.maximum.reduceat(tpr, first)
+        at = np.minimum(np.searchsorted(levels, fpr_grid), len(levels) - 1)
+        hit = levels[at] == fpr_grid
+        curve[hit] = top[at[hit]]
+        curves.append(curve)
+    if not curves:
+        raise BreastlabInputError("mean_roc: no subsamples given")
+    c = np.vstack(curves)
+    lo, hi = np.percentile(c, [2.5, 97.5], axis=0)
+    return pd.DataFrame({"fpr": fpr_grid, "tpr_mean": c.mean(axis=0), "tpr_p2.5": lo, "tpr_p97.5": hi})
 
 
 def summarise_repeats(df: pd.DataFrame) -> dict[str, float]:
@@ -155,6 +198,7 @@ class AnomalyEvaluation:
     low_prevalence: pd.DataFrame  # one row per seed (summary over repeats)
     pixel: pd.DataFrame  # one row per (seed, abnormal breast with box)
     predictions: pd.DataFrame
+    settings: dict = dataclasses.field(default_factory=dict)  # prevalence, repeats, seed of the evaluation
 
     def summary(self) -> dict[str, float]:
         b = self.balanced.mean(numeric_only=True)
@@ -191,7 +235,8 @@ def evaluate_anomaly_run(run_dir: str | os.PathLike, prevalence: float = 0.02, r
         px["seed"] = s
         pixel.append(px)
     return AnomalyEvaluation(run, config["model"], pd.DataFrame(balanced), pd.DataFrame(lows),
-                             pd.concat(pixel, ignore_index=True), pred)
+                             pd.concat(pixel, ignore_index=True), pred,
+                             {"prevalence": prevalence, "repeats": repeats, "seed": seed})
 
 
 def comparison_table(evs: list[AnomalyEvaluation]) -> pd.DataFrame:

@@ -26,7 +26,13 @@ Per exam (Oviedo et al., Radiology 2025, built from DICOM instead of ready TIFFs
 Labels (contract A's clinical table): the breast on the side of ``tumor_location`` is
 abnormal (1), the other normal (0). Bilateral cancer or contralateral involvement makes
 both breasts abnormal: such patients are left out by default (``bilateral="exclude"``,
-listed in the problems report) or kept with both breasts labelled 1 (``"include"``).
+listed in the problems report with the clinical flag that says so; their exams are not
+read) or kept with both breasts labelled 1 (``"include"``). Left out by default because
+the second breast has no pixel reference (Duke's Annotation_Boxes holds one box per
+patient, the index tumour's) and because the phantom cohort renders the index tumour only
+(on the ``Tumor Location`` side; its clinical table samples the real bilateral and
+contralateral rates, ~17 % of patients): with ``"include"`` a phantom patient's other breast
+would be labelled abnormal while showing no lesion. On real data ``"include"`` keeps them.
 Where ``tumor_location`` is missing (271 of 922 real patients) the side of the box
 decides, and a note says so. The tumour box, projected through the same crop, mirror
 and resize, becomes a finding (``finding_class="tumour_box"``) on its breast's image.
@@ -238,7 +244,9 @@ def find_midline(image: np.ndarray, search: float = 0.25) -> int:
     w = img.shape[1]
     n = 2 * w
     f = np.fft.rfft(img, n=n, axis=1)
-    conv = np.fft.irfft(f * f, n=n, axis=1).sum(axis=0)[: 2 * w - 1]  # conv[s] = sum_x I(x) I(s - x)
+    # conv[s] = sum_r sum_x I(r, x) I(r, s - x): the inverse transform is linear, so the rows'
+    # spectra are summed first and one row is transformed back (not one per image row)
+    conv = np.fft.irfft((f * f).sum(axis=0), n=n)[: 2 * w - 1]
     energy = np.concatenate([[0.0], np.cumsum((img**2).sum(axis=0))])
     s = np.arange(2 * w - 1)
     lo, hi = np.maximum(0, s - (w - 1)), np.minimum(w - 1, s)
@@ -435,18 +443,26 @@ def breast_labels(clinical_row: pd.Series | dict, box_side: str | None, bilatera
             f"patient {patient}: tumor_location says {_SIDE_WORD[side]} but the tumour box lies in the "
             f"{_SIDE_WORD[box_side]} breast (of the midline found in the image); left out"
         )
-    both = [k for k in ("bilateral", "contralateral_involvement") if str(row.get(k, "")).strip().lower() == "yes"]
+    why = both_abnormal(row)
     labels = {s: int(s == side) for s in SIDES}
-    if both:
-        why = " and ".join(f"{k} = yes" for k in both)
+    if why:
         if bilateral == "exclude":
-            raise BreastlabInputError(
-                f"patient {patient}: both breasts abnormal ({why}); left out (bilateral='exclude'; use "
-                "bilateral='include' to keep both breasts labelled abnormal)"
-            )
+            raise BreastlabInputError(_both_message(patient, why))
         labels = {s: 1 for s in SIDES}
         notes.append(f"patient {patient}: both breasts abnormal ({why}); the box marks the {_SIDE_WORD[side]} one only")
     return labels, notes
+
+
+def both_abnormal(clinical_row: pd.Series | dict) -> str:
+    """Why both breasts of a patient are abnormal (``"bilateral = yes"``, ...), or ``""``."""
+    row = dict(clinical_row)
+    both = [k for k in ("bilateral", "contralateral_involvement") if str(row.get(k, "")).strip().lower() == "yes"]
+    return " and ".join(f"{k} = yes" for k in both)
+
+
+def _both_message(patient: str, why: str) -> str:
+    return (f"patient {patient}: both breasts abnormal ({why}); left out (bilateral='exclude'; use "
+            "bilateral='include' to keep both breasts labelled abnormal)")
 
 
 # ============================================================================ the store
@@ -456,8 +472,8 @@ class _Job:
     pre: str
     post: str
     box: dict[str, int] | None
-    clinical: dict[str, Any]
     settings: MipSettings
+    clinical: dict[str, Any] | None = None  # attached in the parent once the clinical table is read
 
 
 _LOCAL = threading.local()
@@ -472,11 +488,11 @@ def _read_buffers() -> tuple:
     return _LOCAL.buffers
 
 
-def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
-    """Read, project, split, label one patient (runs in a worker)."""
+def _exam_images(job: _Job) -> ExamMips:
+    """Read, project, split one exam (runs in a worker; needs no clinical data). The breasts'
+    images are returned as uint8 (a quarter of the float32 bytes to send back)."""
     from breastlab.data.duke.dicom import read_series_slices
 
-    s = job.settings
     # Stored slices, no float32 volumes: both projections are computed slice by slice. The file
     # bytes go into buffers kept for the next patient (fresh memory costs a page fault per 4 kB).
     buffers = _read_buffers()
@@ -484,8 +500,17 @@ def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFram
     post_slices, post = read_series_slices(job.post, header=False, buffer=buffers[1])
     sub_mip, pre_mip = subtraction_mips(pre_slices, pre, post_slices, post, job.patient_id)
     del pre_slices, post_slices
-    ex = breast_mips(sub_mip, pre_mip, pre, s, job.box, job.patient_id)
-    labels, notes = breast_labels(job.clinical, ex.box_side, s.bilateral, job.patient_id)
+    ex = breast_mips(sub_mip, pre_mip, pre, job.settings, job.box, job.patient_id)
+    for b in ex.breasts.values():
+        b.image = to_uint8(b.image)
+    return ex
+
+
+def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
+    """Labels, manifest and findings rows of one exam (in the parent, with the clinical row)."""
+    from breastlab.data.store import FINDING_COLUMNS
+
+    labels, notes = breast_labels(job.clinical, ex.box_side, job.settings.bilateral, job.patient_id)
     images, rows, finds = [], [], []
     for side in SIDES:
         b = ex.breasts[side]
@@ -494,7 +519,7 @@ def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFram
                          "(body tissue on the outer image column); that breast is left out")
             continue
         image_id = f"{job.patient_id}:{side}"
-        images.append(to_uint8(b.image))
+        images.append(b.image)
         rows.append({
             "image_id": image_id, "patient_id": job.patient_id, "side": side, "laterality": _SIDE_WORD[side],
             "label": labels[side], "has_box": b.box is not None, "mip_scale": ex.scale, "midline_col": ex.midline,
@@ -507,11 +532,29 @@ def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFram
                           "x0": b.box[0], "y0": b.box[1], "x1": b.box[2], "y1": b.box[3]})
     if not images:
         raise BreastlabInputError(f"patient {job.patient_id}: no usable breast (both cut off by the field of view)")
-    clin = {k: v for k, v in job.clinical.items() if k not in rows[0]}
-    man = pd.DataFrame([{**r, **clin} for r in rows])
-    from breastlab.data.store import FINDING_COLUMNS
+    return images, _manifest_frame(rows, job.clinical), pd.DataFrame(finds, columns=FINDING_COLUMNS), notes
 
-    return images, man, pd.DataFrame(finds, columns=FINDING_COLUMNS), notes
+
+def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
+    """Read, project, split, label one patient whose clinical row is attached."""
+    return _assemble(job, _exam_images(job))
+
+
+def _manifest_frame(rows: list[dict[str, Any]], clinical: dict[str, Any]) -> pd.DataFrame:
+    """The shard's manifest rows (MIP columns, then the clinical columns) as one object block.
+
+    Column types are settled once, when the store's manifest is written (Parquet infers them
+    from the values: the same types and values as a frame built from row dicts). Built
+    column by column, ~116 typed columns cost ~3 ms per patient here and again in every
+    later copy of the shard's table.
+    """
+    clin = {k: v for k, v in clinical.items() if k not in rows[0]}
+    cols = [*rows[0], *clin]
+    values = np.empty((len(rows), len(cols)), dtype=object)
+    for i, r in enumerate(rows):
+        for j, v in enumerate([*r.values(), *clin.values()]):
+            values[i, j] = v  # element by element: a list-like value stays one cell
+    return pd.DataFrame(values, columns=cols, dtype=object)
 
 
 def build_mip_store(
@@ -527,6 +570,11 @@ def build_mip_store(
     ``source``: a cohort folder (DICOM tree, Clinical_and_Other_Features.xlsx, boxes file) or
     ``(dicom_root, clinical_xlsx, boxes_file)``. Bad exams are listed in ``OUT/problems.csv``
     (with notes about kept ones) and the others are processed. Returns the store and the log.
+
+    With ``workers > 1`` the worker processes start at once and take the exams (images need
+    no clinical data) while this process reads the clinical table; labels, manifest rows and
+    shards are made here. With one worker the clinical table comes first, so exams of patients
+    left out for their clinical data are not read.
     """
     from tqdm.auto import tqdm
 
@@ -542,59 +590,67 @@ def build_mip_store(
     if finished is not None:
         return finished
     dicom_root, clinical_path, boxes_path = resolve_source(source)
-    problems = ProblemLog()
-    index = index_dicom_tree(dicom_root, problems=problems)
-    clinical = read_clinical(clinical_path).set_index("patient_id", drop=False)
-    boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
-    meta = {"modality": "mri_mip", "normalisation": settings.normalisation(), "settings": dataclasses.asdict(settings),
-            "source": str(dicom_root), "generator": "breastlab.anomaly.build_mip_store"}
-    writer = StoreWriter(out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta)
-    saved = writer.meta.get("settings")
-    if saved is not None and saved != dataclasses.asdict(settings):
-        raise BreastlabInputError(f"{out}: resuming with settings {dataclasses.asdict(settings)} but the interrupted "
-                                  f"job used {saved}; use the same settings or another folder")
-    jobs = _plan(index, clinical, boxes, settings, problems, patients)
-    done = writer.done_keys()
-    todo = [j for j in jobs if j.patient_id not in done]
-    notes_path = out / ".shards" / "notes"
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="anomaly mip", unit="patient",
-               disable=not progress)
+    pool = _start_pool(workers) if workers > 1 else None  # processes start while the tables are read
+    try:
+        problems = ProblemLog()
+        index = index_dicom_tree(dicom_root, problems=problems)
+        boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
+        meta = {"modality": "mri_mip", "normalisation": settings.normalisation(),
+                "settings": dataclasses.asdict(settings), "source": str(dicom_root),
+                "generator": "breastlab.anomaly.build_mip_store"}
+        writer = StoreWriter(out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta)
+        saved = writer.meta.get("settings")
+        if saved is not None and saved != dataclasses.asdict(settings):
+            raise BreastlabInputError(f"{out}: resuming with settings {dataclasses.asdict(settings)} but the "
+                                      f"interrupted job used {saved}; use the same settings or another folder")
+        exams = _plan(index, boxes, settings, problems, patients)
+        done = writer.done_keys()
+        todo = [j for j in exams if j.patient_id not in done]
+        parallel = pool is not None and len(todo) > 1
+        futures = {pool.submit(_exam_images, job): job for job in todo} if parallel else {}
+        clinical = read_clinical(clinical_path).set_index("patient_id", drop=False)
+        jobs = _attach_clinical(exams, clinical, settings, problems)
+        kept = {j.patient_id for j in jobs}
+        todo = [j for j in jobs if j.patient_id not in done]
+        for fut, job in futures.items():
+            if job.patient_id not in kept:
+                fut.cancel()  # left out for its clinical data (a running exam's result is dropped)
+        notes_path = out / ".shards" / "notes"
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="anomaly mip", unit="patient",
+                   disable=not progress)
 
-    def handle(job: _Job, result, exc: BaseException | None) -> None:
-        bar.update(1)
-        if exc is not None:
-            msg = str(exc) if isinstance(exc, BreastlabInputError) else f"{type(exc).__name__}: {exc}"
-            problems.add(job.patient_id, STAGE, msg)
-            return
-        images, man, finds, notes = result
-        if notes:  # kept with the shard, so a resumed job still reports them ("r+": see StoreWriter.write_shard)
-            with atomic_path(notes_path / f"{StoreWriter._safe(job.patient_id)}.json") as tmp, open(tmp, "r+") as fh:
-                json.dump({"patient_id": job.patient_id, "notes": notes}, fh)
-        writer.write_shard(job.patient_id, images, man, finds)
+        def handle(job: _Job, result, exc: BaseException | None) -> None:
+            bar.update(1)
+            if exc is None and isinstance(result, ExamMips):  # from a worker: labelled here
+                try:
+                    result = _assemble(job, result)
+                except Exception as err:  # noqa: BLE001 - a failing exam is reported, the others go on
+                    exc = err
+            if exc is not None:
+                msg = str(exc) if isinstance(exc, BreastlabInputError) else f"{type(exc).__name__}: {exc}"
+                problems.add(job.patient_id, STAGE, msg)
+                return
+            images, man, finds, notes = result
+            if notes:  # kept with the shard, so a resumed job still reports them ("r+": see StoreWriter.write_shard)
+                with (atomic_path(notes_path / f"{StoreWriter._safe(job.patient_id)}.json") as tmp,
+                      open(tmp, "r+") as fh):
+                    json.dump({"patient_id": job.patient_id, "notes": notes}, fh)
+            writer.write_shard(job.patient_id, images, man, finds)
 
-    with bar:
-        if workers == 1 or len(todo) <= 1:
-            try:
-                for job in todo:
-                    try:
-                        result = _mip_patient(job)
-                    except Exception as exc:  # noqa: BLE001 - a failing exam is reported, the others go on
-                        handle(job, None, exc)
-                    else:
-                        handle(job, result, None)
-            finally:
-                _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
-        else:
-            from breastlab.data.export import WORKER_MODULES, worker_context
-
-            ctx = worker_context()
-            if hasattr(ctx, "set_forkserver_preload"):  # workers fork with this module already imported
-                ctx.set_forkserver_preload([*WORKER_MODULES, __name__])
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {pool.submit(_mip_patient, job): job for job in todo}
+        with bar:
+            if parallel:
+                kept_jobs = {j.patient_id: j for j in jobs}  # with their clinical rows
                 for fut in as_completed(futures):
+                    job = kept_jobs.get(futures[fut].patient_id)
+                    if job is None:
+                        continue  # left out for its clinical data (reported)
                     exc = fut.exception()
-                    handle(futures[fut], None if exc else fut.result(), exc)
+                    handle(job, None if exc else fut.result(), exc)
+            else:
+                _run_serial(todo, handle)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     for path in sorted(notes_path.glob("*.json")) if notes_path.exists() else []:
         saved = json.loads(path.read_text())
         for note in saved["notes"]:
@@ -602,6 +658,33 @@ def build_mip_store(
     store = writer.finalize(key_order=[j.patient_id for j in jobs])
     problems.write(out / "problems.csv")
     return store, problems
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose ``workers`` processes are started now (one no-op task each)."""
+    from breastlab.data.export import WORKER_MODULES, worker_context
+
+    ctx = worker_context()
+    if hasattr(ctx, "set_forkserver_preload"):  # workers fork with this module already imported
+        ctx.set_forkserver_preload([*WORKER_MODULES, __name__])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    for _ in range(workers):
+        pool.submit(int)  # processes start on demand: one task per worker starts them all
+    return pool
+
+
+def _run_serial(todo: list[_Job], handle) -> None:
+    """Every job through ``handle(job, result, exc)``, in this process."""
+    try:
+        for job in todo:
+            try:
+                result = _mip_patient(job)
+            except Exception as exc:  # noqa: BLE001 - a failing exam is reported, the others go on
+                handle(job, None, exc)
+            else:
+                handle(job, result, None)
+    finally:
+        _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
 
 
 def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, ProblemLog] | None:
@@ -619,15 +702,14 @@ def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, P
     return store, log
 
 
-def _plan(index: pd.DataFrame, clinical: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings,
-          problems: ProblemLog, patients: Sequence[str] | None) -> list[_Job]:
-    # Plain records, not a pandas lookup per patient (.loc on a 98-column row is ~0.5 ms).
+def _plan(index: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings, problems: ProblemLog,
+          patients: Sequence[str] | None) -> list[_Job]:
+    """One job per patient with both series (clinical rows are attached by :func:`_attach_clinical`)."""
     jobs = []
     wanted = None if patients is None else set(patients)
     series: dict[str, list[dict[str, Any]]] = {}
     for rec in index[["patient_id", "sequence", "path", "series"]].to_dict("records"):
         series.setdefault(rec["patient_id"], []).append(rec)
-    clinical_rows = dict(zip(clinical.index, clinical.to_dict("records"), strict=True))
     box_cols = ["start_row", "end_row", "start_column", "end_column"]
     box_rows = dict(zip(boxes.index, boxes[box_cols].to_dict("records"), strict=True))
     for pid in sorted(series):
@@ -641,15 +723,29 @@ def _plan(index: pd.DataFrame, clinical: pd.DataFrame, boxes: pd.DataFrame, sett
             problems.add(pid, STAGE, f"patient {pid}: no {what} series among {[r['series'] for r in grp]}; "
                                      "the subtraction needs both")
             continue
+        box = {k: int(v) for k, v in box_rows[pid].items()} if pid in box_rows else None
+        jobs.append(_Job(pid, pre[0], post[0], box, settings))
+    return jobs
+
+
+def _attach_clinical(jobs: list[_Job], clinical: pd.DataFrame, settings: MipSettings,
+                     problems: ProblemLog) -> list[_Job]:
+    """The jobs of patients in the clinical table, with their row; patients whose both breasts are
+    abnormal are left out here when ``bilateral="exclude"`` (known without their images)."""
+    # Plain records, not a pandas lookup per patient (.loc on a 98-column row is ~0.5 ms).
+    clinical_rows = dict(zip(clinical.index, clinical.to_dict("records"), strict=True))
+    kept = []
+    for job in jobs:
+        pid = job.patient_id
         if pid not in clinical_rows:
             problems.add(pid, STAGE, f"patient {pid}: not in the clinical table (labels come from tumor_location)")
             continue
-        box = None
-        if pid in box_rows:
-            box = {k: int(v) for k, v in box_rows[pid].items()}
         row = {k: (None if _isna(v) else v) for k, v in clinical_rows[pid].items()}
-        jobs.append(_Job(pid, pre[0], post[0], box, row, settings))
-    return jobs
+        if settings.bilateral == "exclude" and (why := both_abnormal(row)):
+            problems.add(pid, STAGE, _both_message(pid, why))
+            continue
+        kept.append(dataclasses.replace(job, clinical=row))
+    return kept
 
 
 def _isna(v: Any) -> bool:
@@ -669,6 +765,8 @@ def contact_sheet(store: ArrayStore | str | os.PathLike, path: str | os.PathLike
 
     store = store if isinstance(store, ArrayStore) else ArrayStore(store)
     man = store.manifest
+    if not len(man):
+        raise BreastlabInputError(f"{store.path}: the MIP store holds no breast; see {store.path / 'problems.csv'}")
     rng = np.random.default_rng(seed)
     picks = []
     for label in (1, 0):
