@@ -691,6 +691,8 @@ def _add_anomaly(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prevalence", type=float, default=0.02)
     q.add_argument("--repeats", type=int, default=200)
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", default=None, help="output folder: the report section's files (`breastlab report OUT`); "
+                   "default: anomaly_evaluation beside the first run")
     q.add_argument("--csv", default=None, help="write the comparison table here")
     q.add_argument("--html", default=None, help="write the anomaly report here")
     q.set_defaults(func=_cmd_anomaly_evaluate)
@@ -727,15 +729,18 @@ def _cmd_anomaly_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from breastlab._table import emit
     from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
+    from breastlab.anomaly.report import write_anomaly_report, write_anomaly_section
 
     evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
     emit(comparison_table(evs), f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
          csv_path=args.csv)
+    out = Path(args.out) if args.out else Path(args.runs[0]).resolve().parent / "anomaly_evaluation"
+    print(f"wrote {write_anomaly_section(evs, out).parent} (report section: `breastlab report {out}`)")
     if args.html:
-        from breastlab.anomaly.report import write_anomaly_report
-
         print(f"wrote {write_anomaly_report(evs, args.html)}")
     return 0
 
@@ -760,15 +765,19 @@ def _add_mammo(sub: argparse._SubParsersAction) -> None:
                    "default 0.15 unless --folds)")
     c.add_argument("--folds", type=int, default=None, help="patient-grouped k-fold cross-validation (e.g. 6)")
     c.add_argument("--train-patients", type=int, default=None, help="keep this many of B's training patients")
-    c.add_argument("--model", default="alexnet", help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
+    c.add_argument("--preset", default="paper", choices=["paper", "cpu"], help="paper: alexnet, batch 50, lr 0.001, "
+                   "7,500 iterations, 227 px (GPU); cpu: small_cnn (width 8, max pool), batch 32, lr 0.02, 300 "
+                   "iterations, stored size, label-balanced (for a standard-path store at 1.6 mm, 128x96); "
+                   "the options below override it")
+    c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
     c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
-    c.add_argument("--iterations", type=int, default=7500)
+    c.add_argument("--iterations", type=int, default=None)
     c.add_argument("--pretrain-iterations", type=int, default=None, help="iterations on dataset A (default: same)")
-    c.add_argument("--batch-size", type=int, default=50)
-    c.add_argument("--lr", type=float, default=1e-3)
-    c.add_argument("--lr-step", type=int, default=2500, help="multiply lr by 0.1 every N iterations")
-    c.add_argument("--wd", type=float, default=1e-3)
-    c.add_argument("--image-size", type=int, default=227)
+    c.add_argument("--batch-size", type=int, default=None)
+    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--lr-step", type=int, default=None, help="multiply lr by 0.1 every N iterations")
+    c.add_argument("--wd", type=float, default=None)
+    c.add_argument("--image-size", type=int, default=None, help="input size (0: the stored size, no resize)")
     c.add_argument("--no-balance", action="store_true", help="uniform batches instead of class-balanced ones")
     c.add_argument("--n-boot", type=int, default=2000)
     c.add_argument("--seed", type=int, default=0)
@@ -820,13 +829,19 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     import dataclasses
 
     from breastlab._table import emit
-    from breastlab.mammo import ClassifierConfig, classify
+    from breastlab.mammo import CPU_PRESET, PAPER_PRESET, ClassifierConfig, classify
     from breastlab.mammo.report import write_classify_report
 
     weights = None if args.weights.lower() == "none" else args.weights
-    cfg = ClassifierConfig(model=args.model, weights=weights, iterations=args.iterations, batch_size=args.batch_size,
-                           lr=args.lr, lr_step=args.lr_step, wd=args.wd, image_size=args.image_size,
-                           balanced=not args.no_balance, seed=args.seed, device=args.device)
+    preset = {k: v for k, v in (CPU_PRESET if args.preset == "cpu" else PAPER_PRESET).items() if k != "store"}
+    for key in ("model", "iterations", "batch_size", "lr", "lr_step", "wd", "image_size"):
+        if getattr(args, key) is not None:
+            preset[key] = getattr(args, key) or None if key == "image_size" else getattr(args, key)
+    if args.model is not None and args.model != CPU_PRESET["model"]:
+        preset.pop("model_kwargs", None)
+    if args.no_balance:
+        preset["balanced"] = False
+    cfg = ClassifierConfig(**preset, weights=weights, seed=args.seed, device=args.device)
     pcfg = dataclasses.replace(cfg, iterations=args.pretrain_iterations or args.iterations)
     test_fraction = args.test_fraction if args.folds is None else None
     if args.folds is None and test_fraction is None:
@@ -941,7 +956,7 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     from breastlab._io import read_table
     from breastlab.data.store import ArrayStore
     from breastlab.detect.froc import evaluate_detections
-    from breastlab.detect.report import write_detection_report
+    from breastlab.detect.report import write_detection_report, write_detection_section
 
     store = ArrayStore(args.store)
     rows = _detect_rows(store, args.split)
@@ -951,7 +966,10 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     det = det[det["image_id"].astype(str).isin(images["image_id"].astype(str))]
     ev = evaluate_detections(images[cols], store.findings, det, hit=args.hit, iou_threshold=args.iou)
     print(ev.format())
-    ev.write(Path(args.out))
+    settings = {"detections": str(Path(args.detections).resolve()), "split": args.split, "hit": args.hit,
+                "iou": args.iou}
+    print(f"wrote {write_detection_section(ev, Path(args.out), store, settings=settings)} "
+          "(`breastlab report` section)")
     if args.html:
         print(f"wrote {write_detection_report(ev, args.html, store)}")
     return 0

@@ -22,6 +22,23 @@ def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):
     froc = pd.read_csv(tmp_path / "ev" / "froc.csv")
     assert froc["n_findings"].sum() == len(tiny_store.findings)
     assert "FROC" in (tmp_path / "report.html").read_text()
+    # the report section is rebuilt from the evaluate folder alone (marker + saved tables + drawn gallery)
+    from breastlab.detect.report import section_from_dir
+
+    ev_dir = tmp_path / "ev"
+    assert (ev_dir / "detection_section.json").is_file()
+    gallery = pd.read_csv(ev_dir / "gallery.csv")
+    frag = section_from_dir(ev_dir)
+    assert frag.startswith("<h2>Detection</h2>")
+    assert frag.count("<table") == 2  # FROC/AP table and Table 1
+    assert frag.count("<img") == 1 + len(gallery)  # FROC curves + one per gallery image
+    assert set(gallery["kind"]) <= {"Hits", "Misses", "False positives"} and len(gallery) >= 1
+    # every finding class with findings appears in the FROC table rows
+    for c in froc.loc[froc["n_findings"] > 0, "finding_class"]:
+        assert f"<td>{c}</td>" in frag
+    # the one-page report recognises the folder by its marker
+    assert main(["report", str(ev_dir), "--out", str(tmp_path / "all.html"), "--no-gallery"]) == 0
+    assert "Table 1. Image- and breast-level performance" in (tmp_path / "all.html").read_text()
     # a second train into the same folder without --resume is refused, nothing overwritten
     before = (run / "model.pt").stat().st_mtime_ns
     assert main(["mammo", "detect", "train", str(tiny_store.path), "--out", str(run), "--split", "all",

@@ -9,13 +9,18 @@ import pandas as pd
 import pytest
 
 from breastlab.detect.localise import (
+    PAIR_FEATURES,
     breast_landmarks,
     fit_pair_model,
     heuristic_pair_score,
+    labelled_pairs,
     locate,
     match_views,
+    matching_accuracy,
+    nipple_from_contour,
     pair_features,
 )
+from breastlab.problems import BreastlabInputError
 
 
 def _breast(h=200, w=140, depth=120, cy=100, half=90, pectoral=None):
@@ -83,8 +88,94 @@ def test_matching_greedy_and_heuristic():
     assert 12 not in set(m["cc_index"])  # left single
     # a learned scorer from labelled pairs reproduces the same matching here
     rng = np.random.default_rng(0)
-    X = np.c_[rng.integers(0, 2, 400), rng.random(400) * 0.5, rng.random(400) * 0.5, rng.random(400)]
+    X = np.c_[rng.integers(0, 2, 400), rng.random(400) * 0.5, rng.random(400) * 0.5, rng.random(400),
+              rng.random(400)]
     y = (X[:, 0] == 1) & (X[:, 1] < 0.1)
     model = fit_pair_model(X, y)
-    m2 = match_views(cc, mlo, model=model, threshold=0.5)
+    m2 = match_views(cc, mlo, model=model)  # threshold 0.5 for a learned model
     assert set(zip(m2["cc_index"], m2["mlo_index"], strict=True)) == {(10, 21), (11, 20)}
+    assert (m2["pair_score"] >= 0.5).all()
+    # the fifth feature is the confidence sqrt(s_i s_j); the heuristic takes it from there by default
+    assert f[2, 0, 4] == pytest.approx(math.sqrt(0.3 * 0.7))
+    assert heuristic_pair_score(f) == pytest.approx(s)
+    with pytest.raises(BreastlabInputError, match="5"):
+        fit_pair_model(X[:, :4], y)
+
+
+def _contour_breast(h=260, w=170, depth=130, cy=130.0, half=110, bulge=0.0, above=50, sigma=25, nipple_row=None,
+                    nipple_r=4.5):
+    """Half ellipse whose outline bulges by ``bulge`` (fraction of the depth, a smooth bump of width ``sigma`` rows
+    centred ``above`` rows above the axis) and, when ``nipple_row`` is given, a disc nipple of radius ``nipple_r``
+    centred on the outline there."""
+    yy, xx = np.mgrid[:h, :w].astype(float)
+    wobble = 1 + bulge * np.exp(-0.5 * ((yy - (cy - above)) / sigma) ** 2)
+    mask = (xx / (depth * wobble)) ** 2 + ((yy - cy) / half) ** 2 < 1
+    if nipple_row is not None:
+        x_edge = depth * math.sqrt(1 - ((nipple_row - cy) / half) ** 2)
+        mask |= np.hypot(xx - x_edge, yy - nipple_row) < nipple_r
+    return mask
+
+
+def test_nipple_in_profile_is_found_off_the_most_anterior_point():
+    # a broad bulge 45 rows above the axis makes that the most anterior point; the nipple (a bump on the outline,
+    # here 8 rows below the axis) is still found, within a pixel
+    mask = _contour_breast(bulge=0.16, above=45, sigma=18, nipple_row=138.0, nipple_r=6.0)
+    ys, xs = np.nonzero(mask)
+    assert abs(ys[np.argmax(xs)] - 138) > 30  # the old "most anterior point" rule would be 30+ rows off
+    x, y, in_profile = nipple_from_contour(mask)
+    assert in_profile
+    assert y == pytest.approx(138, abs=1.0)
+    assert x == pytest.approx(130 * math.sqrt(1 - (8 / 110) ** 2), abs=1.5)  # the disc centre, not its tip
+
+
+def test_nipple_not_in_profile_is_the_fitted_apex():
+    # no nipple drawn: the apex of the fitted half-ellipse, the axis row 130 (hand geometry), within 1 px
+    x, y, in_profile = nipple_from_contour(_contour_breast())
+    assert not in_profile
+    assert y == pytest.approx(130, abs=1.0) and x == pytest.approx(129, abs=1.0)
+    # a broad bulge (not a nipple) shifts the apex only a little, the most anterior point a lot
+    mask = _contour_breast(bulge=0.04)
+    ys, xs = np.nonzero(mask)
+    x, y, in_profile = nipple_from_contour(mask)
+    assert not in_profile
+    assert abs(y - 130) < 0.5 * abs(ys[np.argmax(xs)] - 130)
+
+
+def _marks_and_truth():
+    """One breast, one lesion seen in both views, plus a false positive in each view; a second breast whose
+    lesion is hit on the CC only."""
+    marks = pd.DataFrame({
+        "image_id": ["a_cc", "a_cc", "a_mlo", "a_mlo", "b_cc"],
+        "patient_id": ["p1", "p1", "p1", "p1", "p2"], "laterality": ["L", "L", "L", "L", "R"],
+        "view": ["CC", "CC", "MLO", "MLO", "CC"],
+        "finding_class": ["mass", "mass", "mass", "calcification", "mass"],
+        "score": [0.9, 0.6, 0.8, 0.7, 0.9], "nipple_distance": [0.40, 0.80, 0.42, 0.78, 0.5],
+        "x0": [10, 60, 12, 70, 10], "y0": [10, 60, 20, 80, 10], "x1": [30, 70, 30, 80, 30],
+        "y1": [30, 70, 40, 90, 30]}, index=[100, 101, 102, 103, 104])
+    truth = pd.DataFrame({"image_id": ["a_cc", "a_mlo", "b_cc", "b_mlo"], "finding_class": ["mass"] * 4,
+                          "abnormality_id": [1, 1, 1, 1], "x0": [11, 13, 11, 50], "y0": [11, 21, 11, 50],
+                          "x1": [29, 29, 29, 60], "y1": [29, 39, 29, 60]})
+    return marks, truth
+
+
+def test_labelled_pairs_and_matching_accuracy():
+    marks, truth = _marks_and_truth()
+    pairs = labelled_pairs(marks, truth)
+    # breast p1:L has 2 CC x 2 MLO pairs, only (100, 102) is the same lesion; p2:R has no MLO detection
+    assert len(pairs) == 4 and set(pairs["breast"]) == {"p1:L"}
+    same = pairs.set_index(["cc_index", "mlo_index"])["same_lesion"]
+    assert same.to_dict() == {(100, 102): 1, (100, 103): 0, (101, 102): 0, (101, 103): 0}
+    assert list(pairs.columns[3:8]) == list(PAIR_FEATURES)
+    assert pairs.loc[(pairs["cc_index"] == 100) & (pairs["mlo_index"] == 102), "distance_diff"].item() == (
+        pytest.approx(0.02))
+    res = matching_accuracy(marks, truth)
+    # only p1's lesion is hit in both views; the heuristic pairs 100 with 102 (same class, close distance)
+    assert (res.n_lesions, res.n_correct, res.share) == (1, 1, 1.0)
+    # a scorer preferring the wrong partner: the lesion counts as wrongly paired
+    class Wrong:
+        def predict_proba(self, X):
+            p = np.where(np.isclose(X[:, 1], 0.38), 0.9, 0.1)  # 100 <-> 103 (|0.40 - 0.78|)
+            return np.c_[1 - p, p]
+
+    res = matching_accuracy(marks, truth, model=Wrong())
+    assert (res.n_lesions, res.n_correct) == (1, 0)

@@ -11,9 +11,27 @@
   column); on MLO the pectoral line, fitted (least squares ``c = a + b r``) to the edge
   of :func:`~breastlab.data.mammo.preprocess.pectoral_mask` (vertical fallback, noted,
   when no muscle is found);
-* nipple: the most anterior breast point, farthest from the chest-wall edge (the
-  median of the mask pixels within 1.5 % of the largest distance), in both views; on
-  MLO the PNL then runs from it perpendicular to the pectoral line.
+* nipple (:func:`nipple_from_contour`), from the anterior contour ``p(r)`` (the last
+  breast column of each row ``r``, counted from the chest-wall edge), in both views:
+
+  1. the nipple *in profile*: a narrow bump on the contour -- the white top-hat
+     ``q - opening(q)`` of the running median ``q`` of ``p`` (window ``0.04 D`` rows,
+     against spurs of a row or two) with a window of ``0.12 D`` rows (``D`` = breast
+     depth, the largest ``p``) peaks at least ``0.02 D`` on a row with ``p >= 0.9 D``
+     within ``0.15`` of the breast height of the contour's apex (step 2); the nipple row
+     is the middle of the bump (rows where the top-hat is at least half its peak);
+  2. otherwise (nipple not in profile, e.g. buried in a bulging contour) the apex of a
+     half-ellipse fitted to the anterior half of the contour (least squares
+     ``p^2 = A + B r + C r^2``, rows with ``p >= D / 2``; apex row ``-B / 2C``).
+
+  The nipple is the contour point on that row -- for a nipple in profile its centre,
+  one radius behind the tip (a round bump is ``sqrt(3) R`` wide at half its height),
+  which on the phantom halved the error along the PNL (median +3.5 -> -1.3 px).
+  The "most anterior point" alone (used
+  before) follows every bulge of the outline: on the phantom its row was off by more
+  than 6 mm for 10 % of the images (up to 20 mm); the two steps keep 95 % within 4 mm
+  (1,280 phantom images; 3 beyond 8 mm, the largest 16 mm).
+  On MLO the PNL then runs from the nipple perpendicular to the pectoral line.
 
 **Nipple distance and quadrant** (:func:`locate`): with ``u`` the unit vector from
 the nipple perpendicular to the posterior line (the posterior nipple line, PNL, of
@@ -32,11 +50,18 @@ lesion is nearly the same in both views, the usual two-view triangulation):
 ``S = c_ij * exp(-(d_i - d_j)^2 / (2 * 0.1^2)) * (1 - |s_i - s_j|) * sqrt(s_i s_j)`` with
 ``c_ij = 1`` for the same class and 0.5 otherwise, ``d`` the nipple distances and
 ``s`` the detection scores (agreement of the scores, and confident pairs first).
-With training pairs, :func:`fit_pair_model` fits a
+With training pairs (:func:`labelled_pairs`: every CC x MLO detection pair of a
+breast, 1 when both hit findings of the same lesion), :func:`fit_pair_model` fits a
 gradient-boosted classifier (scikit-learn ``HistGradientBoostingClassifier``) on the
-features of :func:`pair_features` and its probability is the pair score. Pairs are
-then taken greedily in descending score, each detection at most once, while the
-score is at least ``threshold`` (0.05; the confidence factor keeps scores small); the rest stay single.
+features of :func:`pair_features` (same class, ``|d_i - d_j|``, ``|s_i - s_j|``, log
+size ratio, ``sqrt(s_i s_j)``) and its probability is the pair score. Pairs are then
+taken greedily in descending score, each detection at most once, while the score is
+at least ``threshold`` (heuristic 0.05 -- the confidence factor keeps scores small;
+learned model 0.5, a probability); the rest stay single.
+
+:func:`matching_accuracy` scores a matching against the truth: among the lesions hit
+in both views (IoU >= 0.5 or the detection's centre in the true box), the share whose
+highest-scoring CC hit is paired with an MLO detection hitting the same lesion.
 """
 
 from __future__ import annotations
@@ -63,6 +88,7 @@ class Landmarks:
     chest_wall_right: bool
     pectoral_found: bool
     mask: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    nipple_in_profile: bool = False  # found as a bump on the contour (else the fitted apex)
 
     @property
     def pnl_length(self) -> float:
@@ -108,15 +134,58 @@ def breast_landmarks(image: np.ndarray, view: str, mask: np.ndarray | None = Non
             if inside.sum() >= 2:
                 b, a = np.polyfit(rows[inside].astype(float), edge[inside], 1)
                 found = True
-    # the nipple: the most anterior breast point (farthest from the chest-wall edge) in both views
-    dist = xs - xs.min()
-    near = dist >= dist.max() * 0.985
-    nx, ny = float(np.median(xs[near])), float(np.median(ys[near]))
+    nx, ny, profile = nipple_from_contour(mask)
     t = (nx - a - b * ny) / (1 + b * b)  # foot of the perpendicular from the nipple
     fx, fy = nx - t, ny + b * t
     if right:
         nx, fx = (w - 1) - nx, (w - 1) - fx
-    return Landmarks(view, (nx, ny), (fx, fy), bool(right), found, None)
+    return Landmarks(view, (nx, ny), (fx, fy), bool(right), found, None, profile)
+
+
+def nipple_from_contour(mask: np.ndarray, *, window: float = 0.12, bump: float = 0.02,
+                        search: float = 0.15) -> tuple[float, float, bool]:
+    """Nipple ``(x, y, in_profile)`` of a breast mask with the chest wall at the left (module notes).
+
+    ``window``, ``bump``: top-hat window and least bump height as fractions of the breast
+    depth; ``search``: how far (fraction of the breast height) the bump may lie from the
+    fitted apex.
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(mask, bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    x0 = int(np.flatnonzero(mask.any(axis=0))[0])
+    last = np.array([np.flatnonzero(mask[r])[-1] for r in rows], float)
+    p = last - x0 + 1  # anterior contour: depth of each row
+    depth = float(p.max())
+    keep = p >= 0.5 * depth
+    apex = float(rows[int(np.argmax(p))])
+    if keep.sum() >= 3:
+        c2, c1, _ = np.polyfit(rows[keep].astype(float), p[keep] ** 2, 2)
+        if c2 < 0:
+            apex = float(np.clip(-c1 / (2 * c2), rows[keep][0], rows[keep][-1]))
+    size = max(5, int(round(window * depth)) | 1)
+    # a running median over 0.04 D rows first: spurs of the outline a row or two high (noise at the skin line,
+    # resampling steps) are no nipple
+    smooth = ndimage.median_filter(p, size=max(3, int(round(0.04 * depth)) | 1), mode="nearest")
+    tophat = smooth - ndimage.grey_opening(smooth, size=size, mode="nearest")
+    cand = np.flatnonzero((np.abs(rows - apex) <= search * len(rows)) & (p >= 0.9 * depth))
+    in_profile = cand.size > 0 and float(tophat[cand].max()) >= bump * depth
+    if in_profile:
+        k = int(cand[np.argmax(tophat[cand])])
+        lo = hi = k
+        while lo > 0 and tophat[lo - 1] >= tophat[k] / 2:
+            lo -= 1
+        while hi < len(p) - 1 and tophat[hi + 1] >= tophat[k] / 2:
+            hi += 1
+        ny = (rows[lo] + rows[hi]) / 2.0
+        # a round nipple's centre lies one radius behind its tip; the bump's width at half height is sqrt(3) R
+        behind = (rows[hi] - rows[lo] + 1) / math.sqrt(3.0)
+    else:
+        ny, behind = apex, 0.0
+    k = int(np.argmin(np.abs(rows - ny)))
+    k = k - 1 + int(np.argmax(last[max(0, k - 1) : k + 2])) if 0 < k < len(rows) - 1 else k
+    return float(last[k]) - behind, float(ny), bool(in_profile)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,53 +231,184 @@ def locate_boxes(boxes: pd.DataFrame, lm: Landmarks, **kwargs) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- matching
-PAIR_FEATURES = ("same_class", "distance_diff", "score_diff", "size_ratio")
+PAIR_FEATURES = ("same_class", "distance_diff", "score_diff", "size_ratio", "confidence")
 
 
 def pair_features(cc: pd.DataFrame, mlo: pd.DataFrame) -> np.ndarray:
-    """(len(cc), len(mlo), 4): same class, |d_i - d_j|, |s_i - s_j|, log ratio of box sizes (sqrt area)."""
+    """(len(cc), len(mlo), 5): same class, |d_i - d_j|, |s_i - s_j|, |log size ratio| (sqrt area), sqrt(s_i s_j)."""
     def size(df):
         return np.sqrt(np.clip((df["x1"] - df["x0"]) * (df["y1"] - df["y0"]), 1e-9, None)).to_numpy(float)
 
     same = (cc["finding_class"].to_numpy()[:, None] == mlo["finding_class"].to_numpy()[None, :]).astype(float)
     dd = np.abs(cc["nipple_distance"].to_numpy(float)[:, None] - mlo["nipple_distance"].to_numpy(float)[None, :])
-    ds = np.abs(cc["score"].to_numpy(float)[:, None] - mlo["score"].to_numpy(float)[None, :])
+    s_cc, s_mlo = cc["score"].to_numpy(float), mlo["score"].to_numpy(float)
+    ds = np.abs(s_cc[:, None] - s_mlo[None, :])
     sr = np.abs(np.log(size(cc)[:, None] / size(mlo)[None, :]))
-    return np.stack([same, dd, ds, sr], axis=-1)
+    conf = np.sqrt(np.clip(np.outer(s_cc, s_mlo), 0.0, None))
+    return np.stack([same, dd, ds, sr, conf], axis=-1)
 
 
-def heuristic_pair_score(features: np.ndarray, confidence: np.ndarray | float = 1.0, other_class: float = 0.5,
-                         sigma: float = 0.1) -> np.ndarray:
-    """The documented heuristic (module notes) from :func:`pair_features`; ``confidence`` = sqrt(s_i s_j)."""
+def heuristic_pair_score(features: np.ndarray, confidence: np.ndarray | float | None = None,
+                         other_class: float = 0.5, sigma: float = 0.1) -> np.ndarray:
+    """The documented heuristic (module notes) from :func:`pair_features`.
+
+    ``confidence`` = sqrt(s_i s_j); None takes it from the features' fifth column (1 when absent).
+    """
     f = np.asarray(features, float)
+    if confidence is None:
+        confidence = f[..., 4] if f.shape[-1] > 4 else 1.0
     cls = np.where(f[..., 0] > 0.5, 1.0, other_class)
     return cls * np.exp(-0.5 * (f[..., 1] / sigma) ** 2) * np.clip(1.0 - f[..., 2], 0.0, 1.0) * confidence
 
 
 def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0):
-    """Gradient-boosted pair scorer from labelled pairs (features (n, 4), labels 0/1)."""
+    """Gradient-boosted pair scorer from labelled pairs (features (n, 5) of :func:`pair_features`, labels 0/1).
+
+    scikit-learn's ``HistGradientBoostingClassifier``: 50 trees of at most 4 leaves (at
+    least 10 pairs per leaf, learning rate 0.1) -- training sets are a few hundred pairs --
+    with monotonic constraints from the two-view geometry: the probability may only rise
+    with the same class and the confidence and only fall with the nipple-distance
+    difference, the score difference and the size ratio; no class weights, so that the
+    probability (thresholded at 0.5 by :func:`match_views`) is the plain estimate. On the
+    phantom (out-of-fold detections of 140 train patients, 4-fold cross-validation by
+    breast, two cohort versions) this paired 97.6 % and 92.0 % of the lesions correctly,
+    unconstrained class-balanced trees 91.9 % and 91.5 %: without the constraints the
+    trees fit noise in the score and size features.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     y = np.asarray(same_lesion).astype(int).ravel()
     X = np.asarray(features, float).reshape(len(y), -1)
+    if X.shape[1] != len(PAIR_FEATURES):
+        raise BreastlabInputError(f"fit_pair_model: features have {X.shape[1]} columns; expected "
+                                  f"{len(PAIR_FEATURES)} ({', '.join(PAIR_FEATURES)}) as pair_features gives")
     if len(np.unique(y)) < 2:
         raise BreastlabInputError("fit_pair_model: training pairs need both same-lesion (1) and different (0) pairs")
-    return HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(X, y)
+    return HistGradientBoostingClassifier(max_iter=50, max_leaf_nodes=4, min_samples_leaf=10, learning_rate=0.1,
+                                          monotonic_cst=[1, -1, -1, -1, 1], random_state=seed).fit(X, y)
 
 
-def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float = 0.05, model=None) -> pd.DataFrame:
+def _breast_key(marks: pd.DataFrame) -> pd.Series:
+    return marks["patient_id"].astype(str) + ":" + marks["laterality"].astype(str)
+
+
+def _check_marks(marks: pd.DataFrame, name: str) -> None:
+    need = ["image_id", "patient_id", "laterality", "view", "finding_class", "score", "nipple_distance",
+            "x0", "y0", "x1", "y1"]
+    missing = [c for c in need if c not in marks.columns]
+    if missing:
+        raise BreastlabInputError(f"{name}: lacks column(s) {missing}; needs {need} (nipple_distance from locate)")
+
+
+def _lesion_hits(marks: pd.DataFrame, truth: pd.DataFrame, lesion: str | None, hit: str,
+                 iou_threshold: float) -> dict:
+    """detection index -> set of lesion keys ("breast|lesion") whose true box it hits in its image."""
+    from breastlab.detect._boxes import centre_in, iou_matrix
+
+    if hit not in ("iou", "centre", "iou_or_centre"):
+        raise BreastlabInputError(f"hit={hit!r}: valid values are 'iou', 'centre' and 'iou_or_centre'")
+    t = truth[truth[["x0", "y0", "x1", "y1"]].notna().all(axis=1)]
+    key = t["image_id"].astype(str).map(dict(zip(marks["image_id"].astype(str), _breast_key(marks), strict=False)))
+    lab = t[lesion].astype(str) if lesion is not None and lesion in t.columns else t["finding_class"].astype(str)
+    t = t.assign(lesion_key=key + "|" + lab).dropna(subset=["lesion_key"])
+    out: dict = {i: set() for i in marks.index}
+    for iid, g in marks.groupby(marks["image_id"].astype(str)):
+        tt = t[t["image_id"].astype(str) == iid]
+        if tt.empty:
+            continue
+        db, tb = g[["x0", "y0", "x1", "y1"]].to_numpy(float), tt[["x0", "y0", "x1", "y1"]].to_numpy(float)
+        iou = iou_matrix(db, tb)
+        ok = iou >= iou_threshold if hit == "iou" else centre_in(db, tb) if hit == "centre" else (
+            (iou >= iou_threshold) | centre_in(db, tb))
+        for r, i in enumerate(g.index):
+            out[i] = set(tt["lesion_key"].to_numpy()[ok[r]])
+    return out
+
+
+def labelled_pairs(marks: pd.DataFrame, truth: pd.DataFrame, *, lesion: str | None = "abnormality_id",
+                   hit: str = "iou_or_centre", iou_threshold: float = 0.5) -> pd.DataFrame:
+    """Every CC x MLO pair of detections within each breast, with its features and ``same_lesion`` (0/1).
+
+    ``marks``: detections with image_id, patient_id, laterality, view, finding_class,
+    score, nipple_distance and a box (e.g. :func:`breastlab.detect.marks.annotate`
+    joined with the manifest). ``truth``: findings (image_id, box and the ``lesion``
+    column naming the lesion within a breast, e.g. CBIS-DDSM's abnormality id; None or
+    a missing column: the finding class). A pair is the same lesion when both
+    detections hit (``hit``, as the FROC matching) true boxes of one lesion.
+    Returns cc_index, mlo_index, breast, the :data:`PAIR_FEATURES` and same_lesion.
+    """
+    _check_marks(marks, "marks")
+    hits = _lesion_hits(marks, truth, lesion, hit, iou_threshold)
+    view = marks["view"].astype(str).str.upper()
+    frames = []
+    for breast, g in marks.groupby(_breast_key(marks)):
+        cc, mlo = g[view[g.index] == "CC"], g[view[g.index] == "MLO"]
+        if len(cc) == 0 or len(mlo) == 0:
+            continue
+        f = pair_features(cc, mlo).reshape(-1, len(PAIR_FEATURES))
+        ci, mi = np.repeat(cc.index.to_numpy(), len(mlo)), np.tile(mlo.index.to_numpy(), len(cc))
+        same = [int(bool(hits[i] & hits[j])) for i, j in zip(ci, mi, strict=True)]
+        frames.append(pd.DataFrame({"cc_index": ci, "mlo_index": mi, "breast": breast,
+                                    **{k: f[:, n] for n, k in enumerate(PAIR_FEATURES)}, "same_lesion": same}))
+    cols = ["cc_index", "mlo_index", "breast", *PAIR_FEATURES, "same_lesion"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchingResult:
+    share: float  # correctly paired / lesions hit in both views
+    n_lesions: int
+    n_correct: int
+    lesions: pd.DataFrame  # one row per lesion hit in both views: cc detection, partner, correct
+
+
+def matching_accuracy(marks: pd.DataFrame, truth: pd.DataFrame, *, model=None, threshold: float | None = None,
+                      lesion: str | None = "abnormality_id", hit: str = "iou_or_centre",
+                      iou_threshold: float = 0.5) -> MatchingResult:
+    """Share of lesions hit in both views whose best CC hit is paired with an MLO hit of the same lesion.
+
+    Matching by :func:`match_views` (heuristic, or ``model``) within each breast;
+    ``marks``/``truth`` as :func:`labelled_pairs`.
+    """
+    _check_marks(marks, "marks")
+    hits = _lesion_hits(marks, truth, lesion, hit, iou_threshold)
+    view = marks["view"].astype(str).str.upper()
+    rows = []
+    for breast, g in marks.groupby(_breast_key(marks)):
+        cc, mlo = g[view[g.index] == "CC"], g[view[g.index] == "MLO"]
+        partner = {}
+        if len(cc) and len(mlo):
+            pairs = match_views(cc, mlo, threshold=threshold, model=model)
+            partner = dict(zip(pairs["cc_index"], pairs["mlo_index"], strict=True))
+        keys = set().union(*(hits[i] for i in g.index)) if len(g) else set()
+        for key in sorted(keys):
+            cc_hit = [i for i in cc.sort_values("score", ascending=False).index if key in hits[i]]
+            mlo_hit = [j for j in mlo.index if key in hits[j]]
+            if not cc_hit or not mlo_hit:
+                continue
+            p = partner.get(cc_hit[0])
+            rows.append({"breast": breast, "lesion": key, "cc_index": cc_hit[0], "partner": p,
+                         "correct": p is not None and key in hits[p]})
+    les = pd.DataFrame(rows, columns=["breast", "lesion", "cc_index", "partner", "correct"])
+    n, k = len(les), int(les["correct"].sum()) if len(les) else 0
+    return MatchingResult(k / n if n else float("nan"), n, k, les)
+
+
+def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float | None = None, model=None) -> pd.DataFrame:
     """Greedy one-to-one CC-MLO matching of one breast's detections (module notes).
 
     ``cc``/``mlo``: detections with finding_class, score, nipple_distance and a box.
+    ``threshold``: least pair score (None: 0.05 for the heuristic, 0.5 for a ``model``).
     Returns one row per pair taken: ``cc_index``, ``mlo_index`` (index labels of the
     inputs) and ``pair_score``, in the order taken.
     """
+    if threshold is None:
+        threshold = 0.05 if model is None else 0.5
     if len(cc) == 0 or len(mlo) == 0:
         return pd.DataFrame({"cc_index": [], "mlo_index": [], "pair_score": []})
     f = pair_features(cc, mlo)
     if model is None:
-        conf = np.sqrt(np.outer(cc["score"].to_numpy(float), mlo["score"].to_numpy(float)).clip(0, None))
-        s = heuristic_pair_score(f, conf)
+        s = heuristic_pair_score(f)
     else:
         s = model.predict_proba(f.reshape(-1, f.shape[-1]))[:, 1].reshape(f.shape[:2])
     order = np.argsort(-s, axis=None, kind="stable")

@@ -50,11 +50,14 @@ def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3) -> p
 
 
 def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.0,
-             match_threshold: float = 0.05, overlap_iou: float | None = 0.3) -> pd.DataFrame:
+             match_threshold: float | None = None, overlap_iou: float | None = 0.3,
+             pair_model=None) -> pd.DataFrame:
     """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score.
 
     ``overlap_iou``: class-agnostic NMS first (:func:`suppress_overlaps`), so that a reader
-    sees one mark per location; None keeps every detection.
+    sees one mark per location; None keeps every detection. ``pair_model``: a learned
+    CC-MLO pair scorer (:func:`~breastlab.detect.localise.fit_pair_model`; None: the
+    heuristic); ``match_threshold`` None takes :func:`~breastlab.detect.localise.match_views`'s default.
     """
     from breastlab.detect.localise import breast_landmarks, locate, match_views
 
@@ -87,7 +90,8 @@ def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 
         det["breast"] = det["image_id"].map(man["patient_id"].astype(str) + ":" + man["laterality"].astype(str))
         det["view"] = det["image_id"].map(man["view"].astype(str).str.upper())
         for _, g in det[det["nipple_distance"].notna()].groupby("breast"):
-            pairs = match_views(g[g["view"] == "CC"], g[g["view"] == "MLO"], threshold=match_threshold)
+            pairs = match_views(g[g["view"] == "CC"], g[g["view"] == "MLO"], threshold=match_threshold,
+                                model=pair_model)
             for p in pairs.itertuples():
                 det.loc[p.cc_index, ["partner", "pair_score"]] = [det.loc[p.mlo_index, "detection_id"], p.pair_score]
                 det.loc[p.mlo_index, ["partner", "pair_score"]] = [det.loc[p.cc_index, "detection_id"], p.pair_score]

@@ -33,7 +33,8 @@ class-wise NMS instead); ``"cpu-small"`` -- the ``small`` arch at ``spacing_mm``
 CPU runs (AdamW, lr 1e-3, same augmentation, no test-time flips).
 
 Training (:func:`train_detector`) is iteration-based and resumable: the sample order
-of iteration *k* is a function of (seed, k) only, ``checkpoint.pt`` (model,
+of iteration *k* is a function of (seed, k) only (:func:`breastlab.train.loop.derive_seed`
+streams, as the classifier's training), ``checkpoint.pt`` (model,
 optimiser, scheduler, iteration) is written atomically every ``checkpoint_every``
 iterations, and ``resume=True`` continues from it; ``metrics.csv`` logs losses, lr and
 the time waiting for data versus the whole step.
@@ -59,6 +60,7 @@ from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.problems import BreastlabInputError
+from breastlab.train.loop import DistInfo, derive_seed, resolve_device
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
 TTAS = ("none", "wbf", "nms")
@@ -322,10 +324,6 @@ def _collate(batch):
     return [b[0] for b in batch], [b[1] for b in batch]
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
 class _Batches(torch.utils.data.Sampler):
     """Batches of (row, augmentation seed) for iterations ``start .. stop - 1``; depends on (seed, k) only."""
 
@@ -337,25 +335,19 @@ class _Batches(torch.utils.data.Sampler):
         n = len(self.rows)
         epoch, pos = divmod(g, n)
         if epoch not in self._perm:
-            self._perm = {epoch: np.random.default_rng(_seed(self.cfg.seed, 17, epoch)).permutation(n)}
+            self._perm = {epoch: np.random.default_rng(derive_seed(self.cfg.seed, 17, epoch)).permutation(n)}
         return int(self.rows[self._perm[epoch][pos]])
 
     def __iter__(self):
         bs = self.cfg.batch_size
         for it in range(self.start, self.stop):
-            yield [(self._at(it * bs + j), _seed(self.cfg.seed, 29, it, j)) for j in range(bs)]
+            yield [(self._at(it * bs + j), derive_seed(self.cfg.seed, 29, it, j)) for j in range(bs)]
 
     def __len__(self) -> int:
         return self.stop - self.start
 
 
 # ============================================================================ training
-def _device(pref: str) -> torch.device:
-    if pref == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(pref)
-
-
 def _lr_lambda(cfg: DetectorConfig):
     steps = sorted(int(round(f * cfg.iterations)) for f in cfg.lr_steps)
 
@@ -420,7 +412,7 @@ def train_detector(
             raise BreastlabInputError(f"{out}: the run there was made with other settings; resume with the same "
                                       "store, rows and config or choose another folder")
     write_json(fp, out / "config.json")
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     opt = _optimizer(model, cfg)
