@@ -77,3 +77,20 @@ def test_missing_renderer_is_a_clear_error(tmp_path, monkeypatch):
 def test_nothing_to_report(tmp_path):
     with pytest.raises(BreastlabInputError, match="neither a run"):
         write_report(tmp_path, tmp_path / "r.html")
+
+
+def test_other_capabilities_runs_are_not_shortcut_runs(tmp_path, fake_sweep):
+    """A folder holding an anomaly-style run (predictions.parquet with other columns) beside a shortcut run."""
+    import shutil
+
+    import pandas as pd
+
+    from breastlab.report import find_runs
+
+    shutil.copytree(fake_sweep / "rho0.5", tmp_path / "shortcut")
+    (tmp_path / "fcdd").mkdir()
+    anomaly_like = pd.DataFrame({"image_id": ["a"], "side": ["L"], "score": [0.3]})
+    anomaly_like.to_parquet(tmp_path / "fcdd" / "predictions.parquet")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "predictions.parquet").write_bytes(b"not parquet")
+    assert find_runs(tmp_path) == [tmp_path / "shortcut"]

@@ -476,13 +476,25 @@ def find_runs(path: str | os.PathLike) -> list[Path]:
         raise BreastlabInputError(f"{path}: no such run or sweep directory")
     if (path / "predictions.parquet").exists():
         return [path]
-    runs = sorted(p.parent for p in path.rglob("predictions.parquet"))
+    # Below a folder, only tables in this contract count: anomaly, classification and detection
+    # runs keep their own predictions.parquet with other columns.
+    runs = sorted(p.parent for p in path.rglob("predictions.parquet") if _has_prediction_columns(p))
     if not runs:
         raise BreastlabInputError(
             f"{path}: neither a run (no predictions.parquet) nor a sweep (no sub-folder holds one); "
             "finish training with `breastlab train` first"
         )
     return runs
+
+
+def _has_prediction_columns(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+        return False
+    return set(PREDICTION_COLUMNS) <= names
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict:
