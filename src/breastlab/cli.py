@@ -888,7 +888,16 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     q.add_argument("--max-marks", type=int, default=5, help="marks per image in the CSV/JSON/PNG")
     q.add_argument("--no-png", action="store_true")
     q.add_argument("--level", default="patient", help="reader-study case: patient, breast or image")
+    q.add_argument("--pair-model", default=None, help="CC-MLO pair model from `fit-pairs` (default: the heuristic)")
     q.set_defaults(func=_cmd_detect_predict)
+    f = d.add_parser("fit-pairs", help="fit the gradient-boosted CC-MLO pair model on detections with known truth")
+    f.add_argument("store")
+    f.add_argument("detections", help="detections.csv of images the detector did not train on (e.g. out-of-fold)")
+    f.add_argument("--out", required=True, help="model file to write (pickle)")
+    f.add_argument("--split", default="all", help="manifest split whose images are used")
+    f.add_argument("--min-score", type=float, default=0.1)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=_cmd_detect_fit_pairs)
     e = d.add_parser("evaluate", help="FROC, AP@0.5, image/breast ROC (Table 1), report section")
     e.add_argument("store")
     e.add_argument("detections", help="detections.csv written by predict")
@@ -942,11 +951,34 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     det = predict(model, cfg, store, rows=rows, tta=args.tta)
     out = Path(args.out)
     write_table(det, out / "detections.csv")
-    marks = annotate(det, store, min_score=args.min_score)
+    pair_model = None
+    if args.pair_model:
+        from breastlab.detect.localise import load_pair_model
+
+        pair_model = load_pair_model(args.pair_model)
+    marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
     write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
     images = store.manifest if rows is None else store.manifest.iloc[rows]
     write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
     print(f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv")
+    return 0
+
+
+def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
+    from breastlab._io import read_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.localise import save_pair_model
+    from breastlab.detect.marks import fit_pair_model_on
+
+    store = ArrayStore(args.store)
+    rows = _detect_rows(store, args.split)
+    det = read_table(args.detections)
+    if rows is not None:
+        det = det[det["image_id"].astype(str).isin(store.manifest["image_id"].iloc[rows].astype(str))]
+    model, pairs = fit_pair_model_on(det, store, min_score=args.min_score, seed=args.seed)
+    path = save_pair_model(model, args.out)
+    print(f"pair model fitted on {len(pairs)} CC x MLO pairs ({int(pairs['same_lesion'].sum())} same lesion); "
+          f"wrote {path}")
     return 0
 
 

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -423,3 +424,35 @@ def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float | None 
         used_m.add(j)
         rows.append({"cc_index": cc.index[i], "mlo_index": mlo.index[j], "pair_score": float(s[i, j])})
     return pd.DataFrame(rows, columns=["cc_index", "mlo_index", "pair_score"])
+
+
+def save_pair_model(model, path) -> Path:
+    """Write a fitted pair model (pickle, with the feature names and scikit-learn version it was fitted with)."""
+    import pickle
+
+    import sklearn
+
+    from breastlab._io import write_bytes
+
+    blob = {"kind": "breastlab pair model", "features": list(PAIR_FEATURES), "sklearn": sklearn.__version__,
+            "model": model}
+    return write_bytes(pickle.dumps(blob), path)
+
+
+def load_pair_model(path):
+    """A pair model written by :func:`save_pair_model` (a pickle: load only files you made yourself)."""
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise BreastlabInputError(f"{path}: no such pair model; fit one with `breastlab mammo detect fit-pairs`")
+    try:
+        blob = pickle.loads(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not our file
+        raise BreastlabInputError(f"{path}: not a pair model written by breastlab ({exc})") from exc
+    if not isinstance(blob, dict) or blob.get("kind") != "breastlab pair model":
+        raise BreastlabInputError(f"{path}: not a pair model written by breastlab (save_pair_model)")
+    if blob["features"] != list(PAIR_FEATURES):
+        raise BreastlabInputError(f"{path}: fitted on features {blob['features']}; this version uses "
+                                  f"{list(PAIR_FEATURES)}; fit it again")
+    return blob["model"]

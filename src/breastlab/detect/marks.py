@@ -99,6 +99,33 @@ def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 
     return det[MARK_COLUMNS + [c for c in det.columns if c not in MARK_COLUMNS]]
 
 
+def fit_pair_model_on(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.1,
+                      lesion: str | None = "abnormality_id", seed: int = 0):
+    """Fit the CC-MLO pair model on detections of images with known findings; returns (model, pairs).
+
+    The detections' marks (:func:`annotate`, one per location) are paired within each
+    breast and labelled by the store's findings (``lesion`` names the same lesion in both
+    views; see :func:`~breastlab.detect.localise.labelled_pairs`). Use detections the
+    detector did not train on (e.g. out-of-fold predictions): on its own training images
+    its scores are overconfident and the model learns that.
+    """
+    from breastlab.detect.localise import PAIR_FEATURES, fit_pair_model, labelled_pairs
+
+    marks = annotate(detections, store, min_score=min_score)
+    man = store.manifest.set_index(store.manifest["image_id"].astype(str))
+    for col in ("patient_id", "laterality", "view"):
+        if col not in man.columns:
+            raise BreastlabInputError(f"{store.path}: manifest lacks {col!r}, needed to pair CC and MLO views")
+        marks[col] = marks["image_id"].map(man[col])
+    truth = store.findings[store.findings["image_id"].astype(str).isin(set(marks["image_id"]))]
+    pairs = labelled_pairs(marks, truth, lesion=lesion)
+    if pairs.empty:
+        raise BreastlabInputError("fit_pair_model_on: no CC x MLO pairs of detections in any breast; "
+                                  "predict on images with both views first")
+    model = fit_pair_model(pairs[list(PAIR_FEATURES)].to_numpy(float), pairs["same_lesion"], seed=seed)
+    return model, pairs
+
+
 def draw_marks(image: np.ndarray, marks: pd.DataFrame, truth: pd.DataFrame | None = None) -> bytes:
     """PNG bytes: the mapped image in grey with each mark's box, class and score (truth boxes dashed green)."""
     from PIL import Image, ImageDraw
