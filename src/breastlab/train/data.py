@@ -382,32 +382,33 @@ def _resize_rows_uint8(a: torch.Tensor, rows: int) -> torch.Tensor:
     return r.permute(0, 2, 3, 1).reshape(rows, w)
 
 
-def _copy(a: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """A contiguous, writable tensor copy of a (possibly memory-mapped, flipped) 2-D view."""
-    return torch.from_numpy(np.array(a, order="C")) if isinstance(a, np.ndarray) else a.contiguous()
+def _transposed_copy(a: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A contiguous, writable copy of the transpose of a 2-D uint8 view (NumPy's transposing copy is ~2x torch's)."""
+    arr = a.numpy() if isinstance(a, torch.Tensor) else a
+    return torch.from_numpy(np.array(arr.T, order="C"))
 
 
 def resize_uint8(image: torch.Tensor | np.ndarray, box: tuple[int, int, int, int], size: int) -> torch.Tensor:
     """Crop ``box`` = (top, left, h, w) of a (H, W) uint8 image and resize it to (size, size), anti-aliased bilinear.
 
-    ``image`` may be a tensor or a NumPy view (a memory map, a flipped view): only the crop is copied.
-
-    Same filter as ``torchvision.transforms.functional.resized_crop(..., antialias=True)``
-    (PIL's), done as a row pass then a column pass of :func:`_resize_rows_uint8` (the column
-    pass on the transposed image); rounding to uint8 between the passes may differ from
-    torchvision's column-then-row order by one grey level. Falls back to the direct call when
-    ``size`` or the image width does not allow 4-column packing.
+    The result equals ``torchvision.transforms.functional.resized_crop(..., antialias=True)``
+    on the uint8 image (PIL's filter; horizontal pass, rounding, vertical pass), computed as
+    two row passes of :func:`_resize_rows_uint8`: the first on the transposed crop (its
+    columns), the second on the transposed result. ``image`` may be a tensor or a NumPy
+    view (a memory map, a flipped view): only the crop is copied. Falls back to the direct
+    call when ``size`` or the image height does not allow 4-way packing.
     """
     t, l, h, w = box
-    width = image.shape[-1]
-    w4 = -(-w // 4) * 4
-    if size % 4 or w4 > width:
-        crop = _copy(image[t : t + h, l : l + w])[None, None]
-        return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0, 0]
-    l0 = min(l, width - w4)  # widen the crop to a multiple of 4 columns with real neighbours (dropped below)
-    rows = _resize_rows_uint8(_copy(image[t : t + h, l0 : l0 + w4]), size)
-    cols = _resize_rows_uint8(rows[:, l - l0 : l - l0 + w].t().contiguous(), size)
-    return cols.t()
+    height = image.shape[0]
+    h4 = -(-h // 4) * 4
+    if size % 4 or h4 > height:
+        crop = image[t : t + h, l : l + w]
+        crop = torch.from_numpy(np.array(crop, order="C")) if isinstance(crop, np.ndarray) else crop.contiguous()
+        return F.interpolate(crop[None, None], size=(size, size), mode="bilinear", align_corners=False,
+                             antialias=True)[0, 0]
+    t0 = min(t, height - h4)  # widen the crop to a multiple of 4 rows with real neighbours (dropped below)
+    columns_done = _resize_rows_uint8(_transposed_copy(image[t0 : t0 + h4, l : l + w]), size)  # (size, h4)
+    return _resize_rows_uint8(_transposed_copy(columns_done[:, t - t0 : t - t0 + h]), size)
 
 
 def preprocess_eval(
