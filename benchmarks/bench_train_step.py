@@ -60,7 +60,7 @@ def main() -> None:
         def data(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             pos = np.random.default_rng(step + 1).choice(args.n, args.batch, replace=False)
             boxes = random_resized_crop_boxes(args.batch, *store.shape, gen)
-            x = preprocess_train(source.get(pos), boxes, 224, 1, device=device, channels_last=cuda)
+            x = preprocess_train(source.for_training(pos), boxes, 224, 1, device=device, channels_last=cuda)
             return x, torch.randint(0, 2, (args.batch,), device=device)
 
         def step(x: torch.Tensor, y: torch.Tensor) -> None:
