@@ -10,11 +10,14 @@
    weights) random initialisation stands in for ImageNet -- the script says so.
 
 Everything is written under ``--work`` and resumes (cohort, store and every trained
-model are reused on a rerun with the same settings). Defaults are sized for a CPU;
-the paper's preset (alexnet, batch 50, 7,500 iterations) needs a GPU:
-``--model alexnet --image-size 227 --iterations 7500 --batch-size 50 --lr 0.001``.
+model are reused on a rerun with the same settings). ``--preset cpu`` (default,
+``breastlab.mammo.CPU_PRESET``; about 5-8 minutes on one CPU core): the standard
+segment + resample + 5 %/95 % map path at 1.6 mm in a 128 x 96 canvas, small_cnn
+(width 8, global max pool), batch 32, lr 0.02, 300 iterations per model.
+``--preset paper``: the study's path and settings (227 x 227 equalised store, alexnet,
+batch 50, lr 0.001, 7,500 iterations) -- a GPU job. Any setting can be overridden.
 
-    python benchmarks/accept_mammo_classify.py --work /tmp/mammo_accept
+    OMP_NUM_THREADS=1 python benchmarks/accept_mammo_classify.py --work /tmp/mammo_accept
 """
 
 from __future__ import annotations
@@ -29,17 +32,20 @@ from pathlib import Path
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="mammo_accept_work")
-    ap.add_argument("--patients", type=int, default=300)
-    ap.add_argument("--matrix", type=int, default=512, help="phantom matrix (rows of the digital site)")
+    ap.add_argument("--patients", type=int, default=500)
+    ap.add_argument("--matrix", type=int, default=384, help="phantom matrix (rows of the digital site; 384: 0.75 mm)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--model", default="small_cnn")
+    ap.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    ap.add_argument("--model", default=None)
     ap.add_argument("--weights", default="imagenet")
-    ap.add_argument("--image-size", type=int, default=112)
-    ap.add_argument("--iterations", type=int, default=800)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--image-size", type=int, default=None, help="0: the stored size (cpu preset)")
+    ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--test-fraction", type=float, default=0.15)
-    ap.add_argument("--b-patients", type=int, default=24, help="training patients of the digital site (small set)")
+    ap.add_argument("--b-patients", type=int, default=10, help="training patients of the digital site (small set)")
+    ap.add_argument("--b-iterations", type=int, default=None, help="iterations on B (default: a quarter)")
+    ap.add_argument("--finetune-lr-factor", type=float, default=0.1, help="lr of the fine-tune on B / lr")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-scenarios", action="store_true")
@@ -50,7 +56,7 @@ def main() -> int:
     from breastlab.data.mammo import read_cbis_ddsm
     from breastlab.data.mammo.preprocess import build_mammo_store
     from breastlab.data.phantom.mammo import make_mammo_cohort, summarize_mammo_cohort
-    from breastlab.mammo import BINARY_SCENARIOS, ClassifierConfig, classify, resolve_weights
+    from breastlab.mammo import BINARY_SCENARIOS, CPU_PRESET, PAPER_PRESET, ClassifierConfig, classify, resolve_weights
     from breastlab.mammo.report import write_classify_report
 
     work = Path(args.work)
@@ -58,20 +64,33 @@ def main() -> int:
     cohort = make_mammo_cohort(work / "cohort", args.patients, seed=args.seed, matrix=args.matrix,
                                proportions=(0.2, 0.4, 0.4), film_fraction=0.5, progress=True)
     print(summarize_mammo_cohort(cohort))
-    store = work / "store"
-    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), store, method="aboutalib2018", progress=True)
-    print(f"cohort + store: {time.perf_counter() - t0:.0f} s")
-    weights, note = resolve_weights(args.model, args.weights)
+    preset = dict(CPU_PRESET if args.preset == "cpu" else PAPER_PRESET)
+    for key in ("model", "iterations", "batch_size", "lr"):
+        if getattr(args, key) is not None:
+            preset[key] = getattr(args, key)
+    if args.image_size is not None:
+        preset["image_size"] = args.image_size or None
+    if args.preset == "paper" or preset["model"] != CPU_PRESET["model"]:
+        preset["model_kwargs"] = {}
+    store_kw = preset.pop("store", {"method": "aboutalib2018"})
+    store = work / f"store_{args.preset}"
+    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), store, progress=True, **store_kw)
+    print(f"cohort + store ({', '.join(f'{k}={v}' for k, v in store_kw.items())}): {time.perf_counter() - t0:.0f} s")
+    weights, note = resolve_weights(preset["model"], args.weights)
     print(f"initialisation: {note}")
-    cfg = ClassifierConfig(model=args.model, weights=weights, iterations=args.iterations, batch_size=args.batch_size,
-                           lr=args.lr, lr_step=max(1, int(args.iterations * 0.7)), image_size=args.image_size,
-                           checkpoint_every=100, device=args.device,
-                           model_kwargs={"width": 16} if args.model == "small_cnn" else {})
+    iters = preset["iterations"]
+    cfg = ClassifierConfig(model=preset["model"], weights=weights, iterations=iters, batch_size=preset["batch_size"],
+                           lr=preset["lr"], lr_step=max(1, int(iters * 0.7)), image_size=preset["image_size"],
+                           checkpoint_every=100, device=args.device, model_kwargs=preset.get("model_kwargs", {}),
+                           balanced=preset.get("balanced", True))
+    print(f"classifier: {cfg.model} {cfg.model_kwargs}, input {cfg.image_size or 'stored size'}, batch "
+          f"{cfg.batch_size} (balanced: {cfg.balanced}), lr {cfg.lr:g} (x0.1 at {cfg.lr_step}), {cfg.iterations} "
+          "iterations per model")
     sites = cohort / "phantom_truth.csv"
     ok = True
     if not args.skip_scenarios:
         t1 = time.perf_counter()
-        res = classify(store, work / "scenarios", scenarios="all", strategies="imagenet", sites=sites,
+        res = classify(store, work / f"scenarios_{args.preset}", scenarios="all", strategies="imagenet", sites=sites,
                        test_fraction=args.test_fraction, config=cfg, n_boot=args.n_boot, seed=args.seed)
         write_classify_report(res)
         print(f"\n== scenarios ({res.notes[-1]}; {time.perf_counter() - t1:.0f} s)")
@@ -88,14 +107,23 @@ def main() -> int:
         assert set(BINARY_SCENARIOS) <= {r.scenario for r in res.scenario_results}
     if not args.skip_transfer:
         t2 = time.perf_counter()
-        pcfg = dataclasses.replace(cfg)
-        res = classify(store, work / "transfer", scenarios="malignant_vs_rest", strategies="imagenet,incremental",
+        # A: the full setting; B (both strategies alike): a small set, so a quarter of the iterations
+        # (10 patients ~ 40 images: 150 iterations of 32 are already ~120 passes over them)
+        b_iters = args.b_iterations or max(1, iters // 4)
+        bcfg = dataclasses.replace(cfg, iterations=b_iters, lr_step=max(1, int(b_iters * 0.7)))
+        # fine-tuning the A model on B: the same iterations at a 10x lower learning rate (usual transfer practice);
+        # the ImageNet-only model trains at bcfg's rate (offline it starts from random weights)
+        fcfg = dataclasses.replace(bcfg, lr=bcfg.lr * args.finetune_lr_factor)
+        res = classify(store, work / f"transfer_{args.preset}", scenarios="malignant_vs_rest",
+                       strategies="imagenet,incremental",
                        sites=sites, site="digital", pretrain_site="film", test_fraction=args.test_fraction * 2,
-                       train_patients=args.b_patients, config=cfg, pretrain_config=pcfg, n_boot=args.n_boot,
+                       train_patients=args.b_patients, config=bcfg, pretrain_config=cfg, finetune_config=fcfg,
+                       n_boot=args.n_boot,
                        seed=args.seed)
         write_classify_report(res)
         label = "ImageNet-only" if weights == "imagenet" else "ImageNet-only (random init stands in, offline)"
-        print(f"\n== transfer: film-like site (A) -> digital site (B), {args.b_patients} B training patients "
+        print(f"\n== transfer: film-like site (A, {iters} iterations) -> digital site (B: {args.b_patients} training "
+              f"patients, {b_iters} iterations for both; lr {bcfg.lr:g} ImageNet-only, {fcfg.lr:g} fine-tune) "
               f"({time.perf_counter() - t2:.0f} s)")
         for r in res.scenario_results:
             name = label if r.strategy == "imagenet" else "incremental (A then B)"

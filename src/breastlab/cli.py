@@ -799,7 +799,8 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="standard", choices=["standard", "aboutalib2018"])
     p.add_argument("--spacing", type=float, default=0.15, help="pixel spacing in mm (standard method)")
     p.add_argument("--layout", default="ragged", choices=["ragged", "fixed"])
-    p.add_argument("--size", type=int, default=None, help="fixed-layout image size")
+    p.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                   help="fixed-layout image size: N (square) or H W (e.g. 128 96 at --spacing 1.6: the cpu preset)")
     p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
     p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
     p.add_argument("--workers", type=int, default=1)
@@ -818,8 +819,9 @@ def _cmd_mammo_preprocess(args: argparse.Namespace) -> int:
     else:
         dataset = read_mini_mias(args.mias)
     emit(dataset.summary(), title=f"{dataset.source}: images and findings")
+    size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))
     store = build_mammo_store(dataset, args.out, method=args.method, spacing=args.spacing, layout=args.layout,
-                              size=args.size, pectoral=args.pectoral, fallback_spacing=args.fallback_spacing,
+                              size=size, pectoral=args.pectoral, fallback_spacing=args.fallback_spacing,
                               workers=args.workers)
     print(f"store: {store.path} ({len(store)} images; problems in {store.path / 'problems.csv'})")
     return 0

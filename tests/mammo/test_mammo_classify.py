@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -223,6 +224,16 @@ def test_classify_phantom_cohort_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "pretrain" / "three_class" / "model.pt").exists()
     html = classify_section(res)
     assert html.count("<img") >= 3 and "DeLong" in html
+    # report contract: the marker and everything the section needs are on disk; the section is rebuilt from them
+    from breastlab.mammo.report import section_from_dir
+
+    marker = json.loads((tmp_path / "out" / "classify_section.json").read_text())
+    assert all((tmp_path / "out" / f).is_file() for f in marker["files"].values())
+    frag = section_from_dir(tmp_path / "out")
+    assert frag.startswith("<h2>") and frag.count("<img") == html.count("<img") >= 3
+    assert frag.count("<table") == html.count("<table") >= 3 and "DeLong" in frag
+    for r in res.scenario_results:  # every AUC of the run appears in the rebuilt section
+        assert f"{r.auc:.3f}" in frag
 
 
 def test_cli_mammo_classify(tmp_path: Path, capsys) -> None:
@@ -239,3 +250,74 @@ def test_cli_mammo_classify(tmp_path: Path, capsys) -> None:
     pred = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
     assert sorted(pred["part"].unique()) == ["fold0", "fold1", "fold2"]
     assert pred["image_id"].is_unique  # each image scored once, by the model that did not see its patient
+    from breastlab.mammo.report import section_from_dir
+
+    frag = section_from_dir(tmp_path / "out")  # one strategy: no comparison table, no Figure 4
+    assert frag.startswith("<h2>") and frag.count("<table") == 1 and frag.count("<img") == 1
+    with pytest.raises(BreastlabInputError, match="classify_section.json"):
+        section_from_dir(tmp_path / "store")
+
+
+# --------------------------------------------------------------------------- standard-path (mapped) stores
+def test_mapped_store_input_matches_hand_computation(tmp_path: Path) -> None:
+    """uint16 standard-path store: x = clip((v - lo) / (hi - lo), -0.5, 6), background -0.5, minus the store mean."""
+    from breastlab.mammo.classify import MAPPED_RANGE, model_input
+
+    rng = np.random.default_rng(4)
+    imgs = rng.integers(1, 4000, (6, 12, 8)).astype(np.uint16)
+    imgs[:, :, :2] = 0  # background
+    lo, hi = rng.uniform(100, 900, 6), rng.uniform(1500, 3000, 6)
+    man = pd.DataFrame({"image_id": [f"I{i}" for i in range(6)], "patient_id": [f"P{i // 2}" for i in range(6)],
+                        "label": np.array(CLASSES)[np.arange(6) % 3], "map_low": lo, "map_high": hi})
+    write_store(tmp_path / "s", imgs, man)
+    images = load_images(tmp_path / "s")
+    ref = np.stack([np.where(v == 0, -0.5, np.clip((v - a) / (b - a), -0.5, 6.0))
+                    for v, a, b in zip(imgs, lo, hi, strict=True)])
+    assert MAPPED_RANGE == (-0.5, 6.0)
+    assert images.pixel_mean == pytest.approx(ref.mean(), rel=1e-5)
+    x = model_input(images, np.array([3, 1]), None, [True, False], torch.device("cpu")).numpy()
+    assert x.shape == (2, 1, 12, 8)  # stored size, non-square, no resize
+    np.testing.assert_allclose(x[0, 0], ref[3][::-1] - ref.mean(), atol=1e-5)  # vertical flip
+    np.testing.assert_allclose(x[1, 0], ref[1] - ref.mean(), atol=1e-5)
+    with pytest.raises(BreastlabInputError, match="image_size"):
+        ClassifierConfig(model="small_cnn", image_size=0).validate()
+
+
+def test_cpu_preset_learns_malignant_vs_negative_on_a_tiny_phantom(tmp_path: Path) -> None:
+    """The CPU preset's input path and model learn well above chance on a small phantom (about 20 s)."""
+    from breastlab.data.mammo import read_cbis_ddsm
+    from breastlab.data.mammo.preprocess import build_mammo_store
+    from breastlab.data.phantom.mammo import make_mammo_cohort
+    from breastlab.mammo import CPU_PRESET
+
+    torch.set_num_threads(1)
+    cohort = make_mammo_cohort(tmp_path / "c", 40, seed=5, matrix=256, proportions=(0.5, 0.0, 0.5),
+                               film_fraction=0.0, progress=False)
+    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "s", progress=False,
+                      **CPU_PRESET["store"])
+    p = {k: v for k, v in CPU_PRESET.items() if k != "store"}
+    cfg = ClassifierConfig(**{**p, "weights": None, "iterations": 120, "lr_step": 100, "device": "cpu",
+                              "checkpoint_every": 60})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = classify(tmp_path / "s", tmp_path / "out", scenarios="malignant_vs_negative", test_fraction=0.3,
+                       config=cfg, n_boot=100, progress=False)
+    r = res.scenario_results[0]
+    print(f"tiny phantom, CPU preset, 120 iterations: malignant vs negative AUC {r.auc:.3f} "
+          f"[{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} images")
+    assert r.auc > 0.75
+
+
+def test_cli_mammo_classify_cpu_preset(tmp_path: Path) -> None:
+    from breastlab.cli import main
+    from breastlab.mammo import CPU_PRESET
+
+    _toy_store(tmp_path / "store", n=36)
+    rc = main(["mammo", "classify", str(tmp_path / "store"), "--out", str(tmp_path / "out"), "--preset", "cpu",
+               "--scenario", "three_class", "--weights", "none", "--iterations", "3", "--image-size", "0",
+               "--test-fraction", "0.3", "--n-boot", "20", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    run = json.loads((tmp_path / "out" / "imagenet" / "three_class" / "holdout" / "config.json").read_text())
+    assert run["model"] == CPU_PRESET["model"] and run["model_kwargs"] == CPU_PRESET["model_kwargs"]
+    assert run["image_size"] is None and run["balanced"] == "labels" and run["lr"] == CPU_PRESET["lr"]
+    assert run["iterations"] == 3 and run["batch_size"] == CPU_PRESET["batch_size"]

@@ -2,6 +2,7 @@
 strategies (ImageNet, incremental transfer, mixed), patient-level evaluation and the report section."""
 
 from breastlab.mammo.classify import (
+    CPU_PRESET,
     PAPER_PRESET,
     STRATEGIES,
     ClassifierConfig,
@@ -26,6 +27,7 @@ from breastlab.mammo.scenarios import BINARY_SCENARIOS, CLASSES, SCENARIOS, Scen
 __all__ = [
     "BINARY_SCENARIOS",
     "CLASSES",
+    "CPU_PRESET",
     "PAPER_PRESET",
     "SCENARIOS",
     "STRATEGIES",

@@ -4,19 +4,40 @@ Aboutalib SS, Mohamed AA, Berg WA, Zuley ML, Sumkin JH, Wu S. Deep learning to
 distinguish recalled but benign mammography images in breast cancer screening.
 Clin Cancer Res 2018;24:5902-5909.
 
-Data: a fixed 227 x 227 uint8 store from
-``build_mammo_store(dataset, out, method="aboutalib2018")`` (histogram-equalised,
-bicubic-downsampled; ``store.json`` holds ``pixel_mean``). Network input:
-``x = resize(v / 255) - pixel_mean`` (the study's mean subtraction; each store is
-centred on its own mean), one grey channel (the registry sums a pretrained first
-convolution over RGB, which equals feeding the grey image three times).
+Data: a fixed-layout store of either kind (one grey channel; the registry sums a
+pretrained first convolution over RGB, which equals feeding the grey image three times):
+
+* the study's path, ``build_mammo_store(dataset, out, method="aboutalib2018")``: 227 x 227
+  uint8, histogram-equalised, bicubic-downsampled; ``store.json`` holds ``pixel_mean``.
+  Input ``x = resize(v / 255) - pixel_mean`` (the study's mean subtraction);
+* the standard path, ``build_mammo_store(..., method="standard", layout="fixed",
+  spacing=S, size=(H, W))``: uint16, segmented, resampled to ``S`` mm, chest wall at
+  column 0. Input ``x = clip((v - map_low) / (map_high - map_low), -0.5, 6) - mean``
+  (the 5 %/95 % breast mapping; values above 1 are kept up to 6 so that a finding denser
+  than the 95th percentile is not flattened into the dense tissue), background -0.5;
+  ``mean`` is that input's mean over up to 512 evenly spaced images of the store.
+
+``image_size=None`` feeds the stored pixels as they are (no resize; non-square canvases
+allowed), an integer resizes to ``image_size x image_size`` (anti-aliased bilinear).
+Stores whose inputs fit in 1 GiB are converted once and kept in memory.
+
+:data:`CPU_PRESET` is breastlab's CPU setting (documented substitute for the study's
+GPU preset): standard path at 1.6 mm in a 128 x 96 canvas, ``small_cnn`` (width 8,
+global max pool: the image score follows its most suspicious location), batch 32,
+lr 0.005 (x0.1 after 420), 600 iterations, label-balanced batches. At the study's
+227 x 227 equalised path shrunk for a CPU (112 px) the phantom's findings are a few
+faint pixels and a CPU-sized model (global average pool) stays at chance for hundreds
+of iterations; at 1.6 mm with the linear mapping they keep their contrast.
 
 Training (:func:`train_classifier`): iteration-based SGD as the study's preset
 :data:`PAPER_PRESET` -- batch 50, momentum 0.9, weight decay 0.001, learning rate
 0.001 multiplied by 0.1 every 2,500 iterations. breastlab's choices where the paper
 is silent: mini-batches drawn with replacement, class-balanced by default
 (``balanced=True``: each class equally likely, so a 70 % negative set does not
-collapse the model), random vertical flips (``augment=True``; CC/MLO views are
+collapse the model; ``balanced="labels"``: each class equally likely and, within a
+class, each of the image labels it pools -- e.g. negative and malignant in
+"recalled-benign vs rest" -- so the rarer pooled label, often the hard one, is not
+drowned; ``False``: uniform), random vertical flips (``augment=True``; CC/MLO views are
 roughly symmetric about the nipple line once the chest wall is on the left), and
 7,500 iterations (three learning-rate stages) by default. Batch order is drawn from
 generators seeded by ``(seed, iteration)``, so a run resumed from ``checkpoint.pt``
@@ -62,14 +83,20 @@ from breastlab.data.store import ArrayStore
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
 from breastlab.problems import BreastlabInputError
-from breastlab.train.data import preprocess_eval
 from breastlab.train.loop import derive_seed, deterministic_kernels, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 PAPER_PRESET: dict[str, Any] = {"model": "alexnet", "batch_size": 50, "lr": 1e-3, "momentum": 0.9, "wd": 1e-3,
                                 "lr_step": 2500, "lr_gamma": 0.1, "image_size": 227}
+CPU_PRESET: dict[str, Any] = {"model": "small_cnn", "model_kwargs": {"width": 8, "pool": "max"}, "batch_size": 32,
+                              "lr": 0.005, "momentum": 0.9, "wd": 1e-3, "iterations": 600, "lr_step": 420,
+                              "lr_gamma": 0.1, "image_size": None, "balanced": "labels",
+                              "store": {"method": "standard", "layout": "fixed", "spacing": 1.6, "size": (128, 96)}}
+MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background = the lower bound
+_CACHE_BYTES = 1 << 30
 HOLDOUT_FRACTIONS = (0.05, 0.10, 0.15)
 _NOT_IN_FINGERPRINT = {"device", "checkpoint_every", "eval_batch_size"}
+SECTION_MARKER = "classify_section.json"  # breastlab report's marker of a classify output folder
 
 
 # ============================================================================ data
@@ -78,18 +105,25 @@ class MammoImages:
     """A classification data set: the store and one row per usable image.
 
     ``table``: ``row`` (store address), ``image_id``, ``patient_id``, ``label`` (one of
-    :data:`CLASSES`), ``site``. ``pixel_mean`` is subtracted from ``v / 255`` at load time.
+    :data:`CLASSES`), ``site`` (and ``map_low``/``map_high`` for a standard-path store).
+    ``pixel_mean`` is subtracted from the converted input (module notes).
     """
 
     store: ArrayStore
     table: pd.DataFrame
     pixel_mean: float
+    cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.table)
 
     def subset(self, keep: np.ndarray) -> MammoImages:
         return MammoImages(self.store, self.table[np.asarray(keep, bool)].reset_index(drop=True), self.pixel_mean)
+
+    @property
+    def mapped(self) -> bool:
+        """True for a standard-path (uint16, 5 %/95 % mapping) store."""
+        return "map_low" in self.table.columns
 
     @property
     def key(self) -> str:
@@ -109,7 +143,8 @@ def load_images(store: str | os.PathLike | ArrayStore, sites: str | os.PathLike 
     st = store if isinstance(store, ArrayStore) else ArrayStore(store)
     if st.layout != "fixed":
         raise BreastlabInputError(f"{st.path}: classification needs a fixed-size store; build it with "
-                                  "build_mammo_store(..., method='aboutalib2018')")
+                                  "build_mammo_store(..., method='aboutalib2018') or (..., method='standard', "
+                                  "layout='fixed', size=(H, W))")
     man = st.manifest
     for col in ("image_id", "patient_id", "label"):
         if col not in man.columns:
@@ -118,6 +153,13 @@ def load_images(store: str | os.PathLike | ArrayStore, sites: str | os.PathLike 
                           "image_id": man["image_id"].astype(str), "patient_id": man["patient_id"].astype(str),
                           "label": man["label"].astype(str)})
     table["site"] = _sites_of(table["image_id"], man, sites)
+    mapped = np.dtype(st.dtype) != np.uint8
+    if mapped:
+        if not {"map_low", "map_high"} <= set(man.columns):
+            raise BreastlabInputError(f"{st.path}: a {st.dtype} store without map_low/map_high columns; build it "
+                                      "with build_mammo_store(..., method='standard', layout='fixed')")
+        table["map_low"] = man["map_low"].astype(np.float64).to_numpy()
+        table["map_high"] = man["map_high"].astype(np.float64).to_numpy()
     bad = sorted(set(table["label"]) - set(CLASSES))
     if bad:
         raise BreastlabInputError(f"{st.path}: image labels {bad} are not image classes; valid: {list(CLASSES)}")
@@ -130,10 +172,24 @@ def load_images(store: str | os.PathLike | ArrayStore, sites: str | os.PathLike 
         table = table[table["site"].isin(want)]
     if not len(table):
         raise BreastlabInputError(f"{st.path}: no images left to classify")
-    mean = st.meta.get("pixel_mean")
-    if mean is None:
-        mean = float(np.asarray(st.batch(table["row"].to_numpy()[:512]), np.float64).mean() / 255.0)
+    mean = None if mapped else st.meta.get("pixel_mean")
+    if mean is None:  # over the whole store (not the selected site): datasets A and B of one store share it
+        rows = np.unique(np.linspace(0, len(man) - 1, min(512, len(man))).round().astype(np.int64))
+        sample = man.iloc[rows]
+        raw = st.batch(sample["row"].to_numpy() if "row" in sample else rows)
+        x = _convert(raw, sample["map_low"].to_numpy(), sample["map_high"].to_numpy()) if mapped else raw / 255.0
+        mean = float(np.asarray(x, np.float64).mean())
     return MammoImages(st, table.reset_index(drop=True), float(mean))
+
+
+def _convert(raw: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Standard-path input: ``clip((v - lo) / (hi - lo), *MAPPED_RANGE)``, background (v = 0) at the lower bound."""
+    raw = np.asarray(raw)
+    lo = np.asarray(lo, np.float32).reshape(-1, 1, 1)
+    span = np.maximum(np.asarray(hi, np.float32).reshape(-1, 1, 1) - lo, 1e-6)
+    x = np.clip((raw.astype(np.float32) - lo) / span, *MAPPED_RANGE)
+    x[raw == 0] = MAPPED_RANGE[0]
+    return x
 
 
 def _sites_of(image_ids: pd.Series, man: pd.DataFrame, sites) -> np.ndarray:
@@ -217,8 +273,8 @@ class ClassifierConfig:
     wd: float = 1e-3
     lr_step: int = 2500
     lr_gamma: float = 0.1
-    image_size: int = 227
-    balanced: bool = True
+    image_size: int | None = 227  # None: the stored size, no resize
+    balanced: bool | str = True  # True: per target class; "labels": per class, then per image label; False
     augment: bool = True
     seed: int = 0
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -229,10 +285,15 @@ class ClassifierConfig:
     def validate(self) -> None:
         if self.model not in list_models():
             raise BreastlabInputError(f"model {self.model!r}: valid models are {', '.join(list_models())}")
+        if self.balanced not in (True, False, "labels"):
+            raise BreastlabInputError(f"balanced={self.balanced!r}: valid values are True, False and 'labels'")
         for name in ("iterations", "batch_size", "lr_step", "checkpoint_every", "image_size"):
             v = getattr(self, name)
+            if name == "image_size" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise BreastlabInputError(f"{name}={v!r}: must be a positive integer")
+                raise BreastlabInputError(f"{name}={v!r}: must be a positive integer"
+                                          + (" or None (the stored size)" if name == "image_size" else ""))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BreastlabInputError(f"lr={self.lr!r}: must be a positive number (the study: 0.001)")
         if self.wd < 0 or not 0 <= self.momentum < 1 or not 0 < self.lr_gamma <= 1:
@@ -287,13 +348,37 @@ def resolve_device(pref: str) -> torch.device:
     return torch.device(pref)
 
 
-def model_input(images: MammoImages, positions: np.ndarray, image_size: int, flips: Sequence[bool] | None,
+def _inputs(images: MammoImages, positions: np.ndarray, image_size: int | None) -> torch.Tensor:
+    """Converted, resized, mean-subtracted (n, 1, H, W) float inputs of the images at ``positions`` (CPU)."""
+    tab = images.table.iloc[positions]
+    raw = images.store.batch(tab["row"].to_numpy())
+    x = _convert(raw, tab["map_low"].to_numpy(), tab["map_high"].to_numpy()) if images.mapped else raw / 255.0
+    x = torch.from_numpy(np.ascontiguousarray(x, np.float32))[:, None]
+    if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    return x - images.pixel_mean
+
+
+def model_input(images: MammoImages, positions: np.ndarray, image_size: int | None, flips: Sequence[bool] | None,
                 device: torch.device) -> torch.Tensor:
-    """``resize(v / 255) - pixel_mean`` of the images at ``positions`` (optionally vertically flipped)."""
-    rows = images.table["row"].to_numpy()[np.asarray(positions, np.int64)]
-    batch = torch.from_numpy(images.store.batch(rows))
-    transforms = None if flips is None else ["vflip" if f else "" for f in flips]
-    return preprocess_eval(batch, image_size, 1, transforms, device) - images.pixel_mean
+    """Network input of the images at ``positions`` (module notes), optionally flipped vertically.
+
+    When all of the table's inputs fit in 1 GiB they are converted once and cached.
+    """
+    positions = np.asarray(positions, np.int64)
+    h, w = images.store.shape if image_size is None else (image_size, image_size)
+    if len(images) * h * w * 4 <= _CACHE_BYTES:
+        if image_size not in images.cache:
+            images.cache.clear()
+            images.cache[image_size] = torch.cat([_inputs(images, np.arange(s, min(s + 1024, len(images))),
+                                                          image_size) for s in range(0, len(images), 1024)])
+        x = images.cache[image_size][torch.from_numpy(positions)]
+    else:
+        x = _inputs(images, positions, image_size)
+    if flips is not None and np.any(flips):
+        f = torch.as_tensor(np.asarray(flips, bool))
+        x = torch.where(f[:, None, None, None], x.flip(-2), x)
+    return x.to(device)
 
 
 @dataclasses.dataclass
@@ -365,10 +450,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     write_json({**dataclasses.asdict(cfg), "num_classes": num_classes, "init": init, "fingerprint": fp,
                 "n_train": int(len(y_all)), "class_counts": np.bincount(y_all, minlength=num_classes).tolist()},
                out / "config.json")
-    # Sampling weights over the pooled training images (balanced: each class 1/K of the draws).
-    counts = np.bincount(y_all, minlength=num_classes).astype(np.float64)
-    w = (1.0 / counts[y_all]) if cfg.balanced else np.ones(len(y_all))
-    weights = torch.as_tensor(w / w.sum())
+    weights = torch.as_tensor(_sampling_weights(parts, y_all, num_classes, cfg.balanced))
     offsets = np.cumsum([0] + [len(p.positions) for p in parts])
     from tqdm.auto import tqdm
 
@@ -410,21 +492,43 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     return model.eval()
 
 
-def _pooled_batch(parts: Sequence[TrainPart], offsets: np.ndarray, idx: np.ndarray, size: int,
+def _sampling_weights(parts: Sequence[TrainPart], y_all: np.ndarray, num_classes: int,
+                      balanced: bool | str) -> np.ndarray:
+    """Draw probabilities of the pooled training images (see ``ClassifierConfig.balanced``)."""
+    if not balanced:
+        return np.full(len(y_all), 1.0 / len(y_all))
+    counts = np.bincount(y_all, minlength=num_classes).astype(np.float64)
+    w = 1.0 / counts[y_all]  # each target class 1/K of the draws
+    if balanced == "labels":  # ... shared equally by the image labels pooled into the class
+        labels = np.concatenate([p.images.table["label"].to_numpy()[p.positions] for p in parts]).astype(str)
+        for c in np.unique(y_all):
+            sel = y_all == c
+            names, inverse, n = np.unique(labels[sel], return_inverse=True, return_counts=True)
+            w[sel] = 1.0 / (len(names) * n[inverse])  # class total 1, each label 1 / L of it
+    return w / w.sum()
+
+
+def _pooled_batch(parts: Sequence[TrainPart], offsets: np.ndarray, idx: np.ndarray, size: int | None,
                   flips: np.ndarray | None, device: torch.device) -> torch.Tensor:
     """Input tensor for pooled indices ``idx`` (each data set read from its own store, order kept)."""
-    x = torch.empty((len(idx), 1, size, size), device=device)
     which = np.searchsorted(offsets, idx, side="right") - 1
+    x = None
     for k in np.unique(which):
         sel = np.flatnonzero(which == k)
         p = parts[k]
-        x[torch.as_tensor(sel, device=device)] = model_input(
-            p.images, p.positions[idx[sel] - offsets[k]], size, None if flips is None else flips[sel], device)
+        xk = model_input(p.images, p.positions[idx[sel] - offsets[k]], size, None if flips is None else flips[sel],
+                         device)
+        if x is None:
+            x = torch.empty((len(idx), *xk.shape[1:]), device=device)
+        elif xk.shape[1:] != x.shape[1:]:
+            raise BreastlabInputError(f"data sets give inputs of {tuple(x.shape[-2:])} and {tuple(xk.shape[-2:])} "
+                                      "pixels; set image_size to resize both")
+        x[torch.as_tensor(sel, device=device)] = xk
     return x
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, images: MammoImages, positions: np.ndarray, image_size: int,
+def predict_proba(model: nn.Module, images: MammoImages, positions: np.ndarray, image_size: int | None,
                   batch_size: int = 128) -> np.ndarray:
     """Softmax probabilities (n, num_classes) of the images at ``positions``."""
     model.eval()
@@ -457,6 +561,32 @@ class ScenarioResult:
         return {"strategy": self.strategy, "scenario": self.scenario, "auc": self.auc, "ci_lower": self.ci_lower,
                 "ci_upper": self.ci_upper, "n_images": self.n_images, "n_patients": self.n_patients,
                 **{f"n_{k}": v for k, v in self.class_counts.items()}}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form (ROC points as lists) for :func:`load_scenario_results`."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("pairwise", "curves")}
+        d["pairwise"] = None if self.pairwise is None else self.pairwise.to_dict(orient="records")
+        d["curves"] = [{k: (np.asarray(v).tolist() if k in ("fpr", "tpr") else v) for k, v in c.items()}
+                       for c in self.curves]
+        return d
+
+
+def save_scenario_results(results: Sequence[ScenarioResult], path: str | os.PathLike) -> Path:
+    """Write every :class:`ScenarioResult` (AUC, CI, counts, pairwise AUCs, ROC points) as JSON."""
+    write_json([r.to_json() for r in results], path)
+    return Path(path)
+
+
+def load_scenario_results(path: str | os.PathLike) -> list[ScenarioResult]:
+    """Read what :func:`save_scenario_results` wrote."""
+    out = []
+    for d in json.loads(Path(path).read_text()):
+        d = dict(d)
+        d["pairwise"] = None if d.get("pairwise") is None else pd.DataFrame(d["pairwise"])
+        d["curves"] = [{k: (np.asarray(v, float) if k in ("fpr", "tpr") else v) for k, v in c.items()}
+                       for c in d["curves"]]
+        out.append(ScenarioResult(**d))
+    return out
 
 
 def evaluate_scenario(scenario: str | Scenario, y: Sequence[int], proba: np.ndarray, patient_ids: Sequence[str],
@@ -579,6 +709,7 @@ def classify(
     train_patients: int | None = None,
     config: ClassifierConfig | None = None,
     pretrain_config: ClassifierConfig | None = None,
+    finetune_config: ClassifierConfig | None = None,
     n_boot: int = 2000,
     seed: int = 0,
     progress: bool = True,
@@ -591,11 +722,16 @@ def classify(
     (out-of-fold predictions pooled). ``train_patients`` keeps that many of B's training
     patients (stratified, seeded): the "small training set" of a transfer study.
     Two or more strategies are compared pairwise with DeLong on the same test images.
+    ``finetune_config``: settings of the incremental strategy's step on B (default
+    ``config``), e.g. a 10x lower learning rate, as usual when fine-tuning a trained model,
+    while ``config`` trains the ``imagenet`` strategy (from scratch when ImageNet weights
+    are not available offline).
     Writes ``out/results.csv``, ``out/pairwise.csv``, ``out/comparisons.csv``,
     ``out/predictions.parquet``, ``out/split.csv`` and one run folder per model.
     """
     cfg = config or ClassifierConfig()
     pcfg = pretrain_config or cfg
+    fcfg = finetune_config or cfg
     scs = parse_scenarios(scenarios)
     strats = [s.strip() for s in (strategies.split(",") if isinstance(strategies, str) else strategies) if s.strip()]
     bad = [s for s in strats if s not in STRATEGIES]
@@ -642,11 +778,12 @@ def classify(
                 if pre is not None:  # dataset A model: one per scenario, reused by every fold and strategy
                     init = train_classifier(pre, sc.num_classes, pcfg, out / "pretrain" / sc.name,
                                             progress=progress).path
-                run = train_classifier(parts, sc.num_classes, cfg, out / strat / sc.name / name, init=init,
+                rcfg = fcfg if strat == "incremental" else cfg
+                run = train_classifier(parts, sc.num_classes, rcfg, out / strat / sc.name / name, init=init,
                                        progress=progress)
                 keep, y = sc.select(labels[te_pos])
                 pos = te_pos[keep]
-                proba = predict_proba(run.model, b, pos, cfg.image_size, cfg.eval_batch_size)
+                proba = predict_proba(run.model, b, pos, rcfg.image_size, rcfg.eval_batch_size)
                 frame = b.table.iloc[pos][["image_id", "patient_id", "label", "site"]].copy()
                 frame.insert(0, "part", name)
                 frame.insert(0, "strategy", strat)
@@ -665,8 +802,16 @@ def classify(
     write_json({"store": str(Path(store).resolve()), "site": site, "pretrain_store": str(pretrain_store or store),
                 "pretrain_site": pretrain_site, "strategies": strats, "scenarios": [s.name for s in scs],
                 "test_fraction": test_fraction, "folds": folds, "train_patients": train_patients, "seed": seed,
-                "config": dataclasses.asdict(cfg), "pretrain_config": dataclasses.asdict(pcfg), "notes": notes},
+                "config": dataclasses.asdict(cfg), "pretrain_config": dataclasses.asdict(pcfg),
+                "finetune_config": dataclasses.asdict(fcfg), "notes": notes},
                out / "classify.json")
+    save_scenario_results(results, out / "scenario_results.json")
+    # written last: its presence means everything the report section needs is on disk
+    write_json({"kind": "mammogram classification", "heading": f"Mammogram classification ({out.name})",
+                "notes": notes, "store": str(Path(store).resolve()),
+                "files": {"results": "results.csv", "comparisons": "comparisons.csv", "pairwise": "pairwise.csv",
+                          "predictions": "predictions.parquet", "scenario_results": "scenario_results.json",
+                          "settings": "classify.json"}}, out / SECTION_MARKER)
     return ClassifyResult(out, pd.DataFrame([r.row() for r in results]), predictions, comparisons, results, notes)
 
 

@@ -14,11 +14,19 @@ reading of the paper's Figures 1-4; every panel says what it shows):
 
 Every curve is labelled with its AUC and patient-level bootstrap 95 % CI. Figures are
 matplotlib PNGs inlined as base64: the HTML references nothing outside itself.
+
+Report integration: :func:`breastlab.mammo.classify` writes ``classify_section.json``
+(the marker ``breastlab report`` looks for) and ``scenario_results.json`` (every
+scenario's AUC, CI, counts, pairwise AUCs and ROC points) in its output folder;
+:func:`section_from_dir` rebuilds the section from those files and ``results.csv`` /
+``comparisons.csv`` without recomputing anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +34,9 @@ from pathlib import Path
 import pandas as pd
 
 from breastlab._io import write_text
-from breastlab.mammo.classify import ClassifyResult, ScenarioResult
+from breastlab.mammo.classify import SECTION_MARKER, ClassifyResult, ScenarioResult, load_scenario_results
 from breastlab.mammo.scenarios import SCENARIOS
+from breastlab.problems import BreastlabInputError
 from breastlab.report.html import img_tag, png_uri, pyplot
 
 FIGURES = (
@@ -97,7 +106,37 @@ def html_table(df: pd.DataFrame) -> str:
 
 def classify_section(result: ClassifyResult, heading: str = "Mammogram classification") -> str:
     """The HTML section (a ``<section>`` element) of one :func:`classify` result."""
-    parts = [f"<section><h2>{html.escape(heading)}</h2>"]
+    return f"<section>{_fragment(result, heading)}</section>"
+
+
+def section_from_dir(path: str | os.PathLike) -> str:
+    """HTML fragment (starting with ``<h2>``) of the classification saved in ``path`` (``breastlab report``).
+
+    ``path`` is an output folder of :func:`breastlab.mammo.classify` / ``breastlab mammo
+    classify``: its ``classify_section.json`` marker names the files the section is built from.
+    """
+    path = Path(path)
+    marker = path / SECTION_MARKER
+    if not marker.is_file():
+        raise BreastlabInputError(f"{path}: no {SECTION_MARKER}; not an output folder of `breastlab mammo classify`")
+    info = json.loads(marker.read_text())
+    files = info.get("files", {})
+    missing = [name for name in files.values() if not (path / name).is_file()]
+    if missing:
+        raise BreastlabInputError(f"{path}: files named by {SECTION_MARKER} are missing: {missing}")
+    results = pd.read_csv(path / files["results"]) if "results" in files else pd.DataFrame()
+    comparisons = pd.DataFrame()
+    if "comparisons" in files:
+        with contextlib.suppress(pd.errors.EmptyDataError):  # a single strategy: nothing compared
+            comparisons = pd.read_csv(path / files["comparisons"])
+    scenario_results = load_scenario_results(path / files["scenario_results"])
+    result = ClassifyResult(path, results, pd.DataFrame(), comparisons, scenario_results, list(info.get("notes", [])))
+    heading = info.get("heading") or f"Mammogram classification ({path.name})"
+    return _fragment(result, heading)
+
+
+def _fragment(result: ClassifyResult, heading: str) -> str:
+    parts = [f"<h2>{html.escape(heading)}</h2>"]
     if result.notes:
         parts.append("<p>" + html.escape("; ".join(result.notes)) + "</p>")
     cols = [c for c in ("strategy", "scenario", "auc", "ci_lower", "ci_upper", "n_images", "n_patients")
@@ -118,7 +157,6 @@ def classify_section(result: ClassifyResult, heading: str = "Mammogram classific
                      "</figcaption>"
                      "</figure>")
         parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + html_table(result.comparisons))
-    parts.append("</section>")
     return "\n".join(parts)
 
 

@@ -43,13 +43,18 @@ class SmallCNN(nn.Module):
 
     ``norm="batch"`` (default) or ``"group"`` (GroupNorm; batch-size independent, so
     distributed training with per-rank batches equals single-process training exactly)
-    or ``"none"``. Works at any input size >= 16 px.
+    or ``"none"``. Works at any input size >= 16 px. ``pool="max"`` replaces the global
+    average pool by a global max pool (multiple-instance style: the image score follows its
+    most suspicious location, as in Zhu et al., MICCAI 2017, for whole mammograms).
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, norm: str = "batch") -> None:
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, norm: str = "batch",
+                 pool: str = "avg") -> None:
         super().__init__()
         if norm not in ("batch", "group", "none"):
             raise BreastlabInputError(f"norm={norm!r}: valid values are 'batch', 'group', 'none'")
+        if pool not in ("avg", "max"):
+            raise BreastlabInputError(f"pool={pool!r}: valid values are 'avg' and 'max'")
         layers: list[nn.Module] = []
         chans = [in_channels, width, 2 * width, 4 * width, 8 * width]
         for cin, cout in zip(chans[:-1], chans[1:], strict=True):
@@ -60,7 +65,7 @@ class SmallCNN(nn.Module):
                 layers.append(nn.GroupNorm(min(8, cout), cout))
             layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(chans[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

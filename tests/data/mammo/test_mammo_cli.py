@@ -19,3 +19,14 @@ def test_preprocess_cli_on_real_mini_mias(mammo_dir, tmp_path, capsys):
     classes = store.findings["finding_class"].value_counts().to_dict()
     assert classes == {"calcification": 2, "mass": 1, "asymmetry": 1, "architectural_distortion": 1}
     assert store.meta["dtype"] == "uint16" and all(store[i].ndim == 2 for i in range(len(store)))
+
+
+def test_preprocess_cli_fixed_canvas_height_width(mammo_dir, tmp_path):
+    out = tmp_path / "fixed"
+    rc = main(["mammo", "preprocess", "--mias", str(mammo_dir / "mini-mias"), "--out", str(out),
+               "--fallback-spacing", "0.2", "--spacing", "1.6", "--layout", "fixed", "--size", "128", "96"])
+    assert rc == 0
+    store = ArrayStore(out)
+    assert store.shape == (128, 96) and store.images.shape == (5, 128, 96)
+    # the chest wall is at column 0 and the breast reaches into the canvas (not an empty image)
+    assert all((store[i][:, 0] > 0).sum() > 10 for i in range(len(store)))

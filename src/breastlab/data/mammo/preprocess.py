@@ -136,14 +136,38 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+PADDING_FRACTION = 0.05
+
+
+def _without_padding(image: np.ndarray) -> np.ndarray:
+    """The pixels above the minimum when the minimum fills >= 5 % of the image, else the image.
+
+    Digitised films (mini-MIAS, DDSM) are padded with one constant value around a dim
+    film-base "glow". That padding peak anchors the triangle's line at the padding value,
+    so the threshold lands between padding and glow and the breast box takes in the glow.
+    Built without it, the histogram's peak is the glow and the threshold falls between
+    glow and breast. Detector images (noisy background, no constant padding) are unchanged.
+    """
+    low = image.min()
+    pad = image == low
+    if pad.mean() >= PADDING_FRACTION and not pad.all():
+        return image[~pad]
+    return image
+
+
 def segment_breast(image: np.ndarray, stride: int = 1) -> Segmentation:
     """Breast = largest 8-connected component above the triangle threshold.
 
-    ``stride`` > 1 segments ``image[::stride, ::stride]`` (mask at that resolution)
-    and scales the box back to ``image``'s pixels (exact to ``stride`` pixels).
+    The threshold is computed without a constant padding value that fills 5 % or more
+    of the image (see :func:`_without_padding`; real mini-MIAS scans). ``stride`` > 1
+    segments ``image[::stride, ::stride]`` (mask at that resolution) and scales the box
+    back to ``image``'s pixels (exact to ``stride`` pixels).
     """
     small = image[::stride, ::stride] if stride > 1 else image
-    t = triangle_threshold(small)
+    values = _without_padding(small)
+    t = triangle_threshold(values)
+    if values.size != small.size and t <= values.min():  # one level above the padding: that level is the breast
+        t = float(small.min())
     mask = largest_component(small > t)
     x0, y0, x1, y1 = bounding_box(mask)
     if stride > 1:

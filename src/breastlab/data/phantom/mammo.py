@@ -26,11 +26,14 @@ the chest wall at the image's left edge, the right breast at its right edge.
 
 Findings (one per abnormal patient, one breast, both views at the same distance from
 the chest wall -- the usual two-view correspondence): masses (benign: oval,
-circumscribed; malignant: irregular core with spicules), calcification clusters
-(benign: few large round dots; malignant: many fine pleomorphic dots partly in
-branching lines), asymmetry (benign: broad faint; malignant: focal, denser, irregular),
-architectural distortion (benign: few thin radiating lines with a lucent centre;
-malignant: many longer lines converging on a small dense core).
+circumscribed, equal density; malignant: high-density irregular core with long spicules),
+calcification clusters (benign: a small cluster, 5-9 mm, of few large round dots;
+malignant: 10-16 mm, many fine pleomorphic dots, two thirds along 2-3 branching lines;
+overlapping specks add up), asymmetry (benign: broad faint; malignant: focal, denser,
+irregular), architectural distortion (benign: few thin radiating lines with a lucent
+centre; malignant: many longer lines converging on a small dense core). Contrasts are
+set so that each variant stays recognisable at ~1.5 mm pixels (a CPU-sized input):
+the benign/malignant cues are density, spiculation, calcification distribution and extent.
 
 Sites: "digital" (FFDM-like: 0.07 mm, 4096 x 3328, 12-bit linear detector response,
 quantum noise, ``ImagerPixelSpacing``) and "film" (DDSM-like digitised film: 0.1 mm,
@@ -150,7 +153,11 @@ def plan_mammo_cohort(
         finding = None
         if outcomes[i] != "negative":
             cls = str(prng.choice(FINDING_CLASSES, p=weights))
-            size = {"mass": (8, 18), "calcification": (6, 12), "asymmetry": (18, 30),
+            # malignant calcifications spread further (segmental / linear); benign ones form a small cluster
+            # and malignant masses are on average larger (their spicules reach further still)
+            calc = (10, 16) if outcomes[i] == "malignant" else (5, 9)
+            mass = (10, 20) if outcomes[i] == "malignant" else (7, 14)
+            size = {"mass": mass, "calcification": calc, "asymmetry": (18, 30),
                     "architectural_distortion": (14, 24)}[cls]
             finding = MammoFinding(
                 finding_class=cls, malignant=outcomes[i] == "malignant", side=str(prng.choice(["LEFT", "RIGHT"])),
@@ -317,55 +324,62 @@ def _draw_finding(att: np.ndarray, f: MammoFinding, view: str, y0: float, H: flo
             u = ((xx - lx) * np.cos(phi) + (yy - ly) * np.sin(phi)) / a
             v = (-(xx - lx) * np.sin(phi) + (yy - ly) * np.cos(phi)) / b
             core = 1 / (1 + np.exp((np.sqrt(u**2 + v**2) - 1) * a / max(0.4 / sp, 0.5)))
-            add += 0.30 * core
+            add += 0.38 * core  # equal density (benign masses are rarely high density)
+            # halo sign: a thin radiolucent rim (~1 mm outside the edge), a classic sign of benignity
+            edge_mm = (np.sqrt(u**2 + v**2) - 1) * a * sp
+            add -= 0.12 * np.exp(-0.5 * ((edge_mm - 0.9) / 0.6) ** 2)
         else:  # irregular core with spicules
             ang = np.arctan2(yy - ly, xx - lx)
             p1, p2 = rng.uniform(0, 6, 2)
             radius = s / 2 * (1 + 0.2 * np.sin(3 * ang + p1) + 0.12 * np.sin(7 * ang + p2))
             core = 1 / (1 + np.exp((dist - radius) / max(0.8 / sp, 0.5)))
             n = int(rng.integers(10, 16))
-            spic = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s * rng.uniform(1.0, 1.8, n), max(0.35 / sp, 0.5))
-            add += 0.34 * core + 0.22 * spic
+            spic = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s * rng.uniform(1.2, 2.0, n), max(0.8 / sp, 0.5))
+            add += 0.55 * core + 0.35 * spic  # high density with a spiculated halo (visible at ~1.5 mm pixels)
         mask = core > 0.5
     elif k == "calcification":
-        n = int(rng.integers(4, 8)) if not f.malignant else int(rng.integers(18, 32))
+        n = int(rng.integers(4, 8)) if not f.malignant else int(rng.integers(30, 48))
         spread = s / 2 if not f.malignant else s / 3
-        if f.malignant:  # fine pleomorphic dots, half of them along short branching lines
+        if f.malignant:  # fine pleomorphic dots, two thirds along 2-3 branching lines (linear-segmental)
             pts = rng.normal(0, spread / 2, (n, 2))
-            base = rng.uniform(0, np.pi, n // 2)
-            pts[: n // 2] = np.c_[np.cos(base), np.sin(base)] * rng.uniform(0, spread, (n // 2, 1))
-            radii = rng.uniform(0.15, 0.35, n) / sp
+            branches = rng.uniform(0, 2 * np.pi, int(rng.integers(2, 4)))
+            k = 2 * n // 3
+            ang = branches[rng.integers(0, branches.size, k)]
+            pts[:k] = (np.c_[np.sin(ang), np.cos(ang)] * rng.uniform(0, 2.5 * spread, (k, 1))
+                       + rng.normal(0, 0.3 / sp, (k, 2)))
+            radii = rng.uniform(0.2, 0.4, n) / sp
         else:  # few, larger, round
             pts = rng.uniform(-spread, spread, (n, 2))
-            radii = rng.uniform(0.5, 0.8, n) / sp
+            radii = rng.uniform(0.7, 1.1, n) / sp
         dots = np.zeros((h, w), np.float32)
         for (py, px), r in zip(pts, radii, strict=True):
             rr = max(r, 0.6)
-            dots = np.maximum(dots, np.exp(-0.5 * (np.hypot(yy - ly - py, xx - lx - px) / rr) ** 2))
+            dots += np.exp(-0.5 * (np.hypot(yy - ly - py, xx - lx - px) / rr) ** 2)
+        dots = np.minimum(dots, 1.0)  # overlapping specks add up in projection, to a plausible maximum
         add += 0.9 * dots
         reach = float(np.max(np.hypot(pts[:, 0], pts[:, 1])) + radii.max() + 1.0 / sp)
         mask = dist <= reach
     elif k == "asymmetry":
-        if not f.malignant:  # broad and faint
+        if not f.malignant:  # broad, moderate density, smooth edge
             blob = np.exp(-0.5 * (dist / (s / 2.5)) ** 2)
-            add += 0.14 * blob
+            add += 0.30 * blob
         else:  # focal, denser, irregular edge
             ang = np.arctan2(yy - ly, xx - lx)
             radius = s / 3 * (1 + 0.25 * np.sin(4 * ang + rng.uniform(0, 6)))
             blob = 1 / (1 + np.exp((dist - radius) / max(1.5 / sp, 0.5)))
-            add += 0.24 * blob
+            add += 0.40 * blob
         mask = blob > 0.35
     elif k == "architectural_distortion":
-        if not f.malignant:  # radial scar: few thin lines, lucent centre
-            n = int(rng.integers(6, 9))
+        if not f.malignant:  # radial scar: radiating lines around a lucent centre, no dense core
+            n = int(rng.integers(8, 12))
             lines = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s / 2 * rng.uniform(0.8, 1.1, n),
-                           max(0.25 / sp, 0.5), r0=s / 10)
-            add += 0.16 * lines - 0.06 * np.exp(-0.5 * (dist / (s / 12)) ** 2)
+                           max(0.6 / sp, 0.5), r0=s / 10)
+            add += 0.36 * lines - 0.06 * np.exp(-0.5 * (dist / (s / 12)) ** 2)
         else:  # many longer lines converging on a small dense core
             n = int(rng.integers(14, 22))
             lines = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s / 2 * rng.uniform(1.0, 1.5, n),
                            max(0.3 / sp, 0.5))
-            add += 0.22 * lines + 0.2 * np.exp(-0.5 * (dist / (s / 10)) ** 2)
+            add += 0.35 * lines + 0.4 * np.exp(-0.5 * (dist / (s / 8)) ** 2)
         mask = dist <= s / 2 * (1.5 if f.malignant else 1.1)
     else:  # pragma: no cover - guarded by plan
         raise BreastlabInputError(f"finding class {k!r}")
