@@ -59,7 +59,7 @@ def _panels(results: Sequence[ScenarioResult], names: Sequence[str], title: str)
     present = [n for n in names if any(r.scenario == n for r in results)]
     if not present:
         return None
-    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 4.3), squeeze=False, layout="constrained")
     for ax, name in zip(axes[0], present, strict=True):
         rs = [r for r in results if r.scenario == name]
         for r in rs:
@@ -83,7 +83,7 @@ def _strategy_figure(results: Sequence[ScenarioResult], comparisons: pd.DataFram
         return None
     plt = pyplot()
     names = list(dict.fromkeys(comparisons["scenario"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.3), squeeze=False, layout="constrained")
     for ax, name in zip(axes[0], names, strict=True):
         for r in (r for r in results if r.scenario == name):
             c = r.curves[-1] if r.pairwise is None else max(r.curves, key=lambda c: c["label"].startswith("malig"))
