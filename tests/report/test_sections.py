@@ -94,3 +94,23 @@ def test_other_capabilities_runs_are_not_shortcut_runs(tmp_path, fake_sweep):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "predictions.parquet").write_bytes(b"not parquet")
     assert find_runs(tmp_path) == [tmp_path / "shortcut"]
+
+
+def test_read_section_marker_checks_presence_version_and_files(tmp_path):
+    import json
+
+    from breastlab.report.sections import read_section_marker
+
+    remedy = "run `breastlab x --out DIR`"
+    with pytest.raises(BreastlabInputError, match=r"no m\.json; run `breastlab x"):
+        read_section_marker(tmp_path, "m.json", remedy=remedy)
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "m.json").write_text(json.dumps({"version": 2, "files": {"a": "a.csv", "b": "b.csv", "c": None}}))
+    with pytest.raises(BreastlabInputError, match=r"section version 2, this breastlab reads 1"):
+        read_section_marker(tmp_path, "m.json", remedy=remedy, version=1)
+    # b.csv is named but absent; c is an optional file that was not written (None)
+    with pytest.raises(BreastlabInputError, match=r"missing: \['b.csv'\]; run"):
+        read_section_marker(tmp_path, "m.json", remedy=remedy, version=2)
+    (tmp_path / "b.csv").write_text("y\n2\n")
+    meta = read_section_marker(tmp_path, "m.json", remedy=remedy, version=2)
+    assert meta["files"] == {"a": "a.csv", "b": "b.csv", "c": None}

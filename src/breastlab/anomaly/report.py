@@ -274,15 +274,11 @@ def write_anomaly_section(evs: Sequence[AnomalyEvaluation], folder: str | os.Pat
 def section_from_dir(path: str | os.PathLike) -> str:
     """The anomaly section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_anomaly_section` (``breastlab anomaly evaluate --out``) wrote."""
+    from breastlab.report.sections import read_section_marker
+
     folder = Path(path)
-    marker = folder / MARKER
-    if not marker.is_file():
-        raise BreastlabInputError(f"{folder}: no {MARKER}; write it with `breastlab anomaly evaluate RUN ... --out "
-                                  f"{folder}`")
-    meta = json.loads(marker.read_text())
-    if meta.get("version") != SECTION_VERSION:
-        raise BreastlabInputError(f"{marker}: section version {meta.get('version')!r}, this breastlab reads "
-                                  f"{SECTION_VERSION}; evaluate again")
+    meta = read_section_marker(folder, MARKER, version=SECTION_VERSION,
+                               remedy=f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`")
     models = [ModelSection.load(folder, entry) for entry in meta["models"]]
     return _render(models, meta.get("settings", {}))
 

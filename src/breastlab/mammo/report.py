@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +35,6 @@ import pandas as pd
 from breastlab._io import write_text
 from breastlab.mammo.classify import SECTION_MARKER, ClassifyResult, ScenarioResult, load_scenario_results
 from breastlab.mammo.scenarios import SCENARIOS
-from breastlab.problems import BreastlabInputError
 from breastlab.report.html import img_tag, png_uri, pyplot
 
 FIGURES = (
@@ -115,15 +113,12 @@ def section_from_dir(path: str | os.PathLike) -> str:
     ``path`` is an output folder of :func:`breastlab.mammo.classify` / ``breastlab mammo
     classify``: its ``classify_section.json`` marker names the files the section is built from.
     """
+    from breastlab.report.sections import read_section_marker
+
     path = Path(path)
-    marker = path / SECTION_MARKER
-    if not marker.is_file():
-        raise BreastlabInputError(f"{path}: no {SECTION_MARKER}; not an output folder of `breastlab mammo classify`")
-    info = json.loads(marker.read_text())
+    info = read_section_marker(path, SECTION_MARKER, remedy="not a complete output folder of `breastlab mammo "
+                               "classify`; run it with `--out` this folder")
     files = info.get("files", {})
-    missing = [name for name in files.values() if not (path / name).is_file()]
-    if missing:
-        raise BreastlabInputError(f"{path}: files named by {SECTION_MARKER} are missing: {missing}")
     results = pd.read_csv(path / files["results"]) if "results" in files else pd.DataFrame()
     comparisons = pd.DataFrame()
     if "comparisons" in files:

@@ -11,6 +11,7 @@ writer does not change.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,4 +62,23 @@ def is_inside(folder: Path, parents: list[Path]) -> bool:
     return any(folder == p.resolve() or p.resolve() in folder.parents for p in parents)
 
 
-__all__ = ["SECTION_KINDS", "SectionKind", "find_sections", "is_inside"]
+def read_section_marker(folder: str | os.PathLike, marker: str, *, remedy: str, version: int | None = None) -> dict:
+    """The marker JSON of a section folder, checked: present, of ``version`` (when given), and every
+    file named in its ``files`` mapping (``None`` entries are optional files not written) on disk.
+
+    ``remedy`` says how to (re)write the folder, e.g. "run `breastlab anomaly evaluate ... --out DIR`"."""
+    folder = Path(folder)
+    path = folder / marker
+    if not path.is_file():
+        raise BreastlabInputError(f"{folder}: no {marker}; {remedy}")
+    meta = json.loads(path.read_text())
+    if version is not None and meta.get("version") != version:
+        raise BreastlabInputError(f"{path}: section version {meta.get('version')!r}, this breastlab reads {version}; "
+                                  f"{remedy}")
+    missing = sorted(f for f in (meta.get("files") or {}).values() if f is not None and not (folder / f).is_file())
+    if missing:
+        raise BreastlabInputError(f"{folder}: files named by {marker} are missing: {missing}; {remedy}")
+    return meta
+
+
+__all__ = ["SECTION_KINDS", "SectionKind", "find_sections", "is_inside", "read_section_marker"]
