@@ -74,15 +74,22 @@ def bench_mip(tmp: Path, n_patients: int, matrix: int, n_slices: int, workers: i
         fn()
         return time.perf_counter() - t0, time.process_time() - c0
 
-    runs = iter(range(10**6))  # a fresh output folder per run (a finished store is returned as it is)
+    def fresh(i: int) -> Path:
+        """An empty output folder for run ``i`` (a finished store is returned as it is, and a kept
+        ``--out`` folder holds the stores of an earlier benchmark run)."""
+        path = tmp / f"speed_store{i}"
+        shutil.rmtree(path, ignore_errors=True)
+        return path
+
     naive, ours, par = [], [], []
-    for _ in range(repeats):  # interleaved, so a burst of load on the machine hits both; best of each kept
+    for r in range(repeats):  # interleaved, so a burst of load on the machine hits both; best of each kept
         naive.append(timed(lambda: naive_mips(index)))
-        ours.append(timed(lambda: build_mip_store(cohort, tmp / f"speed_store{next(runs)}", settings, workers=1,
-                                                  progress=False)))
+        out = fresh(2 * r)
+        ours.append(timed(lambda out=out: build_mip_store(cohort, out, settings, workers=1, progress=False)))
         if workers > 1:
-            par.append(timed(lambda: build_mip_store(cohort, tmp / f"speed_store{next(runs)}", settings,
-                                                     workers=workers, progress=False)))
+            out = fresh(2 * r + 1)
+            par.append(timed(lambda out=out: build_mip_store(cohort, out, settings, workers=workers,
+                                                             progress=False)))
     t_naive, c_naive = (min(v) for v in zip(*naive, strict=True))
     t_ours, c_ours = (min(v) for v in zip(*ours, strict=True))
     n_images = len(build_mip_store(cohort, tmp / "speed_store0", settings)[0].manifest)

@@ -75,3 +75,81 @@ def test_finalize_reads_shards_of_other_writers_and_older_versions(tmp_path):
     assert store.manifest["image_id"].tolist() == ["A:0", "A:1", "B:0", "B:1", "C:0", "C:1"]
     assert store.manifest["label"].tolist() == [0, 1] * 3
     assert store.findings["image_id"].tolist() == ["B:1"]
+
+
+def test_added_keys_checkpoint_in_batches_and_resume(tmp_path):
+    """add() keeps keys in memory and writes them as batches at checkpoints; a restarted writer sees
+    the batched keys (with their extras) and finalize combines batches, shards and keys in memory."""
+    rng = np.random.default_rng(2)
+    imgs = {p: rng.integers(0, 255, (n, 4, 4), dtype=np.uint8) for p, n in [("A", 2), ("B", 1), ("C", 2), ("D", 3)]}
+    fnd = pd.DataFrame({"image_id": ["B:0"], "finding_id": ["B:0:0"], "finding_class": ["x"], "x0": [0], "y0": [0],
+                        "x1": [2], "y1": [2]})
+    w = StoreWriter(tmp_path / "s", shape=(4, 4), checkpoint_s=3600)
+    w.add("A", imgs["A"], _rows("A", 2), extra=["a note"])
+    w.add("B", list(imgs["B"]), _rows("B", 1), fnd)
+    assert w.done_keys() == {"A", "B"} and not (tmp_path / "s" / ".shards" / "batches").exists()
+    w.checkpoint()  # as after checkpoint_s seconds; then the job is interrupted with C in memory only
+    w.add("C", imgs["C"], _rows("C", 2))
+    w2 = StoreWriter(tmp_path / "s", shape=(4, 4), checkpoint_bytes=0)  # every add is a checkpoint
+    assert w2.done_keys() == {"A", "B"} and w2.extras() == {"A": ["a note"]}
+    w2.add("C", imgs["C"], _rows("C", 2), extra=["c"])
+    w2.write_shard("D", imgs["D"], _rows("D", 3))
+    w3 = StoreWriter(tmp_path / "s", shape=(4, 4))
+    w3.add("E", np.zeros((0, 4, 4), np.uint8), _rows("E", 0))
+    assert w3.done_keys() == {"A", "B", "C", "D", "E"} and w3.extras() == {"A": ["a note"], "C": ["c"]}
+    store = w3.finalize(key_order=["D", "A", "E", "B", "C"])
+    np.testing.assert_array_equal(store.images, np.concatenate([imgs[p] for p in "DABC"]))
+    assert store.manifest["image_id"].tolist() == ["D:0", "D:1", "D:2", "A:0", "A:1", "B:0", "C:0", "C:1"]
+    assert store.manifest.columns.tolist() == ["row", "image_id", "patient_id", "label"]
+    assert store.findings["image_id"].tolist() == ["B:0"]
+    assert not (tmp_path / "s" / ".shards").exists()
+    # the same store written shard by shard
+    w4 = StoreWriter(tmp_path / "t", shape=(4, 4))
+    for p in "DABC":
+        w4.write_shard(p, imgs[p], _rows(p, len(imgs[p])), fnd if p == "B" else None)
+    other = w4.finalize(key_order=list("DABC"))
+    pd.testing.assert_frame_equal(other.manifest, store.manifest)
+    pd.testing.assert_frame_equal(other.findings, store.findings)
+    assert other.checksum == store.checksum
+
+
+def test_ragged_keys_added_in_memory(tmp_path):
+    a = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    b = np.arange(30, dtype=np.uint16).reshape(6, 5)
+    man = pd.DataFrame({"image_id": ["x", "y"], "patient_id": ["p1", "p2"]})
+    w = StoreWriter(tmp_path / "m", layout="ragged", dtype="uint16")
+    w.add("p2", [b], man.iloc[[1]])
+    w.checkpoint()
+    w.add("p1", [a], man.iloc[[0]])
+    store = w.finalize(key_order=["p1", "p2"])
+    np.testing.assert_array_equal(store[0], a)
+    np.testing.assert_array_equal(store[1], b)
+    assert store.manifest[["height", "width", "offset"]].values.tolist() == [[3, 4, 0], [6, 5, 12]]
+
+
+def test_manifest_checksum_is_pandas_row_hash():
+    """The checksum hashes rows as pd.util.hash_pandas_object(index=False) does, object columns included
+    (missing values, numbers and strings in object columns, nullable and plain dtypes)."""
+    import hashlib
+
+    from breastlab.data.store import manifest_checksum
+
+    def reference(m: pd.DataFrame) -> str:
+        h = hashlib.sha256()
+        h.update(",".join(map(str, m.columns)).encode())
+        h.update(pd.util.hash_pandas_object(m, index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+    def o(v):
+        return pd.Series(v, dtype=object)
+
+    frames = [
+        pd.DataFrame({"a": o([1, 2, None]), "b": o([1.5, np.nan, 2.0]), "c": o(["x", None, "y"]),
+                      "d": o([True, False, None]), "e": o([pd.NA, 1, 1.0]), "f": o([1, "1", 1.0]),
+                      "g": o([None, None, None]), "h": [1, 2, 3], "i": pd.array([1, None, 3], dtype="Int64"),
+                      "j": ["a", "b", None], "k": [0.5, np.nan, -0.0], "m": o([np.int64(3), 3, 4]),
+                      "n": o([-0.0, 0.0, np.nan])}),
+        pd.DataFrame({"a": o([])}), pd.DataFrame(), pd.DataFrame(index=range(3)),
+    ]
+    for frame in frames:
+        assert manifest_checksum(frame) == reference(frame)

@@ -52,7 +52,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab._io import atomic_path
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
 
@@ -631,11 +630,8 @@ def build_mip_store(
                 problems.add(job.patient_id, STAGE, msg)
                 return
             images, man, finds, notes = result
-            if notes:  # kept with the shard, so a resumed job still reports them ("r+": see StoreWriter.write_shard)
-                with (atomic_path(notes_path / f"{StoreWriter._safe(job.patient_id)}.json") as tmp,
-                      open(tmp, "r+") as fh):
-                    json.dump({"patient_id": job.patient_id, "notes": notes}, fh)
-            writer.write_shard(job.patient_id, images, man, finds)
+            # kept with the images (in memory, then in a checkpoint batch), so a resumed job still reports them
+            writer.add(job.patient_id, images, man, finds, extra=notes or None)
 
         with bar:
             if parallel:
@@ -651,10 +647,14 @@ def build_mip_store(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    for path in sorted(notes_path.glob("*.json")) if notes_path.exists() else []:
+    notes = {}
+    for path in sorted(notes_path.glob("*.json")) if notes_path.exists() else []:  # shards of older versions
         saved = json.loads(path.read_text())
-        for note in saved["notes"]:
-            problems.add(saved["patient_id"], "note", note)
+        notes[saved["patient_id"]] = saved["notes"]
+    notes.update(writer.extras())
+    for pid in sorted(notes, key=lambda pid: f"{StoreWriter._safe(pid)}.json"):  # as the notes files sort
+        for note in notes[pid]:
+            problems.add(pid, "note", note)
     store = writer.finalize(key_order=[j.patient_id for j in jobs])
     problems.write(out / "problems.csv")
     return store, problems
