@@ -558,3 +558,50 @@ def test_series_layout_on_implicit_vr_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.stack([s.pixels for s in slices]), vol)
     np.testing.assert_array_equal(vol_fast.positions, ref.positions)
     assert vol_fast.spacing == ref.spacing and vol_fast.meta == ref.meta
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_index_header_scanner_agrees_with_pydicom(tmp_path: Path) -> None:
+    """The index row of a series is the same whether its header is scanned or read by pydicom: on
+    every file pydicom ships and on plain, padded, empty, multi-valued and non-ASCII values."""
+    from breastlab.data.duke.dicom import _index_header_fast, _index_series
+
+    cases = {
+        "plain": {},
+        "padded": {"SeriesDescription": "  Ph1/ax dyn  ", "Manufacturer": "GE MEDICAL SYSTEMS "},
+        "empty": {"SeriesDescription": "", "Manufacturer": "", "SeriesNumber": None, "MagneticFieldStrength": None},
+        "numbers": {"SeriesNumber": "+0012", "MagneticFieldStrength": " 2.8936e0"},
+        "multi": {"SeriesDescription": ["ax", "dyn"], "MagneticFieldStrength": [1.5, 3.0]},
+        "latin1": {"SeriesDescription": "ax dyn pré", "SpecificCharacterSet": "ISO_IR 100"},
+        "utf8": {"SeriesDescription": "ax dyn pre", "SpecificCharacterSet": "ISO_IR 192"},
+        "japanese": {"SeriesDescription": "ax dyn pre", "SpecificCharacterSet": ["", "ISO 2022 IR 87"]},
+        "charset only": {"SpecificCharacterSet": "ISO_IR 144"},
+    }
+    folders = []
+    for name, tags in cases.items():
+        folder = tmp_path / "Breast_MRI_001" / "study" / f"3.000000-{name}-12345"
+        write_series(folder, n=1, **{k: v for k, v in tags.items() if v is not None})
+        ds = pydicom.dcmread(folder / "1-001.dcm")
+        for k, v in tags.items():
+            if v is None:
+                setattr(ds, k, None)  # present, empty value
+        ds.save_as(folder / "1-001.dcm")
+        folders.append(folder)
+    shipped = Path(get_testdata_file("MR_small.dcm")).parent
+    for path in sorted(p for p in shipped.iterdir() if p.is_file() and p.suffix == ".dcm"):
+        folder = tmp_path / "shipped" / f"1.000000-{path.stem}-00000"
+        folder.mkdir(parents=True)
+        shutil.copy(path, folder / path.name)
+        folders.append(folder)
+    scanned = 0
+    for folder in folders:
+        patient = folder.parent.parent
+        try:
+            slow = _index_series(patient.name, patient, folder, fast=False)
+        except Exception as exc:  # noqa: BLE001 - then the scanner must leave the file to pydicom
+            with pytest.raises(type(exc)):
+                _index_series(patient.name, patient, folder)
+            continue
+        scanned += _index_header_fast(next(folder.iterdir())) is not None
+        assert _index_series(patient.name, patient, folder) == slow, folder.name
+    assert scanned >= 8

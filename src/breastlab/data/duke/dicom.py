@@ -331,13 +331,18 @@ def _split_folder_name(name: str) -> tuple[str, float | None]:
 
 
 # ============================================================================ tree index
-def _dicom_files(folder: Path) -> list[Path]:
-    """DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
+def _dicom_names(folder: str | os.PathLike) -> list[str]:
+    """Names of the DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
     # os.scandir: the entry type comes with the listing, no stat per file (as Path.is_file needs)
     with os.scandir(folder) as it:
         names = sorted(e.name for e in it if not e.name.startswith(".") and e.is_file())
-    dcm = [n for n in names if os.path.splitext(n)[1].lower() == ".dcm"]
-    return [folder / n for n in (dcm or names)]
+    dcm = [n for n in names if n[-4:].lower() == ".dcm"]
+    return dcm or names
+
+
+def _dicom_files(folder: Path) -> list[Path]:
+    """DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
+    return [folder / n for n in _dicom_names(folder)]
 
 
 def _series_folders(patient: Path) -> list[Path]:
@@ -398,12 +403,16 @@ def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None
         "manufacturer", "manufacturer_model", "field_strength_t", "rows", "columns",
     ]
     index = pd.DataFrame(rows, columns=columns)
-    index["sequence"] = pd.Series(dtype="object")
-    for _pid, grp in index.groupby("patient_id", sort=False):
-        index.loc[grp.index, "sequence"] = resolve_sequences(
-            grp["series_description"].tolist(), grp["series_number"].tolist()
-        )
-    return index.reset_index(drop=True)
+    by_patient: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_patient.setdefault(row["patient_id"], []).append(i)
+    sequence: list[Any] = [None] * len(rows)
+    for at in by_patient.values():  # each series in the context of the patient's others
+        found = resolve_sequences([rows[i]["series_description"] for i in at], [rows[i]["series_number"] for i in at])
+        for i, seq in zip(at, found, strict=True):
+            sequence[i] = seq
+    index["sequence"] = pd.Series(sequence, dtype="object")
+    return index
 
 
 def _fail(problems: ProblemLog | None, item: str, stage: str, message: str | BaseException) -> None:
@@ -412,18 +421,21 @@ def _fail(problems: ProblemLog | None, item: str, stage: str, message: str | Bas
     problems.add(item, stage, message)
 
 
-def _index_series(patient_id: str, patient: Path, folder: Path) -> dict[str, Any]:
-    files = _dicom_files(folder)
-    ds = None
+def _index_series(patient_id: str, patient: Path, folder: Path, fast: bool = True) -> dict[str, Any]:
+    names = _dicom_names(folder)
+    ds: Any = None
     errors = []
-    for f in files:  # the first readable header describes the series
+    for name in names:  # the first readable header describes the series
+        f = folder / name
+        if fast and (ds := _index_header_fast(f)) is not None:
+            break
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
             break
         except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
             errors.append(f"{f.name}: {exc}")
     if ds is None:
-        raise BreastlabInputError(f"{folder}: no readable DICOM header among {len(files)} files ({errors[:3]})")
+        raise BreastlabInputError(f"{folder}: no readable DICOM header among {len(names)} files ({errors[:3]})")
     name_desc, name_number = _split_folder_name(folder.name)
     description = str(ds.get("SeriesDescription", "") or name_desc)
     number = ds.get("SeriesNumber")
@@ -433,15 +445,72 @@ def _index_series(patient_id: str, patient: Path, folder: Path) -> dict[str, Any
         "study": str(folder.parent.relative_to(patient)),
         "series": folder.name,
         "path": str(folder),
-        "n_files": len(files),
+        "n_files": len(names),
         "series_number": float(number) if number not in (None, "") else name_number,
         "series_description": description,
         "manufacturer": str(ds.get("Manufacturer", "")) or None,
         "manufacturer_model": str(ds.get("ManufacturerModelName", "")) or None,
         "field_strength_t": float(strength) if strength not in (None, "") else None,
-        "rows": int(ds.Rows) if "Rows" in ds else None,
-        "columns": int(ds.Columns) if "Columns" in ds else None,
+        "rows": int(ds.get("Rows")) if "Rows" in ds else None,  # ds: a pydicom Dataset or the scanner's dict
+        "columns": int(ds.get("Columns")) if "Columns" in ds else None,
     }
+
+
+# The index's tags as the scanner reads them: (name, VR); values are given only where they are
+# plain (ASCII text of one value, numbers pydicom reads the same way), else pydicom reads the file.
+_INDEX_FAST = {
+    0x0008103E: ("SeriesDescription", b"LO"), 0x00080070: ("Manufacturer", b"LO"),
+    0x00081090: ("ManufacturerModelName", b"LO"), 0x00200011: ("SeriesNumber", b"IS"),
+    0x00180087: ("MagneticFieldStrength", b"DS"), 0x00280010: ("Rows", b"US"), 0x00280011: ("Columns", b"US"),
+}  # fmt: skip
+# Character sets in which ASCII bytes decode to the same characters (no escape sequences)
+_ASCII_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144",
+                             "ISO_IR 127", "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 192"})
+_IS_TEXT = re.compile(rb"[ ]*[+-]?[0-9]+[ ]*")
+_DS_TEXT = re.compile(rb"[ ]*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[ ]*")
+
+
+def _index_header_fast(path: Path) -> dict[str, Any] | None:
+    """The values :func:`_index_series` takes from a pydicom header (``ds.get`` of each index tag:
+    text stripped as pydicom strips it, IS/DS as float, US as int, absent as None), by the scanner;
+    None where the file or a value is anything but plain (pydicom then reads it)."""
+    try:
+        buf = _read_file(path)
+    except OSError:
+        return None
+    walk = _walk(buf)
+    if walk is None:
+        return None
+    elems, explicit = walk[0], walk[1]
+    values: dict[str, Any] = {}
+    for tag, vr, _, start, length, _ in elems:
+        if tag == 0x00080005:  # SpecificCharacterSet
+            raw = buf[start : start + length]
+            if length == _UNDEFINED or not raw.isascii() or raw.strip(b" \x00").decode() not in _ASCII_CHARSETS:
+                return None
+            continue
+        spec = _INDEX_FAST.get(tag)
+        if spec is None:
+            continue
+        name, want = spec
+        if length == _UNDEFINED or (explicit and vr != want):
+            return None
+        raw = buf[start : start + length]
+        if want == b"US":
+            if length != 2:
+                return None
+            values[name] = _u16(buf, start)[0]
+        elif not raw.isascii() or b"\\" in raw or b"\x1b" in raw:
+            return None  # several values, another character set: as pydicom decodes them
+        elif want == b"LO":
+            values[name] = raw.decode("ascii").rstrip("\x00 ")
+        elif not length:
+            values[name] = None  # pydicom's empty IS/DS
+        elif (_IS_TEXT if want == b"IS" else _DS_TEXT).fullmatch(raw):
+            values[name] = float(raw)
+        else:
+            return None
+    return values
 
 
 # ============================================================================ reading a series
@@ -799,7 +868,7 @@ def _follow(buf: bytes, plan: tuple, size: int) -> tuple[dict[str, Any], int, in
         return None
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: str | Path) -> bytes:
     """The whole file, with one ``read`` of its size (Path.read_bytes is ~5x slower on 128 kB files)."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -823,7 +892,7 @@ def _fits(arr: np.ndarray, stored: int) -> bool:
     return -(1 << (stored - 1)) <= int(arr.min()) and int(arr.max()) < (1 << (stored - 1))
 
 
-def _file_into(path: Path, row: np.ndarray) -> int:
+def _file_into(path: str | Path, row: np.ndarray) -> int:
     """Read ``path`` into the uint8 array ``row``; its size, or -1 where it does not fit."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -838,7 +907,7 @@ def _file_into(path: Path, row: np.ndarray) -> int:
         os.close(fd)
 
 
-def _read_slice_fast(path: Path, layout: SeriesLayout | None = None,
+def _read_slice_fast(path: str | Path, layout: SeriesLayout | None = None,
                      row: np.ndarray | None = None) -> StoredSlice | None:
     """One file by the scanner, or None. With ``layout`` and ``row`` (a uint8 array longer than
     the file, see :class:`ReadBuffer`) the file is read into ``row`` and the pixels view it."""
@@ -877,7 +946,7 @@ def _read_slice_fast(path: Path, layout: SeriesLayout | None = None,
         arr = (arr << unused) >> unused if dtype.kind == "i" else arr & dtype.type((1 << stored) - 1)
     slope, intercept = v.get("RescaleSlope") or [1.0], v.get("RescaleIntercept") or [0.0]
     return StoredSlice(
-        name=path.name,
+        name=os.path.basename(path),
         pixels=arr,
         position=np.asarray(v["ImagePositionPatient"]),
         orientation=np.asarray(v["ImageOrientationPatient"]),
@@ -889,7 +958,7 @@ def _read_slice_fast(path: Path, layout: SeriesLayout | None = None,
     )
 
 
-def _read_slice(path: Path, fast: bool = True, layout: SeriesLayout | None = None,
+def _read_slice(path: str | Path, fast: bool = True, layout: SeriesLayout | None = None,
                 row: np.ndarray | None = None) -> StoredSlice:
     if fast and (sl := _read_slice_fast(path, layout, row)) is not None:
         return sl
@@ -907,7 +976,7 @@ def _read_slice(path: Path, fast: bool = True, layout: SeriesLayout | None = Non
     slope = ds.get("RescaleSlope")
     intercept = ds.get("RescaleIntercept")
     return StoredSlice(
-        name=path.name,
+        name=os.path.basename(path),
         pixels=pixels,
         position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
         orientation=np.asarray([float(v) for v in ds.ImageOrientationPatient]),
@@ -992,7 +1061,8 @@ def read_series_slices(
     folder = Path(folder)
     if not folder.is_dir():
         raise BreastlabInputError(f"{folder}: series folder not found")
-    files = _dicom_files(folder)
+    base = os.fspath(folder)
+    files = [os.path.join(base, n) for n in _dicom_names(folder)]  # strings: a Path per file costs ~4 us
     if not files:
         raise BreastlabInputError(f"{folder}: series folder holds no DICOM files")
     layout = SeriesLayout() if fast else None
@@ -1051,12 +1121,14 @@ def _check_consistent(folder: Path, slices: list[StoredSlice], tol: float) -> No
         listed = ", ".join(f"{r}x{c} (e.g. {name})" for (r, c), name in shapes.items())
         raise BreastlabInputError(f"{folder}: mixed matrix sizes in one series: {listed}")
     ref = slices[0]
-    for s in slices[1:]:
-        if np.max(np.abs(s.orientation - ref.orientation)) > tol:
-            raise BreastlabInputError(
-                f"{folder}: mixed orientations in one series: {ref.name} has ImageOrientationPatient "
-                f"{ref.orientation.round(4).tolist()} but {s.name} has {s.orientation.round(4).tolist()}"
-            )
+    cosines = np.stack([s.orientation for s in slices])  # one array operation for the series
+    off = np.flatnonzero(np.max(np.abs(cosines - ref.orientation), axis=1) > tol)
+    if len(off):
+        s = slices[int(off[0])]  # the first in file order, as a loop would find it
+        raise BreastlabInputError(
+            f"{folder}: mixed orientations in one series: {ref.name} has ImageOrientationPatient "
+            f"{ref.orientation.round(4).tolist()} but {s.name} has {s.orientation.round(4).tolist()}"
+        )
 
 
 def _check_spacing(folder: Path, slices: list[StoredSlice], depth: np.ndarray, gap_factor: float) -> float | None:
