@@ -149,6 +149,10 @@ def test_manifest_checksum_is_pandas_row_hash():
                       "g": o([None, None, None]), "h": [1, 2, 3], "i": pd.array([1, None, 3], dtype="Int64"),
                       "j": ["a", "b", None], "k": [0.5, np.nan, -0.0], "m": o([np.int64(3), 3, 4]),
                       "n": o([-0.0, 0.0, np.nan])}),
+        pd.DataFrame({"a": o([2**70, None, 1]), "b": o([np.int32(1), 1, None]), "c": o([True, np.bool_(False), pd.NA]),
+                      "d": o(["x", pd.NA, np.nan]), "e": o([1, True, None]), "f": o([0.0, -0.0, 1.0]),
+                      "g": o([np.float32(0.5), 0.5, None]), "h": o([b"x", "x", None]), "i": o([(1, 2), None, "a"]),
+                      "j": o([pd.Timestamp("2020-01-01"), None, pd.NaT]), "k": o([1, 2**63, None])}),
         pd.DataFrame({"a": o([])}), pd.DataFrame(), pd.DataFrame(index=range(3)),
     ]
     for frame in frames:

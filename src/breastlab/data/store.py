@@ -135,28 +135,45 @@ def empty_findings() -> pd.DataFrame:
 def manifest_checksum(manifest: pd.DataFrame) -> str:
     """SHA-256 of a manifest's content (column order and values), for provenance.
 
-    The row hashes are ``pd.util.hash_pandas_object(manifest, index=False)``; object
-    columns are hashed as pandas does it (factorize, hash the inferred categories, missing
-    values as 2**64 - 1) without building a Categorical for each (:func:`_hash_column`).
+    The row hashes are ``pd.util.hash_pandas_object(manifest, index=False)``, computed
+    column by column as pandas does (:func:`_hash_column`) without its per-column
+    overhead (a Categorical for each object column), which dominated small manifests.
     """
     from pandas.core.util.hashing import combine_hash_arrays
 
     h = hashlib.sha256()
     h.update(",".join(map(str, manifest.columns)).encode())
-    if len(manifest.columns):
-        hashes = (_hash_column(manifest.iloc[:, i]) for i in range(manifest.shape[1]))
-        rows = combine_hash_arrays(hashes, manifest.shape[1])
+    n_cols = manifest.shape[1]
+    if n_cols:
+        is_object = [isinstance(d, np.dtype) and d.kind == "O" for d in manifest.dtypes]
+        objects = np.asarray(manifest.iloc[:, [i for i in range(n_cols) if is_object[i]]].to_numpy(), dtype=object)
+        at = np.cumsum(is_object) - 1
+        hashes = (_hash_column(objects[:, at[i]] if is_object[i] else manifest.iloc[:, i]._values)
+                  for i in range(n_cols))
+        rows = combine_hash_arrays(hashes, n_cols)
     else:
         rows = pd.util.hash_pandas_object(manifest, index=False).to_numpy()
     h.update(np.asarray(rows, dtype=np.uint64).tobytes())
     return h.hexdigest()
 
 
-def _hash_column(column: pd.Series) -> np.ndarray:
-    """``pd.util.hash_array`` of one column's values (uint64 per row)."""
-    values = column._values
+def _hash_column(values: Any) -> np.ndarray:
+    """``pd.util.hash_array`` of one column's values (uint64 per row), as hash_pandas_object hashes
+    them: an object array by its categories (factorize; the categories are hashed as their ``str``
+    where any is not a string), missing values as 2**64 - 1."""
     if not (isinstance(values, np.ndarray) and values.dtype == object):
         return pd.util.hash_array(values)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("string", "integer", "boolean"):
+        # Equal values of these kinds have equal ``str``, so no categories are needed: strings hash
+        # as they are, integers and booleans as their ``str`` (pandas' fallback for non-strings).
+        missing = pd.isna(values)
+        plain = np.where(missing, "", values) if missing.any() else values
+        if kind != "string":
+            plain = plain.astype(str).astype(object)
+        out = pd.util.hash_array(plain, categorize=False)
+        out[missing] = np.iinfo(np.uint64).max
+        return out
     # pandas' categorize path (hashing._hash_ndarray), minus the CategoricalDtype validation
     codes, uniques = pd.factorize(values, sort=False)
     categories = np.asarray(pd.Index(uniques, copy=False)._values)
