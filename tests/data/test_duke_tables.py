@@ -26,6 +26,7 @@ from breastlab.data.duke.clinical import (
     load_clinical_marginals,
     read_clinical,
     read_clinical_raw,
+    read_clinical_records,
     write_clinical_xlsx,
 )
 from breastlab.data.duke.labels import label_slices, real_slice_table
@@ -231,6 +232,41 @@ def test_bad_layout_and_duplicates(tmp_path):
     raw.loc[2, "Patient ID"] = "P_1"
     with pytest.raises(BreastlabInputError, match="repeats patient.*P_1"):
         write_clinical_xlsx(raw, tmp_path / "dup.xlsx")
+
+
+def _records_of(frame: pd.DataFrame) -> dict:
+    """read_clinical's rows as the MIP builder used them: records, missing values as None."""
+    return {r["patient_id"]: {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")}
+
+
+def _assert_same_records(path):
+    ours, theirs = read_clinical_records(path), _records_of(read_clinical(path))
+    assert list(ours) == list(theirs)
+    for pid in theirs:
+        assert list(ours[pid]) == list(theirs[pid]) == CLINICAL_COLUMNS
+        for key, value in theirs[pid].items():
+            assert ours[pid][key] == value and type(ours[pid][key]) is type(value), (pid, key, ours[pid][key], value)
+
+
+def test_clinical_records_equal_the_decoded_frame(tmp_path):
+    raw = _small_raw().astype(object)
+    raw.loc[2, "Days to MRI (From the Date of Diagnosis)"] = "2.0 [1]"
+    raw.loc[0, "Field Strength (Tesla)"] = "NA"
+    _assert_same_records(write_clinical_xlsx(raw, tmp_path / CLINICAL))
+    for column, value in [("Manufacturer", 7), ("Days to MRI (From the Date of Diagnosis)", "soon")]:
+        bad = raw.copy()
+        bad.loc[1, column] = value
+        path = write_clinical_xlsx(bad, tmp_path / f"bad_{len(str(value))}.xlsx")
+        with pytest.raises(BreastlabInputError) as frame_err:
+            read_clinical(path)
+        with pytest.raises(BreastlabInputError) as records_err:
+            read_clinical_records(path)
+        assert str(records_err.value) == str(frame_err.value)
+
+
+def test_real_clinical_records(duke_dir):
+    _assert_same_records(duke_dir / CLINICAL)
 
 
 # ------------------------------------------------------------------ clinical on the real pack

@@ -578,7 +578,7 @@ def build_mip_store(
     from tqdm.auto import tqdm
 
     from breastlab.data.duke.boxes import read_boxes
-    from breastlab.data.duke.clinical import read_clinical
+    from breastlab.data.duke.clinical import read_clinical_records
     from breastlab.data.duke.dicom import index_dicom_tree
     from breastlab.data.export import resolve_source
 
@@ -607,7 +607,7 @@ def build_mip_store(
         todo = [j for j in exams if j.patient_id not in done]
         parallel = pool is not None and len(todo) > 1
         futures = {pool.submit(_exam_images, job): job for job in todo} if parallel else {}
-        clinical = read_clinical(clinical_path).set_index("patient_id", drop=False)
+        clinical = read_clinical_records(clinical_path)  # read_clinical's rows, missing values None
         jobs = _attach_clinical(exams, clinical, settings, problems)
         kept = {j.patient_id for j in jobs}
         todo = [j for j in jobs if j.patient_id not in done]
@@ -728,31 +728,23 @@ def _plan(index: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings, probl
     return jobs
 
 
-def _attach_clinical(jobs: list[_Job], clinical: pd.DataFrame, settings: MipSettings,
+def _attach_clinical(jobs: list[_Job], clinical_rows: dict[str, dict[str, Any]], settings: MipSettings,
                      problems: ProblemLog) -> list[_Job]:
-    """The jobs of patients in the clinical table, with their row; patients whose both breasts are
-    abnormal are left out here when ``bilateral="exclude"`` (known without their images)."""
-    # Plain records, not a pandas lookup per patient (.loc on a 98-column row is ~0.5 ms).
-    clinical_rows = dict(zip(clinical.index, clinical.to_dict("records"), strict=True))
+    """The jobs of patients in the clinical table (:func:`~breastlab.data.duke.clinical.read_clinical_records`),
+    with their row; patients whose both breasts are abnormal are left out here when
+    ``bilateral="exclude"`` (known without their images)."""
     kept = []
     for job in jobs:
         pid = job.patient_id
         if pid not in clinical_rows:
             problems.add(pid, STAGE, f"patient {pid}: not in the clinical table (labels come from tumor_location)")
             continue
-        row = {k: (None if _isna(v) else v) for k, v in clinical_rows[pid].items()}
+        row = dict(clinical_rows[pid])
         if settings.bilateral == "exclude" and (why := both_abnormal(row)):
             problems.add(pid, STAGE, _both_message(pid, why))
             continue
         kept.append(dataclasses.replace(job, clinical=row))
     return kept
-
-
-def _isna(v: Any) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 # ============================================================================ contact sheet
