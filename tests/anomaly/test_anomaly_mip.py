@@ -243,6 +243,25 @@ def test_otsu_matches_scikit_image():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(10, 2, 5000), rng.normal(40, 5, 3000)]
     assert _otsu(x) == pytest.approx(threshold_otsu(x))
+    assert _otsu(np.round(x)) == pytest.approx(threshold_otsu(np.round(x)))  # integer images: bincount path
+
+
+def test_integer_histogram_equals_numpy():
+    """Images of integers are histogrammed through their distinct values: np.histogram's exact counts."""
+    from breastlab.anomaly.mip import _histogram
+
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 4096, 5000), rng.integers(-300, 300, 777), np.round(rng.normal(100, 50, 4000)),
+              np.r_[rng.integers(0, 50, 100), 10**6], (rng.random(1000) * 1000).astype(np.float32)]
+    for v in images:
+        v = np.asarray(v, dtype=np.float64)
+        lo, hi = float(v.min()), float(v.max())
+        for bins in (256, 7, 1000):
+            counts, edges = _histogram(v, bins, lo, hi)
+            want, want_edges = np.histogram(v, bins=bins, range=(lo, hi))
+            assert counts.dtype == want.dtype
+            np.testing.assert_array_equal(counts, want)
+            np.testing.assert_array_equal(edges, want_edges)
 
 
 def test_slice_wise_projections_equal_the_volume_path(cohort):

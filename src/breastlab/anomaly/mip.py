@@ -265,7 +265,7 @@ def _otsu(image: np.ndarray, bins: int = 256) -> float:
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
         return hi
-    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    counts, edges = _histogram(v, bins, lo, hi)
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(counts)[:-1]
     w1 = v.size - w0
@@ -273,6 +273,24 @@ def _otsu(image: np.ndarray, bins: int = 256) -> float:
     m1 = (np.sum(counts * centres) - np.cumsum(counts * centres)[:-1]) / np.maximum(w1, 1)
     between = w0 * w1 * (m0 - m1) ** 2
     return float(centres[int(np.argmax(between))])
+
+
+def _histogram(v: np.ndarray, bins: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(v, bins, range=(lo, hi))`` of a float64 array spanning ``[lo, hi]``.
+
+    Images of stored integers (MIPs of int16 data) hold a few thousand distinct values: they are
+    counted with ``bincount`` and the distinct values binned by np.histogram itself (weighted by
+    their counts), which puts every value in the bin the direct call would (the same counts,
+    ~5x faster); other images take the direct call.
+    """
+    if hi - lo <= 1 << 20 and lo >= -(1 << 52) and hi <= 1 << 52:
+        iv = v.astype(np.int64)
+        if np.array_equal(iv, v):  # integers (no NaN: a NaN would have made lo/hi NaN)
+            per_value = np.bincount(iv - int(lo))
+            present = np.flatnonzero(per_value)
+            weighted, edges = np.histogram(present + lo, bins=bins, range=(lo, hi), weights=per_value[present])
+            return np.rint(weighted).astype(np.int64), edges
+    return np.histogram(v, bins=bins, range=(lo, hi))
 
 
 def find_chest_wall(pre_mip: np.ndarray, midline: int, threshold: float | None = None, half_width: int = 2) -> int:
@@ -505,7 +523,7 @@ def _exam_images(job: _Job) -> ExamMips:
     return ex
 
 
-def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
+def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame | None, list[str]]:
     """Labels, manifest and findings rows of one exam (in the parent, with the clinical row)."""
     from breastlab.data.store import FINDING_COLUMNS
 
@@ -527,14 +545,16 @@ def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, 
             "content_y1": b.content[3], "pre_series": Path(job.pre).name, "post_series": Path(job.post).name,
         })
         if b.box is not None:
-            finds.append({"image_id": image_id, "finding_id": f"{image_id}:0", "finding_class": "tumour_box",
-                          "x0": b.box[0], "y0": b.box[1], "x1": b.box[2], "y1": b.box[3]})
+            finds.append((image_id, f"{image_id}:0", "tumour_box", *b.box))
     if not images:
         raise BreastlabInputError(f"patient {job.patient_id}: no usable breast (both cut off by the field of view)")
-    return images, _manifest_frame(rows, job.clinical), pd.DataFrame(finds, columns=FINDING_COLUMNS), notes
+    # column by column (a frame from row dicts infers every column's type per patient: ~0.3 ms); none: no frame
+    findings = (pd.DataFrame(dict(zip(FINDING_COLUMNS, map(list, zip(*finds, strict=True)), strict=True)))
+                if finds else None)
+    return images, _manifest_frame(rows, job.clinical), findings, notes
 
 
-def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame, list[str]]:
+def _mip_patient(job: _Job) -> tuple[list[np.ndarray], pd.DataFrame, pd.DataFrame | None, list[str]]:
     """Read, project, split, label one patient whose clinical row is attached."""
     return _assemble(job, _exam_images(job))
 

@@ -348,8 +348,7 @@ class StoreWriter:
             flat = [np.ascontiguousarray(i, dtype=self.dtype).ravel() for i in images]
             pixels = np.concatenate(flat) if flat else np.empty(0, self.dtype)
             man = self._with_sizes(manifest, images)
-        findings = findings if findings is not None else empty_findings()
-        key = str(key)
+        key = str(key)  # findings None: none (no frame is built for each key without findings)
         if key in self._pending:
             self._pending_bytes -= self._pending[key][0].nbytes
         self._pending[key] = (pixels, man, findings, extra)
@@ -468,7 +467,7 @@ class StoreWriter:
                 for k in keys:
                     fh.write(np.ascontiguousarray(pixels(k)).data)
         mapped.clear()
-        findings = [t[1] for t in all_tables if len(t[1])]
+        findings = [t[1] for t in all_tables if t[1] is not None and len(t[1])]
         findings = pd.concat(findings, ignore_index=True) if findings else empty_findings()
         write_table(findings, self.path / "findings.parquet")
         write_table(manifest, self.path / "manifest.parquet")
