@@ -225,6 +225,42 @@ def test_worker_processes_give_the_same_store(cohort, store, tmp_path):
     assert sorted(map(tuple, ours)) == sorted(map(tuple, theirs))
 
 
+def test_interrupted_build_resumes_from_its_last_checkpoint(cohort, store, tmp_path, monkeypatch):
+    """Patients go to disk in checkpoint batches: a job interrupted after some checkpoints redoes only
+    the patients after the last one and gives the uninterrupted store (notes included)."""
+    import breastlab.anomaly.mip as mip
+    from breastlab.data.store import StoreWriter
+
+    class EveryPatient(StoreWriter):  # a checkpoint after every patient (as if each took checkpoint_s)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, checkpoint_bytes=0, **kwargs)
+
+    real, seen = mip._mip_patient, []
+
+    def interrupted(job):
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+        seen.append(job.patient_id)
+        return real(job)
+
+    monkeypatch.setattr(mip, "StoreWriter", EveryPatient)
+    monkeypatch.setattr(mip, "_mip_patient", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_mip_store(cohort, tmp_path / "mips", SETTINGS, progress=False)
+    assert len(list((tmp_path / "mips" / ".shards" / "batches").glob("*.keys.pkl"))) == 4
+    redone = []
+    monkeypatch.setattr(mip, "StoreWriter", StoreWriter)
+    monkeypatch.setattr(mip, "_mip_patient", lambda job: (redone.append(job.patient_id), real(job))[1])
+    st, problems = build_mip_store(cohort, tmp_path / "mips", SETTINGS, progress=False)
+    assert not set(redone) & set(seen) and len(redone) + len(seen) == len(store[0].manifest["patient_id"].unique())
+    np.testing.assert_array_equal(np.asarray(st.images), np.asarray(store[0].images))
+    pd.testing.assert_frame_equal(st.manifest, store[0].manifest)
+    pd.testing.assert_frame_equal(st.findings, store[0].findings)
+    assert st.checksum == store[0].checksum
+    key = ["item", "stage", "message"]
+    assert problems.to_frame()[key].values.tolist() == store[1].to_frame()[key].values.tolist()
+
+
 def test_cli_mip(cohort, tmp_path, capsys):
     from breastlab.cli import main
 
