@@ -160,9 +160,10 @@ def main() -> None:
 
 
 def marks_table(store, det, landmarks) -> pd.DataFrame:
-    """One mark per location (class-agnostic NMS at IoU 0.3, as the AI marks), top 5 per image with score >= 0.1,
-    with the breast's keys and the nipple distance from the estimated landmarks."""
-    from breastlab.detect.localise import locate
+    """One mark per location (class-agnostic suppression as the AI marks: IoU 0.3 or a box covering half of a
+    smaller one), top 5 per image with score >= 0.1, with the breast's keys and the location columns (nipple,
+    radial and chest-wall distances, PNL length) from the estimated landmarks."""
+    from breastlab.detect.localise import locate_boxes
     from breastlab.detect.marks import suppress_overlaps
 
     recs = store.manifest.set_index("image_id")
@@ -170,9 +171,7 @@ def marks_table(store, det, landmarks) -> pd.DataFrame:
     work = work.groupby("image_id").head(5).copy()
     for c in ("patient_id", "laterality", "view"):
         work[c] = work["image_id"].map(recs[c])
-    work["nipple_distance"] = [locate((r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2, landmarks[r.image_id]).nipple_distance
-                               for r in work.itertuples()]
-    return work
+    return pd.concat([locate_boxes(g, landmarks[iid]) for iid, g in work.groupby("image_id", sort=False)])
 
 
 def evaluate(store, test_rows, train_rows, dets, cfg, args) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breastlab.detect.marks import annotate, reader_study_rows, write_marks
+from breastlab.detect.marks import annotate, reader_study_rows, suppress_overlaps, write_marks
 from breastlab.evaluate.stats import reader_study
 
 
@@ -25,6 +25,8 @@ def test_annotate_and_write(tiny_store, tmp_path):
     marks = annotate(_dets(tiny_store), tiny_store)
     assert marks["region"].isin(["outer", "central", "inner", "areola", "upper", "lower", "axillary_tail"]).all()
     assert marks["nipple_distance"].between(0, 1).all()
+    assert (marks["pnl_length"] > 0).all() and (marks["radial_distance"] >= 0).all()
+    assert (marks["chest_wall_distance"] >= 0).all()
     # partners are symmetric
     paired = marks[marks["partner"] != ""].set_index("detection_id")
     for did, r in paired.iterrows():
@@ -51,3 +53,17 @@ def test_reader_study_rows_feed_reader_study(tiny_store):
     assert len(img) == len(man)
     res = reader_study(img)  # accepted by the reader-study statistics
     assert res.performance.iloc[0]["auc"] == pytest.approx(1.0)
+
+
+def test_suppress_overlaps_drops_boxes_inside_a_stronger_one():
+    det = pd.DataFrame({"image_id": ["a", "a", "a", "a", "b"],
+                        "finding_class": ["asymmetry", "mass", "mass", "calcification", "mass"],
+                        "score": [0.9, 0.5, 0.4, 0.3, 0.2],
+                        "x0": [0, 2, 15, 40, 2], "y0": [0, 2, 15, 40, 2], "x1": [20, 8, 25, 50, 8],
+                        "y1": [20, 8, 25, 50, 8]})
+    # hand: box 1 lies inside box 0 (IoU 36 / 400 = 0.09, but it covers all of box 1); box 2 overlaps box 0 in a
+    # 5 x 5 corner (IoU 25 / 475, 25 % of box 2); box 3 is elsewhere; box 4 is in another image
+    kept = suppress_overlaps(det, 0.3)
+    assert list(kept.index) == [0, 2, 3, 4]
+    assert list(suppress_overlaps(det, 0.3, containment=None).index) == [0, 1, 2, 3, 4]  # IoU alone keeps it
+    assert list(suppress_overlaps(det, 0.3, containment=0.2).index) == [0, 3, 4]  # 25 % >= 0.2

@@ -1,7 +1,8 @@
 """AI marks for reader studies: annotated detections, per-image CSV / JSON / PNG, long-format scores.
 
-:func:`annotate` keeps one mark per location (class-agnostic NMS at IoU 0.3, the
-highest-scoring class wins) and adds to each its ``region`` and ``nipple_distance``
+:func:`annotate` keeps one mark per location (class-agnostic NMS at IoU 0.3, or a box
+covering half of a smaller one; the highest-scoring class wins) and adds to each its
+``region``, ``nipple_distance`` and the other location columns
 (:mod:`breastlab.detect.localise`, landmarks from the stored image) and its CC-MLO
 ``partner`` (greedy matching within each breast, :func:`~breastlab.detect.localise.
 match_views`), :func:`write_marks` writes what a reader would see, and
@@ -34,8 +35,16 @@ MARK_COLUMNS = ["detection_id", "image_id", "finding_class", "score", "x0", "y0"
                 "nipple_distance", "partner", "pair_score"]
 
 
-def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3) -> pd.DataFrame:
-    """One mark per location: class-agnostic NMS per image (the highest-scoring class is kept)."""
+def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3,
+                      containment: float | None = 0.5) -> pd.DataFrame:
+    """One mark per location: class-agnostic NMS per image (the highest-scoring class is kept).
+
+    A box is dropped when a higher-scoring box of its image overlaps it with IoU >=
+    ``iou_threshold`` or, with ``containment``, covers at least that share of the smaller
+    of the two boxes (intersection / smaller area): a small box inside a large one (the
+    detector often boxes a lesion's core as one class and its halo as another) has a low
+    IoU but marks the same location. None: IoU alone.
+    """
     import torch
     from torchvision.ops import batched_nms
 
@@ -46,32 +55,51 @@ def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3) -> p
     keep = batched_nms(torch.as_tensor(d[["x0", "y0", "x1", "y1"]].to_numpy(float, copy=True), dtype=torch.float32),
                        torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32), groups,
                        iou_threshold).numpy()
-    return d.iloc[np.sort(keep)]
+    d = d.iloc[np.sort(keep)]
+    if containment is None:
+        return d
+    kept = []
+    for _, g in d.groupby(d["image_id"].astype(str), sort=False):
+        order = g.index[np.argsort(-g["score"].to_numpy(float), kind="stable")]
+        b = g.loc[order, ["x0", "y0", "x1", "y1"]].to_numpy(float)
+        iw = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+        ih = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        cover = iw * ih / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-12)
+        take: list[int] = []
+        for i in range(len(order)):
+            if not take or cover[i, take].max() < containment:
+                take.append(i)
+        kept.extend(order[take])
+    return d.loc[sorted(kept)]
 
 
 def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.0,
              match_threshold: float | None = None, overlap_iou: float | None = 0.3,
-             pair_model=None) -> pd.DataFrame:
-    """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score.
+             containment: float | None = 0.5, pair_model=None) -> pd.DataFrame:
+    """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score
+    (and the other location columns of :func:`~breastlab.detect.localise.locate_boxes`).
 
-    ``overlap_iou``: class-agnostic NMS first (:func:`suppress_overlaps`), so that a reader
-    sees one mark per location; None keeps every detection. ``pair_model``: a learned
+    ``overlap_iou``, ``containment``: class-agnostic suppression first (:func:`suppress_overlaps`),
+    so that a reader sees one mark per location; ``overlap_iou`` None keeps every detection. ``pair_model``: a learned
     CC-MLO pair scorer (:func:`~breastlab.detect.localise.fit_pair_model`; None: the
     heuristic); ``match_threshold`` None takes :func:`~breastlab.detect.localise.match_views`'s default.
     """
-    from breastlab.detect.localise import breast_landmarks, locate, match_views
+    from breastlab.detect.localise import LOCATION_COLUMNS, breast_landmarks, locate_boxes, match_views
 
     man = store.manifest.set_index(store.manifest["image_id"].astype(str))
     det = detections[detections["score"] >= min_score].copy()
     if overlap_iou is not None:
-        det = suppress_overlaps(det, overlap_iou)
+        det = suppress_overlaps(det, overlap_iou, containment)
     det["image_id"] = det["image_id"].astype(str)
     missing = sorted(set(det["image_id"]) - set(man.index))
     if missing:
         raise BreastlabInputError(f"{store.path}: detections name image(s) {missing[:3]} that the store lacks")
     det = det.sort_values(["image_id", "score"], ascending=[True, False]).reset_index(drop=True)
     det["detection_id"] = det["image_id"] + "#" + det.groupby("image_id").cumcount().astype(str)
-    det["region"], det["nipple_distance"] = "", np.nan
+    det["region"] = ""
+    for col in LOCATION_COLUMNS[1:]:
+        det[col] = np.nan
     for iid, idx in det.groupby("image_id").groups.items():
         rec = man.loc[iid]
         view = str(rec.get("view", "")).upper()
@@ -81,10 +109,8 @@ def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 
             lm = breast_landmarks(store[int(rec["row"])], view)
         except BreastlabInputError:
             continue
-        for i in idx:
-            r = det.loc[i]
-            loc = locate((r["x0"] + r["x1"]) / 2, (r["y0"] + r["y1"]) / 2, lm)
-            det.loc[i, ["region", "nipple_distance"]] = [loc.region, loc.nipple_distance]
+        located = locate_boxes(det.loc[idx], lm)
+        det.loc[idx, list(LOCATION_COLUMNS)] = located[list(LOCATION_COLUMNS)]
     det["partner"], det["pair_score"] = "", np.nan
     if {"patient_id", "laterality", "view"} <= set(man.columns):
         det["breast"] = det["image_id"].map(man["patient_id"].astype(str) + ":" + man["laterality"].astype(str))
