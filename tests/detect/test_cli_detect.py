@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from breastlab.cli import main
+from breastlab.problems import BreastlabInputError
 
 
 def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):
@@ -39,6 +41,10 @@ def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):
     # the one-page report recognises the folder by its marker
     assert main(["report", str(ev_dir), "--out", str(tmp_path / "all.html"), "--no-gallery"]) == 0
     assert "Table 1. Image- and breast-level performance" in (tmp_path / "all.html").read_text()
+    # a saved table gone: the section names it and says how to rewrite the folder
+    (ev_dir / "froc_curves.csv").unlink()
+    with pytest.raises(BreastlabInputError, match=r"missing: \['froc_curves.csv'\]; write it with `breastlab mammo"):
+        section_from_dir(ev_dir)
     # a second train into the same folder without --resume is refused, nothing overwritten
     before = (run / "model.pt").stat().st_mtime_ns
     assert main(["mammo", "detect", "train", str(tiny_store.path), "--out", str(run), "--split", "all",

@@ -33,7 +33,6 @@ import pandas as pd
 from breastlab._io import read_table, write_bytes, write_json, write_table, write_text
 from breastlab.data.store import ArrayStore
 from breastlab.detect.froc import FP_RATES, DetectionEvaluation
-from breastlab.problems import BreastlabInputError
 from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
 
 MARKER = "detection_section.json"
@@ -164,20 +163,13 @@ def write_detection_section(ev: DetectionEvaluation, folder: str | os.PathLike, 
 def section_from_dir(path: str | os.PathLike) -> str:
     """The detection section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_detection_section` (``breastlab mammo detect evaluate --out``) wrote."""
+    from breastlab.report.sections import read_section_marker
+
     folder = Path(path)
-    marker = folder / MARKER
-    if not marker.is_file():
-        raise BreastlabInputError(f"{folder}: no {MARKER}; write it with `breastlab mammo detect evaluate STORE "
-                                  f"DETECTIONS --out {folder}`")
-    meta = json.loads(marker.read_text())
-    if meta.get("version") != SECTION_VERSION:
-        raise BreastlabInputError(f"{marker}: section version {meta.get('version')!r}, this breastlab reads "
-                                  f"{SECTION_VERSION}; run `breastlab mammo detect evaluate` again")
+    meta = read_section_marker(folder, MARKER, version=SECTION_VERSION,
+                               remedy=f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out "
+                               f"{folder}`")
     files = meta["files"]
-    missing = [f for f in (files["froc"], files["table1"], files["curves"], files["evaluation"], files["gallery"])
-               if f is not None and not (folder / f).is_file()]
-    if missing:
-        raise BreastlabInputError(f"{folder}: {missing} named in {MARKER} are missing; evaluate again")
     froc_table = read_table(folder / files["froc"])
     curves = read_table(folder / files["curves"])
     n_find = dict(zip(froc_table["finding_class"], froc_table["n_findings"], strict=True))
