@@ -83,7 +83,7 @@ from breastlab.data.store import ArrayStore
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
 from breastlab.problems import BreastlabInputError
-from breastlab.train.loop import derive_seed, deterministic_kernels, save_torch
+from breastlab.train.loop import derive_seed, deterministic_kernels, resolve_device, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 PAPER_PRESET: dict[str, Any] = {"model": "alexnet", "batch_size": 50, "lr": 1e-3, "momentum": 0.9, "wd": 1e-3,
@@ -338,14 +338,6 @@ def _fingerprint(cfg: ClassifierConfig, parts: Sequence[TrainPart], num_classes:
     if init is not None and Path(init).is_file():
         init_id = torch.load(init, map_location="cpu", weights_only=False).get("fingerprint", str(init))
     return _digest(d, data, num_classes, init_id)
-
-
-def resolve_device(pref: str) -> torch.device:
-    if pref == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise BreastlabInputError(f"device={pref!r}: no CUDA device is available; use device='cpu'")
-    return torch.device(pref)
 
 
 def _inputs(images: MammoImages, positions: np.ndarray, image_size: int | None) -> torch.Tensor:

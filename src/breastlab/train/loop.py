@@ -178,7 +178,9 @@ def _init_dist(device_pref: str) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created=True)
 
 
-def resolve_device(pref: str, dist: DistInfo) -> torch.device:
+def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; under DDP each rank takes its local GPU."""
+    dist = dist or DistInfo()
     if pref == "auto":
         pref = "cuda" if torch.cuda.is_available() else "cpu"
     if pref.startswith("cuda"):
