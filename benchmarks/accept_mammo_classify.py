@@ -46,6 +46,8 @@ def main() -> int:
     ap.add_argument("--b-patients", type=int, default=10, help="training patients of the digital site (small set)")
     ap.add_argument("--b-iterations", type=int, default=None, help="iterations on B (default: a quarter)")
     ap.add_argument("--finetune-lr-factor", type=float, default=0.1, help="lr of the fine-tune on B / lr")
+    ap.add_argument("--transfer-scenario", default="malignant_vs_rest",
+                    help="scenario of the transfer comparison (three_class: DeLong on p(malignant), malignant vs rest)")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-scenarios", action="store_true")
@@ -114,7 +116,8 @@ def main() -> int:
         # fine-tuning the A model on B: the same iterations at a 10x lower learning rate (usual transfer practice);
         # the ImageNet-only model trains at bcfg's rate (offline it starts from random weights)
         fcfg = dataclasses.replace(bcfg, lr=bcfg.lr * args.finetune_lr_factor)
-        res = classify(store, work / f"transfer_{args.preset}", scenarios="malignant_vs_rest",
+        folder = "transfer" + ("" if args.transfer_scenario == "malignant_vs_rest" else f"_{args.transfer_scenario}")
+        res = classify(store, work / f"{folder}_{args.preset}", scenarios=args.transfer_scenario,
                        strategies="imagenet,incremental",
                        sites=sites, site="digital", pretrain_site="film", test_fraction=args.test_fraction * 2,
                        train_patients=args.b_patients, config=bcfg, pretrain_config=cfg, finetune_config=fcfg,
@@ -127,12 +130,15 @@ def main() -> int:
               f"({time.perf_counter() - t2:.0f} s)")
         for r in res.scenario_results:
             name = label if r.strategy == "imagenet" else "incremental (A then B)"
-            print(f"{name:48s} AUC {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} digital test "
-                  "images")
+            auc_name = "mean pairwise AUC" if r.pairwise is not None else "AUC"
+            print(f"{name:48s} {auc_name} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} "
+                  "digital test images")
         c = res.comparisons.iloc[0]
         better = c["auc_b"] > c["auc_a"]
         ok &= bool(better)
-        print(f"incremental - ImageNet-only = {c['auc_b'] - c['auc_a']:+.3f}; paired DeLong z = {-c['z']:.2f}, "
+        what = "p(malignant), malignant vs rest" if args.transfer_scenario == "three_class" else c["scenario"]
+        print(f"DeLong on {what}: incremental - ImageNet-only = {c['auc_b'] - c['auc_a']:+.3f}; "
+              f"paired DeLong z = {-c['z']:.2f}, "
               f"two-sided p = {c['p_value']:.4f}  goal (incremental better): {'PASS' if better else 'FAIL'}")
     print(f"\noverall: {'PASS' if ok else 'FAIL'}  ({time.perf_counter() - t0:.0f} s)")
     return 0 if ok else 1
