@@ -286,11 +286,20 @@ class StoreWriter:
                     f"shard {key!r}, image {i}: shape {img.shape} differs from the store's {self.shape}"
                 )
 
-    def _with_sizes(self, manifest: pd.DataFrame, images: list[np.ndarray]) -> pd.DataFrame:
+    def _pack(self, key: str, images: np.ndarray | Sequence[np.ndarray], manifest: pd.DataFrame,
+              sizes: bool) -> tuple[np.ndarray, pd.DataFrame]:
+        """One key's images checked and flattened into one pixel vector in the store's dtype, and its
+        manifest; ``sizes``: a copy with each image's ``height`` and ``width`` (what a ragged store needs)."""
+        images = list(images)
+        self._check_images(key, images, manifest)
+        flat = [np.ascontiguousarray(i, dtype=self.dtype).ravel() for i in images]
+        pixels = np.concatenate(flat) if flat else np.empty(0, self.dtype)
+        if not sizes:
+            return pixels, manifest
         man = manifest.reset_index(drop=True).copy()
         man["height"] = [int(i.shape[0]) for i in images]
         man["width"] = [int(i.shape[1]) for i in images]
-        return man
+        return pixels, man
 
     def write_shard(
         self,
@@ -304,12 +313,8 @@ class StoreWriter:
         ``manifest`` needs one row per image, with at least ``image_id`` and
         ``patient_id``; ``row`` is assigned at :meth:`finalize`.
         """
-        images = list(images) if not isinstance(images, np.ndarray) else list(images)
-        self._check_images(key, images, manifest)
+        arrays, man = self._pack(key, images, manifest, sizes=True)
         stem = self.shard_dir / self._safe(key)
-        flat = [np.ascontiguousarray(i, dtype=self.dtype).ravel() for i in images]
-        arrays = np.concatenate(flat) if flat else np.empty(0, self.dtype)
-        man = self._with_sizes(manifest, images)
         findings = findings.reset_index(drop=True) if findings is not None else empty_findings()
         # Shard files are opened "r+b" (atomic_path's temporary file exists, empty): opening with
         # truncation ("wb") makes ext4 flush the file at close (auto_da_alloc), and deleting the
@@ -337,17 +342,7 @@ class StoreWriter:
         ``extra`` (any picklable object, e.g. notes about the key) is kept with the key and
         returned by :meth:`extras`, also after a resume.
         """
-        images = list(images) if not isinstance(images, np.ndarray) else list(images)
-        self._check_images(key, images, manifest)
-        if self.layout == "fixed":  # one (n, H, W) block; the sizes are the store's
-            pixels = np.empty((len(images), *self.shape), self.dtype)
-            for i, img in enumerate(images):
-                pixels[i] = img
-            man = manifest
-        else:
-            flat = [np.ascontiguousarray(i, dtype=self.dtype).ravel() for i in images]
-            pixels = np.concatenate(flat) if flat else np.empty(0, self.dtype)
-            man = self._with_sizes(manifest, images)
+        pixels, man = self._pack(key, images, manifest, sizes=self.layout == "ragged")  # fixed: the store's size
         key = str(key)  # findings None: none (no frame is built for each key without findings)
         if key in self._pending:
             self._pending_bytes -= self._pending[key][0].nbytes
