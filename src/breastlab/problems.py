@@ -14,10 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from breastlab._io import write_table
-
-
-class BreastlabInputError(ValueError):
-    """Bad input: the message names the file, patient, column or argument."""
+from breastlab.errors import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from breastlab.anomaly.fcdd import (
     receptive_field,
     receptive_upsample,
 )
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def test_pseudo_huber_hand_values():

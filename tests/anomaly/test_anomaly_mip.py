@@ -24,7 +24,7 @@ from breastlab.anomaly.mip import (
 )
 from breastlab.data.duke import read_boxes
 from breastlab.data.duke.dicom import index_dicom_tree, read_series
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 N_PATIENTS, SEED = 10, 3
 SETTINGS = MipSettings(size=64)

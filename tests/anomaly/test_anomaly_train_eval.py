@@ -18,7 +18,7 @@ from breastlab.anomaly.evaluate import (
 )
 from breastlab.anomaly.train import AnomalyConfig, patient_folds, train_anomaly
 from breastlab.data.store import write_store
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @pytest.fixture(scope="module")

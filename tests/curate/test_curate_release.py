@@ -10,7 +10,7 @@ from PIL import Image
 from breastlab.curate import check_split, load_split, read_spurbreast_release
 from breastlab.curate.release import parse_release_name
 from breastlab.data.store import ArrayStore
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 FS = {1: 1.5, 2: 3.0, 3: 1.5, 4: 3.0, 5: 1.5, 6: 3.0}
 TEST = {1: [(5, 10), (6, 10)], 0: [(5, 1), (6, 1)]}

@@ -19,7 +19,7 @@ from breastlab.curate import (
     rebuild_split,
 )
 from breastlab.data.store import write_store
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 FS = GroupSpec("field_strength_t", ["1.5"], ["3"])
 

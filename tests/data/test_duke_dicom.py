@@ -20,7 +20,8 @@ from breastlab.data.duke.dicom import (
     read_series,
     resolve_sequences,
 )
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 IDENTIFYING = {
     "PatientName": "Doe^Jane",

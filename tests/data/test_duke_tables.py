@@ -30,7 +30,8 @@ from breastlab.data.duke.clinical import (
     write_clinical_xlsx,
 )
 from breastlab.data.duke.labels import label_slices, real_slice_table
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 CLINICAL = "Clinical_and_Other_Features.xlsx"
 

@@ -19,7 +19,7 @@ from breastlab.data.duke.dicom import index_dicom_tree, read_series
 from breastlab.data.duke.labels import label_slices
 from breastlab.data.export import export_slices, export_summary, read_problems, scale_box
 from breastlab.data.phantom import make_mri_cohort, plan_mri_cohort, render_patient
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 N_PATIENTS, N_SLICES, MATRIX, SEED = 5, 16, 32, 3
 SIZE = 16

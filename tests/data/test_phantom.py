@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from breastlab.cli import main
 from breastlab.data.phantom import make_mri_cohort, plan_mri_cohort, tumour_mask
 from breastlab.data.phantom._dicom import series_dataset, set_instance, to_bytes
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 # seed 7 with 6 patients gives both field strengths, both vendors, three matrix sizes,
 # both tumour sides and both InstanceNumber orders (asserted below, so the tests stay meaningful)

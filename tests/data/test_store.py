@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from breastlab.data.store import ArrayStore, StoreWriter, write_store
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def _rows(pid, n):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from breastlab.cli import main
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from breastlab.detect._boxes import iou_matrix, nms_merge, weighted_box_fusion
 from breastlab.detect.froc import evaluate_detections, froc_curve, match_detections
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def _truth(rows):

@@ -20,7 +20,7 @@ from breastlab.detect.localise import (
     nipple_from_contour,
     pair_features,
 )
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def _breast(h=200, w=140, depth=120, cy=100, half=90, pectoral=None):

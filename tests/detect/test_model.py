@@ -19,7 +19,7 @@ from breastlab.detect.model import (
     store_targets,
     train_detector,
 )
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 CFG = preset("cpu-small", iterations=2, batch_size=2, checkpoint_every=1, warmup_iters=1)
 

@@ -11,7 +11,7 @@ import pytest
 from breastlab.cli import main
 from breastlab.detect.localise import PAIR_FEATURES, load_pair_model, save_pair_model
 from breastlab.detect.marks import annotate, fit_pair_model_on
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.consistency import (
     SPURBREAST_FIELD_STRENGTH_RESNET50_TEST,
     check_reported_metrics,
     rates_from_predictive_values,
 )
-from breastlab.problems import BreastlabInputError
 
 
 def _brute_force(acc, ppv, npv, n_pos, n_neg, tol):

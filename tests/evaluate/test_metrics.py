@@ -18,6 +18,7 @@ from sklearn.metrics import (
 
 from breastlab._io import write_table
 from breastlab.cli import main
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.metrics import (
     METRICS,
     evaluate_predictions,
@@ -26,7 +27,6 @@ from breastlab.evaluate.metrics import (
     shortcut_table,
     table2_frame,
 )
-from breastlab.problems import BreastlabInputError
 
 
 def make_predictions(

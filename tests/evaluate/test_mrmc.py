@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc import (
     fom_and_covariance,
     mrmc_arrays,
@@ -29,7 +30,6 @@ from breastlab.evaluate.mrmc import (
     or_hillis_arrays,
 )
 from breastlab.evaluate.mrmc import simulate as sim
-from breastlab.problems import BreastlabInputError
 
 DATA = Path(__file__).parent / "data" / "vandyke.csv"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats import (
     DegenerateCIWarning,
     auc,
@@ -18,7 +19,6 @@ from breastlab.evaluate.stats import (
     wilcoxon_signed_rank,
     youden,
 )
-from breastlab.problems import BreastlabInputError
 
 Y = np.array([0, 0, 0, 1, 1, 1])
 S = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.3])

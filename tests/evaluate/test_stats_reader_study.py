@@ -11,8 +11,8 @@ from scipy import stats as st
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from breastlab.cli import main
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats import reader_study, simulate_reader_study
-from breastlab.problems import BreastlabInputError
 
 
 @pytest.fixture(scope="module")

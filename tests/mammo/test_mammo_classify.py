@@ -13,6 +13,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from breastlab.data.store import write_store
+from breastlab.errors import BreastlabInputError
 from breastlab.mammo import (
     CLASSES,
     SCENARIOS,
@@ -29,7 +30,6 @@ from breastlab.mammo import (
     predict_proba,
     train_classifier,
 )
-from breastlab.problems import BreastlabInputError
 
 LABELS = np.array(["negative", "recalled-benign", "malignant", "negative", "malignant", "recalled-benign"])
 

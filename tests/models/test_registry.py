@@ -7,8 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
+from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, imagenet_weights_file, list_models
-from breastlab.problems import BreastlabInputError
 
 
 def test_registry_lists_the_papers_models_and_cpu_models():

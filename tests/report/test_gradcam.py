@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.report.gradcam import grad_cam, last_conv_layer
 
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from breastlab.cli import main
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.metrics import evaluate_run
-from breastlab.problems import BreastlabInputError
 from breastlab.report import write_report
 from breastlab.report.html import gallery_selection, rho_of
 

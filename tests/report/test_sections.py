@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.report import write_report
 from breastlab.report.sections import SECTION_KINDS, SectionKind, find_sections
 

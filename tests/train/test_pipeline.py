@@ -12,7 +12,7 @@ from scipy import stats
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes
 
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from breastlab.cli import main
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.train.sweep import expand_grid, load_sweep_config, run_sweep
 
 

@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score
 
 from breastlab._io import write_json
 from breastlab.cli import main
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.train import TrainConfig, TrainingDivergedError, load_run_model, preprocess_eval, train
 from breastlab.train import loop as loop_mod
 from breastlab.train._synthetic import make_toy_split

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab.data.store import ArrayStore
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats import (
     DegenerateCIWarning,
     auc,
@@ -33,7 +34,6 @@ from breastlab.evaluate.stats import (
     sensitivity_at_specificity,
     specificity_at_sensitivity,
 )
-from breastlab.problems import BreastlabInputError
 
 TRIAGE_SENSITIVITIES = (1.0, 0.99, 0.95)
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 EPS = 1e-9
 

@@ -53,7 +53,8 @@ import numpy as np
 import pandas as pd
 
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog, check_workers
 
 STAGE = "anomaly_mip"
 SIDES = ("R", "L")  # patient right, patient left

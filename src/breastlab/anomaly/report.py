@@ -38,7 +38,7 @@ import pandas as pd
 
 from breastlab._io import save_npy, write_json, write_table, write_text
 from breastlab.anomaly.evaluate import AnomalyEvaluation, comparison_table, low_prevalence_draws, mean_roc
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
 
 MARKER = "anomaly_section.json"

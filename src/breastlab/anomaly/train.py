@@ -45,7 +45,7 @@ from breastlab.anomaly.fcdd import (
     hsc_score,
 )
 from breastlab.data.store import ArrayStore
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 MODELS = ("fcdd", "bce", "hsc")
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from breastlab.curate.features import TRANSFORMS
 from breastlab.curate.splits import MANIFEST_COLUMNS, SPLITS, measured_rho, summarize
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @dataclasses.dataclass

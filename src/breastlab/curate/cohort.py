@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 REQUIRED = ("patient_id", "slice_index", "label")
 # Columns that describe a slice, not a patient: never offered as a clinical feature.

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 # ----------------------------------------------------------------------------- value matching

@@ -38,7 +38,7 @@ from breastlab._io import write_json, write_table
 from breastlab.curate.features import display
 from breastlab.curate.splits import LAYOUT, summarize
 from breastlab.curate.spurbreast import SPURBREAST_FEATURES
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 RELEASE_FEATURES = ("field_strength", "menopause", "race_and_ethnicity", "surgery_type", "vertical_flip",
                     "baseline_high", "baseline_mid", "baseline_low")

@@ -29,7 +29,7 @@ import pandas as pd
 from breastlab.curate.cohort import Cohort, as_cohort
 from breastlab.curate.features import canonical_array, display
 from breastlab.curate.splits import SplitConfig, _rng, _side
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

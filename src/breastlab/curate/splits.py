@@ -56,7 +56,7 @@ from breastlab import __version__
 from breastlab._io import write_json, write_table
 from breastlab.curate.cohort import Cohort, as_cohort
 from breastlab.curate.features import GroupSpec, assign_groups, display, get_transform
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 SPLITS = ("train", "val", "test", "tune")
 LAYOUT = "breastlab-split-1"

@@ -61,7 +61,7 @@ def build_spurbreast_configs(
     wanted = list(names) if names else list(CONFIG_NAMES)
     unknown = sorted(set(wanted) - set(CONFIG_NAMES))
     if unknown:
-        from breastlab.problems import BreastlabInputError
+        from breastlab.errors import BreastlabInputError
 
         raise BreastlabInputError(f"unknown SpurBreast configuration(s) {unknown}; valid: {list(CONFIG_NAMES)}")
     common = {"n_test": n_test, "seed": seed, "n_tune": n_tune, "negatives": negatives}

@@ -43,7 +43,8 @@ import pandas as pd
 
 from breastlab._io import atomic_path, read_table
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog, check_workers
 
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
 PERCENTILES = (0.5, 99.5)

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import atomic_path, write_json, write_table
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 STORE_VERSION = 1
 FINDING_COLUMNS = ["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1"]

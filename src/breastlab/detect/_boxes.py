@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 BOX = ["x0", "y0", "x1", "y1"]
 DETECTION_COLUMNS = ["image_id", "finding_class", "score", *BOX]

@@ -45,7 +45,7 @@ import pandas as pd
 
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.detect._boxes import BOX, centre_in, check_box_table, iou_matrix
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 HITS = ("iou", "centre", "iou_or_centre")

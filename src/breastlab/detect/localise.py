@@ -83,7 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 CC_REGIONS = ("outer", "central", "inner", "areola")
 MLO_REGIONS = ("upper", "central", "lower", "axillary_tail", "areola")

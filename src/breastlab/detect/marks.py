@@ -27,7 +27,7 @@ import pandas as pd
 
 from breastlab._io import write_bytes, write_json, write_table
 from breastlab.data.store import ArrayStore
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 COLOURS = {"mass": (255, 64, 64), "calcification": (64, 200, 255), "asymmetry": (255, 200, 0),
            "architectural_distortion": (200, 90, 255)}

@@ -59,7 +59,7 @@ from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.train.loop import DistInfo, derive_seed, resolve_device
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")

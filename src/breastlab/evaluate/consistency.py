@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 #: SpurBreast (Lin et al.) Table 2, field strength, ResNet-50, test set: accuracy, PPV, NPV.
 SPURBREAST_FIELD_STRENGTH_RESNET50_TEST = {"accuracy": 0.52, "ppv": 0.62, "npv": 0.41}

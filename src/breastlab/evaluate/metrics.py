@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import read_table, write_json, write_table
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 #: The figures of one split, in this order (Table 2 has the first three).
 METRICS = ("accuracy", "ppv", "npv", "sensitivity", "specificity", "auc")

@@ -80,9 +80,9 @@ from torch import nn
 
 from breastlab._io import write_json, write_table
 from breastlab.data.store import ArrayStore
+from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
-from breastlab.problems import BreastlabInputError
 from breastlab.train.loop import derive_seed, deterministic_kernels, resolve_device, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 CLASSES = ("negative", "recalled-benign", "malignant")
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 __all__ = ["get_model", "list_models", "get_classifier", "SmallCNN", "imagenet_weights_file"]
 

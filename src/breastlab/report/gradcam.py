@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def last_conv_layer(model: nn.Module) -> nn.Conv2d:

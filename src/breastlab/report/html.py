@@ -30,6 +30,7 @@ import pandas as pd
 
 from breastlab import __version__
 from breastlab._io import write_text
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.consistency import SPURBREAST_FIELD_STRENGTH_RESNET50_TEST, check_reported_metrics
 from breastlab.evaluate.metrics import (
     METRIC_LABELS,
@@ -42,7 +43,6 @@ from breastlab.evaluate.metrics import (
     shortcut_frame,
     table2_frame,
 )
-from breastlab.problems import BreastlabInputError
 from breastlab.report.sections import SectionKind, find_sections, is_inside
 
 ModelLoader = Callable[[Path], tuple[Any, dict]]

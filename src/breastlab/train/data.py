@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from breastlab.data.store import ArrayStore, manifest_checksum
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 SPLIT_COLUMNS = ["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]
 SPLIT_NAMES = ("train", "val", "test", "tune")

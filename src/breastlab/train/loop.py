@@ -47,8 +47,8 @@ from torch import nn
 
 from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.store import ArrayStore
+from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, list_models
-from breastlab.problems import BreastlabInputError
 from breastlab.train.data import (
     ImageSource,
     SplitPart,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 METHODS = ("erm", "reweight", "resample", "groupdro", "dfr")
 DFR_CS = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)  # the C grid of Kirichenko et al.

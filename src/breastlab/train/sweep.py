@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from breastlab._io import write_table
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 from breastlab.train.loop import TrainConfig, train
 
 PAPER_OPTIMIZERS = ["sgd", "adam", "adamw"]

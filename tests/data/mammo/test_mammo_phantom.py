@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from breastlab.cli import main
 from breastlab.data.phantom.mammo import make_mammo_cohort, plan_mammo_cohort, render_view
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def _tree_hash(root: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 __all__ = ["BOX_COLUMNS", "read_boxes", "validate_boxes", "read_slice_counts", "find_boxes_file"]
 

@@ -38,7 +38,7 @@ import pandas as pd
 
 from breastlab._io import atomic_path
 from breastlab.data.duke._legend import code_key, is_missing_token, label_means_missing, parse_legend
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 __all__ = [
     "CLINICAL_SPEC",

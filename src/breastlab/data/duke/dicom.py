@@ -40,7 +40,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 SEQUENCES = ("pre", "post1", "post2", "post3", "post4", "other")

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 __all__ = ["label_slices", "slice_count_map", "real_slice_table", "check_same_patients", "label_summary"]
 

@@ -27,7 +27,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @dataclasses.dataclass

@@ -28,7 +28,8 @@ import pandas as pd
 
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import MammoDataset, finalize_tables
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 SOURCE = "mini-MIAS"
 STAGE = "read_mini_mias"

@@ -58,7 +58,8 @@ from scipy import ndimage
 from breastlab._io import write_json
 from breastlab.data.mammo._dataset import MammoDataset
 from breastlab.data.store import ArrayStore, StoreWriter
-from breastlab.problems import BreastlabInputError, ProblemLog, check_workers
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog, check_workers
 
 DEFAULT_SPACING = 0.15
 AB2018_SIZE = (227, 227)

@@ -34,7 +34,8 @@ import pandas as pd
 
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import MammoDataset, finalize_tables
-from breastlab.problems import BreastlabInputError, ProblemLog
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
 
 SOURCE = "VinDr-Mammo"
 STAGE = "read_vindr_mammo"

@@ -61,7 +61,8 @@ from PIL import Image
 from scipy import ndimage
 
 from breastlab._io import write_bytes, write_json
-from breastlab.problems import BreastlabInputError, check_workers
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import check_workers
 
 FINDING_CLASSES = ("mass", "calcification", "asymmetry", "architectural_distortion")
 OUTCOMES = ("negative", "recalled-benign", "malignant")

@@ -51,7 +51,8 @@ from breastlab.data.phantom import _clinical
 from breastlab.data.phantom._dicom import STUDY_DATE, STUDY_DESCRIPTION, write_series
 from breastlab.data.phantom._render import render_patient, tumour_block
 from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
-from breastlab.problems import BreastlabInputError, check_workers
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import check_workers
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"

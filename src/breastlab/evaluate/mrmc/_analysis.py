@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
 from breastlab.evaluate.mrmc._fom import _check, fom_and_covariance
-from breastlab.problems import BreastlabInputError
 
 _FOM_LABEL = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity"}
 

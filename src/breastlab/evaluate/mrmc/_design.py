@@ -5,7 +5,7 @@ reader, treatment (modality / condition), case, truth (0/1) and rating
 (higher = more suspicious). The OR analysis here needs the fully crossed
 (factorial) design: every reader reads every case under every treatment,
 exactly once. Other designs (split-plot, cases nested in readers, missing
-readings) get a :class:`~breastlab.problems.BreastlabInputError` naming what
+readings) get a :class:`~breastlab.errors.BreastlabInputError` naming what
 is missing until they are supported.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

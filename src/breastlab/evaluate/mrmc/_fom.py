@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._delong import delong_components
-from breastlab.problems import BreastlabInputError
 
 FOMS = ("auc", "sensitivity", "specificity")
 COV_METHODS = ("delong", "jackknife")

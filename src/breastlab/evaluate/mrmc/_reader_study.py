@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc._analysis import or_hillis
-from breastlab.problems import BreastlabInputError
 
 MRMC_TABLE_COLUMNS = [
     "readers", "n_readers", "first", "second",

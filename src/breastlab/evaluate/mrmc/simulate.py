@@ -52,10 +52,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData
 from breastlab.evaluate.mrmc._fom import fom_and_covariance
-from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Plain functions on arrays returning small dataclasses. Scores: higher means
 "more likely positive" (``direction="<"``, pROC's convention) unless
-``direction=">"``. Bad input raises :class:`breastlab.problems.BreastlabInputError`;
+``direction=">"``. Bad input raises :class:`breastlab.errors.BreastlabInputError`;
 degenerate but valid input warns with :class:`DegenerateCIWarning`.
 
 ==============================  =====================================================

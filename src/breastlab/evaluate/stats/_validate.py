@@ -1,6 +1,6 @@
 """Input checks shared by the statistics functions.
 
-Every check raises :class:`~breastlab.problems.BreastlabInputError` whose
+Every check raises :class:`~breastlab.errors.BreastlabInputError` whose
 message names the argument and says what would be valid.
 """
 
@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 DIRECTIONS = ("<", ">")
 

@@ -32,8 +32,8 @@ import math
 import numpy as np
 from scipy import stats as _st
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import as_1d, check_conf_level, warn_degenerate
-from breastlab.problems import BreastlabInputError
 
 LANDIS_KOCH = ((0.0, "poor"), (0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"),
                (1.0, "almost perfect"))

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import (
     as_1d,
     check_alternative,
@@ -44,7 +45,6 @@ from breastlab.evaluate.stats._validate import (
     orient,
     warn_degenerate,
 )
-from breastlab.problems import BreastlabInputError
 
 SCORE_METRICS = ("auc",)
 PREDICTION_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")

@@ -36,6 +36,7 @@ import math
 import numpy as np
 from scipy import stats as _st
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._delong import DeLongComponents, delong_components
 from breastlab.evaluate.stats._validate import (
     check_alternative,
@@ -46,7 +47,6 @@ from breastlab.evaluate.stats._validate import (
     warn_degenerate,
 )
 from breastlab.evaluate.stats.roc import prepare
-from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,9 +20,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import as_1d, check_scores
 from breastlab.evaluate.stats.roc import auc_oriented
-from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

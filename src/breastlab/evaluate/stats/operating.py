@@ -19,8 +19,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats.roc import RocCurve, roc_curve
-from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

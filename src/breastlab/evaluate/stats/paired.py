@@ -19,8 +19,8 @@ import dataclasses
 import numpy as np
 from scipy import stats as _st
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import check_alternative, check_scores
-from breastlab.problems import BreastlabInputError
 
 
 def median_range(values) -> str:

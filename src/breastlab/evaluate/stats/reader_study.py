@@ -45,12 +45,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import DegenerateCIWarning
 from breastlab.evaluate.stats.agreement import cohen_kappa
 from breastlab.evaluate.stats.delong import ci_auc, delong_test
 from breastlab.evaluate.stats.operating import youden
 from breastlab.evaluate.stats.paired import wilcoxon_signed_rank
-from breastlab.problems import BreastlabInputError
 
 REQUIRED = ("case_id", "truth", "reader", "reader_group", "condition", "finding", "score")
 NO_FINDING = ("", "none", "normal", "nan", "na")

@@ -33,8 +33,8 @@ import dataclasses
 import numpy as np
 from scipy.stats import rankdata
 
+from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import check_direction, check_scores, check_truth, orient
-from breastlab.problems import BreastlabInputError
 
 
 @dataclasses.dataclass(frozen=True)

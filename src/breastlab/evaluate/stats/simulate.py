@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 FINDINGS = ("mass", "calcification", "asymmetry", "distortion")
 FINDING_P = (0.45, 0.30, 0.15, 0.10)

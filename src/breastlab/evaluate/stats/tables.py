@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from breastlab.problems import BreastlabInputError
+from breastlab.errors import BreastlabInputError
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,0 +1,95 @@
+"""``breastlab`` commands: breast MRI MIPs and anomaly detection."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("anomaly", help="breast MIPs from DICOM, FCDD / BCE / HSC anomaly detection, evaluation")
+    a = p.add_subparsers(dest="anomaly_command", metavar="STEP")
+    q = a.add_parser("mip", help="subtraction MIP per breast into an array store (labels, projected boxes)")
+    q.add_argument("source", help="cohort folder (DICOM tree, Clinical_and_Other_Features.xlsx, boxes file)")
+    q.add_argument("--out", required=True, help="output store folder (an interrupted job resumes)")
+    q.add_argument("--size", type=int, default=256, help="image size (default 256)")
+    q.add_argument("--post", default="post1", help="post-contrast phase subtracted (post1)")
+    q.add_argument("--percentile", type=float, default=99.5, help="per-exam scaling percentile (99.5)")
+    q.add_argument("--chest-margin-mm", type=float, default=20.0, help="band behind the chest wall (20 mm)")
+    q.add_argument("--bilateral", choices=["exclude", "include"], default="exclude",
+                   help="patients with both breasts abnormal: leave out (default) or keep")
+    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
+    q.set_defaults(func=_cmd_anomaly_mip)
+    q = a.add_parser("train", help="patient-grouped k-fold training and scoring of fcdd, bce or hsc")
+    q.add_argument("--store", required=True, help="MIP store from `anomaly mip`")
+    q.add_argument("--out", required=True, help="run folder (resumes)")
+    q.add_argument("--model", choices=["fcdd", "bce", "hsc"], default="fcdd")
+    q.add_argument("--backbone", choices=["small", "vgg11"], default="small")
+    q.add_argument("--weights", default=None, help="vgg11: 'imagenet' or a state dict path")
+    q.add_argument("--image-size", type=int, default=None, help="resize on load (default: the store's size)")
+    q.add_argument("--epochs", type=int, default=30)
+    q.add_argument("--batch-size", type=int, default=16)
+    q.add_argument("--lr", type=float, default=1e-3)
+    q.add_argument("--folds", type=int, default=5)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
+    q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
+    q.add_argument("--device", default="auto")
+    q.set_defaults(func=_cmd_anomaly_train)
+    q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
+    q.add_argument("runs", nargs="+", help="run folders from `anomaly train` (one per model)")
+    q.add_argument("--prevalence", type=float, default=0.02)
+    q.add_argument("--repeats", type=int, default=200)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", default=None, help="output folder: the report section's files (`breastlab report OUT`); "
+                   "default: anomaly_evaluation beside the first run")
+    q.add_argument("--csv", default=None, help="write the comparison table here")
+    q.add_argument("--html", default=None, help="write the anomaly report here")
+    q.set_defaults(func=_cmd_anomaly_evaluate)
+
+
+def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
+    from breastlab._table import format_table
+    from breastlab.anomaly.mip import MipSettings, build_mip_store, contact_sheet
+
+    settings = MipSettings(size=args.size, post=args.post, percentile=args.percentile,
+                           chest_margin_mm=args.chest_margin_mm, bilateral=args.bilateral)
+    store, problems = build_mip_store(args.source, args.out, settings, workers=args.workers)
+    man = store.manifest
+    counts = man.groupby(["side", "label"]).size().rename("breasts").reset_index()
+    print(format_table(counts, f"{args.out}: {len(man)} breasts of {man['patient_id'].nunique()} patients"))
+    for p in problems.problems:
+        print(f"{p.stage}: {p.item}: {p.message}")
+    if args.sheet:
+        print(f"wrote {contact_sheet(store, args.sheet)}")
+    return 0
+
+
+def _cmd_anomaly_train(args: argparse.Namespace) -> int:
+    from breastlab.anomaly.train import AnomalyConfig, train_anomaly
+
+    cfg = AnomalyConfig(store=args.store, out=args.out, model=args.model, backbone=args.backbone, weights=args.weights,
+                        image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        folds=args.folds, seeds=tuple(args.seeds), n_abnormal=args.n_abnormal, oe=args.oe,
+                        device=args.device)
+    run = train_anomaly(cfg)
+    print(f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
+          f"training {run.images_per_second:.0f} images/s")
+    return 0
+
+
+def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._table import emit
+    from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
+    from breastlab.anomaly.report import write_anomaly_report, write_anomaly_section
+
+    evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
+    emit(comparison_table(evs), f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
+         csv_path=args.csv)
+    out = Path(args.out) if args.out else Path(args.runs[0]).resolve().parent / "anomaly_evaluation"
+    print(f"wrote {write_anomaly_section(evs, out).parent} (report section: `breastlab report {out}`)")
+    if args.html:
+        print(f"wrote {write_anomaly_report(evs, args.html)}")
+    return 0

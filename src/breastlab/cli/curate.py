@@ -1,0 +1,168 @@
+"""``breastlab`` commands: spurBreast-style splits, feature scan, split checks and release import."""
+
+from __future__ import annotations
+
+import argparse
+
+from breastlab.errors import BreastlabInputError
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("curate", help="SpurBreast-style splits, feature scan, split checks, release import")
+    cs = p.add_subparsers(dest="curate_command", metavar="STEP")
+
+    def source(q: argparse.ArgumentParser) -> None:
+        g = q.add_mutually_exclusive_group(required=True)
+        g.add_argument("--duke", metavar="DIR", help="real Duke metadata folder (clinical table, boxes, slice counts)")
+        g.add_argument("--store", metavar="STORE", help="exported array store (its manifest is the slice table)")
+        q.add_argument("--buffer", type=int, default=5, help="--duke: slices excluded each side of the box (5)")
+        q.add_argument("--sequence", default=None, help="--store: sequence to use when it holds several")
+
+    q = cs.add_parser("splits", help="build baseline / spurious / transform splits (or the eight SpurBreast ones)")
+    source(q)
+    q.add_argument("--out", required=True, help="output folder: OUT/<name>/repNN/ per split")
+    what = q.add_mutually_exclusive_group(required=True)
+    what.add_argument("--spurbreast", nargs="*", metavar="NAME", default=None,
+                      help="the eight SpurBreast configurations (or the NAMEs given)")
+    what.add_argument("--feature", metavar="COLUMN", help="spurious split on this clinical column (with --groups)")
+    what.add_argument("--transform", metavar="NAME", help="image-transform split, e.g. vflip")
+    what.add_argument("--baseline", action="store_true", help="random patients, no correlation")
+    q.add_argument("--groups", nargs=2, metavar=("A", "B"),
+                   help="group values; A goes with the tumour class; a set of values is comma-separated: '2.8936,3.0'")
+    q.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"), help="attribute names of the two groups")
+    q.add_argument("--attribute", metavar="COLUMN", help="--baseline: annotate groups by this column")
+    q.add_argument("--reverse", action="store_true", help="--transform: transform the non-tumour slices instead")
+    q.add_argument("--name", help="configuration name (default: the feature, transform or 'baseline')")
+    q.add_argument("--train", type=int, default=400, help="train patients (400)")
+    q.add_argument("--val", type=int, default=150, help="validation patients (150)")
+    q.add_argument("--test", type=int, default=150, help="test patients, drawn first (150)")
+    q.add_argument("--tune", type=int, default=0, help="patients of a group-balanced tuning split (0: none)")
+    q.add_argument("--rho", type=float, default=1.0, help="correlation strength in [0.5, 1] (1.0)")
+    q.add_argument("--repeats", type=int, default=1, help="splits with different random patients (1)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--negatives", choices=["random", "nearest"], default="random",
+                   help="non-tumour slices per patient: random (default) or nearest the tumour")
+    q.add_argument("--test-transform", choices=["balanced", "none"], default="balanced",
+                   help="--transform: test set half transformed per class (balanced) or untransformed")
+    q.set_defaults(func=_cmd_curate_splits)
+
+    q = cs.add_parser("scan", help="which clinical columns can carry a spurious split of the given sizes")
+    source(q)
+    q.add_argument("--sizes", nargs="+", default=["400/150", "200/100"], help="train/val patients (400/150 200/100)")
+    q.add_argument("--test", type=int, default=150)
+    q.add_argument("--rho", type=float, default=1.0)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--columns", nargs="+", help="scan only these columns")
+    q.add_argument("--top", type=int, default=40, help="rows printed (all go to the CSV)")
+    q.add_argument("--out", default="feature_scan.csv", help="CSV of every partition (feature_scan.csv)")
+    q.set_defaults(func=_cmd_curate_scan)
+
+    q = cs.add_parser("check", help="verify split directories (ours or the imported SpurBreast release)")
+    q.add_argument("dir", help="a split directory or a folder holding several")
+    q.add_argument("--store", help="store whose rows the split addresses (default: from config.json)")
+    q.add_argument("--balance-tol", type=float, default=0.0, help="allowed |tumour - non-tumour| / images (0)")
+    q.add_argument("--rho-tol", type=float, default=0.01, help="allowed |measured - claimed rho| (0.01)")
+    q.add_argument("--test-tol", type=float, default=0.05, help="allowed |test rho - 0.5| (0.05)")
+    q.add_argument("--csv", help="write every check result here")
+    q.set_defaults(func=_cmd_curate_check)
+
+    q = cs.add_parser("import-release", help="read the published SpurBreast PNG release into a store + splits")
+    q.add_argument("root", help="release folder holding <feature>/<training|validation|test>/<0|1>/*.png")
+    q.add_argument("--out", required=True, help="output: OUT/store and OUT/splits/<feature>")
+    q.add_argument("--clinical", help="Clinical_and_Other_Features.xlsx, to recover each patient's group")
+    q.add_argument("--features", nargs="+", help="only these feature folders")
+    q.set_defaults(func=_cmd_curate_import_release)
+
+
+def _curate_cohort(args: argparse.Namespace):
+    from breastlab.curate import as_cohort, duke_cohort
+
+    return duke_cohort(args.duke, buffer=args.buffer) if args.duke else as_cohort(args.store, sequence=args.sequence)
+
+
+def _cmd_curate_splits(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._table import emit
+    from breastlab.curate import GroupSpec, SplitConfig, build_splits, build_spurbreast_configs, compare_with_paper
+
+    common = {"n_test": args.test, "n_tune": args.tune, "seed": args.seed, "negatives": args.negatives}
+    if args.spurbreast is not None:
+        configs = build_spurbreast_configs(rho=args.rho, names=args.spurbreast or None, **common)
+    else:
+        sizes = {"n_train": args.train, "n_val": args.val, "rho": args.rho, **common}
+        if args.feature:
+            if not args.groups:
+                raise BreastlabInputError("--feature needs --groups A B (values of the column; sets comma-separated)")
+            spec = GroupSpec(args.feature, args.groups[0], args.groups[1], tuple(args.names) if args.names else None)
+            cfg = SplitConfig(args.name or args.feature, "spurious", groups=spec, **sizes)
+        elif args.transform:
+            cfg = SplitConfig(args.name or args.transform, "transform", transform=args.transform,
+                              reverse=args.reverse, test_transform=args.test_transform, **sizes)
+        else:
+            cfg = SplitConfig(args.name or "baseline", "baseline", attribute=args.attribute, **sizes)
+        configs = [cfg]
+    splits = build_splits(_curate_cohort(args), configs, repeats=args.repeats, out=args.out, progress=True)
+    from breastlab.curate import splits_table
+
+    table = splits_table(splits)
+    agg = table.groupby(["config", "split"], sort=False).agg(
+        patients=("patients", "first"), images_mean=("images", "mean"), images_min=("images", "min"),
+        images_max=("images", "max"), rho=("rho", "mean")).reset_index()
+    emit(agg, f"splits in {args.out} ({args.repeats} repeat(s))", csv_path=Path(args.out) / "splits.csv")
+    if args.spurbreast is not None:
+        emit(compare_with_paper(splits), "ours vs SpurBreast Table 1 (images over repeats)",
+             csv_path=Path(args.out) / "paper_comparison.csv")
+    return 0
+
+
+def _cmd_curate_scan(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.curate import scan_features, scan_table
+
+    scan = scan_features(_curate_cohort(args), sizes=args.sizes, n_test=args.test, rho=args.rho, seed=args.seed,
+                         columns=args.columns)
+    from breastlab._io import write_table
+
+    write_table(scan, args.out)
+    emit(scan_table(scan, args.top), f"feature scan, sorted by feasibility (all {len(scan)} rows in {args.out})")
+    return 0
+
+
+def _cmd_curate_check(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from breastlab._table import emit
+    from breastlab.curate import check_splits
+
+    reports = check_splits(args.dir, store=args.store, balance_tol=args.balance_tol, rho_tol=args.rho_tol,
+                           test_tol=args.test_tol)
+    table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
+    failed = [r.path for r in reports if not r.ok]
+    title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
+    if len(reports) > 1:  # one line per directory; every check goes to --csv
+        table_short = pd.DataFrame([{
+            "split_dir": r.path, "pass": sum(c.passed is True for c in r.checks),
+            "fail": sum(c.passed is False for c in r.checks), "n/a": sum(c.passed is None for c in r.checks),
+            "failed": "; ".join(f"{c.name}: {c.detail}" for c in r.checks if c.passed is False)} for r in reports])
+        emit(table_short, title)
+        if args.csv:
+            from breastlab._io import write_table
+
+            write_table(table, args.csv)
+    else:
+        emit(table, title, csv_path=args.csv)
+    return 1 if failed else 0
+
+
+def _cmd_curate_import_release(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from breastlab._table import emit
+    from breastlab.curate import check_split, read_spurbreast_release
+
+    result = read_spurbreast_release(args.root, args.out, clinical=args.clinical, features=args.features)
+    reports = [check_split(d, balance_tol=0.01) for d in result.splits.values()]
+    table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
+    emit(table, f"imported {len(result.files)} files into {result.store}; checks of the release's splits")
+    return 0

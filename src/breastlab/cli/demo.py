@@ -1,0 +1,20 @@
+"""``breastlab`` commands: the demo on the built-in phantom cohorts."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job on the built-in phantom cohort")
+    p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--patients", type=int, default=None, help="phantom patients (default: the demo's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from breastlab.demo import run_demo
+
+    run_demo(out=args.out, patients=args.patients, seed=args.seed)
+    return 0

@@ -1,0 +1,269 @@
+"""``breastlab`` commands: mammography: preprocessing, classification and finding detection."""
+
+from __future__ import annotations
+
+import argparse
+
+from breastlab.errors import BreastlabInputError
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mammo", help="mammography: classification (and detection)")
+    mammo_sub = p.add_subparsers(dest="mammo_command", metavar="SUBCOMMAND")
+    c = mammo_sub.add_parser("classify", help="negative / recalled-benign / malignant classification "
+                             "(Aboutalib et al. 2018): scenarios, transfer strategies, ROC/AUC, DeLong")
+    c.add_argument("store", help="fixed 227x227 store from build_mammo_store(..., method='aboutalib2018') (dataset B)")
+    c.add_argument("--out", required=True, help="output folder (runs, results.csv, predictions, report.html)")
+    c.add_argument("--scenario", default="all", help="all or comma-separated: malignant_vs_rest, "
+                   "malignant_vs_negative, malignant_vs_recalled, recalled_vs_negative, recalled_vs_rest, three_class")
+    c.add_argument("--strategy", default="imagenet", help="comma-separated: imagenet, incremental, mixed "
+                   "(two or more are compared with DeLong)")
+    c.add_argument("--sites", default=None, help="CSV with image_id,site (e.g. the phantom's phantom_truth.csv)")
+    c.add_argument("--site", default=None, help="site of dataset B (default: all images)")
+    c.add_argument("--pretrain-store", default=None, help="store of dataset A (default: the same store)")
+    c.add_argument("--pretrain-site", default=None, help="site of dataset A (incremental / mixed)")
+    c.add_argument("--test-fraction", type=float, default=None, help="patient-level held-out test (0.05/0.10/0.15; "
+                   "default 0.15 unless --folds)")
+    c.add_argument("--folds", type=int, default=None, help="patient-grouped k-fold cross-validation (e.g. 6)")
+    c.add_argument("--train-patients", type=int, default=None, help="keep this many of B's training patients")
+    c.add_argument("--preset", default="paper", choices=["paper", "cpu"], help="paper: alexnet, batch 50, lr 0.001, "
+                   "7,500 iterations, 227 px (GPU); cpu: small_cnn (width 8, max pool), batch 32, lr 0.02, 300 "
+                   "iterations, stored size, label-balanced (for a standard-path store at 1.6 mm, 128x96); "
+                   "the options below override it")
+    c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
+    c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
+    c.add_argument("--iterations", type=int, default=None)
+    c.add_argument("--pretrain-iterations", type=int, default=None, help="iterations on dataset A (default: same)")
+    c.add_argument("--batch-size", type=int, default=None)
+    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--lr-step", type=int, default=None, help="multiply lr by 0.1 every N iterations")
+    c.add_argument("--wd", type=float, default=None)
+    c.add_argument("--image-size", type=int, default=None, help="input size (0: the stored size, no resize)")
+    c.add_argument("--no-balance", action="store_true", help="uniform batches instead of class-balanced ones")
+    c.add_argument("--n-boot", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_cmd_mammo_classify)
+    _add_mammo_preprocess(mammo_sub)
+    _add_mammo_detect(mammo_sub)
+
+
+def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
+    p = mammo_sub.add_parser("preprocess", help="read CBIS-DDSM / VinDr-Mammo / mini-MIAS into a preprocessed store")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cbis", metavar="CSV_DIR", help="folder of the CBIS-DDSM case-description CSVs")
+    src.add_argument("--vindr", metavar="DIR", help="VinDr-Mammo folder (finding_annotations.csv, images)")
+    src.add_argument("--mias", metavar="DIR", help="mini-MIAS folder (Info.txt and mdbNNN.pgm)")
+    p.add_argument("--dicom", default=None, help="CBIS-DDSM DICOM root (default: next to the CSVs)")
+    p.add_argument("--out", required=True, help="output store folder")
+    p.add_argument("--method", default="standard", choices=["standard", "aboutalib2018"])
+    p.add_argument("--spacing", type=float, default=0.15, help="pixel spacing in mm (standard method)")
+    p.add_argument("--layout", default="ragged", choices=["ragged", "fixed"])
+    p.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                   help="fixed-layout image size: N (square) or H W (e.g. 128 96 at --spacing 1.6: the cpu preset)")
+    p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
+    p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=_cmd_mammo_preprocess)
+
+
+def _cmd_mammo_preprocess(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
+    from breastlab.data.mammo.preprocess import build_mammo_store
+
+    if args.cbis:
+        dataset = read_cbis_ddsm(args.cbis, args.dicom)
+    elif args.vindr:
+        dataset = read_vindr_mammo(args.vindr)
+    else:
+        dataset = read_mini_mias(args.mias)
+    emit(dataset.summary(), title=f"{dataset.source}: images and findings")
+    size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))
+    store = build_mammo_store(dataset, args.out, method=args.method, spacing=args.spacing, layout=args.layout,
+                              size=size, pectoral=args.pectoral, fallback_spacing=args.fallback_spacing,
+                              workers=args.workers)
+    print(f"store: {store.path} ({len(store)} images; problems in {store.path / 'problems.csv'})")
+    return 0
+
+
+def _cmd_mammo_classify(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from breastlab._table import emit
+    from breastlab.mammo import CPU_PRESET, PAPER_PRESET, ClassifierConfig, classify
+    from breastlab.mammo.report import write_classify_report
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    preset = {k: v for k, v in (CPU_PRESET if args.preset == "cpu" else PAPER_PRESET).items() if k != "store"}
+    for key in ("model", "iterations", "batch_size", "lr", "lr_step", "wd", "image_size"):
+        if getattr(args, key) is not None:
+            preset[key] = getattr(args, key) or None if key == "image_size" else getattr(args, key)
+    if args.model is not None and args.model != CPU_PRESET["model"]:
+        preset.pop("model_kwargs", None)
+    if args.no_balance:
+        preset["balanced"] = False
+    cfg = ClassifierConfig(**preset, weights=weights, seed=args.seed, device=args.device)
+    pcfg = dataclasses.replace(cfg, iterations=args.pretrain_iterations or args.iterations)
+    test_fraction = args.test_fraction if args.folds is None else None
+    if args.folds is None and test_fraction is None:
+        test_fraction = 0.15
+    res = classify(args.store, args.out, scenarios=args.scenario, strategies=args.strategy, sites=args.sites,
+                   site=args.site, pretrain_store=args.pretrain_store, pretrain_site=args.pretrain_site,
+                   test_fraction=test_fraction, folds=args.folds, train_patients=args.train_patients, config=cfg,
+                   pretrain_config=pcfg, n_boot=args.n_boot, seed=args.seed, progress=not args.no_progress)
+    emit(res.results, title="AUC per scenario")
+    if not res.comparisons.empty:
+        emit(res.comparisons, title="DeLong comparison of strategies")
+    print(f"report: {write_classify_report(res)}")
+    return 0
+
+
+def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
+    p = mammo_sub.add_parser("detect", help="finding detection (Faster R-CNN): train, predict (AI marks), evaluate")
+    d = p.add_subparsers(dest="detect_command", metavar="STEP")
+    t = d.add_parser("train", help="train a detector on a mammography store (resumable)")
+    t.add_argument("store", help="store from build_mammo_store (standard method, the preset's spacing)")
+    t.add_argument("--out", required=True, metavar="RUN", help="run folder (config.json, checkpoint.pt, model.pt)")
+    t.add_argument("--preset", default="cpu-small", help="cpu-small (CPU, small arch) or study (ResNet-50 FPN v2)")
+    t.add_argument("--split", default="train", help="manifest split to train on ('all': every image)")
+    t.add_argument("--iterations", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--spacing", type=float, default=None, help="pixel spacing (mm) the store was made at")
+    t.add_argument("--classes", default=None, help="comma-separated subset of the four finding classes")
+    t.add_argument("--weights", default=None, help="coco (torch hub cache) or PATH of a checkpoint / state dict")
+    t.add_argument("--workers", type=int, default=None)
+    t.add_argument("--device", default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.set_defaults(func=_cmd_detect_train)
+    q = d.add_parser("predict", help="detections + AI marks (CSV/JSON/PNG per image) + reader-study rows")
+    q.add_argument("run", help="run folder or checkpoint")
+    q.add_argument("store")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--split", default="all", help="manifest split to predict ('all': every image)")
+    q.add_argument("--tta", default=None, help="none, wbf or nms (default: the run's config)")
+    q.add_argument("--classes", default=None, help="expected classes (checked against the checkpoint)")
+    q.add_argument("--min-score", type=float, default=0.05, help="marks below this score are not written")
+    q.add_argument("--max-marks", type=int, default=5, help="marks per image in the CSV/JSON/PNG")
+    q.add_argument("--no-png", action="store_true")
+    q.add_argument("--level", default="patient", help="reader-study case: patient, breast or image")
+    q.add_argument("--pair-model", default=None, help="CC-MLO pair model from `fit-pairs` (default: the heuristic)")
+    q.set_defaults(func=_cmd_detect_predict)
+    f = d.add_parser("fit-pairs", help="fit the gradient-boosted CC-MLO pair model on detections with known truth")
+    f.add_argument("store")
+    f.add_argument("detections", help="detections.csv of images the detector did not train on (e.g. out-of-fold)")
+    f.add_argument("--out", required=True, help="model file to write (pickle)")
+    f.add_argument("--split", default="all", help="manifest split whose images are used")
+    f.add_argument("--min-score", type=float, default=0.1)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=_cmd_detect_fit_pairs)
+    e = d.add_parser("evaluate", help="FROC, AP@0.5, image/breast ROC (Table 1), report section")
+    e.add_argument("store")
+    e.add_argument("detections", help="detections.csv written by predict")
+    e.add_argument("--out", required=True)
+    e.add_argument("--split", default="all")
+    e.add_argument("--hit", default="iou_or_centre", help="iou, centre or iou_or_centre")
+    e.add_argument("--iou", type=float, default=0.5)
+    e.add_argument("--html", default=None, help="write the detection report (FROC, Table 1, gallery)")
+    e.set_defaults(func=_cmd_detect_evaluate)
+
+
+def _detect_rows(store, split: str):
+    if split == "all":
+        return None
+    if "split" not in store.manifest.columns or not (store.manifest["split"] == split).any():
+        raise BreastlabInputError(f"{store.path}: no images with split {split!r}; use --split all or a split of "
+                                  f"the manifest")
+    return store.manifest.index[store.manifest["split"] == split].to_numpy()
+
+
+def _cmd_detect_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.model import preset, train_detector
+
+    store = ArrayStore(args.store)
+    over = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr,
+                              "spacing_mm": args.spacing, "weights": args.weights, "workers": args.workers,
+                              "device": args.device, "seed": args.seed}.items() if v is not None}
+    if args.classes:
+        over["classes"] = tuple(c.strip() for c in args.classes.split(","))
+    cfg = dataclasses.replace(preset(args.preset), **over)
+    run = train_detector(store, args.out, cfg, rows=_detect_rows(store, args.split), resume=args.resume)
+    print(f"wrote {run}")
+    return 0
+
+
+def _cmd_detect_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import write_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.marks import annotate, reader_study_rows, write_marks
+    from breastlab.detect.model import load_detector, predict
+
+    store = ArrayStore(args.store)
+    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
+    model, cfg = load_detector(args.run, classes=classes)
+    rows = _detect_rows(store, args.split)
+    det = predict(model, cfg, store, rows=rows, tta=args.tta)
+    out = Path(args.out)
+    write_table(det, out / "detections.csv")
+    pair_model = None
+    if args.pair_model:
+        from breastlab.detect.localise import load_pair_model
+
+        pair_model = load_pair_model(args.pair_model)
+    marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
+    write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
+    images = store.manifest if rows is None else store.manifest.iloc[rows]
+    write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
+    print(f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv")
+    return 0
+
+
+def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
+    from breastlab._io import read_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.localise import save_pair_model
+    from breastlab.detect.marks import fit_pair_model_on
+
+    store = ArrayStore(args.store)
+    rows = _detect_rows(store, args.split)
+    det = read_table(args.detections)
+    if rows is not None:
+        det = det[det["image_id"].astype(str).isin(store.manifest["image_id"].iloc[rows].astype(str))]
+    model, pairs = fit_pair_model_on(det, store, min_score=args.min_score, seed=args.seed)
+    path = save_pair_model(model, args.out)
+    print(f"pair model fitted on {len(pairs)} CC x MLO pairs ({int(pairs['same_lesion'].sum())} same lesion); "
+          f"wrote {path}")
+    return 0
+
+
+def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import read_table
+    from breastlab.data.store import ArrayStore
+    from breastlab.detect.froc import evaluate_detections
+    from breastlab.detect.report import write_detection_report, write_detection_section
+
+    store = ArrayStore(args.store)
+    rows = _detect_rows(store, args.split)
+    images = store.manifest if rows is None else store.manifest.iloc[rows]
+    cols = [c for c in ("image_id", "patient_id", "laterality", "view", "height", "width") if c in images.columns]
+    det = read_table(args.detections)
+    det = det[det["image_id"].astype(str).isin(images["image_id"].astype(str))]
+    ev = evaluate_detections(images[cols], store.findings, det, hit=args.hit, iou_threshold=args.iou)
+    print(ev.format())
+    settings = {"detections": str(Path(args.detections).resolve()), "split": args.split, "hit": args.hit,
+                "iou": args.iou}
+    print(f"wrote {write_detection_section(ev, Path(args.out), store, settings=settings)} "
+          "(`breastlab report` section)")
+    if args.html:
+        print(f"wrote {write_detection_report(ev, args.html, store)}")
+    return 0

@@ -1,0 +1,215 @@
+"""``breastlab`` commands: rOC statistics, agreement, reader studies and MRMC analysis."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stats", help="ROC/AUC, DeLong, bootstrap, agreement, reader studies, MRMC")
+    stats_sub = p.add_subparsers(dest="stats_command", metavar="STAT")
+    _add_stats_roc(stats_sub)
+    _add_stats_mrmc(stats_sub)
+
+
+def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
+    def common(p, score: str = "many") -> None:
+        p.add_argument("csv", help="input CSV")
+        if score:
+            p.add_argument("--truth", required=True, help="column of 0/1 truth")
+            p.add_argument("--score", action="append", required=score != "optional", default=None,
+                           help="score column (higher = positive unless --direction '>')"
+                           + ("; repeat for several" if score == "many" else ""))
+            p.add_argument("--direction", choices=["<", ">"], default="<")
+        p.add_argument("--conf-level", type=float, default=0.95)
+        p.add_argument("--json", default=None, help="JSON output (default: beside the CSV, <stem>.<command>.json)")
+        p.add_argument("--out-csv", default=None, help="also write the table as CSV")
+
+    p = stats_sub.add_parser("auc", help="AUC with DeLong (or bootstrap) CI per score column")
+    common(p)
+    p.add_argument("--method", choices=["delong", "bootstrap"], default="delong")
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id) for --method bootstrap")
+    p.set_defaults(func=_cmd_stats_auc)
+    p = stats_sub.add_parser("delong", help="DeLong test: two --score columns (paired) or one --score with --by")
+    common(p)
+    p.add_argument("--by", default=None, help="two-level column: unpaired test between its groups")
+    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.set_defaults(func=_cmd_stats_delong)
+    p = stats_sub.add_parser("bootstrap", help="percentile bootstrap CIs (stratified or --cluster)")
+    common(p, score="optional")
+    p.add_argument("--metric", action="append", default=None,
+                   help="auc, sensitivity, specificity, ppv, npv, accuracy (repeat; default auc)")
+    p.add_argument("--pred", default=None, help="column of 0/1 predictions for the 2x2 metrics")
+    p.add_argument("--threshold", type=float, default=None, help="call positive when score >= threshold")
+    p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id): resample clusters")
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-stratify", action="store_true", help="resample all cases together")
+    p.set_defaults(func=_cmd_stats_bootstrap)
+    p = stats_sub.add_parser("youden", help="Youden-optimal threshold(s) with sensitivity and specificity")
+    common(p, score="one")
+    p.set_defaults(func=_cmd_stats_youden)
+    p = stats_sub.add_parser("kappa", help="Cohen's kappa between two rater columns")
+    common(p, score="")
+    p.add_argument("--rater1", required=True)
+    p.add_argument("--rater2", required=True)
+    p.add_argument("--weights", choices=["linear", "quadratic"], default=None)
+    p.set_defaults(func=_cmd_stats_kappa)
+    p = stats_sub.add_parser("wilcoxon", help="Wilcoxon signed-rank test of paired columns, median (min-max)")
+    common(p, score="")
+    p.add_argument("--x", required=True)
+    p.add_argument("--y", required=True)
+    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.set_defaults(func=_cmd_stats_wilcoxon)
+    p = stats_sub.add_parser("reader-study", help="the four tables of a reader study from a long CSV")
+    p.add_argument("csv", help="long CSV: case_id, truth, reader, reader_group, condition, finding, score, "
+                   "reading_time_s")
+    p.add_argument("--out", default=None, help="output folder (default: <stem>_reader_study beside the CSV)")
+    p.add_argument("--threshold", type=float, default=None, help="fixed cut-off for sensitivity/specificity")
+    p.add_argument("--kappa-weights", choices=["linear", "quadratic"], default=None)
+    p.add_argument("--time-unit", choices=["case", "reading"], default="case")
+    p.add_argument("--conf-level", type=float, default=0.95)
+    p.set_defaults(func=_cmd_stats_reader_study)
+    p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
+    p.add_argument("out", help="output CSV")
+    p.add_argument("--cases", type=int, default=120)
+    p.add_argument("--readers-per-group", type=int, default=3)
+    p.add_argument("--score", choices=["birads", "probability"], default="birads")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_stats_simulate_readers)
+
+
+def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = False) -> None:
+    """Print ``df`` (one row shown as field/value pairs when ``transpose``), write JSON (and --out-csv)."""
+    from pathlib import Path
+
+    from breastlab._io import write_json, write_table
+    from breastlab._table import emit, format_table
+
+    csv = Path(args.csv)
+    json_path = args.json or csv.with_name(f"{csv.stem}.{args.stats_command}.json")
+    extra = {"input": str(csv), "command": args.stats_command}
+    if transpose:
+        print(format_table(df.T.reset_index().set_axis(["field", "value"], axis=1), title))
+        write_json({"rows": df.to_dict(orient="records"), **extra}, json_path)
+        if args.out_csv:
+            write_table(df, Path(args.out_csv))
+    else:
+        emit(df, title, csv_path=args.out_csv, json_path=json_path, extra=extra)
+    print(f"wrote {json_path}")
+
+
+def _cmd_stats_auc(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.auc_table(tables.read_csv(args.csv), args.truth, args.score, args.direction, args.conf_level,
+                          args.method, args.n_boot, args.seed, args.cluster)
+    _stats_emit(args, df, f"AUC ({args.method} {args.conf_level:.0%} CI)")
+    return 0
+
+
+def _cmd_stats_delong(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.delong_table(tables.read_csv(args.csv), args.truth, args.score, args.by, args.direction,
+                             args.alternative, args.conf_level)
+    _stats_emit(args, df, "DeLong test", transpose=True)
+    return 0
+
+
+def _cmd_stats_bootstrap(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    score = args.score[0] if args.score else None
+    df = tables.bootstrap_table(tables.read_csv(args.csv), args.truth, score, args.metric or ["auc"], args.pred,
+                                args.threshold, args.cluster, args.n_boot, args.conf_level, not args.no_stratify,
+                                args.seed, args.direction)
+    _stats_emit(args, df, f"Bootstrap percentile {args.conf_level:.0%} CIs")
+    return 0
+
+
+def _cmd_stats_youden(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.youden_table(tables.read_csv(args.csv), args.truth, args.score[0], args.direction)
+    _stats_emit(args, df, "Youden-optimal threshold(s)")
+    return 0
+
+
+def _cmd_stats_kappa(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.kappa_table(tables.read_csv(args.csv), args.rater1, args.rater2, args.weights, args.conf_level)
+    _stats_emit(args, df, "Cohen's kappa", transpose=True)
+    return 0
+
+
+def _cmd_stats_wilcoxon(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.wilcoxon_table(tables.read_csv(args.csv), args.x, args.y, args.alternative)
+    _stats_emit(args, df, "Wilcoxon signed-rank test", transpose=True)
+    return 0
+
+
+def _cmd_stats_reader_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.evaluate.stats import reader_study, tables
+
+    csv = Path(args.csv)
+    res = reader_study(tables.read_csv(csv), threshold=args.threshold, kappa_weights=args.kappa_weights,
+                       time_unit=args.time_unit, conf_level=args.conf_level)
+    out = res.write(args.out or csv.with_name(f"{csv.stem}_reader_study"))
+    print(res.format())
+    print(f"\nwrote {out}/ (one CSV per table, reader_study.json)")
+    return 0
+
+
+def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
+    from breastlab._io import write_table
+    from breastlab.evaluate.stats import simulate_reader_study
+
+    df = simulate_reader_study(n_cases=args.cases, readers_per_group=args.readers_per_group, score=args.score,
+                               seed=args.seed)
+    write_table(df, args.out)
+    print(f"wrote {args.out}: {len(df)} readings, {df['case_id'].nunique()} cases, {df['reader'].nunique()} readers")
+    return 0
+
+
+def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
+    p = stats_sub.add_parser(
+        "mrmc",
+        help="multi-reader multi-case analysis (Obuchowski-Rockette, Hillis df) of a long reader-study table",
+        description="OR-Hillis MRMC analysis. CSV: one row per reading with reader, treatment, case, truth (0/1) "
+        "and rating columns; fully crossed. Comparisons are first minus second treatment.",
+    )
+    p.add_argument("table", metavar="CSV", help="reader-study table (.csv/.tsv/.parquet; leading '#' lines skipped)")
+    for col in ("reader", "treatment", "case", "truth", "rating"):
+        p.add_argument(f"--{col}", default=col, help=f"column name of the {col} (default: {col})")
+    p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
+    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity"), default="auc")
+    p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
+    p.add_argument("--cov", choices=("delong", "jackknife"), default=None,
+                   help="case covariance (default: delong for auc, jackknife otherwise)")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--json", default=None, help="write the full result as JSON here")
+    p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
+    p.set_defaults(func=_cmd_stats_mrmc)
+
+
+def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.evaluate.mrmc import or_hillis, read_reader_study
+
+    res = or_hillis(
+        read_reader_study(args.table), reader=args.reader, treatment=args.treatment, case=args.case,
+        truth=args.truth, rating=args.rating, fom=args.fom, cov=args.cov, threshold=args.threshold, alpha=args.alpha,
+        treatments=args.treatments.split(",") if args.treatments else None,
+    )
+    print(res.summary(include_readers=False) + "\n")
+    emit(res.reader_table(), f"Per-reader {res.fom_label} ({100 * (1 - args.alpha):g}% CI, fixed readers)",
+         csv_path=args.csv, json_path=args.json, extra=res.to_dict())
+    return 0

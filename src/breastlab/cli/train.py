@@ -1,0 +1,128 @@
+"""``breastlab`` commands: training, sweeps, evaluation of runs, the report and published-figure checks."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a split (SpurBreast protocol); multi-GPU under torchrun")
+    p.add_argument("--store", required=True, help="array store directory")
+    p.add_argument("--split", required=True, help="split directory (manifest.parquet)")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--model", default="resnet50", help="resnet50, vit_b_16, alexnet, resnet18, small_cnn")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--wd", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="erm", help="erm, reweight, resample, groupdro, dfr")
+    p.add_argument("--select-by", default="val_acc", choices=["val_acc", "worst_group_acc"])
+    p.add_argument("--weights", default="none", help="none, imagenet (torch hub cache) or PATH to a state dict")
+    p.add_argument("--in-channels", type=int, default=1, choices=[1, 3])
+    p.add_argument("--image-size", type=int, default=224, help="crop size (resize before crop: 256/224 of it)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
+    p.add_argument("--stop-after", type=int, default=None, help="run at most N epochs now (resume later)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sweep", help="run a hyper-parameter grid (local processes or Ray Tune)")
+    s.add_argument("config", help="sweep YAML (see breastlab.train.sweep)")
+    s.add_argument("--backend", default="local", choices=["local", "ray"])
+    s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    s.add_argument("--parallel", type=int, default=1, help="local trials at once")
+    s.add_argument("--gpus-per-trial", type=float, default=0.0)
+    s.add_argument("--cpus-per-trial", type=float, default=1.0)
+    s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
+    s.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.train import TrainConfig, train
+
+    cfg = TrainConfig(store=args.store, split=args.split, out=args.out, model=args.model, optimizer=args.optimizer,
+                      lr=args.lr, wd=args.wd, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      method=args.method, select_by=args.select_by, weights=args.weights,
+                      in_channels=args.in_channels, image_size=args.image_size, device=args.device,
+                      progress=not args.no_progress)
+    result = train(cfg, resume=args.resume, stop_after=args.stop_after)
+    if result.summary:
+        import pandas as pd
+
+        emit(pd.DataFrame([result.summary]), title=f"run {result.run_dir}")
+    else:
+        print(f"{result.run_dir}: stopped after epoch {int(result.metrics['epoch'].max())}; continue with --resume")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from breastlab._table import emit
+    from breastlab.train.sweep import run_sweep
+
+    table = run_sweep(args.config, backend=args.backend, parallel=args.parallel, address=args.address,
+                      gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, asha=args.asha)
+    cols = [c for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
+            if c in table]
+    emit(table[cols], title="sweep")
+    return 0
+
+
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="Table 2 (acc/PPV/NPV with patient-level CIs), groups, shortcut of a run")
+    p.add_argument("run", help="run directory (with predictions.parquet) or a sweep folder of runs")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--recompute", action="store_true", help="ignore an existing RUN/evaluation/metrics.json")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of runs, sweeps and evaluation folders")
+    p.add_argument("run", nargs="+", help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
+                   "`mammo classify` and `mammo detect evaluate` (each becomes a section)")
+    p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("check-figures", help="can one confusion matrix give a reported accuracy, PPV and NPV?")
+    p.add_argument("--accuracy", type=float, required=True)
+    p.add_argument("--ppv", type=float, required=True)
+    p.add_argument("--npv", type=float, required=True)
+    p.add_argument("--n-pos", type=int, default=None, help="positives in the evaluated set (with --n-neg)")
+    p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
+    p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
+    p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
+    p.set_defaults(func=_cmd_check_figures)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.metrics import evaluate_runs_cli
+
+    evaluate_runs_cli(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.report import write_report
+
+    out = args.out or str(Path(args.run[0]) / "report.html")
+    path = write_report(args.run, out, n_boot=args.bootstrap, seed=args.seed, gallery=not args.no_gallery)
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_check_figures(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.consistency import check_reported_metrics
+
+    res = check_reported_metrics(args.accuracy, args.ppv, args.npv, n_pos=args.n_pos, n_neg=args.n_neg,
+                                 prevalence=args.prevalence, tolerance=args.tolerance)
+    print(res.explanation)
+    if res.confusion:
+        print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))
+    return 0 if res.possible else 1
