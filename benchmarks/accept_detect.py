@@ -106,25 +106,39 @@ def main() -> None:
     cohort = out / "cohort"
     t0 = time.perf_counter()
     if not (cohort / "phantom_truth.csv").exists():
-        make_mammo_cohort(cohort, args.patients, seed=args.seed, matrix=args.matrix, proportions=(0.3, 0.35, 0.35),
-                          test_fraction=0.3, progress=False)
+        make_mammo_cohort(
+            cohort,
+            args.patients,
+            seed=args.seed,
+            matrix=args.matrix,
+            proportions=(0.3, 0.35, 0.35),
+            test_fraction=0.3,
+            progress=False,
+        )
     store_dir = out / "store"
     if not (store_dir / "store.json").exists():
-        build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), store_dir, spacing=args.spacing,
-                          progress=False)
+        build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), store_dir, spacing=args.spacing, progress=False)
     store = ArrayStore(store_dir)
     man = store.manifest
     print(f"cohort + store: {len(man)} images, {len(store.findings)} findings ({time.perf_counter() - t0:.0f} s)")
-    cfg = preset("cpu-small", spacing_mm=args.spacing, iterations=args.iterations, batch_size=args.batch,
-                 checkpoint_every=50, seed=args.seed)
+    cfg = preset(
+        "cpu-small",
+        spacing_mm=args.spacing,
+        iterations=args.iterations,
+        batch_size=args.batch,
+        checkpoint_every=50,
+        seed=args.seed,
+    )
     run = out / "run"
     train_rows = man.index[man["split"] == "train"].to_numpy()
     t1 = time.perf_counter()
     if not (run / "model.pt").exists():
         train_detector(store, run, cfg, rows=train_rows, resume=(run / "config.json").exists(), progress=True)
     metrics = pd.read_csv(run / "metrics.csv")
-    print(f"trained {len(metrics)} iterations this run ({time.perf_counter() - t1:.0f} s), "
-          f"data wait {metrics['data_s'].sum() / metrics['step_s'].sum():.1%} of step time")
+    print(
+        f"trained {len(metrics)} iterations this run ({time.perf_counter() - t1:.0f} s), "
+        f"data wait {metrics['data_s'].sum() / metrics['step_s'].sum():.1%} of step time"
+    )
     if args.train_only:
         return
     model, cfg = load_detector(run)
@@ -147,14 +161,17 @@ def main() -> None:
         if not cached.exists():
             frun = out / f"run_fold{k}"
             if not (frun / "model.pt").exists():
-                train_detector(store, frun, cfg, rows=train_rows[~in_fold], resume=(frun / "config.json").exists(),
-                               progress=True)
+                train_detector(
+                    store, frun, cfg, rows=train_rows[~in_fold], resume=(frun / "config.json").exists(), progress=True
+                )
             fmodel, _ = load_detector(frun)
             write_table(predict(fmodel, cfg, store, rows=train_rows[in_fold], progress=False), cached)
         oof.append(read_table(cached))
     dets["train"] = pd.concat(oof, ignore_index=True)
-    print(f"predicted {len(test_rows)} test and {len(train_rows)} train images (out of fold) "
-          f"({time.perf_counter() - t2:.0f} s)")
+    print(
+        f"predicted {len(test_rows)} test and {len(train_rows)} train images (out of fold) "
+        f"({time.perf_counter() - t2:.0f} s)"
+    )
     evaluate(store, test_rows, train_rows, dets, cfg, args)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
@@ -197,8 +214,12 @@ def evaluate(store, test_rows, train_rows, dets, cfg, args) -> None:
     print(ev.format())
 
     # ---- landmarks: estimated (breast contour, pectoral line) vs the phantom's own, for every image
-    patients = {p.patient_id: p for p in plan_mammo_cohort(args.patients, args.seed, proportions=(0.3, 0.35, 0.35),
-                                                           test_fraction=0.3, matrix=args.matrix)}
+    patients = {
+        p.patient_id: p
+        for p in plan_mammo_cohort(
+            args.patients, args.seed, proportions=(0.3, 0.35, 0.35), test_fraction=0.3, matrix=args.matrix
+        )
+    }
     recs = full.set_index("image_id")
     est, tru_lm = {}, {}
     for _, rec in full.iterrows():
@@ -206,10 +227,12 @@ def evaluate(store, test_rows, train_rows, dets, cfg, args) -> None:
         tru_lm[rec["image_id"]] = true_landmarks(rec, patients[rec["patient_id"]])
     nip_err = np.array([math.dist(est[i].nipple, tru_lm[i].nipple) * cfg.spacing_mm for i in est])
     row_err = np.array([abs(est[i].nipple[1] - tru_lm[i].nipple[1]) * cfg.spacing_mm for i in est])
-    print(f"\nnipple position error over {len(est)} images: median {np.median(nip_err):.1f} mm, 90th percentile "
-          f"{np.quantile(nip_err, 0.9):.1f} mm; across the PNL (row) median {np.median(row_err):.1f} mm, 95th "
-          f"percentile {np.quantile(row_err, 0.95):.1f} mm, max {row_err.max():.1f} mm; nipple in profile "
-          f"{np.mean([est[i].nipple_in_profile for i in est]):.0%}")
+    print(
+        f"\nnipple position error over {len(est)} images: median {np.median(nip_err):.1f} mm, 90th percentile "
+        f"{np.quantile(nip_err, 0.9):.1f} mm; across the PNL (row) median {np.median(row_err):.1f} mm, 95th "
+        f"percentile {np.quantile(row_err, 0.95):.1f} mm, max {row_err.max():.1f} mm; nipple in profile "
+        f"{np.mean([est[i].nipple_in_profile for i in est]):.0%}"
+    )
 
     # ---- localisation. Truth: the region of the TRUE box centre under the phantom's own landmarks; predicted:
     # the region of the DETECTED box centre under the estimated landmarks (both the box centre, as the marks).
@@ -220,21 +243,37 @@ def evaluate(store, test_rows, train_rows, dets, cfg, args) -> None:
         p = locate((r["x0"] + r["x1"]) / 2, (r["y0"] + r["y1"]) / 2, est[r["image_id"]])
         q = locate((f["x0"] + f["x1"]) / 2, (f["y0"] + f["y1"]) / 2, tru_lm[r["image_id"]])
         q_est = locate((f["x0"] + f["x1"]) / 2, (f["y0"] + f["y1"]) / 2, est[r["image_id"]])
-        located.append({"view": recs.loc[r["image_id"], "view"], "predicted": p.region, "true": q.region,
-                        "true_box_est_landmarks": q_est.region, "d_pred": p.nipple_distance,
-                        "d_true": q.nipple_distance, "margin": abs(abs(q.offset) - 0.10)})
+        located.append(
+            {
+                "view": recs.loc[r["image_id"], "view"],
+                "predicted": p.region,
+                "true": q.region,
+                "true_box_est_landmarks": q_est.region,
+                "d_pred": p.nipple_distance,
+                "d_true": q.nipple_distance,
+                "margin": abs(abs(q.offset) - 0.10),
+            }
+        )
     loc = pd.DataFrame(located)
     ok = loc["predicted"] == loc["true"]
-    print(f"localisation: {len(loc)} true positives, region correct {ok.mean():.1%} (goal >= 90%), "
-          f"nipple distance |error| median {np.median(np.abs(loc['d_pred'] - loc['d_true'])):.3f}")
+    print(
+        f"localisation: {len(loc)} true positives, region correct {ok.mean():.1%} (goal >= 90%), "
+        f"nipple distance |error| median {np.median(np.abs(loc['d_pred'] - loc['d_true'])):.3f}"
+    )
     lm_ok = loc["true_box_est_landmarks"] == loc["true"]
-    print(f"  with the true box centre and estimated landmarks: {lm_ok.mean():.1%}; errors within 0.03 PNL "
-          f"lengths of the central band's edge: {int((~ok & (loc['margin'] < 0.03)).sum())} of {int((~ok).sum())}")
+    print(
+        f"  with the true box centre and estimated landmarks: {lm_ok.mean():.1%}; errors within 0.03 PNL "
+        f"lengths of the central band's edge: {int((~ok & (loc['margin'] < 0.03)).sum())} of {int((~ok).sum())}"
+    )
     all_t = truth.assign(cx=(truth["x0"] + truth["x1"]) / 2, cy=(truth["y0"] + truth["y1"]) / 2)
-    reg = [(locate(r.cx, r.cy, est[r.image_id]).region, locate(r.cx, r.cy, tru_lm[r.image_id]).region)
-           for r in all_t.itertuples()]
-    print(f"  landmarks alone, all {len(reg)} test findings (true box centre): "
-          f"{np.mean([a == b for a, b in reg]):.1%} in the true region")
+    reg = [
+        (locate(r.cx, r.cy, est[r.image_id]).region, locate(r.cx, r.cy, tru_lm[r.image_id]).region)
+        for r in all_t.itertuples()
+    ]
+    print(
+        f"  landmarks alone, all {len(reg)} test findings (true box centre): "
+        f"{np.mean([a == b for a, b in reg]):.1%} in the true region"
+    )
     if len(loc):
         print(format_table(pd.crosstab(loc["true"], loc["predicted"]).reset_index(), "true (rows) x predicted region"))
 
@@ -244,20 +283,27 @@ def evaluate(store, test_rows, train_rows, dets, cfg, args) -> None:
     pairs_train = labelled_pairs(marks["train"], train_truth)
     pairs_test = labelled_pairs(marks["test"], truth)
     heur = matching_accuracy(marks["test"], truth)
-    print(f"\nCC-MLO matching (test): {heur.n_lesions} lesions detected in both views; heuristic: correctly paired "
-          f"{heur.share:.1%} (goal >= 90%)")
+    print(
+        f"\nCC-MLO matching (test): {heur.n_lesions} lesions detected in both views; heuristic: correctly paired "
+        f"{heur.share:.1%} (goal >= 90%)"
+    )
     if pairs_train["same_lesion"].nunique() == 2:
-        model = fit_pair_model(pairs_train[list(PAIR_FEATURES)].to_numpy(float), pairs_train["same_lesion"],
-                               seed=args.seed)
+        model = fit_pair_model(
+            pairs_train[list(PAIR_FEATURES)].to_numpy(float), pairs_train["same_lesion"], seed=args.seed
+        )
         learned = matching_accuracy(marks["test"], truth, model=model)
         X = pairs_test[list(PAIR_FEATURES)].to_numpy(float)
         y = pairs_test["same_lesion"].to_numpy(int)
         a_h = auc(y, heuristic_pair_score(X)) if 0 < y.sum() < len(y) else float("nan")
         a_m = auc(y, model.predict_proba(X)[:, 1]) if 0 < y.sum() < len(y) else float("nan")
-        print(f"  gradient-boosted pair model ({len(pairs_train)} train pairs, {int(pairs_train['same_lesion'].sum())}"
-              f" same lesion): correctly paired {learned.share:.1%} (goal >= 90%)")
-        print(f"  pair-level AUC on {len(y)} test pairs ({int(y.sum())} same lesion): heuristic {a_h:.3f}, "
-              f"learned {a_m:.3f}")
+        print(
+            f"  gradient-boosted pair model ({len(pairs_train)} train pairs, {int(pairs_train['same_lesion'].sum())}"
+            f" same lesion): correctly paired {learned.share:.1%} (goal >= 90%)"
+        )
+        print(
+            f"  pair-level AUC on {len(y)} test pairs ({int(y.sum())} same lesion): heuristic {a_h:.3f}, "
+            f"learned {a_m:.3f}"
+        )
         if args.verbose:
             for name, res in (("heuristic", heur), ("learned", learned)):
                 print(name, "wrong:", res.lesions.loc[~res.lesions["correct"].astype(bool), "breast"].tolist())

@@ -46,8 +46,11 @@ def main() -> int:
     ap.add_argument("--b-patients", type=int, default=10, help="training patients of the digital site (small set)")
     ap.add_argument("--b-iterations", type=int, default=None, help="iterations on B (default: a quarter)")
     ap.add_argument("--finetune-lr-factor", type=float, default=0.1, help="lr of the fine-tune on B / lr")
-    ap.add_argument("--transfer-scenario", default="malignant_vs_rest",
-                    help="scenario of the transfer comparison (three_class: DeLong on p(malignant), malignant vs rest)")
+    ap.add_argument(
+        "--transfer-scenario",
+        default="malignant_vs_rest",
+        help="scenario of the transfer comparison (three_class: DeLong on p(malignant), malignant vs rest)",
+    )
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-scenarios", action="store_true")
@@ -63,8 +66,15 @@ def main() -> int:
 
     work = Path(args.work)
     t0 = time.perf_counter()
-    cohort = make_mammo_cohort(work / "cohort", args.patients, seed=args.seed, matrix=args.matrix,
-                               proportions=(0.2, 0.4, 0.4), film_fraction=0.5, progress=True)
+    cohort = make_mammo_cohort(
+        work / "cohort",
+        args.patients,
+        seed=args.seed,
+        matrix=args.matrix,
+        proportions=(0.2, 0.4, 0.4),
+        film_fraction=0.5,
+        progress=True,
+    )
     print(summarize_mammo_cohort(cohort))
     preset = dict(CPU_PRESET if args.preset == "cpu" else PAPER_PRESET)
     for key in ("model", "iterations", "batch_size", "lr"):
@@ -81,19 +91,39 @@ def main() -> int:
     weights, note = resolve_weights(preset["model"], args.weights)
     print(f"initialisation: {note}")
     iters = preset["iterations"]
-    cfg = ClassifierConfig(model=preset["model"], weights=weights, iterations=iters, batch_size=preset["batch_size"],
-                           lr=preset["lr"], lr_step=max(1, int(iters * 0.7)), image_size=preset["image_size"],
-                           checkpoint_every=100, device=args.device, model_kwargs=preset.get("model_kwargs", {}),
-                           balanced=preset.get("balanced", True))
-    print(f"classifier: {cfg.model} {cfg.model_kwargs}, input {cfg.image_size or 'stored size'}, batch "
-          f"{cfg.batch_size} (balanced: {cfg.balanced}), lr {cfg.lr:g} (x0.1 at {cfg.lr_step}), {cfg.iterations} "
-          "iterations per model")
+    cfg = ClassifierConfig(
+        model=preset["model"],
+        weights=weights,
+        iterations=iters,
+        batch_size=preset["batch_size"],
+        lr=preset["lr"],
+        lr_step=max(1, int(iters * 0.7)),
+        image_size=preset["image_size"],
+        checkpoint_every=100,
+        device=args.device,
+        model_kwargs=preset.get("model_kwargs", {}),
+        balanced=preset.get("balanced", True),
+    )
+    print(
+        f"classifier: {cfg.model} {cfg.model_kwargs}, input {cfg.image_size or 'stored size'}, batch "
+        f"{cfg.batch_size} (balanced: {cfg.balanced}), lr {cfg.lr:g} (x0.1 at {cfg.lr_step}), {cfg.iterations} "
+        "iterations per model"
+    )
     sites = cohort / "phantom_truth.csv"
     ok = True
     if not args.skip_scenarios:
         t1 = time.perf_counter()
-        res = classify(store, work / f"scenarios_{args.preset}", scenarios="all", strategies="imagenet", sites=sites,
-                       test_fraction=args.test_fraction, config=cfg, n_boot=args.n_boot, seed=args.seed)
+        res = classify(
+            store,
+            work / f"scenarios_{args.preset}",
+            scenarios="all",
+            strategies="imagenet",
+            sites=sites,
+            test_fraction=args.test_fraction,
+            config=cfg,
+            n_boot=args.n_boot,
+            seed=args.seed,
+        )
         write_classify_report(res)
         print(f"\n== scenarios ({res.notes[-1]}; {time.perf_counter() - t1:.0f} s)")
         for r in res.scenario_results:
@@ -101,8 +131,10 @@ def main() -> int:
             passed = r.auc >= goal
             ok &= passed
             what = "mean pairwise AUC (Hand & Till)" if r.scenario == "three_class" else "AUC"
-            print(f"{r.scenario:24s} {what} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]  n={r.n_images} "
-                  f"images / {r.n_patients} patients  goal >= {goal:.2f}: {'PASS' if passed else 'FAIL'}")
+            print(
+                f"{r.scenario:24s} {what} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]  n={r.n_images} "
+                f"images / {r.n_patients} patients  goal >= {goal:.2f}: {'PASS' if passed else 'FAIL'}"
+            )
             if r.pairwise is not None:
                 for _, p in r.pairwise.iterrows():
                     print(f"    {p['class_i']} / {p['class_j']}: pair AUC {p['auc_pair']:.3f}")
@@ -117,29 +149,45 @@ def main() -> int:
         # the ImageNet-only model trains at bcfg's rate (offline it starts from random weights)
         fcfg = dataclasses.replace(bcfg, lr=bcfg.lr * args.finetune_lr_factor)
         folder = "transfer" + ("" if args.transfer_scenario == "malignant_vs_rest" else f"_{args.transfer_scenario}")
-        res = classify(store, work / f"{folder}_{args.preset}", scenarios=args.transfer_scenario,
-                       strategies="imagenet,incremental",
-                       sites=sites, site="digital", pretrain_site="film", test_fraction=args.test_fraction * 2,
-                       train_patients=args.b_patients, config=bcfg, pretrain_config=cfg, finetune_config=fcfg,
-                       n_boot=args.n_boot,
-                       seed=args.seed)
+        res = classify(
+            store,
+            work / f"{folder}_{args.preset}",
+            scenarios=args.transfer_scenario,
+            strategies="imagenet,incremental",
+            sites=sites,
+            site="digital",
+            pretrain_site="film",
+            test_fraction=args.test_fraction * 2,
+            train_patients=args.b_patients,
+            config=bcfg,
+            pretrain_config=cfg,
+            finetune_config=fcfg,
+            n_boot=args.n_boot,
+            seed=args.seed,
+        )
         write_classify_report(res)
         label = "ImageNet-only" if weights == "imagenet" else "ImageNet-only (random init stands in, offline)"
-        print(f"\n== transfer: film-like site (A, {iters} iterations) -> digital site (B: {args.b_patients} training "
-              f"patients, {b_iters} iterations for both; lr {bcfg.lr:g} ImageNet-only, {fcfg.lr:g} fine-tune) "
-              f"({time.perf_counter() - t2:.0f} s)")
+        print(
+            f"\n== transfer: film-like site (A, {iters} iterations) -> digital site (B: {args.b_patients} training "
+            f"patients, {b_iters} iterations for both; lr {bcfg.lr:g} ImageNet-only, {fcfg.lr:g} fine-tune) "
+            f"({time.perf_counter() - t2:.0f} s)"
+        )
         for r in res.scenario_results:
             name = label if r.strategy == "imagenet" else "incremental (A then B)"
             auc_name = "mean pairwise AUC" if r.pairwise is not None else "AUC"
-            print(f"{name:48s} {auc_name} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} "
-                  "digital test images")
+            print(
+                f"{name:48s} {auc_name} {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} "
+                "digital test images"
+            )
         c = res.comparisons.iloc[0]
         better = c["auc_b"] > c["auc_a"]
         ok &= bool(better)
         what = "p(malignant), malignant vs rest" if args.transfer_scenario == "three_class" else c["scenario"]
-        print(f"DeLong on {what}: incremental - ImageNet-only = {c['auc_b'] - c['auc_a']:+.3f}; "
-              f"paired DeLong z = {-c['z']:.2f}, "
-              f"two-sided p = {c['p_value']:.4f}  goal (incremental better): {'PASS' if better else 'FAIL'}")
+        print(
+            f"DeLong on {what}: incremental - ImageNet-only = {c['auc_b'] - c['auc_a']:+.3f}; "
+            f"paired DeLong z = {-c['z']:.2f}, "
+            f"two-sided p = {c['p_value']:.4f}  goal (incremental better): {'PASS' if better else 'FAIL'}"
+        )
     print(f"\noverall: {'PASS' if ok else 'FAIL'}  ({time.perf_counter() - t0:.0f} s)")
     return 0 if ok else 1
 

@@ -62,8 +62,9 @@ def bench_mip(tmp: Path, n_patients: int, matrix: int, n_slices: int, workers: i
     from breastlab.data.duke.dicom import index_dicom_tree
     from breastlab.data.phantom import make_mri_cohort
 
-    cohort = make_mri_cohort(tmp / "speed", n_patients, seed=11, matrix=matrix, n_slices=n_slices, n_post=1,
-                             progress=False)
+    cohort = make_mri_cohort(
+        tmp / "speed", n_patients, seed=11, matrix=matrix, n_slices=n_slices, n_post=1, progress=False
+    )
     index = index_dicom_tree(cohort)
     settings = MipSettings(size=256, bilateral="include")
     naive_mips(index)  # warm the page cache for both
@@ -88,14 +89,15 @@ def bench_mip(tmp: Path, n_patients: int, matrix: int, n_slices: int, workers: i
         ours.append(timed(lambda out=out: build_mip_store(cohort, out, settings, workers=1, progress=False)))
         if workers > 1:
             out = fresh(2 * r + 1)
-            par.append(timed(lambda out=out: build_mip_store(cohort, out, settings, workers=workers,
-                                                             progress=False)))
+            par.append(timed(lambda out=out: build_mip_store(cohort, out, settings, workers=workers, progress=False)))
     t_naive, c_naive = (min(v) for v in zip(*naive, strict=True))
     t_ours, c_ours = (min(v) for v in zip(*ours, strict=True))
     n_images = len(build_mip_store(cohort, tmp / "speed_store0", settings)[0].manifest)
-    line = (f"MIP building, {n_patients} patients -> {n_images} breasts ({matrix} matrix, {n_slices} slices, "
-            f"pre + post1), best of {repeats}: pydicom loop {t_naive:.3f} s, breastlab {t_ours:.3f} s (1 worker): "
-            f"{t_naive / t_ours:.1f}x (CPU time {c_naive:.3f} s vs {c_ours:.3f} s: {c_naive / c_ours:.1f}x)")
+    line = (
+        f"MIP building, {n_patients} patients -> {n_images} breasts ({matrix} matrix, {n_slices} slices, "
+        f"pre + post1), best of {repeats}: pydicom loop {t_naive:.3f} s, breastlab {t_ours:.3f} s (1 worker): "
+        f"{t_naive / t_ours:.1f}x (CPU time {c_naive:.3f} s vs {c_ours:.3f} s: {c_naive / c_ours:.1f}x)"
+    )
     if workers > 1:
         t_par = min(t for t, _ in par)  # wall-clock only: the work runs in the worker processes
         line += f"; {workers} workers {t_par:.3f} s: {t_naive / t_par:.1f}x"
@@ -112,37 +114,65 @@ def acceptance(tmp: Path, n_patients: int, size: int, epochs: int, folds: int, d
     cohort = make_mri_cohort(tmp / "acc", n_patients, seed=8, matrix=128, n_slices=24, n_post=1, progress=False)
     store, problems = build_mip_store(cohort, tmp / "acc_store", MipSettings(size=size), progress=False)
     man = store.manifest
-    print(f"acceptance cohort: {n_patients} phantom patients -> {len(man)} breasts "
-          f"({int(man['label'].sum())} abnormal) of {man['patient_id'].nunique()} patients; "
-          f"{sum(p.stage != 'note' for p in problems.problems)} patients left out (both breasts abnormal)")
+    print(
+        f"acceptance cohort: {n_patients} phantom patients -> {len(man)} breasts "
+        f"({int(man['label'].sum())} abnormal) of {man['patient_id'].nunique()} patients; "
+        f"{sum(p.stage != 'note' for p in problems.problems)} patients left out (both breasts abnormal)"
+    )
     evs, speeds = [], {}
     for model in ("fcdd", "bce", "hsc"):
-        cfg = AnomalyConfig(store=str(store.path), out=str(tmp / f"run_{model}"), model=model, epochs=epochs,
-                            folds=folds, seeds=(0,), device=device, progress=False)
+        cfg = AnomalyConfig(
+            store=str(store.path),
+            out=str(tmp / f"run_{model}"),
+            model=model,
+            epochs=epochs,
+            folds=folds,
+            seeds=(0,),
+            device=device,
+            progress=False,
+        )
         t0 = time.perf_counter()
         run = train_anomaly(cfg)
         speeds[model] = run.images_per_second
         evs.append(evaluate_anomaly_run(run.run_dir, prevalence=0.02, repeats=200))
-        print(f"  {model}: {folds} folds x {epochs} epochs in {time.perf_counter() - t0:.0f} s "
-              f"({run.images_per_second:.0f} training images/s)")
+        print(
+            f"  {model}: {folds} folds x {epochs} epochs in {time.perf_counter() - t0:.0f} s "
+            f"({run.images_per_second:.0f} training images/s)"
+        )
     table = comparison_table(evs)
-    cols = ["model", "auc_balanced", "auc_lower", "auc_upper", "auc_low_prev", "auc_low_prev_p2.5",
-            "auc_low_prev_p97.5", "normals_set_aside_at_sens_100", "normals_set_aside_at_sens_95",
-            "sens_at_spec_90", "pixel_auc_median", "pixel_auc_q1", "pixel_auc_q3"]
+    cols = [
+        "model",
+        "auc_balanced",
+        "auc_lower",
+        "auc_upper",
+        "auc_low_prev",
+        "auc_low_prev_p2.5",
+        "auc_low_prev_p97.5",
+        "normals_set_aside_at_sens_100",
+        "normals_set_aside_at_sens_95",
+        "sens_at_spec_90",
+        "pixel_auc_median",
+        "pixel_auc_q1",
+        "pixel_auc_q3",
+    ]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     f = table.set_index("model")
     ok_auc = f.loc["fcdd", "auc_balanced"] >= 0.90
     ok_px = f.loc["fcdd", "pixel_auc_median"] >= 0.85
     ok_vs = f.loc["fcdd", "pixel_auc_median"] > f.loc["bce", "pixel_auc_median"]
-    print(f"ACCEPTANCE FCDD AUC {f.loc['fcdd', 'auc_balanced']:.3f} >= 0.90: {'PASS' if ok_auc else 'FAIL'}; "
-          f"median pixel AUC {f.loc['fcdd', 'pixel_auc_median']:.3f} >= 0.85: {'PASS' if ok_px else 'FAIL'}; "
-          f"above BCE + Grad-CAM ({f.loc['bce', 'pixel_auc_median']:.3f}): {'PASS' if ok_vs else 'FAIL'}")
+    print(
+        f"ACCEPTANCE FCDD AUC {f.loc['fcdd', 'auc_balanced']:.3f} >= 0.90: {'PASS' if ok_auc else 'FAIL'}; "
+        f"median pixel AUC {f.loc['fcdd', 'pixel_auc_median']:.3f} >= 0.85: {'PASS' if ok_px else 'FAIL'}; "
+        f"above BCE + Grad-CAM ({f.loc['bce', 'pixel_auc_median']:.3f}): {'PASS' if ok_vs else 'FAIL'}"
+    )
     try:
         from breastlab.anomaly.mip import contact_sheet
         from breastlab.anomaly.report import write_anomaly_report
 
-        print(f"  contact sheet {contact_sheet(store, tmp / 'contact_sheet.png')}; "
-              f"report {write_anomaly_report(evs, tmp / 'anomaly_report.html')}")
+        print(
+            f"  contact sheet {contact_sheet(store, tmp / 'contact_sheet.png')}; "
+            f"report {write_anomaly_report(evs, tmp / 'anomaly_report.html')}"
+        )
     except Exception as exc:  # noqa: BLE001 - figures are a by-product of the benchmark
         print(f"  (report not written: {exc})")
     return speeds
@@ -154,8 +184,17 @@ def train_speed(store_path: Path, tmp: Path, device: str, size: int) -> None:
     from breastlab.anomaly.train import AnomalyConfig, train_anomaly
 
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
-    run = train_anomaly(AnomalyConfig(store=str(store_path), out=str(tmp / f"speed_{device}"), model="fcdd",
-                                      epochs=3, folds=2, device=device, progress=False))
+    run = train_anomaly(
+        AnomalyConfig(
+            store=str(store_path),
+            out=str(tmp / f"speed_{device}"),
+            model="fcdd",
+            epochs=3,
+            folds=2,
+            device=device,
+            progress=False,
+        )
+    )
     print(f"FCDD training at {size}x{size}, small backbone: {run.images_per_second:.0f} images/s on {name}")
 
 

@@ -68,14 +68,16 @@ def reference_build(table: pd.DataFrame, configs, repeats: int) -> list[pd.DataF
                     total = 0
                     for pid in pa:
                         for s in slices[pid][1]:
-                            rows.append({"patient_id": pid, "slice_index": s, "label": 1, "split": split,
-                                         "attribute": "A"})
+                            rows.append(
+                                {"patient_id": pid, "slice_index": s, "label": 1, "split": split, "attribute": "A"}
+                            )
                             total += 1
                     share, extra = divmod(total, len(pb))
                     for i, pid in enumerate(pb):
                         for s in sorted(rng.sample(slices[pid][0], share + (i < extra))):
-                            rows.append({"patient_id": pid, "slice_index": s, "label": 0, "split": split,
-                                         "attribute": "B"})
+                            rows.append(
+                                {"patient_id": pid, "slice_index": s, "label": 0, "split": split, "attribute": "B"}
+                            )
             out.append(pd.DataFrame(rows))
     return out
 
@@ -108,13 +110,19 @@ def main() -> None:
     ours_images = sum(s.summary["images"] for s in splits[:n_ref]) / n_ref
     ref_images = sum(len(r) for r in ref) / n_ref
 
-    print(f"real Duke metadata: {cohort.table['patient_id'].nunique()} countable patients, {len(table):,} "
-          f"candidate slices (read + label: {t_load:.2f} s, not part of the target)")
-    print(f"breastlab.curate: {len(configs)} configurations x {args.repeats} repetitions = {n_splits} splits "
-          f"in {t_ours:.2f} s (index + build; target < 10 s) = {1000 * t_ours / n_splits:.1f} ms per split; "
-          f"{t_write:.2f} s including writing every split directory")
-    print(f"per-patient Python loop reference: {n_ref} splits in {t_ref:.2f} s = {1000 * t_ref / n_ref:.1f} ms per "
-          f"split (mean images per split: ours {ours_images:,.0f}, reference {ref_images:,.0f})")
+    print(
+        f"real Duke metadata: {cohort.table['patient_id'].nunique()} countable patients, {len(table):,} "
+        f"candidate slices (read + label: {t_load:.2f} s, not part of the target)"
+    )
+    print(
+        f"breastlab.curate: {len(configs)} configurations x {args.repeats} repetitions = {n_splits} splits "
+        f"in {t_ours:.2f} s (index + build; target < 10 s) = {1000 * t_ours / n_splits:.1f} ms per split; "
+        f"{t_write:.2f} s including writing every split directory"
+    )
+    print(
+        f"per-patient Python loop reference: {n_ref} splits in {t_ref:.2f} s = {1000 * t_ref / n_ref:.1f} ms per "
+        f"split (mean images per split: ours {ours_images:,.0f}, reference {ref_images:,.0f})"
+    )
     print(f"ratio reference / ours per split: {(t_ref / n_ref) / (t_ours / n_splits):.1f}x")
     print("target met" if t_ours < 10 else "TARGET MISSED")
 

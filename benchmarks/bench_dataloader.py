@@ -54,8 +54,9 @@ class PngDataset(Dataset):
 
 
 def bench_reference(files: list[Path], workers: int, epochs: int) -> float:
-    loader = DataLoader(PngDataset(files), batch_size=32, shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        PngDataset(files), batch_size=32, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+    )
     for _ in loader:  # warm-up (worker start, file cache)
         pass
     t = time.perf_counter()
@@ -79,8 +80,14 @@ def bench_ours(store_path: Path, n: int, epochs: int, device: torch.device, thre
         boxes = random_resized_crop_boxes(n, *store.shape, gen)
         done = 0
         for s in range(0, n, 32):
-            x = preprocess_train(source.for_training(order[s : s + 32]), boxes[s : s + 32], 224, in_channels=3,
-                                 device=device, threads=threads)
+            x = preprocess_train(
+                source.for_training(order[s : s + 32]),
+                boxes[s : s + 32],
+                224,
+                in_channels=3,
+                device=device,
+                threads=threads,
+            )
             assert x.shape[1:] == (3, 224, 224)
             done += len(x)
         if device.type == "cuda":
@@ -100,8 +107,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the main process (both pipelines)")
-    ap.add_argument("--our-threads", type=int, nargs="+", default=[1, 2],
-                    help="threads of our resize (the reference's best uses 2 worker processes)")
+    ap.add_argument(
+        "--our-threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="threads of our resize (the reference's best uses 2 worker processes)",
+    )
     args = ap.parse_args()
     # One thread: on a shared 2-core machine OpenMP threads that wait for each other slow everything down;
     # DataLoader workers run one thread each anyway.
@@ -118,20 +130,38 @@ def main() -> None:
         write_store(tmp / "store", imgs, man)
         rows = []
         for w in args.workers:
-            rows.append(("SpurBreast loader (PIL + torchvision, DataLoader)", f"workers={w}", "cpu",
-                         bench_reference(files, w, args.epochs)))
+            rows.append(
+                (
+                    "SpurBreast loader (PIL + torchvision, DataLoader)",
+                    f"workers={w}",
+                    "cpu",
+                    bench_reference(files, w, args.epochs),
+                )
+            )
         for k in args.our_threads:
-            rows.append(("breastlab store + batched preprocess_train", "-", f"cpu ({k} threads)",
-                         bench_ours(tmp / "store", args.n, args.epochs, torch.device("cpu"), k)))
+            rows.append(
+                (
+                    "breastlab store + batched preprocess_train",
+                    "-",
+                    f"cpu ({k} threads)",
+                    bench_ours(tmp / "store", args.n, args.epochs, torch.device("cpu"), k),
+                )
+            )
         if torch.cuda.is_available():
-            rows.append(("breastlab store + batched preprocess_train", "-", torch.cuda.get_device_name(),
-                         bench_ours(tmp / "store", args.n, args.epochs, torch.device("cuda"))))
+            rows.append(
+                (
+                    "breastlab store + batched preprocess_train",
+                    "-",
+                    torch.cuda.get_device_name(),
+                    bench_ours(tmp / "store", args.n, args.epochs, torch.device("cuda")),
+                )
+            )
     table = pd.DataFrame(rows, columns=["pipeline", "loader", "device", "images_per_s"])
-    best_ref = table["images_per_s"][:len(args.workers)].max()
+    best_ref = table["images_per_s"][: len(args.workers)].max()
     table["x_reference_best"] = table["images_per_s"] / best_ref
     print(f"{args.n} slices of {args.size}x{args.size}, output (32, 3, 224, 224), {args.epochs} epochs")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    for k, v in zip(args.our_threads, table["images_per_s"].iloc[len(args.workers):], strict=False):
+    for k, v in zip(args.our_threads, table["images_per_s"].iloc[len(args.workers) :], strict=False):
         print(f"ratio ours (cpu, {k} thread(s)) / best reference: {v / best_ref:.1f}x (goal >= 20x)")
 
 

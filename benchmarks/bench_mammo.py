@@ -79,8 +79,10 @@ def main() -> None:
         out = make_mammo_cohort(Path(tmp) / "c", args.patients, seed=0, film_fraction=0.5, progress=False)
         truth = pd.read_csv(out / "phantom_truth.csv")
         paths = [out / p for p in truth["path"]]
-        print(f"{len(paths)} phantom mammograms of real size in {time.perf_counter() - t:.1f} s "
-              f"({', '.join(sorted({f'{r}x{c}' for r, c in zip(truth['rows'], truth['columns'], strict=True)}))})")
+        print(
+            f"{len(paths)} phantom mammograms of real size in {time.perf_counter() - t:.1f} s "
+            f"({', '.join(sorted({f'{r}x{c}' for r, c in zip(truth['rows'], truth['columns'], strict=True)}))})"
+        )
         ours(paths[0])  # warm-up (imports)
         reference(paths[0])
         t_ref, t_ours, diffs, box_err = 0.0, 0.0, [], 0

@@ -46,8 +46,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fast = _best(lambda: write_series(patient, series, volume, Path(tmp) / "fast"))
         ref = _best(lambda: _reference_write(patient, series, volume, Path(tmp) / "ref"))
-    print(f"DICOM write, {patient.n_slices} slices {volume.shape[1]}^2: template {fast * 1e3:.1f} ms, "
-          f"pydicom save_as {ref * 1e3:.1f} ms, ratio {ref / fast:.1f}x (target >= 5)")
+    print(
+        f"DICOM write, {patient.n_slices} slices {volume.shape[1]}^2: template {fast * 1e3:.1f} ms, "
+        f"pydicom save_as {ref * 1e3:.1f} ms, ratio {ref / fast:.1f}x (target >= 5)"
+    )
 
     signal = np.full((16, 256, 256), 300, np.float32)
     rng = np.random.default_rng(0)
@@ -59,8 +61,10 @@ def main() -> None:
         return np.clip(np.rint(np.sqrt(re * re + im * im)), 0, 4095).astype(np.uint16)
 
     ref = _best(reference)
-    print(f"Rician noise, 1M voxels: table {fast * 1e3:.1f} ms, standard_normal {ref * 1e3:.1f} ms, "
-          f"ratio {ref / fast:.2f}x (target >= 1)")
+    print(
+        f"Rician noise, 1M voxels: table {fast * 1e3:.1f} ms, standard_normal {ref * 1e3:.1f} ms, "
+        f"ratio {ref / fast:.2f}x (target >= 1)"
+    )
 
     n = 8
     with tempfile.TemporaryDirectory() as tmp:

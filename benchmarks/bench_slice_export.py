@@ -154,9 +154,13 @@ def main() -> None:
     ap.add_argument("--matrix", type=int, default=512, help="in-plane matrix of 512-matrix scanners (phantom)")
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--slices", type=int, default=160,
-                    help="slices per volume (default 160, the lower quartile of the real Duke pre-contrast "
-                         "series, median 174; 0: the phantom's own 48-64)")
+    ap.add_argument(
+        "--slices",
+        type=int,
+        default=160,
+        help="slices per volume (default 160, the lower quartile of the real Duke pre-contrast "
+        "series, median 174; 0: the phantom's own 48-64)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None, help="keep the phantom cohort here (default: temporary)")
     args = ap.parse_args()
@@ -203,14 +207,18 @@ def main() -> None:
         print(f"{label:<34}{dt:>8.2f}{n / dt:>10.1f}{(n / dt) / ref_rate:>7.1f}"
               f"{cpu_ms:>14.2f}{ref_cpu_ms / cpu_ms:>11.1f}{total_mb:>9.0f}")  # fmt: skip
     worker_peak = max(r[4] for r in runs.values())
-    print(f"\npeak memory (MB): whole export process tree {max(r[3] for r in runs.values()):.0f} "
-          f"(parent {parent_mb:.0f}, largest worker {worker_peak:.0f}); reference loop tracemalloc {ref_traced:.0f}")
+    print(
+        f"\npeak memory (MB): whole export process tree {max(r[3] for r in runs.values()):.0f} "
+        f"(parent {parent_mb:.0f}, largest worker {worker_peak:.0f}); reference loop tracemalloc {ref_traced:.0f}"
+    )
     best = max(n / dt for n, dt, *_ in runs.values()) / ref_rate
     best_cpu = max(ref_cpu_ms / (1e3 * cpu / n) for n, _, cpu, *_ in runs.values())
     peak = max(r[3] for r in runs.values())
-    print(f"goal >= 10x: wall {'met' if best >= 10 else 'NOT met'} ({best:.1f}x), "
-          f"CPU {'met' if best_cpu >= 10 else 'NOT met'} ({best_cpu:.1f}x); "
-          f"goal peak < 2048 MB: {'met' if peak < 2048 else 'NOT met'} ({peak:.0f} MB)")
+    print(
+        f"goal >= 10x: wall {'met' if best >= 10 else 'NOT met'} ({best:.1f}x), "
+        f"CPU {'met' if best_cpu >= 10 else 'NOT met'} ({best_cpu:.1f}x); "
+        f"goal peak < 2048 MB: {'met' if peak < 2048 else 'NOT met'} ({peak:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -73,16 +73,28 @@ def main() -> None:
     a, v = naive_delong_var(ys, ss)
     ci = ci_auc(ys, ss)
     assert abs(a - ci.auc) < 1e-12 and abs(v - ci.se**2) < 1e-12, "fast and naive DeLong disagree"
-    rows.append((f"DeLong, {n_small:,} cases: fast / O(m n) naive", t_fast, f"naive {t_naive:.3f} s",
-                 f"x{t_naive / t_fast:.0f} faster"))
+    rows.append(
+        (
+            f"DeLong, {n_small:,} cases: fast / O(m n) naive",
+            t_fast,
+            f"naive {t_naive:.3f} s",
+            f"x{t_naive / t_fast:.0f} faster",
+        )
+    )
 
     yb, sb = data(10_000, 3)
     t_boot = _best_of(lambda: bootstrap_ci(yb, sb, n_boot=2000, seed=0), 3)
     n_ref = 200 if args.quick else 2000
     t_ref = _best_of(lambda: sklearn_bootstrap(yb, sb, n_ref), 1) * (2000 / n_ref)
     rows.append(("Stratified bootstrap CI, 2,000 x 10,000 cases", t_boot, "< 2 s", t_boot < 2.0))
-    rows.append(("  vs loop of roc_auc_score" + (" (extrapolated)" if n_ref < 2000 else ""), t_boot,
-                 f"loop {t_ref:.2f} s", f"x{t_ref / t_boot:.0f} faster"))
+    rows.append(
+        (
+            "  vs loop of roc_auc_score" + (" (extrapolated)" if n_ref < 2000 else ""),
+            t_boot,
+            f"loop {t_ref:.2f} s",
+            f"x{t_ref / t_boot:.0f} faster",
+        )
+    )
     b = bootstrap_ci(yb, sb, n_boot=2000, seed=0)
     ref_lo, ref_hi = sklearn_bootstrap(yb, sb, 2000 if not args.quick else 200)
     print(f"bootstrap CI ours ({b.lower:.4f}, {b.upper:.4f}); sklearn loop ({ref_lo:.4f}, {ref_hi:.4f})")

@@ -40,14 +40,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with tempfile.TemporaryDirectory() as tmp:
         imgs = slices(args.n, 320)
-        write_store(Path(tmp) / "s", imgs, pd.DataFrame({"image_id": [str(i) for i in range(args.n)],
-                                                          "patient_id": "p"}))
+        write_store(
+            Path(tmp) / "s", imgs, pd.DataFrame({"image_id": [str(i) for i in range(args.n)], "patient_id": "p"})
+        )
         store = ArrayStore(Path(tmp) / "s")
         source = ImageSource(store, np.arange(args.n), device, preload=cuda)
         model = get_model(args.model, 2, 1).to(device)
@@ -86,8 +90,10 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)"
     total = t_data + t_step
     print(f"{args.model}, batch {args.batch}, {args.steps} steps on {name}")
-    print(f"data {1000 * t_data / args.steps:.1f} ms/step, model {1000 * t_step / args.steps:.1f} ms/step, "
-          f"data share {100 * t_data / total:.2f}% (goal < 10%)")
+    print(
+        f"data {1000 * t_data / args.steps:.1f} ms/step, model {1000 * t_step / args.steps:.1f} ms/step, "
+        f"data share {100 * t_data / total:.2f}% (goal < 10%)"
+    )
     print(f"throughput {args.batch * args.steps / total:.1f} images/s")
 
 

@@ -48,18 +48,24 @@ def main() -> int:
     ok = True
     t_start = time.perf_counter()
 
-    print(f"1. Size under H0: {args.readers} readers, {args.positives}+{args.negatives} cases, "
-          f"{args.studies} studies per line, alpha = 0.05 (pass: 3%-7%; coverage 93%-97%)")
-    print(f"{'setting':<10} {'cov':<10} {'AUC':>6} {'reject':>7} {'MC 95% interval':>17} {'coverage':>9} "
-          f"{'median ddf':>10}  check")
+    print(
+        f"1. Size under H0: {args.readers} readers, {args.positives}+{args.negatives} cases, "
+        f"{args.studies} studies per line, alpha = 0.05 (pass: 3%-7%; coverage 93%-97%)"
+    )
+    print(
+        f"{'setting':<10} {'cov':<10} {'AUC':>6} {'reject':>7} {'MC 95% interval':>17} {'coverage':>9} "
+        f"{'median ddf':>10}  check"
+    )
     for k, (name, params) in enumerate(sim.ROE_METZ_1997.items()):
         for cov in ("delong", "jackknife"):
             res = sim.simulate_rejection(*design, params, n_studies=args.studies, cov=cov, seed=args.seed + k)
             good = 0.03 <= res.rejection_rate <= 0.07 and 0.93 <= res.coverage <= 0.97
             ok &= good
-            print(f"{name:<10} {cov:<10} {sim.true_auc(params)[0]:6.3f} {res.rejection_rate:7.3f} "
-                  f"{mc_interval(res.rejection_rate, args.studies):>17} {res.coverage:9.3f} {res.median_df2:10.1f}  "
-                  f"{'PASS' if good else 'FAIL'}")
+            print(
+                f"{name:<10} {cov:<10} {sim.true_auc(params)[0]:6.3f} {res.rejection_rate:7.3f} "
+                f"{mc_interval(res.rejection_rate, args.studies):>17} {res.coverage:9.3f} {res.median_df2:10.1f}  "
+                f"{'PASS' if good else 'FAIL'}"
+            )
 
     print("\n2./3. Power and coverage under alternatives (setting HL, DeLong): treatment 2 delta = 0.75 + shift")
     print(f"{'shift':>6} {'AUC 1':>7} {'AUC 2':>7} {'AUC2-1':>7} {'power':>7} {'coverage':>9}  check")
@@ -72,8 +78,10 @@ def main() -> int:
         good = rising and 0.93 <= res.coverage <= 0.97
         ok &= good
         prev = res.rejection_rate
-        print(f"{shift:6.2f} {auc[0]:7.3f} {auc[1]:7.3f} {-res.true_difference:7.3f} {res.rejection_rate:7.3f} "
-              f"{res.coverage:9.3f}  {'PASS' if good else 'FAIL'}")
+        print(
+            f"{shift:6.2f} {auc[0]:7.3f} {auc[1]:7.3f} {-res.true_difference:7.3f} {res.rejection_rate:7.3f} "
+            f"{res.coverage:9.3f}  {'PASS' if good else 'FAIL'}"
+        )
     strong = results[-1].rejection_rate > results[0].rejection_rate + 0.5
     ok &= strong
     print(f"power at the largest effect exceeds the size by > 0.5: {'PASS' if strong else 'FAIL'}")

@@ -49,7 +49,8 @@ def test_hsc_score_and_loss_hand_computed():
     s = math.sqrt(26) - 1
     assert hsc_score(z).tolist() == pytest.approx([s, 0.0])
     assert hsc_loss(z, torch.tensor([1, 0]), reduction="none").tolist() == pytest.approx(
-        [-math.log(1 - math.exp(-s)), 0.0])
+        [-math.log(1 - math.exp(-s)), 0.0]
+    )
 
 
 def test_loss_rejects_bad_labels():

@@ -140,16 +140,21 @@ def test_breast_labels_rules():
         breast_labels({"tumor_location": "left"}, "R", patient="P2")
     with pytest.raises(BreastlabInputError, match="P3: both breasts abnormal"):
         breast_labels({"tumor_location": "left", "bilateral": "yes"}, "L", patient="P3")
-    labels, notes = breast_labels({"tumor_location": "left", "contralateral_involvement": "yes"}, "L",
-                                  bilateral="include", patient="P4")
+    labels, notes = breast_labels(
+        {"tumor_location": "left", "contralateral_involvement": "yes"}, "L", bilateral="include", patient="P4"
+    )
     assert labels == {"R": 1, "L": 1} and "P4" in notes[0]
 
 
 def _vol(shape, orientation=(1, 0, 0, 0, 1, 0), dz=0.0):
     z = np.arange(shape[0], dtype=float)
-    return types.SimpleNamespace(array=np.ones(shape, np.float32), orientation=np.array(orientation, float),
-                                 positions=np.stack([np.zeros_like(z), np.zeros_like(z), z * 2 + dz], 1),
-                                 spacing=(2.0, 1.0, 1.0), folder="/x/series")
+    return types.SimpleNamespace(
+        array=np.ones(shape, np.float32),
+        orientation=np.array(orientation, float),
+        positions=np.stack([np.zeros_like(z), np.zeros_like(z), z * 2 + dz], 1),
+        spacing=(2.0, 1.0, 1.0),
+        folder="/x/series",
+    )
 
 
 def test_subtraction_geometry_checks():
@@ -201,15 +206,17 @@ def test_both_abnormal_patients_are_left_out_unread(cohort, tmp_path):
     first = sorted(Path(post).glob("*.dcm"))[0]
     first.write_bytes(first.read_bytes()[:300])  # truncated: reading this series fails
     for workers in (1, 2):  # with worker processes the exam may be read, but only this message is kept
-        st, problems = build_mip_store(bad, tmp_path / f"exclude{workers}", SETTINGS, workers=workers,
-                                       progress=False)
+        st, problems = build_mip_store(bad, tmp_path / f"exclude{workers}", SETTINGS, workers=workers, progress=False)
         assert problems.to_frame()["item"].tolist().count(victim) == 1
         msg = problems.to_frame().set_index("item").loc[victim, "message"]
-        assert msg == (f"patient {victim}: both breasts abnormal (contralateral_involvement = yes); left out "
-                       "(bilateral='exclude'; use bilateral='include' to keep both breasts labelled abnormal)")
+        assert msg == (
+            f"patient {victim}: both breasts abnormal (contralateral_involvement = yes); left out "
+            "(bilateral='exclude'; use bilateral='include' to keep both breasts labelled abnormal)"
+        )
         assert victim not in set(st.manifest["patient_id"]) and len(st.manifest) == 2 * (N_PATIENTS - 1)
-    st, problems = build_mip_store(bad, tmp_path / "include", MipSettings(size=64, bilateral="include"),
-                                   patients=[victim], progress=False)
+    st, problems = build_mip_store(
+        bad, tmp_path / "include", MipSettings(size=64, bilateral="include"), patients=[victim], progress=False
+    )
     msg = problems.to_frame().query("stage == 'anomaly_mip'").set_index("item").loc[victim, "message"]
     assert first.name in msg and len(st.manifest) == 0  # read this time: the broken file is named
 
@@ -265,8 +272,10 @@ def test_cli_mip(cohort, tmp_path, capsys):
     from breastlab.cli import main
 
     out = tmp_path / "cli_mips"
-    assert main(["anomaly", "mip", str(cohort), "--out", str(out), "--size", "32", "--sheet",
-                 str(tmp_path / "sheet.png")]) == 0
+    assert (
+        main(["anomaly", "mip", str(cohort), "--out", str(out), "--size", "32", "--sheet", str(tmp_path / "sheet.png")])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "breasts of" in text and (tmp_path / "sheet.png").exists() and (out / "store.json").exists()
 
@@ -287,8 +296,13 @@ def test_integer_histogram_equals_numpy():
     from breastlab.anomaly.mip import _histogram
 
     rng = np.random.default_rng(1)
-    images = [rng.integers(0, 4096, 5000), rng.integers(-300, 300, 777), np.round(rng.normal(100, 50, 4000)),
-              np.r_[rng.integers(0, 50, 100), 10**6], (rng.random(1000) * 1000).astype(np.float32)]
+    images = [
+        rng.integers(0, 4096, 5000),
+        rng.integers(-300, 300, 777),
+        np.round(rng.normal(100, 50, 4000)),
+        np.r_[rng.integers(0, 50, 100), 10**6],
+        (rng.random(1000) * 1000).astype(np.float32),
+    ]
     for v in images:
         v = np.asarray(v, dtype=np.float64)
         lo, hi = float(v.min()), float(v.max())
@@ -331,12 +345,29 @@ def test_slice_wise_projections_other_paths(case):
     inters = rng.uniform(-50, 50, (2, n)) if case == "rescaled" else np.zeros((2, n))
     vols, slices = [], []
     for s in range(2):
-        sl = [StoredSlice(f"{k}", raw[s, k], np.array([0, 0, 2.0 * k]), np.array([1.0, 0, 0, 0, 1, 0]),
-                          float(slopes[s, k]), float(inters[s, k]), None, bits_stored=16) for k in range(n)]
+        sl = [
+            StoredSlice(
+                f"{k}",
+                raw[s, k],
+                np.array([0, 0, 2.0 * k]),
+                np.array([1.0, 0, 0, 0, 1, 0]),
+                float(slopes[s, k]),
+                float(inters[s, k]),
+                None,
+                bits_stored=16,
+            )
+            for k in range(n)
+        ]
         slices.append(sl)
-        vols.append(types.SimpleNamespace(array=np.stack([x.rescaled() for x in sl]), orientation=sl[0].orientation,
-                                          positions=np.stack([x.position for x in sl]), spacing=(2.0, 1.0, 1.0),
-                                          folder="/x/s"))
+        vols.append(
+            types.SimpleNamespace(
+                array=np.stack([x.rescaled() for x in sl]),
+                orientation=sl[0].orientation,
+                positions=np.stack([x.position for x in sl]),
+                spacing=(2.0, 1.0, 1.0),
+                folder="/x/s",
+            )
+        )
     sub, top = subtraction_mips(slices[0], vols[0], slices[1], vols[1])
     np.testing.assert_array_equal(sub, subtraction_volume(vols[0], vols[1]).max(axis=0))
     np.testing.assert_array_equal(top, vols[0].array.max(axis=0))

@@ -34,12 +34,31 @@ def toy_store(tmp_path_factory):
             if label:
                 y, x = rng.integers(4, 22, size=2)
                 img[y : y + 6, x : x + 6] = 250
-                finds.append({"image_id": iid, "finding_id": f"{iid}:0", "finding_class": "tumour_box",
-                              "x0": x, "y0": y, "x1": x + 6, "y1": y + 6})
+                finds.append(
+                    {
+                        "image_id": iid,
+                        "finding_id": f"{iid}:0",
+                        "finding_class": "tumour_box",
+                        "x0": x,
+                        "y0": y,
+                        "x1": x + 6,
+                        "y1": y + 6,
+                    }
+                )
             images.append(img)
-            rows.append({"image_id": iid, "patient_id": f"P{p:02d}", "side": side, "label": label,
-                         "has_box": bool(label), "content_x0": 0, "content_y0": 0, "content_x1": 32,
-                         "content_y1": 32})
+            rows.append(
+                {
+                    "image_id": iid,
+                    "patient_id": f"P{p:02d}",
+                    "side": side,
+                    "label": label,
+                    "has_box": bool(label),
+                    "content_x0": 0,
+                    "content_y0": 0,
+                    "content_x1": 32,
+                    "content_y1": 32,
+                }
+            )
     path = tmp_path_factory.mktemp("toy") / "store"
     return write_store(path, np.stack(images), pd.DataFrame(rows), pd.DataFrame(finds))
 
@@ -54,8 +73,19 @@ def test_patient_folds_keep_both_breasts_together(toy_store):
 
 
 def test_train_fcdd_and_bce_end_to_end_with_resume(toy_store, tmp_path):
-    cfg = AnomalyConfig(store=str(toy_store.path), out=str(tmp_path / "fcdd"), model="fcdd", width=8, depth=3,
-                        epochs=15, batch_size=8, lr=3e-3, folds=2, seeds=(0,), progress=False)
+    cfg = AnomalyConfig(
+        store=str(toy_store.path),
+        out=str(tmp_path / "fcdd"),
+        model="fcdd",
+        width=8,
+        depth=3,
+        epochs=15,
+        batch_size=8,
+        lr=3e-3,
+        folds=2,
+        seeds=(0,),
+        progress=False,
+    )
     run = train_anomaly(cfg)
     pred = run.predictions
     assert sorted(pred["row"]) == list(range(32))  # every breast scored once, from its held-out fold
@@ -79,8 +109,25 @@ def test_train_fcdd_and_bce_end_to_end_with_resume(toy_store, tmp_path):
 
     html = tmp_path / "anomaly.html"
     section = tmp_path / "eval"
-    assert main(["anomaly", "evaluate", str(tmp_path / "fcdd"), str(tmp_path / "bce"), "--prevalence", "0.1",
-                 "--repeats", "3", "--html", str(html), "--out", str(section)]) == 0
+    assert (
+        main(
+            [
+                "anomaly",
+                "evaluate",
+                str(tmp_path / "fcdd"),
+                str(tmp_path / "bce"),
+                "--prevalence",
+                "0.1",
+                "--repeats",
+                "3",
+                "--html",
+                str(html),
+                "--out",
+                str(section),
+            ]
+        )
+        == 0
+    )
     text = html.read_text()
     assert "Anomaly detection on breast MIPs" in text and "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text

@@ -20,14 +20,16 @@ def synthetic_slice_table(n_patients: int = 120, seed: int = 0, buffer: int = 5)
         keep = (label == 1) | (s < start - buffer) | (s >= start + extent + buffer)
         frames.append(pd.DataFrame({"patient_id": f"P{i:03d}", "slice_index": s[keep], "label": label[keep]}))
     table = pd.concat(frames, ignore_index=True)
-    clinical = pd.DataFrame({
-        "patient_id": [f"P{i:03d}" for i in range(n_patients)],
-        "field_strength_t": rng.choice([1.5, 3.0], n_patients),
-        "menopause": pd.array(rng.choice(["pre", "post", None], n_patients, p=[0.45, 0.5, 0.05]), dtype="string"),
-        "race_ethnicity": rng.choice(["white", "black", "asian"], n_patients, p=[0.6, 0.3, 0.1]),
-        "nipple_retraction": rng.choice(["no", "yes"], n_patients, p=[0.95, 0.05]),
-        "age": rng.integers(30, 80, n_patients),
-    })
+    clinical = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(n_patients)],
+            "field_strength_t": rng.choice([1.5, 3.0], n_patients),
+            "menopause": pd.array(rng.choice(["pre", "post", None], n_patients, p=[0.45, 0.5, 0.05]), dtype="string"),
+            "race_ethnicity": rng.choice(["white", "black", "asian"], n_patients, p=[0.6, 0.3, 0.1]),
+            "nipple_retraction": rng.choice(["no", "yes"], n_patients, p=[0.95, 0.05]),
+            "age": rng.integers(30, 80, n_patients),
+        }
+    )
     clinical.loc[0, "field_strength_t"] = 2.8936
     return table.merge(clinical, on="patient_id")
 

@@ -21,20 +21,78 @@ def _store(slices, path):
 def test_cli_splits_check_scan(slices, tmp_path, capsys):
     store = _store(slices, tmp_path / "store")
     out = tmp_path / "splits"
-    rc = main(["curate", "splits", "--store", store, "--feature", "field_strength_t", "--groups", "1.5", "3",
-               "--train", "40", "--val", "20", "--test", "30", "--rho", "0.8", "--tune", "8", "--repeats", "2",
-               "--out", str(out)])
+    rc = main(
+        [
+            "curate",
+            "splits",
+            "--store",
+            store,
+            "--feature",
+            "field_strength_t",
+            "--groups",
+            "1.5",
+            "3",
+            "--train",
+            "40",
+            "--val",
+            "20",
+            "--test",
+            "30",
+            "--rho",
+            "0.8",
+            "--tune",
+            "8",
+            "--repeats",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     cfg = json.loads((out / "field_strength_t" / "rep01" / "config.json").read_text())
     assert cfg["config"]["rho"] == 0.8 and cfg["config"]["repeat"] == 1 and cfg["data"]["store_checksum"]
     assert pd.read_csv(out / "splits.csv")["patients"].tolist()[:4] == [40, 20, 30, 8]
     assert main(["curate", "check", str(out), "--csv", str(tmp_path / "checks.csv")]) == 0
     assert set(pd.read_csv(tmp_path / "checks.csv")["status"]) <= {"pass", "n/a"}
-    assert main(["curate", "splits", "--store", store, "--transform", "vflip", "--train", "40", "--val", "20",
-                 "--test", "30", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "curate",
+                "splits",
+                "--store",
+                store,
+                "--transform",
+                "vflip",
+                "--train",
+                "40",
+                "--val",
+                "20",
+                "--test",
+                "30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert main(["curate", "check", str(out / "vflip" / "rep00")]) == 0
-    assert main(["curate", "scan", "--store", store, "--sizes", "40/20", "--test", "30",
-                 "--out", str(tmp_path / "scan.csv")]) == 0
+    assert (
+        main(
+            [
+                "curate",
+                "scan",
+                "--store",
+                store,
+                "--sizes",
+                "40/20",
+                "--test",
+                "30",
+                "--out",
+                str(tmp_path / "scan.csv"),
+            ]
+        )
+        == 0
+    )
     scan = pd.read_csv(tmp_path / "scan.csv")
     assert "feasible_40_20" in scan.columns and scan["feasible_40_20"].iloc[0]
     capsys.readouterr()
@@ -42,17 +100,64 @@ def test_cli_splits_check_scan(slices, tmp_path, capsys):
 
 def test_cli_errors_are_clear(slices, tmp_path, capsys):
     store = _store(slices, tmp_path / "store")
-    rc = main(["curate", "splits", "--store", store, "--feature", "field_strength_t", "--groups", "1.5", "3",
-               "--train", "300", "--test", "30", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "curate",
+            "splits",
+            "--store",
+            store,
+            "--feature",
+            "field_strength_t",
+            "--groups",
+            "1.5",
+            "3",
+            "--train",
+            "300",
+            "--test",
+            "30",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "field_strength_t=1.5 has" in err and "eligible patients" in err and "requested" in err
-    rc = main(["curate", "splits", "--store", store, "--feature", "menopause", "--groups", "pre", "unknown",
-               "--test", "30", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "curate",
+            "splits",
+            "--store",
+            store,
+            "--feature",
+            "menopause",
+            "--groups",
+            "pre",
+            "unknown",
+            "--test",
+            "30",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "matches no patient; values present: post" in capsys.readouterr().err
     # a corrupted split fails the check with exit status 1
-    main(["curate", "splits", "--store", store, "--baseline", "--train", "20", "--val", "10", "--test", "10",
-          "--out", str(tmp_path / "b")])
+    main(
+        [
+            "curate",
+            "splits",
+            "--store",
+            store,
+            "--baseline",
+            "--train",
+            "20",
+            "--val",
+            "10",
+            "--test",
+            "10",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     d = tmp_path / "b" / "baseline" / "rep00"
     m = pd.read_parquet(d / "manifest.parquet")
     m.loc[0, "split"] = "val"

@@ -16,8 +16,10 @@ def test_phantom_store_to_checked_splits(tmp_path):
     store = ArrayStore(tmp_path / "store")
     fs = store.manifest.drop_duplicates("patient_id")["field_strength_t"]
     n_a = int((fs == 1.5).sum())
-    configs = [SplitConfig("fs", "spurious", 4, 2, n_test=4, groups=GroupSpec("field_strength_t", ["1.5"], ["3"])),
-               SplitConfig("flip", "transform", 6, 2, n_test=4, transform="vflip")]
+    configs = [
+        SplitConfig("fs", "spurious", 4, 2, n_test=4, groups=GroupSpec("field_strength_t", ["1.5"], ["3"])),
+        SplitConfig("flip", "transform", 6, 2, n_test=4, transform="vflip"),
+    ]
     assert n_a >= 3 and len(fs) - n_a >= 3
     build_splits(tmp_path / "store", configs, out=tmp_path / "splits")
     reports = check_splits(tmp_path / "splits")

@@ -22,12 +22,18 @@ def _pixels(p: int, s: int) -> np.ndarray:
 
 def _tree(root):
     layout = {
-        "field_strength": {"training": {1: [(1, 10), (1, 11)], 0: [(2, 1), (2, 2)]},
-                           "validation": {1: [(3, 10)], 0: [(4, 1)]}},
-        "vertical_flip": {"training": {1: [(1, 10), (1, 11)], 0: [(2, 1), (2, 2)]},
-                          "validation": {1: [(3, 10)], 0: [(4, 1)]}},
-        "baseline_low": {"training": {1: [(1, 10), (1, 11)], 0: [(1, 1), (1, 2)]},
-                         "validation": {1: [(3, 10)], 0: [(3, 1)]}},
+        "field_strength": {
+            "training": {1: [(1, 10), (1, 11)], 0: [(2, 1), (2, 2)]},
+            "validation": {1: [(3, 10)], 0: [(4, 1)]},
+        },
+        "vertical_flip": {
+            "training": {1: [(1, 10), (1, 11)], 0: [(2, 1), (2, 2)]},
+            "validation": {1: [(3, 10)], 0: [(4, 1)]},
+        },
+        "baseline_low": {
+            "training": {1: [(1, 10), (1, 11)], 0: [(1, 1), (1, 2)]},
+            "validation": {1: [(3, 10)], 0: [(3, 1)]},
+        },
     }
     for feature, splits in layout.items():
         for folder, by_label in {**splits, "test": TEST}.items():

@@ -10,12 +10,16 @@ from breastlab.curate.features import GroupSpec
 
 def test_scan_counts_and_feasibility(slices):
     scan = scan_features(slices, sizes=[(40, 20), (80, 20)], n_test=30)
-    pt = slices.groupby("patient_id").agg(fs=("field_strength_t", "first"), nipple=("nipple_retraction", "first"),
-                                          n_pos=("label", "sum"))
+    pt = slices.groupby("patient_id").agg(
+        fs=("field_strength_t", "first"), nipple=("nipple_retraction", "first"), n_pos=("label", "sum")
+    )
     # the test set is the one the builder draws for the same seed
     test = set(build_split(slices, SplitConfig("b", "baseline", 0, 0, n_test=30)).manifest["patient_id"])
-    row = scan[(scan["column"] == "field_strength_t") & (scan["group_a"].isin(["1.5", "3.0"]))
-               & (scan["group_b"].isin(["1.5", "3.0"]))].iloc[0]
+    row = scan[
+        (scan["column"] == "field_strength_t")
+        & (scan["group_a"].isin(["1.5", "3.0"]))
+        & (scan["group_b"].isin(["1.5", "3.0"]))
+    ].iloc[0]
     a = float(row["group_a"])
     elig_a = pt[(pt["fs"] == a) & ~pt.index.isin(test)]
     assert row["patients_a"] == (pt["fs"] == a).sum()
@@ -42,8 +46,9 @@ def test_scan_agrees_with_builder(slices):
     """A partition the scan calls infeasible must fail to build, a feasible one must build."""
     scan = scan_features(slices, sizes=[(40, 20)], n_test=30, columns=["race_ethnicity"])
     for _, r in scan[scan["partition"] == "pair"].iterrows():
-        cfg = SplitConfig("r", "spurious", 40, 20, n_test=30, groups=GroupSpec("race_ethnicity", [r["group_a"]],
-                                                                               [r["group_b"]]))
+        cfg = SplitConfig(
+            "r", "spurious", 40, 20, n_test=30, groups=GroupSpec("race_ethnicity", [r["group_a"]], [r["group_b"]])
+        )
         try:
             build_split(slices, cfg)
             built = True

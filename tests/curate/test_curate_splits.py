@@ -49,8 +49,9 @@ def test_baseline_patient_counts_balance_and_rule(slices):
     np.testing.assert_array_equal(got[1].to_numpy(), k.to_numpy())
     np.testing.assert_array_equal(got[0].to_numpy(), k.to_numpy())
     # every chosen slice exists in the slice table with that label
-    merged = m.merge(slices[["patient_id", "slice_index", "label"]], on=["patient_id", "slice_index"],
-                     suffixes=("", "_src"))
+    merged = m.merge(
+        slices[["patient_id", "slice_index", "label"]], on=["patient_id", "slice_index"], suffixes=("", "_src")
+    )
     assert len(merged) == len(m) and (merged["label"] == merged["label_src"]).all()
     assert (m["attribute"] == "all").all() and (m["group"] == m["label"].astype(str) + "|all").all()
 
@@ -70,8 +71,7 @@ def test_test_set_shared_across_configs_and_varies_with_repeat(slices):
     a = build_split(cohort, SplitConfig("b", "baseline", 40, 20, n_test=30))
     s = build_split(cohort, spurious())
     t = build_split(cohort, SplitConfig("v", "transform", 40, 20, n_test=30, transform="vflip", test_transform="none"))
-    tests = [x.manifest[x.manifest["split"] == "test"][["image_id", "label"]].reset_index(drop=True)
-             for x in (a, s, t)]
+    tests = [x.manifest[x.manifest["split"] == "test"][["image_id", "label"]].reset_index(drop=True) for x in (a, s, t)]
     pd.testing.assert_frame_equal(tests[0], tests[1])
     pd.testing.assert_frame_equal(tests[0], tests[2])
     other = build_split(cohort, SplitConfig("b", "baseline", 40, 20, n_test=30, repeat=1)).manifest
@@ -80,8 +80,10 @@ def test_test_set_shared_across_configs_and_varies_with_repeat(slices):
 
 def test_baselines_share_validation_and_nest(slices):
     cohort = Cohort(slices)
-    low, high = (build_split(cohort, SplitConfig(n, "baseline", k, 20, n_test=30)).manifest
-                 for n, k in (("low", 20), ("high", 60)))
+    low, high = (
+        build_split(cohort, SplitConfig(n, "baseline", k, 20, n_test=30)).manifest
+        for n, k in (("low", 20), ("high", 60))
+    )
     v = [set(x.loc[x["split"] == "val", "image_id"]) for x in (low, high)]
     assert v[0] == v[1]
     tr = [set(x.loc[x["split"] == "train", "image_id"]) for x in (low, high)]
@@ -198,8 +200,9 @@ def test_store_backed_split(slices, tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (len(small), 4, 4), dtype=np.uint8)
     man = small.assign(image_id=small["patient_id"] + ":" + small["slice_index"].astype(str))
     store = write_store(tmp_path / "store", images, man)
-    (split,) = build_splits(tmp_path / "store", [SplitConfig("b", "baseline", 20, 10, n_test=10)],
-                            out=tmp_path / "splits")
+    (split,) = build_splits(
+        tmp_path / "store", [SplitConfig("b", "baseline", 20, 10, n_test=10)], out=tmp_path / "splits"
+    )
     m = split.manifest
     np.testing.assert_array_equal(store.manifest["image_id"].to_numpy()[m["row"].to_numpy()], m["image_id"].to_numpy())
     report = check_split(tmp_path / "splits" / "b" / "rep00")

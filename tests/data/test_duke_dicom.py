@@ -423,10 +423,17 @@ def test_fast_header_walk_agrees_with_pydicom() -> None:
             if ref in (None, ""):  # an empty element: the scanner gives []
                 assert value == [], (path.name, key)
                 continue
-            ref = [float(v) for v in ref] if key in ("ImagePositionPatient", "ImageOrientationPatient",
-                                                      "PixelSpacing") else ref
-            ref = [float(ref)] if key in ("RescaleSlope", "RescaleIntercept", "NumberOfFrames", "SliceThickness",
-                                          "SpacingBetweenSlices") else ref
+            ref = (
+                [float(v) for v in ref]
+                if key in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+                else ref
+            )
+            ref = (
+                [float(ref)]
+                if key
+                in ("RescaleSlope", "RescaleIntercept", "NumberOfFrames", "SliceThickness", "SpacingBetweenSlices")
+                else ref
+            )
             assert value == ref, (path.name, key)
     print(f"fast header walk parsed {walked} of pydicom's test files, all identical to pydicom")
     assert walked >= 12  # the others are compressed, big-endian, pixel-less or unreadable: pydicom reads them
@@ -478,8 +485,12 @@ def test_unused_high_bits_are_masked_like_pydicom(tmp_path: Path, signed: bool) 
 # ---------------------------------------------------------------------------- per-series header layout
 def _pydicom_slice(path: Path) -> tuple[np.ndarray, list[float], float, float]:
     ds = pydicom.dcmread(path)
-    return (ds.pixel_array, [float(v) for v in ds.ImagePositionPatient], float(ds.get("RescaleSlope", 1) or 1),
-            float(ds.get("RescaleIntercept", 0) or 0))
+    return (
+        ds.pixel_array,
+        [float(v) for v in ds.ImagePositionPatient],
+        float(ds.get("RescaleSlope", 1) or 1),
+        float(ds.get("RescaleIntercept", 0) or 0),
+    )
 
 
 @pytest.mark.parametrize("buffered", [False, True])
@@ -502,8 +513,12 @@ def test_series_layout_reuses_the_header_walk_and_falls_back_exactly(tmp_path: P
             tags["ImageComments"] = "x" * 9000
         # positions of different text lengths: the varying elements change length, the rest shifts
         pos = (-10.123456 if k % 2 else -10.0, -20.5, 30.0 + 1.25 * k)
-        write_slice(folder / f"1-{k + 1:03d}.dcm", rng.integers(0, 4000, (6, 5)).astype(np.uint16), pos,
-                    **({"RescaleSlope": "1"} | tags))
+        write_slice(
+            folder / f"1-{k + 1:03d}.dcm",
+            rng.integers(0, 4000, (6, 5)).astype(np.uint16),
+            pos,
+            **({"RescaleSlope": "1"} | tags),
+        )
     files = sorted(folder.glob("*.dcm"))
     layout, rows = SeriesLayout(), ReadBuffer().rows(n, max(f.stat().st_size for f in files)) if buffered else None
     walked = []

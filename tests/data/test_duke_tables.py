@@ -237,8 +237,10 @@ def test_bad_layout_and_duplicates(tmp_path):
 
 def _records_of(frame: pd.DataFrame) -> dict:
     """read_clinical's rows as the MIP builder used them: records, missing values as None."""
-    return {r["patient_id"]: {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")}
+    return {
+        r["patient_id"]: {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    }
 
 
 def _assert_same_records(path):
@@ -508,8 +510,10 @@ def test_real_labels(duke_dir):
     slices, problems = real_slice_table(duke_dir, buffer=5, negatives="match")
     per = slices.groupby("label").size().to_dict()
     bad = problems.to_frame()
-    print(f"\nreal slice table: {len(slices)} slices, {slices.patient_id.nunique()} patients, labels {per}; "
-          f"not labelled: {bad['item'].tolist()}")
+    print(
+        f"\nreal slice table: {len(slices)} slices, {slices.patient_id.nunique()} patients, labels {per}; "
+        f"not labelled: {bad['item'].tolist()}"
+    )
     assert set(bad["item"]) == {"Breast_MRI_258", "Breast_MRI_282"}
     assert bad["message"].str.contains("not countable").all()
     assert slices["patient_id"].nunique() == 920

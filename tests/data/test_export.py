@@ -263,4 +263,3 @@ def test_cli_export(cohort: Path, tmp_path: Path, capsys) -> None:
     assert summary.loc[summary.iloc[:, 0] == "all", "slices"].iloc[0] == len(man)
     assert (man[man["label"] == 0].groupby("patient_id").size() <= 3).all()
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
-

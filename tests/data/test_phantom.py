@@ -48,15 +48,15 @@ def _read_volume(series_dir: Path) -> tuple[np.ndarray, list[pydicom.Dataset]]:
     dss = [pydicom.dcmread(f) for f in series_dir.glob("*.dcm")]
     normal = np.cross(*np.reshape(np.asarray(dss[0].ImageOrientationPatient, float), (2, 3)))
     dss.sort(key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
-    vol = np.stack([d.pixel_array.astype(np.float32) * float(d.RescaleSlope) + float(d.RescaleIntercept)
-                    for d in dss])
+    vol = np.stack([d.pixel_array.astype(np.float32) * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in dss])
     return vol, dss
 
 
 def _series_dirs(cohort: Path, patient_id: str) -> dict[str, Path]:
     """Phase by series number order: the lowest is pre-contrast, then post1, post2."""
-    dirs = sorted((cohort / "Duke-Breast-Cancer-MRI" / patient_id).glob("*/*"),
-                  key=lambda d: float(d.name.split("-")[0]))
+    dirs = sorted(
+        (cohort / "Duke-Breast-Cancer-MRI" / patient_id).glob("*/*"), key=lambda d: float(d.name.split("-")[0])
+    )
     return dict(zip(["pre", *(f"post{k}" for k in range(1, N_POST + 1))], dirs, strict=True))
 
 
@@ -85,8 +85,15 @@ def test_layout_and_file_count(cohort):
     assert sum(1 for _ in root.rglob("*.dcm")) == ARGS["n_patients"] * (1 + N_POST) * ARGS["n_slices"]
     assert (cohort / "Clinical_and_Other_Features.xlsx").is_file()
     boxes = pd.read_csv(cohort / "Annotation_Boxes.csv")
-    assert list(boxes.columns) == ["Patient ID", "Start Row", "End Row", "Start Column", "End Column",
-                                   "Start Slice", "End Slice"]
+    assert list(boxes.columns) == [
+        "Patient ID",
+        "Start Row",
+        "End Row",
+        "Start Column",
+        "End Column",
+        "Start Slice",
+        "End Slice",
+    ]
 
 
 def test_same_seed_is_byte_identical_other_seed_differs(cohort, tmp_path):
@@ -165,14 +172,20 @@ def test_tumour_enhances_inside_the_box_and_sits_on_the_clinical_side(cohort, pl
         post, _ = _read_volume(dirs["post1"])
         mask = tumour_mask(p)
         b = boxes.loc[p.patient_id]
-        box = (slice(b["Start Slice"] - 1, b["End Slice"]), slice(b["Start Row"] - 1, b["End Row"]),
-               slice(b["Start Column"] - 1, b["End Column"]))
+        box = (
+            slice(b["Start Slice"] - 1, b["End Slice"]),
+            slice(b["Start Row"] - 1, b["End Row"]),
+            slice(b["Start Column"] - 1, b["End Column"]),
+        )
         enhancement = post[mask].mean() / pre[mask].mean()
         breast = np.zeros_like(mask)
         breast[:, : pre.shape[1] // 2] = True  # anterior half: breasts (heart and chest excluded)
         background = (pre > 3 * pre[:, :4].mean()) & breast & ~mask
-        print(p.patient_id, f"tumour post/pre {enhancement:.2f}",
-              f"breast post/pre {post[background].mean() / pre[background].mean():.2f}")
+        print(
+            p.patient_id,
+            f"tumour post/pre {enhancement:.2f}",
+            f"breast post/pre {post[background].mean() / pre[background].mean():.2f}",
+        )
         assert enhancement > 1.8
         assert post[background].mean() / pre[background].mean() < 1.4  # mild background enhancement
         assert post[box].mean() - pre[box].mean() > 2 * (post[background].mean() - pre[background].mean())
@@ -231,15 +244,21 @@ def test_clinical_marginals_are_realistic(tmp_path):
     df = read_clinical(path)
     assert df.shape == (n, len(CLINICAL_SPEC)) and list(df["patient_id"]) == [p.patient_id for p in plan.patients]
     # figures of the real table (shared/data/duke/README.md): 468/922 at 1.5 T, 628/922 GE
-    for value, p_real in ((df["field_strength_t"] == 1.5, 468 / 922),
-                          (df["manufacturer"] == "GE MEDICAL SYSTEMS", 628 / 922)):
+    for value, p_real in (
+        (df["field_strength_t"] == 1.5, 468 / 922),
+        (df["manufacturer"] == "GE MEDICAL SYSTEMS", 628 / 922),
+    ):
         assert abs(value.mean() - p_real) < 4 * np.sqrt(p_real * (1 - p_real) / n)
     siemens = {"Avanto", "Skyra", "Trio", "TrioTim"}
     assert ((df["manufacturer"] == "SIEMENS") == df["manufacturer_model"].isin(siemens)).all()
     # the image metadata agrees with the table
     for p, (_, row) in zip(plan.patients, df.iterrows(), strict=True):
         assert (p.manufacturer, p.model, p.field_strength, p.nominal_matrix) == (
-            row["manufacturer"], row["manufacturer_model"], row["field_strength_t"], row["rows"])
+            row["manufacturer"],
+            row["manufacturer_model"],
+            row["field_strength_t"],
+            row["rows"],
+        )
 
 
 def test_clinical_marginals_match_the_real_table(duke_dir, tmp_path):
@@ -249,8 +268,19 @@ def test_clinical_marginals_match_the_real_table(duke_dir, tmp_path):
     real = read_clinical(duke_dir / "Clinical_and_Other_Features.xlsx")
     n = 500
     fake = read_clinical(write_clinical(plan_mri_cohort(n, 5, n_slices=8).clinical, tmp_path / "c.xlsx"))
-    for col in ("field_strength_t", "manufacturer", "manufacturer_model", "rows", "menopause", "race_ethnicity",
-                "surgery_type", "er", "her2", "mol_subtype", "tumor_location"):
+    for col in (
+        "field_strength_t",
+        "manufacturer",
+        "manufacturer_model",
+        "rows",
+        "menopause",
+        "race_ethnicity",
+        "surgery_type",
+        "er",
+        "her2",
+        "mol_subtype",
+        "tumor_location",
+    ):
         a = real[col].astype("string").fillna("<NA>").value_counts(normalize=True)
         b = fake[col].astype("string").fillna("<NA>").value_counts(normalize=True)
         tvd = 0.5 * a.subtract(b, fill_value=0).abs().sum()
@@ -284,8 +314,23 @@ def test_resume_and_refusals(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    rc = main(["phantom", "mri", str(tmp_path / "c"), "--patients", "2", "--seed", "3", "--slices", "8",
-               "--matrix", "32", "--post", "1"])
+    rc = main(
+        [
+            "phantom",
+            "mri",
+            str(tmp_path / "c"),
+            "--patients",
+            "2",
+            "--seed",
+            "3",
+            "--slices",
+            "8",
+            "--matrix",
+            "32",
+            "--post",
+            "1",
+        ]
+    )
     assert rc == 0
     assert "2 patients, 32 DICOM files" in capsys.readouterr().out
     assert main(["phantom", "mri", str(tmp_path / "c"), "--patients", "3", "--slices", "8"]) == 2

@@ -35,8 +35,17 @@ def test_ragged_store_with_findings(tmp_path):
     a = np.arange(12, dtype=np.uint16).reshape(3, 4)
     b = np.arange(30, dtype=np.uint16).reshape(6, 5)
     man = pd.DataFrame({"image_id": ["x", "y"], "patient_id": ["p1", "p2"], "view": ["CC", "MLO"]})
-    fnd = pd.DataFrame({"image_id": ["y"], "finding_id": ["y:0"], "finding_class": ["mass"],
-                        "x0": [1], "y0": [2], "x1": [3], "y1": [5]})
+    fnd = pd.DataFrame(
+        {
+            "image_id": ["y"],
+            "finding_id": ["y:0"],
+            "finding_class": ["mass"],
+            "x0": [1],
+            "y0": [2],
+            "x1": [3],
+            "y1": [5],
+        }
+    )
     store = write_store(tmp_path / "m", [a, b], man, fnd, layout="ragged")
     np.testing.assert_array_equal(store[0], a)
     np.testing.assert_array_equal(store[1], b)
@@ -65,8 +74,17 @@ def test_finalize_reads_shards_of_other_writers_and_older_versions(tmp_path):
     shards = tmp_path / "s" / ".shards"  # an old-format shard, as earlier versions wrote it
     np.save(shards / "B.npy", imgs["B"].reshape(-1))
     _rows("B", 2).assign(height=4, width=4).to_parquet(shards / "B.manifest.parquet", index=False)
-    pd.DataFrame({"image_id": ["B:1"], "finding_id": ["B:1:0"], "finding_class": ["x"], "x0": [0], "y0": [0],
-                  "x1": [2], "y1": [2]}).to_parquet(shards / "B.findings.parquet", index=False)
+    pd.DataFrame(
+        {
+            "image_id": ["B:1"],
+            "finding_id": ["B:1:0"],
+            "finding_class": ["x"],
+            "x0": [0],
+            "y0": [0],
+            "x1": [2],
+            "y1": [2],
+        }
+    ).to_parquet(shards / "B.findings.parquet", index=False)
     (shards / "B.done").write_text("B")
     w = StoreWriter(tmp_path / "s", shape=(4, 4))
     w.write_shard("C", imgs["C"], _rows("C", 2))
@@ -82,8 +100,17 @@ def test_added_keys_checkpoint_in_batches_and_resume(tmp_path):
     the batched keys (with their extras) and finalize combines batches, shards and keys in memory."""
     rng = np.random.default_rng(2)
     imgs = {p: rng.integers(0, 255, (n, 4, 4), dtype=np.uint8) for p, n in [("A", 2), ("B", 1), ("C", 2), ("D", 3)]}
-    fnd = pd.DataFrame({"image_id": ["B:0"], "finding_id": ["B:0:0"], "finding_class": ["x"], "x0": [0], "y0": [0],
-                        "x1": [2], "y1": [2]})
+    fnd = pd.DataFrame(
+        {
+            "image_id": ["B:0"],
+            "finding_id": ["B:0:0"],
+            "finding_class": ["x"],
+            "x0": [0],
+            "y0": [0],
+            "x1": [2],
+            "y1": [2],
+        }
+    )
     w = StoreWriter(tmp_path / "s", shape=(4, 4), checkpoint_s=3600)
     w.add("A", imgs["A"], _rows("A", 2), extra=["a note"])
     w.add("B", list(imgs["B"]), _rows("B", 1), fnd)
@@ -144,16 +171,41 @@ def test_manifest_checksum_is_pandas_row_hash():
         return pd.Series(v, dtype=object)
 
     frames = [
-        pd.DataFrame({"a": o([1, 2, None]), "b": o([1.5, np.nan, 2.0]), "c": o(["x", None, "y"]),
-                      "d": o([True, False, None]), "e": o([pd.NA, 1, 1.0]), "f": o([1, "1", 1.0]),
-                      "g": o([None, None, None]), "h": [1, 2, 3], "i": pd.array([1, None, 3], dtype="Int64"),
-                      "j": ["a", "b", None], "k": [0.5, np.nan, -0.0], "m": o([np.int64(3), 3, 4]),
-                      "n": o([-0.0, 0.0, np.nan])}),
-        pd.DataFrame({"a": o([2**70, None, 1]), "b": o([np.int32(1), 1, None]), "c": o([True, np.bool_(False), pd.NA]),
-                      "d": o(["x", pd.NA, np.nan]), "e": o([1, True, None]), "f": o([0.0, -0.0, 1.0]),
-                      "g": o([np.float32(0.5), 0.5, None]), "h": o([b"x", "x", None]), "i": o([(1, 2), None, "a"]),
-                      "j": o([pd.Timestamp("2020-01-01"), None, pd.NaT]), "k": o([1, 2**63, None])}),
-        pd.DataFrame({"a": o([])}), pd.DataFrame(), pd.DataFrame(index=range(3)),
+        pd.DataFrame(
+            {
+                "a": o([1, 2, None]),
+                "b": o([1.5, np.nan, 2.0]),
+                "c": o(["x", None, "y"]),
+                "d": o([True, False, None]),
+                "e": o([pd.NA, 1, 1.0]),
+                "f": o([1, "1", 1.0]),
+                "g": o([None, None, None]),
+                "h": [1, 2, 3],
+                "i": pd.array([1, None, 3], dtype="Int64"),
+                "j": ["a", "b", None],
+                "k": [0.5, np.nan, -0.0],
+                "m": o([np.int64(3), 3, 4]),
+                "n": o([-0.0, 0.0, np.nan]),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "a": o([2**70, None, 1]),
+                "b": o([np.int32(1), 1, None]),
+                "c": o([True, np.bool_(False), pd.NA]),
+                "d": o(["x", pd.NA, np.nan]),
+                "e": o([1, True, None]),
+                "f": o([0.0, -0.0, 1.0]),
+                "g": o([np.float32(0.5), 0.5, None]),
+                "h": o([b"x", "x", None]),
+                "i": o([(1, 2), None, "a"]),
+                "j": o([pd.Timestamp("2020-01-01"), None, pd.NaT]),
+                "k": o([1, 2**63, None]),
+            }
+        ),
+        pd.DataFrame({"a": o([])}),
+        pd.DataFrame(),
+        pd.DataFrame(index=range(3)),
     ]
     for frame in frames:
         assert manifest_checksum(frame) == reference(frame)

@@ -40,11 +40,29 @@ def make_store(path, n=8, seed=0, spacing=1.0, kinds=("mass", "calcification", N
         img, boxes = synthetic_mammo(rng, kind=kind)
         iid = f"img{i}"
         images.append(img)
-        man.append({"image_id": iid, "patient_id": f"p{i // 2}", "laterality": "L", "view": "CC" if i % 2 else "MLO",
-                    "spacing_mm": spacing, "map_low": 1000.0, "map_high": 3500.0})
+        man.append(
+            {
+                "image_id": iid,
+                "patient_id": f"p{i // 2}",
+                "laterality": "L",
+                "view": "CC" if i % 2 else "MLO",
+                "spacing_mm": spacing,
+                "map_low": 1000.0,
+                "map_high": 3500.0,
+            }
+        )
         for k, (c, x0, y0, x1, y1) in enumerate(boxes):
-            fin.append({"image_id": iid, "finding_id": f"{iid}_{k}", "finding_class": c, "x0": x0, "y0": y0,
-                        "x1": min(x1, 80), "y1": min(y1, 96)})
+            fin.append(
+                {
+                    "image_id": iid,
+                    "finding_id": f"{iid}_{k}",
+                    "finding_class": c,
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": min(x1, 80),
+                    "y1": min(y1, 96),
+                }
+            )
     findings = pd.DataFrame(fin, columns=["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1"])
     return write_store(path, images, pd.DataFrame(man), findings, layout="ragged")
 

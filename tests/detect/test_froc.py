@@ -20,15 +20,26 @@ def _det(rows):
     return pd.DataFrame(rows, columns=["image_id", "finding_class", "score", "x0", "y0", "x1", "y1"])
 
 
-IMAGES = pd.DataFrame({"image_id": ["A", "B", "C"], "patient_id": ["p1", "p1", "p2"], "laterality": ["L", "L", "R"],
-                       "height": [100] * 3, "width": [100] * 3})
+IMAGES = pd.DataFrame(
+    {
+        "image_id": ["A", "B", "C"],
+        "patient_id": ["p1", "p1", "p2"],
+        "laterality": ["L", "L", "R"],
+        "height": [100] * 3,
+        "width": [100] * 3,
+    }
+)
 TRUTH = _truth([("A", "mass", 10, 10, 20, 20), ("B", "mass", 30, 30, 40, 40)])
-DETS = _det([("A", "mass", 0.9, 11, 11, 21, 21),   # IoU 81/119 = 0.68 -> TP
-             ("A", "mass", 0.8, 50, 50, 60, 60),   # FP
-             ("B", "mass", 0.7, 0, 0, 5, 5),       # FP
-             ("B", "mass", 0.6, 31, 31, 39, 39),   # IoU 64/100 -> TP
-             ("A", "mass", 0.5, 12, 12, 19, 19),   # hits the found lesion again -> duplicate
-             ("C", "calcification", 0.4, 1, 1, 9, 9)])  # FP of another class
+DETS = _det(
+    [
+        ("A", "mass", 0.9, 11, 11, 21, 21),  # IoU 81/119 = 0.68 -> TP
+        ("A", "mass", 0.8, 50, 50, 60, 60),  # FP
+        ("B", "mass", 0.7, 0, 0, 5, 5),  # FP
+        ("B", "mass", 0.6, 31, 31, 39, 39),  # IoU 64/100 -> TP
+        ("A", "mass", 0.5, 12, 12, 19, 19),  # hits the found lesion again -> duplicate
+        ("C", "calcification", 0.4, 1, 1, 9, 9),
+    ]
+)  # FP of another class
 
 
 def test_hand_computed_froc():
@@ -94,17 +105,24 @@ def test_ap_hand_computed():
     fp_first = _det([("A", "mass", 0.9, 60, 60, 70, 70), ("A", "mass", 0.8, 10, 10, 20, 20)])
     tp_first = _det([("A", "mass", 0.9, 10, 10, 20, 20), ("A", "mass", 0.8, 60, 60, 70, 70)])
     # COCO: precision at recall 1 is 1/2 when the FP ranks first, 1 otherwise
-    assert evaluate_detections(images, truth, fp_first, levels=()).froc_table.set_index(
-        "finding_class").loc["mass", "ap50"] == pytest.approx(0.5)
-    assert evaluate_detections(images, truth, tp_first, levels=()).froc_table.set_index(
-        "finding_class").loc["mass", "ap50"] == pytest.approx(1.0)
+    assert evaluate_detections(images, truth, fp_first, levels=()).froc_table.set_index("finding_class").loc[
+        "mass", "ap50"
+    ] == pytest.approx(0.5)
+    assert evaluate_detections(images, truth, tp_first, levels=()).froc_table.set_index("finding_class").loc[
+        "mass", "ap50"
+    ] == pytest.approx(1.0)
 
 
 def test_table1_matches_sklearn():
     rng = np.random.default_rng(0)
     n = 40
-    images = pd.DataFrame({"image_id": [f"i{k}" for k in range(n)], "patient_id": [f"p{k // 2}" for k in range(n)],
-                           "laterality": ["L"] * n})
+    images = pd.DataFrame(
+        {
+            "image_id": [f"i{k}" for k in range(n)],
+            "patient_id": [f"p{k // 2}" for k in range(n)],
+            "laterality": ["L"] * n,
+        }
+    )
     has = rng.random(n) < 0.4
     truth = _truth([(f"i{k}", "mass", 5, 5, 15, 15) for k in range(n) if has[k]])
     dets = []
@@ -123,11 +141,14 @@ def test_table1_matches_sklearn():
     print(ev.format())
 
 
-@pytest.mark.parametrize(("row", "match"), [
-    (("A", "mass", 5, 5, 5, 9), "zero or negative area"),
-    (("A", "tumour", 5, 5, 9, 9), "not in the vocabulary"),
-    (("A", "mass", 95, 5, 105, 9), "outside the image"),
-])
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [
+        (("A", "mass", 5, 5, 5, 9), "zero or negative area"),
+        (("A", "tumour", 5, 5, 9, 9), "not in the vocabulary"),
+        (("A", "mass", 95, 5, 105, 9), "outside the image"),
+    ],
+)
 def test_bad_boxes(row, match):
     with pytest.raises(BreastlabInputError, match=match):
         evaluate_detections(IMAGES, _truth([row]), DETS.iloc[:0], levels=(), ap=False)

@@ -82,14 +82,36 @@ def test_mlo_pectoral_line_and_axilla():
 
 
 def test_matching_greedy_and_heuristic():
-    cc = pd.DataFrame({"finding_class": ["mass", "calcification", "mass"], "score": [0.9, 0.8, 0.3],
-                       "nipple_distance": [0.4, 0.7, 0.2], "radial_distance": [0.42, 0.75, 0.3],
-                       "chest_wall_distance": [0.6, 0.3, 0.8], "pnl_length": [100.0] * 3,
-                       "x0": [0, 0, 0], "y0": [0, 0, 0], "x1": [10, 5, 8], "y1": [10, 5, 8]}, index=[10, 11, 12])
-    mlo = pd.DataFrame({"finding_class": ["calcification", "mass"], "score": [0.7, 0.85],
-                        "nipple_distance": [0.72, 0.45], "radial_distance": [0.9, 0.5],
-                        "chest_wall_distance": [0.35, 0.75], "pnl_length": [80.0, 80.0],
-                        "x0": [0, 0], "y0": [0, 0], "x1": [5, 11], "y1": [5, 11]}, index=[20, 21])
+    cc = pd.DataFrame(
+        {
+            "finding_class": ["mass", "calcification", "mass"],
+            "score": [0.9, 0.8, 0.3],
+            "nipple_distance": [0.4, 0.7, 0.2],
+            "radial_distance": [0.42, 0.75, 0.3],
+            "chest_wall_distance": [0.6, 0.3, 0.8],
+            "pnl_length": [100.0] * 3,
+            "x0": [0, 0, 0],
+            "y0": [0, 0, 0],
+            "x1": [10, 5, 8],
+            "y1": [10, 5, 8],
+        },
+        index=[10, 11, 12],
+    )
+    mlo = pd.DataFrame(
+        {
+            "finding_class": ["calcification", "mass"],
+            "score": [0.7, 0.85],
+            "nipple_distance": [0.72, 0.45],
+            "radial_distance": [0.9, 0.5],
+            "chest_wall_distance": [0.35, 0.75],
+            "pnl_length": [80.0, 80.0],
+            "x0": [0, 0],
+            "y0": [0, 0],
+            "x1": [5, 11],
+            "y1": [5, 11],
+        },
+        index=[20, 21],
+    )
     f = pair_features(cc, mlo)
     assert f.shape == (3, 2, len(PAIR_FEATURES))
     # radial and chest-wall cues in pixels over the pair's mean PNL length (100 + 80) / 2 = 90:
@@ -104,8 +126,15 @@ def test_matching_greedy_and_heuristic():
     assert 12 not in set(m["cc_index"])  # left single
     # a learned scorer from labelled pairs reproduces the same matching here
     rng = np.random.default_rng(0)
-    X = np.c_[rng.integers(0, 2, 400), rng.random(400) * 0.5, rng.random(400) * 0.5, rng.random(400),
-              rng.random(400), rng.random(400) * 0.5, rng.random(400) * 0.5]
+    X = np.c_[
+        rng.integers(0, 2, 400),
+        rng.random(400) * 0.5,
+        rng.random(400) * 0.5,
+        rng.random(400),
+        rng.random(400),
+        rng.random(400) * 0.5,
+        rng.random(400) * 0.5,
+    ]
     y = (X[:, 0] == 1) & (X[:, 1] < 0.1)
     model = fit_pair_model(X, y)
     m2 = match_views(cc, mlo, model=model)  # threshold 0.5 for a learned model
@@ -126,13 +155,36 @@ def test_three_position_cues_pair_a_lesion_off_the_pnl():
     # one CC mass; on the MLO the true partner lies far below the tilted PNL, so its nipple distance is 0.15 lower
     # (0.40 vs 0.55) while its radial and chest-wall distances agree; a same-class false positive has the
     # closer nipple distance (0.53) but lies elsewhere (r 0.80, w 0.20). Equal PNL lengths, equal scores.
-    cc = pd.DataFrame({"finding_class": ["mass"], "score": [0.5], "nipple_distance": [0.55],
-                       "radial_distance": [0.56], "chest_wall_distance": [0.45], "pnl_length": [100.0],
-                       "x0": [0], "y0": [0], "x1": [10], "y1": [10]}, index=[1])
-    mlo = pd.DataFrame({"finding_class": ["mass", "mass"], "score": [0.5, 0.5], "nipple_distance": [0.40, 0.53],
-                        "radial_distance": [0.58, 0.80], "chest_wall_distance": [0.45, 0.20],
-                        "pnl_length": [100.0, 100.0], "x0": [0, 0], "y0": [0, 0], "x1": [10, 10], "y1": [10, 10]},
-                       index=[7, 8])
+    cc = pd.DataFrame(
+        {
+            "finding_class": ["mass"],
+            "score": [0.5],
+            "nipple_distance": [0.55],
+            "radial_distance": [0.56],
+            "chest_wall_distance": [0.45],
+            "pnl_length": [100.0],
+            "x0": [0],
+            "y0": [0],
+            "x1": [10],
+            "y1": [10],
+        },
+        index=[1],
+    )
+    mlo = pd.DataFrame(
+        {
+            "finding_class": ["mass", "mass"],
+            "score": [0.5, 0.5],
+            "nipple_distance": [0.40, 0.53],
+            "radial_distance": [0.58, 0.80],
+            "chest_wall_distance": [0.45, 0.20],
+            "pnl_length": [100.0, 100.0],
+            "x0": [0, 0],
+            "y0": [0, 0],
+            "x1": [10, 10],
+            "y1": [10, 10],
+        },
+        index=[7, 8],
+    )
     s = heuristic_pair_score(pair_features(cc, mlo))
     # hand: true (0.15^2 + 0.02^2 + 0) / 3, false (0.02^2 + 0.24^2 + 0.25^2) / 3; confidence 0.5
     assert s[0, 0] == pytest.approx(0.5 * math.exp(-0.5 * (0.0225 + 0.0004) / 3 / 0.01))
@@ -141,8 +193,9 @@ def test_three_position_cues_pair_a_lesion_off_the_pnl():
     assert list(zip(m["cc_index"], m["mlo_index"], strict=True)) == [(1, 7)]
 
 
-def _contour_breast(h=260, w=170, depth=130, cy=130.0, half=110, bulge=0.0, above=50, sigma=25, nipple_row=None,
-                    nipple_r=4.5):
+def _contour_breast(
+    h=260, w=170, depth=130, cy=130.0, half=110, bulge=0.0, above=50, sigma=25, nipple_row=None, nipple_r=4.5
+):
     """Half ellipse whose outline bulges by ``bulge`` (fraction of the depth, a smooth bump of width ``sigma`` rows
     centred ``above`` rows above the axis) and, when ``nipple_row`` is given, a disc nipple of radius ``nipple_r``
     centred on the outline there."""
@@ -183,19 +236,36 @@ def test_nipple_not_in_profile_is_the_fitted_apex():
 def _marks_and_truth():
     """One breast, one lesion seen in both views, plus a false positive in each view; a second breast whose
     lesion is hit on the CC only."""
-    marks = pd.DataFrame({
-        "image_id": ["a_cc", "a_cc", "a_mlo", "a_mlo", "b_cc"],
-        "patient_id": ["p1", "p1", "p1", "p1", "p2"], "laterality": ["L", "L", "L", "L", "R"],
-        "view": ["CC", "CC", "MLO", "MLO", "CC"],
-        "finding_class": ["mass", "mass", "mass", "calcification", "mass"],
-        "score": [0.9, 0.6, 0.8, 0.7, 0.9], "nipple_distance": [0.40, 0.80, 0.42, 0.78, 0.5],
-        "radial_distance": [0.45, 0.85, 0.46, 0.80, 0.5], "chest_wall_distance": [0.6, 0.2, 0.58, 0.22, 0.5],
-        "pnl_length": [100.0] * 5,
-        "x0": [10, 60, 12, 70, 10], "y0": [10, 60, 20, 80, 10], "x1": [30, 70, 30, 80, 30],
-        "y1": [30, 70, 40, 90, 30]}, index=[100, 101, 102, 103, 104])
-    truth = pd.DataFrame({"image_id": ["a_cc", "a_mlo", "b_cc", "b_mlo"], "finding_class": ["mass"] * 4,
-                          "abnormality_id": [1, 1, 1, 1], "x0": [11, 13, 11, 50], "y0": [11, 21, 11, 50],
-                          "x1": [29, 29, 29, 60], "y1": [29, 39, 29, 60]})
+    marks = pd.DataFrame(
+        {
+            "image_id": ["a_cc", "a_cc", "a_mlo", "a_mlo", "b_cc"],
+            "patient_id": ["p1", "p1", "p1", "p1", "p2"],
+            "laterality": ["L", "L", "L", "L", "R"],
+            "view": ["CC", "CC", "MLO", "MLO", "CC"],
+            "finding_class": ["mass", "mass", "mass", "calcification", "mass"],
+            "score": [0.9, 0.6, 0.8, 0.7, 0.9],
+            "nipple_distance": [0.40, 0.80, 0.42, 0.78, 0.5],
+            "radial_distance": [0.45, 0.85, 0.46, 0.80, 0.5],
+            "chest_wall_distance": [0.6, 0.2, 0.58, 0.22, 0.5],
+            "pnl_length": [100.0] * 5,
+            "x0": [10, 60, 12, 70, 10],
+            "y0": [10, 60, 20, 80, 10],
+            "x1": [30, 70, 30, 80, 30],
+            "y1": [30, 70, 40, 90, 30],
+        },
+        index=[100, 101, 102, 103, 104],
+    )
+    truth = pd.DataFrame(
+        {
+            "image_id": ["a_cc", "a_mlo", "b_cc", "b_mlo"],
+            "finding_class": ["mass"] * 4,
+            "abnormality_id": [1, 1, 1, 1],
+            "x0": [11, 13, 11, 50],
+            "y0": [11, 21, 11, 50],
+            "x1": [29, 29, 29, 60],
+            "y1": [29, 39, 29, 60],
+        }
+    )
     return marks, truth
 
 
@@ -208,10 +278,12 @@ def test_labelled_pairs_and_matching_accuracy():
     assert same.to_dict() == {(100, 102): 1, (100, 103): 0, (101, 102): 0, (101, 103): 0}
     assert list(pairs.columns[3:10]) == list(PAIR_FEATURES)
     assert pairs.loc[(pairs["cc_index"] == 100) & (pairs["mlo_index"] == 102), "distance_diff"].item() == (
-        pytest.approx(0.02))
+        pytest.approx(0.02)
+    )
     res = matching_accuracy(marks, truth)
     # only p1's lesion is hit in both views; the heuristic pairs 100 with 102 (same class, close distance)
     assert (res.n_lesions, res.n_correct, res.share) == (1, 1, 1.0)
+
     # a scorer preferring the wrong partner: the lesion counts as wrongly paired
     class Wrong:
         def predict_proba(self, X):

@@ -56,11 +56,17 @@ def test_reader_study_rows_feed_reader_study(tiny_store):
 
 
 def test_suppress_overlaps_drops_boxes_inside_a_stronger_one():
-    det = pd.DataFrame({"image_id": ["a", "a", "a", "a", "b"],
-                        "finding_class": ["asymmetry", "mass", "mass", "calcification", "mass"],
-                        "score": [0.9, 0.5, 0.4, 0.3, 0.2],
-                        "x0": [0, 2, 15, 40, 2], "y0": [0, 2, 15, 40, 2], "x1": [20, 8, 25, 50, 8],
-                        "y1": [20, 8, 25, 50, 8]})
+    det = pd.DataFrame(
+        {
+            "image_id": ["a", "a", "a", "a", "b"],
+            "finding_class": ["asymmetry", "mass", "mass", "calcification", "mass"],
+            "score": [0.9, 0.5, 0.4, 0.3, 0.2],
+            "x0": [0, 2, 15, 40, 2],
+            "y0": [0, 2, 15, 40, 2],
+            "x1": [20, 8, 25, 50, 8],
+            "y1": [20, 8, 25, 50, 8],
+        }
+    )
     # hand: box 1 lies inside box 0 (IoU 36 / 400 = 0.09, but it covers all of box 1); box 2 overlaps box 0 in a
     # 5 x 5 corner (IoU 25 / 475, 25 % of box 2); box 3 is elsewhere; box 4 is in another image
     kept = suppress_overlaps(det, 0.3)

@@ -28,8 +28,10 @@ def test_empty_targets_train_as_negatives():
     torch.manual_seed(0)
     model = build_model(CFG).train()
     imgs = [torch.rand(3, 64, 64), torch.rand(3, 64, 64)]
-    tgts = [{"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)},
-            {"boxes": torch.tensor([[10.0, 10.0, 30.0, 30.0]]), "labels": torch.tensor([1])}]
+    tgts = [
+        {"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)},
+        {"boxes": torch.tensor([[10.0, 10.0, 30.0, 30.0]]), "labels": torch.tensor([1])},
+    ]
     losses = model(imgs, tgts)
     assert all(torch.isfinite(v) for v in losses.values())
     # a batch of negatives only: finite, and no box-regression loss to learn from
@@ -72,6 +74,7 @@ def test_train_resume_predict(tiny_store, tmp_path):
 
 def test_tta_flips_map_back():
     """A model whose output follows the image content: WBF of flips gives the identity box back."""
+
     class Bright(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -88,7 +91,7 @@ def test_tta_flips_map_back():
     img = np.zeros((40, 30), np.float32)
     img[5:12, 3:9] = 1.0
     for tta in ("none", "wbf", "nms"):
-        (b, s, lab), = predict_images(Bright(), CFG, [img], tta=tta)
+        ((b, s, lab),) = predict_images(Bright(), CFG, [img], tta=tta)
         np.testing.assert_allclose(b, [[3, 5, 9, 12]])
         assert lab.tolist() == [0] and s[0] == pytest.approx(0.8)
 

@@ -23,8 +23,10 @@ def paired_store(tmp_path_factory, store_factory):
 
 def _detections(store) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    rows = [(f.image_id, f.finding_class, rng.uniform(0.6, 0.95), f.x0, f.y0, f.x1, f.y1)
-            for f in store.findings.itertuples()]
+    rows = [
+        (f.image_id, f.finding_class, rng.uniform(0.6, 0.95), f.x0, f.y0, f.x1, f.y1)
+        for f in store.findings.itertuples()
+    ]
     rows += [(iid, "mass", rng.uniform(0.15, 0.5), 60, 44, 68, 52) for iid in store.manifest["image_id"]]
     return pd.DataFrame(rows, columns=["image_id", "finding_class", "score", "x0", "y0", "x1", "y1"])
 
@@ -68,7 +70,9 @@ def test_load_refuses_other_files(tmp_path):
 def test_cli_fit_pairs(paired_store, tmp_path, capsys):
     _detections(paired_store).to_csv(tmp_path / "det.csv", index=False)
     out = tmp_path / "pm.pkl"
-    assert main(["mammo", "detect", "fit-pairs", str(paired_store.path), str(tmp_path / "det.csv"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["mammo", "detect", "fit-pairs", str(paired_store.path), str(tmp_path / "det.csv"), "--out", str(out)])
+        == 0
+    )
     assert "same lesion" in capsys.readouterr().out
     assert hasattr(load_pair_model(out), "predict_proba")

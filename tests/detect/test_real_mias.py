@@ -23,15 +23,19 @@ def test_mini_mias_predict_and_score(mammo_dir, tmp_path):
     cfg = preset("cpu-small", spacing_mm=1.0, score_threshold=0.0)
     det = predict(build_model(cfg), dataclasses.replace(cfg, detections_per_image=10), store, progress=False)
     man = store.manifest
-    ev = evaluate_detections(man[["image_id", "patient_id", "laterality", "view", "height", "width"]],
-                             store.findings, det)
-    print(f"\nmini-MIAS: {len(man)} images, {len(store.findings)} findings "
-          f"({store.findings['finding_class'].value_counts().to_dict()}), {len(det)} detections (random weights)")
+    ev = evaluate_detections(
+        man[["image_id", "patient_id", "laterality", "view", "height", "width"]], store.findings, det
+    )
+    print(
+        f"\nmini-MIAS: {len(man)} images, {len(store.findings)} findings "
+        f"({store.findings['finding_class'].value_counts().to_dict()}), {len(det)} detections (random weights)"
+    )
     print(store.findings[["image_id", "finding_class", "x0", "y0", "x1", "y1"]].to_string())
     print(ev.format())
     located = store.findings[store.findings["x0"].notna()]
     assert ev.froc_table["n_findings"].sum() == len(located)
-    assert np.isfinite(ev.froc_table.set_index("finding_class").loc[located["finding_class"].iloc[0],
-                                                                    "mean_sensitivity"])
+    assert np.isfinite(
+        ev.froc_table.set_index("finding_class").loc[located["finding_class"].iloc[0], "mean_sensitivity"]
+    )
     marks = annotate(det, store)
     assert (marks["region"] != "").all()

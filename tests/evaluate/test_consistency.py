@@ -124,6 +124,22 @@ def test_cli_check_figures(capsys):
 
     assert main(["check-figures", "--accuracy", "0.52", "--ppv", "0.62", "--npv", "0.41"]) == 1
     assert "impossible" in capsys.readouterr().out
-    assert main(["check-figures", "--accuracy", "0.75", "--ppv", "0.727", "--npv", "0.778",
-                 "--n-pos", "100", "--n-neg", "100"]) == 0
+    assert (
+        main(
+            [
+                "check-figures",
+                "--accuracy",
+                "0.75",
+                "--ppv",
+                "0.727",
+                "--npv",
+                "0.778",
+                "--n-pos",
+                "100",
+                "--n-neg",
+                "100",
+            ]
+        )
+        == 0
+    )
     assert "TP 80" in capsys.readouterr().out

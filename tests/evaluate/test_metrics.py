@@ -29,9 +29,7 @@ from breastlab.evaluate.metrics import (
 )
 
 
-def make_predictions(
-    n_patients=(40, 12, 12), slices=6, rho=(0.95, 0.95, 0.0), shortcut=0.9, seed=0
-) -> pd.DataFrame:
+def make_predictions(n_patients=(40, 12, 12), slices=6, rho=(0.95, 0.95, 0.0), shortcut=0.9, seed=0) -> pd.DataFrame:
     """Slices of patients in train/val/test; the attribute ("1.5"/"3.0") agrees with the label with
     probability (1 + rho) / 2; the score follows the attribute with weight ``shortcut``."""
     rng = np.random.default_rng(seed)
@@ -44,9 +42,20 @@ def make_predictions(
                 aligned = rng.random() < (1 + r) / 2
                 attr = ("1.5" if label else "3.0") if aligned else ("3.0" if label else "1.5")
                 score = float(np.clip(shortcut * (attr == "1.5") + (1 - shortcut) * label + rng.normal(0, 0.15), 0, 1))
-                rows.append({"row": len(rows), "image_id": f"{pid}:{k}", "patient_id": pid, "split": split,
-                             "label": label, "group": f"{label}|{attr}", "attribute": attr, "transform": "",
-                             "score": score, "pred": int(score >= 0.5)})
+                rows.append(
+                    {
+                        "row": len(rows),
+                        "image_id": f"{pid}:{k}",
+                        "patient_id": pid,
+                        "split": split,
+                        "label": label,
+                        "group": f"{label}|{attr}",
+                        "attribute": attr,
+                        "transform": "",
+                        "score": score,
+                        "pred": int(score >= 0.5),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -119,9 +128,20 @@ def test_clustered_ci_reflects_patients_not_slices():
     for i in range(n_pat):
         for j in range(k):
             label = j % 2
-            rows.append({"row": len(rows), "image_id": f"p{i}:{j}", "patient_id": f"p{i}", "split": "test",
-                         "label": label, "group": f"{label}|a", "attribute": "a", "transform": "",
-                         "score": float(label if right[i] else 1 - label), "pred": label if right[i] else 1 - label})
+            rows.append(
+                {
+                    "row": len(rows),
+                    "image_id": f"p{i}:{j}",
+                    "patient_id": f"p{i}",
+                    "split": "test",
+                    "label": label,
+                    "group": f"{label}|a",
+                    "attribute": "a",
+                    "transform": "",
+                    "score": float(label if right[i] else 1 - label),
+                    "pred": label if right[i] else 1 - label,
+                }
+            )
     e = evaluate_predictions(pd.DataFrame(rows), n_boot=2000, seed=0)
     p = right.mean()
     ref = 2 * 1.96 * np.sqrt(p * (1 - p) / n_pat)
@@ -133,14 +153,18 @@ def test_clustered_ci_reflects_patients_not_slices():
 
 def test_shortcut_figures_hand_computed():
     # 4 test images of 4 patients; rule: tumour iff attribute "1.5" (fitted on train).
-    df = pd.DataFrame({
-        "row": range(8), "image_id": [f"i{i}" for i in range(8)], "patient_id": [f"p{i}" for i in range(8)],
-        "split": ["train"] * 4 + ["test"] * 4,
-        "label": [1, 1, 0, 0, 1, 0, 1, 0],
-        "attribute": ["1.5", "1.5", "3.0", "3.0", "1.5", "1.5", "3.0", "3.0"],
-        "pred": [1, 1, 0, 0, 1, 1, 1, 0],
-        "score": [0.9, 0.8, 0.1, 0.2, 0.9, 0.7, 0.6, 0.1],
-    })
+    df = pd.DataFrame(
+        {
+            "row": range(8),
+            "image_id": [f"i{i}" for i in range(8)],
+            "patient_id": [f"p{i}" for i in range(8)],
+            "split": ["train"] * 4 + ["test"] * 4,
+            "label": [1, 1, 0, 0, 1, 0, 1, 0],
+            "attribute": ["1.5", "1.5", "3.0", "3.0", "1.5", "1.5", "3.0", "3.0"],
+            "pred": [1, 1, 0, 0, 1, 1, 1, 0],
+            "score": [0.9, 0.8, 0.1, 0.2, 0.9, 0.7, 0.6, 0.1],
+        }
+    )
     df["group"] = df["label"].astype(str) + "|" + df["attribute"]
     table, rule = shortcut_table(df, n_boot=0)
     assert rule == ["1.5"]

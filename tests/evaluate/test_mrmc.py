@@ -57,8 +57,10 @@ def vd_delong(vandyke):
 # ----------------------------------------------------------------------------- published Van Dyke results
 def test_vandyke_reader_aucs(vd_jack, vandyke):
     # RJafroc StSignificanceTesting(dataset02, FOM = "Wilcoxon")$FOMs$foms
-    published = [[0.91964573, 0.85877617, 0.90386473, 0.97310789, 0.82979066],
-                 [0.94782609, 0.90531401, 0.92173913, 0.99935588, 0.92995169]]
+    published = [
+        [0.91964573, 0.85877617, 0.90386473, 0.97310789, 0.82979066],
+        [0.94782609, 0.90531401, 0.92173913, 0.99935588, 0.92995169],
+    ]
     close(vd_jack.foms, published, 1e-7)
     for (i, trt), (j, rdr) in itertools.product(enumerate(vd_jack.treatments), enumerate(vd_jack.readers)):
         g = vandyke[(vandyke.treatment.astype(str) == trt) & (vandyke.reader.astype(str) == rdr)]
@@ -69,16 +71,20 @@ def test_vandyke_jackknife_random_readers(vd_jack):
     c = vd_jack.components
     t = vd_jack.test
     print(f"\nVan Dyke jackknife: F={t.statistic:.6f} ddf={t.df2:.5f} p={t.p_value:.8f}")
-    close([c.var_r, c.var_tr, c.var_error, c.cov1, c.cov2, c.cov3],
-          [0.0015349993, 0.0002004025, 0.0008022883, 0.0003466137, 0.0003440748, 0.0002390284])
+    close(
+        [c.var_r, c.var_tr, c.var_error, c.cov1, c.cov2, c.cov3],
+        [0.0015349993, 0.0002004025, 0.0008022883, 0.0003466137, 0.0003440748, 0.0002390284],
+    )
     close([c.rho1, c.rho2, c.rho3], [0.4320314, 0.4288668, 0.2979333])
     close([c.ms_t, c.ms_r, c.ms_tr], [0.0047961705, 0.0038362, 0.00055103062])
     t = vd_jack.test
     close([t.statistic, t.df2, t.p_value, t.denominator], [4.456319, 15.25967, 0.05166569, 0.001076263])
     d = vd_jack.differences.iloc[0]
     assert d.comparison == "1 - 2"
-    close([d.estimate, d.se, d.t, d.ci_lower, d.ci_upper],
-          [-0.043800322, 0.020748618, -2.1109995, -0.087959499, 0.00035885444])
+    close(
+        [d.estimate, d.se, d.t, d.ci_lower, d.ci_upper],
+        [-0.043800322, 0.020748618, -2.1109995, -0.087959499, 0.00035885444],
+    )
     trt = vd_jack.treatment_foms
     close(trt.estimate, [0.89703704, 0.94083736])
     close(trt.se, [0.033173597, 0.021566368])
@@ -91,8 +97,10 @@ def test_vandyke_jackknife_random_readers(vd_jack):
 
 def test_vandyke_delong_random_readers(vd_delong):
     c = vd_delong.components
-    close([c.var_r, c.var_tr, c.var_error, c.cov1, c.cov2, c.cov3],
-          [0.0015364254, 0.0002045840, 0.0007921325, 0.0003420090, 0.0003395265, 0.0002358497])
+    close(
+        [c.var_r, c.var_tr, c.var_error, c.cov1, c.cov2, c.cov3],
+        [0.0015364254, 0.0002045840, 0.0007921325, 0.0003420090, 0.0003395265, 0.0002358497],
+    )
     t = vd_delong.test
     close([t.statistic, t.df2, t.p_value, t.denominator], [4.484854, 15.06611, 0.05123303, 0.001069415])
     d = vd_delong.differences.iloc[0]
@@ -142,8 +150,10 @@ def test_vandyke_binary_sensitivity(vandyke):
     res = or_hillis(vandyke, fom="sensitivity", threshold=3)
     close(res.foms, [[0.889, 0.778, 0.822, 0.933, 0.689], [0.978, 0.822, 0.911, 1.0, 0.889]], 1e-3)
     c = res.components
-    close([c.var_error, c.cov1, c.cov2, c.cov3, c.var_r, c.var_tr],
-          [0.0023681257, 0.0009943883, 0.0010145903, 0.0006604938, 0.0049747475, 0.0007828283])
+    close(
+        [c.var_error, c.cov1, c.cov2, c.cov3, c.var_r, c.var_tr],
+        [0.0023681257, 0.0009943883, 0.0010145903, 0.0006604938, 0.0049747475, 0.0007828283],
+    )
     close([res.test.statistic, res.test.df2, res.test.p_value], [6.689493, 15.71732, 0.02008822])
     d = res.differences.iloc[0]
     close([d.estimate, d.se, d.ci_lower, d.ci_upper], [-0.09777778, 0.03780451, -0.1780371, -0.0175185])
@@ -159,8 +169,12 @@ def test_specificity_is_sensitivity_of_the_mirror_image(vandyke):
     sens = or_hillis(mirrored, fom="sensitivity", threshold=-2.5)  # rating >= -2.5 <=> original rating < 3
     np.testing.assert_allclose(spec.foms, sens.foms)
     np.testing.assert_allclose(spec.covariance, sens.covariance)
-    spec_direct = 1 - np.array([[np.mean(g.rating[g.truth == 0] >= 3) for _, g in gt.groupby("reader")]
-                                for _, gt in vandyke.groupby("treatment")])
+    spec_direct = 1 - np.array(
+        [
+            [np.mean(g.rating[g.truth == 0] >= 3) for _, g in gt.groupby("reader")]
+            for _, gt in vandyke.groupby("treatment")
+        ]
+    )
     np.testing.assert_allclose(spec.foms, spec_direct)
 
 
@@ -174,6 +188,7 @@ def _random_study(seed=0, t=2, r=3, m=13, n=17, ties=True):
 
 def _brute_delong_cov(a: np.ndarray, b: np.ndarray, truth: np.ndarray) -> float:
     """O(m n) DeLong covariance of two score columns, straight from the definition."""
+
     def psi(s):
         d = s[truth][:, None] - s[~truth][None, :]
         return (d > 0) + 0.5 * (d == 0)
@@ -241,7 +256,8 @@ def test_or_moments_against_anova_definitions():
     classes = {"var": [], "cov1": [], "cov2": [], "cov3": []}
     for (i, j), (k, l) in itertools.product(itertools.product(range(3), range(4)), repeat=2):
         key = {(True, True): "var", (False, True): "cov1", (True, False): "cov2", (False, False): "cov3"}[
-            (i == k, j == l)]
+            (i == k, j == l)
+        ]
         classes[key].append(res.covariance[i * 4 + j, k * 4 + l])
     assert [c.var_error, c.cov1, c.cov2, c.cov3] == pytest.approx([np.mean(v) for v in classes.values()], rel=1e-12)
     # Hillis F and ddf from the components
@@ -384,8 +400,22 @@ def test_cli_stats_mrmc(tmp_path, capsys):
     from breastlab.cli import main
 
     out = tmp_path / "mrmc.json"
-    assert main(["stats", "mrmc", str(DATA), "--cov", "jackknife", "--json", str(out),
-                 "--csv", str(tmp_path / "readers.csv")]) == 0
+    assert (
+        main(
+            [
+                "stats",
+                "mrmc",
+                str(DATA),
+                "--cov",
+                "jackknife",
+                "--json",
+                str(out),
+                "--csv",
+                str(tmp_path / "readers.csv"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "F(1, 15.26) = 4.46" in printed and "Per-reader AUC" in printed
     payload = json.loads(out.read_text())
@@ -405,8 +435,10 @@ def test_or_hillis_table_per_group_and_overall(vandyke):
     table = or_hillis_table(df, treatments=("spin-echo", "cine"), cov="jackknife").set_index("readers")
     assert list(table.index) == ["solo", "junior", "senior", "all readers"]
     overall = table.loc["all readers"]
-    close([overall.difference, overall.F, overall.df2, overall.p_value, overall.diff_lower, overall.diff_upper],
-          [0.043800322, 4.456319, 15.25967, 0.05166569, -0.00035885444, 0.087959499])
+    close(
+        [overall.difference, overall.F, overall.df2, overall.p_value, overall.diff_lower, overall.diff_upper],
+        [0.043800322, 4.456319, 15.25967, 0.05166569, -0.00035885444, 0.087959499],
+    )
     close([overall.auc_first, overall.auc_second, overall.p_fixed_readers], [0.94083736, 0.89703704, 0.019279843])
     assert overall.diff_ci == "0.044 (-0.000–0.088)"
     senior = or_hillis(vandyke[vandyke.reader >= 3], treatments=[2, 1], cov="jackknife")
@@ -417,8 +449,9 @@ def test_or_hillis_table_per_group_and_overall(vandyke):
     assert solo.n_readers == 1 and np.isnan(solo.F) and "one reader" in solo.note
     close(solo.p_fixed_readers, 0.269338854)
     # a subset that is not fully crossed gets a note, the rest of the table survives
-    broken = or_hillis_table(df.drop(index=df.index[(df.reader == 4) & (df.case_id == 7)]),
-                             treatments=("spin-echo", "cine"))
+    broken = or_hillis_table(
+        df.drop(index=df.index[(df.reader == 4) & (df.case_id == 7)]), treatments=("spin-echo", "cine")
+    )
     assert "not fully crossed" in broken.set_index("readers").loc["senior", "note"]
     assert np.isfinite(broken.set_index("readers").loc["junior", "p_fixed_readers"])
 

@@ -47,8 +47,9 @@ def test_percentile_interval_and_reproducibility():
 
 def test_prediction_metrics_and_threshold():
     y, s = _data(200, 3)
-    res = bootstrap_metrics(y, y_score=s, threshold=0.5, metrics=["auc", "sensitivity", "specificity", "ppv", "npv",
-                                                                   "accuracy"], n_boot=300)
+    res = bootstrap_metrics(
+        y, y_score=s, threshold=0.5, metrics=["auc", "sensitivity", "specificity", "ppv", "npv", "accuracy"], n_boot=300
+    )
     pred = s >= 0.5
     assert res["sensitivity"].estimate == pytest.approx(pred[y == 1].mean())
     assert res["specificity"].estimate == pytest.approx((~pred)[y == 0].mean())

@@ -53,8 +53,12 @@ def test_comparisons_detect_the_simulated_effects():
     res = reader_study(df)
     comp = res.comparisons[res.comparisons["finding"] == "all"].set_index("comparison")
     print(comp[["auc1", "auc2", "difference", "p_value"]])
-    assert list(comp.index) == ["junior: unaided vs aided", "senior: unaided vs aided", "aided: senior vs junior",
-                                "unaided: senior vs junior"]
+    assert list(comp.index) == [
+        "junior: unaided vs aided",
+        "senior: unaided vs aided",
+        "aided: senior vs junior",
+        "unaided: senior vs junior",
+    ]
     assert comp.loc["junior: unaided vs aided", "difference"] < 0
     assert comp.loc["junior: unaided vs aided", "p_value"] < 0.01
     assert comp.loc["unaided: senior vs junior", "difference"] > 0
@@ -71,8 +75,9 @@ def test_agreement_and_reading_time_tables(study):
     assert row["kappa"] == pytest.approx(cohen_kappa_score(wide[row["reader1"]], wide[row["reader2"]]), abs=1e-12)
     rt = res.reading_time.set_index("group")
     assert list(rt.index) == ["junior", "senior", "all"]
-    jun = df[df["reader_group"] == "junior"].pivot_table(index="case_id", columns="condition",
-                                                         values="reading_time_s", aggfunc="mean")
+    jun = df[df["reader_group"] == "junior"].pivot_table(
+        index="case_id", columns="condition", values="reading_time_s", aggfunc="mean"
+    )
     ref = st.wilcoxon(jun["unaided"], jun["aided"], method="asymptotic")
     assert rt.loc["junior", "p_value"] == pytest.approx(ref.pvalue, rel=1e-10)
     assert rt.loc["junior", "median_first"] == pytest.approx(np.median(jun["unaided"]))
@@ -119,18 +124,64 @@ def test_cli_reader_study_and_stats_commands(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 80)
-    d = pd.DataFrame({"y": y, "a": y + rng.normal(size=80), "b": rng.normal(size=80), "pid": np.arange(80) // 2,
-                      "r1": rng.integers(1, 4, 80), "r2": rng.integers(1, 4, 80)})
+    d = pd.DataFrame(
+        {
+            "y": y,
+            "a": y + rng.normal(size=80),
+            "b": rng.normal(size=80),
+            "pid": np.arange(80) // 2,
+            "r1": rng.integers(1, 4, 80),
+            "r2": rng.integers(1, 4, 80),
+        }
+    )
     data = tmp_path / "d.csv"
     d.to_csv(data, index=False)
     assert main(["stats", "auc", str(data), "--truth", "y", "--score", "a", "--score", "b"]) == 0
     rows = json.loads((tmp_path / "d.auc.json").read_text())["rows"]
     assert rows[0]["auc"] == pytest.approx(roc_auc_score(y, d["a"]), abs=1e-15)
-    assert main(["stats", "delong", str(data), "--truth", "y", "--score", "a", "--score", "b",
-                 "--json", str(tmp_path / "dl.json")]) == 0
+    assert (
+        main(
+            [
+                "stats",
+                "delong",
+                str(data),
+                "--truth",
+                "y",
+                "--score",
+                "a",
+                "--score",
+                "b",
+                "--json",
+                str(tmp_path / "dl.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "dl.json").read_text())["rows"][0]["paired"] is True
-    assert main(["stats", "bootstrap", str(data), "--truth", "y", "--score", "a", "--metric", "auc",
-                 "--metric", "specificity", "--threshold", "0.5", "--cluster", "pid", "--n-boot", "200"]) == 0
+    assert (
+        main(
+            [
+                "stats",
+                "bootstrap",
+                str(data),
+                "--truth",
+                "y",
+                "--score",
+                "a",
+                "--metric",
+                "auc",
+                "--metric",
+                "specificity",
+                "--threshold",
+                "0.5",
+                "--cluster",
+                "pid",
+                "--n-boot",
+                "200",
+            ]
+        )
+        == 0
+    )
     assert main(["stats", "youden", str(data), "--truth", "y", "--score", "a"]) == 0
     assert main(["stats", "kappa", str(data), "--rater1", "r1", "--rater2", "r2", "--weights", "quadratic"]) == 0
     assert main(["stats", "wilcoxon", str(data), "--x", "a", "--y", "b"]) == 0

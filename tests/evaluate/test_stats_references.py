@@ -95,8 +95,9 @@ def test_kappa_value_matches_sklearn(weights):
     rng = np.random.default_rng(1)
     a = rng.integers(1, 6, 150)
     b = np.clip(a + rng.integers(-1, 2, 150), 1, 5)
-    assert cohen_kappa(a, b, weights=weights).kappa == pytest.approx(cohen_kappa_score(a, b, weights=weights),
-                                                                     abs=1e-12)
+    assert cohen_kappa(a, b, weights=weights).kappa == pytest.approx(
+        cohen_kappa_score(a, b, weights=weights), abs=1e-12
+    )
 
 
 def test_kappa_standard_errors_match_sas():
@@ -125,9 +126,21 @@ def test_kappa_test_matches_r_irr():
         assert k.p_value == pytest.approx(p, abs=1e-6)
 
 
-@pytest.mark.parametrize("kappa,label", [(-0.1, "poor"), (0.0, "slight"), (0.2, "slight"), (0.21, "fair"),
-                                         (0.4, "fair"), (0.55, "moderate"), (0.61, "substantial"),
-                                         (0.8, "substantial"), (0.81, "almost perfect"), (1.0, "almost perfect")])
+@pytest.mark.parametrize(
+    "kappa,label",
+    [
+        (-0.1, "poor"),
+        (0.0, "slight"),
+        (0.2, "slight"),
+        (0.21, "fair"),
+        (0.4, "fair"),
+        (0.55, "moderate"),
+        (0.61, "substantial"),
+        (0.8, "substantial"),
+        (0.81, "almost perfect"),
+        (1.0, "almost perfect"),
+    ],
+)
 def test_landis_koch(kappa, label):
     assert landis_koch(kappa) == label
 

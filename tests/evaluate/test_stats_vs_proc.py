@@ -45,36 +45,89 @@ def _datasets() -> dict[str, dict]:
     sets: dict[str, dict] = {}
 
     def add(name, y, s1, s2, direction="<", partner="", paired_test=1):
-        sets[name] = dict(y=np.asarray(y), s1=np.asarray(s1, float), s2=np.asarray(s2, float),
-                          direction=direction, partner=partner, paired_test=paired_test)
+        sets[name] = dict(
+            y=np.asarray(y),
+            s1=np.asarray(s1, float),
+            s2=np.asarray(s2, float),
+            direction=direction,
+            partner=partner,
+            paired_test=paired_test,
+        )
 
     y = _labels(5, 6, rng)  # BI-RADS-like categories, heavy ties
-    add("tiny_birads", y, np.clip(np.round(2.5 + 1.3 * y + rng.normal(0, 1, y.size)), 1, 5),
-        rng.integers(1, 6, y.size), partner="small_ties")
+    add(
+        "tiny_birads",
+        y,
+        np.clip(np.round(2.5 + 1.3 * y + rng.normal(0, 1, y.size)), 1, 5),
+        rng.integers(1, 6, y.size),
+        partner="small_ties",
+    )
     y = _labels(20, 30, rng)
-    add("small_ties", y, np.round(y + rng.normal(0, 1, y.size), 1), np.round(0.5 * y + rng.normal(0, 1, y.size), 1),
-        partner="medium_int")
+    add(
+        "small_ties",
+        y,
+        np.round(y + rng.normal(0, 1, y.size), 1),
+        np.round(0.5 * y + rng.normal(0, 1, y.size), 1),
+        partner="medium_int",
+    )
     y = _labels(25, 25, rng)  # balanced: sensitivity + specificity ties are common
-    add("balanced_ties", y, np.round(y + rng.normal(0, 1.2, y.size)), np.round(y + rng.normal(0, 1.5, y.size)),
-        partner="tiny_birads")
+    add(
+        "balanced_ties",
+        y,
+        np.round(y + rng.normal(0, 1.2, y.size)),
+        np.round(y + rng.normal(0, 1.5, y.size)),
+        partner="tiny_birads",
+    )
     y = _labels(150, 250, rng)
     latent = y * 1.1 + rng.normal(0, 1, y.size)
-    add("medium_int", y, np.clip(np.round(3 * latent + 5), 1, 10), np.clip(np.round(3 * (latent + rng.normal(0, .8,
-        y.size)) + 5), 1, 10), partner="large_cont")
+    add(
+        "medium_int",
+        y,
+        np.clip(np.round(3 * latent + 5), 1, 10),
+        np.clip(np.round(3 * (latent + rng.normal(0, 0.8, y.size)) + 5), 1, 10),
+        partner="large_cont",
+    )
     y = _labels(1500, 2500, rng)
     latent = y * 0.9 + rng.normal(0, 1, y.size)
     add("large_cont", y, latent, latent + rng.normal(0, 0.7, y.size), partner="small_ties")
     y = _labels(40, 60, rng)  # lower scores mean positive
-    add("reverse_dir", y, np.round(-y + rng.normal(0, 1, y.size), 1), np.round(-0.7 * y + rng.normal(0, 1, y.size), 1),
-        direction=">", partner="")
+    add(
+        "reverse_dir",
+        y,
+        np.round(-y + rng.normal(0, 1, y.size), 1),
+        np.round(-0.7 * y + rng.normal(0, 1, y.size), 1),
+        direction=">",
+        partner="",
+    )
     y = _labels(10, 12, rng)
-    add("perfect", y, y * 10 + rng.normal(0, 1, y.size).round(2), y + rng.normal(0, 1, y.size).round(2),
-        partner="balanced_ties")
+    add(
+        "perfect",
+        y,
+        y * 10 + rng.normal(0, 1, y.size).round(2),
+        y + rng.normal(0, 1, y.size).round(2),
+        partner="balanced_ties",
+    )
     y = _labels(8, 9, rng)
     add("all_tied", y, np.full(y.size, 3.0), np.round(y + rng.normal(0, 1, y.size), 1), partner="small_ties")
     y = _labels(7, 7, rng)  # adjacent doubles (midpoint rounds onto a score) and overflowing midpoints
-    odd = np.array([1.0, np.nextafter(1.0, 2.0), 1.7e308, 1.6e308, -1.7e308, 0.5, 0.5, 2.0, np.nextafter(2.0, 0.0),
-                    3.0, -2.0, 1e-300, 0.0, 7.0])
+    odd = np.array(
+        [
+            1.0,
+            np.nextafter(1.0, 2.0),
+            1.7e308,
+            1.6e308,
+            -1.7e308,
+            0.5,
+            0.5,
+            2.0,
+            np.nextafter(2.0, 0.0),
+            3.0,
+            -2.0,
+            1e-300,
+            0.0,
+            7.0,
+        ]
+    )
     add("near_ties", y, odd, odd[::-1].copy(), partner="tiny_birads")
     return sets
 
@@ -86,10 +139,12 @@ def proc(rscript, tmp_path_factory) -> tuple[dict, dict]:
     d = tmp_path_factory.mktemp("proc")
     rows = []
     for name, ds in sets.items():
-        pd.DataFrame({"y": ds["y"], "s1": ds["s1"], "s2": ds["s2"]}).to_csv(d / f"{name}.csv", index=False,
-                                                                           float_format="%.17g")
-        rows.append({"name": name, "direction": ds["direction"], "partner": ds["partner"],
-                     "paired_test": ds["paired_test"]})
+        pd.DataFrame({"y": ds["y"], "s1": ds["s1"], "s2": ds["s2"]}).to_csv(
+            d / f"{name}.csv", index=False, float_format="%.17g"
+        )
+        rows.append(
+            {"name": name, "direction": ds["direction"], "partner": ds["partner"], "paired_test": ds["paired_test"]}
+        )
     pd.DataFrame(rows).to_csv(d / "index.csv", index=False)
     out = d / "proc.tsv"
     run = subprocess.run([rscript, str(R_SCRIPT), str(d), str(out)], capture_output=True, text=True, timeout=300)
@@ -151,10 +206,12 @@ def test_youden_exact(proc, name):
     r_thr = fig[name]["best_threshold"]
     order = np.argsort(r_thr)  # pROC lists them by its own curve order
     np.testing.assert_array_equal(np.sort(best["threshold"].to_numpy()), r_thr[order])
-    np.testing.assert_array_equal(best.sort_values("threshold")["sensitivity"].to_numpy(),
-                                  fig[name]["best_sensitivity"][order])
-    np.testing.assert_array_equal(best.sort_values("threshold")["specificity"].to_numpy(),
-                                  fig[name]["best_specificity"][order])
+    np.testing.assert_array_equal(
+        best.sort_values("threshold")["sensitivity"].to_numpy(), fig[name]["best_sensitivity"][order]
+    )
+    np.testing.assert_array_equal(
+        best.sort_values("threshold")["specificity"].to_numpy(), fig[name]["best_specificity"][order]
+    )
     point = youden(ds["y"], ds["s1"], direction=ds["direction"])
     assert point.threshold in set(r_thr.tolist())
     assert point.n_tied == r_thr.size

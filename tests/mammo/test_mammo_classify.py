@@ -148,15 +148,26 @@ def _toy_store(path: Path, n: int = 48, size: int = 24, seed: int = 0, shift: fl
             im[cy - 5 : cy + 5, cx - 1 : cx + 1] += 120
             im[cy - 1 : cy + 1, cx - 5 : cx + 5] += 120
         imgs.append(np.clip(im, 0, 255).astype(np.uint8))
-    man = pd.DataFrame({"image_id": [f"I{i}" for i in range(n)], "patient_id": [f"P{i // 2}" for i in range(n)],
-                        "label": labels})
+    man = pd.DataFrame(
+        {"image_id": [f"I{i}" for i in range(n)], "patient_id": [f"P{i // 2}" for i in range(n)], "label": labels}
+    )
     write_store(path, np.stack(imgs), man, meta={"pixel_mean": float(np.mean(imgs) / 255)})
     return path
 
 
 def _cfg(**kw) -> ClassifierConfig:
-    base = dict(model="small_cnn", weights=None, iterations=40, batch_size=16, lr=0.05, lr_step=30, image_size=24,
-                checkpoint_every=10, device="cpu", model_kwargs={"width": 8})
+    base = dict(
+        model="small_cnn",
+        weights=None,
+        iterations=40,
+        batch_size=16,
+        lr=0.05,
+        lr_step=30,
+        image_size=24,
+        checkpoint_every=10,
+        device="cpu",
+        model_kwargs={"width": 8},
+    )
     return ClassifierConfig(**{**base, **kw})
 
 
@@ -187,12 +198,19 @@ def test_training_learns_resumes_exactly_and_reuses(tmp_path: Path) -> None:
 def test_incremental_init_loads_features_and_new_head(tmp_path: Path) -> None:
     images = load_images(_toy_store(tmp_path / "store", n=30))
     keep, y = get_scenario("malignant_vs_rest").select(images.table["label"])
-    first = train_classifier(TrainPart(images, np.arange(len(y)), y), 2, _cfg(iterations=5), tmp_path / "a",
-                             progress=False)
+    first = train_classifier(
+        TrainPart(images, np.arange(len(y)), y), 2, _cfg(iterations=5), tmp_path / "a", progress=False
+    )
     _, y3 = get_scenario("three_class").select(images.table["label"])
     # lr ~ 0: the fine-tuned run keeps the pretrained features exactly; the head is new (3 outputs)
-    second = train_classifier(TrainPart(images, np.arange(len(y3)), y3), 3, _cfg(iterations=2, lr=1e-30, wd=0.0),
-                              tmp_path / "b", init=first.path, progress=False)
+    second = train_classifier(
+        TrainPart(images, np.arange(len(y3)), y3),
+        3,
+        _cfg(iterations=2, lr=1e-30, wd=0.0),
+        tmp_path / "b",
+        init=first.path,
+        progress=False,
+    )
     a, b = first.model.state_dict(), second.model.state_dict()
     assert torch.allclose(a["features.0.weight"], b["features.0.weight"])
     assert b["fc.weight"].shape[0] == 3 and a["fc.weight"].shape[0] == 2
@@ -206,20 +224,31 @@ def test_classify_phantom_cohort_end_to_end(tmp_path: Path) -> None:
     from breastlab.mammo.report import classify_section
 
     cohort = make_mammo_cohort(tmp_path / "c", 16, seed=3, matrix=128, proportions=(0.2, 0.4, 0.4), progress=False)
-    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "s", method="aboutalib2018",
-                      progress=False)
+    build_mammo_store(
+        read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "s", method="aboutalib2018", progress=False
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = classify(tmp_path / "s", tmp_path / "out", scenarios="malignant_vs_rest,three_class",
-                       strategies="imagenet,incremental", sites=cohort / "phantom_truth.csv", site="digital",
-                       pretrain_site="film", test_fraction=0.3, config=_cfg(iterations=4, image_size=32),
-                       n_boot=50, progress=False)
+        res = classify(
+            tmp_path / "s",
+            tmp_path / "out",
+            scenarios="malignant_vs_rest,three_class",
+            strategies="imagenet,incremental",
+            sites=cohort / "phantom_truth.csv",
+            site="digital",
+            pretrain_site="film",
+            test_fraction=0.3,
+            config=_cfg(iterations=4, image_size=32),
+            n_boot=50,
+            progress=False,
+        )
     truth = pd.read_csv(cohort / "phantom_truth.csv")
     test_ids = set(res.predictions["image_id"])
     assert set(truth.loc[truth["image_id"].isin(test_ids), "site"]) == {"digital"}
     split = pd.read_csv(tmp_path / "out" / "split.csv")
-    assert not set(split.loc[split["role"] == "test", "patient_id"]) & set(split.loc[split["role"] == "train",
-                                                                                      "patient_id"])
+    assert not set(split.loc[split["role"] == "test", "patient_id"]) & set(
+        split.loc[split["role"] == "train", "patient_id"]
+    )
     assert len(res.results) == 4 and len(res.comparisons) == 2
     assert (tmp_path / "out" / "pretrain" / "three_class" / "model.pt").exists()
     html = classify_section(res)
@@ -240,10 +269,34 @@ def test_cli_mammo_classify(tmp_path: Path, capsys) -> None:
     from breastlab.cli import main
 
     _toy_store(tmp_path / "store", n=36)
-    rc = main(["mammo", "classify", str(tmp_path / "store"), "--out", str(tmp_path / "out"), "--scenario",
-               "malignant_vs_negative", "--model", "small_cnn", "--weights", "none", "--iterations", "3",
-               "--batch-size", "8", "--image-size", "24", "--folds", "3", "--n-boot", "20", "--device", "cpu",
-               "--no-progress"])
+    rc = main(
+        [
+            "mammo",
+            "classify",
+            str(tmp_path / "store"),
+            "--out",
+            str(tmp_path / "out"),
+            "--scenario",
+            "malignant_vs_negative",
+            "--model",
+            "small_cnn",
+            "--weights",
+            "none",
+            "--iterations",
+            "3",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "24",
+            "--folds",
+            "3",
+            "--n-boot",
+            "20",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "malignant_vs_negative" in out and (tmp_path / "out" / "report.html").exists()
@@ -267,12 +320,20 @@ def test_mapped_store_input_matches_hand_computation(tmp_path: Path) -> None:
     imgs = rng.integers(1, 4000, (6, 12, 8)).astype(np.uint16)
     imgs[:, :, :2] = 0  # background
     lo, hi = rng.uniform(100, 900, 6), rng.uniform(1500, 3000, 6)
-    man = pd.DataFrame({"image_id": [f"I{i}" for i in range(6)], "patient_id": [f"P{i // 2}" for i in range(6)],
-                        "label": np.array(CLASSES)[np.arange(6) % 3], "map_low": lo, "map_high": hi})
+    man = pd.DataFrame(
+        {
+            "image_id": [f"I{i}" for i in range(6)],
+            "patient_id": [f"P{i // 2}" for i in range(6)],
+            "label": np.array(CLASSES)[np.arange(6) % 3],
+            "map_low": lo,
+            "map_high": hi,
+        }
+    )
     write_store(tmp_path / "s", imgs, man)
     images = load_images(tmp_path / "s")
-    ref = np.stack([np.where(v == 0, -0.5, np.clip((v - a) / (b - a), -0.5, 6.0))
-                    for v, a, b in zip(imgs, lo, hi, strict=True)])
+    ref = np.stack(
+        [np.where(v == 0, -0.5, np.clip((v - a) / (b - a), -0.5, 6.0)) for v, a, b in zip(imgs, lo, hi, strict=True)]
+    )
     assert MAPPED_RANGE == (-0.5, 6.0)
     assert images.pixel_mean == pytest.approx(ref.mean(), rel=1e-5)
     x = model_input(images, np.array([3, 1]), None, [True, False], torch.device("cpu")).numpy()
@@ -291,20 +352,32 @@ def test_cpu_preset_learns_malignant_vs_negative_on_a_tiny_phantom(tmp_path: Pat
     from breastlab.mammo import CPU_PRESET
 
     torch.set_num_threads(1)
-    cohort = make_mammo_cohort(tmp_path / "c", 40, seed=5, matrix=256, proportions=(0.5, 0.0, 0.5),
-                               film_fraction=0.0, progress=False)
-    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "s", progress=False,
-                      **CPU_PRESET["store"])
+    cohort = make_mammo_cohort(
+        tmp_path / "c", 40, seed=5, matrix=256, proportions=(0.5, 0.0, 0.5), film_fraction=0.0, progress=False
+    )
+    build_mammo_store(
+        read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "s", progress=False, **CPU_PRESET["store"]
+    )
     p = {k: v for k, v in CPU_PRESET.items() if k != "store"}
-    cfg = ClassifierConfig(**{**p, "weights": None, "iterations": 120, "lr_step": 100, "device": "cpu",
-                              "checkpoint_every": 60})
+    cfg = ClassifierConfig(
+        **{**p, "weights": None, "iterations": 120, "lr_step": 100, "device": "cpu", "checkpoint_every": 60}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = classify(tmp_path / "s", tmp_path / "out", scenarios="malignant_vs_negative", test_fraction=0.3,
-                       config=cfg, n_boot=100, progress=False)
+        res = classify(
+            tmp_path / "s",
+            tmp_path / "out",
+            scenarios="malignant_vs_negative",
+            test_fraction=0.3,
+            config=cfg,
+            n_boot=100,
+            progress=False,
+        )
     r = res.scenario_results[0]
-    print(f"tiny phantom, CPU preset, 120 iterations: malignant vs negative AUC {r.auc:.3f} "
-          f"[{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} images")
+    print(
+        f"tiny phantom, CPU preset, 120 iterations: malignant vs negative AUC {r.auc:.3f} "
+        f"[{r.ci_lower:.3f}, {r.ci_upper:.3f}] on {r.n_images} images"
+    )
     assert r.auc > 0.75
 
 
@@ -313,9 +386,32 @@ def test_cli_mammo_classify_cpu_preset(tmp_path: Path) -> None:
     from breastlab.mammo import CPU_PRESET
 
     _toy_store(tmp_path / "store", n=36)
-    rc = main(["mammo", "classify", str(tmp_path / "store"), "--out", str(tmp_path / "out"), "--preset", "cpu",
-               "--scenario", "three_class", "--weights", "none", "--iterations", "3", "--image-size", "0",
-               "--test-fraction", "0.3", "--n-boot", "20", "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "mammo",
+            "classify",
+            str(tmp_path / "store"),
+            "--out",
+            str(tmp_path / "out"),
+            "--preset",
+            "cpu",
+            "--scenario",
+            "three_class",
+            "--weights",
+            "none",
+            "--iterations",
+            "3",
+            "--image-size",
+            "0",
+            "--test-fraction",
+            "0.3",
+            "--n-boot",
+            "20",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     run = json.loads((tmp_path / "out" / "imagenet" / "three_class" / "holdout" / "config.json").read_text())
     assert run["model"] == CPU_PRESET["model"] and run["model_kwargs"] == CPU_PRESET["model_kwargs"]

@@ -20,8 +20,9 @@ def test_unknown_model_names_the_valid_ones():
         get_model("resnet51")
 
 
-@pytest.mark.parametrize("name,size", [("resnet18", 64), ("resnet50", 64), ("alexnet", 96), ("small_cnn", 24),
-                                       ("vit_b_16", 224)])
+@pytest.mark.parametrize(
+    "name,size", [("resnet18", 64), ("resnet50", 64), ("alexnet", 96), ("small_cnn", 24), ("vit_b_16", 224)]
+)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_models_give_two_logits(name, size, channels):
     model = get_model(name, num_classes=2, in_channels=channels).eval()

@@ -19,8 +19,15 @@ SIZE = 32
 
 def _tiny_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
 
 
 def tiny_loader(run_dir: Path):
@@ -62,18 +69,34 @@ def make_run(root: Path, store_dir: Path, manifest: pd.DataFrame, rho: float, na
     man["transform"] = np.where(rng.random(len(man)) < 0.3, "vflip", "")
     split_dir = root / f"split_{name}"
     write_table(man, split_dir / "manifest.parquet")
-    write_json({"feature": "field_strength", "rho": rho, "seed": seed, "store": str(store_dir)},
-               split_dir / "config.json")
+    write_json(
+        {"feature": "field_strength", "rho": rho, "seed": seed, "store": str(store_dir)}, split_dir / "config.json"
+    )
     run = root / "sweep" / name
     # A model that leans on the attribute more when rho is large.
     w = 0.2 + 0.7 * rho
     score = np.clip(w * (man["attribute"] == "1.5") + (1 - w) * man["label"] + rng.normal(0, 0.2, len(man)), 0, 1)
     pred = man.assign(score=score.astype(float), pred=(score >= 0.5).astype(int))
-    write_table(pred[["row", "image_id", "patient_id", "split", "label", "group", "attribute", "transform",
-                      "score", "pred"]], run / "predictions.parquet")
-    write_json({"model": "tiny_cnn", "method": "erm", "optimizer": "adam", "lr": 1e-3, "wd": 0, "epochs": 1,
-                "seed": seed, "store": str(store_dir), "split": str(split_dir), "image_size": SIZE,
-                "in_channels": 1}, run / "config.json")
+    write_table(
+        pred[["row", "image_id", "patient_id", "split", "label", "group", "attribute", "transform", "score", "pred"]],
+        run / "predictions.parquet",
+    )
+    write_json(
+        {
+            "model": "tiny_cnn",
+            "method": "erm",
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "wd": 0,
+            "epochs": 1,
+            "seed": seed,
+            "store": str(store_dir),
+            "split": str(split_dir),
+            "image_size": SIZE,
+            "in_channels": 1,
+        },
+        run / "config.json",
+    )
     return run
 
 

@@ -50,8 +50,13 @@ def test_localises_bright_square_model_was_trained_on():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8, 2),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 2),
     )
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(60):

@@ -113,9 +113,17 @@ _PROBE = """<script>window.addEventListener('load', function () {
 
 
 def _chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+    ]
     return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=180)
 
 
@@ -147,9 +155,23 @@ def test_report_of_a_real_training_run(fake_sweep, tmp_path):
     split = Path(json.loads((fake_sweep / "rho0.9" / "config.json").read_text())["split"])
     store = json.loads((split / "config.json").read_text())["store"]
     run = tmp_path / "run"
-    train(TrainConfig(store=store, split=str(split), out=str(run), model="small_cnn", epochs=1, image_size=32,
-                      batch_size=16, optimizer="adam", lr=1e-3, weights=None, progress=False, device="cpu",
-                      model_kwargs={"width": 4}))
+    train(
+        TrainConfig(
+            store=store,
+            split=str(split),
+            out=str(run),
+            model="small_cnn",
+            epochs=1,
+            image_size=32,
+            batch_size=16,
+            optimizer="adam",
+            lr=1e-3,
+            weights=None,
+            progress=False,
+            device="cpu",
+            model_kwargs={"width": 4},
+        )
+    )
     out = write_report(run, tmp_path / "report.html", n_boot=20)
     text = out.read_text()
     assert "Gallery not available" not in text

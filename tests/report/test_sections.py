@@ -31,8 +31,11 @@ def _section_dir(root: Path, name: str, note: str) -> Path:
 
 
 def test_registry_names_the_three_capabilities():
-    assert {k.marker for k in SECTION_KINDS} == {"anomaly_section.json", "classify_section.json",
-                                                 "detection_section.json"}
+    assert {k.marker for k in SECTION_KINDS} == {
+        "anomaly_section.json",
+        "classify_section.json",
+        "detection_section.json",
+    }
     assert len({k.module for k in SECTION_KINDS}) == 3
 
 
@@ -58,8 +61,9 @@ def test_runs_and_sections_on_one_page(tmp_path, fake_sweep, fake_kind):
     sec = _section_dir(tmp_path, "s", "the section")
     # predictions.parquet inside a section folder is that capability's, not a shortcut run
     (sec / "predictions.parquet").write_bytes(b"not a run")
-    out = write_report([fake_sweep / "rho0.5", sec], tmp_path / "both.html", n_boot=20, gallery=False,
-                       section_kinds=(fake_kind,))
+    out = write_report(
+        [fake_sweep / "rho0.5", sec], tmp_path / "both.html", n_boot=20, gallery=False, section_kinds=(fake_kind,)
+    )
     text = out.read_text()
     assert "Table 2" in text and "the section" in text
     assert text.index("Table 2") < text.index("the section")

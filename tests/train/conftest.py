@@ -16,5 +16,6 @@ def toy_split(tmp_path_factory):
 @pytest.fixture(scope="session")
 def spurious_split(tmp_path_factory):
     """(store, split) where the attribute agrees with the label in 95% of train/val images."""
-    return make_toy_split(tmp_path_factory.mktemp("spur"), n_patients=32, per_patient=4, size=24, rho=0.95,
-                          signal=25, offset=60)
+    return make_toy_split(
+        tmp_path_factory.mktemp("spur"), n_patients=32, per_patient=4, size=24, rho=0.95, signal=25, offset=60
+    )

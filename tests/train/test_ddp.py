@@ -14,9 +14,21 @@ def test_two_process_training_equals_single_process(toy_split, tmp_path):
 
     def cfg(out, method):
         # GroupNorm: no per-rank batch statistics, so the two runs compute the same function.
-        return TrainConfig(store=str(store), split=str(split), out=str(tmp_path / out), model="small_cnn",
-                           model_kwargs={"norm": "group"}, optimizer="sgd", lr=3e-2, epochs=2, batch_size=16,
-                           image_size=24, method=method, device="cpu", progress=False)
+        return TrainConfig(
+            store=str(store),
+            split=str(split),
+            out=str(tmp_path / out),
+            model="small_cnn",
+            model_kwargs={"norm": "group"},
+            optimizer="sgd",
+            lr=3e-2,
+            epochs=2,
+            batch_size=16,
+            image_size=24,
+            method=method,
+            device="cpu",
+            progress=False,
+        )
 
     train(cfg("single", "groupdro"))
     launch_local(cfg("ddp", "groupdro"), nprocs=2)

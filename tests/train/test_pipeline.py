@@ -29,8 +29,11 @@ def test_crop_boxes_follow_torchvision_distribution():
     assert (ours[:, 1] >= 0).all() and (ours[:, 1] + ours[:, 3] <= w).all()
     area = lambda b: b[:, 2] * b[:, 3] / (h * w)  # noqa: E731
     logr = lambda b: np.log(b[:, 3] / b[:, 2])  # noqa: E731
-    ks = [stats.ks_2samp(area(ours), area(ref)).pvalue, stats.ks_2samp(logr(ours), logr(ref)).pvalue,
-          stats.ks_2samp(ours[:, 0] / h, ref[:, 0] / h).pvalue]
+    ks = [
+        stats.ks_2samp(area(ours), area(ref)).pvalue,
+        stats.ks_2samp(logr(ours), logr(ref)).pvalue,
+        stats.ks_2samp(ours[:, 0] / h, ref[:, 0] / h).pvalue,
+    ]
     print("KS p-values (area, log ratio, top):", ks)
     assert min(ks) > 1e-3
 
@@ -106,8 +109,10 @@ def test_transform_registered_with_curation_reaches_the_input_path():
 def test_uint8_crops_at_edges_and_threads_agree_with_torchvision(size):
     """Boxes touching every border, widths not a multiple of 4, 1 vs 3 threads: same pixels."""
     img = torch.randint(0, 256, (6, 37, 42), dtype=torch.uint8)
-    boxes = torch.tensor([[0, 0, 37, 42], [0, 39, 10, 3], [30, 35, 7, 7], [3, 40, 20, 2], [0, 1, 37, 41],
-                          [17, 0, 9, 41]], dtype=torch.float64)
+    boxes = torch.tensor(
+        [[0, 0, 37, 42], [0, 39, 10, 3], [30, 35, 7, 7], [3, 40, 20, 2], [0, 1, 37, 41], [17, 0, 9, 41]],
+        dtype=torch.float64,
+    )
     one = preprocess_train(img, boxes, image_size=size, threads=1)
     three = preprocess_train(img, boxes, image_size=size, threads=3)
     assert torch.equal(one, three)

@@ -12,19 +12,30 @@ from breastlab.train.sweep import expand_grid, load_sweep_config, run_sweep
 
 def _config(toy_split, out, **kw):
     store, split = toy_split
-    return {"store": str(store), "split": str(split), "model": "small_cnn", "optimizers": ["adamw"],
-            "lrs": [1e-2, 1e-3], "wds": [0.0], "epochs": 1, "out": str(out),
-            "train": {"batch_size": 16, "image_size": 24, "progress": False}, **kw}
+    return {
+        "store": str(store),
+        "split": str(split),
+        "model": "small_cnn",
+        "optimizers": ["adamw"],
+        "lrs": [1e-2, 1e-3],
+        "wds": [0.0],
+        "epochs": 1,
+        "out": str(out),
+        "train": {"batch_size": 16, "image_size": 24, "progress": False},
+        **kw,
+    }
 
 
 def test_default_grid_is_the_papers_36_configurations(toy_split, tmp_path):
-    spec = load_sweep_config({"store": str(toy_split[0]), "split": str(toy_split[1]), "model": "resnet50",
-                              "out": str(tmp_path)})
+    spec = load_sweep_config(
+        {"store": str(toy_split[0]), "split": str(toy_split[1]), "model": "resnet50", "out": str(tmp_path)}
+    )
     trials = expand_grid(spec)
     assert len(trials) == 36
     combos = {(c.optimizer, c.lr, c.wd) for _, c in trials}
-    assert combos == {(o, lr, wd) for o in ("sgd", "adam", "adamw") for lr in (1e-5, 1e-4, 1e-3, 1e-2)
-                      for wd in (1e-4, 1e-5, 0.0)}
+    assert combos == {
+        (o, lr, wd) for o in ("sgd", "adam", "adamw") for lr in (1e-5, 1e-4, 1e-3, 1e-2) for wd in (1e-4, 1e-5, 0.0)
+    }
     with pytest.raises(BreastlabInputError, match="unknown keys"):
         load_sweep_config({"store": "s", "split": "x", "model": "m", "out": "o", "learning_rate": 1})
 

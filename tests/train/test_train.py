@@ -21,8 +21,18 @@ from breastlab.train._synthetic import make_toy_split
 
 def _cfg(split_pair, out, **kw):
     store, split = split_pair
-    base = dict(store=str(store), split=str(split), out=str(out), model="small_cnn", optimizer="adamw", lr=1e-2,
-                epochs=6, batch_size=16, image_size=24, progress=False)
+    base = dict(
+        store=str(store),
+        split=str(split),
+        out=str(out),
+        model="small_cnn",
+        optimizer="adamw",
+        lr=1e-2,
+        epochs=6,
+        batch_size=16,
+        image_size=24,
+        progress=False,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -42,8 +52,18 @@ def test_training_learns_and_writes_the_run_contract(toy_split, tmp_path):
     pred = pd.read_parquet(run / "predictions.parquet")
     man = pd.read_parquet(toy_split[1] / "manifest.parquet")
     assert len(pred) == len(man) and set(pred["split"]) == {"train", "val", "test", "tune"}
-    assert list(pred.columns) == ["row", "image_id", "patient_id", "split", "label", "group", "attribute",
-                                  "transform", "score", "pred"]
+    assert list(pred.columns) == [
+        "row",
+        "image_id",
+        "patient_id",
+        "split",
+        "label",
+        "group",
+        "attribute",
+        "transform",
+        "score",
+        "pred",
+    ]
     test = pred[pred["split"] == "test"]
     acc = accuracy_score(test["label"], test["pred"])
     print("toy baseline test accuracy", acc)
@@ -52,8 +72,9 @@ def test_training_learns_and_writes_the_run_contract(toy_split, tmp_path):
     model, cfg = load_run_model(run)
     store = loop_mod.ArrayStore(toy_split[0])
     with torch.no_grad():
-        x = preprocess_eval(store.batch(test["row"].to_numpy()), cfg["image_size"], cfg["in_channels"],
-                            test["transform"].tolist())
+        x = preprocess_eval(
+            store.batch(test["row"].to_numpy()), cfg["image_size"], cfg["in_channels"], test["transform"].tolist()
+        )
         p = torch.softmax(model(x), 1)[:, 1].numpy()
     np.testing.assert_allclose(p, test["score"].to_numpy(), atol=1e-5)
 
@@ -61,11 +82,13 @@ def test_training_learns_and_writes_the_run_contract(toy_split, tmp_path):
 def test_resume_equals_uninterrupted_run(toy_split, tmp_path):
     for method in ("erm", "groupdro"):
         straight = train(_cfg(toy_split, tmp_path / f"a{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method))
-        part = train(_cfg(toy_split, tmp_path / f"b{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method),
-                     stop_after=1)
+        part = train(
+            _cfg(toy_split, tmp_path / f"b{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method), stop_after=1
+        )
         assert not part.finished and len(part.metrics) == 1
-        resumed = train(_cfg(toy_split, tmp_path / f"b{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method),
-                        resume=True)
+        resumed = train(
+            _cfg(toy_split, tmp_path / f"b{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method), resume=True
+        )
         a = torch.load(tmp_path / f"a{method}" / "checkpoint.pt", weights_only=False)
         b = torch.load(tmp_path / f"b{method}" / "checkpoint.pt", weights_only=False)
         for k in a["model"]:
@@ -73,8 +96,10 @@ def test_resume_equals_uninterrupted_run(toy_split, tmp_path):
         torch.testing.assert_close(a["objective"]["q"], b["objective"]["q"], rtol=0, atol=0)
         cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
         pd.testing.assert_frame_equal(straight.metrics[cols], resumed.metrics[cols])
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"a{method}" / "predictions.parquet"),
-                                      pd.read_parquet(tmp_path / f"b{method}" / "predictions.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / f"a{method}" / "predictions.parquet"),
+            pd.read_parquet(tmp_path / f"b{method}" / "predictions.parquet"),
+        )
 
 
 def test_existing_run_other_configuration_and_unknown_model_overwrite_nothing(toy_split, tmp_path):
@@ -144,8 +169,24 @@ def test_methods_run_on_a_split(spurious_split, tmp_path, method):
 
 def test_cli_train_and_bad_model(toy_split, tmp_path, capsys):
     store, split = toy_split
-    args = ["train", "--store", str(store), "--split", str(split), "--model", "small_cnn", "--epochs", "1",
-            "--batch-size", "16", "--image-size", "24", "--optimizer", "adam", "--no-progress"]
+    args = [
+        "train",
+        "--store",
+        str(store),
+        "--split",
+        str(split),
+        "--model",
+        "small_cnn",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--image-size",
+        "24",
+        "--optimizer",
+        "adam",
+        "--no-progress",
+    ]
     assert main([*args, "--out", str(tmp_path / "run")]) == 0
     assert "test_acc" in capsys.readouterr().out
     assert main([*args[:5], "--model", "lenet", *args[7:], "--out", str(tmp_path / "bad")]) == 2

@@ -53,8 +53,14 @@ def breast_level(y_true, y_score, conf_level: float = 0.95) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateCIWarning)
         ci = ci_auc(y_true, y_score, conf_level=conf_level, method="delong")
-    return {"auc": ci.auc, "auc_lower": ci.lower, "auc_upper": ci.upper, "n_abnormal": ci.n_positive,
-            "n_normal": ci.n_negative, **triage(y_true, y_score)}
+    return {
+        "auc": ci.auc,
+        "auc_lower": ci.lower,
+        "auc_upper": ci.upper,
+        "n_abnormal": ci.n_positive,
+        "n_normal": ci.n_negative,
+        **triage(y_true, y_score),
+    }
 
 
 def low_prevalence_draws(y_true, prevalence: float = 0.02, repeats: int = 200, seed: int = 0):
@@ -76,8 +82,9 @@ def low_prevalence_draws(y_true, prevalence: float = 0.02, repeats: int = 200, s
         yield np.concatenate([rng.choice(pos, n_pos, replace=False), neg])
 
 
-def low_prevalence(y_true, y_score, prevalence: float = 0.02, repeats: int = 200, seed: int = 0,
-                   conf_level: float = 0.95) -> pd.DataFrame:
+def low_prevalence(
+    y_true, y_score, prevalence: float = 0.02, repeats: int = 200, seed: int = 0, conf_level: float = 0.95
+) -> pd.DataFrame:
     """One row per repeat: abnormal breasts subsampled to ``prevalence`` against all normals."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(y_score, dtype=float)
@@ -174,8 +181,13 @@ def pixel_aucs(store: ArrayStore, heatmaps: np.ndarray, rows=None) -> pd.DataFra
         if hasattr(rec, "content_x0"):
             region = (int(rec.content_x0), int(rec.content_y0), int(rec.content_x1), int(rec.content_y1))
         heat = np.asarray(heatmaps[int(rec.row)], dtype=np.float32)
-        out.append({"row": int(rec.row), "image_id": rec.image_id, "pixel_auc": pixel_auc(heat, box_mask(
-            heat.shape, box), region)})
+        out.append(
+            {
+                "row": int(rec.row),
+                "image_id": rec.image_id,
+                "pixel_auc": pixel_auc(heat, box_mask(heat.shape, box), region),
+            }
+        )
     return pd.DataFrame(out, columns=["row", "image_id", "pixel_auc"])
 
 
@@ -205,17 +217,24 @@ class AnomalyEvaluation:
         lp = self.low_prevalence.mean(numeric_only=True)
         px = median_iqr(self.pixel["pixel_auc"])
         return {
-            "model": self.model, "auc_balanced": b["auc"], "auc_lower": b["auc_lower"], "auc_upper": b["auc_upper"],
-            "auc_low_prev": lp.get("auc", np.nan), "auc_low_prev_p2.5": lp.get("auc_p2.5", np.nan),
+            "model": self.model,
+            "auc_balanced": b["auc"],
+            "auc_lower": b["auc_lower"],
+            "auc_upper": b["auc_upper"],
+            "auc_low_prev": lp.get("auc", np.nan),
+            "auc_low_prev_p2.5": lp.get("auc_p2.5", np.nan),
             "auc_low_prev_p97.5": lp.get("auc_p97.5", np.nan),
             **{k: b[k] for k in b.index if k.startswith(("normals_set_aside", "sens_at"))},
-            "pixel_auc_median": px["median"], "pixel_auc_q1": px["q1"], "pixel_auc_q3": px["q3"],
+            "pixel_auc_median": px["median"],
+            "pixel_auc_q1": px["q1"],
+            "pixel_auc_q3": px["q3"],
             "pixel_auc_n": px["n"],
         }
 
 
-def evaluate_anomaly_run(run_dir: str | os.PathLike, prevalence: float = 0.02, repeats: int = 200,
-                         seed: int = 0) -> AnomalyEvaluation:
+def evaluate_anomaly_run(
+    run_dir: str | os.PathLike, prevalence: float = 0.02, repeats: int = 200, seed: int = 0
+) -> AnomalyEvaluation:
     """Breast-level (balanced and low-prevalence) and pixel-level figures of a trained run."""
     from breastlab.anomaly.train import load_heatmaps
 
@@ -234,9 +253,15 @@ def evaluate_anomaly_run(run_dir: str | os.PathLike, prevalence: float = 0.02, r
         px = pixel_aucs(store, load_heatmaps(run, int(s)), p["row"])
         px["seed"] = s
         pixel.append(px)
-    return AnomalyEvaluation(run, config["model"], pd.DataFrame(balanced), pd.DataFrame(lows),
-                             pd.concat(pixel, ignore_index=True), pred,
-                             {"prevalence": prevalence, "repeats": repeats, "seed": seed})
+    return AnomalyEvaluation(
+        run,
+        config["model"],
+        pd.DataFrame(balanced),
+        pd.DataFrame(lows),
+        pd.concat(pixel, ignore_index=True),
+        pred,
+        {"prevalence": prevalence, "repeats": repeats, "seed": seed},
+    )
 
 
 def comparison_table(evs: list[AnomalyEvaluation]) -> pd.DataFrame:

@@ -133,8 +133,9 @@ def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
     return torch.outer(g, g)
 
 
-def receptive_upsample(a: torch.Tensor, rf: ReceptiveField, out_size: tuple[int, int],
-                       sigma: float | None = None) -> torch.Tensor:
+def receptive_upsample(
+    a: torch.Tensor, rf: ReceptiveField, out_size: tuple[int, int], sigma: float | None = None
+) -> torch.Tensor:
     """FCDD's heatmap upsampling: transposed convolution of ``a`` (B, 1, u, v) with a fixed
     Gaussian kernel of the receptive-field size ``rf.r``, stride ``rf.j``, placed so that unit
     (p, q) is centred on input pixel ``(start + p j, start + q j)``; output ``out_size``.
@@ -198,12 +199,14 @@ def vgg11_trunk(weights: str | None = None, in_channels: int = 1) -> nn.Sequenti
             default, known = imagenet_weights_file("vgg11_bn")
             path = next((p for p in known if p.exists()), None)
             if path is None:
-                raise BreastlabInputError(f"ImageNet weights for vgg11_bn not found at {default}; "
-                                          "breastlab does not download them (use weights=None)")
+                raise BreastlabInputError(
+                    f"ImageNet weights for vgg11_bn not found at {default}; "
+                    "breastlab does not download them (use weights=None)"
+                )
             state = torch.load(path, map_location="cpu", weights_only=True)
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         feats.load_state_dict({k: v for k, v in state.items() if k in feats.state_dict()}, strict=False)
     if in_channels != 3:
         conv = feats[0]
@@ -254,8 +257,9 @@ class PooledNet(nn.Module):
     """Trunk + global average pool + linear: the BCE classifier (``out_dim=1`` logit) and the HSC
     feature map (``out_dim=d``). ``forward`` returns (B, out_dim)."""
 
-    def __init__(self, out_dim: int = 1, backbone: str = "small", width: int = 16, depth: int = 4,
-                 weights: str | None = None):
+    def __init__(
+        self, out_dim: int = 1, backbone: str = "small", width: int = 16, depth: int = 4, weights: str | None = None
+    ):
         super().__init__()
         self.features = _trunk(backbone, width, depth, weights)
         self.fc = nn.Linear(self.features.out_channels, out_dim)
@@ -276,8 +280,13 @@ class HSCScore(nn.Module):
 
 
 # ============================================================================ synthetic anomalies
-def confetti_noise(images: torch.Tensor, generator: torch.Generator, n_blobs: tuple[int, int] = (1, 4),
-                   size: tuple[int, int] = (3, 12), intensity: tuple[float, float] = (0.4, 1.0)) -> torch.Tensor:
+def confetti_noise(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    n_blobs: tuple[int, int] = (1, 4),
+    size: tuple[int, int] = (3, 12),
+    intensity: tuple[float, float] = (0.4, 1.0),
+) -> torch.Tensor:
     """Outlier exposure (FCDD's "confetti noise", adapted to grey MIPs): copies of ``images``
     (B, 1, H, W) in [0, 1] with 1-4 bright rectangles of random size and intensity added
     (clipped to 1). Returns the anomalous copies."""

@@ -96,8 +96,10 @@ class MipSettings:
             raise BreastlabInputError(f"chest_margin_mm={self.chest_margin_mm!r}: must lie in [0, 200]")
 
     def normalisation(self) -> str:
-        return (f"uint8 = round(255 * clip(MIP / P, 0, 1)), P = {self.percentile}th percentile of the exam's "
-                f"subtraction MIP ({self.post} - pre, negatives clipped) over the breast foreground")
+        return (
+            f"uint8 = round(255 * clip(MIP / P, 0, 1)), P = {self.percentile}th percentile of the exam's "
+            f"subtraction MIP ({self.post} - pre, negatives clipped) over the breast foreground"
+        )
 
 
 # ============================================================================ geometry
@@ -133,8 +135,9 @@ def _check_pair(pre, post, pre_shape: tuple, post_shape: tuple, patient: str, to
         )
 
 
-def subtraction_mips(pre_slices, pre, post_slices, post, patient: str = "?",
-                     tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+def subtraction_mips(
+    pre_slices, pre, post_slices, post, patient: str = "?", tol: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
     """``(max_k max(post_k - pre_k, 0), max_k pre_k)`` as float32 images, from stored slices.
 
     The same values as ``subtraction_volume(...).max(axis=0)`` and ``pre.array.max(axis=0)``
@@ -418,8 +421,12 @@ def _place(img: np.ndarray, dy: float, dx: float, mm_per_px: float, size: int):
     h = int(np.clip(round(img.shape[0] * dy / mm_per_px), 1, size))
     w = int(np.clip(round(img.shape[1] * dx / mm_per_px), 1, size))
     # Pillow's bilinear filter widens with the reduction factor, so downsampling is antialiased
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(img, dtype=np.float32), mode="F").resize(
-        (w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    small = np.asarray(
+        Image.fromarray(np.ascontiguousarray(img, dtype=np.float32), mode="F").resize(
+            (w, h), Image.Resampling.BILINEAR
+        ),
+        dtype=np.float32,
+    )
     out = np.zeros((size, size), np.float32)
     y0, x0 = size - h, size - w
     out[y0:, x0:] = small
@@ -437,8 +444,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 # ============================================================================ labels
-def breast_labels(clinical_row: pd.Series | dict, box_side: str | None, bilateral: str = "exclude",
-                  patient: str = "?") -> tuple[dict[str, int], list[str]]:
+def breast_labels(
+    clinical_row: pd.Series | dict, box_side: str | None, bilateral: str = "exclude", patient: str = "?"
+) -> tuple[dict[str, int], list[str]]:
     """``({"R": 0/1, "L": 0/1}, notes)`` for one patient; raises when the patient must be left out.
 
     The side of ``tumor_location`` is abnormal; bilateral cancer (``bilateral == "yes"``) or
@@ -454,8 +462,10 @@ def breast_labels(clinical_row: pd.Series | dict, box_side: str | None, bilatera
         if box_side is None:
             raise BreastlabInputError(f"patient {patient}: tumour side unknown (no tumor_location and no box)")
         side = box_side
-        notes.append(f"patient {patient}: tumor_location missing; the {_SIDE_WORD[side]} breast is abnormal "
-                     "because the tumour box lies on that side of the body midline")
+        notes.append(
+            f"patient {patient}: tumor_location missing; the {_SIDE_WORD[side]} breast is abnormal "
+            "because the tumour box lies on that side of the body midline"
+        )
     elif box_side is not None and box_side != side:
         raise BreastlabInputError(
             f"patient {patient}: tumor_location says {_SIDE_WORD[side]} but the tumour box lies in the "
@@ -479,8 +489,10 @@ def both_abnormal(clinical_row: pd.Series | dict) -> str:
 
 
 def _both_message(patient: str, why: str) -> str:
-    return (f"patient {patient}: both breasts abnormal ({why}); left out (bilateral='exclude'; use "
-            "bilateral='include' to keep both breasts labelled abnormal)")
+    return (
+        f"patient {patient}: both breasts abnormal ({why}); left out (bilateral='exclude'; use "
+        "bilateral='include' to keep both breasts labelled abnormal)"
+    )
 
 
 # ============================================================================ the store
@@ -533,25 +545,43 @@ def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, 
     for side in SIDES:
         b = ex.breasts[side]
         if b.cut_off:
-            notes.append(f"patient {job.patient_id}: the {_SIDE_WORD[side]} breast is cut off by the field of view "
-                         "(body tissue on the outer image column); that breast is left out")
+            notes.append(
+                f"patient {job.patient_id}: the {_SIDE_WORD[side]} breast is cut off by the field of view "
+                "(body tissue on the outer image column); that breast is left out"
+            )
             continue
         image_id = f"{job.patient_id}:{side}"
         images.append(b.image)
-        rows.append({
-            "image_id": image_id, "patient_id": job.patient_id, "side": side, "laterality": _SIDE_WORD[side],
-            "label": labels[side], "has_box": b.box is not None, "mip_scale": ex.scale, "midline_col": ex.midline,
-            "chest_row": ex.chest_row, "band_top": ex.band[0], "band_bottom": ex.band[1], "mm_per_px": ex.mm_per_px,
-            "content_x0": b.content[0], "content_y0": b.content[1], "content_x1": b.content[2],
-            "content_y1": b.content[3], "pre_series": Path(job.pre).name, "post_series": Path(job.post).name,
-        })
+        rows.append(
+            {
+                "image_id": image_id,
+                "patient_id": job.patient_id,
+                "side": side,
+                "laterality": _SIDE_WORD[side],
+                "label": labels[side],
+                "has_box": b.box is not None,
+                "mip_scale": ex.scale,
+                "midline_col": ex.midline,
+                "chest_row": ex.chest_row,
+                "band_top": ex.band[0],
+                "band_bottom": ex.band[1],
+                "mm_per_px": ex.mm_per_px,
+                "content_x0": b.content[0],
+                "content_y0": b.content[1],
+                "content_x1": b.content[2],
+                "content_y1": b.content[3],
+                "pre_series": Path(job.pre).name,
+                "post_series": Path(job.post).name,
+            }
+        )
         if b.box is not None:
             finds.append((image_id, f"{image_id}:0", "tumour_box", *b.box))
     if not images:
         raise BreastlabInputError(f"patient {job.patient_id}: no usable breast (both cut off by the field of view)")
     # column by column (a frame from row dicts infers every column's type per patient: ~0.3 ms); none: no frame
-    findings = (pd.DataFrame(dict(zip(FINDING_COLUMNS, map(list, zip(*finds, strict=True)), strict=True)))
-                if finds else None)
+    findings = (
+        pd.DataFrame(dict(zip(FINDING_COLUMNS, map(list, zip(*finds, strict=True)), strict=True))) if finds else None
+    )
     return images, _manifest_frame(rows, job.clinical), findings, notes
 
 
@@ -615,14 +645,20 @@ def build_mip_store(
         problems = ProblemLog()
         index = index_dicom_tree(dicom_root, problems=problems)
         boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
-        meta = {"modality": "mri_mip", "normalisation": settings.normalisation(),
-                "settings": dataclasses.asdict(settings), "source": str(dicom_root),
-                "generator": "breastlab.anomaly.build_mip_store"}
+        meta = {
+            "modality": "mri_mip",
+            "normalisation": settings.normalisation(),
+            "settings": dataclasses.asdict(settings),
+            "source": str(dicom_root),
+            "generator": "breastlab.anomaly.build_mip_store",
+        }
         writer = StoreWriter(out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta)
         saved = writer.meta.get("settings")
         if saved is not None and saved != dataclasses.asdict(settings):
-            raise BreastlabInputError(f"{out}: resuming with settings {dataclasses.asdict(settings)} but the "
-                                      f"interrupted job used {saved}; use the same settings or another folder")
+            raise BreastlabInputError(
+                f"{out}: resuming with settings {dataclasses.asdict(settings)} but the "
+                f"interrupted job used {saved}; use the same settings or another folder"
+            )
         exams = _plan(index, boxes, settings, problems, patients)
         done = writer.done_keys()
         todo = [j for j in exams if j.patient_id not in done]
@@ -636,8 +672,9 @@ def build_mip_store(
             if job.patient_id not in kept:
                 fut.cancel()  # left out for its clinical data (a running exam's result is dropped)
         notes_path = out / ".shards" / "notes"
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="anomaly mip", unit="patient",
-                   disable=not progress)
+        bar = tqdm(
+            total=len(jobs), initial=len(jobs) - len(todo), desc="anomaly mip", unit="patient", disable=not progress
+        )
 
         def handle(job: _Job, result, exc: BaseException | None) -> None:
             bar.update(1)
@@ -714,8 +751,9 @@ def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, P
         return None
     store = ArrayStore(out)
     if store.meta.get("settings") != dataclasses.asdict(settings):
-        raise BreastlabInputError(f"{out}: holds a MIP store built with {store.meta.get('settings')}; "
-                                  f"use the same settings or another folder")
+        raise BreastlabInputError(
+            f"{out}: holds a MIP store built with {store.meta.get('settings')}; use the same settings or another folder"
+        )
     log = ProblemLog()
     if (out / "problems.csv").exists():
         for rec in pd.read_csv(out / "problems.csv", dtype=str).fillna("").itertuples():
@@ -723,8 +761,13 @@ def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, P
     return store, log
 
 
-def _plan(index: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings, problems: ProblemLog,
-          patients: Sequence[str] | None) -> list[_Job]:
+def _plan(
+    index: pd.DataFrame,
+    boxes: pd.DataFrame,
+    settings: MipSettings,
+    problems: ProblemLog,
+    patients: Sequence[str] | None,
+) -> list[_Job]:
     """One job per patient with both series (clinical rows are attached by :func:`_attach_clinical`)."""
     jobs = []
     wanted = None if patients is None else set(patients)
@@ -741,16 +784,20 @@ def _plan(index: pd.DataFrame, boxes: pd.DataFrame, settings: MipSettings, probl
         post = [r["path"] for r in grp if r["sequence"] == settings.post]
         if not pre or not post:
             what = "pre-contrast" if not pre else f"{settings.post} post-contrast"
-            problems.add(pid, STAGE, f"patient {pid}: no {what} series among {[r['series'] for r in grp]}; "
-                                     "the subtraction needs both")
+            problems.add(
+                pid,
+                STAGE,
+                f"patient {pid}: no {what} series among {[r['series'] for r in grp]}; the subtraction needs both",
+            )
             continue
         box = {k: int(v) for k, v in box_rows[pid].items()} if pid in box_rows else None
         jobs.append(_Job(pid, pre[0], post[0], box, settings))
     return jobs
 
 
-def _attach_clinical(jobs: list[_Job], clinical_rows: dict[str, dict[str, Any]], settings: MipSettings,
-                     problems: ProblemLog) -> list[_Job]:
+def _attach_clinical(
+    jobs: list[_Job], clinical_rows: dict[str, dict[str, Any]], settings: MipSettings, problems: ProblemLog
+) -> list[_Job]:
     """The jobs of patients in the clinical table (:func:`~breastlab.data.duke.clinical.read_clinical_records`),
     with their row; patients whose both breasts are abnormal are left out here when
     ``bilateral="exclude"`` (known without their images)."""
@@ -769,8 +816,9 @@ def _attach_clinical(jobs: list[_Job], clinical_rows: dict[str, dict[str, Any]],
 
 
 # ============================================================================ contact sheet
-def contact_sheet(store: ArrayStore | str | os.PathLike, path: str | os.PathLike, n_per_class: int = 4,
-                  seed: int = 0) -> Path:
+def contact_sheet(
+    store: ArrayStore | str | os.PathLike, path: str | os.PathLike, n_per_class: int = 4, seed: int = 0
+) -> Path:
     """PNG of ``n_per_class`` abnormal (with their box in red) and normal breast MIPs."""
     from PIL import Image, ImageDraw
 

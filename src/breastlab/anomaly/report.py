@@ -81,8 +81,10 @@ class ModelSection:
         files = entry["files"]
         missing = [f for f in files.values() if not (folder / f).is_file()]
         if missing:
-            raise BreastlabInputError(f"{folder / MARKER}: lists {missing} but they are missing; run "
-                                      "`breastlab anomaly evaluate` again into this folder")
+            raise BreastlabInputError(
+                f"{folder / MARKER}: lists {missing} but they are missing; run "
+                "`breastlab anomaly evaluate` again into this folder"
+            )
         tables = {key: pd.read_parquet(folder / files[key]) for key in cls._TABLES}
         arrays = {key: np.load(folder / files[key]) for key in ("gallery_images", "gallery_heatmaps")}
         return cls(entry["name"], entry["model"], entry.get("run_dir", ""), **tables, **arrays)
@@ -97,10 +99,16 @@ def model_section(ev: AnomalyEvaluation, name: str | None = None, per_kind: int 
     draws = low_prevalence_draws(y, settings["prevalence"], settings["repeats"], settings["seed"])
     gallery, images, heatmaps = _gallery_panels(ev, first, per_kind)
     return ModelSection(
-        name=name or ev.model, model=ev.model, run_dir=str(ev.run_dir),
+        name=name or ev.model,
+        model=ev.model,
+        run_dir=str(ev.run_dir),
         scores=pred[[c for c in _SCORE_COLUMNS if c in pred.columns]].reset_index(drop=True),
-        balanced=ev.balanced, low_prevalence=ev.low_prevalence, pixel=ev.pixel,
-        roc_low_prevalence=mean_roc(y, s, draws), gallery=gallery, gallery_images=images,
+        balanced=ev.balanced,
+        low_prevalence=ev.low_prevalence,
+        pixel=ev.pixel,
+        roc_low_prevalence=mean_roc(y, s, draws),
+        gallery=gallery,
+        gallery_images=images,
         gallery_heatmaps=heatmaps,
     )
 
@@ -129,14 +137,24 @@ def _gallery_panels(ev: AnomalyEvaluation, pred: pd.DataFrame, per_kind: int):
             box = [-1] * 4
             if rec.image_id in boxes.index:
                 box = boxes.loc[rec.image_id, ["x0", "y0", "x1", "y1"]].tolist()
-            rows.append({"kind": kind, "image_id": rec.image_id, "score": float(rec.score), "label": int(rec.label),
-                         **dict(zip(("x0", "y0", "x1", "y1"), (int(v) for v in box), strict=True))})
+            rows.append(
+                {
+                    "kind": kind,
+                    "image_id": rec.image_id,
+                    "score": float(rec.score),
+                    "label": int(rec.label),
+                    **dict(zip(("x0", "y0", "x1", "y1"), (int(v) for v in box), strict=True)),
+                }
+            )
             images.append(np.asarray(store[int(rec.row)], dtype=np.uint8))
             heatmaps.append(np.asarray(heat[int(rec.row)], dtype=np.float32))
     h, w = store.shape if store.shape else (0, 0)
     gallery = pd.DataFrame(rows, columns=["kind", "image_id", "score", "label", "x0", "y0", "x1", "y1"])
-    return (gallery, np.stack(images) if images else np.zeros((0, h, w), np.uint8),
-            np.stack(heatmaps) if heatmaps else np.zeros((0, h, w), np.float32))
+    return (
+        gallery,
+        np.stack(images) if images else np.zeros((0, h, w), np.uint8),
+        np.stack(heatmaps) if heatmaps else np.zeros((0, h, w), np.float32),
+    )
 
 
 def _unique_names(evs: Sequence[AnomalyEvaluation]) -> list[str]:
@@ -161,15 +179,20 @@ def roc_figure(models: Sequence[ModelSection]) -> str:
         axes[0].plot(roc.fpr, roc.tpr, color=color, label=f"{m.name} (AUC {m.balanced['auc'].iloc[0]:.3f})")
         r = m.roc_low_prevalence
         lp = m.low_prevalence.iloc[0]
-        axes[1].plot(r["fpr"], r["tpr_mean"], color=color,
-                     label=f"{m.name} (AUC {lp['auc']:.3f}, {lp['auc_p2.5']:.3f}-{lp['auc_p97.5']:.3f})")
+        axes[1].plot(
+            r["fpr"],
+            r["tpr_mean"],
+            color=color,
+            label=f"{m.name} (AUC {lp['auc']:.3f}, {lp['auc_p2.5']:.3f}-{lp['auc_p97.5']:.3f})",
+        )
         axes[1].fill_between(r["fpr"], r["tpr_p2.5"], r["tpr_p97.5"], color=color, alpha=0.15, lw=0)
     lp0 = models[0].low_prevalence.iloc[0]
     titles = ["balanced task", f"low prevalence ({100 * lp0['prevalence']:.1f}%, {int(lp0['repeats'])} subsamples)"]
     for ax, title in zip(axes, titles, strict=True):
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--")
-        ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"breast level, {title}", xlim=(0, 1),
-               ylim=(0, 1.01))
+        ax.set(
+            xlabel="1 - specificity", ylabel="sensitivity", title=f"breast level, {title}", xlim=(0, 1), ylim=(0, 1.01)
+        )
         ax.legend(loc="lower right", fontsize=7)
     return png_uri(fig)
 
@@ -202,8 +225,16 @@ def gallery_figure(m: ModelSection) -> str:
             h = m.gallery_heatmaps[i]
             ax.imshow(h / (h.max() or 1), cmap="jet", alpha=0.35, vmin=0, vmax=1)
             if rec["x0"] >= 0:
-                ax.add_patch(plt.Rectangle((rec["x0"] - 0.5, rec["y0"] - 0.5), rec["x1"] - rec["x0"],
-                                           rec["y1"] - rec["y0"], fill=False, edgecolor="lime", lw=1.2))
+                ax.add_patch(
+                    plt.Rectangle(
+                        (rec["x0"] - 0.5, rec["y0"] - 0.5),
+                        rec["x1"] - rec["x0"],
+                        rec["y1"] - rec["y0"],
+                        fill=False,
+                        edgecolor="lime",
+                        lw=1.2,
+                    )
+                )
             ax.set_title(f"{kind}\n{rec['image_id']}\nscore {rec['score']:.3g}", fontsize=7)
     return png_uri(fig)
 
@@ -223,18 +254,23 @@ def _render(models: Sequence[ModelSection], settings: dict) -> str:
         f"{'?' if prevalence is None else f'{100 * prevalence:g}'}% prevalence), triage figures, and pixel AUC of "
         "each heatmap against the projected tumour box (median and IQR; FCDD: Gaussian-upsampled A(X); "
         "BCE and HSC: Grad-CAM). Figures are means over the CV seeds; curves and gallery show the first seed.</p>",
-        html_table(table), "<h3>Triage</h3>",
+        html_table(table),
+        "<h3>Triage</h3>",
         "<p class='note'>Share of normal breasts set aside (specificity) at 100, 99 and 95% sensitivity; "
         "sensitivity at 90% specificity (balanced task).</p>",
         html_table(table[triage_cols]),
-        "<h3>ROC curves</h3>", img_tag(roc_figure(models), "ROC curves per model and task"),
-        "<h3>Explanation quality</h3>", img_tag(pixel_box_figure(models), "pixel AUC box plots"),
+        "<h3>ROC curves</h3>",
+        img_tag(roc_figure(models), "ROC curves per model and task"),
+        "<h3>Explanation quality</h3>",
+        img_tag(pixel_box_figure(models), "pixel AUC box plots"),
     ]
     for m in models:
         parts.append(f"<h3>Gallery: {html.escape(m.name)}</h3>")
-        parts.append("<p class='note'>At the Youden threshold: true positives (highest scores), misses "
-                     "(lowest-scored abnormal breasts), false alarms (highest-scored normal breasts); "
-                     "heatmap overlay, projected tumour box in green.</p>")
+        parts.append(
+            "<p class='note'>At the Youden threshold: true positives (highest scores), misses "
+            "(lowest-scored abnormal breasts), false alarms (highest-scored normal breasts); "
+            "heatmap overlay, projected tumour box in green.</p>"
+        )
         parts.append(img_tag(gallery_figure(m), f"gallery {m.name}"))
     return "\n".join(parts)
 
@@ -242,8 +278,7 @@ def _render(models: Sequence[ModelSection], settings: dict) -> str:
 def _comparison(models: Sequence[ModelSection]) -> pd.DataFrame:
     """The comparison table from the saved per-seed tables (same figures as
     :func:`breastlab.anomaly.evaluate.comparison_table`)."""
-    evs = [AnomalyEvaluation(Path(m.run_dir), m.name, m.balanced, m.low_prevalence, m.pixel, m.scores)
-           for m in models]
+    evs = [AnomalyEvaluation(Path(m.run_dir), m.name, m.balanced, m.low_prevalence, m.pixel, m.scores) for m in models]
     return comparison_table(evs)
 
 
@@ -265,9 +300,14 @@ def write_anomaly_section(evs: Sequence[AnomalyEvaluation], folder: str | os.Pat
     models = [model_section(ev, name, per_kind) for ev, name in zip(evs, _unique_names(evs), strict=True)]
     entries = [{"name": m.name, "model": m.model, "run_dir": m.run_dir, "files": m.save(folder)} for m in models]
     write_table(_comparison(models), folder / "comparison.csv")
-    marker = {"kind": "anomaly", "version": SECTION_VERSION, "breastlab": __version__,
-              "settings": {"prevalence": 0.02, "repeats": 200, **evs[0].settings, "per_kind": per_kind},
-              "comparison": "comparison.csv", "models": entries}
+    marker = {
+        "kind": "anomaly",
+        "version": SECTION_VERSION,
+        "breastlab": __version__,
+        "settings": {"prevalence": 0.02, "repeats": 200, **evs[0].settings, "per_kind": per_kind},
+        "comparison": "comparison.csv",
+        "models": entries,
+    }
     return write_json(marker, folder / MARKER)
 
 
@@ -277,8 +317,12 @@ def section_from_dir(path: str | os.PathLike) -> str:
     from breastlab.report.sections import read_section_marker
 
     folder = Path(path)
-    meta = read_section_marker(folder, MARKER, version=SECTION_VERSION,
-                               remedy=f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`")
+    meta = read_section_marker(
+        folder,
+        MARKER,
+        version=SECTION_VERSION,
+        remedy=f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`",
+    )
     models = [ModelSection.load(folder, entry) for entry in meta["models"]]
     return _render(models, meta.get("settings", {}))
 
@@ -286,9 +330,11 @@ def section_from_dir(path: str | os.PathLike) -> str:
 def write_anomaly_report(evs: Sequence[AnomalyEvaluation], path: str | os.PathLike) -> Path:
     """A self-contained HTML page holding :func:`anomaly_section`."""
     body = anomaly_section(evs)
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab anomaly report</title>"
-            f"<style>{REPORT_CSS}</style></head><body><h1>breastlab anomaly report</h1><section>{body}</section>"
-            "</body></html>")
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab anomaly report</title>"
+        f"<style>{REPORT_CSS}</style></head><body><h1>breastlab anomaly report</h1><section>{body}</section>"
+        "</body></html>"
+    )
     return write_text(page, path)
 
 

@@ -82,8 +82,10 @@ class AnomalyConfig:
         if self.folds < 2:
             raise BreastlabInputError(f"folds={self.folds}: patient-grouped cross-validation needs >= 2 folds")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise BreastlabInputError(f"epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}: "
-                                      "need epochs >= 1, batch_size >= 1, lr > 0")
+            raise BreastlabInputError(
+                f"epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}: "
+                "need epochs >= 1, batch_size >= 1, lr > 0"
+            )
         if self.n_abnormal is not None and self.n_abnormal < 0:
             raise BreastlabInputError(f"n_abnormal={self.n_abnormal}: must be None (all) or >= 0")
         if self.model == "bce" and self.n_abnormal == 0 and self.oe == "none":
@@ -156,8 +158,9 @@ def load_images(store: ArrayStore, rows: np.ndarray, image_size: int | None) -> 
     return x
 
 
-def _train_fold(cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path,
-                device: torch.device, autocast) -> tuple[nn.Module, float]:
+def _train_fold(
+    cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path, device: torch.device, autocast
+) -> tuple[nn.Module, float]:
     """Train one model; returns it and the measured training images per second."""
     from breastlab.train.loop import derive_seed
 
@@ -202,8 +205,15 @@ def _train_fold(cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int,
         seconds += time.perf_counter() - t0
         sched.step()
         with atomic_path(ckpt) as tmp:
-            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "epoch": epoch}, tmp)
+            torch.save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch,
+                },
+                tmp,
+            )
     return net, (n_images / seconds if seconds > 0 else float("nan"))
 
 
@@ -263,8 +273,9 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
             if h.shape[-1] != store.shape[0]:  # heatmaps live on the store's pixel grid (boxes are there)
                 h = F.interpolate(h[:, None], size=store.shape, mode="bilinear", align_corners=False)[:, 0]
             heat.append(h)
-        pred = man.loc[test_rows, [c for c in ("row", "image_id", "patient_id", "side", "label", "has_box")
-                                   if c in man.columns]].copy()
+        pred = man.loc[
+            test_rows, [c for c in ("row", "image_id", "patient_id", "side", "label", "has_box") if c in man.columns]
+        ].copy()
         pred["seed"], pred["fold"], pred["model"] = seed, fold, cfg.model
         pred["score"] = torch.cat(scores).numpy().astype(np.float64)
         write_table(pred, Path(f"{stem}.parquet"))

@@ -20,8 +20,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breastlab", description="Breast-imaging AI research toolkit")
     parser.add_argument("--version", action="version", version=f"breastlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (data.add_duke, data.add_export, data.add_phantom, curate.add, train.add_train, train.add_evaluate,
-                stats.add, anomaly.add, mammo.add, demo.add):
+    for add in (
+        data.add_duke,
+        data.add_export,
+        data.add_phantom,
+        curate.add,
+        train.add_train,
+        train.add_evaluate,
+        stats.add,
+        anomaly.add,
+        mammo.add,
+        demo.add,
+    ):
         add(sub)
     return parser
 

@@ -15,8 +15,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--post", default="post1", help="post-contrast phase subtracted (post1)")
     q.add_argument("--percentile", type=float, default=99.5, help="per-exam scaling percentile (99.5)")
     q.add_argument("--chest-margin-mm", type=float, default=20.0, help="band behind the chest wall (20 mm)")
-    q.add_argument("--bilateral", choices=["exclude", "include"], default="exclude",
-                   help="patients with both breasts abnormal: leave out (default) or keep")
+    q.add_argument(
+        "--bilateral",
+        choices=["exclude", "include"],
+        default="exclude",
+        help="patients with both breasts abnormal: leave out (default) or keep",
+    )
     q.add_argument("--workers", type=int, default=1)
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
     q.set_defaults(func=_cmd_anomaly_mip)
@@ -41,8 +45,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prevalence", type=float, default=0.02)
     q.add_argument("--repeats", type=int, default=200)
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", default=None, help="output folder: the report section's files (`breastlab report OUT`); "
-                   "default: anomaly_evaluation beside the first run")
+    q.add_argument(
+        "--out",
+        default=None,
+        help="output folder: the report section's files (`breastlab report OUT`); "
+        "default: anomaly_evaluation beside the first run",
+    )
     q.add_argument("--csv", default=None, help="write the comparison table here")
     q.add_argument("--html", default=None, help="write the anomaly report here")
     q.set_defaults(func=_cmd_anomaly_evaluate)
@@ -52,8 +60,13 @@ def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
     from breastlab._table import format_table
     from breastlab.anomaly.mip import MipSettings, build_mip_store, contact_sheet
 
-    settings = MipSettings(size=args.size, post=args.post, percentile=args.percentile,
-                           chest_margin_mm=args.chest_margin_mm, bilateral=args.bilateral)
+    settings = MipSettings(
+        size=args.size,
+        post=args.post,
+        percentile=args.percentile,
+        chest_margin_mm=args.chest_margin_mm,
+        bilateral=args.bilateral,
+    )
     store, problems = build_mip_store(args.source, args.out, settings, workers=args.workers)
     man = store.manifest
     counts = man.groupby(["side", "label"]).size().rename("breasts").reset_index()
@@ -68,13 +81,27 @@ def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
 def _cmd_anomaly_train(args: argparse.Namespace) -> int:
     from breastlab.anomaly.train import AnomalyConfig, train_anomaly
 
-    cfg = AnomalyConfig(store=args.store, out=args.out, model=args.model, backbone=args.backbone, weights=args.weights,
-                        image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        folds=args.folds, seeds=tuple(args.seeds), n_abnormal=args.n_abnormal, oe=args.oe,
-                        device=args.device)
+    cfg = AnomalyConfig(
+        store=args.store,
+        out=args.out,
+        model=args.model,
+        backbone=args.backbone,
+        weights=args.weights,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        folds=args.folds,
+        seeds=tuple(args.seeds),
+        n_abnormal=args.n_abnormal,
+        oe=args.oe,
+        device=args.device,
+    )
     run = train_anomaly(cfg)
-    print(f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
-          f"training {run.images_per_second:.0f} images/s")
+    print(
+        f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
+        f"training {run.images_per_second:.0f} images/s"
+    )
     return 0
 
 
@@ -86,8 +113,11 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     from breastlab.anomaly.report import write_anomaly_report, write_anomaly_section
 
     evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
-    emit(comparison_table(evs), f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
-         csv_path=args.csv)
+    emit(
+        comparison_table(evs),
+        f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
+        csv_path=args.csv,
+    )
     out = Path(args.out) if args.out else Path(args.runs[0]).resolve().parent / "anomaly_evaluation"
     print(f"wrote {write_anomaly_section(evs, out).parent} (report section: `breastlab report {out}`)")
     if args.html:

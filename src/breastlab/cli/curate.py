@@ -22,13 +22,22 @@ def add(sub: argparse._SubParsersAction) -> None:
     source(q)
     q.add_argument("--out", required=True, help="output folder: OUT/<name>/repNN/ per split")
     what = q.add_mutually_exclusive_group(required=True)
-    what.add_argument("--spurbreast", nargs="*", metavar="NAME", default=None,
-                      help="the eight SpurBreast configurations (or the NAMEs given)")
+    what.add_argument(
+        "--spurbreast",
+        nargs="*",
+        metavar="NAME",
+        default=None,
+        help="the eight SpurBreast configurations (or the NAMEs given)",
+    )
     what.add_argument("--feature", metavar="COLUMN", help="spurious split on this clinical column (with --groups)")
     what.add_argument("--transform", metavar="NAME", help="image-transform split, e.g. vflip")
     what.add_argument("--baseline", action="store_true", help="random patients, no correlation")
-    q.add_argument("--groups", nargs=2, metavar=("A", "B"),
-                   help="group values; A goes with the tumour class; a set of values is comma-separated: '2.8936,3.0'")
+    q.add_argument(
+        "--groups",
+        nargs=2,
+        metavar=("A", "B"),
+        help="group values; A goes with the tumour class; a set of values is comma-separated: '2.8936,3.0'",
+    )
     q.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"), help="attribute names of the two groups")
     q.add_argument("--attribute", metavar="COLUMN", help="--baseline: annotate groups by this column")
     q.add_argument("--reverse", action="store_true", help="--transform: transform the non-tumour slices instead")
@@ -40,10 +49,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--rho", type=float, default=1.0, help="correlation strength in [0.5, 1] (1.0)")
     q.add_argument("--repeats", type=int, default=1, help="splits with different random patients (1)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--negatives", choices=["random", "nearest"], default="random",
-                   help="non-tumour slices per patient: random (default) or nearest the tumour")
-    q.add_argument("--test-transform", choices=["balanced", "none"], default="balanced",
-                   help="--transform: test set half transformed per class (balanced) or untransformed")
+    q.add_argument(
+        "--negatives",
+        choices=["random", "nearest"],
+        default="random",
+        help="non-tumour slices per patient: random (default) or nearest the tumour",
+    )
+    q.add_argument(
+        "--test-transform",
+        choices=["balanced", "none"],
+        default="balanced",
+        help="--transform: test set half transformed per class (balanced) or untransformed",
+    )
     q.set_defaults(func=_cmd_curate_splits)
 
     q = cs.add_parser("scan", help="which clinical columns can carry a spurious split of the given sizes")
@@ -97,8 +114,14 @@ def _cmd_curate_splits(args: argparse.Namespace) -> int:
             spec = GroupSpec(args.feature, args.groups[0], args.groups[1], tuple(args.names) if args.names else None)
             cfg = SplitConfig(args.name or args.feature, "spurious", groups=spec, **sizes)
         elif args.transform:
-            cfg = SplitConfig(args.name or args.transform, "transform", transform=args.transform,
-                              reverse=args.reverse, test_transform=args.test_transform, **sizes)
+            cfg = SplitConfig(
+                args.name or args.transform,
+                "transform",
+                transform=args.transform,
+                reverse=args.reverse,
+                test_transform=args.test_transform,
+                **sizes,
+            )
         else:
             cfg = SplitConfig(args.name or "baseline", "baseline", attribute=args.attribute, **sizes)
         configs = [cfg]
@@ -106,13 +129,24 @@ def _cmd_curate_splits(args: argparse.Namespace) -> int:
     from breastlab.curate import splits_table
 
     table = splits_table(splits)
-    agg = table.groupby(["config", "split"], sort=False).agg(
-        patients=("patients", "first"), images_mean=("images", "mean"), images_min=("images", "min"),
-        images_max=("images", "max"), rho=("rho", "mean")).reset_index()
+    agg = (
+        table.groupby(["config", "split"], sort=False)
+        .agg(
+            patients=("patients", "first"),
+            images_mean=("images", "mean"),
+            images_min=("images", "min"),
+            images_max=("images", "max"),
+            rho=("rho", "mean"),
+        )
+        .reset_index()
+    )
     emit(agg, f"splits in {args.out} ({args.repeats} repeat(s))", csv_path=Path(args.out) / "splits.csv")
     if args.spurbreast is not None:
-        emit(compare_with_paper(splits), "ours vs SpurBreast Table 1 (images over repeats)",
-             csv_path=Path(args.out) / "paper_comparison.csv")
+        emit(
+            compare_with_paper(splits),
+            "ours vs SpurBreast Table 1 (images over repeats)",
+            csv_path=Path(args.out) / "paper_comparison.csv",
+        )
     return 0
 
 
@@ -120,8 +154,9 @@ def _cmd_curate_scan(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.curate import scan_features, scan_table
 
-    scan = scan_features(_curate_cohort(args), sizes=args.sizes, n_test=args.test, rho=args.rho, seed=args.seed,
-                         columns=args.columns)
+    scan = scan_features(
+        _curate_cohort(args), sizes=args.sizes, n_test=args.test, rho=args.rho, seed=args.seed, columns=args.columns
+    )
     from breastlab._io import write_table
 
     write_table(scan, args.out)
@@ -135,16 +170,25 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.curate import check_splits
 
-    reports = check_splits(args.dir, store=args.store, balance_tol=args.balance_tol, rho_tol=args.rho_tol,
-                           test_tol=args.test_tol)
+    reports = check_splits(
+        args.dir, store=args.store, balance_tol=args.balance_tol, rho_tol=args.rho_tol, test_tol=args.test_tol
+    )
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     failed = [r.path for r in reports if not r.ok]
     title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
     if len(reports) > 1:  # one line per directory; every check goes to --csv
-        table_short = pd.DataFrame([{
-            "split_dir": r.path, "pass": sum(c.passed is True for c in r.checks),
-            "fail": sum(c.passed is False for c in r.checks), "n/a": sum(c.passed is None for c in r.checks),
-            "failed": "; ".join(f"{c.name}: {c.detail}" for c in r.checks if c.passed is False)} for r in reports])
+        table_short = pd.DataFrame(
+            [
+                {
+                    "split_dir": r.path,
+                    "pass": sum(c.passed is True for c in r.checks),
+                    "fail": sum(c.passed is False for c in r.checks),
+                    "n/a": sum(c.passed is None for c in r.checks),
+                    "failed": "; ".join(f"{c.name}: {c.detail}" for c in r.checks if c.passed is False),
+                }
+                for r in reports
+            ]
+        )
         emit(table_short, title)
         if args.csv:
             from breastlab._io import write_table

@@ -60,8 +60,11 @@ def _cmd_duke_labels(args: argparse.Namespace) -> int:
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export labelled Duke MRI slices into a uint8 slice store")
-    p.add_argument("cohort", metavar="COHORT_DIR",
-                   help="folder with Duke-Breast-Cancer-MRI/, Clinical_and_Other_Features.xlsx, Annotation_Boxes.csv")
+    p.add_argument(
+        "cohort",
+        metavar="COHORT_DIR",
+        help="folder with Duke-Breast-Cancer-MRI/, Clinical_and_Other_Features.xlsx, Annotation_Boxes.csv",
+    )
     p.add_argument("--out", required=True, metavar="STORE", help="store folder (resumes an interrupted export)")
     p.add_argument("--sequence", default="pre", help="DCE phase: pre, post1 .. post4 (default: pre)")
     p.add_argument("--size", type=int, default=320, help="stored image size in pixels, square (default: 320)")
@@ -104,8 +107,12 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
     m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     m.add_argument("--slices", type=int, default=None, help="slices per volume (default: 48-64 per patient)")
-    m.add_argument("--matrix", type=int, default=None,
-                   help="in-plane size of 512-matrix scanners, others scaled in proportion (default: real sizes)")
+    m.add_argument(
+        "--matrix",
+        type=int,
+        default=None,
+        help="in-plane size of 512-matrix scanners, others scaled in proportion (default: real sizes)",
+    )
     m.add_argument("--post", type=int, default=2, help="post-contrast phases, 1-4 (default: 2)")
     m.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     m.set_defaults(func=_cmd_phantom_mri)
@@ -113,10 +120,20 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     g.add_argument("out", help="output folder (empty, or a cohort to resume with the same arguments)")
     g.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
-    g.add_argument("--matrix", type=int, default=None,
-                   help="rows of the digital site's images, the film site scaled alike (default: real sizes)")
-    g.add_argument("--proportions", type=float, nargs=3, default=(0.4, 0.3, 0.3),
-                   metavar=("NEG", "BENIGN", "MALIGNANT"), help="negative / recalled-benign / malignant patients")
+    g.add_argument(
+        "--matrix",
+        type=int,
+        default=None,
+        help="rows of the digital site's images, the film site scaled alike (default: real sizes)",
+    )
+    g.add_argument(
+        "--proportions",
+        type=float,
+        nargs=3,
+        default=(0.4, 0.3, 0.3),
+        metavar=("NEG", "BENIGN", "MALIGNANT"),
+        help="negative / recalled-benign / malignant patients",
+    )
     g.add_argument("--film-fraction", type=float, default=0.5, help="share of patients from the film-like site")
     g.add_argument("--test-fraction", type=float, default=0.2, help="share of patients in the test split")
     g.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
@@ -126,9 +143,16 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
 def _cmd_phantom_mammo(args: argparse.Namespace) -> int:
     from breastlab.data.phantom.mammo import make_mammo_cohort, summarize_mammo_cohort
 
-    out = make_mammo_cohort(args.out, args.patients, seed=args.seed, matrix=args.matrix,
-                            proportions=tuple(args.proportions), film_fraction=args.film_fraction,
-                            test_fraction=args.test_fraction, workers=args.workers)
+    out = make_mammo_cohort(
+        args.out,
+        args.patients,
+        seed=args.seed,
+        matrix=args.matrix,
+        proportions=tuple(args.proportions),
+        film_fraction=args.film_fraction,
+        test_fraction=args.test_fraction,
+        workers=args.workers,
+    )
     print(summarize_mammo_cohort(out))
     return 0
 
@@ -136,7 +160,14 @@ def _cmd_phantom_mammo(args: argparse.Namespace) -> int:
 def _cmd_phantom_mri(args: argparse.Namespace) -> int:
     from breastlab.data.phantom.mri import make_mri_cohort, summarize_mri_cohort
 
-    out = make_mri_cohort(args.out, args.patients, seed=args.seed, n_slices=args.slices, matrix=args.matrix,
-                          workers=args.workers, n_post=args.post)
+    out = make_mri_cohort(
+        args.out,
+        args.patients,
+        seed=args.seed,
+        n_slices=args.slices,
+        matrix=args.matrix,
+        workers=args.workers,
+        n_post=args.post,
+    )
     print(summarize_mri_cohort(out))
     return 0

@@ -10,26 +10,45 @@ from breastlab.errors import BreastlabInputError
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mammo", help="mammography: classification (and detection)")
     mammo_sub = p.add_subparsers(dest="mammo_command", metavar="SUBCOMMAND")
-    c = mammo_sub.add_parser("classify", help="negative / recalled-benign / malignant classification "
-                             "(Aboutalib et al. 2018): scenarios, transfer strategies, ROC/AUC, DeLong")
+    c = mammo_sub.add_parser(
+        "classify",
+        help="negative / recalled-benign / malignant classification "
+        "(Aboutalib et al. 2018): scenarios, transfer strategies, ROC/AUC, DeLong",
+    )
     c.add_argument("store", help="fixed 227x227 store from build_mammo_store(..., method='aboutalib2018') (dataset B)")
     c.add_argument("--out", required=True, help="output folder (runs, results.csv, predictions, report.html)")
-    c.add_argument("--scenario", default="all", help="all or comma-separated: malignant_vs_rest, "
-                   "malignant_vs_negative, malignant_vs_recalled, recalled_vs_negative, recalled_vs_rest, three_class")
-    c.add_argument("--strategy", default="imagenet", help="comma-separated: imagenet, incremental, mixed "
-                   "(two or more are compared with DeLong)")
+    c.add_argument(
+        "--scenario",
+        default="all",
+        help="all or comma-separated: malignant_vs_rest, "
+        "malignant_vs_negative, malignant_vs_recalled, recalled_vs_negative, recalled_vs_rest, three_class",
+    )
+    c.add_argument(
+        "--strategy",
+        default="imagenet",
+        help="comma-separated: imagenet, incremental, mixed (two or more are compared with DeLong)",
+    )
     c.add_argument("--sites", default=None, help="CSV with image_id,site (e.g. the phantom's phantom_truth.csv)")
     c.add_argument("--site", default=None, help="site of dataset B (default: all images)")
     c.add_argument("--pretrain-store", default=None, help="store of dataset A (default: the same store)")
     c.add_argument("--pretrain-site", default=None, help="site of dataset A (incremental / mixed)")
-    c.add_argument("--test-fraction", type=float, default=None, help="patient-level held-out test (0.05/0.10/0.15; "
-                   "default 0.15 unless --folds)")
+    c.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="patient-level held-out test (0.05/0.10/0.15; default 0.15 unless --folds)",
+    )
     c.add_argument("--folds", type=int, default=None, help="patient-grouped k-fold cross-validation (e.g. 6)")
     c.add_argument("--train-patients", type=int, default=None, help="keep this many of B's training patients")
-    c.add_argument("--preset", default="paper", choices=["paper", "cpu"], help="paper: alexnet, batch 50, lr 0.001, "
-                   "7,500 iterations, 227 px (GPU); cpu: small_cnn (width 8, max pool), batch 32, lr 0.02, 300 "
-                   "iterations, stored size, label-balanced (for a standard-path store at 1.6 mm, 128x96); "
-                   "the options below override it")
+    c.add_argument(
+        "--preset",
+        default="paper",
+        choices=["paper", "cpu"],
+        help="paper: alexnet, batch 50, lr 0.001, "
+        "7,500 iterations, 227 px (GPU); cpu: small_cnn (width 8, max pool), batch 32, lr 0.02, 300 "
+        "iterations, stored size, label-balanced (for a standard-path store at 1.6 mm, 128x96); "
+        "the options below override it",
+    )
     c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
     c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
     c.add_argument("--iterations", type=int, default=None)
@@ -60,8 +79,14 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="standard", choices=["standard", "aboutalib2018"])
     p.add_argument("--spacing", type=float, default=0.15, help="pixel spacing in mm (standard method)")
     p.add_argument("--layout", default="ragged", choices=["ragged", "fixed"])
-    p.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
-                   help="fixed-layout image size: N (square) or H W (e.g. 128 96 at --spacing 1.6: the cpu preset)")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="fixed-layout image size: N (square) or H W (e.g. 128 96 at --spacing 1.6: the cpu preset)",
+    )
     p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
     p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
     p.add_argument("--workers", type=int, default=1)
@@ -81,9 +106,17 @@ def _cmd_mammo_preprocess(args: argparse.Namespace) -> int:
         dataset = read_mini_mias(args.mias)
     emit(dataset.summary(), title=f"{dataset.source}: images and findings")
     size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))
-    store = build_mammo_store(dataset, args.out, method=args.method, spacing=args.spacing, layout=args.layout,
-                              size=size, pectoral=args.pectoral, fallback_spacing=args.fallback_spacing,
-                              workers=args.workers)
+    store = build_mammo_store(
+        dataset,
+        args.out,
+        method=args.method,
+        spacing=args.spacing,
+        layout=args.layout,
+        size=size,
+        pectoral=args.pectoral,
+        fallback_spacing=args.fallback_spacing,
+        workers=args.workers,
+    )
     print(f"store: {store.path} ({len(store)} images; problems in {store.path / 'problems.csv'})")
     return 0
 
@@ -109,10 +142,24 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     test_fraction = args.test_fraction if args.folds is None else None
     if args.folds is None and test_fraction is None:
         test_fraction = 0.15
-    res = classify(args.store, args.out, scenarios=args.scenario, strategies=args.strategy, sites=args.sites,
-                   site=args.site, pretrain_store=args.pretrain_store, pretrain_site=args.pretrain_site,
-                   test_fraction=test_fraction, folds=args.folds, train_patients=args.train_patients, config=cfg,
-                   pretrain_config=pcfg, n_boot=args.n_boot, seed=args.seed, progress=not args.no_progress)
+    res = classify(
+        args.store,
+        args.out,
+        scenarios=args.scenario,
+        strategies=args.strategy,
+        sites=args.sites,
+        site=args.site,
+        pretrain_store=args.pretrain_store,
+        pretrain_site=args.pretrain_site,
+        test_fraction=test_fraction,
+        folds=args.folds,
+        train_patients=args.train_patients,
+        config=cfg,
+        pretrain_config=pcfg,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     emit(res.results, title="AUC per scenario")
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
@@ -175,8 +222,9 @@ def _detect_rows(store, split: str):
     if split == "all":
         return None
     if "split" not in store.manifest.columns or not (store.manifest["split"] == split).any():
-        raise BreastlabInputError(f"{store.path}: no images with split {split!r}; use --split all or a split of "
-                                  f"the manifest")
+        raise BreastlabInputError(
+            f"{store.path}: no images with split {split!r}; use --split all or a split of the manifest"
+        )
     return store.manifest.index[store.manifest["split"] == split].to_numpy()
 
 
@@ -187,9 +235,20 @@ def _cmd_detect_train(args: argparse.Namespace) -> int:
     from breastlab.detect.model import preset, train_detector
 
     store = ArrayStore(args.store)
-    over = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr,
-                              "spacing_mm": args.spacing, "weights": args.weights, "workers": args.workers,
-                              "device": args.device, "seed": args.seed}.items() if v is not None}
+    over = {
+        k: v
+        for k, v in {
+            "iterations": args.iterations,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "spacing_mm": args.spacing,
+            "weights": args.weights,
+            "workers": args.workers,
+            "device": args.device,
+            "seed": args.seed,
+        }.items()
+        if v is not None
+    }
     if args.classes:
         over["classes"] = tuple(c.strip() for c in args.classes.split(","))
     cfg = dataclasses.replace(preset(args.preset), **over)
@@ -239,8 +298,10 @@ def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
         det = det[det["image_id"].astype(str).isin(store.manifest["image_id"].iloc[rows].astype(str))]
     model, pairs = fit_pair_model_on(det, store, min_score=args.min_score, seed=args.seed)
     path = save_pair_model(model, args.out)
-    print(f"pair model fitted on {len(pairs)} CC x MLO pairs ({int(pairs['same_lesion'].sum())} same lesion); "
-          f"wrote {path}")
+    print(
+        f"pair model fitted on {len(pairs)} CC x MLO pairs ({int(pairs['same_lesion'].sum())} same lesion); "
+        f"wrote {path}"
+    )
     return 0
 
 
@@ -260,10 +321,13 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     det = det[det["image_id"].astype(str).isin(images["image_id"].astype(str))]
     ev = evaluate_detections(images[cols], store.findings, det, hit=args.hit, iou_threshold=args.iou)
     print(ev.format())
-    settings = {"detections": str(Path(args.detections).resolve()), "split": args.split, "hit": args.hit,
-                "iou": args.iou}
-    print(f"wrote {write_detection_section(ev, Path(args.out), store, settings=settings)} "
-          "(`breastlab report` section)")
+    settings = {
+        "detections": str(Path(args.detections).resolve()),
+        "split": args.split,
+        "hit": args.hit,
+        "iou": args.iou,
+    }
+    print(f"wrote {write_detection_section(ev, Path(args.out), store, settings=settings)} (`breastlab report` section)")
     if args.html:
         print(f"wrote {write_detection_report(ev, args.html, store)}")
     return 0

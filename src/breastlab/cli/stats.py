@@ -17,9 +17,14 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         p.add_argument("csv", help="input CSV")
         if score:
             p.add_argument("--truth", required=True, help="column of 0/1 truth")
-            p.add_argument("--score", action="append", required=score != "optional", default=None,
-                           help="score column (higher = positive unless --direction '>')"
-                           + ("; repeat for several" if score == "many" else ""))
+            p.add_argument(
+                "--score",
+                action="append",
+                required=score != "optional",
+                default=None,
+                help="score column (higher = positive unless --direction '>')"
+                + ("; repeat for several" if score == "many" else ""),
+            )
             p.add_argument("--direction", choices=["<", ">"], default="<")
         p.add_argument("--conf-level", type=float, default=0.95)
         p.add_argument("--json", default=None, help="JSON output (default: beside the CSV, <stem>.<command>.json)")
@@ -39,8 +44,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_stats_delong)
     p = stats_sub.add_parser("bootstrap", help="percentile bootstrap CIs (stratified or --cluster)")
     common(p, score="optional")
-    p.add_argument("--metric", action="append", default=None,
-                   help="auc, sensitivity, specificity, ppv, npv, accuracy (repeat; default auc)")
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help="auc, sensitivity, specificity, ppv, npv, accuracy (repeat; default auc)",
+    )
     p.add_argument("--pred", default=None, help="column of 0/1 predictions for the 2x2 metrics")
     p.add_argument("--threshold", type=float, default=None, help="call positive when score >= threshold")
     p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id): resample clusters")
@@ -64,8 +73,9 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
     p.set_defaults(func=_cmd_stats_wilcoxon)
     p = stats_sub.add_parser("reader-study", help="the four tables of a reader study from a long CSV")
-    p.add_argument("csv", help="long CSV: case_id, truth, reader, reader_group, condition, finding, score, "
-                   "reading_time_s")
+    p.add_argument(
+        "csv", help="long CSV: case_id, truth, reader, reader_group, condition, finding, score, reading_time_s"
+    )
     p.add_argument("--out", default=None, help="output folder (default: <stem>_reader_study beside the CSV)")
     p.add_argument("--threshold", type=float, default=None, help="fixed cut-off for sensitivity/specificity")
     p.add_argument("--kappa-weights", choices=["linear", "quadratic"], default=None)
@@ -104,8 +114,17 @@ def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = Fals
 def _cmd_stats_auc(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import tables
 
-    df = tables.auc_table(tables.read_csv(args.csv), args.truth, args.score, args.direction, args.conf_level,
-                          args.method, args.n_boot, args.seed, args.cluster)
+    df = tables.auc_table(
+        tables.read_csv(args.csv),
+        args.truth,
+        args.score,
+        args.direction,
+        args.conf_level,
+        args.method,
+        args.n_boot,
+        args.seed,
+        args.cluster,
+    )
     _stats_emit(args, df, f"AUC ({args.method} {args.conf_level:.0%} CI)")
     return 0
 
@@ -113,8 +132,9 @@ def _cmd_stats_auc(args: argparse.Namespace) -> int:
 def _cmd_stats_delong(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import tables
 
-    df = tables.delong_table(tables.read_csv(args.csv), args.truth, args.score, args.by, args.direction,
-                             args.alternative, args.conf_level)
+    df = tables.delong_table(
+        tables.read_csv(args.csv), args.truth, args.score, args.by, args.direction, args.alternative, args.conf_level
+    )
     _stats_emit(args, df, "DeLong test", transpose=True)
     return 0
 
@@ -123,9 +143,20 @@ def _cmd_stats_bootstrap(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import tables
 
     score = args.score[0] if args.score else None
-    df = tables.bootstrap_table(tables.read_csv(args.csv), args.truth, score, args.metric or ["auc"], args.pred,
-                                args.threshold, args.cluster, args.n_boot, args.conf_level, not args.no_stratify,
-                                args.seed, args.direction)
+    df = tables.bootstrap_table(
+        tables.read_csv(args.csv),
+        args.truth,
+        score,
+        args.metric or ["auc"],
+        args.pred,
+        args.threshold,
+        args.cluster,
+        args.n_boot,
+        args.conf_level,
+        not args.no_stratify,
+        args.seed,
+        args.direction,
+    )
     _stats_emit(args, df, f"Bootstrap percentile {args.conf_level:.0%} CIs")
     return 0
 
@@ -160,8 +191,13 @@ def _cmd_stats_reader_study(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import reader_study, tables
 
     csv = Path(args.csv)
-    res = reader_study(tables.read_csv(csv), threshold=args.threshold, kappa_weights=args.kappa_weights,
-                       time_unit=args.time_unit, conf_level=args.conf_level)
+    res = reader_study(
+        tables.read_csv(csv),
+        threshold=args.threshold,
+        kappa_weights=args.kappa_weights,
+        time_unit=args.time_unit,
+        conf_level=args.conf_level,
+    )
     out = res.write(args.out or csv.with_name(f"{csv.stem}_reader_study"))
     print(res.format())
     print(f"\nwrote {out}/ (one CSV per table, reader_study.json)")
@@ -172,8 +208,9 @@ def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
     from breastlab._io import write_table
     from breastlab.evaluate.stats import simulate_reader_study
 
-    df = simulate_reader_study(n_cases=args.cases, readers_per_group=args.readers_per_group, score=args.score,
-                               seed=args.seed)
+    df = simulate_reader_study(
+        n_cases=args.cases, readers_per_group=args.readers_per_group, score=args.score, seed=args.seed
+    )
     write_table(df, args.out)
     print(f"wrote {args.out}: {len(df)} readings, {df['case_id'].nunique()} cases, {df['reader'].nunique()} readers")
     return 0
@@ -192,8 +229,12 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
     p.add_argument("--fom", choices=("auc", "sensitivity", "specificity"), default="auc")
     p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
-    p.add_argument("--cov", choices=("delong", "jackknife"), default=None,
-                   help="case covariance (default: delong for auc, jackknife otherwise)")
+    p.add_argument(
+        "--cov",
+        choices=("delong", "jackknife"),
+        default=None,
+        help="case covariance (default: delong for auc, jackknife otherwise)",
+    )
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
@@ -205,11 +246,24 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
     from breastlab.evaluate.mrmc import or_hillis, read_reader_study
 
     res = or_hillis(
-        read_reader_study(args.table), reader=args.reader, treatment=args.treatment, case=args.case,
-        truth=args.truth, rating=args.rating, fom=args.fom, cov=args.cov, threshold=args.threshold, alpha=args.alpha,
+        read_reader_study(args.table),
+        reader=args.reader,
+        treatment=args.treatment,
+        case=args.case,
+        truth=args.truth,
+        rating=args.rating,
+        fom=args.fom,
+        cov=args.cov,
+        threshold=args.threshold,
+        alpha=args.alpha,
         treatments=args.treatments.split(",") if args.treatments else None,
     )
     print(res.summary(include_readers=False) + "\n")
-    emit(res.reader_table(), f"Per-reader {res.fom_label} ({100 * (1 - args.alpha):g}% CI, fixed readers)",
-         csv_path=args.csv, json_path=args.json, extra=res.to_dict())
+    emit(
+        res.reader_table(),
+        f"Per-reader {res.fom_label} ({100 * (1 - args.alpha):g}% CI, fixed readers)",
+        csv_path=args.csv,
+        json_path=args.json,
+        extra=res.to_dict(),
+    )
     return 0

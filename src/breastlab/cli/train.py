@@ -43,11 +43,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.train import TrainConfig, train
 
-    cfg = TrainConfig(store=args.store, split=args.split, out=args.out, model=args.model, optimizer=args.optimizer,
-                      lr=args.lr, wd=args.wd, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      method=args.method, select_by=args.select_by, weights=args.weights,
-                      in_channels=args.in_channels, image_size=args.image_size, device=args.device,
-                      progress=not args.no_progress)
+    cfg = TrainConfig(
+        store=args.store,
+        split=args.split,
+        out=args.out,
+        model=args.model,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        wd=args.wd,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        method=args.method,
+        select_by=args.select_by,
+        weights=args.weights,
+        in_channels=args.in_channels,
+        image_size=args.image_size,
+        device=args.device,
+        progress=not args.no_progress,
+    )
     result = train(cfg, resume=args.resume, stop_after=args.stop_after)
     if result.summary:
         import pandas as pd
@@ -62,10 +76,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.train.sweep import run_sweep
 
-    table = run_sweep(args.config, backend=args.backend, parallel=args.parallel, address=args.address,
-                      gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, asha=args.asha)
-    cols = [c for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
-            if c in table]
+    table = run_sweep(
+        args.config,
+        backend=args.backend,
+        parallel=args.parallel,
+        address=args.address,
+        gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial,
+        asha=args.asha,
+    )
+    cols = [
+        c
+        for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
+        if c in table
+    ]
     emit(table[cols], title="sweep")
     return 0
 
@@ -80,8 +104,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("report", help="one self-contained HTML report of runs, sweeps and evaluation folders")
-    p.add_argument("run", nargs="+", help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
-                   "`mammo classify` and `mammo detect evaluate` (each becomes a section)")
+    p.add_argument(
+        "run",
+        nargs="+",
+        help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
+        "`mammo classify` and `mammo detect evaluate` (each becomes a section)",
+    )
     p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0)
@@ -120,8 +148,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_check_figures(args: argparse.Namespace) -> int:
     from breastlab.evaluate.consistency import check_reported_metrics
 
-    res = check_reported_metrics(args.accuracy, args.ppv, args.npv, n_pos=args.n_pos, n_neg=args.n_neg,
-                                 prevalence=args.prevalence, tolerance=args.tolerance)
+    res = check_reported_metrics(
+        args.accuracy,
+        args.ppv,
+        args.npv,
+        n_pos=args.n_pos,
+        n_neg=args.n_neg,
+        prevalence=args.prevalence,
+        tolerance=args.tolerance,
+    )
     print(res.explanation)
     if res.confusion:
         print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))

@@ -54,8 +54,12 @@ class CheckReport:
 
     def to_frame(self) -> pd.DataFrame:
         status = {True: "pass", False: "FAIL", None: "n/a"}
-        return pd.DataFrame([{"split_dir": self.path, "check": c.name, "status": status[c.passed],
-                              "detail": c.detail} for c in self.checks])
+        return pd.DataFrame(
+            [
+                {"split_dir": self.path, "check": c.name, "status": status[c.passed], "detail": c.detail}
+                for c in self.checks
+            ]
+        )
 
 
 def _split_meta(split_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -123,11 +127,15 @@ def find_split_dirs(root: str | os.PathLike) -> list[Path]:
     root = Path(root)
     if (root / "manifest.parquet").exists():
         return [root]
-    found = sorted(p.parent for p in root.rglob("manifest.parquet") if (p.parent / "summary.json").exists()
-                   or (p.parent / "config.json").exists())
+    found = sorted(
+        p.parent
+        for p in root.rglob("manifest.parquet")
+        if (p.parent / "summary.json").exists() or (p.parent / "config.json").exists()
+    )
     if not found:
-        raise BreastlabInputError(f"{root}: no split directory (manifest.parquet with summary.json/config.json) "
-                                  "in it or below it")
+        raise BreastlabInputError(
+            f"{root}: no split directory (manifest.parquet with summary.json/config.json) in it or below it"
+        )
     return found
 
 
@@ -161,8 +169,11 @@ def _unique(m: pd.DataFrame) -> Check:
     dup = key.duplicated()
     if dup.any():
         first = m.loc[dup].iloc[0]
-        return Check("unique_images", False, f"{int(dup.sum())} duplicate rows, e.g. {first['image_id']} "
-                                             f"twice in {first['split']}")
+        return Check(
+            "unique_images",
+            False,
+            f"{int(dup.sum())} duplicate rows, e.g. {first['image_id']} twice in {first['split']}",
+        )
     return Check("unique_images", True, "no image twice within a split")
 
 
@@ -183,8 +194,11 @@ def _one_class(m: pd.DataFrame, kind: str | None) -> Check:
     n = tv.groupby("patient_id")["label"].nunique()
     bad = n[n > 1]
     if len(bad):
-        return Check("one_class_per_patient", False,
-                     f"{len(bad)} train/val patients give both tumour and non-tumour images, e.g. {bad.index[0]}")
+        return Check(
+            "one_class_per_patient",
+            False,
+            f"{len(bad)} train/val patients give both tumour and non-tumour images, e.g. {bad.index[0]}",
+        )
     return Check("one_class_per_patient", True, f"{len(n)} train/val patients, one class each")
 
 
@@ -207,8 +221,7 @@ def _infer_groups(m: pd.DataFrame) -> tuple[str | None, str | None]:
     return (a.iloc[0] if len(a) else None), (b.iloc[0] if len(b) else None)
 
 
-def _rho_check(m: pd.DataFrame, kind: str | None, rho: float | None, a: str | None, b: str | None,
-               tol: float) -> Check:
+def _rho_check(m: pd.DataFrame, kind: str | None, rho: float | None, a: str | None, b: str | None, tol: float) -> Check:
     if kind not in ("spurious", "transform"):
         return Check("rho", None, f"no correlation claimed (kind={kind})")
     if rho is None or a is None:
@@ -237,9 +250,11 @@ def _test_check(m: pd.DataFrame, kind: str | None, a: str | None, b: str | None,
         return Check("test_uncorrelated", False, "the test split lacks one class")
     diff = (mix[1] - mix[0]).abs()
     worst = diff.idxmax()
-    return Check("test_uncorrelated", bool(diff.max() <= tol),
-                 f"largest difference in attribute share between classes {diff.max():.4f} ({worst}); "
-                 f"tolerance {tol}")
+    return Check(
+        "test_uncorrelated",
+        bool(diff.max() <= tol),
+        f"largest difference in attribute share between classes {diff.max():.4f} ({worst}); tolerance {tol}",
+    )
 
 
 def _summary_check(m: pd.DataFrame, summary: dict | None) -> Check:
@@ -274,6 +289,10 @@ def _store_check(m: pd.DataFrame, store: str | os.PathLike | None) -> Check:
     bad = ids != m["image_id"].astype(str).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        return Check("store_rows", False, f"{int(bad.sum())} rows address another image, e.g. row {rows[i]} is "
-                                          f"{ids[i]} in the store but {m['image_id'].iloc[i]} in the split")
+        return Check(
+            "store_rows",
+            False,
+            f"{int(bad.sum())} rows address another image, e.g. row {rows[i]} is "
+            f"{ids[i]} in the store but {m['image_id'].iloc[i]} in the split",
+        )
     return Check("store_rows", True, f"all {len(m)} rows address their image in {store}")

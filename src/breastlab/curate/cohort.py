@@ -27,10 +27,29 @@ from breastlab.errors import BreastlabInputError
 REQUIRED = ("patient_id", "slice_index", "label")
 # Columns that describe a slice, not a patient: never offered as a clinical feature.
 SLICE_COLUMNS = {
-    "row", "image_id", "slice_index", "label", "sequence", "series", "transform", "split", "group", "attribute",
-    "offset", "height", "width", "distance", "phase", "slice_location",
+    "row",
+    "image_id",
+    "slice_index",
+    "label",
+    "sequence",
+    "series",
+    "transform",
+    "split",
+    "group",
+    "attribute",
+    "offset",
+    "height",
+    "width",
+    "distance",
+    "phase",
+    "slice_location",
     # the tumour box is patient-level but it defines the labels: not a candidate spurious feature
-    "start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice",
+    "start_row",
+    "end_row",
+    "start_column",
+    "end_column",
+    "start_slice",
+    "end_slice",
 }
 
 
@@ -154,8 +173,10 @@ class Cohort:
         same = codes == codes[self.first_row][self.slice_patient]
         if not same.all():
             p = self.table["patient_id"].iloc[int(np.flatnonzero(~same)[0])]
-            raise BreastlabInputError(f"column {column!r} varies between the slices of patient {p}; "
-                                      "a spurious feature must be a patient-level column")
+            raise BreastlabInputError(
+                f"column {column!r} varies between the slices of patient {p}; "
+                "a spurious feature must be a patient-level column"
+            )
         return first
 
     @cached_property

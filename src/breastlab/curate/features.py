@@ -96,8 +96,12 @@ class GroupSpec:
             )
 
     def to_dict(self) -> dict:
-        return {"column": self.column, "a": list(self.a), "b": list(self.b),
-                "names": list(self.names) if self.names else None}
+        return {
+            "column": self.column,
+            "a": list(self.a),
+            "b": list(self.b),
+            "names": list(self.names) if self.names else None,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> GroupSpec:
@@ -152,7 +156,7 @@ def _sort_key(text: str) -> tuple:
 
 
 def value_counts_text(values: pd.Series, limit: int = 12) -> str:
-    """"1.5 (468), 3.0 (453), 2.8936 (1)": the values of a column with patient counts."""
+    """ "1.5 (468), 3.0 (453), 2.8936 (1)": the values of a column with patient counts."""
     vc = pd.Series(values).dropna().map(display).value_counts()
     text = ", ".join(f"{k} ({v})" for k, v in vc.head(limit).items())
     if len(vc) > limit:
@@ -197,8 +201,12 @@ def get_transform(name: str) -> ImageTransform:
     return TRANSFORMS[name]
 
 
-register_transform("vflip", lambda a: a[..., ::-1, :], "flipped",
-                   "vertical flip (rows reversed): SpurBreast's 'vertical alignment' feature")
+register_transform(
+    "vflip",
+    lambda a: a[..., ::-1, :],
+    "flipped",
+    "vertical flip (rows reversed): SpurBreast's 'vertical alignment' feature",
+)
 register_transform("hflip", lambda a: a[..., :, ::-1], "mirrored", "horizontal flip (columns reversed)")
 
 

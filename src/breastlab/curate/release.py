@@ -40,8 +40,16 @@ from breastlab.curate.splits import LAYOUT, summarize
 from breastlab.curate.spurbreast import SPURBREAST_FEATURES
 from breastlab.errors import BreastlabInputError
 
-RELEASE_FEATURES = ("field_strength", "menopause", "race_and_ethnicity", "surgery_type", "vertical_flip",
-                    "baseline_high", "baseline_mid", "baseline_low")
+RELEASE_FEATURES = (
+    "field_strength",
+    "menopause",
+    "race_and_ethnicity",
+    "surgery_type",
+    "vertical_flip",
+    "baseline_high",
+    "baseline_mid",
+    "baseline_low",
+)
 SPLIT_FOLDERS = {"training": "train", "validation": "val", "test": "test"}
 _NAME = re.compile(r"^(?P<prefix>.+)-(?P<slice>\d+)-(?P<patient>[^-]+)\.png$", re.IGNORECASE)
 
@@ -83,12 +91,21 @@ def list_release(root: str | os.PathLike, features: list[str] | None = None) -> 
             for label in (0, 1):
                 d = fdir / folder / str(label)
                 if not d.is_dir():
-                    raise BreastlabInputError(f"{d}: missing; each feature needs "
-                                              "<training|validation|test>/<0|1>/ folders")
+                    raise BreastlabInputError(
+                        f"{d}: missing; each feature needs <training|validation|test>/<0|1>/ folders"
+                    )
                 for path in sorted(d.glob("*.png")):
                     pid, sl = parse_release_name(path.name)
-                    recs.append({"feature": feature, "split": split, "label": label, "path": str(path),
-                                 "patient_id": pid, "slice_index": sl})
+                    recs.append(
+                        {
+                            "feature": feature,
+                            "split": split,
+                            "label": label,
+                            "path": str(path),
+                            "patient_id": pid,
+                            "slice_index": sl,
+                        }
+                    )
     return pd.DataFrame(recs)
 
 
@@ -127,8 +144,11 @@ def read_spurbreast_release(
         clinical = read_clinical(clinical)
     out = Path(out)
     shape = _load_png(files["path"].iloc[0]).shape
-    writer = StoreWriter(out / "store", shape=shape, meta={"modality": "mri-slice", "source": "spurbreast-release",
-                                                            "release": str(Path(root).resolve())})
+    writer = StoreWriter(
+        out / "store",
+        shape=shape,
+        meta={"modality": "mri-slice", "source": "spurbreast-release", "release": str(Path(root).resolve())},
+    )
     done = writer.done_keys()
     patients = sorted(files["patient_id"].unique())
     it = patients
@@ -144,8 +164,10 @@ def read_spurbreast_release(
         for rec in sub.itertuples():
             img = _load_png(rec.path)
             if img.shape != shape:
-                raise BreastlabInputError(f"{rec.path}: image is {img.shape[1]}x{img.shape[0]} but the release's "
-                                          f"first image is {shape[1]}x{shape[0]}; all images must share one size")
+                raise BreastlabInputError(
+                    f"{rec.path}: image is {img.shape[1]}x{img.shape[0]} but the release's "
+                    f"first image is {shape[1]}x{shape[0]}; all images must share one size"
+                )
             d = _digest(img)
             digests[rec.path], mirror[rec.path] = d, _digest(img[::-1])
             if d not in seen:
@@ -153,14 +175,16 @@ def read_spurbreast_release(
                 iid = base if base not in seen.values() else f"{base}:{d[:8]}"
                 seen[d] = iid
                 images.append(img)
-                man.append({"image_id": iid, "patient_id": pid, "slice_index": int(rec.slice_index),
-                            "label": int(rec.label)})
+                man.append(
+                    {"image_id": iid, "patient_id": pid, "slice_index": int(rec.slice_index), "label": int(rec.label)}
+                )
             ids[rec.path] = seen[d]
         if pid not in done:
             writer.write_shard(pid, np.stack(images), pd.DataFrame(man))
     store = writer.finalize(key_order=patients)
-    files = files.assign(image_id=files["path"].map(ids), digest=files["path"].map(digests),
-                         mirror=files["path"].map(mirror))
+    files = files.assign(
+        image_id=files["path"].map(ids), digest=files["path"].map(digests), mirror=files["path"].map(mirror)
+    )
     row_of = pd.Series(store.manifest["row"].to_numpy(), index=store.manifest["image_id"].astype(str))
     files["row"] = files["image_id"].map(row_of).astype(np.int64)
     splits = {}
@@ -170,8 +194,9 @@ def read_spurbreast_release(
     return ReleaseImport(out / "store", splits, files)
 
 
-def _write_feature(target: Path, feature: str, g: pd.DataFrame, allfiles: pd.DataFrame,
-                   clinical: pd.DataFrame | None, store) -> Path:
+def _write_feature(
+    target: Path, feature: str, g: pd.DataFrame, allfiles: pd.DataFrame, clinical: pd.DataFrame | None, store
+) -> Path:
     if feature.startswith("baseline"):
         kind, column = "baseline", None
         attribute = pd.Series("all", index=g.index)
@@ -181,15 +206,17 @@ def _write_feature(target: Path, feature: str, g: pd.DataFrame, allfiles: pd.Dat
     else:
         kind, column = "spurious", SPURBREAST_FEATURES[feature][0]
         attribute = _clinical_attribute(g, clinical, column)
-    m = pd.DataFrame({
-        "row": g["row"].to_numpy(np.int64),
-        "image_id": g["image_id"].to_numpy(),
-        "patient_id": g["patient_id"].to_numpy(),
-        "slice_index": g["slice_index"].to_numpy(np.int64),
-        "label": g["label"].to_numpy(np.int64),
-        "split": g["split"].to_numpy(),
-        "attribute": attribute.to_numpy(),
-    })
+    m = pd.DataFrame(
+        {
+            "row": g["row"].to_numpy(np.int64),
+            "image_id": g["image_id"].to_numpy(),
+            "patient_id": g["patient_id"].to_numpy(),
+            "slice_index": g["slice_index"].to_numpy(np.int64),
+            "label": g["label"].to_numpy(np.int64),
+            "split": g["split"].to_numpy(),
+            "attribute": attribute.to_numpy(),
+        }
+    )
     m["group"] = m["label"].astype(str) + "|" + m["attribute"].astype(str)
     m["transform"] = ""  # the release's pixels are already transformed
     order = {"train": 0, "val": 1, "test": 2}
@@ -199,15 +226,32 @@ def _write_feature(target: Path, feature: str, g: pd.DataFrame, allfiles: pd.Dat
 
     a, b = _infer_groups(m) if kind != "baseline" else (None, None)
     summary = summarize(m, a, b)
-    summary.update({"name": feature, "kind": kind, "feature": column or feature,
-                    "groups": {"A": a, "B": b} if a else None, "rho": 1.0 if kind != "baseline" else None})
+    summary.update(
+        {
+            "name": feature,
+            "kind": kind,
+            "feature": column or feature,
+            "groups": {"A": a, "B": b} if a else None,
+            "rho": 1.0 if kind != "baseline" else None,
+        }
+    )
     target.mkdir(parents=True, exist_ok=True)
     write_table(m, target / "manifest.parquet")
     write_json(summary, target / "summary.json")
-    write_json({"layout": LAYOUT, "source": "spurbreast-release", "feature": feature, "kind": kind,
-                "column": column, "rho": 1.0 if kind != "baseline" else None,
-                "groups": {"A": a, "B": b} if a else None, "store": str(Path(store.path).resolve()),
-                "store_checksum": store.checksum}, target / "config.json")
+    write_json(
+        {
+            "layout": LAYOUT,
+            "source": "spurbreast-release",
+            "feature": feature,
+            "kind": kind,
+            "column": column,
+            "rho": 1.0 if kind != "baseline" else None,
+            "groups": {"A": a, "B": b} if a else None,
+            "store": str(Path(store.path).resolve()),
+            "store_checksum": store.checksum,
+        },
+        target / "config.json",
+    )
     return target
 
 

@@ -45,7 +45,7 @@ class _Partition:
 
 
 def parse_sizes(text: str | Sequence[int]) -> tuple[int, int]:
-    """"400/150" -> (400, 150): patients for train and validation."""
+    """ "400/150" -> (400, 150): patients for train and validation."""
     if not isinstance(text, str):
         n_train, n_val = (int(x) for x in text)
         return n_train, n_val
@@ -92,8 +92,9 @@ def scan_features(
         for p in parts:
             recs.append(_evaluate(cohort, p, in_test, sizes, rho, missing))
     df = pd.DataFrame(recs)
-    counts = [c for c in df.columns if c.startswith(("patients_", "eligible_", "tumour_slices", "nontumour_slices",
-                                                      "need_"))]
+    counts = [
+        c for c in df.columns if c.startswith(("patients_", "eligible_", "tumour_slices", "nontumour_slices", "need_"))
+    ]
     df[counts] = df[counts].astype("Int64")  # unsplittable columns have no counts
     feas = [f"feasible_{t}_{v}" for t, v in sizes]
     df["n_feasible"] = df[feas].sum(axis=1)
@@ -122,9 +123,18 @@ def _partitions(col: str, values: pd.Series, max_values: int) -> tuple[list[_Par
         b = (numeric > med).to_numpy(bool)
         if not a.any() or not b.any():
             return [], "median split leaves one group empty"
-        return [_Partition(col, "median", a, b, f"<={med:g}", f">{med:g}",
-                           ",".join(sorted({shown[c] for c, m in zip(canon, a, strict=True) if m})),
-                           ",".join(sorted({shown[c] for c, m in zip(canon, b, strict=True) if m})))], ""
+        return [
+            _Partition(
+                col,
+                "median",
+                a,
+                b,
+                f"<={med:g}",
+                f">{med:g}",
+                ",".join(sorted({shown[c] for c, m in zip(canon, a, strict=True) if m})),
+                ",".join(sorted({shown[c] for c, m in zip(canon, b, strict=True) if m})),
+            )
+        ], ""
     order = sorted(uniq, key=lambda c: (-int((canon == c).sum()), c))
     masks = {c: canon == c for c in order}
     for i, ca in enumerate(order):
@@ -134,20 +144,39 @@ def _partitions(col: str, values: pd.Series, max_values: int) -> tuple[list[_Par
         for ca in order:
             rest = [c for c in order if c != ca]
             b = np.logical_or.reduce([masks[c] for c in rest])
-            out.append(_Partition(col, "one-vs-rest", masks[ca], b, shown[ca], f"not {shown[ca]}", shown[ca],
-                                  ",".join(shown[c] for c in rest)))
+            out.append(
+                _Partition(
+                    col,
+                    "one-vs-rest",
+                    masks[ca],
+                    b,
+                    shown[ca],
+                    f"not {shown[ca]}",
+                    shown[ca],
+                    ",".join(shown[c] for c in rest),
+                )
+            )
     return out, ""
 
 
-def _evaluate(cohort: Cohort, p: _Partition, in_test: np.ndarray, sizes: list[tuple[int, int]], rho: float,
-              missing: float) -> dict:
+def _evaluate(
+    cohort: Cohort, p: _Partition, in_test: np.ndarray, sizes: list[tuple[int, int]], rho: float, missing: float
+) -> dict:
     ea, eb = p.a & ~in_test, p.b & ~in_test
     rec = {
-        "column": p.column, "partition": p.kind, "group_a": p.name_a, "group_b": p.name_b,
-        "patients_a": int(p.a.sum()), "patients_b": int(p.b.sum()), "missing_share": missing,
-        "eligible_a": int(ea.sum()), "eligible_b": int(eb.sum()),
-        "tumour_slices_a": int(cohort.n_pos[ea].sum()), "tumour_slices_b": int(cohort.n_pos[eb].sum()),
-        "nontumour_slices_a": int(cohort.n_neg[ea].sum()), "nontumour_slices_b": int(cohort.n_neg[eb].sum()),
+        "column": p.column,
+        "partition": p.kind,
+        "group_a": p.name_a,
+        "group_b": p.name_b,
+        "patients_a": int(p.a.sum()),
+        "patients_b": int(p.b.sum()),
+        "missing_share": missing,
+        "eligible_a": int(ea.sum()),
+        "eligible_b": int(eb.sum()),
+        "tumour_slices_a": int(cohort.n_pos[ea].sum()),
+        "tumour_slices_b": int(cohort.n_pos[eb].sum()),
+        "nontumour_slices_a": int(cohort.n_neg[ea].sum()),
+        "nontumour_slices_b": int(cohort.n_neg[eb].sum()),
     }
     reasons, head = [], []
     for n_train, n_val in sizes:
@@ -163,8 +192,11 @@ def _evaluate(cohort: Cohort, p: _Partition, in_test: np.ndarray, sizes: list[tu
         head.append(min(rec["eligible_a"] / max(need_a, 1), rec["eligible_b"] / max(need_b, 1)))
         if not ok:
             short = [(p.name_a, rec["eligible_a"], need_a), (p.name_b, rec["eligible_b"], need_b)]
-            txt = "; ".join(f"{p.column}={name} has {have} eligible patients; {need} requested"
-                            for name, have, need in short if have < need)
+            txt = "; ".join(
+                f"{p.column}={name} has {have} eligible patients; {need} requested"
+                for name, have, need in short
+                if have < need
+            )
             reasons.append(f"{n_train}/{n_val}: {txt}")
     rec["headroom"] = float(head[0])
     rec["reason"] = " | ".join(reasons) if reasons else "feasible at all sizes"
@@ -173,8 +205,15 @@ def _evaluate(cohort: Cohort, p: _Partition, in_test: np.ndarray, sizes: list[tu
 
 
 def _unsplittable(col: str, why: str, sizes: list[tuple[int, int]], missing: float = float("nan")) -> dict:
-    rec = {"column": col, "partition": "none", "group_a": "", "group_b": "", "missing_share": missing,
-           "headroom": float("nan"), "reason": why}
+    rec = {
+        "column": col,
+        "partition": "none",
+        "group_a": "",
+        "group_b": "",
+        "missing_share": missing,
+        "headroom": float("nan"),
+        "reason": why,
+    }
     for n_train, n_val in sizes:
         rec[f"feasible_{n_train}_{n_val}"] = False
     return rec
@@ -183,7 +222,20 @@ def _unsplittable(col: str, why: str, sizes: list[tuple[int, int]], missing: flo
 def scan_table(scan: pd.DataFrame, top: int | None = 40) -> pd.DataFrame:
     """Readable columns of a scan, for the terminal."""
     feas = [c for c in scan.columns if c.startswith("feasible_")]
-    cols = ["column", "group_a", "group_b", "patients_a", "patients_b", "eligible_a", "eligible_b",
-            "tumour_slices_a", "nontumour_slices_b", "missing_share", *feas, "headroom", "reason"]
+    cols = [
+        "column",
+        "group_a",
+        "group_b",
+        "patients_a",
+        "patients_b",
+        "eligible_a",
+        "eligible_b",
+        "tumour_slices_a",
+        "nontumour_slices_b",
+        "missing_share",
+        *feas,
+        "headroom",
+        "reason",
+    ]
     out = scan[[c for c in cols if c in scan.columns]]
     return out.head(top) if top else out

@@ -109,8 +109,9 @@ class SplitConfig:
             if not isinstance(value, int | np.integer) or value < 0:
                 raise BreastlabInputError(f"{field}={value!r}: must be a non-negative integer")
         if not 0.5 <= float(self.rho) <= 1.0:
-            raise BreastlabInputError(f"rho={self.rho}: correlation strength must lie in [0.5, 1.0] "
-                                      "(0.5 = no correlation, 1.0 = SpurBreast)")
+            raise BreastlabInputError(
+                f"rho={self.rho}: correlation strength must lie in [0.5, 1.0] (0.5 = no correlation, 1.0 = SpurBreast)"
+            )
         if self.kind == "spurious" and self.groups is None:
             raise BreastlabInputError(f"{self.name}: a spurious split needs groups (column, values A, values B)")
         if self.kind == "transform":
@@ -161,8 +162,9 @@ class Split:
 # ----------------------------------------------------------------------------- small array tools
 def _rng(config: SplitConfig, purpose: str) -> np.random.Generator:
     """Generator for one purpose; crc32 (not hash()) keeps it stable across Python runs."""
-    return np.random.default_rng(np.random.SeedSequence([int(config.seed), int(config.repeat),
-                                                         zlib.crc32(purpose.encode())]))
+    return np.random.default_rng(
+        np.random.SeedSequence([int(config.seed), int(config.repeat), zlib.crc32(purpose.encode())])
+    )
 
 
 def allocate(total: int, capacity: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -301,8 +303,9 @@ class _Builder:
     def test_patients(self) -> np.ndarray:
         n = len(self.c)
         if self.cfg.n_test > n:
-            raise BreastlabInputError(f"n_test={self.cfg.n_test}: the cohort has only {n} patients; "
-                                      "request a smaller test set")
+            raise BreastlabInputError(
+                f"n_test={self.cfg.n_test}: the cohort has only {n} patients; request a smaller test set"
+            )
         return np.sort(_rng(self.cfg, "test").permutation(n)[: self.cfg.n_test])
 
     def pool(self, exclude: np.ndarray, purpose: str, mask: np.ndarray | None = None) -> np.ndarray:
@@ -313,6 +316,7 @@ class _Builder:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Concatenated parts in manifest order (split, patient, slice)."""
+
         def cat(i: int) -> np.ndarray:
             return np.concatenate([p[i] for p in self.parts]) if self.parts else np.empty(0, np.int64)
 
@@ -327,17 +331,19 @@ class _Builder:
         label = c.label[rows]
         n_attr = max(len(self.attr_names), 1)
         groups = [f"{lab}|{name}" for lab in (0, 1) for name in (self.attr_names or [""])]
-        return pd.DataFrame({
-            "row": c.row[rows],
-            "image_id": c.image_id.take(rows).reset_index(drop=True),
-            "patient_id": c.patient_id.take(rows).reset_index(drop=True),
-            "slice_index": c.slice_index[rows],
-            "label": label.astype(np.int64),
-            "split": _strings(SPLITS, a["split"]),
-            "attribute": _strings(self.attr_names or [""], a["attr"]),
-            "group": _strings(groups, label.astype(np.int64) * n_attr + a["attr"]),
-            "transform": _strings(self.transform_names, a["transform"]),
-        })
+        return pd.DataFrame(
+            {
+                "row": c.row[rows],
+                "image_id": c.image_id.take(rows).reset_index(drop=True),
+                "patient_id": c.patient_id.take(rows).reset_index(drop=True),
+                "slice_index": c.slice_index[rows],
+                "label": label.astype(np.int64),
+                "split": _strings(SPLITS, a["split"]),
+                "attribute": _strings(self.attr_names or [""], a["attr"]),
+                "group": _strings(groups, label.astype(np.int64) * n_attr + a["attr"]),
+                "transform": _strings(self.transform_names, a["transform"]),
+            }
+        )
 
 
 def _strings(categories: Sequence[str], codes: np.ndarray) -> pd.Series:
@@ -375,8 +381,15 @@ def build_split(data: Cohort | pd.DataFrame | str | os.PathLike, config: SplitCo
     arrays = b.arrays()
     manifest = b.manifest(arrays)
     summary = _summary_from_codes(b, arrays, a_name, b_name)
-    summary.update({"name": config.name, "kind": config.kind, "feature": config.feature,
-                    "groups": {"A": a_name, "B": b_name} if a_name else None, "rho": float(config.rho)})
+    summary.update(
+        {
+            "name": config.name,
+            "kind": config.kind,
+            "feature": config.feature,
+            "groups": {"A": a_name, "B": b_name} if a_name else None,
+            "rho": float(config.rho),
+        }
+    )
     provenance = {**cohort.provenance(), "breastlab_version": __version__}
     return Split(config, manifest, summary, provenance)
 
@@ -471,8 +484,9 @@ def _build_spurious(b: _Builder, test: np.ndarray) -> tuple[str, str]:
     return a_name, b_name
 
 
-def _add_spurious(b: _Builder, split: str, pa: np.ndarray, pb: np.ndarray, nb: np.ndarray, na: np.ndarray,
-                  a_name: str, b_name: str) -> None:
+def _add_spurious(
+    b: _Builder, split: str, pa: np.ndarray, pb: np.ndarray, nb: np.ndarray, na: np.ndarray, a_name: str, b_name: str
+) -> None:
     """Tumour slices from ``pa`` (+ minority ``pb``), non-tumour from ``nb`` (+ minority ``na``)."""
     c, cfg, rho = b.c, b.cfg, float(b.cfg.rho)
     cap_a, cap_b = int(c.n_pos[pa].sum()), int(c.n_pos[pb].sum())
@@ -558,8 +572,9 @@ def summarize(manifest: pd.DataFrame, a_name: str | None = None, b_name: str | N
             "tumour": int((df["label"] == 1).sum()),
             "non_tumour": int((df["label"] == 0).sum()),
             "groups": {str(k): int(v) for k, v in df["group"].value_counts().sort_index().items()},
-            "patients_per_group": {str(k): int(v) for k, v in
-                                   df.groupby("group")["patient_id"].nunique().sort_index().items()},
+            "patients_per_group": {
+                str(k): int(v) for k, v in df.groupby("group")["patient_id"].nunique().sort_index().items()
+            },
             "transformed": int((df["transform"].fillna("").astype(str) != "").sum()),
         }
         if a_name is not None:
@@ -661,8 +676,16 @@ def write_split(split: Split, out: str | os.PathLike) -> Path:
     write_json(split.summary, out / "summary.json")
     prov = split.provenance
     store = prov.get("source") if prov.get("store_checksum") else None  # the store the rows address, if any
-    write_json({"layout": LAYOUT, "store": store, "store_checksum": prov.get("store_checksum"),
-                "config": split.config.to_dict(), "data": prov}, out / "config.json")
+    write_json(
+        {
+            "layout": LAYOUT,
+            "store": store,
+            "store_checksum": prov.get("store_checksum"),
+            "config": split.config.to_dict(),
+            "data": prov,
+        },
+        out / "config.json",
+    )
     return out
 
 
@@ -670,8 +693,9 @@ def load_split(split_dir: str | os.PathLike) -> pd.DataFrame:
     """The manifest of a split directory (contract D columns)."""
     path = Path(split_dir) / "manifest.parquet"
     if not path.exists():
-        raise BreastlabInputError(f"{split_dir}: not a split directory (no manifest.parquet); "
-                                  "build one with `breastlab curate splits`")
+        raise BreastlabInputError(
+            f"{split_dir}: not a split directory (no manifest.parquet); build one with `breastlab curate splits`"
+        )
     return pd.read_parquet(path)
 
 
@@ -702,8 +726,16 @@ def splits_table(splits: Sequence[Split]) -> pd.DataFrame:
     rows = []
     for s in splits:
         for split, e in s.summary["splits"].items():
-            rows.append({"config": s.config.name, "repeat": s.config.repeat, "split": split,
-                         "patients": e["patients"], "images": e["images"], "tumour": e["tumour"],
-                         "non_tumour": e["non_tumour"],
-                         "rho": (e.get("rho_measured") or {}).get("mean")})
+            rows.append(
+                {
+                    "config": s.config.name,
+                    "repeat": s.config.repeat,
+                    "split": split,
+                    "patients": e["patients"],
+                    "images": e["images"],
+                    "tumour": e["tumour"],
+                    "non_tumour": e["non_tumour"],
+                    "rho": (e.get("rho_measured") or {}).get("mean"),
+                }
+            )
     return pd.DataFrame(rows)

@@ -94,10 +94,17 @@ def compare_with_paper(splits: Sequence[Split]) -> pd.DataFrame:
             if split not in ("train", "val", "test"):
                 continue
             paper = PAPER_TEST if split == "test" else PAPER_TABLE1.get(name, {}).get(split)
-            recs.append({"config": name, "split": split, "repeat": s.config.repeat,
-                         "patients": e["patients"], "images": e["images"],
-                         "paper_patients": paper[0] if paper else np.nan,
-                         "paper_images": paper[1] if paper else np.nan})
+            recs.append(
+                {
+                    "config": name,
+                    "split": split,
+                    "repeat": s.config.repeat,
+                    "patients": e["patients"],
+                    "images": e["images"],
+                    "paper_patients": paper[0] if paper else np.nan,
+                    "paper_images": paper[1] if paper else np.nan,
+                }
+            )
     df = pd.DataFrame(recs)
     if df.empty:
         return df
@@ -107,17 +114,22 @@ def compare_with_paper(splits: Sequence[Split]) -> pd.DataFrame:
         img = g["images"].to_numpy(float)
         sd = float(img.std(ddof=1)) if len(img) > 1 else float("nan")
         paper = g["paper_images"].iloc[0]
-        rows.append({
-            "config": config, "split": split,
-            "paper_patients": g["paper_patients"].iloc[0],
-            "patients": "/".join(map(str, sorted(set(g["patients"])))),
-            "paper_images": paper,
-            "images_mean": float(img.mean()), "images_sd": sd,
-            "images_min": int(img.min()), "images_max": int(img.max()),
-            "z": (paper - img.mean()) / sd if sd and sd == sd else float("nan"),
-            "paper_within_range": bool(img.min() <= paper <= img.max()) if paper == paper else False,
-            "repeats": len(g),
-        })
+        rows.append(
+            {
+                "config": config,
+                "split": split,
+                "paper_patients": g["paper_patients"].iloc[0],
+                "patients": "/".join(map(str, sorted(set(g["patients"])))),
+                "paper_images": paper,
+                "images_mean": float(img.mean()),
+                "images_sd": sd,
+                "images_min": int(img.min()),
+                "images_max": int(img.max()),
+                "z": (paper - img.mean()) / sd if sd and sd == sd else float("nan"),
+                "paper_within_range": bool(img.min() <= paper <= img.max()) if paper == paper else False,
+                "repeats": len(g),
+            }
+        )
     out = pd.DataFrame(rows)
     out["_o"] = out["config"].map(order).fillna(len(order))
     out["_s"] = out["split"].map({"train": 0, "val": 1, "test": 2})

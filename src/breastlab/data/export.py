@@ -51,11 +51,31 @@ PERCENTILES = (0.5, 99.5)
 STAGE = "export"
 # Manifest columns written by the exporter, in order (clinical columns follow).
 SLICE_COLUMNS = [
-    "image_id", "patient_id", "slice_index", "label", "sequence", "series", "series_description",
-    "n_slices", "dicom_rows", "dicom_columns", "pixel_spacing_row_mm", "pixel_spacing_col_mm",
-    "slice_spacing_mm", "window_low", "window_high",
-    "start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice",
-    "box_x0", "box_y0", "box_x1", "box_y1",
+    "image_id",
+    "patient_id",
+    "slice_index",
+    "label",
+    "sequence",
+    "series",
+    "series_description",
+    "n_slices",
+    "dicom_rows",
+    "dicom_columns",
+    "pixel_spacing_row_mm",
+    "pixel_spacing_col_mm",
+    "slice_spacing_mm",
+    "window_low",
+    "window_high",
+    "start_row",
+    "end_row",
+    "start_column",
+    "end_column",
+    "start_slice",
+    "end_slice",
+    "box_x0",
+    "box_y0",
+    "box_x1",
+    "box_y1",
 ]
 
 
@@ -243,8 +263,10 @@ def _settings(
         raise BreastlabInputError(f"size={size!r}: expected a positive int or (height, width)")
     if isinstance(buffer, bool) or not isinstance(buffer, int | np.integer) or buffer < 0:
         raise BreastlabInputError(f"buffer={buffer!r}: expected an integer >= 0 (slices excluded each side)")
-    if not (negatives in ("all", "match") or (isinstance(negatives, int | np.integer)
-                                              and not isinstance(negatives, bool) and negatives >= 0)):
+    if not (
+        negatives in ("all", "match")
+        or (isinstance(negatives, int | np.integer) and not isinstance(negatives, bool) and negatives >= 0)
+    ):
         raise BreastlabInputError(f"negatives={negatives!r}: valid values are 'all', 'match' or an integer >= 0")
     return ExportSettings(sequence, (int(shape[0]), int(shape[1])), int(buffer), negatives, int(seed))
 
@@ -545,8 +567,10 @@ def _manifest(
             "slice_spacing_mm": float(vol.spacing[0]),
             "window_low": lo,
             "window_high": hi,
-            **{c: np.int64(box[c]) for c in ("start_row", "end_row", "start_column", "end_column",
-                                              "start_slice", "end_slice")},  # fmt: skip
+            **{
+                c: np.int64(box[c])
+                for c in ("start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice")
+            },  # fmt: skip
             "box_x0": np.int64(x0),
             "box_y0": np.int64(y0),
             "box_x1": np.int64(x1),

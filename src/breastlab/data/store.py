@@ -74,9 +74,7 @@ class ArrayStore:
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         self.manifest: pd.DataFrame = pd.read_parquet(self.path / "manifest.parquet")
         findings_path = self.path / "findings.parquet"
-        self.findings: pd.DataFrame = (
-            pd.read_parquet(findings_path) if findings_path.exists() else empty_findings()
-        )
+        self.findings: pd.DataFrame = pd.read_parquet(findings_path) if findings_path.exists() else empty_findings()
         self.layout: Layout = self.meta["layout"]
         self.dtype = np.dtype(self.meta["dtype"])
         if self.layout == "fixed":
@@ -148,8 +146,9 @@ def manifest_checksum(manifest: pd.DataFrame) -> str:
         is_object = [isinstance(d, np.dtype) and d.kind == "O" for d in manifest.dtypes]
         objects = np.asarray(manifest.iloc[:, [i for i in range(n_cols) if is_object[i]]].to_numpy(), dtype=object)
         at = np.cumsum(is_object) - 1
-        hashes = (_hash_column(objects[:, at[i]] if is_object[i] else manifest.iloc[:, i]._values)
-                  for i in range(n_cols))
+        hashes = (
+            _hash_column(objects[:, at[i]] if is_object[i] else manifest.iloc[:, i]._values) for i in range(n_cols)
+        )
         rows = combine_hash_arrays(hashes, n_cols)
     else:
         rows = pd.util.hash_pandas_object(manifest, index=False).to_numpy()
@@ -272,9 +271,7 @@ class StoreWriter:
 
     def _check_images(self, key: str, images: list[np.ndarray], manifest: pd.DataFrame) -> None:
         if len(images) != len(manifest):
-            raise BreastlabInputError(
-                f"shard {key!r}: {len(images)} images but {len(manifest)} manifest rows"
-            )
+            raise BreastlabInputError(f"shard {key!r}: {len(images)} images but {len(manifest)} manifest rows")
         missing = {"image_id", "patient_id"} - set(manifest.columns)
         if missing:
             raise BreastlabInputError(f"shard {key!r}: manifest lacks columns {sorted(missing)}")
@@ -286,8 +283,9 @@ class StoreWriter:
                     f"shard {key!r}, image {i}: shape {img.shape} differs from the store's {self.shape}"
                 )
 
-    def _pack(self, key: str, images: np.ndarray | Sequence[np.ndarray], manifest: pd.DataFrame,
-              sizes: bool) -> tuple[np.ndarray, pd.DataFrame]:
+    def _pack(
+        self, key: str, images: np.ndarray | Sequence[np.ndarray], manifest: pd.DataFrame, sizes: bool
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """One key's images checked and flattened into one pixel vector in the store's dtype, and its
         manifest; ``sizes``: a copy with each image's ``height`` and ``width`` (what a ragged store needs)."""
         images = list(images)
@@ -348,8 +346,10 @@ class StoreWriter:
             self._pending_bytes -= self._pending[key][0].nbytes
         self._pending[key] = (pixels, man, findings, extra)
         self._pending_bytes += pixels.nbytes
-        if (self._pending_bytes >= self._checkpoint_bytes
-                or time.monotonic() - self._last_checkpoint >= self._checkpoint_s):
+        if (
+            self._pending_bytes >= self._checkpoint_bytes
+            or time.monotonic() - self._last_checkpoint >= self._checkpoint_s
+        ):
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -436,8 +436,10 @@ class StoreWriter:
 
         all_tables = [tables(k) for k in keys]
         manifests = [t[0] for t in all_tables]
-        manifest = pd.concat(manifests, ignore_index=True) if manifests else pd.DataFrame(
-            columns=["image_id", "patient_id", "height", "width"]
+        manifest = (
+            pd.concat(manifests, ignore_index=True)
+            if manifests
+            else pd.DataFrame(columns=["image_id", "patient_id", "height", "width"])
         )
         if manifest["image_id"].duplicated().any():
             dup = manifest.loc[manifest["image_id"].duplicated(), "image_id"].iloc[0]
@@ -455,8 +457,11 @@ class StoreWriter:
             target = self.path / "images.npy"
             # Plain streamed writes (header, then each key's bytes): peak memory is one shard
             # (or the keys in memory), whatever the cohort size, and no output pages stay mapped.
-            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                      "shape": (len(manifest), *self.shape)}
+            header = {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": (len(manifest), *self.shape),
+            }
             with atomic_path(target) as tmp, open(tmp, "r+b") as fh:
                 np.lib.format.write_array_header_1_0(fh, header)
                 for k in keys:

@@ -22,13 +22,20 @@ DETECTION_COLUMNS = ["image_id", "finding_class", "score", *BOX]
 
 
 def empty_detections() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object" if c in ("image_id", "finding_class") else "float64")
-                         for c in DETECTION_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype="object" if c in ("image_id", "finding_class") else "float64") for c in DETECTION_COLUMNS}
+    )
 
 
-def check_box_table(df: pd.DataFrame, name: str, *, score: bool = False,
-                    shapes: Mapping[str, tuple[int, int]] | None = None,
-                    classes: tuple[str, ...] = FINDING_CLASSES, allow_missing_box: bool = False) -> pd.DataFrame:
+def check_box_table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    score: bool = False,
+    shapes: Mapping[str, tuple[int, int]] | None = None,
+    classes: tuple[str, ...] = FINDING_CLASSES,
+    allow_missing_box: bool = False,
+) -> pd.DataFrame:
     """Validate a findings or detections table; returns a copy with float boxes.
 
     Errors name ``name`` (the file or argument), the row and what is expected: missing
@@ -46,23 +53,29 @@ def check_box_table(df: pd.DataFrame, name: str, *, score: bool = False,
     bad = ~d["finding_class"].isin(classes)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise BreastlabInputError(f"{name}: row {i} (image {d['image_id'].iloc[i]}): finding class "
-                                  f"{d['finding_class'].iloc[i]!r} is not in the vocabulary {list(classes)}")
+        raise BreastlabInputError(
+            f"{name}: row {i} (image {d['image_id'].iloc[i]}): finding class "
+            f"{d['finding_class'].iloc[i]!r} is not in the vocabulary {list(classes)}"
+        )
     box = d[BOX].apply(pd.to_numeric, errors="coerce").astype(float)
     none = box.isna().all(axis=1).to_numpy()
     partial = box.isna().any(axis=1).to_numpy() & ~none
     if partial.any() or (none.any() and not allow_missing_box):
         i = int(np.flatnonzero(partial | none)[0])
-        raise BreastlabInputError(f"{name}: row {i} (image {d['image_id'].iloc[i]}): box "
-                                  f"{box.iloc[i].tolist()} has missing values; give x0, y0, x1, y1 in pixels")
+        raise BreastlabInputError(
+            f"{name}: row {i} (image {d['image_id'].iloc[i]}): box "
+            f"{box.iloc[i].tolist()} has missing values; give x0, y0, x1, y1 in pixels"
+        )
     d[BOX] = box
     d["has_box"] = ~none
     b = box.to_numpy()
     zero = ~none & ((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
     if zero.any():
         i = int(np.flatnonzero(zero)[0])
-        raise BreastlabInputError(f"{name}: row {i} (image {d['image_id'].iloc[i]}): box {b[i].tolist()} has zero "
-                                  "or negative area; expected x0 < x1 and y0 < y1 (half-open pixels)")
+        raise BreastlabInputError(
+            f"{name}: row {i} (image {d['image_id'].iloc[i]}): box {b[i].tolist()} has zero "
+            "or negative area; expected x0 < x1 and y0 < y1 (half-open pixels)"
+        )
     if shapes is not None:
         for i in np.flatnonzero(~none):
             iid = d["image_id"].iloc[i]
@@ -70,14 +83,17 @@ def check_box_table(df: pd.DataFrame, name: str, *, score: bool = False,
                 raise BreastlabInputError(f"{name}: row {i}: image {iid!r} is not among the images evaluated")
             h, w = shapes[iid]
             if b[i, 0] < 0 or b[i, 1] < 0 or b[i, 2] > w or b[i, 3] > h:
-                raise BreastlabInputError(f"{name}: row {i} (image {iid}): box {b[i].tolist()} lies outside the "
-                                          f"image (width {w}, height {h}); boxes must be within [0, w] x [0, h]")
+                raise BreastlabInputError(
+                    f"{name}: row {i} (image {iid}): box {b[i].tolist()} lies outside the "
+                    f"image (width {w}, height {h}); boxes must be within [0, w] x [0, h]"
+                )
     if score:
         s = pd.to_numeric(d["score"], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(s).all():
             i = int(np.flatnonzero(~np.isfinite(s))[0])
-            raise BreastlabInputError(f"{name}: row {i} (image {d['image_id'].iloc[i]}): score "
-                                      f"{d['score'].iloc[i]!r} is not a finite number")
+            raise BreastlabInputError(
+                f"{name}: row {i} (image {d['image_id'].iloc[i]}): score {d['score'].iloc[i]!r} is not a finite number"
+            )
         d["score"] = s
     return d.reset_index(drop=True)
 
@@ -100,12 +116,17 @@ def centre_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, float).reshape(-1, 4)
     b = np.asarray(b, float).reshape(-1, 4)
     cx, cy = (a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2
-    return ((cx[:, None] >= b[None, :, 0]) & (cx[:, None] < b[None, :, 2])
-            & (cy[:, None] >= b[None, :, 1]) & (cy[:, None] < b[None, :, 3]))
+    return (
+        (cx[:, None] >= b[None, :, 0])
+        & (cx[:, None] < b[None, :, 2])
+        & (cy[:, None] >= b[None, :, 1])
+        & (cy[:, None] < b[None, :, 3])
+    )
 
 
-def weighted_box_fusion(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, n_views: int,
-                        iou_threshold: float = 0.55) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def weighted_box_fusion(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, n_views: int, iou_threshold: float = 0.55
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted box fusion (Solovyev, Wang & Gabruseva, Image Vis Comput 2021;107:104117).
 
     Boxes of all ``n_views`` test-time views (already mapped back to the original frame)
@@ -148,8 +169,9 @@ def weighted_box_fusion(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarra
     return np.asarray(out_b)[order], np.asarray(out_s)[order], np.asarray(out_l)[order]
 
 
-def nms_merge(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-              iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nms_merge(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class-wise non-maximum suppression (torchvision ``batched_nms``) of the pooled views' boxes."""
     import torch
     from torchvision.ops import batched_nms
@@ -157,6 +179,10 @@ def nms_merge(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     if len(boxes) == 0:
         return boxes, np.asarray(scores, float), np.asarray(labels)
-    keep = batched_nms(torch.as_tensor(boxes, dtype=torch.float32), torch.as_tensor(scores, dtype=torch.float32),
-                       torch.as_tensor(np.asarray(labels, np.int64)), iou_threshold).numpy()
+    keep = batched_nms(
+        torch.as_tensor(boxes, dtype=torch.float32),
+        torch.as_tensor(scores, dtype=torch.float32),
+        torch.as_tensor(np.asarray(labels, np.int64)),
+        iou_threshold,
+    ).numpy()
     return boxes[keep], np.asarray(scores, float)[keep], np.asarray(labels)[keep]

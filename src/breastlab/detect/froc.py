@@ -63,8 +63,14 @@ def _hits(det: np.ndarray, true: np.ndarray, hit: str, iou_threshold: float) -> 
     return ok, iou
 
 
-def match_detections(truth: pd.DataFrame, detections: pd.DataFrame, *, hit: str = "iou_or_centre",
-                     iou_threshold: float = 0.5, duplicates: str = "ignore") -> tuple[pd.DataFrame, pd.DataFrame]:
+def match_detections(
+    truth: pd.DataFrame,
+    detections: pd.DataFrame,
+    *,
+    hit: str = "iou_or_centre",
+    iou_threshold: float = 0.5,
+    duplicates: str = "ignore",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Match detections to true findings (module notes).
 
     Returns ``(detections, truth)`` copies: detections gain ``outcome`` ("tp", "fp",
@@ -135,12 +141,19 @@ class FrocCurve:
         return float(np.mean(self.at_rates)) if self.n_findings else float("nan")
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"threshold": self.thresholds, "sensitivity": self.sensitivities,
-                             "fp_per_image": self.fp_per_image})
+        return pd.DataFrame(
+            {"threshold": self.thresholds, "sensitivity": self.sensitivities, "fp_per_image": self.fp_per_image}
+        )
 
 
-def froc_curve(found_scores: np.ndarray, fp_scores: np.ndarray, n_images: int, *, finding_class: str = "",
-               rates: Sequence[float] = FP_RATES) -> FrocCurve:
+def froc_curve(
+    found_scores: np.ndarray,
+    fp_scores: np.ndarray,
+    n_images: int,
+    *,
+    finding_class: str = "",
+    rates: Sequence[float] = FP_RATES,
+) -> FrocCurve:
     """FROC from the found scores of the findings (NaN = never found) and the false-positive scores."""
     found = np.asarray(found_scores, float).ravel()
     fp = np.asarray(fp_scores, float).ravel()
@@ -156,8 +169,9 @@ def froc_curve(found_scores: np.ndarray, fp_scores: np.ndarray, n_images: int, *
     fpi = np.concatenate([[0.0], n_fp / n_images])
     thresholds = np.concatenate([[np.inf], thr])
     at = np.array([sens[fpi <= f].max() for f in rates])
-    return FrocCurve(finding_class, thresholds, sens, fpi, len(found), int(n_images), tuple(float(r) for r in rates),
-                     at)
+    return FrocCurve(
+        finding_class, thresholds, sens, fpi, len(found), int(n_images), tuple(float(r) for r in rates), at
+    )
 
 
 @dataclasses.dataclass
@@ -179,9 +193,14 @@ class DetectionEvaluation:
         from breastlab._table import format_table
 
         cols = [c for c in self.table1.columns if c not in ("auc", "lower", "upper", "se")]
-        parts = [format_table(self.froc_table, "FROC: sensitivity at FP/image, mean sensitivity, AP@0.5"),
-                 format_table(self.table1[cols], "Table 1. Image- and breast-level performance (DeLong 95% CI, "
-                                                 "Youden cut-off)", floatfmt="{:.3f}")]
+        parts = [
+            format_table(self.froc_table, "FROC: sensitivity at FP/image, mean sensitivity, AP@0.5"),
+            format_table(
+                self.table1[cols],
+                "Table 1. Image- and breast-level performance (DeLong 95% CI, Youden cut-off)",
+                floatfmt="{:.3f}",
+            ),
+        ]
         if self.notes:
             parts.append("Notes:\n" + "\n".join(f"- {n}" for n in self.notes))
         return "\n\n".join(parts)
@@ -194,33 +213,55 @@ class DetectionEvaluation:
         out = Path(out)
         write_table(self.froc_table, out / "froc.csv")
         write_table(self.table1, out / "table1.csv")
-        write_table(pd.concat([c.to_frame().assign(finding_class=k) for k, c in self.froc.items()],
-                              ignore_index=True), out / "froc_curves.csv")
+        write_table(
+            pd.concat([c.to_frame().assign(finding_class=k) for k, c in self.froc.items()], ignore_index=True),
+            out / "froc_curves.csv",
+        )
         write_table(self.detections, out / "matched_detections.csv")
-        write_json({"froc": self.froc_table.to_dict("records"), "table1": self.table1.to_dict("records"),
-                    "notes": self.notes}, out / "evaluation.json")
+        write_json(
+            {"froc": self.froc_table.to_dict("records"), "table1": self.table1.to_dict("records"), "notes": self.notes},
+            out / "evaluation.json",
+        )
 
 
-def average_precision(truth: pd.DataFrame, detections: pd.DataFrame, image_ids: Sequence[str],
-                      classes: Sequence[str] = FINDING_CLASSES, iou_threshold: float = 0.5) -> dict[str, float]:
+def average_precision(
+    truth: pd.DataFrame,
+    detections: pd.DataFrame,
+    image_ids: Sequence[str],
+    classes: Sequence[str] = FINDING_CLASSES,
+    iou_threshold: float = 0.5,
+) -> dict[str, float]:
     """COCO AP at one IoU threshold per class (torchmetrics, pycocotools backend); NaN without findings."""
     import torch
     from torchmetrics.detection import MeanAveragePrecision
 
     code = {c: i for i, c in enumerate(classes)}
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=[float(iou_threshold)],
-                                  class_metrics=True, backend="pycocotools")
+    metric = MeanAveragePrecision(
+        box_format="xyxy",
+        iou_type="bbox",
+        iou_thresholds=[float(iou_threshold)],
+        class_metrics=True,
+        backend="pycocotools",
+    )
     t_by = {k: v for k, v in truth.groupby("image_id")}
     d_by = {k: v for k, v in detections.groupby("image_id")}
     preds, targets = [], []
     empty = pd.DataFrame(columns=[*BOX, "finding_class", "score"])
     for iid in image_ids:
         d, t = d_by.get(iid, empty), t_by.get(iid, empty)
-        preds.append({"boxes": torch.as_tensor(d[BOX].to_numpy(float, copy=True), dtype=torch.float32).reshape(-1, 4),
-                      "scores": torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32),
-                      "labels": torch.as_tensor([code[c] for c in d["finding_class"]], dtype=torch.int64)})
-        targets.append({"boxes": torch.as_tensor(t[BOX].to_numpy(float, copy=True), dtype=torch.float32).reshape(-1, 4),
-                        "labels": torch.as_tensor([code[c] for c in t["finding_class"]], dtype=torch.int64)})
+        preds.append(
+            {
+                "boxes": torch.as_tensor(d[BOX].to_numpy(float, copy=True), dtype=torch.float32).reshape(-1, 4),
+                "scores": torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32),
+                "labels": torch.as_tensor([code[c] for c in d["finding_class"]], dtype=torch.int64),
+            }
+        )
+        targets.append(
+            {
+                "boxes": torch.as_tensor(t[BOX].to_numpy(float, copy=True), dtype=torch.float32).reshape(-1, 4),
+                "labels": torch.as_tensor([code[c] for c in t["finding_class"]], dtype=torch.int64),
+            }
+        )
     metric.update(preds, targets)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -233,8 +274,13 @@ def average_precision(truth: pd.DataFrame, detections: pd.DataFrame, image_ids: 
     return out
 
 
-def unit_scores(images: pd.DataFrame, truth: pd.DataFrame, detections: pd.DataFrame, level: str,
-                classes: Sequence[str] = FINDING_CLASSES) -> pd.DataFrame:
+def unit_scores(
+    images: pd.DataFrame,
+    truth: pd.DataFrame,
+    detections: pd.DataFrame,
+    level: str,
+    classes: Sequence[str] = FINDING_CLASSES,
+) -> pd.DataFrame:
     """One row per image (``level="image"``) or breast (``"breast"``: patient_id + laterality):
     ``score_<class>`` (highest detection score, 0 without one) and ``truth_<class>`` (0/1), plus ``any``."""
     if level == "image":
@@ -257,8 +303,9 @@ def unit_scores(images: pd.DataFrame, truth: pd.DataFrame, detections: pd.DataFr
         t = tru if c == ANY else tru[tru["finding_class"] == c]
         s = d.groupby(keys)["score"].max().rename(f"score_{c}")
         n = t.groupby(keys).size().rename(f"truth_{c}")
-        out = out.merge(s, left_on=keys, right_index=True, how="left").merge(n, left_on=keys, right_index=True,
-                                                                              how="left")
+        out = out.merge(s, left_on=keys, right_index=True, how="left").merge(
+            n, left_on=keys, right_index=True, how="left"
+        )
         out[f"score_{c}"] = out[f"score_{c}"].fillna(0.0).astype(float)
         out[f"truth_{c}"] = (out[f"truth_{c}"].fillna(0) > 0).astype(int)
     return out
@@ -268,9 +315,20 @@ def _table1_row(level: str, c: str, y: np.ndarray, s: np.ndarray, conf_level: fl
     from breastlab.evaluate.stats import ci_auc, youden
     from breastlab.evaluate.stats._validate import DegenerateCIWarning
 
-    row = {"level": level, "finding_class": c, "n_pos": int(y.sum()), "n_neg": int((1 - y).sum()),
-           "auc": np.nan, "lower": np.nan, "upper": np.nan, "se": np.nan, "auc_ci": "-", "cutoff": np.nan,
-           "sensitivity": np.nan, "specificity": np.nan}
+    row = {
+        "level": level,
+        "finding_class": c,
+        "n_pos": int(y.sum()),
+        "n_neg": int((1 - y).sum()),
+        "auc": np.nan,
+        "lower": np.nan,
+        "upper": np.nan,
+        "se": np.nan,
+        "auc_ci": "-",
+        "cutoff": np.nan,
+        "sensitivity": np.nan,
+        "specificity": np.nan,
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegenerateCIWarning)
@@ -279,9 +337,16 @@ def _table1_row(level: str, c: str, y: np.ndarray, s: np.ndarray, conf_level: fl
     except BreastlabInputError as exc:
         notes.append(f"{level} level, {c}: no ROC ({exc})")
         return row
-    row.update(auc=ci.auc, lower=ci.lower, upper=ci.upper, se=ci.se,
-               auc_ci=f"{ci.auc:.3f} ({ci.lower:.3f}–{ci.upper:.3f})", cutoff=op.threshold,
-               sensitivity=op.sensitivity, specificity=op.specificity)
+    row.update(
+        auc=ci.auc,
+        lower=ci.lower,
+        upper=ci.upper,
+        se=ci.se,
+        auc_ci=f"{ci.auc:.3f} ({ci.lower:.3f}–{ci.upper:.3f})",
+        cutoff=op.threshold,
+        sensitivity=op.sensitivity,
+        specificity=op.specificity,
+    )
     return row
 
 
@@ -313,10 +378,16 @@ def evaluate_detections(
     ids = images["image_id"].tolist()
     shapes = None
     if {"height", "width"} <= set(images.columns):
-        shapes = dict(zip(ids, zip(images["height"].astype(int), images["width"].astype(int), strict=True),
-                          strict=True))
-    tru = check_box_table(truth[truth["image_id"].astype(str).isin(ids)], "truth", shapes=shapes,
-                          classes=tuple(classes), allow_missing_box=True)
+        shapes = dict(
+            zip(ids, zip(images["height"].astype(int), images["width"].astype(int), strict=True), strict=True)
+        )
+    tru = check_box_table(
+        truth[truth["image_id"].astype(str).isin(ids)],
+        "truth",
+        shapes=shapes,
+        classes=tuple(classes),
+        allow_missing_box=True,
+    )
     det = check_box_table(detections, "detections", score=True, shapes=shapes, classes=tuple(classes))
     unknown = sorted(set(det["image_id"]) - set(ids))
     if unknown:
@@ -334,8 +405,9 @@ def evaluate_detections(
         cur = froc_curve(t["found_score"].to_numpy(), fp["score"].to_numpy(), len(ids), finding_class=c, rates=rates)
         curves[c] = cur
         row = {"finding_class": c, "n_findings": cur.n_findings}
-        row.update({f"sens@{r:g}": (v if cur.n_findings else np.nan) for r, v in zip(cur.rates, cur.at_rates,
-                                                                                      strict=True)})
+        row.update(
+            {f"sens@{r:g}": (v if cur.n_findings else np.nan) for r, v in zip(cur.rates, cur.at_rates, strict=True)}
+        )
         row["mean_sensitivity"] = cur.mean_sensitivity
         row["ap50"] = aps.get(c, np.nan)
         rows.append(row)
@@ -348,6 +420,7 @@ def evaluate_detections(
             continue
         scores[level] = sc
         for c in [*classes, ANY]:
-            table1.append(_table1_row(level, c, sc[f"truth_{c}"].to_numpy(), sc[f"score_{c}"].to_numpy(),
-                                      conf_level, notes))
+            table1.append(
+                _table1_row(level, c, sc[f"truth_{c}"].to_numpy(), sc[f"score_{c}"].to_numpy(), conf_level, notes)
+            )
     return DetectionEvaluation(curves, pd.DataFrame(rows), pd.DataFrame(table1), det, tru, scores, notes)

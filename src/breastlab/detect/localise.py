@@ -155,8 +155,9 @@ def breast_landmarks(image: np.ndarray, view: str, mask: np.ndarray | None = Non
     return Landmarks(view, (nx, ny), (fx, fy), bool(right), found, None, profile, cw)
 
 
-def nipple_from_contour(mask: np.ndarray, *, window: float = 0.12, bump: float = 0.02,
-                        search: float = 0.15) -> tuple[float, float, bool]:
+def nipple_from_contour(
+    mask: np.ndarray, *, window: float = 0.12, bump: float = 0.02, search: float = 0.15
+) -> tuple[float, float, bool]:
     """Nipple ``(x, y, in_profile)`` of a breast mask with the chest wall at the left (module notes).
 
     ``window``, ``bump``: top-hat window and least bump height as fractions of the breast
@@ -210,8 +211,16 @@ class Location:
     chest_wall: float = math.nan  # distance from the chest-wall edge along the image row, in PNL lengths
 
 
-def locate(x: float, y: float, lm: Landmarks, *, areola: float = 0.15, central: float = 0.10, axilla: float = 0.75,
-           cc_lateral_up: bool = True) -> Location:
+def locate(
+    x: float,
+    y: float,
+    lm: Landmarks,
+    *,
+    areola: float = 0.15,
+    central: float = 0.10,
+    axilla: float = 0.75,
+    cc_lateral_up: bool = True,
+) -> Location:
     """Region and nipple distance of the point (x, y) (module notes)."""
     L = lm.pnl_length
     if L <= 0:
@@ -254,11 +263,28 @@ def locate_boxes(boxes: pd.DataFrame, lm: Landmarks, **kwargs) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- matching
-PAIR_FEATURES = ("same_class", "distance_diff", "score_diff", "size_ratio", "confidence", "radial_diff",
-                 "chest_wall_diff")
+PAIR_FEATURES = (
+    "same_class",
+    "distance_diff",
+    "score_diff",
+    "size_ratio",
+    "confidence",
+    "radial_diff",
+    "chest_wall_diff",
+)
 PAIR_MONOTONE = (1, -1, -1, -1, 1, -1, -1)  # +1: may only raise the pair probability, -1: only lower it
-PAIR_COLUMNS = ("finding_class", "score", "nipple_distance", "radial_distance", "chest_wall_distance", "pnl_length",
-                "x0", "y0", "x1", "y1")
+PAIR_COLUMNS = (
+    "finding_class",
+    "score",
+    "nipple_distance",
+    "radial_distance",
+    "chest_wall_distance",
+    "pnl_length",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+)
 
 
 def pair_features(cc: pd.DataFrame, mlo: pd.DataFrame) -> np.ndarray:
@@ -274,8 +300,10 @@ def pair_features(cc: pd.DataFrame, mlo: pd.DataFrame) -> np.ndarray:
     for name, df in (("cc", cc), ("mlo", mlo)):
         missing = [c for c in PAIR_COLUMNS if c not in df.columns]
         if missing:
-            raise BreastlabInputError(f"pair_features: {name} detections lack column(s) {missing}; need "
-                                      f"{list(PAIR_COLUMNS)} (the location columns from locate_boxes)")
+            raise BreastlabInputError(
+                f"pair_features: {name} detections lack column(s) {missing}; need "
+                f"{list(PAIR_COLUMNS)} (the location columns from locate_boxes)"
+            )
 
     def size(df):
         return np.sqrt(np.clip((df["x1"] - df["x0"]) * (df["y1"] - df["y0"]), 1e-9, None)).to_numpy(float)
@@ -295,16 +323,19 @@ def pair_features(cc: pd.DataFrame, mlo: pd.DataFrame) -> np.ndarray:
     return np.stack([same, dd, ds, sr, conf, dr, dw], axis=-1)
 
 
-def heuristic_pair_score(features: np.ndarray, confidence: np.ndarray | float | None = None,
-                         other_class: float = 0.5, sigma: float = 0.1) -> np.ndarray:
+def heuristic_pair_score(
+    features: np.ndarray, confidence: np.ndarray | float | None = None, other_class: float = 0.5, sigma: float = 0.1
+) -> np.ndarray:
     """The documented heuristic (module notes) from :func:`pair_features` (last axis: the :data:`PAIR_FEATURES`).
 
     ``confidence`` = sqrt(s_i s_j); None takes it from the features' ``confidence`` column.
     """
     f = np.asarray(features, float)
     if f.shape[-1] != len(PAIR_FEATURES):
-        raise BreastlabInputError(f"heuristic_pair_score: features have {f.shape[-1]} columns; expected "
-                                  f"{len(PAIR_FEATURES)} ({', '.join(PAIR_FEATURES)}) as pair_features gives")
+        raise BreastlabInputError(
+            f"heuristic_pair_score: features have {f.shape[-1]} columns; expected "
+            f"{len(PAIR_FEATURES)} ({', '.join(PAIR_FEATURES)}) as pair_features gives"
+        )
     if confidence is None:
         confidence = f[..., 4]
     cls = np.where(f[..., 0] > 0.5, 1.0, other_class)
@@ -334,12 +365,20 @@ def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0)
     y = np.asarray(same_lesion).astype(int).ravel()
     X = np.asarray(features, float).reshape(len(y), -1)
     if X.shape[1] != len(PAIR_FEATURES):
-        raise BreastlabInputError(f"fit_pair_model: features have {X.shape[1]} columns; expected "
-                                  f"{len(PAIR_FEATURES)} ({', '.join(PAIR_FEATURES)}) as pair_features gives")
+        raise BreastlabInputError(
+            f"fit_pair_model: features have {X.shape[1]} columns; expected "
+            f"{len(PAIR_FEATURES)} ({', '.join(PAIR_FEATURES)}) as pair_features gives"
+        )
     if len(np.unique(y)) < 2:
         raise BreastlabInputError("fit_pair_model: training pairs need both same-lesion (1) and different (0) pairs")
-    return HistGradientBoostingClassifier(max_iter=50, max_leaf_nodes=4, min_samples_leaf=10, learning_rate=0.1,
-                                          monotonic_cst=list(PAIR_MONOTONE), random_state=seed).fit(X, y)
+    return HistGradientBoostingClassifier(
+        max_iter=50,
+        max_leaf_nodes=4,
+        min_samples_leaf=10,
+        learning_rate=0.1,
+        monotonic_cst=list(PAIR_MONOTONE),
+        random_state=seed,
+    ).fit(X, y)
 
 
 def _breast_key(marks: pd.DataFrame) -> pd.Series:
@@ -350,12 +389,12 @@ def _check_marks(marks: pd.DataFrame, name: str) -> None:
     need = ["image_id", "patient_id", "laterality", "view", *PAIR_COLUMNS]
     missing = [c for c in need if c not in marks.columns]
     if missing:
-        raise BreastlabInputError(f"{name}: lacks column(s) {missing}; needs {need} (the location columns from "
-                                  "locate_boxes)")
+        raise BreastlabInputError(
+            f"{name}: lacks column(s) {missing}; needs {need} (the location columns from locate_boxes)"
+        )
 
 
-def _lesion_hits(marks: pd.DataFrame, truth: pd.DataFrame, lesion: str | None, hit: str,
-                 iou_threshold: float) -> dict:
+def _lesion_hits(marks: pd.DataFrame, truth: pd.DataFrame, lesion: str | None, hit: str, iou_threshold: float) -> dict:
     """detection index -> set of lesion keys ("breast|lesion") whose true box it hits in its image."""
     from breastlab.detect._boxes import centre_in, iou_matrix
 
@@ -372,15 +411,26 @@ def _lesion_hits(marks: pd.DataFrame, truth: pd.DataFrame, lesion: str | None, h
             continue
         db, tb = g[["x0", "y0", "x1", "y1"]].to_numpy(float), tt[["x0", "y0", "x1", "y1"]].to_numpy(float)
         iou = iou_matrix(db, tb)
-        ok = iou >= iou_threshold if hit == "iou" else centre_in(db, tb) if hit == "centre" else (
-            (iou >= iou_threshold) | centre_in(db, tb))
+        ok = (
+            iou >= iou_threshold
+            if hit == "iou"
+            else centre_in(db, tb)
+            if hit == "centre"
+            else ((iou >= iou_threshold) | centre_in(db, tb))
+        )
         for r, i in enumerate(g.index):
             out[i] = set(tt["lesion_key"].to_numpy()[ok[r]])
     return out
 
 
-def labelled_pairs(marks: pd.DataFrame, truth: pd.DataFrame, *, lesion: str | None = "abnormality_id",
-                   hit: str = "iou_or_centre", iou_threshold: float = 0.5) -> pd.DataFrame:
+def labelled_pairs(
+    marks: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    lesion: str | None = "abnormality_id",
+    hit: str = "iou_or_centre",
+    iou_threshold: float = 0.5,
+) -> pd.DataFrame:
     """Every CC x MLO pair of detections within each breast, with its features and ``same_lesion`` (0/1).
 
     ``marks``: detections with image_id, patient_id, laterality, view, finding_class,
@@ -402,8 +452,17 @@ def labelled_pairs(marks: pd.DataFrame, truth: pd.DataFrame, *, lesion: str | No
         f = pair_features(cc, mlo).reshape(-1, len(PAIR_FEATURES))
         ci, mi = np.repeat(cc.index.to_numpy(), len(mlo)), np.tile(mlo.index.to_numpy(), len(cc))
         same = [int(bool(hits[i] & hits[j])) for i, j in zip(ci, mi, strict=True)]
-        frames.append(pd.DataFrame({"cc_index": ci, "mlo_index": mi, "breast": breast,
-                                    **{k: f[:, n] for n, k in enumerate(PAIR_FEATURES)}, "same_lesion": same}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cc_index": ci,
+                    "mlo_index": mi,
+                    "breast": breast,
+                    **{k: f[:, n] for n, k in enumerate(PAIR_FEATURES)},
+                    "same_lesion": same,
+                }
+            )
+        )
     cols = ["cc_index", "mlo_index", "breast", *PAIR_FEATURES, "same_lesion"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
@@ -416,9 +475,16 @@ class MatchingResult:
     lesions: pd.DataFrame  # one row per lesion hit in both views: cc detection, partner, correct
 
 
-def matching_accuracy(marks: pd.DataFrame, truth: pd.DataFrame, *, model=None, threshold: float | None = None,
-                      lesion: str | None = "abnormality_id", hit: str = "iou_or_centre",
-                      iou_threshold: float = 0.5) -> MatchingResult:
+def matching_accuracy(
+    marks: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    model=None,
+    threshold: float | None = None,
+    lesion: str | None = "abnormality_id",
+    hit: str = "iou_or_centre",
+    iou_threshold: float = 0.5,
+) -> MatchingResult:
     """Share of lesions hit in both views whose best CC hit is paired with an MLO hit of the same lesion.
 
     Matching by :func:`match_views` (heuristic, or ``model``) within each breast;
@@ -441,8 +507,15 @@ def matching_accuracy(marks: pd.DataFrame, truth: pd.DataFrame, *, model=None, t
             if not cc_hit or not mlo_hit:
                 continue
             p = partner.get(cc_hit[0])
-            rows.append({"breast": breast, "lesion": key, "cc_index": cc_hit[0], "partner": p,
-                         "correct": p is not None and key in hits[p]})
+            rows.append(
+                {
+                    "breast": breast,
+                    "lesion": key,
+                    "cc_index": cc_hit[0],
+                    "partner": p,
+                    "correct": p is not None and key in hits[p],
+                }
+            )
     les = pd.DataFrame(rows, columns=["breast", "lesion", "cc_index", "partner", "correct"])
     n, k = len(les), int(les["correct"].sum()) if len(les) else 0
     return MatchingResult(k / n if n else float("nan"), n, k, les)
@@ -487,8 +560,12 @@ def save_pair_model(model, path) -> Path:
 
     from breastlab._io import write_bytes
 
-    blob = {"kind": "breastlab pair model", "features": list(PAIR_FEATURES), "sklearn": sklearn.__version__,
-            "model": model}
+    blob = {
+        "kind": "breastlab pair model",
+        "features": list(PAIR_FEATURES),
+        "sklearn": sklearn.__version__,
+        "model": model,
+    }
     return write_bytes(pickle.dumps(blob), path)
 
 
@@ -506,6 +583,7 @@ def load_pair_model(path):
     if not isinstance(blob, dict) or blob.get("kind") != "breastlab pair model":
         raise BreastlabInputError(f"{path}: not a pair model written by breastlab (save_pair_model)")
     if blob["features"] != list(PAIR_FEATURES):
-        raise BreastlabInputError(f"{path}: fitted on features {blob['features']}; this version uses "
-                                  f"{list(PAIR_FEATURES)}; fit it again")
+        raise BreastlabInputError(
+            f"{path}: fitted on features {blob['features']}; this version uses {list(PAIR_FEATURES)}; fit it again"
+        )
     return blob["model"]

@@ -29,14 +29,31 @@ from breastlab._io import write_bytes, write_json, write_table
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 
-COLOURS = {"mass": (255, 64, 64), "calcification": (64, 200, 255), "asymmetry": (255, 200, 0),
-           "architectural_distortion": (200, 90, 255)}
-MARK_COLUMNS = ["detection_id", "image_id", "finding_class", "score", "x0", "y0", "x1", "y1", "region",
-                "nipple_distance", "partner", "pair_score"]
+COLOURS = {
+    "mass": (255, 64, 64),
+    "calcification": (64, 200, 255),
+    "asymmetry": (255, 200, 0),
+    "architectural_distortion": (200, 90, 255),
+}
+MARK_COLUMNS = [
+    "detection_id",
+    "image_id",
+    "finding_class",
+    "score",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "region",
+    "nipple_distance",
+    "partner",
+    "pair_score",
+]
 
 
-def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3,
-                      containment: float | None = 0.5) -> pd.DataFrame:
+def suppress_overlaps(
+    detections: pd.DataFrame, iou_threshold: float = 0.3, containment: float | None = 0.5
+) -> pd.DataFrame:
     """One mark per location: class-agnostic NMS per image (the highest-scoring class is kept).
 
     A box is dropped when a higher-scoring box of its image overlaps it with IoU >=
@@ -52,9 +69,12 @@ def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3,
         return detections.copy()
     d = detections.reset_index(drop=True)
     groups = torch.as_tensor(pd.factorize(d["image_id"])[0], dtype=torch.int64)
-    keep = batched_nms(torch.as_tensor(d[["x0", "y0", "x1", "y1"]].to_numpy(float, copy=True), dtype=torch.float32),
-                       torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32), groups,
-                       iou_threshold).numpy()
+    keep = batched_nms(
+        torch.as_tensor(d[["x0", "y0", "x1", "y1"]].to_numpy(float, copy=True), dtype=torch.float32),
+        torch.as_tensor(d["score"].to_numpy(float, copy=True), dtype=torch.float32),
+        groups,
+        iou_threshold,
+    ).numpy()
     d = d.iloc[np.sort(keep)]
     if containment is None:
         return d
@@ -74,9 +94,16 @@ def suppress_overlaps(detections: pd.DataFrame, iou_threshold: float = 0.3,
     return d.loc[sorted(kept)]
 
 
-def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.0,
-             match_threshold: float | None = None, overlap_iou: float | None = 0.3,
-             containment: float | None = 0.5, pair_model=None) -> pd.DataFrame:
+def annotate(
+    detections: pd.DataFrame,
+    store: ArrayStore,
+    *,
+    min_score: float = 0.0,
+    match_threshold: float | None = None,
+    overlap_iou: float | None = 0.3,
+    containment: float | None = 0.5,
+    pair_model=None,
+) -> pd.DataFrame:
     """Detections (of images in ``store``) with detection_id, region, nipple_distance, partner, pair_score
     (and the other location columns of :func:`~breastlab.detect.localise.locate_boxes`).
 
@@ -116,8 +143,9 @@ def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 
         det["breast"] = det["image_id"].map(man["patient_id"].astype(str) + ":" + man["laterality"].astype(str))
         det["view"] = det["image_id"].map(man["view"].astype(str).str.upper())
         for _, g in det[det["nipple_distance"].notna()].groupby("breast"):
-            pairs = match_views(g[g["view"] == "CC"], g[g["view"] == "MLO"], threshold=match_threshold,
-                                model=pair_model)
+            pairs = match_views(
+                g[g["view"] == "CC"], g[g["view"] == "MLO"], threshold=match_threshold, model=pair_model
+            )
             for p in pairs.itertuples():
                 det.loc[p.cc_index, ["partner", "pair_score"]] = [det.loc[p.mlo_index, "detection_id"], p.pair_score]
                 det.loc[p.mlo_index, ["partner", "pair_score"]] = [det.loc[p.cc_index, "detection_id"], p.pair_score]
@@ -125,8 +153,14 @@ def annotate(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 
     return det[MARK_COLUMNS + [c for c in det.columns if c not in MARK_COLUMNS]]
 
 
-def fit_pair_model_on(detections: pd.DataFrame, store: ArrayStore, *, min_score: float = 0.1,
-                      lesion: str | None = "abnormality_id", seed: int = 0):
+def fit_pair_model_on(
+    detections: pd.DataFrame,
+    store: ArrayStore,
+    *,
+    min_score: float = 0.1,
+    lesion: str | None = "abnormality_id",
+    seed: int = 0,
+):
     """Fit the CC-MLO pair model on detections of images with known findings; returns (model, pairs).
 
     The detections' marks (:func:`annotate`, one per location) are paired within each
@@ -146,8 +180,9 @@ def fit_pair_model_on(detections: pd.DataFrame, store: ArrayStore, *, min_score:
     truth = store.findings[store.findings["image_id"].astype(str).isin(set(marks["image_id"]))]
     pairs = labelled_pairs(marks, truth, lesion=lesion)
     if pairs.empty:
-        raise BreastlabInputError("fit_pair_model_on: no CC x MLO pairs of detections in any breast; "
-                                  "predict on images with both views first")
+        raise BreastlabInputError(
+            "fit_pair_model_on: no CC x MLO pairs of detections in any breast; predict on images with both views first"
+        )
     model = fit_pair_model(pairs[list(PAIR_FEATURES)].to_numpy(float), pairs["same_lesion"], seed=seed)
     return model, pairs
 
@@ -157,8 +192,11 @@ def draw_marks(image: np.ndarray, marks: pd.DataFrame, truth: pd.DataFrame | Non
     from PIL import Image, ImageDraw
 
     img = np.asarray(image, np.float32)
-    grey = np.uint8(np.clip((img + 0.5) / 2.0, 0, 1) * 255) if img.min() < 0 or img.max() <= 1.5 else np.uint8(
-        np.clip(img / max(float(img.max()), 1.0), 0, 1) * 255)
+    grey = (
+        np.uint8(np.clip((img + 0.5) / 2.0, 0, 1) * 255)
+        if img.min() < 0 or img.max() <= 1.5
+        else np.uint8(np.clip(img / max(float(img.max()), 1.0), 0, 1) * 255)
+    )
     pil = Image.fromarray(grey).convert("RGB")
     draw = ImageDraw.Draw(pil)
     if truth is not None:
@@ -178,8 +216,9 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
 
 
-def write_marks(marks: pd.DataFrame, store: ArrayStore, out: str | os.PathLike, *, max_per_image: int = 5,
-                png: bool = True) -> Path:
+def write_marks(
+    marks: pd.DataFrame, store: ArrayStore, out: str | os.PathLike, *, max_per_image: int = 5, png: bool = True
+) -> Path:
     """Per image ``<image_id>.csv``, ``.json`` and ``.png`` (top ``max_per_image`` marks) plus ``marks.csv``."""
     from breastlab.detect.model import load_image
 
@@ -190,16 +229,24 @@ def write_marks(marks: pd.DataFrame, store: ArrayStore, out: str | os.PathLike, 
     for iid in sorted(rows):
         m = top[top["image_id"] == iid]
         write_table(m, out / f"{_safe(iid)}.csv")
-        write_json({"image_id": iid, "marks": m.astype(object).where(m.notna(), None).to_dict("records")},
-                   out / f"{_safe(iid)}.json")
+        write_json(
+            {"image_id": iid, "marks": m.astype(object).where(m.notna(), None).to_dict("records")},
+            out / f"{_safe(iid)}.json",
+        )
         if png:
             write_bytes(draw_marks(load_image(store, rows[iid]), m), out / f"{_safe(iid)}.png")
     return out
 
 
-def reader_study_rows(detections: pd.DataFrame, images: pd.DataFrame, truth: pd.DataFrame, *,
-                      level: str = "patient", condition: str = "unaided",
-                      case_truth: Mapping[str, int] | None = None) -> pd.DataFrame:
+def reader_study_rows(
+    detections: pd.DataFrame,
+    images: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    level: str = "patient",
+    condition: str = "unaided",
+    case_truth: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """Long-format rows (case_id, truth, reader, reader_group, condition, finding, score, reading_time_s).
 
     ``level``: "patient" (all views of a patient are one case), "breast" (patient_id +

@@ -120,10 +120,24 @@ class DetectorConfig:
 
 
 PRESETS: dict[str, DetectorConfig] = {
-    "study": DetectorConfig(arch="fasterrcnn_resnet50_fpn_v2", spacing_mm=0.15, backbone_weights="imagenet",
-                            anchor_sizes=(32, 64, 128, 256, 512), optimizer="sgd", lr=0.005, momentum=0.9,
-                            weight_decay=1e-4, warmup_iters=500, iterations=18000, batch_size=4, workers=8,
-                            tta="wbf", score_threshold=0.01, detections_per_image=100, checkpoint_every=1000),
+    "study": DetectorConfig(
+        arch="fasterrcnn_resnet50_fpn_v2",
+        spacing_mm=0.15,
+        backbone_weights="imagenet",
+        anchor_sizes=(32, 64, 128, 256, 512),
+        optimizer="sgd",
+        lr=0.005,
+        momentum=0.9,
+        weight_decay=1e-4,
+        warmup_iters=500,
+        iterations=18000,
+        batch_size=4,
+        workers=8,
+        tta="wbf",
+        score_threshold=0.01,
+        detections_per_image=100,
+        checkpoint_every=1000,
+    ),
     "cpu-small": DetectorConfig(),
 }
 
@@ -162,16 +176,20 @@ def build_model(cfg: DetectorConfig) -> nn.Module:
             try:
                 model = build(weights="DEFAULT", **common)
             except Exception as exc:  # offline and not cached
-                raise BreastlabInputError(f"COCO weights for {cfg.arch} are not in the torch hub cache "
-                                          f"({torch.hub.get_dir()}/checkpoints): {exc}") from None
+                raise BreastlabInputError(
+                    f"COCO weights for {cfg.arch} are not in the torch hub cache "
+                    f"({torch.hub.get_dir()}/checkpoints): {exc}"
+                ) from None
             inf = model.roi_heads.box_predictor.cls_score.in_features
             model.roi_heads.box_predictor = frc.FastRCNNPredictor(inf, n)
         else:
             try:
                 model = build(weights=None, weights_backbone=bb, num_classes=n, **common)
             except Exception as exc:
-                raise BreastlabInputError(f"ImageNet backbone weights for {cfg.arch} are not in the torch hub "
-                                          f"cache ({torch.hub.get_dir()}/checkpoints): {exc}") from None
+                raise BreastlabInputError(
+                    f"ImageNet backbone weights for {cfg.arch} are not in the torch hub "
+                    f"cache ({torch.hub.get_dir()}/checkpoints): {exc}"
+                ) from None
         from torchvision.models.detection.anchor_utils import AnchorGenerator
 
         k = len(model.rpn.anchor_generator.sizes)
@@ -189,8 +207,14 @@ def build_model(cfg: DetectorConfig) -> nn.Module:
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class TinyBody(nn.Module):
@@ -215,44 +239,63 @@ def _small(n: int, cfg: DetectorConfig, common: dict) -> nn.Module:
     from torchvision.ops import MultiScaleRoIAlign
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-    backbone = BackboneWithFPN(TinyBody(), {"layer1": "0", "layer2": "1", "layer3": "2"}, [32, 64, 128], 32,
-                               extra_blocks=LastLevelMaxPool())
+    backbone = BackboneWithFPN(
+        TinyBody(), {"layer1": "0", "layer2": "1", "layer3": "2"}, [32, 64, 128], 32, extra_blocks=LastLevelMaxPool()
+    )
     k = 4
     sizes = tuple((s,) for s in cfg.anchor_sizes[:k])
     if len(sizes) != k:
         raise BreastlabInputError(f"anchor_sizes={cfg.anchor_sizes}: the small arch needs {k} sizes")
     return FasterRCNN(
-        backbone, num_classes=None, min_size=64, max_size=4096,
+        backbone,
+        num_classes=None,
+        min_size=64,
+        max_size=4096,
         rpn_anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * k),
         box_roi_pool=MultiScaleRoIAlign(["0", "1", "2"], 7, 2),
-        box_head=TwoMLPHead(32 * 7 * 7, 256), box_predictor=FastRCNNPredictor(256, n),
-        rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
-        rpn_post_nms_top_n_test=150, rpn_batch_size_per_image=128, box_batch_size_per_image=64, **common)
+        box_head=TwoMLPHead(32 * 7 * 7, 256),
+        box_predictor=FastRCNNPredictor(256, n),
+        rpn_pre_nms_top_n_train=600,
+        rpn_post_nms_top_n_train=300,
+        rpn_pre_nms_top_n_test=300,
+        rpn_post_nms_top_n_test=150,
+        rpn_batch_size_per_image=128,
+        box_batch_size_per_image=64,
+        **common,
+    )
 
 
 def _check_classes(ckpt: dict, classes: Sequence[str], where: str) -> None:
     saved = list(ckpt.get("classes") or ckpt.get("config", {}).get("classes", []))
     if saved and saved != list(classes):
-        raise BreastlabInputError(f"{where}: checkpoint trained with classes {saved}, but {list(classes)} were "
-                                  "asked for; use a checkpoint of these classes or the same --classes")
+        raise BreastlabInputError(
+            f"{where}: checkpoint trained with classes {saved}, but {list(classes)} were "
+            "asked for; use a checkpoint of these classes or the same --classes"
+        )
 
 
 # ============================================================================ data
 def _check_store(store: ArrayStore, rows: np.ndarray, cfg: DetectorConfig) -> None:
     man = store.manifest
     if "spacing_mm" not in man.columns:
-        raise BreastlabInputError(f"{store.path}: manifest has no spacing_mm column; build the store with "
-                                  "breastlab.data.mammo.preprocess.build_mammo_store (standard method)")
+        raise BreastlabInputError(
+            f"{store.path}: manifest has no spacing_mm column; build the store with "
+            "breastlab.data.mammo.preprocess.build_mammo_store (standard method)"
+        )
     sp = pd.to_numeric(man["spacing_mm"].iloc[rows], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(sp))
     if bad.size:
-        raise BreastlabInputError(f"{store.path}: image {man['image_id'].iloc[rows[bad[0]]]} has no pixel spacing "
-                                  "(spacing_mm empty); the detector needs images at a known spacing")
+        raise BreastlabInputError(
+            f"{store.path}: image {man['image_id'].iloc[rows[bad[0]]]} has no pixel spacing "
+            "(spacing_mm empty); the detector needs images at a known spacing"
+        )
     off = np.flatnonzero(np.abs(sp - cfg.spacing_mm) > 0.01 * cfg.spacing_mm)
     if off.size:
-        raise BreastlabInputError(f"{store.path}: image {man['image_id'].iloc[rows[off[0]]]} is at {sp[off[0]]:g} mm "
-                                  f"but the detector works at {cfg.spacing_mm:g} mm; rebuild the store with "
-                                  f"spacing={cfg.spacing_mm:g} or use a config of that spacing")
+        raise BreastlabInputError(
+            f"{store.path}: image {man['image_id'].iloc[rows[off[0]]]} is at {sp[off[0]]:g} mm "
+            f"but the detector works at {cfg.spacing_mm:g} mm; rebuild the store with "
+            f"spacing={cfg.spacing_mm:g} or use a config of that spacing"
+        )
 
 
 def load_image(store: ArrayStore, row: int) -> np.ndarray:
@@ -296,10 +339,16 @@ class DetectionData(torch.utils.data.Dataset):
         img = torch.from_numpy(load_image(self.store, row))
         iid = str(self.store.manifest["image_id"].iloc[row])
         t = self.targets.get(iid)
-        boxes = torch.zeros((0, 4)) if t is None else torch.as_tensor(t[BOX].to_numpy(float, copy=True),
-                                                                      dtype=torch.float32)
-        labels = torch.zeros(0, dtype=torch.int64) if t is None else torch.as_tensor(
-            [self.code[c] for c in t["finding_class"]], dtype=torch.int64)
+        boxes = (
+            torch.zeros((0, 4))
+            if t is None
+            else torch.as_tensor(t[BOX].to_numpy(float, copy=True), dtype=torch.float32)
+        )
+        labels = (
+            torch.zeros(0, dtype=torch.int64)
+            if t is None
+            else torch.as_tensor([self.code[c] for c in t["finding_class"]], dtype=torch.int64)
+        )
         if seed >= 0:
             img, boxes = self._augment(img, boxes, np.random.default_rng(seed))
         return img.expand(3, -1, -1), {"boxes": boxes, "labels": labels, "row": row}
@@ -310,8 +359,9 @@ class DetectionData(torch.utils.data.Dataset):
         if s != 1.0:
             h, w = img.shape
             nh, nw = max(8, round(h * s)), max(8, round(w * s))
-            img = torch.nn.functional.interpolate(img[None, None], size=(nh, nw), mode="bilinear",
-                                                  align_corners=False, antialias=s < 1)[0, 0]
+            img = torch.nn.functional.interpolate(
+                img[None, None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1
+            )[0, 0]
             boxes = boxes * torch.tensor([nw / w, nh / h, nw / w, nh / h])
         if self.cfg.hflip and rng.random() < 0.5:
             w = img.shape[1]
@@ -400,17 +450,26 @@ def train_detector(
     _check_store(store, rows, cfg)
     targets = store_targets(store, cfg)
     out = Path(out)
-    fp = {"config": cfg.to_dict(), "store": str(store.path), "store_checksum": store.checksum,
-          "rows": int(rows.size), "rows_sum": int(rows.sum())}
+    fp = {
+        "config": cfg.to_dict(),
+        "store": str(store.path),
+        "store_checksum": store.checksum,
+        "rows": int(rows.size),
+        "rows_sum": int(rows.sum()),
+    }
     ckpt_path = out / "checkpoint.pt"
     if (out / "config.json").exists():
         saved = json.loads((out / "config.json").read_text())
         if not resume:
-            raise BreastlabInputError(f"{out}: holds a detector run already; pass resume=True (--resume) to continue "
-                                      "it or choose another folder (nothing was overwritten)")
+            raise BreastlabInputError(
+                f"{out}: holds a detector run already; pass resume=True (--resume) to continue "
+                "it or choose another folder (nothing was overwritten)"
+            )
         if saved != fp:
-            raise BreastlabInputError(f"{out}: the run there was made with other settings; resume with the same "
-                                      "store, rows and config or choose another folder")
+            raise BreastlabInputError(
+                f"{out}: the run there was made with other settings; resume with the same "
+                "store, rows and config or choose another folder"
+            )
     write_json(fp, out / "config.json")
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
@@ -428,9 +487,14 @@ def train_detector(
         metrics = ck.get("metrics", [])
     stop = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
     data = DetectionData(store, cfg, targets)
-    loader = torch.utils.data.DataLoader(data, batch_sampler=_Batches(rows, cfg, start, stop),
-                                         num_workers=cfg.workers, collate_fn=_collate,
-                                         persistent_workers=False, pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_sampler=_Batches(rows, cfg, start, stop),
+        num_workers=cfg.workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+        pin_memory=device.type == "cuda",
+    )
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _Null()
     model.train()
     bar = tqdm(total=cfg.iterations, initial=start, desc="detector", unit="it", disable=not progress)
@@ -451,14 +515,31 @@ def train_detector(
         sched.step()
         it += 1
         now = time.perf_counter()
-        metrics.append({"iteration": it, "loss": loss.item(), **{k: v.item() for k, v in losses.items()},
-                        "lr": opt.param_groups[0]["lr"], "data_s": t_data - t_end, "step_s": now - t_end})
+        metrics.append(
+            {
+                "iteration": it,
+                "loss": loss.item(),
+                **{k: v.item() for k, v in losses.items()},
+                "lr": opt.param_groups[0]["lr"],
+                "data_s": t_data - t_end,
+                "step_s": now - t_end,
+            }
+        )
         t_end = now
         bar.update(1)
         if it % cfg.checkpoint_every == 0 or it == stop:
-            _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                   "iteration": it, "config": cfg.to_dict(), "classes": list(cfg.classes), "metrics": metrics},
-                  ckpt_path)
+            _save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "iteration": it,
+                    "config": cfg.to_dict(),
+                    "classes": list(cfg.classes),
+                    "metrics": metrics,
+                },
+                ckpt_path,
+            )
     bar.close()
     write_table(pd.DataFrame(metrics), out / "metrics.csv")
     if it >= cfg.iterations:
@@ -474,8 +555,9 @@ class _Null:
         return False
 
 
-def load_detector(run: str | os.PathLike, classes: Sequence[str] | None = None,
-                  device: str = "cpu") -> tuple[nn.Module, DetectorConfig]:
+def load_detector(
+    run: str | os.PathLike, classes: Sequence[str] | None = None, device: str = "cpu"
+) -> tuple[nn.Module, DetectorConfig]:
     """Model and config of a run folder (``model.pt``, else ``checkpoint.pt``) or a checkpoint file."""
     path = Path(run)
     if path.is_dir():
@@ -512,8 +594,9 @@ def _unapply(boxes: np.ndarray, view: str, h: int, w: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_images(model: nn.Module, cfg: DetectorConfig, images: Sequence[np.ndarray], *, tta: str | None = None,
-                   batch_size: int = 4) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def predict_images(
+    model: nn.Module, cfg: DetectorConfig, images: Sequence[np.ndarray], *, tta: str | None = None, batch_size: int = 4
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(boxes (n, 4), scores, class indices 0..) per mapped float image; test-time flips merged per ``tta``."""
     tta = cfg.tta if tta is None else tta
     if tta not in TTAS:
@@ -545,9 +628,16 @@ def predict_images(model: nn.Module, cfg: DetectorConfig, images: Sequence[np.nd
     return out
 
 
-def predict(model: nn.Module, cfg: DetectorConfig, store: str | os.PathLike | ArrayStore,
-            rows: Sequence[int] | None = None, *, tta: str | None = None, batch_size: int = 4,
-            progress: bool = True) -> pd.DataFrame:
+def predict(
+    model: nn.Module,
+    cfg: DetectorConfig,
+    store: str | os.PathLike | ArrayStore,
+    rows: Sequence[int] | None = None,
+    *,
+    tta: str | None = None,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Detections table (image_id, finding_class, score, x0, y0, x1, y1) for ``rows`` of a store."""
     from tqdm.auto import tqdm
 
@@ -561,9 +651,19 @@ def predict(model: nn.Module, cfg: DetectorConfig, store: str | os.PathLike | Ar
         for r, (b, s, lab) in zip(chunk, res, strict=True):
             if len(s) == 0:
                 continue
-            frames.append(pd.DataFrame({"image_id": str(store.manifest["image_id"].iloc[r]),
-                                        "finding_class": [cfg.classes[i] for i in lab], "score": s,
-                                        "x0": b[:, 0], "y0": b[:, 1], "x1": b[:, 2], "y1": b[:, 3]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "image_id": str(store.manifest["image_id"].iloc[r]),
+                        "finding_class": [cfg.classes[i] for i in lab],
+                        "score": s,
+                        "x0": b[:, 0],
+                        "y0": b[:, 1],
+                        "x1": b[:, 2],
+                        "y1": b[:, 3],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else empty_detections()
 
 
@@ -571,5 +671,16 @@ def n_parameters(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-__all__ = ["ARCHS", "DetectorConfig", "DetectionData", "PRESETS", "build_model", "load_detector", "load_image",
-           "predict", "predict_images", "preset", "train_detector"]
+__all__ = [
+    "ARCHS",
+    "DetectorConfig",
+    "DetectionData",
+    "PRESETS",
+    "build_model",
+    "load_detector",
+    "load_image",
+    "predict",
+    "predict_images",
+    "preset",
+    "train_detector",
+]

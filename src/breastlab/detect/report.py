@@ -41,8 +41,11 @@ SECTION_VERSION = 1
 
 def froc_figure(ev: DetectionEvaluation) -> str:
     """FROC curves of every class with findings, as a PNG data URI."""
-    curves = [(c, cur.fp_per_image, cur.sensitivities, cur.mean_sensitivity) for c, cur in ev.froc.items()
-              if cur.n_findings > 0]
+    curves = [
+        (c, cur.fp_per_image, cur.sensitivities, cur.mean_sensitivity)
+        for c, cur in ev.froc.items()
+        if cur.n_findings > 0
+    ]
     return _froc_png(curves, next(iter(ev.froc.values())).rates)
 
 
@@ -74,8 +77,9 @@ def working_threshold(ev: DetectionEvaluation, fp_rate: float = 1.0) -> float:
 GALLERY_KINDS = ("Hits", "Misses", "False positives")
 
 
-def gallery_items(ev: DetectionEvaluation, store: ArrayStore, threshold: float | None = None,
-                  per_kind: int = 4) -> tuple[float, list[tuple[str, str, bytes]]]:
+def gallery_items(
+    ev: DetectionEvaluation, store: ArrayStore, threshold: float | None = None, per_kind: int = 4
+) -> tuple[float, list[tuple[str, str, bytes]]]:
     """(working threshold, [(kind, image_id, PNG bytes)]) of the gallery (module notes)."""
     from breastlab.detect.marks import draw_marks
     from breastlab.detect.model import load_image
@@ -102,23 +106,33 @@ def _gallery_html(thr: float, items: list[tuple[str, str, bytes]]) -> str:
         cells = []
         for _, iid, png in (it for it in items if it[0] == kind):
             uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-            cells.append(f"<figure style='display:inline-block;margin:4px'>{img_tag(uri, iid)}"
-                         f"<figcaption style='font-size:11px'>{html.escape(iid)}</figcaption></figure>")
+            cells.append(
+                f"<figure style='display:inline-block;margin:4px'>{img_tag(uri, iid)}"
+                f"<figcaption style='font-size:11px'>{html.escape(iid)}</figcaption></figure>"
+            )
         parts.append(f"<h3>{kind}</h3>" + ("".join(cells) or "<p>none</p>"))
-    return (f"<p>Working threshold {thr:.3f} (1 false positive per image). Green: truth; coloured: detections "
-            "(class, score).</p>" + "".join(parts))
+    return (
+        f"<p>Working threshold {thr:.3f} (1 false positive per image). Green: truth; coloured: detections "
+        "(class, score).</p>" + "".join(parts)
+    )
 
 
 def gallery(ev: DetectionEvaluation, store: ArrayStore, threshold: float | None = None, per_kind: int = 4) -> str:
     return _gallery_html(*gallery_items(ev, store, threshold, per_kind))
 
 
-def _render(froc_png: str, froc_table: pd.DataFrame, table1: pd.DataFrame, notes: list[str],
-            gallery_html: str | None) -> str:
+def _render(
+    froc_png: str, froc_table: pd.DataFrame, table1: pd.DataFrame, notes: list[str], gallery_html: str | None
+) -> str:
     t1 = table1[[c for c in table1.columns if c not in ("lower", "upper", "se", "auc")]]
-    parts = ["<h2>Detection</h2>", img_tag(froc_png, "FROC curves"),
-             "<h3>FROC (sensitivity at FP/image) and AP@0.5</h3>", html_table(froc_table),
-             "<h3>Table 1. Image- and breast-level performance</h3>", html_table(t1)]
+    parts = [
+        "<h2>Detection</h2>",
+        img_tag(froc_png, "FROC curves"),
+        "<h3>FROC (sensitivity at FP/image) and AP@0.5</h3>",
+        html_table(froc_table),
+        "<h3>Table 1. Image- and breast-level performance</h3>",
+        html_table(t1),
+    ]
     if notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     if gallery_html is not None:
@@ -132,8 +146,13 @@ def detection_section(ev: DetectionEvaluation, store: ArrayStore | None = None, 
     return _render(froc_figure(ev), ev.froc_table, ev.table1, ev.notes, gal)
 
 
-def write_detection_section(ev: DetectionEvaluation, folder: str | os.PathLike, store: ArrayStore | None = None,
-                            per_kind: int = 4, settings: dict | None = None) -> Path:
+def write_detection_section(
+    ev: DetectionEvaluation,
+    folder: str | os.PathLike,
+    store: ArrayStore | None = None,
+    per_kind: int = 4,
+    settings: dict | None = None,
+) -> Path:
     """Save what the detection section needs in ``folder`` (module notes); returns the marker path.
 
     ``store``: where the gallery's images come from (None: no gallery). The marker is
@@ -151,12 +170,22 @@ def write_detection_section(ev: DetectionEvaluation, folder: str | os.PathLike, 
             write_bytes(png, folder / name)
             entries.append({"kind": kind, "image_id": iid, "file": name})
         write_table(pd.DataFrame(entries, columns=["kind", "image_id", "file"]), folder / "gallery.csv")
-    marker = {"kind": "detection", "version": SECTION_VERSION, "breastlab": __version__,
-              "settings": {**(settings or {}), "per_kind": per_kind},
-              "store": None if store is None else str(store.path), "working_threshold": thr,
-              "rates": list(next(iter(ev.froc.values())).rates) if ev.froc else [],
-              "files": {"froc": "froc.csv", "table1": "table1.csv", "curves": "froc_curves.csv",
-                        "evaluation": "evaluation.json", "gallery": "gallery.csv" if store is not None else None}}
+    marker = {
+        "kind": "detection",
+        "version": SECTION_VERSION,
+        "breastlab": __version__,
+        "settings": {**(settings or {}), "per_kind": per_kind},
+        "store": None if store is None else str(store.path),
+        "working_threshold": thr,
+        "rates": list(next(iter(ev.froc.values())).rates) if ev.froc else [],
+        "files": {
+            "froc": "froc.csv",
+            "table1": "table1.csv",
+            "curves": "froc_curves.csv",
+            "evaluation": "evaluation.json",
+            "gallery": "gallery.csv" if store is not None else None,
+        },
+    }
     return write_json(marker, folder / MARKER)
 
 
@@ -166,33 +195,59 @@ def section_from_dir(path: str | os.PathLike) -> str:
     from breastlab.report.sections import read_section_marker
 
     folder = Path(path)
-    meta = read_section_marker(folder, MARKER, version=SECTION_VERSION,
-                               remedy=f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out "
-                               f"{folder}`")
+    meta = read_section_marker(
+        folder,
+        MARKER,
+        version=SECTION_VERSION,
+        remedy=f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out {folder}`",
+    )
     files = meta["files"]
     froc_table = read_table(folder / files["froc"])
     curves = read_table(folder / files["curves"])
     n_find = dict(zip(froc_table["finding_class"], froc_table["n_findings"], strict=True))
     means = dict(zip(froc_table["finding_class"], froc_table["mean_sensitivity"], strict=True))
-    lines = [(c, g["fp_per_image"].to_numpy(float), g["sensitivity"].to_numpy(float), float(means[c]))
-             for c, g in curves.groupby("finding_class", sort=False) if n_find.get(c, 0) > 0]
+    lines = [
+        (c, g["fp_per_image"].to_numpy(float), g["sensitivity"].to_numpy(float), float(means[c]))
+        for c, g in curves.groupby("finding_class", sort=False)
+        if n_find.get(c, 0) > 0
+    ]
     notes = json.loads((folder / files["evaluation"]).read_text()).get("notes", [])
     gal = None
     if files["gallery"] is not None:
         g = read_table(folder / files["gallery"])
         items = [(r.kind, str(r.image_id), (folder / r.file).read_bytes()) for r in g.itertuples()]
         gal = _gallery_html(float(meta["working_threshold"]), items)
-    return _render(_froc_png(lines, tuple(meta.get("rates") or FP_RATES)), froc_table,
-                   read_table(folder / files["table1"]), notes, gal)
+    return _render(
+        _froc_png(lines, tuple(meta.get("rates") or FP_RATES)),
+        froc_table,
+        read_table(folder / files["table1"]),
+        notes,
+        gal,
+    )
 
 
-def write_detection_report(ev: DetectionEvaluation, path: str | os.PathLike, store: ArrayStore | None = None,
-                           title: str = "breastlab detection report") -> Path:
+def write_detection_report(
+    ev: DetectionEvaluation,
+    path: str | os.PathLike,
+    store: ArrayStore | None = None,
+    title: str = "breastlab detection report",
+) -> Path:
     body = detection_section(ev, store)
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{REPORT_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    doc = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{REPORT_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
     return write_text(doc, path)
 
 
-__all__ = ["MARKER", "detection_section", "froc_figure", "gallery", "gallery_items", "section_from_dir",
-           "working_threshold", "write_detection_report", "write_detection_section"]
+__all__ = [
+    "MARKER",
+    "detection_section",
+    "froc_figure",
+    "gallery",
+    "gallery_items",
+    "section_from_dir",
+    "working_threshold",
+    "write_detection_report",
+    "write_detection_section",
+]

@@ -224,8 +224,7 @@ def _feasible_rates(prevalence: float, bounds: dict) -> tuple[float, float] | No
     rhs += [1 - delta, 1 - delta]
     from scipy.optimize import linprog  # lazy: scipy.optimize takes a second to import
 
-    res = linprog(np.zeros(2), A_ub=np.array(rows), b_ub=np.array(rhs) + 1e-12, bounds=[(0, 1), (0, 1)],
-                  method="highs")
+    res = linprog(np.zeros(2), A_ub=np.array(rows), b_ub=np.array(rhs) + 1e-12, bounds=[(0, 1), (0, 1)], method="highs")
     return (float(res.x[0]), float(res.x[1])) if res.status == 0 else None
 
 

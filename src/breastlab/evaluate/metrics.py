@@ -124,7 +124,12 @@ def _nan_ci(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def split_ci(
-    y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray, cluster: np.ndarray, n_boot: int, seed: int,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    score: np.ndarray,
+    cluster: np.ndarray,
+    n_boot: int,
+    seed: int,
     level: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of the :data:`METRICS` of one split: the stats package's clustered ``bootstrap_metrics``.
@@ -139,8 +144,16 @@ def split_ci(
 
     with warnings.catch_warnings():  # degenerate replicates are expected on small sets (e.g. PPV undefined)
         warnings.simplefilter("ignore")
-        res = bootstrap_metrics(y_true, y_score=score, y_pred=y_pred, metrics=list(METRICS), n_boot=n_boot,
-                                conf_level=level, cluster=cluster, seed=seed)
+        res = bootstrap_metrics(
+            y_true,
+            y_score=score,
+            y_pred=y_pred,
+            metrics=list(METRICS),
+            n_boot=n_boot,
+            conf_level=level,
+            cluster=cluster,
+            seed=seed,
+        )
     return np.array([res[m].lower for m in METRICS]), np.array([res[m].upper for m in METRICS])
 
 
@@ -226,10 +239,18 @@ def overall_table(df: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: fl
         low, high = split_ci(y, p, s, part["patient_id"].to_numpy(), n_boot, seed, level)
         counts = confusion_counts(y, p)
         for i, metric in enumerate(METRICS):
-            rows.append({
-                "split": split, "metric": metric, "estimate": est[i], "ci_low": low[i], "ci_high": high[i],
-                "n_images": len(part), "n_patients": part["patient_id"].nunique(), **counts,
-            })
+            rows.append(
+                {
+                    "split": split,
+                    "metric": metric,
+                    "estimate": est[i],
+                    "ci_low": low[i],
+                    "ci_high": high[i],
+                    "n_images": len(part),
+                    "n_patients": part["patient_id"].nunique(),
+                    **counts,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -245,11 +266,20 @@ def group_table(df: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: floa
         for (group, label, attribute), g in part.groupby(["group", "label", "attribute"], sort=True):
             y, p = g["label"].to_numpy(), g["pred"].to_numpy()
             est, low, high = weighted_ci(_accuracy_stat, (y == p,), g["patient_id"].to_numpy(), n_boot, seed, level)
-            rows.append({
-                "split": split, "group": group, "label": int(label), "attribute": attribute,
-                "n_images": len(g), "n_patients": g["patient_id"].nunique(), **confusion_counts(y, p),
-                "accuracy": est[0], "ci_low": low[0], "ci_high": high[0],
-            })
+            rows.append(
+                {
+                    "split": split,
+                    "group": group,
+                    "label": int(label),
+                    "attribute": attribute,
+                    "n_images": len(g),
+                    "n_patients": g["patient_id"].nunique(),
+                    **confusion_counts(y, p),
+                    "accuracy": est[0],
+                    "ci_low": low[0],
+                    "ci_high": high[0],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -276,8 +306,10 @@ def attribute_rule(df: pd.DataFrame, fit_split: str = "train") -> list[str]:
 
 def tumour_share_by_attribute(df: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per split: P(label = 1 | attribute = v) for every attribute value v (the attribute-label correlation)."""
-    return {split: {str(k): float(v) for k, v in part.groupby("attribute")["label"].mean().items()}
-            for split, part in df.groupby("split", sort=False)}
+    return {
+        split: {str(k): float(v) for k, v in part.groupby("attribute")["label"].mean().items()}
+        for split, part in df.groupby("split", sort=False)
+    }
 
 
 SHORTCUT_FIGURES = ("rule_accuracy", "rule_agreement", "rule_kappa", "attribute_explained", "model_accuracy")
@@ -342,8 +374,14 @@ def val_test_gap(df: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: flo
         return {"estimate": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
     correct = (part["label"] == part["pred"]).to_numpy().astype(np.float64)
     is_val = (part["split"] == "val").to_numpy()
-    est, low, high = weighted_ci(lambda w, c, v: _gap_stat(w, c.astype(bool), v), (correct, is_val),
-                                 part["patient_id"].to_numpy(), n_boot, seed, level)
+    est, low, high = weighted_ci(
+        lambda w, c, v: _gap_stat(w, c.astype(bool), v),
+        (correct, is_val),
+        part["patient_id"].to_numpy(),
+        n_boot,
+        seed,
+        level,
+    )
     return {"estimate": float(est[0]), "ci_low": float(low[0]), "ci_high": float(high[0])}
 
 
@@ -399,8 +437,11 @@ class RunEvaluation:
             "overall": records(self.overall),
             "groups": records(self.groups),
             "worst_group": records(self.worst_group),
-            "shortcut": {"rule_positive_attributes": self.rule, "figures": records(self.shortcut),
-                         "tumour_share_by_attribute": self.tumour_share},
+            "shortcut": {
+                "rule_positive_attributes": self.rule,
+                "figures": records(self.shortcut),
+                "tumour_share_by_attribute": self.tumour_share,
+            },
             "val_minus_test_accuracy": self.gap,
         }
 
@@ -593,8 +634,9 @@ def group_frame(ev: RunEvaluation, digits: int = 3) -> pd.DataFrame:
     if g.empty:
         return g
     worst = set(zip(ev.worst_group["split"], ev.worst_group["group"], strict=True))
-    g["accuracy (95% CI)"] = [_cell(a, lo, hi, digits) for a, lo, hi in zip(g["accuracy"], g["ci_low"],
-                                                                            g["ci_high"], strict=True)]
+    g["accuracy (95% CI)"] = [
+        _cell(a, lo, hi, digits) for a, lo, hi in zip(g["accuracy"], g["ci_low"], g["ci_high"], strict=True)
+    ]
     g["worst"] = ["*" if (s, grp) in worst else "" for s, grp in zip(g["split"], g["group"], strict=True)]
     return g[["split", "group", "n_images", "n_patients", "tp", "fp", "tn", "fn", "accuracy (95% CI)", "worst"]]
 
@@ -616,37 +658,46 @@ def format_table2(evaluations: RunEvaluation | Sequence[RunEvaluation], digits: 
 
     evs = [evaluations] if isinstance(evaluations, RunEvaluation) else list(evaluations)
     level = int(round(100 * evs[0].level)) if evs else 95
-    return format_table(table2_frame(evs, digits=digits),
-                        title=f"Table 2 layout: estimate ({level}% CI, patient-level bootstrap)")
+    return format_table(
+        table2_frame(evs, digits=digits), title=f"Table 2 layout: estimate ({level}% CI, patient-level bootstrap)"
+    )
 
 
 def format_evaluation(ev: RunEvaluation) -> str:
     """Everything of one run as plain text: Table 2, all metrics, groups, shortcut, gap."""
     from breastlab._table import format_table
 
-    rule = ("'tumour iff attribute is " + " or ".join(repr(v) for v in ev.rule) + "'" if ev.rule
-            else "none: no attribute value is mostly tumour on train, the rule calls every image non-tumour")
+    rule = (
+        "'tumour iff attribute is " + " or ".join(repr(v) for v in ev.rule) + "'"
+        if ev.rule
+        else "none: no attribute value is mostly tumour on train, the rule calls every image non-tumour"
+    )
     gap = ev.gap
     parts = [
         format_table2(ev),
         format_table(detail_frame(ev), title=f"{ev.name}: all figures (n_boot={ev.n_boot}, seed={ev.seed})"),
         format_table(group_frame(ev), title="Per group (label|attribute); * = worst group of the split"),
         format_table(shortcut_frame(ev), title=f"Shortcut: attribute-only rule {rule}"),
-        format_table(pd.DataFrame(ev.tumour_share).T.rename_axis("split").reset_index(),
-                     title="P(tumour | attribute value) per split"),
+        format_table(
+            pd.DataFrame(ev.tumour_share).T.rename_axis("split").reset_index(),
+            title="P(tumour | attribute value) per split",
+        ),
         f"Validation - test accuracy: {_cell(gap['estimate'], gap['ci_low'], gap['ci_high'], 3)}",
     ]
     return "\n\n".join(parts)
 
 
-def evaluate_runs_cli(path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
-                      reuse: bool = True) -> list[RunEvaluation]:
+def evaluate_runs_cli(
+    path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95, reuse: bool = True
+) -> list[RunEvaluation]:
     """``breastlab evaluate``: evaluate a run (or every run of a sweep folder), print and write the tables."""
     from tqdm.auto import tqdm
 
     runs = find_runs(path)
-    evs = [evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
-           for r in tqdm(runs, desc="evaluate", unit="run", disable=len(runs) < 2)]
+    evs = [
+        evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
+        for r in tqdm(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
+    ]
     if len(evs) == 1:
         print(format_evaluation(evs[0]))
     else:

@@ -86,12 +86,30 @@ from breastlab.models import get_model, imagenet_weights_file, list_models
 from breastlab.train.loop import derive_seed, deterministic_kernels, resolve_device, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
-PAPER_PRESET: dict[str, Any] = {"model": "alexnet", "batch_size": 50, "lr": 1e-3, "momentum": 0.9, "wd": 1e-3,
-                                "lr_step": 2500, "lr_gamma": 0.1, "image_size": 227}
-CPU_PRESET: dict[str, Any] = {"model": "small_cnn", "model_kwargs": {"width": 8, "pool": "max"}, "batch_size": 32,
-                              "lr": 0.005, "momentum": 0.9, "wd": 1e-3, "iterations": 600, "lr_step": 420,
-                              "lr_gamma": 0.1, "image_size": None, "balanced": "labels",
-                              "store": {"method": "standard", "layout": "fixed", "spacing": 1.6, "size": (128, 96)}}
+PAPER_PRESET: dict[str, Any] = {
+    "model": "alexnet",
+    "batch_size": 50,
+    "lr": 1e-3,
+    "momentum": 0.9,
+    "wd": 1e-3,
+    "lr_step": 2500,
+    "lr_gamma": 0.1,
+    "image_size": 227,
+}
+CPU_PRESET: dict[str, Any] = {
+    "model": "small_cnn",
+    "model_kwargs": {"width": 8, "pool": "max"},
+    "batch_size": 32,
+    "lr": 0.005,
+    "momentum": 0.9,
+    "wd": 1e-3,
+    "iterations": 600,
+    "lr_step": 420,
+    "lr_gamma": 0.1,
+    "image_size": None,
+    "balanced": "labels",
+    "store": {"method": "standard", "layout": "fixed", "spacing": 1.6, "size": (128, 96)},
+}
 MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background = the lower bound
 _CACHE_BYTES = 1 << 30
 HOLDOUT_FRACTIONS = (0.05, 0.10, 0.15)
@@ -131,8 +149,11 @@ class MammoImages:
         return str(self.store.checksum)
 
 
-def load_images(store: str | os.PathLike | ArrayStore, sites: str | os.PathLike | Mapping[str, str] | None = None,
-                site: str | Sequence[str] | None = None) -> MammoImages:
+def load_images(
+    store: str | os.PathLike | ArrayStore,
+    sites: str | os.PathLike | Mapping[str, str] | None = None,
+    site: str | Sequence[str] | None = None,
+) -> MammoImages:
     """Open an ``aboutalib2018`` store and (optionally) keep the images of ``site``.
 
     ``sites``: where an image's site comes from -- a CSV with columns ``image_id`` and
@@ -142,22 +163,31 @@ def load_images(store: str | os.PathLike | ArrayStore, sites: str | os.PathLike 
     """
     st = store if isinstance(store, ArrayStore) else ArrayStore(store)
     if st.layout != "fixed":
-        raise BreastlabInputError(f"{st.path}: classification needs a fixed-size store; build it with "
-                                  "build_mammo_store(..., method='aboutalib2018') or (..., method='standard', "
-                                  "layout='fixed', size=(H, W))")
+        raise BreastlabInputError(
+            f"{st.path}: classification needs a fixed-size store; build it with "
+            "build_mammo_store(..., method='aboutalib2018') or (..., method='standard', "
+            "layout='fixed', size=(H, W))"
+        )
     man = st.manifest
     for col in ("image_id", "patient_id", "label"):
         if col not in man.columns:
             raise BreastlabInputError(f"{st.path}: manifest has no column {col!r}; not a mammography store")
-    table = pd.DataFrame({"row": man["row"].astype(np.int64) if "row" in man else np.arange(len(man)),
-                          "image_id": man["image_id"].astype(str), "patient_id": man["patient_id"].astype(str),
-                          "label": man["label"].astype(str)})
+    table = pd.DataFrame(
+        {
+            "row": man["row"].astype(np.int64) if "row" in man else np.arange(len(man)),
+            "image_id": man["image_id"].astype(str),
+            "patient_id": man["patient_id"].astype(str),
+            "label": man["label"].astype(str),
+        }
+    )
     table["site"] = _sites_of(table["image_id"], man, sites)
     mapped = np.dtype(st.dtype) != np.uint8
     if mapped:
         if not {"map_low", "map_high"} <= set(man.columns):
-            raise BreastlabInputError(f"{st.path}: a {st.dtype} store without map_low/map_high columns; build it "
-                                      "with build_mammo_store(..., method='standard', layout='fixed')")
+            raise BreastlabInputError(
+                f"{st.path}: a {st.dtype} store without map_low/map_high columns; build it "
+                "with build_mammo_store(..., method='standard', layout='fixed')"
+            )
         table["map_low"] = man["map_low"].astype(np.float64).to_numpy()
         table["map_high"] = man["map_high"].astype(np.float64).to_numpy()
     bad = sorted(set(table["label"]) - set(CLASSES))
@@ -205,8 +235,9 @@ def _sites_of(image_ids: pd.Series, man: pd.DataFrame, sites) -> np.ndarray:
         sites = dict(zip(tab["image_id"], tab["site"], strict=True))
     out = image_ids.map(sites)
     if out.isna().any():
-        raise BreastlabInputError(f"no site for images {image_ids[out.isna()].head(5).tolist()} "
-                                  f"({int(out.isna().sum())} in all)")
+        raise BreastlabInputError(
+            f"no site for images {image_ids[out.isna()].head(5).tolist()} ({int(out.isna().sum())} in all)"
+        )
     return out.astype(str).to_numpy()
 
 
@@ -217,8 +248,9 @@ def _patient_strata(patient_ids: np.ndarray, labels: np.ndarray) -> pd.Series:
     return pd.Series(code).groupby(pd.Series(patient_ids)).max()
 
 
-def patient_holdout(patient_ids: Sequence[str], labels: Sequence[str], test_fraction: float = 0.15,
-                    seed: int = 0) -> np.ndarray:
+def patient_holdout(
+    patient_ids: Sequence[str], labels: Sequence[str], test_fraction: float = 0.15, seed: int = 0
+) -> np.ndarray:
     """Boolean test mask of a patient-level held-out split, stratified by the patient's worst label.
 
     In each stratum ``round(test_fraction * n_patients)`` patients (at least one when the
@@ -292,13 +324,17 @@ class ClassifierConfig:
             if name == "image_size" and v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise BreastlabInputError(f"{name}={v!r}: must be a positive integer"
-                                          + (" or None (the stored size)" if name == "image_size" else ""))
+                raise BreastlabInputError(
+                    f"{name}={v!r}: must be a positive integer"
+                    + (" or None (the stored size)" if name == "image_size" else "")
+                )
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise BreastlabInputError(f"lr={self.lr!r}: must be a positive number (the study: 0.001)")
         if self.wd < 0 or not 0 <= self.momentum < 1 or not 0 < self.lr_gamma <= 1:
-            raise BreastlabInputError(f"wd={self.wd!r} (>= 0), momentum={self.momentum!r} (in [0, 1)), "
-                                      f"lr_gamma={self.lr_gamma!r} (in (0, 1]) out of range")
+            raise BreastlabInputError(
+                f"wd={self.wd!r} (>= 0), momentum={self.momentum!r} (in [0, 1)), "
+                f"lr_gamma={self.lr_gamma!r} (in (0, 1]) out of range"
+            )
 
 
 def resolve_weights(model: str, weights: str | None) -> tuple[str | None, str]:
@@ -314,8 +350,10 @@ def resolve_weights(model: str, weights: str | None) -> tuple[str | None, str]:
     expected, known = imagenet_weights_file(model)
     if any(p.exists() for p in known):
         return "imagenet", f"ImageNet weights from {expected.parent}"
-    return None, (f"ImageNet weights for {model} are not in the torch hub cache ({expected}); offline, random "
-                  "initialisation stands in for ImageNet")
+    return None, (
+        f"ImageNet weights for {model} are not in the torch hub cache ({expected}); offline, random "
+        "initialisation stands in for ImageNet"
+    )
 
 
 @dataclasses.dataclass
@@ -351,8 +389,13 @@ def _inputs(images: MammoImages, positions: np.ndarray, image_size: int | None) 
     return x - images.pixel_mean
 
 
-def model_input(images: MammoImages, positions: np.ndarray, image_size: int | None, flips: Sequence[bool] | None,
-                device: torch.device) -> torch.Tensor:
+def model_input(
+    images: MammoImages,
+    positions: np.ndarray,
+    image_size: int | None,
+    flips: Sequence[bool] | None,
+    device: torch.device,
+) -> torch.Tensor:
     """Network input of the images at ``positions`` (module notes), optionally flipped vertically.
 
     When all of the table's inputs fit in 1 GiB they are converted once and cached.
@@ -362,8 +405,12 @@ def model_input(images: MammoImages, positions: np.ndarray, image_size: int | No
     if len(images) * h * w * 4 <= _CACHE_BYTES:
         if image_size not in images.cache:
             images.cache.clear()
-            images.cache[image_size] = torch.cat([_inputs(images, np.arange(s, min(s + 1024, len(images))),
-                                                          image_size) for s in range(0, len(images), 1024)])
+            images.cache[image_size] = torch.cat(
+                [
+                    _inputs(images, np.arange(s, min(s + 1024, len(images))), image_size)
+                    for s in range(0, len(images), 1024)
+                ]
+            )
         x = images.cache[image_size][torch.from_numpy(positions)]
     else:
         x = _inputs(images, positions, image_size)
@@ -383,9 +430,15 @@ class TrainedClassifier:
     reused: bool  # True when a finished run with the same fingerprint was found and loaded
 
 
-def train_classifier(parts: TrainPart | Sequence[TrainPart], num_classes: int, cfg: ClassifierConfig,
-                     out: str | os.PathLike, init: str | os.PathLike | None = None, progress: bool = True,
-                     stop_after: int | None = None) -> TrainedClassifier:
+def train_classifier(
+    parts: TrainPart | Sequence[TrainPart],
+    num_classes: int,
+    cfg: ClassifierConfig,
+    out: str | os.PathLike,
+    init: str | os.PathLike | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainedClassifier:
     """Train a registry model on the images of ``parts`` (several data sets are mixed) for ``cfg.iterations``.
 
     ``init``: a ``model.pt`` of an earlier run (incremental transfer: its weights, head
@@ -402,8 +455,9 @@ def train_classifier(parts: TrainPart | Sequence[TrainPart], num_classes: int, c
         raise BreastlabInputError("no training images")
     y_all = np.concatenate([np.asarray(p.y, np.int64) for p in parts])
     if y_all.min() < 0 or y_all.max() >= num_classes or np.unique(y_all).size < 2:
-        raise BreastlabInputError(f"training targets {sorted(np.unique(y_all).tolist())}: need at least two of "
-                                  f"0..{num_classes - 1}")
+        raise BreastlabInputError(
+            f"training targets {sorted(np.unique(y_all).tolist())}: need at least two of 0..{num_classes - 1}"
+        )
     out = Path(out)
     init = str(init) if init is not None else None
     fp = _fingerprint(cfg, parts, num_classes, init)
@@ -415,8 +469,10 @@ def train_classifier(parts: TrainPart | Sequence[TrainPart], num_classes: int, c
             model = get_model(cfg.model, num_classes, 1, None, **cfg.model_kwargs)
             model.load_state_dict(saved["model"])
             return TrainedClassifier(final, model.to(device).eval(), cfg, num_classes, fp, True)
-        raise BreastlabInputError(f"{out}: holds a finished run with other settings or data; choose another folder "
-                                  "or delete it (nothing was overwritten)")
+        raise BreastlabInputError(
+            f"{out}: holds a finished run with other settings or data; choose another folder "
+            "or delete it (nothing was overwritten)"
+        )
     with deterministic_kernels(device):
         model = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
     return TrainedClassifier(final, model, cfg, num_classes, fp, False)
@@ -433,21 +489,37 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt.get("fingerprint") != fp:
-            raise BreastlabInputError(f"{ckpt_path}: belongs to another configuration; use the same settings or "
-                                      "another folder (nothing was overwritten)")
+            raise BreastlabInputError(
+                f"{ckpt_path}: belongs to another configuration; use the same settings or "
+                "another folder (nothing was overwritten)"
+            )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start, history = int(ckpt["iteration"]), list(ckpt["history"])
-    write_json({**dataclasses.asdict(cfg), "num_classes": num_classes, "init": init, "fingerprint": fp,
-                "n_train": int(len(y_all)), "class_counts": np.bincount(y_all, minlength=num_classes).tolist()},
-               out / "config.json")
+    write_json(
+        {
+            **dataclasses.asdict(cfg),
+            "num_classes": num_classes,
+            "init": init,
+            "fingerprint": fp,
+            "n_train": int(len(y_all)),
+            "class_counts": np.bincount(y_all, minlength=num_classes).tolist(),
+        },
+        out / "config.json",
+    )
     weights = torch.as_tensor(_sampling_weights(parts, y_all, num_classes, cfg.balanced))
     offsets = np.cumsum([0] + [len(p.positions) for p in parts])
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.model} -> {out.name}", unit="it",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=cfg.iterations,
+        initial=start,
+        desc=f"{cfg.model} -> {out.name}",
+        unit="it",
+        disable=not progress,
+        leave=False,
+    )
     acc = np.zeros(3)  # loss sum, correct, count since the last checkpoint
     t0 = time.perf_counter()
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
@@ -462,8 +534,10 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
-            raise BreastlabInputError(f"{out}: loss is {float(loss)} at iteration {it + 1} (lr={cfg.lr:g}); "
-                                      "training stopped; try a smaller lr")
+            raise BreastlabInputError(
+                f"{out}: loss is {float(loss)} at iteration {it + 1} (lr={cfg.lr:g}); "
+                "training stopped; try a smaller lr"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -471,21 +545,46 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
         acc += [float(loss.detach()) * len(idx), float((logits.argmax(1) == y).sum()), len(idx)]
         bar.update(1)
         if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            history.append({"iteration": it + 1, "lr": opt.param_groups[0]["lr"], "train_loss": acc[0] / acc[2],
-                            "train_acc": acc[1] / acc[2], "seconds": time.perf_counter() - t0})
+            history.append(
+                {
+                    "iteration": it + 1,
+                    "lr": opt.param_groups[0]["lr"],
+                    "train_loss": acc[0] / acc[2],
+                    "train_acc": acc[1] / acc[2],
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             acc[:] = 0
             write_table(pd.DataFrame(history), out / "metrics.csv")
-            save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "iteration": it + 1, "history": history, "fingerprint": fp}, out / "checkpoint.pt")
+            save_torch(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "iteration": it + 1,
+                    "history": history,
+                    "fingerprint": fp,
+                },
+                out / "checkpoint.pt",
+            )
     bar.close()
     if end >= cfg.iterations:
-        save_torch({"model": model.state_dict(), "fingerprint": fp, "num_classes": num_classes,
-                     "config": dataclasses.asdict(cfg), "init": init}, out / "model.pt")
+        save_torch(
+            {
+                "model": model.state_dict(),
+                "fingerprint": fp,
+                "num_classes": num_classes,
+                "config": dataclasses.asdict(cfg),
+                "init": init,
+            },
+            out / "model.pt",
+        )
     return model.eval()
 
 
-def _sampling_weights(parts: Sequence[TrainPart], y_all: np.ndarray, num_classes: int,
-                      balanced: bool | str) -> np.ndarray:
+def _sampling_weights(
+    parts: Sequence[TrainPart], y_all: np.ndarray, num_classes: int, balanced: bool | str
+) -> np.ndarray:
     """Draw probabilities of the pooled training images (see ``ClassifierConfig.balanced``)."""
     if not balanced:
         return np.full(len(y_all), 1.0 / len(y_all))
@@ -500,28 +599,38 @@ def _sampling_weights(parts: Sequence[TrainPart], y_all: np.ndarray, num_classes
     return w / w.sum()
 
 
-def _pooled_batch(parts: Sequence[TrainPart], offsets: np.ndarray, idx: np.ndarray, size: int | None,
-                  flips: np.ndarray | None, device: torch.device) -> torch.Tensor:
+def _pooled_batch(
+    parts: Sequence[TrainPart],
+    offsets: np.ndarray,
+    idx: np.ndarray,
+    size: int | None,
+    flips: np.ndarray | None,
+    device: torch.device,
+) -> torch.Tensor:
     """Input tensor for pooled indices ``idx`` (each data set read from its own store, order kept)."""
     which = np.searchsorted(offsets, idx, side="right") - 1
     x = None
     for k in np.unique(which):
         sel = np.flatnonzero(which == k)
         p = parts[k]
-        xk = model_input(p.images, p.positions[idx[sel] - offsets[k]], size, None if flips is None else flips[sel],
-                         device)
+        xk = model_input(
+            p.images, p.positions[idx[sel] - offsets[k]], size, None if flips is None else flips[sel], device
+        )
         if x is None:
             x = torch.empty((len(idx), *xk.shape[1:]), device=device)
         elif xk.shape[1:] != x.shape[1:]:
-            raise BreastlabInputError(f"data sets give inputs of {tuple(x.shape[-2:])} and {tuple(xk.shape[-2:])} "
-                                      "pixels; set image_size to resize both")
+            raise BreastlabInputError(
+                f"data sets give inputs of {tuple(x.shape[-2:])} and {tuple(xk.shape[-2:])} "
+                "pixels; set image_size to resize both"
+            )
         x[torch.as_tensor(sel, device=device)] = xk
     return x
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, images: MammoImages, positions: np.ndarray, image_size: int | None,
-                  batch_size: int = 128) -> np.ndarray:
+def predict_proba(
+    model: nn.Module, images: MammoImages, positions: np.ndarray, image_size: int | None, batch_size: int = 128
+) -> np.ndarray:
     """Softmax probabilities (n, num_classes) of the images at ``positions``."""
     model.eval()
     device = next(model.parameters()).device
@@ -550,16 +659,24 @@ class ScenarioResult:
     curves: list[dict[str, Any]]  # label, fpr, tpr, auc (binary: one; three-class: one per pair)
 
     def row(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "scenario": self.scenario, "auc": self.auc, "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper, "n_images": self.n_images, "n_patients": self.n_patients,
-                **{f"n_{k}": v for k, v in self.class_counts.items()}}
+        return {
+            "strategy": self.strategy,
+            "scenario": self.scenario,
+            "auc": self.auc,
+            "ci_lower": self.ci_lower,
+            "ci_upper": self.ci_upper,
+            "n_images": self.n_images,
+            "n_patients": self.n_patients,
+            **{f"n_{k}": v for k, v in self.class_counts.items()},
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form (ROC points as lists) for :func:`load_scenario_results`."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("pairwise", "curves")}
         d["pairwise"] = None if self.pairwise is None else self.pairwise.to_dict(orient="records")
-        d["curves"] = [{k: (np.asarray(v).tolist() if k in ("fpr", "tpr") else v) for k, v in c.items()}
-                       for c in self.curves]
+        d["curves"] = [
+            {k: (np.asarray(v).tolist() if k in ("fpr", "tpr") else v) for k, v in c.items()} for c in self.curves
+        ]
         return d
 
 
@@ -575,14 +692,22 @@ def load_scenario_results(path: str | os.PathLike) -> list[ScenarioResult]:
     for d in json.loads(Path(path).read_text()):
         d = dict(d)
         d["pairwise"] = None if d.get("pairwise") is None else pd.DataFrame(d["pairwise"])
-        d["curves"] = [{k: (np.asarray(v, float) if k in ("fpr", "tpr") else v) for k, v in c.items()}
-                       for c in d["curves"]]
+        d["curves"] = [
+            {k: (np.asarray(v, float) if k in ("fpr", "tpr") else v) for k, v in c.items()} for c in d["curves"]
+        ]
         out.append(ScenarioResult(**d))
     return out
 
 
-def evaluate_scenario(scenario: str | Scenario, y: Sequence[int], proba: np.ndarray, patient_ids: Sequence[str],
-                      strategy: str = "", n_boot: int = 2000, seed: int = 0) -> ScenarioResult:
+def evaluate_scenario(
+    scenario: str | Scenario,
+    y: Sequence[int],
+    proba: np.ndarray,
+    patient_ids: Sequence[str],
+    strategy: str = "",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ScenarioResult:
     """AUC and patient-level bootstrap 95 % CI of one scenario's test predictions.
 
     Binary: ``score = proba[:, 1]``, AUC = Mann-Whitney (``stats.auc``), CI = percentile
@@ -612,21 +737,39 @@ def evaluate_scenario(scenario: str | Scenario, y: Sequence[int], proba: np.ndar
             i, j = int(r["class_i"]), int(r["class_j"])
             keep = (y == i) | (y == j)
             c = roc_curve((y[keep] == j).astype(int), proba[keep, j])
-            curves.append({"label": f"{CLASSES[j]} vs {CLASSES[i]}", "fpr": c.fpr, "tpr": c.tpr,
-                           "auc": float(r["auc_j_vs_i"]), "auc_pair": float(r["auc_pair"])})
-        return ScenarioResult(sc.name, strategy, m.auc, lo, hi, int(y.size), int(np.unique(pid).size), counts,
-                              pairs, curves)
+            curves.append(
+                {
+                    "label": f"{CLASSES[j]} vs {CLASSES[i]}",
+                    "fpr": c.fpr,
+                    "tpr": c.tpr,
+                    "auc": float(r["auc_j_vs_i"]),
+                    "auc_pair": float(r["auc_pair"]),
+                }
+            )
+        return ScenarioResult(
+            sc.name, strategy, m.auc, lo, hi, int(y.size), int(np.unique(pid).size), counts, pairs, curves
+        )
     score = proba[:, 1]
     a = float(auc(y, score))
     ci = bootstrap_ci(y, score, "auc", n_boot=n_boot, cluster=pid, seed=seed)
     c = roc_curve(y, score)
-    return ScenarioResult(sc.name, strategy, a, float(ci.lower), float(ci.upper), int(y.size),
-                          int(np.unique(pid).size), counts, None,
-                          [{"label": sc.title, "fpr": c.fpr, "tpr": c.tpr, "auc": a}])
+    return ScenarioResult(
+        sc.name,
+        strategy,
+        a,
+        float(ci.lower),
+        float(ci.upper),
+        int(y.size),
+        int(np.unique(pid).size),
+        counts,
+        None,
+        [{"label": sc.title, "fpr": c.fpr, "tpr": c.tpr, "auc": a}],
+    )
 
 
-def _bootstrap_multiclass(y: np.ndarray, proba: np.ndarray, pid: np.ndarray, n_boot: int,
-                          seed: int) -> tuple[float, float]:
+def _bootstrap_multiclass(
+    y: np.ndarray, proba: np.ndarray, pid: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, float]:
     """Percentile 95 % CI of Hand & Till's M, resampling patients with replacement."""
     import warnings
 
@@ -670,8 +813,13 @@ class ClassifyResult:
     notes: list[str]
 
 
-def _strategy_parts(strategy: str, sc: Scenario, b: MammoImages, b_pos: np.ndarray, a: MammoImages | None,
-                    ) -> tuple[list[TrainPart], TrainPart | None]:
+def _strategy_parts(
+    strategy: str,
+    sc: Scenario,
+    b: MammoImages,
+    b_pos: np.ndarray,
+    a: MammoImages | None,
+) -> tuple[list[TrainPart], TrainPart | None]:
     """(parts trained on last, pretraining part or None) of a strategy for a scenario."""
     keep_b, y_b = sc.select(b.table["label"].to_numpy()[b_pos])
     part_b = TrainPart(b, b_pos[keep_b], y_b)
@@ -753,8 +901,17 @@ def classify(
     split_rows = []
     for name, tr, te in plan:
         tr = _limit_patients(tr, pid, labels, train_patients, seed) if train_patients else tr
-        split_rows.append(pd.DataFrame({"image_id": b.table["image_id"], "patient_id": pid, "label": labels,
-                                        "part": name, "role": np.where(te, "test", np.where(tr, "train", "unused"))}))
+        split_rows.append(
+            pd.DataFrame(
+                {
+                    "image_id": b.table["image_id"],
+                    "patient_id": pid,
+                    "label": labels,
+                    "part": name,
+                    "role": np.where(te, "test", np.where(tr, "train", "unused")),
+                }
+            )
+        )
     split = pd.concat(split_rows, ignore_index=True)
     write_table(split, out / "split.csv")
     notes.append(design)
@@ -768,11 +925,13 @@ def classify(
                 parts, pre = _strategy_parts(strat, sc, b, tr_pos, a)
                 init = None
                 if pre is not None:  # dataset A model: one per scenario, reused by every fold and strategy
-                    init = train_classifier(pre, sc.num_classes, pcfg, out / "pretrain" / sc.name,
-                                            progress=progress).path
+                    init = train_classifier(
+                        pre, sc.num_classes, pcfg, out / "pretrain" / sc.name, progress=progress
+                    ).path
                 rcfg = fcfg if strat == "incremental" else cfg
-                run = train_classifier(parts, sc.num_classes, rcfg, out / strat / sc.name / name, init=init,
-                                       progress=progress)
+                run = train_classifier(
+                    parts, sc.num_classes, rcfg, out / strat / sc.name / name, init=init, progress=progress
+                )
                 keep, y = sc.select(labels[te_pos])
                 pos = te_pos[keep]
                 proba = predict_proba(run.model, b, pos, rcfg.image_size, rcfg.eval_batch_size)
@@ -791,24 +950,50 @@ def classify(
     pw = [r.pairwise.assign(strategy=r.strategy, scenario=r.scenario) for r in results if r.pairwise is not None]
     write_table(pd.concat(pw, ignore_index=True) if pw else pd.DataFrame(), out / "pairwise.csv")
     write_table(comparisons, out / "comparisons.csv")
-    write_json({"store": str(Path(store).resolve()), "site": site, "pretrain_store": str(pretrain_store or store),
-                "pretrain_site": pretrain_site, "strategies": strats, "scenarios": [s.name for s in scs],
-                "test_fraction": test_fraction, "folds": folds, "train_patients": train_patients, "seed": seed,
-                "config": dataclasses.asdict(cfg), "pretrain_config": dataclasses.asdict(pcfg),
-                "finetune_config": dataclasses.asdict(fcfg), "notes": notes},
-               out / "classify.json")
+    write_json(
+        {
+            "store": str(Path(store).resolve()),
+            "site": site,
+            "pretrain_store": str(pretrain_store or store),
+            "pretrain_site": pretrain_site,
+            "strategies": strats,
+            "scenarios": [s.name for s in scs],
+            "test_fraction": test_fraction,
+            "folds": folds,
+            "train_patients": train_patients,
+            "seed": seed,
+            "config": dataclasses.asdict(cfg),
+            "pretrain_config": dataclasses.asdict(pcfg),
+            "finetune_config": dataclasses.asdict(fcfg),
+            "notes": notes,
+        },
+        out / "classify.json",
+    )
     save_scenario_results(results, out / "scenario_results.json")
     # written last: its presence means everything the report section needs is on disk
-    write_json({"kind": "mammogram classification", "heading": f"Mammogram classification ({out.name})",
-                "notes": notes, "store": str(Path(store).resolve()),
-                "files": {"results": "results.csv", "comparisons": "comparisons.csv", "pairwise": "pairwise.csv",
-                          "predictions": "predictions.parquet", "scenario_results": "scenario_results.json",
-                          "settings": "classify.json"}}, out / SECTION_MARKER)
+    write_json(
+        {
+            "kind": "mammogram classification",
+            "heading": f"Mammogram classification ({out.name})",
+            "notes": notes,
+            "store": str(Path(store).resolve()),
+            "files": {
+                "results": "results.csv",
+                "comparisons": "comparisons.csv",
+                "pairwise": "pairwise.csv",
+                "predictions": "predictions.parquet",
+                "scenario_results": "scenario_results.json",
+                "settings": "classify.json",
+            },
+        },
+        out / SECTION_MARKER,
+    )
     return ClassifyResult(out, pd.DataFrame([r.row() for r in results]), predictions, comparisons, results, notes)
 
 
-def summarize_predictions(predictions: pd.DataFrame, n_boot: int = 2000,
-                          seed: int = 0) -> tuple[list[ScenarioResult], pd.DataFrame]:
+def summarize_predictions(
+    predictions: pd.DataFrame, n_boot: int = 2000, seed: int = 0
+) -> tuple[list[ScenarioResult], pd.DataFrame]:
     """Per (strategy, scenario) results and pairwise DeLong comparisons of strategies on the same images.
 
     For the three-class scenario the DeLong test compares malignant-class probabilities
@@ -820,8 +1005,11 @@ def summarize_predictions(predictions: pd.DataFrame, n_boot: int = 2000,
         cols = [f"p{j}" for j in range(sc.num_classes)]
         strat_frames = {}
         for strat, sub in by_sc.groupby("strategy", sort=False):
-            results.append(evaluate_scenario(sc, sub["y"], sub[cols].to_numpy(), sub["patient_id"], strat,
-                                             n_boot=n_boot, seed=seed))
+            results.append(
+                evaluate_scenario(
+                    sc, sub["y"], sub[cols].to_numpy(), sub["patient_id"], strat, n_boot=n_boot, seed=seed
+                )
+            )
             strat_frames[strat] = sub.set_index(["part", "image_id"])
         names = list(strat_frames)
         for i in range(len(names)):
@@ -834,9 +1022,19 @@ def summarize_predictions(predictions: pd.DataFrame, n_boot: int = 2000,
                 else:
                     y, sa, sb = fa["y"], fa["p1"], fb["p1"]
                 t = compare_strategies(y, sa, sb)
-                comps.append({"scenario": sc.name, "strategy_a": names[i], "strategy_b": names[j],
-                              "auc_a": t.auc1, "auc_b": t.auc2, "difference": t.difference,
-                              "z": t.statistic, "p_value": t.p_two_sided, "n_images": int(len(common))})
+                comps.append(
+                    {
+                        "scenario": sc.name,
+                        "strategy_a": names[i],
+                        "strategy_b": names[j],
+                        "auc_a": t.auc1,
+                        "auc_b": t.auc2,
+                        "difference": t.difference,
+                        "z": t.statistic,
+                        "p_value": t.p_two_sided,
+                        "n_images": int(len(common)),
+                    }
+                )
     return results, pd.DataFrame(comps)
 
 

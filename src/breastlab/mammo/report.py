@@ -38,8 +38,11 @@ from breastlab.mammo.scenarios import SCENARIOS
 from breastlab.report.html import img_tag, png_uri, pyplot
 
 FIGURES = (
-    ("Figure 1", "malignant vs the other classes",
-     ("malignant_vs_rest", "malignant_vs_negative", "malignant_vs_recalled")),
+    (
+        "Figure 1",
+        "malignant vs the other classes",
+        ("malignant_vs_rest", "malignant_vs_negative", "malignant_vs_recalled"),
+    ),
     ("Figure 2", "recalled-benign vs the other classes", ("recalled_vs_negative", "recalled_vs_rest")),
     ("Figure 3", "three-class task: per-pair ROC curves", ("three_class",)),
 )
@@ -65,8 +68,10 @@ def _panels(results: Sequence[ScenarioResult], names: Sequence[str], title: str)
                 ax.plot(c["fpr"], c["tpr"], lw=1.6, label=_label(r, c, len(rs) > 1))
         sub = SCENARIOS[name].title
         if rs[0].pairwise is not None:
-            sub += "\n" + "; ".join(f"{r.strategy + ' ' if len(rs) > 1 else ''}M = {r.auc:.3f} "
-                                    f"[{r.ci_lower:.3f}, {r.ci_upper:.3f}]" for r in rs)
+            sub += "\n" + "; ".join(
+                f"{r.strategy + ' ' if len(rs) > 1 else ''}M = {r.auc:.3f} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]"
+                for r in rs
+            )
         ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
         ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=sub, xlim=(0, 1), ylim=(0, 1.01))
         ax.title.set_fontsize(9)
@@ -87,11 +92,18 @@ def _strategy_figure(results: Sequence[ScenarioResult], comparisons: pd.DataFram
             c = r.curves[-1] if r.pairwise is None else max(r.curves, key=lambda c: c["label"].startswith("malig"))
             ax.plot(c["fpr"], c["tpr"], lw=1.6, label=f"{r.strategy} (AUC {c['auc']:.3f})")
         ps = comparisons[comparisons["scenario"] == name]
-        p_txt = "; ".join(f"{a} vs {b}: p = {p:.3g}" for a, b, p in
-                          zip(ps["strategy_a"], ps["strategy_b"], ps["p_value"], strict=True))
+        p_txt = "; ".join(
+            f"{a} vs {b}: p = {p:.3g}"
+            for a, b, p in zip(ps["strategy_a"], ps["strategy_b"], ps["p_value"], strict=True)
+        )
         ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-        ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
-               title=f"{SCENARIOS[name].title}\nDeLong {p_txt}")
+        ax.set(
+            xlabel="1 - specificity",
+            ylabel="sensitivity",
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+            title=f"{SCENARIOS[name].title}\nDeLong {p_txt}",
+        )
         ax.title.set_fontsize(8)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle("training strategies on the same test images", fontsize=10)
@@ -116,8 +128,11 @@ def section_from_dir(path: str | os.PathLike) -> str:
     from breastlab.report.sections import read_section_marker
 
     path = Path(path)
-    info = read_section_marker(path, SECTION_MARKER, remedy="not a complete output folder of `breastlab mammo "
-                               "classify`; run it with `--out` this folder")
+    info = read_section_marker(
+        path,
+        SECTION_MARKER,
+        remedy="not a complete output folder of `breastlab mammo classify`; run it with `--out` this folder",
+    )
     files = info.get("files", {})
     results = pd.read_csv(path / files["results"]) if "results" in files else pd.DataFrame()
     comparisons = pd.DataFrame()
@@ -134,23 +149,29 @@ def _fragment(result: ClassifyResult, heading: str) -> str:
     parts = [f"<h2>{html.escape(heading)}</h2>"]
     if result.notes:
         parts.append("<p>" + html.escape("; ".join(result.notes)) + "</p>")
-    cols = [c for c in ("strategy", "scenario", "auc", "ci_lower", "ci_upper", "n_images", "n_patients")
-            if c in result.results]
+    cols = [
+        c
+        for c in ("strategy", "scenario", "auc", "ci_lower", "ci_upper", "n_images", "n_patients")
+        if c in result.results
+    ]
     parts.append("<h3>AUC per scenario (patient-level bootstrap 95 % CI)</h3>" + html_table(result.results[cols]))
     for number, caption, names in FIGURES:
         uri = _panels(result.scenario_results, names, f"{number}: {caption}")
         if uri:
-            parts.append(f"<figure>{img_tag(uri, number)}<figcaption>{number}: {html.escape(caption)}</figcaption>"
-                         "</figure>")
+            parts.append(
+                f"<figure>{img_tag(uri, number)}<figcaption>{number}: {html.escape(caption)}</figcaption></figure>"
+            )
     pw = [r.pairwise.assign(strategy=r.strategy) for r in result.scenario_results if r.pairwise is not None]
     if pw:
         parts.append("<h3>Three-class task: pairwise AUCs (Hand &amp; Till)</h3>" + html_table(pd.concat(pw)))
     uri = _strategy_figure(result.scenario_results, result.comparisons)
     if uri:
-        parts.append(f"<figure>{img_tag(uri, 'Figure 4')}<figcaption>Figure 4: training strategies compared on "
-                     "the same test images (paired DeLong test; three-class: p(malignant), malignant vs rest)"
-                     "</figcaption>"
-                     "</figure>")
+        parts.append(
+            f"<figure>{img_tag(uri, 'Figure 4')}<figcaption>Figure 4: training strategies compared on "
+            "the same test images (paired DeLong test; three-class: p(malignant), malignant vs rest)"
+            "</figcaption>"
+            "</figure>"
+        )
         parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + html_table(result.comparisons))
     return "\n".join(parts)
 
@@ -159,9 +180,11 @@ def write_classify_report(result: ClassifyResult, path: str | os.PathLike | None
     """A self-contained HTML file holding :func:`classify_section` (default ``OUT/report.html``)."""
     path = Path(path) if path is not None else result.out / "report.html"
     body = classify_section(result)
-    doc = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab mammogram classification</title>"
-           "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
-           ".tbl td,.tbl th{padding:2px 8px;text-align:right}</style></head><body>"
-           f"{body}</body></html>")
+    doc = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab mammogram classification</title>"
+        "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
+        ".tbl td,.tbl th{padding:2px 8px;text-align:right}</style></head><body>"
+        f"{body}</body></html>"
+    )
     write_text(doc, path)
     return path

@@ -71,16 +71,27 @@ class Scenario:
         return keep, pos[keep].astype(np.int64)
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("malignant_vs_rest", "malignant vs negative + recalled-benign", ("malignant",),
-             ("negative", "recalled-benign")),
-    Scenario("malignant_vs_negative", "malignant vs negative", ("malignant",), ("negative",)),
-    Scenario("malignant_vs_recalled", "malignant vs recalled-benign", ("malignant",), ("recalled-benign",)),
-    Scenario("recalled_vs_negative", "negative vs recalled-benign", ("recalled-benign",), ("negative",)),
-    Scenario("recalled_vs_rest", "recalled-benign vs malignant + negative", ("recalled-benign",),
-             ("malignant", "negative")),
-    Scenario("three_class", "negative vs recalled-benign vs malignant", (), ()),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "malignant_vs_rest",
+            "malignant vs negative + recalled-benign",
+            ("malignant",),
+            ("negative", "recalled-benign"),
+        ),
+        Scenario("malignant_vs_negative", "malignant vs negative", ("malignant",), ("negative",)),
+        Scenario("malignant_vs_recalled", "malignant vs recalled-benign", ("malignant",), ("recalled-benign",)),
+        Scenario("recalled_vs_negative", "negative vs recalled-benign", ("recalled-benign",), ("negative",)),
+        Scenario(
+            "recalled_vs_rest",
+            "recalled-benign vs malignant + negative",
+            ("recalled-benign",),
+            ("malignant", "negative"),
+        ),
+        Scenario("three_class", "negative vs recalled-benign vs malignant", (), ()),
+    )
+}
 BINARY_SCENARIOS = tuple(n for n, s in SCENARIOS.items() if not s.multiclass)
 
 

@@ -48,8 +48,9 @@ class SmallCNN(nn.Module):
     most suspicious location, as in Zhu et al., MICCAI 2017, for whole mammograms).
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, norm: str = "batch",
-                 pool: str = "avg") -> None:
+    def __init__(
+        self, num_classes: int = 2, in_channels: int = 1, width: int = 16, norm: str = "batch", pool: str = "avg"
+    ) -> None:
         super().__init__()
         if norm not in ("batch", "group", "none"):
             raise BreastlabInputError(f"norm={norm!r}: valid values are 'batch', 'group', 'none'")
@@ -199,8 +200,18 @@ def get_model(
         conv_path, head_path = _PATHS[name]
         conv = _get(model, conv_path)
         if in_channels != conv.in_channels:
-            _set(model, conv_path, nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                                             conv.padding, bias=conv.bias is not None))
+            _set(
+                model,
+                conv_path,
+                nn.Conv2d(
+                    in_channels,
+                    conv.out_channels,
+                    conv.kernel_size,
+                    conv.stride,
+                    conv.padding,
+                    bias=conv.bias is not None,
+                ),
+            )
         old = _get(model, head_path)
         _set(model, head_path, nn.Linear(old.in_features, num_classes))
     if weights is None:

@@ -49,9 +49,14 @@ ModelLoader = Callable[[Path], tuple[Any, dict]]
 
 #: Published triples checked in the report: (label, accuracy, PPV, NPV, n_pos or None, n_neg or None).
 PUBLISHED = [
-    ("SpurBreast Table 2, field strength, ResNet-50, test (balanced)",
-     SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["accuracy"], SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["ppv"],
-     SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["npv"], None, None),
+    (
+        "SpurBreast Table 2, field strength, ResNet-50, test (balanced)",
+        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["accuracy"],
+        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["ppv"],
+        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["npv"],
+        None,
+        None,
+    ),
 ]
 
 REPORT_CSS = """
@@ -175,8 +180,12 @@ def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
         ax.scatter(sub["rho"], sub["value"], s=14, alpha=0.5)
         mean = sub.groupby("rho")["value"].mean()
         ax.plot(mean.index, mean.to_numpy(), marker="o", label=what)
-    ax.set(xlabel="correlation strength rho of the split", ylabel="accuracy", ylim=(0, 1.05),
-           title="Accuracy against correlation strength")
+    ax.set(
+        xlabel="correlation strength rho of the split",
+        ylabel="accuracy",
+        ylim=(0, 1.05),
+        title="Accuracy against correlation strength",
+    )
     ax.axhline(0.5, ls=":", c="grey", lw=1)
     ax.legend(fontsize=8)
     return png_uri(fig)
@@ -254,8 +263,12 @@ def gallery_figure(
         from breastlab.train import preprocess_eval as preprocess
     store = _store_of(ev.run_dir, {**ev.config, **cfg})
     images = store.batch(sel["row"].to_numpy())
-    x = preprocess(images, image_size=int(cfg.get("image_size", images.shape[-1])),
-                   in_channels=int(cfg.get("in_channels", 1)), transforms=sel["transform"].fillna("").tolist())
+    x = preprocess(
+        images,
+        image_size=int(cfg.get("image_size", images.shape[-1])),
+        in_channels=int(cfg.get("in_channels", 1)),
+        transforms=sel["transform"].fillna("").tolist(),
+    )
     model.eval()
     cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
     shown = x[:, 0].detach().numpy()
@@ -270,8 +283,9 @@ def gallery_figure(
                 ax.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, i].set_title(f"{r['kind']}\ntrue {r['label']} pred {r['pred']}\nattr {r['attribute']} "
-                             f"p={r['score']:.2f}", fontsize=7)
+        axes[0, i].set_title(
+            f"{r['kind']}\ntrue {r['label']} pred {r['pred']}\nattr {r['attribute']} p={r['score']:.2f}", fontsize=7
+        )
     axes[1, 0].set_ylabel("Grad-CAM (predicted class)", fontsize=7)
     fig.suptitle(f"Test slices: {ev.name}", fontsize=9)
     return png_uri(fig), sel
@@ -282,8 +296,11 @@ def html_table(df: pd.DataFrame, header_groups: list[tuple[str, int]] | None = N
     """An HTML table; ``header_groups`` adds a first header row of (label, colspan)."""
     head = ""
     if header_groups:
-        head = "<tr>" + "".join(f'<th colspan="{n}" style="text-align:center">{html.escape(t)}</th>'
-                                for t, n in header_groups) + "</tr>"
+        head = (
+            "<tr>"
+            + "".join(f'<th colspan="{n}" style="text-align:center">{html.escape(t)}</th>' for t, n in header_groups)
+            + "</tr>"
+        )
     head += "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr>"
 
     def fmt(v) -> str:
@@ -311,15 +328,23 @@ def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> s
     for ev, rho in zip(evs, rhos, strict=True):
         c = ev.config
         split = split_dir_of(c)
-        rows.append({
-            "run": ev.name, "split": split.name if split else "-", "rho": "-" if rho is None else f"{rho:g}",
-            "model": c.get("model", "-"), "method": c.get("method", "-"), "optimizer": c.get("optimizer", "-"),
-            "lr": c.get("lr", "-"), "wd": c.get("wd", "-"), "epochs": c.get("epochs", "-"),
-            "images": len(ev.predictions) if ev.predictions is not None else "-",
-            "patients": ev.predictions["patient_id"].nunique() if ev.predictions is not None else "-",
-            "val worst-group acc": _fmt3(ev.worst_group_accuracy("val")),
-            "test worst-group acc": _fmt3(ev.worst_group_accuracy("test")),
-        })
+        rows.append(
+            {
+                "run": ev.name,
+                "split": split.name if split else "-",
+                "rho": "-" if rho is None else f"{rho:g}",
+                "model": c.get("model", "-"),
+                "method": c.get("method", "-"),
+                "optimizer": c.get("optimizer", "-"),
+                "lr": c.get("lr", "-"),
+                "wd": c.get("wd", "-"),
+                "epochs": c.get("epochs", "-"),
+                "images": len(ev.predictions) if ev.predictions is not None else "-",
+                "patients": ev.predictions["patient_id"].nunique() if ev.predictions is not None else "-",
+                "val worst-group acc": _fmt3(ev.worst_group_accuracy("val")),
+                "test worst-group acc": _fmt3(ev.worst_group_accuracy("test")),
+            }
+        )
     return html_table(pd.DataFrame(rows))
 
 
@@ -334,28 +359,40 @@ def _consistency_html(published: Sequence[tuple]) -> str:
     for label, acc, ppv, npv, n_pos, n_neg in published:
         res = check_reported_metrics(acc, ppv, npv, n_pos=n_pos, n_neg=n_neg)
         c = res.closest
-        rows.append({
-            "figures": label, "accuracy": f"{acc:g}", "PPV": f"{ppv:g}", "NPV": f"{npv:g}",
-            "one confusion matrix possible?": "yes" if res.possible else "NO",
-            "implied sens / spec": f"{res.implied_sensitivity:.2f} / {res.implied_specificity:.2f}",
-            "closest achievable acc / PPV / NPV": f"{c['accuracy']:.3f} / {c['ppv']:.3f} / {c['npv']:.3f}",
-        })
+        rows.append(
+            {
+                "figures": label,
+                "accuracy": f"{acc:g}",
+                "PPV": f"{ppv:g}",
+                "NPV": f"{npv:g}",
+                "one confusion matrix possible?": "yes" if res.possible else "NO",
+                "implied sens / spec": f"{res.implied_sensitivity:.2f} / {res.implied_specificity:.2f}",
+                "closest achievable acc / PPV / NPV": f"{c['accuracy']:.3f} / {c['ppv']:.3f} / {c['npv']:.3f}",
+            }
+        )
         cls = "good" if res.possible else "bad"
-        notes.append(f'<p class="note"><span class="{cls}">{html.escape(label)}:</span> '
-                     f"{html.escape(res.explanation)}</p>")
+        notes.append(
+            f'<p class="note"><span class="{cls}">{html.escape(label)}:</span> {html.escape(res.explanation)}</p>'
+        )
     return html_table(pd.DataFrame(rows)) + "".join(notes)
 
 
 def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind: int, seed: int) -> str:
     name = html.escape(ev.name)
     level = int(round(100 * ev.level))
-    out = [f'<h2 id="run-{name}">Run {name}</h2>',
-           f"<h3>All figures ({level}% CI, {ev.n_boot} patient-level bootstrap replicates)</h3>",
-           html_table(detail_frame(ev))]
-    out += [img_tag(roc_figure(ev), f"ROC curves {ev.name}"),
-            img_tag(group_figure(ev), f"per-group accuracy {ev.name}")]
-    out += ["<h3>Per group (label|attribute): confusion counts and accuracy; * = worst group</h3>",
-            html_table(group_frame(ev))]
+    out = [
+        f'<h2 id="run-{name}">Run {name}</h2>',
+        f"<h3>All figures ({level}% CI, {ev.n_boot} patient-level bootstrap replicates)</h3>",
+        html_table(detail_frame(ev)),
+    ]
+    out += [
+        img_tag(roc_figure(ev), f"ROC curves {ev.name}"),
+        img_tag(group_figure(ev), f"per-group accuracy {ev.name}"),
+    ]
+    out += [
+        "<h3>Per group (label|attribute): confusion counts and accuracy; * = worst group</h3>",
+        html_table(group_frame(ev)),
+    ]
     rule = " or ".join(ev.rule) if ev.rule else "none (no attribute value is mostly tumour on train)"
     gap = ev.gap
     out += [
@@ -375,9 +412,12 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
         out.append("<h3>Test slices with Grad-CAM</h3>")
         try:
             uri, _ = gallery_figure(ev, loader=loader, preprocess=preprocess, per_kind=per_kind, seed=seed)
-            out += ['<p class="note">Top: the slice as the model sees it; bottom: Grad-CAM of the predicted class '
-                    "on the last convolutional layer (red = most influential). A shortcut-driven error is wrong and "
-                    "equals the attribute-only rule.</p>", img_tag(uri, f"Grad-CAM gallery {ev.name}")]
+            out += [
+                '<p class="note">Top: the slice as the model sees it; bottom: Grad-CAM of the predicted class '
+                "on the last convolutional layer (red = most influential). A shortcut-driven error is wrong and "
+                "equals the attribute-only rule.</p>",
+                img_tag(uri, f"Grad-CAM gallery {ev.name}"),
+            ]
         except (BreastlabInputError, FileNotFoundError, ImportError, KeyError) as exc:
             out.append(f'<p class="note">Gallery not available: {html.escape(str(exc))}</p>')
     return "\n".join(out)
@@ -456,8 +496,16 @@ def _runs_under(item: str | os.PathLike, has_sections: bool) -> list[Path]:
         raise
 
 
-def _shortcut_parts(evs: Sequence[RunEvaluation], gallery: bool, max_gallery_runs: int, model_loader,
-                    preprocess, per_kind: int, seed: int, published) -> list[str]:
+def _shortcut_parts(
+    evs: Sequence[RunEvaluation],
+    gallery: bool,
+    max_gallery_runs: int,
+    model_loader,
+    preprocess,
+    per_kind: int,
+    seed: int,
+    published,
+) -> list[str]:
     """The shortcut part of the page: runs, Table 2, rho curve, published-figure check, one section per run."""
     rhos = [rho_of(ev.config) for ev in evs]
     parts = [
@@ -465,19 +513,33 @@ def _shortcut_parts(evs: Sequence[RunEvaluation], gallery: bool, max_gallery_run
         "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
         "<h2>Runs</h2>",
         '<p class="note">Worst-group accuracy: the lowest accuracy over the label x attribute groups '
-        "(compare mitigation methods by it).</p>", _runs_table(evs, rhos),
+        "(compare mitigation methods by it).</p>",
+        _runs_table(evs, rhos),
         "<h2>Table 2 layout (SpurBreast): accuracy, PPV, NPV</h2>",
-        f'<p class="note">Estimate ({int(round(100 * evs[0].level))}% CI).</p>', _table2_html(evs),
+        f'<p class="note">Estimate ({int(round(100 * evs[0].level))}% CI).</p>',
+        _table2_html(evs),
     ]
     with_rho = [(ev, r) for ev, r in zip(evs, rhos, strict=True) if r is not None]
     if len({r for _, r in with_rho}) >= 2:
-        parts += ["<h2>Accuracy against correlation strength</h2>",
-                  img_tag(rho_figure([e for e, _ in with_rho], [r for _, r in with_rho]), "accuracy against rho")]
-    parts += ["<h2>Published figures: can one confusion matrix produce them?</h2>",
-              _consistency_html(PUBLISHED if published is None else published)]
+        parts += [
+            "<h2>Accuracy against correlation strength</h2>",
+            img_tag(rho_figure([e for e, _ in with_rho], [r for _, r in with_rho]), "accuracy against rho"),
+        ]
+    parts += [
+        "<h2>Published figures: can one confusion matrix produce them?</h2>",
+        _consistency_html(PUBLISHED if published is None else published),
+    ]
     for i, ev in enumerate(evs):
-        parts.append(_run_section(ev, gallery and i < max_gallery_runs and ev.run_dir is not None,
-                                  model_loader, preprocess, per_kind, seed))
+        parts.append(
+            _run_section(
+                ev,
+                gallery and i < max_gallery_runs and ev.run_dir is not None,
+                model_loader,
+                preprocess,
+                per_kind,
+                seed,
+            )
+        )
     return parts
 
 

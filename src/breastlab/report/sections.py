@@ -73,8 +73,9 @@ def read_section_marker(folder: str | os.PathLike, marker: str, *, remedy: str, 
         raise BreastlabInputError(f"{folder}: no {marker}; {remedy}")
     meta = json.loads(path.read_text())
     if version is not None and meta.get("version") != version:
-        raise BreastlabInputError(f"{path}: section version {meta.get('version')!r}, this breastlab reads {version}; "
-                                  f"{remedy}")
+        raise BreastlabInputError(
+            f"{path}: section version {meta.get('version')!r}, this breastlab reads {version}; {remedy}"
+        )
     missing = sorted(f for f in (meta.get("files") or {}).values() if f is not None and not (folder / f).is_file())
     if missing:
         raise BreastlabInputError(f"{folder}: files named by {marker} are missing: {missing}; {remedy}")

@@ -58,16 +58,29 @@ def make_toy_split(
             if attr == "A":
                 img += offset
             images.append(np.clip(img, 0, 255).astype(np.uint8))
-            rows.append({"image_id": f"P{p:03d}:{k}", "patient_id": f"P{p:03d}", "label": label, "split": part,
-                         "attribute": attr, "slice_index": k})
+            rows.append(
+                {
+                    "image_id": f"P{p:03d}:{k}",
+                    "patient_id": f"P{p:03d}",
+                    "label": label,
+                    "split": part,
+                    "attribute": attr,
+                    "slice_index": k,
+                }
+            )
     man = pd.DataFrame(rows)
     store = write_store(root / "store", np.stack(images), man[["image_id", "patient_id", "label", "slice_index"]])
-    split = man.assign(row=np.arange(len(man)), group=man["label"].astype(str) + "|" + man["attribute"],
-                       transform=transform)
+    split = man.assign(
+        row=np.arange(len(man)), group=man["label"].astype(str) + "|" + man["attribute"], transform=transform
+    )
     split = split[["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]]
     write_table(split, root / "split" / "manifest.parquet")
-    write_json({"store": str(root / "store"), "store_checksum": store.checksum, "rho": rho, "seed": seed},
-               root / "split" / "config.json")
-    write_json({"counts": split.groupby(["split", "group"]).size().rename("n").reset_index().to_dict("records")},
-               root / "split" / "summary.json")
+    write_json(
+        {"store": str(root / "store"), "store_checksum": store.checksum, "rho": rho, "seed": seed},
+        root / "split" / "config.json",
+    )
+    write_json(
+        {"counts": split.groupby(["split", "group"]).size().rename("n").reset_index().to_dict("records")},
+        root / "split" / "summary.json",
+    )
     return root / "store", root / "split"

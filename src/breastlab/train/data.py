@@ -57,8 +57,9 @@ def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
     split_dir = Path(split_dir)
     path = split_dir / "manifest.parquet"
     if not path.exists():
-        raise BreastlabInputError(f"{split_dir}: not a split directory (no manifest.parquet); build one with "
-                                  "`breastlab curate`")
+        raise BreastlabInputError(
+            f"{split_dir}: not a split directory (no manifest.parquet); build one with `breastlab curate`"
+        )
     from breastlab.curate import load_split
 
     man = load_split(split_dir).copy()
@@ -70,9 +71,7 @@ def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
     man["transform"] = man["transform"].fillna("").astype(str)
     bad = sorted(set(man["transform"]) - set(known_transforms()))
     if bad:
-        raise BreastlabInputError(
-            f"{path}: column 'transform' has unknown values {bad}; valid: {known_transforms()}"
-        )
+        raise BreastlabInputError(f"{path}: column 'transform' has unknown values {bad}; valid: {known_transforms()}")
     bad = sorted(set(man["split"].astype(str)) - set(SPLIT_NAMES))
     if bad:
         raise BreastlabInputError(f"{path}: column 'split' has unknown values {bad}; valid: {list(SPLIT_NAMES)}")
@@ -330,15 +329,27 @@ def preprocess_train(
         if on_cpu_uint8:
             out[i, 0] = resize_uint8(x[i, 0], (t, l, h, w), image_size)
         else:
-            out[i] = F.interpolate(x[i : i + 1, :, t : t + h, l : l + w], size=(image_size, image_size),
-                                   mode="bilinear", align_corners=False, antialias=True)[0]
+            out[i] = F.interpolate(
+                x[i : i + 1, :, t : t + h, l : l + w],
+                size=(image_size, image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )[0]
 
     _run_parallel(resize, len(x), threads if on_cpu_uint8 else 1)
     return _finish(out.float().mul_(1.0 / scale), in_channels, channels_last)
 
 
-def _preprocess_mapped(batch: MappedBatch, transforms: list[str], boxes: torch.Tensor, image_size: int,
-                       in_channels: int, channels_last: bool, threads: int | None) -> torch.Tensor:
+def _preprocess_mapped(
+    batch: MappedBatch,
+    transforms: list[str],
+    boxes: torch.Tensor,
+    image_size: int,
+    in_channels: int,
+    channels_last: bool,
+    threads: int | None,
+) -> torch.Tensor:
     """:func:`preprocess_train` of images still in a memory map: flips are negative-stride views, crops copied once."""
     box_list = boxes.to(torch.int64).tolist()
     if len(box_list) != len(batch):
@@ -404,8 +415,9 @@ def resize_uint8(image: torch.Tensor | np.ndarray, box: tuple[int, int, int, int
     if size % 4 or h4 > height:
         crop = image[t : t + h, l : l + w]
         crop = torch.from_numpy(np.array(crop, order="C")) if isinstance(crop, np.ndarray) else crop.contiguous()
-        return F.interpolate(crop[None, None], size=(size, size), mode="bilinear", align_corners=False,
-                             antialias=True)[0, 0]
+        return F.interpolate(crop[None, None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[
+            0, 0
+        ]
     t0 = min(t, height - h4)  # widen the crop to a multiple of 4 rows with real neighbours (dropped below)
     columns_done = _resize_rows_uint8(_transposed_copy(image[t0 : t0 + h4, l : l + w]), size)  # (size, h4)
     return _resize_rows_uint8(_transposed_copy(columns_done[:, t - t0 : t - t0 + h]), size)

@@ -23,8 +23,9 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, cfg: dict, resume: bool, threads: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(threads)
     train(TrainConfig(**cfg), resume=resume)
 
@@ -32,5 +33,6 @@ def _worker(rank: int, world: int, port: int, cfg: dict, resume: bool, threads: 
 def launch_local(cfg: TrainConfig, nprocs: int = 2, resume: bool = False, threads: int = 1) -> None:
     """Run ``train(cfg)`` as ``nprocs`` processes joined by the gloo backend on this machine (CPU)."""
     cfg = dataclasses.replace(cfg, device="cpu")
-    torch.multiprocessing.spawn(_worker, args=(nprocs, _free_port(), dataclasses.asdict(cfg), resume, threads),
-                                nprocs=nprocs, join=True)
+    torch.multiprocessing.spawn(
+        _worker, args=(nprocs, _free_port(), dataclasses.asdict(cfg), resume, threads), nprocs=nprocs, join=True
+    )

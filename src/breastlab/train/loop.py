@@ -134,8 +134,13 @@ class TrainResult:
 # --------------------------------------------------------------------------- helpers
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integers (independent streams per epoch and purpose)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32).astype(np.uint64)
-               .view(np.uint64)[0] >> np.uint64(1))
+    return int(
+        np.random.SeedSequence([int(p) for p in parts])
+        .generate_state(2, np.uint32)
+        .astype(np.uint64)
+        .view(np.uint64)[0]
+        >> np.uint64(1)
+    )
 
 
 def save_torch(obj: Any, path: Path) -> None:
@@ -210,8 +215,11 @@ def deterministic_kernels(device: torch.device):
     """Deterministic kernels where the hardware has them (restored afterwards)."""
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-            torch.backends.cudnn.benchmark)
+    prev = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     try:
@@ -254,8 +262,14 @@ def predict_part(
     try:
         for s in range(0, len(pos), cfg.eval_batch_size):
             p = pos[s : s + cfg.eval_batch_size]
-            x = preprocess_eval(source.get(part.index[p]), cfg.image_size,
-                                cfg.in_channels, [part.transforms[i] for i in p], device, device.type == "cuda")
+            x = preprocess_eval(
+                source.get(part.index[p]),
+                cfg.image_size,
+                cfg.in_channels,
+                [part.transforms[i] for i in p],
+                device,
+                device.type == "cuda",
+            )
             with autocast_context(device):
                 logits = model(x).float()
             y = torch.as_tensor(part.labels[p], device=device)
@@ -318,21 +332,27 @@ def _check_run_dir(cfg: TrainConfig, resume: bool, fp: dict[str, Any]) -> dict[s
     cfg_path = run / "config.json"
     if not resume:
         if ckpt_path.exists() or cfg_path.exists():
-            raise BreastlabInputError(f"{run}: holds a run already; pass --resume to continue it or choose another "
-                                      "--out (nothing was overwritten)")
+            raise BreastlabInputError(
+                f"{run}: holds a run already; pass --resume to continue it or choose another "
+                "--out (nothing was overwritten)"
+            )
         return None
     saved_fp = json.loads(cfg_path.read_text()).get("fingerprint") if cfg_path.exists() else None
     if saved_fp is not None and saved_fp != fp:
         diff = sorted(k for k in set(fp) | set(saved_fp) if fp.get(k) != saved_fp.get(k))
         detail = ", ".join(f"{k}: run {saved_fp.get(k)!r} vs now {fp.get(k)!r}" for k in diff[:6])
-        raise BreastlabInputError(f"{run}: cannot resume, the run was made with another configuration ({detail}); "
-                                  "use the same settings or another --out (nothing was overwritten)")
+        raise BreastlabInputError(
+            f"{run}: cannot resume, the run was made with another configuration ({detail}); "
+            "use the same settings or another --out (nothing was overwritten)"
+        )
     if not ckpt_path.exists():
         return None
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     if ckpt.get("fingerprint") != fp:
-        raise BreastlabInputError(f"{ckpt_path}: checkpoint belongs to another configuration; use the same settings "
-                                  "or another --out (nothing was overwritten)")
+        raise BreastlabInputError(
+            f"{ckpt_path}: checkpoint belongs to another configuration; use the same settings "
+            "or another --out (nothing was overwritten)"
+        )
     return ckpt
 
 
@@ -395,21 +415,40 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
     net = model
     if dist.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    preload = cfg.preload if cfg.preload != "auto" else (
-        device.type == "cuda" and len(man) * int(np.prod(store.shape)) < 8 * 2**30)
+    preload = (
+        cfg.preload
+        if cfg.preload != "auto"
+        else (device.type == "cuda" and len(man) * int(np.prod(store.shape)) < 8 * 2**30)
+    )
     source = ImageSource(store, man["row"].to_numpy(), device, preload=bool(preload))
     if dist.main:
-        write_json({**dataclasses.asdict(cfg), "store": str(Path(cfg.store).resolve()),
-                    "split": str(Path(cfg.split).resolve()), "group_names": names, "fingerprint": fp,
-                    "num_classes": 2, "world_size": dist.world, "device": str(device),
-                    "torch": torch.__version__}, run / "config.json")
+        write_json(
+            {
+                **dataclasses.asdict(cfg),
+                "store": str(Path(cfg.store).resolve()),
+                "split": str(Path(cfg.split).resolve()),
+                "group_names": names,
+                "fingerprint": fp,
+                "num_classes": 2,
+                "world_size": dist.world,
+                "device": str(device),
+                "torch": torch.__version__,
+            },
+            run / "config.json",
+        )
     tb = _tensorboard(run) if dist.main else None
     from tqdm.auto import tqdm
 
     show = cfg.progress and dist.main
     height, width = store.shape
-    epochs = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.model} {cfg.optimizer} lr={cfg.lr:g}",
-                  initial=start - 1, total=cfg.epochs, unit="epoch", disable=not show)
+    epochs = tqdm(
+        range(start, cfg.epochs + 1),
+        desc=f"{cfg.model} {cfg.optimizer} lr={cfg.lr:g}",
+        initial=start - 1,
+        total=cfg.epochs,
+        unit="epoch",
+        disable=not show,
+    )
     for ran, epoch in enumerate(epochs):
         if stop_after is not None and ran >= stop_after:
             break
@@ -427,8 +466,15 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
             glob = order[s : s + cfg.batch_size]
             lo, hi = _share(len(glob), dist)
             loc = glob[lo:hi]
-            x = preprocess_train(source.for_training(train_p.index[loc]), boxes[s + lo : s + hi], cfg.image_size,
-                                 cfg.in_channels, [train_p.transforms[i] for i in loc], device, channels_last)
+            x = preprocess_train(
+                source.for_training(train_p.index[loc]),
+                boxes[s + lo : s + hi],
+                cfg.image_size,
+                cfg.in_channels,
+                [train_p.transforms[i] for i in loc],
+                device,
+                channels_last,
+            )
             y = torch.as_tensor(train_p.labels[loc], device=device)
             with autocast_context(device):
                 logits = net(x).float()
@@ -440,8 +486,13 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
                 dist.all_reduce(sums)
             coef = objective.coefficients(torch.as_tensor(train_p.groups[glob]), sums)[lo:hi]
             loss = (coef.to(device, torch.float32) * losses).sum() * dist.world
-            stats = torch.stack([(coef * losses.detach().double().cpu()).sum(),
-                                 (logits.argmax(1) == y).sum().double().cpu(), torch.tensor(float(len(loc)))])
+            stats = torch.stack(
+                [
+                    (coef * losses.detach().double().cpu()).sum(),
+                    (logits.argmax(1) == y).sum().double().cpu(),
+                    torch.tensor(float(len(loc))),
+                ]
+            )
             dist.all_reduce(stats)
             if not math.isfinite(float(stats[0])):
                 kept = f"{run / 'checkpoint.pt'} (epoch {epoch - 1})" if epoch > 1 else "none (first epoch)"
@@ -462,19 +513,38 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
         improved = score > best_score
         if improved:
             best_score, best_epoch = score, epoch
-        row = {"epoch": epoch, "lr": lr_used, "train_loss": float(tot[0] / tot[2]), "train_acc": float(tot[1] / tot[2]),
-               **val, "selected": improved, "seconds": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch,
+            "lr": lr_used,
+            "train_loss": float(tot[0] / tot[2]),
+            "train_acc": float(tot[1] / tot[2]),
+            **val,
+            "selected": improved,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(row)
         if dist.main:
             # Order matters: checkpoint.pt last, so a checkpoint implies best.pt and metrics.csv of its epoch.
             if improved:
-                save_torch({"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
-                            run / "best.pt")
+                save_torch(
+                    {"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
+                    run / "best.pt",
+                )
             write_table(pd.DataFrame(history), run / "metrics.csv")
-            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "objective": objective.state_dict(), "epoch": epoch, "best_score": best_score,
-                         "best_epoch": best_epoch, "history": history, "fingerprint": fp}, run / "checkpoint.pt")
+            save_torch(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "objective": objective.state_dict(),
+                    "epoch": epoch,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "history": history,
+                    "fingerprint": fp,
+                },
+                run / "checkpoint.pt",
+            )
             if tb is not None:
                 for k, v in row.items():
                     if isinstance(v, float):
@@ -524,15 +594,21 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
         if len(p) == 0:
             continue
         prob, _, _ = predict_part(model, source, p, cfg, device)
-        sub = man.iloc[p.index][["row", "image_id", "patient_id", "split", "label", "group", "attribute",
-                                 "transform"]].copy()
+        sub = man.iloc[p.index][
+            ["row", "image_id", "patient_id", "split", "label", "group", "attribute", "transform"]
+        ].copy()
         sub["score"] = prob.astype(np.float64)
         sub["pred"] = (prob >= 0.5).astype(np.int64)
         frames.append(sub)
     pred = pd.concat(frames).sort_index().reset_index(drop=True)
     write_table(pred, run / "predictions.parquet")
-    summary = {"best_epoch": best_epoch, "select_by": cfg.select_by, "best_score": best_score,
-               "method": cfg.method, **extra}
+    summary = {
+        "best_epoch": best_epoch,
+        "select_by": cfg.select_by,
+        "best_score": best_score,
+        "method": cfg.method,
+        **extra,
+    }
     for name, sub in pred.groupby("split"):
         ok = sub["pred"] == sub["label"]
         summary[f"{name}_acc"] = float(ok.mean())

@@ -147,5 +147,9 @@ def dfr_refit(
         bias[1] = float(b - np.sum(w * mu / sd))
         classifier.weight.copy_(weight)
         classifier.bias.copy_(bias)
-    return {"dfr_C": c, "dfr_val_worst_group_acc": score, "dfr_repeats": n_repeats,
-            "dfr_tune_balanced_size": int(len(subsamples[0]))}
+    return {
+        "dfr_C": c,
+        "dfr_val_worst_group_acc": score,
+        "dfr_repeats": n_repeats,
+        "dfr_tune_balanced_size": int(len(subsamples[0])),
+    }

@@ -38,14 +38,28 @@ def demo_split_configs(n_patients: int, seed: int = 0) -> list:
     n_train = max(4, int(0.4 * n_patients))
     return [
         SplitConfig("baseline", "baseline", n_train, n_val, n_test, seed=seed),
-        SplitConfig("field_strength", "spurious", n_train, n_val, n_test,
-                    groups=GroupSpec("field_strength_t", ("1.5",), ("3.0",)), rho=1.0, seed=seed),
+        SplitConfig(
+            "field_strength",
+            "spurious",
+            n_train,
+            n_val,
+            n_test,
+            groups=GroupSpec("field_strength_t", ("1.5",), ("3.0",)),
+            rho=1.0,
+            seed=seed,
+        ),
         SplitConfig("vflip", "transform", n_train, n_val, n_test, transform="vflip", rho=1.0, seed=seed),
     ]
 
 
-def train_demo(store: str | os.PathLike, out: str | os.PathLike, seed: int = 0, epochs: int = DEMO_EPOCHS,
-               n_boot: int = 500, report: bool = True) -> dict[str, Any]:
+def train_demo(
+    store: str | os.PathLike,
+    out: str | os.PathLike,
+    seed: int = 0,
+    epochs: int = DEMO_EPOCHS,
+    n_boot: int = 500,
+    report: bool = True,
+) -> dict[str, Any]:
     """Splits -> training -> evaluation -> report under ``out``; prints Table 2 and the finding."""
     from breastlab.curate import build_splits
     from breastlab.data.store import ArrayStore
@@ -61,9 +75,20 @@ def train_demo(store: str | os.PathLike, out: str | os.PathLike, seed: int = 0, 
     try:
         for cfg in configs:
             run = out / "runs" / cfg.name
-            tc = TrainConfig(store=str(st.path), split=str(out / "splits" / cfg.name / "rep00"), out=str(run),
-                             model="small_cnn", optimizer="sgd", lr=DEMO_LR, wd=0.0, epochs=epochs, batch_size=32,
-                             seed=seed, image_size=DEMO_IMAGE_SIZE, device="cpu")
+            tc = TrainConfig(
+                store=str(st.path),
+                split=str(out / "splits" / cfg.name / "rep00"),
+                out=str(run),
+                model="small_cnn",
+                optimizer="sgd",
+                lr=DEMO_LR,
+                wd=0.0,
+                epochs=epochs,
+                batch_size=32,
+                seed=seed,
+                image_size=DEMO_IMAGE_SIZE,
+                device="cpu",
+            )
             train(tc, resume=True)
             runs[cfg.name] = run
     finally:
@@ -73,8 +98,10 @@ def train_demo(store: str | os.PathLike, out: str | os.PathLike, seed: int = 0, 
     for name, run in runs.items():
         pred = pd.read_parquet(run / "predictions.parquet")
         acc = (pred["pred"] == pred["label"]).groupby(pred["split"]).mean()
-        summaries[name] = {"val_acc": float(acc.get("val", float("nan"))),
-                           "test_acc": float(acc.get("test", float("nan")))}
+        summaries[name] = {
+            "val_acc": float(acc.get("val", float("nan"))),
+            "test_acc": float(acc.get("test", float("nan"))),
+        }
     result["accuracy"] = summaries
     from breastlab.evaluate.metrics import evaluate_run, format_table2
     from breastlab.report.html import write_report
@@ -85,11 +112,20 @@ def train_demo(store: str | os.PathLike, out: str | os.PathLike, seed: int = 0, 
     if report:
         result["report"] = write_report(evs, out / "report.html", n_boot=n_boot, seed=seed)
         print(f"report: {result['report']}")
-    ok = (all(summaries[s]["val_acc"] >= FINDING["spurious_val_min"] and
-              summaries[s]["test_acc"] <= FINDING["spurious_test_max"] for s in ("field_strength", "vflip"))
-          and summaries["baseline"]["test_acc"] >= FINDING["baseline_test_min"])
+    ok = (
+        all(
+            summaries[s]["val_acc"] >= FINDING["spurious_val_min"]
+            and summaries[s]["test_acc"] <= FINDING["spurious_test_max"]
+            for s in ("field_strength", "vflip")
+        )
+        and summaries["baseline"]["test_acc"] >= FINDING["baseline_test_min"]
+    )
     lines = [f"  {n:15s} val {s['val_acc']:.3f}  test {s['test_acc']:.3f}" for n, s in summaries.items()]
-    print("Shortcut finding (spurious: val >= 0.95, test <= 0.65; baseline: test >= 0.80): "
-          + ("REPRODUCED" if ok else "NOT reproduced") + "\n" + "\n".join(lines))
+    print(
+        "Shortcut finding (spurious: val >= 0.95, test <= 0.65; baseline: test >= 0.80): "
+        + ("REPRODUCED" if ok else "NOT reproduced")
+        + "\n"
+        + "\n".join(lines)
+    )
     result["finding_reproduced"] = ok
     return result

@@ -38,8 +38,22 @@ from breastlab.train.loop import TrainConfig, train
 PAPER_OPTIMIZERS = ["sgd", "adam", "adamw"]
 PAPER_LRS = [1e-5, 1e-4, 1e-3, 1e-2]
 PAPER_WDS = [1e-4, 1e-5, 0.0]
-_TOP_KEYS = {"store", "split", "splits", "model", "models", "optimizer", "optimizers", "lr", "lrs", "wd", "wds",
-             "epochs", "out", "train"}
+_TOP_KEYS = {
+    "store",
+    "split",
+    "splits",
+    "model",
+    "models",
+    "optimizer",
+    "optimizers",
+    "lr",
+    "lrs",
+    "wd",
+    "wds",
+    "epochs",
+    "out",
+    "train",
+}
 
 
 def load_sweep_config(config: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
@@ -97,10 +111,19 @@ def expand_grid(spec: dict[str, Any]) -> list[tuple[str, TrainConfig]]:
                 for lr in spec["lrs"]:
                     for wd in spec["wds"]:
                         name = f"{sname}/{model}/{opt}_lr{lr:g}_wd{wd:g}"
-                        cfg = TrainConfig(**{**spec["train"], "store": str(Path(spec["store"]).resolve()),
-                                             "split": str(Path(split).resolve()), "out": str(out / "trials" / name),
-                                             "model": model, "optimizer": opt, "lr": lr, "wd": wd,
-                                             "epochs": spec["epochs"]})
+                        cfg = TrainConfig(
+                            **{
+                                **spec["train"],
+                                "store": str(Path(spec["store"]).resolve()),
+                                "split": str(Path(split).resolve()),
+                                "out": str(out / "trials" / name),
+                                "model": model,
+                                "optimizer": opt,
+                                "lr": lr,
+                                "wd": wd,
+                                "epochs": spec["epochs"],
+                            }
+                        )
                         cfg.validate()
                         trials.append((name, cfg))
     return trials
@@ -108,12 +131,31 @@ def expand_grid(spec: dict[str, Any]) -> list[tuple[str, TrainConfig]]:
 
 def _trial_row(name: str, cfg: TrainConfig, status: str) -> dict[str, Any]:
     run = Path(cfg.out)
-    row: dict[str, Any] = {"trial": name, "split": Path(cfg.split).name, "model": cfg.model,
-                           "optimizer": cfg.optimizer, "lr": cfg.lr, "wd": cfg.wd, "status": status}
+    row: dict[str, Any] = {
+        "trial": name,
+        "split": Path(cfg.split).name,
+        "model": cfg.model,
+        "optimizer": cfg.optimizer,
+        "lr": cfg.lr,
+        "wd": cfg.wd,
+        "status": status,
+    }
     if (run / "summary.json").exists():
         s = json.loads((run / "summary.json").read_text())
-        row.update({k: s.get(k) for k in ("best_epoch", "best_score", "train_acc", "val_acc", "val_worst_group_acc",
-                                          "test_acc", "test_worst_group_acc")})
+        row.update(
+            {
+                k: s.get(k)
+                for k in (
+                    "best_epoch",
+                    "best_score",
+                    "train_acc",
+                    "val_acc",
+                    "val_worst_group_acc",
+                    "test_acc",
+                    "test_worst_group_acc",
+                )
+            }
+        )
     elif (run / "metrics.csv").exists():
         m = pd.read_csv(run / "metrics.csv")
         row.update({"epochs_done": int(m["epoch"].max()), "val_acc": float(m["val_acc"].max())})
@@ -216,8 +258,9 @@ def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha) -> dic
             cfg = dataclasses.replace(cfg, device="cpu")
 
         def report(row: dict[str, Any]) -> None:
-            tune.report({"val_acc": row["val_acc"], "val_worst_group_acc": row["val_worst_group_acc"],
-                         "epoch": row["epoch"]})
+            tune.report(
+                {"val_acc": row["val_acc"], "val_worst_group_acc": row["val_worst_group_acc"], "epoch": row["epoch"]}
+            )
 
         train(cfg, resume=True, on_epoch_end=report)
 

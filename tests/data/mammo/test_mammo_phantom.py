@@ -84,17 +84,23 @@ def test_benign_and_malignant_differ(finding_class: str) -> None:
     count for calcifications, peak contrast for asymmetry (measured on the rendered lesion neighbourhood)."""
     import dataclasses
 
-    plan = plan_mammo_cohort(8, seed=21, matrix=512, proportions=(0, 1, 1), film_fraction=0.0,
-                             class_weights=tuple(float(c == finding_class) for c in
-                                                 ("mass", "calcification", "asymmetry",
-                                                  "architectural_distortion")))
+    plan = plan_mammo_cohort(
+        8,
+        seed=21,
+        matrix=512,
+        proportions=(0, 1, 1),
+        film_fraction=0.0,
+        class_weights=tuple(
+            float(c == finding_class) for c in ("mass", "calcification", "asymmetry", "architectural_distortion")
+        ),
+    )
     scores = {False: [], True: []}
     for p in plan:
         for malignant in (False, True):
             q = dataclasses.replace(p, density=1, finding=dataclasses.replace(p.finding, malignant=malignant))
             v = render_view(q, q.finding.side, "CC")
             ys, xs = np.nonzero(v.lesion)
-            patch = v.image[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(float)
+            patch = v.image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(float)
             if finding_class == "asymmetry":
                 score = np.percentile(patch, 90) - np.percentile(patch, 10)
             elif finding_class == "calcification":  # number of bright specks

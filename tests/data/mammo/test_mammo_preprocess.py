@@ -25,8 +25,11 @@ from breastlab.data.store import ArrayStore
 def views():
     """Rendered phantom views (digital and film, both sides, MLO and CC) at a small matrix."""
     patients = plan_mammo_cohort(4, seed=2, matrix=256, film_fraction=0.5)
-    return [(p, side, view, render_view(p, side, view)) for p in patients[:2]
-            for side, view in (("LEFT", "MLO"), ("RIGHT", "CC"))]
+    return [
+        (p, side, view, render_view(p, side, view))
+        for p in patients[:2]
+        for side, view in (("LEFT", "MLO"), ("RIGHT", "CC"))
+    ]
 
 
 def test_triangle_threshold_matches_skimage(views) -> None:
@@ -113,8 +116,9 @@ def test_read_mammogram_monochrome1_and_spacing(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pydicom.dcmread(path).pixel_array, pixels)  # pydicom reads the same raw values
 
 
-def _write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2",
-                 imager_spacing: float | None = None) -> Path:
+def _write_dicom(
+    path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", imager_spacing: float | None = None
+) -> Path:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -136,8 +140,9 @@ def _write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2
 # ============================================================================ store
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    return make_mammo_cohort(tmp_path_factory.mktemp("mammo") / "c", 4, seed=5, matrix=192,
-                             proportions=(0.25, 0.25, 0.5), progress=False)
+    return make_mammo_cohort(
+        tmp_path_factory.mktemp("mammo") / "c", 4, seed=5, matrix=192, proportions=(0.25, 0.25, 0.5), progress=False
+    )
 
 
 def test_build_store_ragged_boxes_and_resume(cohort: Path, tmp_path: Path, monkeypatch) -> None:
@@ -173,7 +178,7 @@ def test_build_store_ragged_boxes_and_resume(cohort: Path, tmp_path: Path, monke
         assert f.x1 - f.x0 >= 2 and f.y1 - f.y0 >= 2
         expected_w = (f.orig_x1 - f.orig_x0) * rec["scale_x"]
         assert abs((f.x1 - f.x0) - expected_w) <= 2
-        assert img[f.y0:f.y1, f.x0:f.x1].mean() > -0.5
+        assert img[f.y0 : f.y1, f.x0 : f.x1].mean() > -0.5
     assert (tmp_path / "s" / "problems.csv").exists()
     again = pp.build_mammo_store(ds, tmp_path / "s", spacing=0.6, pectoral=True, progress=False)
     assert again.checksum == store.checksum  # finished store returned as is
@@ -181,8 +186,9 @@ def test_build_store_ragged_boxes_and_resume(cohort: Path, tmp_path: Path, monke
 
 def test_build_store_fixed_and_aboutalib(cohort: Path, tmp_path: Path) -> None:
     ds = read_cbis_ddsm(cohort, cohort / "CBIS-DDSM")
-    fixed = pp.build_mammo_store(ds, tmp_path / "f", spacing=0.8, layout="fixed", size=(320, 200), progress=False,
-                                 workers=2)
+    fixed = pp.build_mammo_store(
+        ds, tmp_path / "f", spacing=0.8, layout="fixed", size=(320, 200), progress=False, workers=2
+    )
     assert fixed.images.shape == (len(ds.manifest), 320, 200)
     assert (fixed.images[:, :, 0] > 0).any(axis=1).all()  # chest wall at column 0
     ab = pp.build_mammo_store(ds, tmp_path / "a", method="aboutalib2018", progress=False)
@@ -199,8 +205,9 @@ def test_missing_spacing_reported(tmp_path: Path) -> None:
     img[10:50, :30] = 3000
     path = _write_dicom(tmp_path / "nospacing.dcm", img)
     ok = _write_dicom(tmp_path / "ok.dcm", img, imager_spacing=0.5)
-    man = pd.DataFrame({"image_id": ["a", "b"], "patient_id": ["p1", "p2"], "view": ["CC", "CC"],
-                        "path": [str(path), str(ok)]})
+    man = pd.DataFrame(
+        {"image_id": ["a", "b"], "patient_id": ["p1", "p2"], "view": ["CC", "CC"], "path": [str(path), str(ok)]}
+    )
     fin = pd.DataFrame(columns=["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1"])
     ds = MammoDataset("test", man, fin, ProblemLog())
     store = pp.build_mammo_store(ds, tmp_path / "s", spacing=0.5, progress=False)
@@ -232,13 +239,21 @@ def test_segmentation_excludes_film_glow_on_real_mini_mias(mammo_dir: Path) -> N
         extra[:, plain[0] : plain[2]] = True
         extra[:, x0:x1] = False
         glow = np.percentile(img[extra], 99) if extra.any() else 0.0
-        print(f"{rec.image_id}: box x {x0}-{x1} (plain triangle {plain[0]}-{plain[2]}); tissue inside "
-              f"{inside:.4f}; 99th percentile of the columns dropped: {glow:.0f}")
+        print(
+            f"{rec.image_id}: box x {x0}-{x1} (plain triangle {plain[0]}-{plain[2]}); tissue inside "
+            f"{inside:.4f}; 99th percentile of the columns dropped: {glow:.0f}"
+        )
         assert inside >= 0.999
         assert x1 - x0 <= plain[2] - plain[0]
         assert glow < 15
     widths = [pp.segment_breast(read_mammogram(p).pixels).box for p in ds.manifest["path"]]
-    plains = [pp.bounding_box(pp.largest_component(read_mammogram(p).pixels > threshold_triangle(
-        read_mammogram(p).pixels.astype(float), nbins=256))) for p in ds.manifest["path"]]
+    plains = [
+        pp.bounding_box(
+            pp.largest_component(
+                read_mammogram(p).pixels > threshold_triangle(read_mammogram(p).pixels.astype(float), nbins=256)
+            )
+        )
+        for p in ds.manifest["path"]
+    ]
     # the glow made the plain box wider by tens of pixels on most images
     assert sum((b[2] - b[0]) < (q[2] - q[0]) - 40 for b, q in zip(widths, plains, strict=True)) >= 3

@@ -17,21 +17,45 @@ from breastlab.data.mammo.mias import read_mias_info
 from breastlab.data.phantom.mammo import make_mammo_cohort
 
 # figures from the data pack README (verified there with pandas), never from our code
-CBIS_ROWS = {"mass_case_description_train_set.csv": 1318, "mass_case_description_test_set.csv": 378,
-             "calc_case_description_train_set.csv": 1546, "calc_case_description_test_set.csv": 326}
+CBIS_ROWS = {
+    "mass_case_description_train_set.csv": 1318,
+    "mass_case_description_test_set.csv": 378,
+    "calc_case_description_train_set.csv": 1546,
+    "calc_case_description_test_set.csv": 326,
+}
 CBIS_PATHOLOGY = {
     "mass_case_description_train_set.csv": {"MALIGNANT": 637, "BENIGN": 577, "BENIGN_WITHOUT_CALLBACK": 104},
     "mass_case_description_test_set.csv": {"BENIGN": 194, "MALIGNANT": 147, "BENIGN_WITHOUT_CALLBACK": 37},
     "calc_case_description_train_set.csv": {"MALIGNANT": 544, "BENIGN": 528, "BENIGN_WITHOUT_CALLBACK": 474},
     "calc_case_description_test_set.csv": {"BENIGN": 130, "MALIGNANT": 129, "BENIGN_WITHOUT_CALLBACK": 67},
 }
-CBIS_MAX_ABNORMALITY = {"mass_case_description_train_set.csv": 6, "mass_case_description_test_set.csv": 4,
-                        "calc_case_description_train_set.csv": 7, "calc_case_description_test_set.csv": 5}
-MIAS_CLASS_SEVERITY = {("CALC", "B"): 15, ("CALC", "M"): 15, ("CIRC", "B"): 21, ("CIRC", "M"): 4,
-                       ("ARCH", "B"): 9, ("ARCH", "M"): 10, ("SPIC", "B"): 11, ("SPIC", "M"): 8,
-                       ("MISC", "B"): 7, ("MISC", "M"): 8, ("ASYM", "B"): 6, ("ASYM", "M"): 9}
-MIAS_PIXELS = {"mdb027": (0, 220, 43.4), "mdb028": (0, 218, 41.1), "mdb104": (0, 217, 32.0),
-               "mdb115": (0, 240, 50.1), "mdb223": (0, 232, 19.6)}
+CBIS_MAX_ABNORMALITY = {
+    "mass_case_description_train_set.csv": 6,
+    "mass_case_description_test_set.csv": 4,
+    "calc_case_description_train_set.csv": 7,
+    "calc_case_description_test_set.csv": 5,
+}
+MIAS_CLASS_SEVERITY = {
+    ("CALC", "B"): 15,
+    ("CALC", "M"): 15,
+    ("CIRC", "B"): 21,
+    ("CIRC", "M"): 4,
+    ("ARCH", "B"): 9,
+    ("ARCH", "M"): 10,
+    ("SPIC", "B"): 11,
+    ("SPIC", "M"): 8,
+    ("MISC", "B"): 7,
+    ("MISC", "M"): 8,
+    ("ASYM", "B"): 6,
+    ("ASYM", "M"): 9,
+}
+MIAS_PIXELS = {
+    "mdb027": (0, 220, 43.4),
+    "mdb028": (0, 218, 41.1),
+    "mdb104": (0, 217, 32.0),
+    "mdb115": (0, 240, 50.1),
+    "mdb223": (0, 232, 19.6),
+}
 
 
 # ============================================================================ real CBIS-DDSM
@@ -40,8 +64,9 @@ def test_cbis_real_tables_in_full(mammo_dir: Path) -> None:
     for name, n in CBIS_ROWS.items():
         table = read_cbis_table(folder / name)
         counts = table["pathology"].value_counts().to_dict()
-        print(f"{name}: {len(table)} rows; pathology {counts}; "
-              f"type {table['abnormality_type'].value_counts().to_dict()}")
+        print(
+            f"{name}: {len(table)} rows; pathology {counts}; type {table['abnormality_type'].value_counts().to_dict()}"
+        )
         assert len(table) == n
         assert counts == CBIS_PATHOLOGY[name]
         assert table["abnormality_id"].astype(int).max() == CBIS_MAX_ABNORMALITY[name]
@@ -62,9 +87,10 @@ def test_cbis_real_dataset(mammo_dir: Path) -> None:
     print("images per label:", man["label"].value_counts().to_dict(), "problems:", len(ds.problems))
     assert len(fin) == sum(CBIS_ROWS.values())
     assert len(man) == 3103 and man["patient_id"].nunique() == 1566  # README: distinct full images / patients
-    for (kind, files) in (("mass", ("mass_case_description_train_set.csv", "mass_case_description_test_set.csv")),
-                          ("calcification", ("calc_case_description_train_set.csv",
-                                             "calc_case_description_test_set.csv"))):
+    for kind, files in (
+        ("mass", ("mass_case_description_train_set.csv", "mass_case_description_test_set.csv")),
+        ("calcification", ("calc_case_description_train_set.csv", "calc_case_description_test_set.csv")),
+    ):
         for p in ("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"):
             assert by_type_path[(kind, p)] == sum(CBIS_PATHOLOGY[f][p] for f in files)
     assert by_class["calcification"] == 1546 + 326
@@ -104,8 +130,13 @@ def test_mias_images_and_bottom_left_origin(mammo_dir: Path) -> None:
         assert img.shape == (1024, 1024) and (int(img.min()), int(img.max())) == (lo, hi)
         assert round(float(img.mean()), 1) == mean
     labels = ds.manifest.set_index("image_id")["label"].to_dict()
-    assert labels == {"mdb027": "negative", "mdb028": "malignant", "mdb104": "recalled-benign",
-                      "mdb115": "malignant", "mdb223": "recalled-benign"}
+    assert labels == {
+        "mdb027": "negative",
+        "mdb028": "malignant",
+        "mdb104": "recalled-benign",
+        "mdb115": "malignant",
+        "mdb223": "recalled-benign",
+    }
     assert ds.manifest.set_index("image_id").loc[["mdb027", "mdb028"], "patient_id"].nunique() == 1
     assert (ds.findings["image_id"] == "mdb223").sum() == 2
     # mdb028 CIRC M 338 314 56: inside-circle mean with row = 1023 - y vs the wrong top-left reading
@@ -114,8 +145,9 @@ def test_mias_images_and_bottom_left_origin(mammo_dir: Path) -> None:
     yy, xx = np.mgrid[:1024, :1024]
     right = img[(yy - int(f["cy"])) ** 2 + (xx - int(f["cx"])) ** 2 <= 56**2].mean()
     wrong = img[(yy - 314) ** 2 + (xx - 338) ** 2 <= 56**2].mean()
-    ring = img[((yy - (1023 - 314)) ** 2 + (xx - 338) ** 2 > 56**2)
-               & ((yy - (1023 - 314)) ** 2 + (xx - 338) ** 2 <= 90**2)].mean()
+    ring = img[
+        ((yy - (1023 - 314)) ** 2 + (xx - 338) ** 2 > 56**2) & ((yy - (1023 - 314)) ** 2 + (xx - 338) ** 2 <= 90**2)
+    ].mean()
     print(f"mdb028 circle mean: bottom-left {right:.1f}, ring {ring:.1f}, wrong top-left {wrong:.1f}")
     assert int(f["cy"]) == 1023 - 314
     assert right == pytest.approx(193.7, abs=0.5) and wrong == pytest.approx(107.4, abs=0.5)
@@ -131,34 +163,129 @@ def test_pgm_with_comments_and_16bit(tmp_path: Path) -> None:
 
 # ============================================================================ VinDr format
 FINDING_ROWS = [  # study, series, image, lat, view, h, w, breast_birads, density, categories, f_birads, box, split
-    ("s1", "x1", "i1", "L", "CC", 300, 200, "BI-RADS 4", "DENSITY C", "['Mass', 'Suspicious Calcification']",
-     "BI-RADS 4", ("10.5", "20.2", "60.1", "80.9"), "training"),
-    ("s1", "x1", "i2", "L", "MLO", 300, 200, "BI-RADS 4", "DENSITY C", "['Mass']", "BI-RADS 4",
-     ("150", "250", "230", "330"), "training"),  # 30 px past both edges: clipped
-    ("s1", "x2", "i3", "R", "CC", 300, 200, "BI-RADS 1", "DENSITY C", "['No Finding']", "", ("", "", "", ""),
-     "training"),
-    ("s1", "x2", "i4", "R", "MLO", 300, 200, "BI-RADS 1", "DENSITY C", "['No Finding']", "", ("", "", "", ""),
-     "training"),
-    ("s2", "x3", "i5", "L", "CC", 300, 200, "BI-RADS 3", "DENSITY A", "['Focal Asymmetry']", "BI-RADS 3",
-     ("210", "10", "260", "40"), "test"),  # outside the image: reported, dropped
-    ("s2", "x3", "i6", "L", "MLO", 300, 200, "BI-RADS 3", "DENSITY A", "['Alien Object']", "BI-RADS 3",
-     ("1", "1", "5", "5"), "test"),  # unknown category: reported
-    ("s2", "x3", "i6", "L", "MLO", 300, 200, "BI-RADS 3", "DENSITY A", "['Architectural Distortion', "
-     "'Skin Thickening']", "BI-RADS 3", ("5", "5", "50", "50"), "test"),
+    (
+        "s1",
+        "x1",
+        "i1",
+        "L",
+        "CC",
+        300,
+        200,
+        "BI-RADS 4",
+        "DENSITY C",
+        "['Mass', 'Suspicious Calcification']",
+        "BI-RADS 4",
+        ("10.5", "20.2", "60.1", "80.9"),
+        "training",
+    ),
+    (
+        "s1",
+        "x1",
+        "i2",
+        "L",
+        "MLO",
+        300,
+        200,
+        "BI-RADS 4",
+        "DENSITY C",
+        "['Mass']",
+        "BI-RADS 4",
+        ("150", "250", "230", "330"),
+        "training",
+    ),  # 30 px past both edges: clipped
+    (
+        "s1",
+        "x2",
+        "i3",
+        "R",
+        "CC",
+        300,
+        200,
+        "BI-RADS 1",
+        "DENSITY C",
+        "['No Finding']",
+        "",
+        ("", "", "", ""),
+        "training",
+    ),
+    (
+        "s1",
+        "x2",
+        "i4",
+        "R",
+        "MLO",
+        300,
+        200,
+        "BI-RADS 1",
+        "DENSITY C",
+        "['No Finding']",
+        "",
+        ("", "", "", ""),
+        "training",
+    ),
+    (
+        "s2",
+        "x3",
+        "i5",
+        "L",
+        "CC",
+        300,
+        200,
+        "BI-RADS 3",
+        "DENSITY A",
+        "['Focal Asymmetry']",
+        "BI-RADS 3",
+        ("210", "10", "260", "40"),
+        "test",
+    ),  # outside the image: reported, dropped
+    (
+        "s2",
+        "x3",
+        "i6",
+        "L",
+        "MLO",
+        300,
+        200,
+        "BI-RADS 3",
+        "DENSITY A",
+        "['Alien Object']",
+        "BI-RADS 3",
+        ("1", "1", "5", "5"),
+        "test",
+    ),  # unknown category: reported
+    (
+        "s2",
+        "x3",
+        "i6",
+        "L",
+        "MLO",
+        300,
+        200,
+        "BI-RADS 3",
+        "DENSITY A",
+        "['Architectural Distortion', 'Skin Thickening']",
+        "BI-RADS 3",
+        ("5", "5", "50", "50"),
+        "test",
+    ),
 ]
 
 
 def _write_vindr(folder: Path) -> None:
-    header = ("study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,breast_density,"
-              "finding_categories,finding_birads,xmin,ymin,xmax,ymax,split")
+    header = (
+        "study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,breast_density,"
+        "finding_categories,finding_birads,xmin,ymin,xmax,ymax,split"
+    )
     lines = [header]
     for r in FINDING_ROWS:
         cells = [*r[:9], f'"{r[9]}"', r[10], *r[11], r[12]]
         lines.append(",".join(str(c) for c in cells))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "finding_annotations.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
-    breast = ["study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,breast_density,split",
-              "s2,x4,i7,R,CC,300,200,BI-RADS 2,DENSITY A,test"]
+    breast = [
+        "study_id,series_id,image_id,laterality,view_position,height,width,breast_birads,breast_density,split",
+        "s2,x4,i7,R,CC,300,200,BI-RADS 2,DENSITY A,test",
+    ]
     (folder / "breast-level_annotations.csv").write_bytes(("\r\n".join(breast) + "\r\n").encode())
 
 
@@ -170,8 +297,15 @@ def test_vindr_reader_on_format_tables(tmp_path: Path) -> None:
     assert sorted(man.index) == ["i1", "i2", "i3", "i4", "i5", "i6", "i7"]
     assert man.loc["i1", "density"] == 3 and man.loc["i5", "density"] == 1
     assert man.loc["i1", "split"] == "train" and man.loc["i5", "split"] == "test"
-    assert man["label"].to_dict() == {"i1": "malignant", "i2": "malignant", "i3": "negative", "i4": "negative",
-                                      "i5": "recalled-benign", "i6": "recalled-benign", "i7": "negative"}
+    assert man["label"].to_dict() == {
+        "i1": "malignant",
+        "i2": "malignant",
+        "i3": "negative",
+        "i4": "negative",
+        "i5": "recalled-benign",
+        "i6": "recalled-benign",
+        "i7": "negative",
+    }
     i1 = fin[fin["image_id"] == "i1"]
     assert sorted(i1["finding_class"]) == ["calcification", "mass"]  # one row per category of the list literal
     assert tuple(i1.iloc[0][["x0", "y0", "x1", "y1"]]) == (10, 20, 61, 81)  # floor / ceil
@@ -188,8 +322,15 @@ def test_vindr_reader_on_format_tables(tmp_path: Path) -> None:
 # ============================================================================ CBIS-DDSM with DICOMs (phantom)
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    return make_mammo_cohort(tmp_path_factory.mktemp("mammo") / "c", 6, seed=11, matrix=128,
-                             proportions=(0.2, 0.4, 0.4), class_weights=(1, 1, 0, 0), progress=False)
+    return make_mammo_cohort(
+        tmp_path_factory.mktemp("mammo") / "c",
+        6,
+        seed=11,
+        matrix=128,
+        proportions=(0.2, 0.4, 0.4),
+        class_weights=(1, 1, 0, 0),
+        progress=False,
+    )
 
 
 def test_cbis_reader_on_phantom_dicoms(cohort: Path) -> None:
@@ -269,11 +410,20 @@ def test_vocabulary_rules() -> None:
     assert vocab.cbis_image_label("BENIGN_WITHOUT_CALLBACK") == "negative"
     assert vocab.cbis_image_label("BENIGN_WITHOUT_CALLBACK", "recalled-benign") == "recalled-benign"
     assert vocab.vindr_categories("['Mass', 'Global Asymmetry']") == ["Mass", "Global Asymmetry"]
-    assert [vocab.vindr_image_label(b) for b in (1, 2, 3, 4, 5)] == ["negative", "negative", "recalled-benign",
-                                                                      "malignant", "malignant"]
+    assert [vocab.vindr_image_label(b) for b in (1, 2, 3, 4, 5)] == [
+        "negative",
+        "negative",
+        "recalled-benign",
+        "malignant",
+        "malignant",
+    ]
     assert vocab.worst_label(["negative", "malignant", "recalled-benign"]) == "malignant"
     assert set(vocab.MIAS_CLASS.values()) == set(vocab.FINDING_CLASSES)
-    for bad in (lambda: vocab.cbis_image_label("MAYBE"), lambda: vocab.vindr_finding_class("Tattoo"),
-                lambda: vocab.parse_birads("BIRADS-four"), lambda: vocab.vindr_categories("Mass")):
+    for bad in (
+        lambda: vocab.cbis_image_label("MAYBE"),
+        lambda: vocab.vindr_finding_class("Tattoo"),
+        lambda: vocab.parse_birads("BIRADS-four"),
+        lambda: vocab.vindr_categories("Mass"),
+    ):
         with pytest.raises(vocab.UnknownLabel):
             bad()

@@ -307,8 +307,9 @@ def read_clinical_records(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
         values = _decode_values(col, [r[where[col.label]] for r in data], ids_list, source)
         columns.append([_as_stored(col.dtype, v) for v in values])
     names = [c.snake for c in CLINICAL_SPEC]
-    return {pid: dict(zip(names, row, strict=True))
-            for pid, row in zip(ids_list, zip(*columns, strict=True), strict=True)}
+    return {
+        pid: dict(zip(names, row, strict=True)) for pid, row in zip(ids_list, zip(*columns, strict=True), strict=True)
+    }
 
 
 def _as_stored(dtype: str, value: Any) -> Any:

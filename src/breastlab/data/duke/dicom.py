@@ -106,8 +106,15 @@ META_ALLOW: tuple[str, ...] = (
 
 # Tags an index needs (read with ``specific_tags`` so the rest of the header is skipped).
 _INDEX_TAGS = [
-    "PatientID", "SeriesDescription", "SeriesNumber", "Manufacturer", "ManufacturerModelName",
-    "MagneticFieldStrength", "Rows", "Columns", "ContrastBolusAgent",
+    "PatientID",
+    "SeriesDescription",
+    "SeriesNumber",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "MagneticFieldStrength",
+    "Rows",
+    "Columns",
+    "ContrastBolusAgent",
 ]
 _SERIES_FOLDER = re.compile(r"^(?P<number>\d+)(?:\.\d+)?-(?P<description>.*)-(?P<suffix>\d{5})$")
 _UNCOMPRESSED = {
@@ -400,8 +407,18 @@ def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None
             except BreastlabInputError as exc:
                 _fail(problems, patient.name, "index_dicom", exc)
     columns = [
-        "patient_id", "study", "series", "path", "n_files", "series_number", "series_description",
-        "manufacturer", "manufacturer_model", "field_strength_t", "rows", "columns",
+        "patient_id",
+        "study",
+        "series",
+        "path",
+        "n_files",
+        "series_number",
+        "series_description",
+        "manufacturer",
+        "manufacturer_model",
+        "field_strength_t",
+        "rows",
+        "columns",
     ]
     index = pd.DataFrame(rows, columns=columns)
     by_patient: dict[str, list[int]] = {}
@@ -465,8 +482,23 @@ _INDEX_FAST = {
     0x00180087: ("MagneticFieldStrength", b"DS"), 0x00280010: ("Rows", b"US"), 0x00280011: ("Columns", b"US"),
 }  # fmt: skip
 # Character sets in which ASCII bytes decode to the same characters (no escape sequences)
-_ASCII_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144",
-                             "ISO_IR 127", "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 192"})
+_ASCII_CHARSETS = frozenset(
+    {
+        "",
+        "ISO_IR 6",
+        "ISO_IR 100",
+        "ISO_IR 101",
+        "ISO_IR 109",
+        "ISO_IR 110",
+        "ISO_IR 144",
+        "ISO_IR 127",
+        "ISO_IR 126",
+        "ISO_IR 138",
+        "ISO_IR 148",
+        "ISO_IR 203",
+        "ISO_IR 192",
+    }
+)
 _IS_TEXT = re.compile(rb"[ ]*[+-]?[0-9]+[ ]*")
 _DS_TEXT = re.compile(rb"[ ]*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[ ]*")
 
@@ -768,8 +800,9 @@ class SeriesLayout:
         reference = self.reference
         return size if reference is None else min(size, len(reference[0]) + 8192)
 
-    def scan(self, buf: bytes, size: int | None = None,
-             whole: Callable[[], bytes] | None = None) -> tuple[dict[str, Any], int, int] | None:
+    def scan(
+        self, buf: bytes, size: int | None = None, whole: Callable[[], bytes] | None = None
+    ) -> tuple[dict[str, Any], int, int] | None:
         """:func:`_scan_native` of a file. ``buf`` may be only the first :meth:`head_size` bytes of
         a ``size``-byte file, with ``whole()`` giving all of it where a full walk is needed."""
         plan = self.plan
@@ -813,8 +846,9 @@ class SeriesLayout:
         self.plan = _make_plan(ref, relems, rexplicit, rpix, roff, rlen, varying)
 
 
-def _make_plan(ref: bytes, elems: list[_Elem], explicit: bool, pix: int, off: int, length: int,
-               varying: frozenset[int]) -> tuple | None:
+def _make_plan(
+    ref: bytes, elems: list[_Elem], explicit: bool, pix: int, off: int, length: int, varying: frozenset[int]
+) -> tuple | None:
     """Steps for :func:`_follow`, or None where a plan cannot be exact."""
     tags = [e[0] for e in elems]
     steps: list[tuple] = []
@@ -908,8 +942,9 @@ def _file_into(path: str | Path, row: np.ndarray) -> int:
         os.close(fd)
 
 
-def _read_slice_fast(path: str | Path, layout: SeriesLayout | None = None,
-                     row: np.ndarray | None = None) -> StoredSlice | None:
+def _read_slice_fast(
+    path: str | Path, layout: SeriesLayout | None = None, row: np.ndarray | None = None
+) -> StoredSlice | None:
     """One file by the scanner, or None. With ``layout`` and ``row`` (a uint8 array longer than
     the file, see :class:`ReadBuffer`) the file is read into ``row`` and the pixels view it."""
     try:
@@ -959,8 +994,9 @@ def _read_slice_fast(path: str | Path, layout: SeriesLayout | None = None,
     )
 
 
-def _read_slice(path: str | Path, fast: bool = True, layout: SeriesLayout | None = None,
-                row: np.ndarray | None = None) -> StoredSlice:
+def _read_slice(
+    path: str | Path, fast: bool = True, layout: SeriesLayout | None = None, row: np.ndarray | None = None
+) -> StoredSlice:
     if fast and (sl := _read_slice_fast(path, layout, row)) is not None:
         return sl
     try:

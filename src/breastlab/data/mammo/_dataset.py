@@ -15,8 +15,19 @@ from breastlab.problems import ProblemLog
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "laterality", "view", "density", "split", "label", "path"]
 # Findings columns every reader fills; boxes are in pixels of the ORIGINAL image, 0-based, half-open,
 # nullable (pd.NA when the source gives no location).
-FINDING_COLUMNS = ["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1", "source_label", "pathology",
-                   "birads", "label"]
+FINDING_COLUMNS = [
+    "image_id",
+    "finding_id",
+    "finding_class",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "source_label",
+    "pathology",
+    "birads",
+    "label",
+]
 
 
 @dataclasses.dataclass
@@ -39,8 +50,9 @@ class MammoDataset:
     def summary(self) -> pd.DataFrame:
         """Images per image label and findings per class (a readable overview)."""
         rows = [{"what": f"images {k}", "count": int(v)} for k, v in self.manifest["label"].value_counts().items()]
-        rows += [{"what": f"findings {k}", "count": int(v)}
-                 for k, v in self.findings["finding_class"].value_counts().items()]
+        rows += [
+            {"what": f"findings {k}", "count": int(v)} for k, v in self.findings["finding_class"].value_counts().items()
+        ]
         rows.append({"what": "problems", "count": len(self.problems)})
         return pd.DataFrame(rows)
 
@@ -53,8 +65,9 @@ class MammoDataset:
         return out
 
 
-def finalize_tables(manifest: list[dict], findings: list[dict], extra_manifest: list[str],
-                    extra_findings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def finalize_tables(
+    manifest: list[dict], findings: list[dict], extra_manifest: list[str], extra_findings: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the two frames with the standard columns first and nullable integer dtypes."""
     man = pd.DataFrame(manifest, columns=[*MANIFEST_COLUMNS, *extra_manifest])
     fin = pd.DataFrame(findings, columns=[*FINDING_COLUMNS, *extra_findings])

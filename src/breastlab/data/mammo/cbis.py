@@ -65,8 +65,22 @@ COLUMN_NAMES = {  # header text (lower case, "_" as space) -> breastlab column
     "cropped image file path": "crop_path",
     "roi mask file path": "roi_path",
 }
-REQUIRED = ["patient_id", "density", "laterality", "view", "abnormality_id", "abnormality_type", "shape_or_type",
-            "margins_or_distribution", "assessment", "pathology", "subtlety", "image_path", "crop_path", "roi_path"]
+REQUIRED = [
+    "patient_id",
+    "density",
+    "laterality",
+    "view",
+    "abnormality_id",
+    "abnormality_type",
+    "shape_or_type",
+    "margins_or_distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image_path",
+    "crop_path",
+    "roi_path",
+]
 REQUIRED_NORMAL = ["patient_id", "density", "laterality", "view", "image_path"]
 VALID_RANGE = {"density": (1, 4), "subtlety": (1, 5), "assessment": (0, 6), "abnormality_id": (1, 99)}
 
@@ -216,14 +230,23 @@ def read_cbis_ddsm(
         rec["n_findings"] = len(own)
         rec["abnormality_types"] = ",".join(sorted({f["abnormality_type"] for f in own}))
     extra_m = ["abnormality_types", "n_findings", "height", "width", "spacing_row_mm", "spacing_col_mm", "csv_file"]
-    extra_f = ["abnormality_id", "abnormality_type", "shape_or_type", "margins_or_distribution", "subtlety",
-               "roi_path", "csv_file", "csv_row"]
+    extra_f = [
+        "abnormality_id",
+        "abnormality_type",
+        "shape_or_type",
+        "margins_or_distribution",
+        "subtlety",
+        "roi_path",
+        "csv_file",
+        "csv_row",
+    ]
     man, fin = finalize_tables(list(images.values()), findings, extra_m, extra_f)
     return MammoDataset(SOURCE, man, fin, problems)
 
 
-def _read_row(rec: dict, normal: bool, images: dict, findings: list, tree: _Tree | None, problems: ProblemLog,
-              bwc_label: str) -> None:
+def _read_row(
+    rec: dict, normal: bool, images: dict, findings: list, tree: _Tree | None, problems: ProblemLog, bwc_label: str
+) -> None:
     where = f"{rec['csv_file']} row {rec['csv_row']} (patient {rec['patient_id']})"
 
     def report(message: str) -> None:
@@ -237,8 +260,10 @@ def _read_row(rec: dict, normal: bool, images: dict, findings: list, tree: _Tree
     laterality = {"LEFT": "L", "RIGHT": "R"}.get(rec["laterality"].upper())
     view = rec["view"].upper() if rec["view"].upper() in ("CC", "MLO") else None
     if laterality is None or view is None:
-        report(f"{where}: laterality {rec['laterality']!r} / view {rec['view']!r}: expected LEFT|RIGHT and CC|MLO; "
-               "row skipped")
+        report(
+            f"{where}: laterality {rec['laterality']!r} / view {rec['view']!r}: expected LEFT|RIGHT and CC|MLO; "
+            "row skipped"
+        )
         return
     if not normal:
         try:
@@ -252,9 +277,18 @@ def _read_row(rec: dict, normal: bool, images: dict, findings: list, tree: _Tree
         report(f"{where}: breast density {rec['density']!r} is not a BI-RADS density 1-4; set to NA")
     if image_id not in images:
         images[image_id] = {
-            "image_id": image_id, "patient_id": rec["patient_id"], "source": SOURCE, "laterality": laterality,
-            "view": view, "density": density, "split": _split_of(image_path, rec["csv_file"]), "label": None,
-            "path": None, "csv_path": image_path, "csv_file": rec["csv_file"], "csv_row": rec["csv_row"],
+            "image_id": image_id,
+            "patient_id": rec["patient_id"],
+            "source": SOURCE,
+            "laterality": laterality,
+            "view": view,
+            "density": density,
+            "split": _split_of(image_path, rec["csv_file"]),
+            "label": None,
+            "path": None,
+            "csv_path": image_path,
+            "csv_file": rec["csv_file"],
+            "csv_row": rec["csv_row"],
             "normal": normal,
         }
     if normal:
@@ -266,16 +300,30 @@ def _read_row(rec: dict, normal: bool, images: dict, findings: list, tree: _Tree
     if assessment is None:
         report(f"{where}: assessment {rec['assessment']!r} is not a BI-RADS category 0-6; set to NA")
     roi_folder = rec["roi_path"].split("/")[0] or rec["crop_path"].split("/")[0]
-    findings.append({
-        "image_id": image_id, "finding_id": roi_folder or f"{image_id}_{rec['abnormality_id']}",
-        "finding_class": finding_class, "x0": None, "y0": None, "x1": None, "y1": None,
-        "source_label": f"{rec['abnormality_type']}:{rec['shape_or_type']}", "pathology": rec["pathology"].upper(),
-        "birads": assessment, "label": label, "abnormality_id": _int_in_range(rec["abnormality_id"], "abnormality_id"),
-        "abnormality_type": rec["abnormality_type"].lower(), "shape_or_type": rec["shape_or_type"] or None,
-        "margins_or_distribution": rec["margins_or_distribution"] or None, "subtlety": subtlety, "roi_path": None,
-        "csv_file": rec["csv_file"], "csv_row": rec["csv_row"],
-        "_roi_csv": [rec["roi_path"], rec["crop_path"]],
-    })
+    findings.append(
+        {
+            "image_id": image_id,
+            "finding_id": roi_folder or f"{image_id}_{rec['abnormality_id']}",
+            "finding_class": finding_class,
+            "x0": None,
+            "y0": None,
+            "x1": None,
+            "y1": None,
+            "source_label": f"{rec['abnormality_type']}:{rec['shape_or_type']}",
+            "pathology": rec["pathology"].upper(),
+            "birads": assessment,
+            "label": label,
+            "abnormality_id": _int_in_range(rec["abnormality_id"], "abnormality_id"),
+            "abnormality_type": rec["abnormality_type"].lower(),
+            "shape_or_type": rec["shape_or_type"] or None,
+            "margins_or_distribution": rec["margins_or_distribution"] or None,
+            "subtlety": subtlety,
+            "roi_path": None,
+            "csv_file": rec["csv_file"],
+            "csv_row": rec["csv_row"],
+            "_roi_csv": [rec["roi_path"], rec["crop_path"]],
+        }
+    )
 
 
 def _locate_images(images: dict, tree: _Tree, problems: ProblemLog) -> None:
@@ -285,16 +333,25 @@ def _locate_images(images: dict, tree: _Tree, problems: ProblemLog) -> None:
         where = f"{rec['csv_file']} row {rec['csv_row']} (patient {rec['patient_id']})"
         path = tree.full_image(rec["csv_path"])
         if path is None:
-            problems.add(where, STAGE, f"{where}: full mammogram {rec['csv_path']} not found under {tree.root} "
-                                       f"(looked in {tree.root / rec['image_id']}); image and its findings skipped")
+            problems.add(
+                where,
+                STAGE,
+                f"{where}: full mammogram {rec['csv_path']} not found under {tree.root} "
+                f"(looked in {tree.root / rec['image_id']}); image and its findings skipped",
+            )
             continue
         try:
             meta, spacing, _ = read_header(path)
         except BreastlabInputError as exc:
             problems.add(where, STAGE, f"{where}: {exc}; image skipped")
             continue
-        rec.update(path=str(path), height=meta["rows"], width=meta["columns"],
-                   spacing_row_mm=spacing[0] if spacing else np.nan, spacing_col_mm=spacing[1] if spacing else np.nan)
+        rec.update(
+            path=str(path),
+            height=meta["rows"],
+            width=meta["columns"],
+            spacing_row_mm=spacing[0] if spacing else np.nan,
+            spacing_col_mm=spacing[1] if spacing else np.nan,
+        )
 
 
 def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog) -> None:
@@ -320,14 +377,19 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
                 mask_path = f
                 break
     if mask_path is None:
-        problems.add(where, STAGE, f"{where}: no binary ROI mask among {[str(c) for c in cands]}; finding kept "
-                                   "without box")
+        problems.add(
+            where, STAGE, f"{where}: no binary ROI mask among {[str(c) for c in cands]}; finding kept without box"
+        )
         return
     mask = read_mammogram(mask_path).pixels
     finding["roi_path"] = str(mask_path)
     if mask.shape != shape:
-        problems.add(where, STAGE, f"{where}: ROI mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
-                                   f"{image['path']} is {shape[0]}x{shape[1]}; finding kept without box")
+        problems.add(
+            where,
+            STAGE,
+            f"{where}: ROI mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
+            f"{image['path']} is {shape[0]}x{shape[1]}; finding kept without box",
+        )
         return
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:

@@ -90,19 +90,31 @@ def read_mias_info(path: str | os.PathLike, problems: ProblemLog | None = None) 
             continue
         note = " ".join(p for p in parts if p.startswith("*"))
         fields = [p for p in parts if not p.startswith("*")]
-        rec = {"refnum": fields[0], "background": fields[1] if len(fields) > 1 else None,
-               "class": fields[2] if len(fields) > 2 else None, "severity": fields[3] if len(fields) > 3 else None,
-               "x": None, "y": None, "radius": None, "note": note, "line": line_no}
+        rec = {
+            "refnum": fields[0],
+            "background": fields[1] if len(fields) > 1 else None,
+            "class": fields[2] if len(fields) > 2 else None,
+            "severity": fields[3] if len(fields) > 3 else None,
+            "x": None,
+            "y": None,
+            "radius": None,
+            "note": note,
+            "line": line_no,
+        }
         if len(fields) >= 7:
             try:
                 rec["x"], rec["y"], rec["radius"] = (int(v) for v in fields[4:7])
             except ValueError:
                 if problems is not None:
-                    problems.add(f"{path.name} line {line_no}", STAGE,
-                                 f"{path.name} line {line_no}: non-integer x/y/radius {fields[4:7]}; no box")
+                    problems.add(
+                        f"{path.name} line {line_no}",
+                        STAGE,
+                        f"{path.name} line {line_no}: non-integer x/y/radius {fields[4:7]}; no box",
+                    )
         rows.append(rec)
-    table = pd.DataFrame(rows, columns=["refnum", "background", "class", "severity", "x", "y", "radius", "note",
-                                        "line"])
+    table = pd.DataFrame(
+        rows, columns=["refnum", "background", "class", "severity", "x", "y", "radius", "note", "line"]
+    )
     for col in ("x", "y", "radius"):
         table[col] = pd.array([None if pd.isna(v) else int(v) for v in table[col]], dtype="Int64")
     return table
@@ -142,11 +154,23 @@ def read_mini_mias(
             height = width = None
             if pgm.exists():
                 height, width = _pgm_size(pgm)
-            images[ref] = {"image_id": ref, "patient_id": f"mias_{(number + 1) // 2:03d}", "source": SOURCE,
-                           "laterality": "L" if number % 2 == 0 else "R", "view": "MLO", "density": None,
-                           "split": None, "label": None, "path": str(pgm) if pgm.exists() else None,
-                           "background": rec["background"], "height": height, "width": width,
-                           "spacing_row_mm": SPACING_MM, "spacing_col_mm": SPACING_MM, "_labels": []}
+            images[ref] = {
+                "image_id": ref,
+                "patient_id": f"mias_{(number + 1) // 2:03d}",
+                "source": SOURCE,
+                "laterality": "L" if number % 2 == 0 else "R",
+                "view": "MLO",
+                "density": None,
+                "split": None,
+                "label": None,
+                "path": str(pgm) if pgm.exists() else None,
+                "background": rec["background"],
+                "height": height,
+                "width": width,
+                "spacing_row_mm": SPACING_MM,
+                "spacing_col_mm": SPACING_MM,
+                "_labels": [],
+            }
         image = images[ref]
         if rec["class"] == "NORM":
             continue
@@ -166,17 +190,37 @@ def read_mini_mias(
             w = image["width"] or 1024
             row = (h - 1) - int(rec["y"])  # bottom-left origin -> array row
             x, r = int(rec["x"]), int(rec["radius"])
-            box = {"x0": max(0, x - r), "y0": max(0, row - r), "x1": min(w, x + r + 1), "y1": min(h, row + r + 1),
-                   "cx": x, "cy": row, "radius": r}
+            box = {
+                "x0": max(0, x - r),
+                "y0": max(0, row - r),
+                "x1": min(w, x + r + 1),
+                "y1": min(h, row + r + 1),
+                "cx": x,
+                "cy": row,
+                "radius": r,
+            }
         n = sum(f["image_id"] == ref for f in findings) + 1
-        findings.append({"image_id": ref, "finding_id": f"{ref}_{n}", "finding_class": finding_class,
-                         "source_label": rec["class"], "pathology": {"B": "BENIGN", "M": "MALIGNANT"}[rec["severity"]],
-                         "birads": None, "label": label, "note": rec["note"], **box})
+        findings.append(
+            {
+                "image_id": ref,
+                "finding_id": f"{ref}_{n}",
+                "finding_class": finding_class,
+                "source_label": rec["class"],
+                "pathology": {"B": "BENIGN", "M": "MALIGNANT"}[rec["severity"]],
+                "birads": None,
+                "label": label,
+                "note": rec["note"],
+                **box,
+            }
+        )
     for image in images.values():
         image["label"] = vocab.worst_label(image.pop("_labels"))
-    man, fin = finalize_tables(list(images.values()), findings,
-                               ["background", "height", "width", "spacing_row_mm", "spacing_col_mm"],
-                               ["cx", "cy", "radius", "note"])
+    man, fin = finalize_tables(
+        list(images.values()),
+        findings,
+        ["background", "height", "width", "spacing_row_mm", "spacing_col_mm"],
+        ["cx", "cy", "radius", "note"],
+    )
     return MammoDataset(SOURCE, man, fin, problems)
 
 

@@ -194,8 +194,9 @@ def orient_breast(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     return image, mask, False
 
 
-def resample_to_spacing(image: np.ndarray, spacing: tuple[float, float] | float,
-                        target: float = DEFAULT_SPACING) -> np.ndarray:
+def resample_to_spacing(
+    image: np.ndarray, spacing: tuple[float, float] | float, target: float = DEFAULT_SPACING
+) -> np.ndarray:
     """Resample to ``target`` mm pixels: antialiased bilinear (Pillow, float32), uint16 kept.
 
     Output size ``round(n * spacing / target)`` per axis (at least 1).
@@ -208,8 +209,9 @@ def resample_to_spacing(image: np.ndarray, spacing: tuple[float, float] | float,
     return resize_float(image, size, Image.Resampling.BILINEAR, out_dtype=image.dtype)
 
 
-def resize_float(image: np.ndarray, size_wh: tuple[int, int], resample: Image.Resampling,
-                 out_dtype: Any = np.float32) -> np.ndarray:
+def resize_float(
+    image: np.ndarray, size_wh: tuple[int, int], resample: Image.Resampling, out_dtype: Any = np.float32
+) -> np.ndarray:
     """Pillow resize in float32 ('F' mode); integer outputs are rounded and clipped."""
     src = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")
     out = np.asarray(src.resize(size_wh, resample))
@@ -341,8 +343,12 @@ class Preprocessed:
     pectoral_removed: bool
 
 
-def preprocess_mammogram(image: np.ndarray, spacing: tuple[float, float] | None, view: str = "",
-                         settings: PreprocessSettings = PreprocessSettings()) -> Preprocessed:
+def preprocess_mammogram(
+    image: np.ndarray,
+    spacing: tuple[float, float] | None,
+    view: str = "",
+    settings: PreprocessSettings = PreprocessSettings(),
+) -> Preprocessed:
     """Run the chain of the module notes on one uint16 mammogram."""
     seg = segment_breast(image, stride=max(1, settings.seg_stride))
     x0, y0, x1, y1 = seg.box
@@ -397,8 +403,9 @@ def _place(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[
     return canvas, (0, dy)
 
 
-def transform_box(box: tuple[float, float, float, float], p: Preprocessed,
-                  shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+def transform_box(
+    box: tuple[float, float, float, float], p: Preprocessed, shape: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
     """A finding box (original pixels) in stored pixels, clipped; ``None`` if empty."""
     x0, y0, x1, y1 = box
     cx0, cy0, cx1, cy1 = p.crop
@@ -428,8 +435,9 @@ class _Job:
     shape: tuple[int, int] | None
 
 
-def _settings(method: str, spacing: float, layout: str, size: Any, pectoral: bool, seg_stride: int,
-              fallback_spacing: float | None) -> PreprocessSettings:
+def _settings(
+    method: str, spacing: float, layout: str, size: Any, pectoral: bool, seg_stride: int, fallback_spacing: float | None
+) -> PreprocessSettings:
     if method not in ("standard", "aboutalib2018"):
         raise BreastlabInputError(f"method={method!r}: valid methods are 'standard' and 'aboutalib2018'")
     if method == "aboutalib2018":
@@ -448,8 +456,9 @@ def _settings(method: str, spacing: float, layout: str, size: Any, pectoral: boo
         raise BreastlabInputError(f"spacing={spacing!r}: target pixel spacing must be a positive number of mm")
     if not (isinstance(seg_stride, int) and seg_stride >= 1):
         raise BreastlabInputError(f"seg_stride={seg_stride!r}: expected an integer >= 1")
-    return PreprocessSettings(method, float(spacing), layout, size, bool(pectoral), seg_stride,
-                              fallback_spacing=fallback_spacing)
+    return PreprocessSettings(
+        method, float(spacing), layout, size, bool(pectoral), seg_stride, fallback_spacing=fallback_spacing
+    )
 
 
 def build_mammo_store(
@@ -483,11 +492,18 @@ def build_mammo_store(
     if finished is not None:
         return finished
     dtype = "uint8" if settings.method == "aboutalib2018" else "uint16"
-    meta = {"modality": "MG", "source": dataset.source, "preprocess": settings.as_dict(),
-            "normalisation": ("stored uint16; mapped = (v - map_low) / (map_high - map_low) with map_low/map_high "
-                              f"the {settings.low:g}/{settings.high:g} quantiles of the breast pixels"
-                              if dtype == "uint16" else "stored uint8 = round(255 * histogram-equalised); "
-                              "subtract pixel_mean * 255 at load time (subtract_mean)")}
+    meta = {
+        "modality": "MG",
+        "source": dataset.source,
+        "preprocess": settings.as_dict(),
+        "normalisation": (
+            "stored uint16; mapped = (v - map_low) / (map_high - map_low) with map_low/map_high "
+            f"the {settings.low:g}/{settings.high:g} quantiles of the breast pixels"
+            if dtype == "uint16"
+            else "stored uint8 = round(255 * histogram-equalised); "
+            "subtract pixel_mean * 255 at load time (subtract_mean)"
+        ),
+    }
     writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta)
     problems = ProblemLog()
     for p in dataset.problems.problems:
@@ -495,14 +511,28 @@ def build_mammo_store(
     man = dataset.manifest
     located = man[man["path"].notna()]
     for rec in man[man["path"].isna()].itertuples():
-        problems.add(rec.image_id, STAGE, f"image {rec.image_id} (patient {rec.patient_id}): no image file located; "
-                                          "not preprocessed")
+        problems.add(
+            rec.image_id,
+            STAGE,
+            f"image {rec.image_id} (patient {rec.patient_id}): no image file located; not preprocessed",
+        )
     done = writer.done_keys()
     keys = sorted(located["patient_id"].astype(str).unique())
-    jobs = [_Job(k, located[located["patient_id"].astype(str) == k],
-                 dataset.findings[dataset.findings["image_id"].isin(located.loc[located["patient_id"].astype(str) == k,
-                                                                                "image_id"])],
-                 settings, str(out), dtype, settings.size) for k in keys if k not in done]
+    jobs = [
+        _Job(
+            k,
+            located[located["patient_id"].astype(str) == k],
+            dataset.findings[
+                dataset.findings["image_id"].isin(located.loc[located["patient_id"].astype(str) == k, "image_id"])
+            ],
+            settings,
+            str(out),
+            dtype,
+            settings.size,
+        )
+        for k in keys
+        if k not in done
+    ]
     _run(jobs, workers, progress)
     for path in sorted(writer.shard_dir.glob("*.problems.json")):
         for item, message in json.loads(path.read_text()):
@@ -522,8 +552,10 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> Array
         if path.exists():
             saved = json.loads(path.read_text()).get("meta", {}).get("preprocess")
             if saved is not None and saved != settings.as_dict():
-                raise BreastlabInputError(f"{out}: an interrupted run with settings {saved} is in progress here; "
-                                          f"resume it with the same settings or delete {out / '.shards'}")
+                raise BreastlabInputError(
+                    f"{out}: an interrupted run with settings {saved} is in progress here; "
+                    f"resume it with the same settings or delete {out / '.shards'}"
+                )
         return None
     if overwrite:
         for name in ("store.json", "manifest.parquet", "images.npy", "images.bin", "findings.parquet", "problems.csv"):
@@ -532,8 +564,10 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> Array
         return None
     store = ArrayStore(out)
     if store.meta.get("preprocess") != settings.as_dict():
-        raise BreastlabInputError(f"{out}: holds a store made with {store.meta.get('preprocess')}, not "
-                                  f"{settings.as_dict()}; choose another folder or pass overwrite=True")
+        raise BreastlabInputError(
+            f"{out}: holds a store made with {store.meta.get('preprocess')}, not "
+            f"{settings.as_dict()}; choose another folder or pass overwrite=True"
+        )
     return store
 
 
@@ -549,8 +583,9 @@ def _run(jobs: list[_Job], workers: int, progress: bool) -> None:
             return
         import multiprocessing
 
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
+        ctx = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
             futures = [pool.submit(_process_patient, job) for job in jobs]
             for fut in as_completed(futures):
@@ -581,21 +616,33 @@ def _process_patient(job: _Job) -> None:
             m = read_mammogram(rec["path"])
             spacing = _spacing_of(rec, m.spacing, job.settings.fallback_spacing)
             if spacing is None and job.settings.method == "standard":
-                raise BreastlabInputError(f"{rec['path']}: DICOM without pixel spacing (no PixelSpacing or "
-                                          "ImagerPixelSpacing); pass fallback_spacing (mm) to use a nominal value")
+                raise BreastlabInputError(
+                    f"{rec['path']}: DICOM without pixel spacing (no PixelSpacing or "
+                    "ImagerPixelSpacing); pass fallback_spacing (mm) to use a nominal value"
+                )
             p = preprocess_mammogram(m.pixels, spacing, str(rec.get("view", "")), job.settings)
         except BreastlabInputError as exc:
             problems.append((rec["image_id"], f"{where}: {exc}; image skipped"))
             continue
         images.append(p.image)
         row = rec.to_dict()
-        row.update(source_height=int(m.pixels.shape[0]), source_width=int(m.pixels.shape[1]),
-                   source_spacing_row_mm=spacing[0] if spacing else np.nan,
-                   source_spacing_col_mm=spacing[1] if spacing else np.nan,
-                   spacing_mm=job.settings.spacing if job.settings.method == "standard" else np.nan,
-                   crop_x0=p.crop[0], crop_y0=p.crop[1], crop_x1=p.crop[2], crop_y1=p.crop[3], flipped=p.flipped,
-                   scale_x=p.scale[0], scale_y=p.scale[1], map_low=p.map_low, map_high=p.map_high,
-                   pectoral_removed=p.pectoral_removed)
+        row.update(
+            source_height=int(m.pixels.shape[0]),
+            source_width=int(m.pixels.shape[1]),
+            source_spacing_row_mm=spacing[0] if spacing else np.nan,
+            source_spacing_col_mm=spacing[1] if spacing else np.nan,
+            spacing_mm=job.settings.spacing if job.settings.method == "standard" else np.nan,
+            crop_x0=p.crop[0],
+            crop_y0=p.crop[1],
+            crop_x1=p.crop[2],
+            crop_y1=p.crop[3],
+            flipped=p.flipped,
+            scale_x=p.scale[0],
+            scale_y=p.scale[1],
+            map_low=p.map_low,
+            map_high=p.map_high,
+            pectoral_removed=p.pectoral_removed,
+        )
         for k in ("height", "width"):
             row.pop(k, None)
         rows.append(row)
@@ -605,8 +652,13 @@ def _process_patient(job: _Job) -> None:
             fr.update({f"orig_{k}": v for k, v in zip(("x0", "y0", "x1", "y1"), orig, strict=True)})
             box = None if any(pd.isna(v) for v in orig) else transform_box(tuple(map(float, orig)), p, p.image.shape)
             if box is None and not any(pd.isna(v) for v in orig):
-                problems.append((rec["image_id"], f"{where}: finding {fr['finding_id']} box {orig} lies outside the "
-                                                  "stored breast crop; kept without box"))
+                problems.append(
+                    (
+                        rec["image_id"],
+                        f"{where}: finding {fr['finding_id']} box {orig} lies outside the "
+                        "stored breast crop; kept without box",
+                    )
+                )
             fr.update(dict(zip(("x0", "y0", "x1", "y1"), box or (None,) * 4, strict=True)))
             finding_rows.append(fr)
     state = Path(job.out) / ".shards"

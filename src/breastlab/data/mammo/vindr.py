@@ -41,11 +41,36 @@ SOURCE = "VinDr-Mammo"
 STAGE = "read_vindr_mammo"
 FINDING_FILE = "finding_annotations.csv"
 BREAST_FILE = "breast-level_annotations.csv"
-FINDING_HEADER = ["study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-                  "breast_birads", "breast_density", "finding_categories", "finding_birads", "xmin", "ymin", "xmax",
-                  "ymax", "split"]
-BREAST_HEADER = ["study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-                 "breast_birads", "breast_density", "split"]
+FINDING_HEADER = [
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "split",
+]
+BREAST_HEADER = [
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "split",
+]
 SPLITS = {"training": "train", "train": "train", "test": "test"}
 
 
@@ -98,9 +123,12 @@ def read_vindr_mammo(
                 image = _image(rec, where, images_dir, problems)
                 if image is not None:
                     images[rec["image_id"]] = image
-    man, fin = finalize_tables(list(images.values()), findings,
-                               ["study_id", "series_id", "breast_birads", "height", "width"],
-                               ["csv_row", "categories"])
+    man, fin = finalize_tables(
+        list(images.values()),
+        findings,
+        ["study_id", "series_id", "breast_birads", "height", "width"],
+        ["csv_row", "categories"],
+    )
     man["breast_birads"] = pd.array(man["breast_birads"].tolist(), dtype="Int64")
     return MammoDataset(SOURCE, man, fin, problems)
 
@@ -116,19 +144,34 @@ def _image(rec: dict, where: str, images_dir: Path, problems: ProblemLog) -> dic
     laterality, view = rec["laterality"].upper(), rec["view_position"].upper()
     split = SPLITS.get(rec["split"].lower())
     if laterality not in ("L", "R") or view not in ("CC", "MLO") or split is None or height < 1 or width < 1:
-        problems.add(where, STAGE, f"{where}: laterality {rec['laterality']!r} (L|R), view {rec['view_position']!r} "
-                                   f"(CC|MLO), split {rec['split']!r} (training|test), size {height}x{width}: "
-                                   "invalid; image skipped")
+        problems.add(
+            where,
+            STAGE,
+            f"{where}: laterality {rec['laterality']!r} (L|R), view {rec['view_position']!r} "
+            f"(CC|MLO), split {rec['split']!r} (training|test), size {height}x{width}: "
+            "invalid; image skipped",
+        )
         return None
     path = images_dir / rec["study_id"] / f"{rec['image_id']}.dicom"
-    return {"image_id": rec["image_id"], "patient_id": rec["study_id"], "source": SOURCE, "laterality": laterality,
-            "view": view, "density": density, "split": split, "label": vocab.vindr_image_label(birads),
-            "path": str(path) if path.exists() else None, "study_id": rec["study_id"],
-            "series_id": rec["series_id"], "breast_birads": birads, "height": height, "width": width}
+    return {
+        "image_id": rec["image_id"],
+        "patient_id": rec["study_id"],
+        "source": SOURCE,
+        "laterality": laterality,
+        "view": view,
+        "density": density,
+        "split": split,
+        "label": vocab.vindr_image_label(birads),
+        "path": str(path) if path.exists() else None,
+        "study_id": rec["study_id"],
+        "series_id": rec["series_id"],
+        "breast_birads": birads,
+        "height": height,
+        "width": width,
+    }
 
 
-def _findings_of_row(rec: dict, where: str, image: dict, findings: list, tolerance: int,
-                     problems: ProblemLog) -> None:
+def _findings_of_row(rec: dict, where: str, image: dict, findings: list, tolerance: int, problems: ProblemLog) -> None:
     try:
         categories = vocab.vindr_categories(rec["finding_categories"])
     except vocab.UnknownLabel as exc:
@@ -152,11 +195,20 @@ def _findings_of_row(rec: dict, where: str, image: dict, findings: list, toleran
         except vocab.UnknownLabel as exc:
             problems.add(where, STAGE, f"{where}: unknown {exc}; that category skipped")
             continue
-        findings.append({"image_id": image["image_id"], "finding_id": f"{image['image_id']}_{rec['csv_row']}_{k}",
-                         "finding_class": finding_class, **box, "source_label": category, "pathology": None,
-                         "birads": birads, "label": vocab.vindr_image_label(birads) or image["label"],
-                         "csv_row": rec["csv_row"],
-                         "categories": rec["finding_categories"]})
+        findings.append(
+            {
+                "image_id": image["image_id"],
+                "finding_id": f"{image['image_id']}_{rec['csv_row']}_{k}",
+                "finding_class": finding_class,
+                **box,
+                "source_label": category,
+                "pathology": None,
+                "birads": birads,
+                "label": vocab.vindr_image_label(birads) or image["label"],
+                "csv_row": rec["csv_row"],
+                "categories": rec["finding_categories"],
+            }
+        )
 
 
 def _box(rec: dict, image: dict, tolerance: int) -> dict | str:
@@ -175,7 +227,13 @@ def _box(rec: dict, image: dict, tolerance: int) -> dict | str:
     if xmax <= 0 or ymax <= 0 or xmin >= w or ymin >= h:
         return f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) lies outside the {w}x{h} image"
     if past > tolerance:
-        return (f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) reaches {past:g} px past the edge of the {w}x{h} "
-                f"image (clip_tolerance={tolerance})")
-    return {"x0": max(0, math.floor(xmin)), "y0": max(0, math.floor(ymin)), "x1": min(w, math.ceil(xmax)),
-            "y1": min(h, math.ceil(ymax))}
+        return (
+            f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) reaches {past:g} px past the edge of the {w}x{h} "
+            f"image (clip_tolerance={tolerance})"
+        )
+    return {
+        "x0": max(0, math.floor(xmin)),
+        "y0": max(0, math.floor(ymin)),
+        "x1": min(w, math.ceil(xmax)),
+        "y1": min(h, math.ceil(ymax)),
+    }

@@ -148,8 +148,13 @@ def to_bytes(ds: Dataset) -> bytes:
 
 
 # Per-slice elements, in file order: (group, element, VR, padding byte).
-_VARYING = [(0x0002, 0x0003, b"UI", b"\0"), (0x0008, 0x0018, b"UI", b"\0"), (0x0020, 0x0013, b"IS", b" "),
-            (0x0020, 0x0032, b"DS", b" "), (0x0020, 0x1041, b"DS", b" ")]
+_VARYING = [
+    (0x0002, 0x0003, b"UI", b"\0"),
+    (0x0008, 0x0018, b"UI", b"\0"),
+    (0x0020, 0x0013, b"IS", b" "),
+    (0x0020, 0x0032, b"DS", b" "),
+    (0x0020, 0x1041, b"DS", b" "),
+]
 
 
 def _element(group: int, elem: int, vr: bytes, pad: bytes, value: str) -> bytes:

@@ -106,8 +106,10 @@ def render_patient(patient: MRIPatient, phases: list[str] | None = None) -> dict
     fgt = _Field(rng, patient.shape, (gz, 32, 32))
     fgt_fine = _Field(rng, patient.shape, (2 * gz, 80, 80))
     tex = _Field(rng, patient.shape, (gz, 48, 48))
-    noise_rngs = {p: np.random.default_rng(np.random.SeedSequence([patient.seed, 0x40, patient.number, i]))
-                  for i, p in enumerate(patient.phases)}
+    noise_rngs = {
+        p: np.random.default_rng(np.random.SeedSequence([patient.seed, 0x40, patient.number, i]))
+        for i, p in enumerate(patient.phases)
+    }
     torso = _torso_maps(patient)
     bias, bias_z = _bias_field(patient)
     tumour = tumour_block(patient.tumour, patient.shape)
@@ -172,8 +174,9 @@ def _window(lo: float, hi: float, n: int, offset: float = 0.0, scale: float = 1.
     return slice(min(max(i0, 0), n), min(max(i1, 0), n))
 
 
-def _tissue_maps(patient: MRIPatient, zs: slice, torso: dict[str, np.ndarray], fgt: _Field, fgt_fine: _Field,
-                 texture: np.ndarray) -> dict[str, np.ndarray]:
+def _tissue_maps(
+    patient: MRIPatient, zs: slice, torso: dict[str, np.ndarray], fgt: _Field, fgt_fine: _Field, texture: np.ndarray
+) -> dict[str, np.ndarray]:
     """Pre-contrast signal ``base`` and enhancement maps ``fast``/``slow`` for slices ``zs``."""
     a = patient.anatomy
     z, y, x = _grids(patient, zs)

@@ -68,10 +68,22 @@ FINDING_CLASSES = ("mass", "calcification", "asymmetry", "architectural_distorti
 OUTCOMES = ("negative", "recalled-benign", "malignant")
 DENSITY_FRACTION = {1: 0.10, 2: 0.30, 3: 0.55, 4: 0.80}
 SITES: dict[str, dict[str, Any]] = {
-    "digital": {"spacing": 0.07, "rows": 4096, "cols": 3328, "manufacturer": "BREASTLAB PHANTOM FFDM",
-                "bits": 12, "spacing_tag": "ImagerPixelSpacing"},
-    "film": {"spacing": 0.10, "rows": 3000, "cols": 2400, "manufacturer": "BREASTLAB PHANTOM FILM",
-             "bits": 16, "spacing_tag": "PixelSpacing"},
+    "digital": {
+        "spacing": 0.07,
+        "rows": 4096,
+        "cols": 3328,
+        "manufacturer": "BREASTLAB PHANTOM FFDM",
+        "bits": 12,
+        "spacing_tag": "ImagerPixelSpacing",
+    },
+    "film": {
+        "spacing": 0.10,
+        "rows": 3000,
+        "cols": 2400,
+        "manufacturer": "BREASTLAB PHANTOM FILM",
+        "bits": 16,
+        "spacing_tag": "PixelSpacing",
+    },
 }
 VIEWS = (("LEFT", "CC"), ("LEFT", "MLO"), ("RIGHT", "CC"), ("RIGHT", "MLO"))
 MG_STORAGE = "1.2.840.10008.5.1.4.1.1.1.2"  # Digital Mammography X-Ray Image Storage - For Presentation
@@ -158,18 +170,33 @@ def plan_mammo_cohort(
             # and malignant masses are on average larger (their spicules reach further still)
             calc = (10, 16) if outcomes[i] == "malignant" else (5, 9)
             mass = (10, 20) if outcomes[i] == "malignant" else (7, 14)
-            size = {"mass": mass, "calcification": calc, "asymmetry": (18, 30),
-                    "architectural_distortion": (14, 24)}[cls]
+            size = {"mass": mass, "calcification": calc, "asymmetry": (18, 30), "architectural_distortion": (14, 24)}[
+                cls
+            ]
             finding = MammoFinding(
-                finding_class=cls, malignant=outcomes[i] == "malignant", side=str(prng.choice(["LEFT", "RIGHT"])),
-                depth=float(prng.uniform(0.3, 0.7)), offset={"CC": float(prng.uniform(-0.45, 0.45)),
-                                                            "MLO": float(prng.uniform(-0.3, 0.45))},
-                size_mm=float(prng.uniform(*size)), seed=int(prng.integers(2**31)))
-        patients.append(MammoPatient(
-            patient_id=f"P_{i + 1:05d}", number=i + 1, seed=int(prng.integers(2**31)), site=str(sites[i]),
-            density=density, outcome=str(outcomes[i]), split=str(splits[i]),
-            depth_mm=float(prng.uniform(100, 150)), half_height_mm=float(prng.uniform(80, 105)), finding=finding,
-            matrix=matrix))
+                finding_class=cls,
+                malignant=outcomes[i] == "malignant",
+                side=str(prng.choice(["LEFT", "RIGHT"])),
+                depth=float(prng.uniform(0.3, 0.7)),
+                offset={"CC": float(prng.uniform(-0.45, 0.45)), "MLO": float(prng.uniform(-0.3, 0.45))},
+                size_mm=float(prng.uniform(*size)),
+                seed=int(prng.integers(2**31)),
+            )
+        patients.append(
+            MammoPatient(
+                patient_id=f"P_{i + 1:05d}",
+                number=i + 1,
+                seed=int(prng.integers(2**31)),
+                site=str(sites[i]),
+                density=density,
+                outcome=str(outcomes[i]),
+                split=str(splits[i]),
+                depth_mm=float(prng.uniform(100, 150)),
+                half_height_mm=float(prng.uniform(80, 105)),
+                finding=finding,
+                matrix=matrix,
+            )
+        )
     return patients
 
 
@@ -182,14 +209,17 @@ def _check(n: Any, seed: Any, proportions: Any, film: Any, test: Any, weights: A
     if not is_int(seed) or seed < 0:
         raise BreastlabInputError(f"seed={seed!r}: must be a non-negative integer")
     if len(proportions) != 3 or min(proportions) < 0 or sum(proportions) <= 0:
-        raise BreastlabInputError(f"proportions={proportions!r}: three non-negative numbers (negative, "
-                                  "recalled-benign, malignant) with a positive sum")
+        raise BreastlabInputError(
+            f"proportions={proportions!r}: three non-negative numbers (negative, "
+            "recalled-benign, malignant) with a positive sum"
+        )
     for name, v in (("film_fraction", film), ("test_fraction", test)):
         if not 0 <= v <= 1:
             raise BreastlabInputError(f"{name}={v!r}: must be in [0, 1]")
     if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
-        raise BreastlabInputError(f"class_weights={weights!r}: four non-negative weights "
-                                  f"({', '.join(FINDING_CLASSES)})")
+        raise BreastlabInputError(
+            f"class_weights={weights!r}: four non-negative weights ({', '.join(FINDING_CLASSES)})"
+        )
     if matrix is not None and (not is_int(matrix) or not 64 <= matrix <= 8192):
         raise BreastlabInputError(f"matrix={matrix!r}: None (real size) or rows of the digital site, 64-8192")
 
@@ -237,9 +267,12 @@ def render_view(patient: MammoPatient, side: str, view: str) -> RenderedView:
     thickness = np.sqrt(np.clip(edge_mm / 12.0, 0.05, 1.0))
     skin = ((edge_mm > -0.2) & (edge_mm < 1.5)).astype(np.float32) * 0.12
     # fibroglandular tissue: smooth field, weighted towards the centre behind the nipple
-    field = (_smooth_field(rng, (rows, cols), 7.0 / sp) + 0.6 * _smooth_field(rng, (rows, cols), 2.0 / sp)
-             + 0.3 * _smooth_field(rng, (rows, cols), 0.6 / sp))
-    centre = np.exp(-(((y - y0) / (0.7 * H)) ** 2)) * np.exp(-(((x / D) - 0.45) / 0.45) ** 2)
+    field = (
+        _smooth_field(rng, (rows, cols), 7.0 / sp)
+        + 0.6 * _smooth_field(rng, (rows, cols), 2.0 / sp)
+        + 0.3 * _smooth_field(rng, (rows, cols), 0.6 / sp)
+    )
+    centre = np.exp(-(((y - y0) / (0.7 * H)) ** 2)) * np.exp(-((((x / D) - 0.45) / 0.45) ** 2))
     field = field + 2.2 * centre
     inside = breast & (edge_mm > 3)
     sample = field[inside][:: max(1, int(inside.sum()) // 200000)]
@@ -264,9 +297,12 @@ def render_view(patient: MammoPatient, side: str, view: str) -> RenderedView:
         image, breast = image[:, ::-1], breast[:, ::-1]
         pectoral = pectoral[:, ::-1] if pectoral is not None else None
         lesion = lesion[:, ::-1] if lesion is not None else None
-    return RenderedView(np.ascontiguousarray(image), np.ascontiguousarray(breast),
-                        None if pectoral is None else np.ascontiguousarray(pectoral),
-                        None if lesion is None else np.ascontiguousarray(lesion))
+    return RenderedView(
+        np.ascontiguousarray(image),
+        np.ascontiguousarray(breast),
+        None if pectoral is None else np.ascontiguousarray(pectoral),
+        None if lesion is None else np.ascontiguousarray(lesion),
+    )
 
 
 def _detector(att: np.ndarray, cfg: dict, sp: float, rng: np.random.Generator) -> np.ndarray:
@@ -287,8 +323,9 @@ def _disc(h: int, w: int, cy: float, cx: float, r: float) -> np.ndarray:
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
 
-def _lines(h: int, w: int, cy: float, cx: float, angles: np.ndarray, lengths: np.ndarray, width: float,
-           r0: float = 0.0) -> np.ndarray:
+def _lines(
+    h: int, w: int, cy: float, cx: float, angles: np.ndarray, lengths: np.ndarray, width: float, r0: float = 0.0
+) -> np.ndarray:
     """Sum of tapered radial lines (pixels) from radius ``r0`` to ``lengths`` at ``angles``."""
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     dy, dx = yy - cy, xx - cx
@@ -301,8 +338,9 @@ def _lines(h: int, w: int, cy: float, cx: float, angles: np.ndarray, lengths: np
     return out
 
 
-def _draw_finding(att: np.ndarray, f: MammoFinding, view: str, y0: float, H: float, D: float, sp: float,
-                  pectoral: np.ndarray | None) -> np.ndarray:
+def _draw_finding(
+    att: np.ndarray, f: MammoFinding, view: str, y0: float, H: float, D: float, sp: float, pectoral: np.ndarray | None
+) -> np.ndarray:
     """Add the finding to ``att`` in place; return its ROI mask (whole image)."""
     rng = np.random.default_rng(np.random.SeedSequence([f.seed, 1 if view == "MLO" else 0]))
     xc_mm = f.depth * D * 0.85 + 0.1 * D
@@ -346,8 +384,9 @@ def _draw_finding(att: np.ndarray, f: MammoFinding, view: str, y0: float, H: flo
             branches = rng.uniform(0, 2 * np.pi, int(rng.integers(2, 4)))
             k = 2 * n // 3
             ang = branches[rng.integers(0, branches.size, k)]
-            pts[:k] = (np.c_[np.sin(ang), np.cos(ang)] * rng.uniform(0, 2.5 * spread, (k, 1))
-                       + rng.normal(0, 0.3 / sp, (k, 2)))
+            pts[:k] = np.c_[np.sin(ang), np.cos(ang)] * rng.uniform(0, 2.5 * spread, (k, 1)) + rng.normal(
+                0, 0.3 / sp, (k, 2)
+            )
             radii = rng.uniform(0.2, 0.4, n) / sp
         else:  # few, larger, round
             pts = rng.uniform(-spread, spread, (n, 2))
@@ -373,13 +412,22 @@ def _draw_finding(att: np.ndarray, f: MammoFinding, view: str, y0: float, H: flo
     elif k == "architectural_distortion":
         if not f.malignant:  # radial scar: radiating lines around a lucent centre, no dense core
             n = int(rng.integers(8, 12))
-            lines = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s / 2 * rng.uniform(0.8, 1.1, n),
-                           max(0.6 / sp, 0.5), r0=s / 10)
+            lines = _lines(
+                h,
+                w,
+                ly,
+                lx,
+                rng.uniform(0, 2 * np.pi, n),
+                s / 2 * rng.uniform(0.8, 1.1, n),
+                max(0.6 / sp, 0.5),
+                r0=s / 10,
+            )
             add += 0.36 * lines - 0.06 * np.exp(-0.5 * (dist / (s / 12)) ** 2)
         else:  # many longer lines converging on a small dense core
             n = int(rng.integers(14, 22))
-            lines = _lines(h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s / 2 * rng.uniform(1.0, 1.5, n),
-                           max(0.3 / sp, 0.5))
+            lines = _lines(
+                h, w, ly, lx, rng.uniform(0, 2 * np.pi, n), s / 2 * rng.uniform(1.0, 1.5, n), max(0.3 / sp, 0.5)
+            )
             add += 0.35 * lines + 0.4 * np.exp(-0.5 * (dist / (s / 8)) ** 2)
         mask = dist <= s / 2 * (1.5 if f.malignant else 1.1)
     else:  # pragma: no cover - guarded by plan
@@ -400,8 +448,15 @@ def _hex(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
-def _dicom_bytes(pixels: np.ndarray, patient: MammoPatient, side: str, view: str, uids: tuple[str, str, str],
-                 description: str, spacing: float) -> bytes:
+def _dicom_bytes(
+    pixels: np.ndarray,
+    patient: MammoPatient,
+    side: str,
+    view: str,
+    uids: tuple[str, str, str],
+    description: str,
+    spacing: float,
+) -> bytes:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -479,12 +534,27 @@ def write_patient(patient: MammoPatient, root: str | os.PathLike) -> list[dict[s
         key = (patient.seed, patient.patient_id, side, view)
         study, series = _uid(*key, "study"), _uid(*key, "series")
         rel = f"{folder}/{study}/{series}/000000.dcm"
-        write_bytes(_dicom_bytes(rendered.image, patient, side, view, (study, series, _uid(*key, "image")),
-                                 "full mammogram images", sp), root / rel)
-        rec = {"patient_id": patient.patient_id, "side": side, "view": view, "folder": folder, "image_path": rel,
-               "rows": rows, "cols": cols, "spacing_mm": sp, "box": None, "crop_path": None, "roi_path": None,
-               "breast_box": _box(rendered.breast),
-               "pectoral_box": _box(rendered.pectoral) if rendered.pectoral is not None else None}
+        write_bytes(
+            _dicom_bytes(
+                rendered.image, patient, side, view, (study, series, _uid(*key, "image")), "full mammogram images", sp
+            ),
+            root / rel,
+        )
+        rec = {
+            "patient_id": patient.patient_id,
+            "side": side,
+            "view": view,
+            "folder": folder,
+            "image_path": rel,
+            "rows": rows,
+            "cols": cols,
+            "spacing_mm": sp,
+            "box": None,
+            "crop_path": None,
+            "roi_path": None,
+            "breast_box": _box(rendered.breast),
+            "pectoral_box": _box(rendered.pectoral) if rendered.pectoral is not None else None,
+        }
         if rendered.lesion is not None and rendered.lesion.any():
             box = _box(rendered.lesion)
             x0, y0, x1, y1 = box
@@ -494,10 +564,18 @@ def write_patient(patient: MammoPatient, root: str | os.PathLike) -> list[dict[s
             crop_name, mask_name = ("000001.dcm", "000000.dcm") if calc else ("000000.dcm", "000001.dcm")
             crop = np.ascontiguousarray(rendered.image[y0:y1, x0:x1])
             mask = rendered.lesion.astype(np.uint8) * 255
-            write_bytes(_dicom_bytes(crop, patient, side, view, (roi_study, roi_series, _uid(*key, "crop")),
-                                     "cropped images", sp), root / base / crop_name)
-            write_bytes(_dicom_bytes(mask, patient, side, view, (roi_study, roi_series, _uid(*key, "mask")),
-                                     "ROI mask images", sp), root / base / mask_name)
+            write_bytes(
+                _dicom_bytes(
+                    crop, patient, side, view, (roi_study, roi_series, _uid(*key, "crop")), "cropped images", sp
+                ),
+                root / base / crop_name,
+            )
+            write_bytes(
+                _dicom_bytes(
+                    mask, patient, side, view, (roi_study, roi_series, _uid(*key, "mask")), "ROI mask images", sp
+                ),
+                root / base / mask_name,
+            )
             rec.update(box=box, crop_path=f"{base}/{crop_name}", roi_path=f"{base}/{mask_name}")
         records.append(rec)
     return records
@@ -526,26 +604,46 @@ def make_mammo_cohort(
     """Write a phantom mammography cohort (see the module notes); resumable per patient."""
     from tqdm.auto import tqdm
 
-    patients = plan_mammo_cohort(n_patients, seed, proportions=proportions, film_fraction=film_fraction,
-                                 test_fraction=test_fraction, class_weights=class_weights, matrix=matrix)
+    patients = plan_mammo_cohort(
+        n_patients,
+        seed,
+        proportions=proportions,
+        film_fraction=film_fraction,
+        test_fraction=test_fraction,
+        class_weights=class_weights,
+        matrix=matrix,
+    )
     check_workers(workers)
     out = Path(out)
     state = out / STATE_DIR
-    config = {"n_patients": n_patients, "seed": seed, "proportions": list(proportions),
-              "film_fraction": film_fraction, "test_fraction": test_fraction, "class_weights": list(class_weights),
-              "matrix": matrix}
+    config = {
+        "n_patients": n_patients,
+        "seed": seed,
+        "proportions": list(proportions),
+        "film_fraction": film_fraction,
+        "test_fraction": test_fraction,
+        "class_weights": list(class_weights),
+        "matrix": matrix,
+    }
     cfg_path = state / "config.json"
     if cfg_path.exists() and json.loads(cfg_path.read_text()) != config:
-        raise BreastlabInputError(f"{out}: holds a phantom mammography cohort made with {cfg_path.read_text()}; "
-                                  f"choose another folder or delete it (now {config})")
+        raise BreastlabInputError(
+            f"{out}: holds a phantom mammography cohort made with {cfg_path.read_text()}; "
+            f"choose another folder or delete it (now {config})"
+        )
     if not cfg_path.exists() and out.exists() and any(out.iterdir()):
         raise BreastlabInputError(f"{out}: not empty and not a phantom mammography cohort; choose an empty folder")
     write_json(config, cfg_path)
     root = out / "CBIS-DDSM"
     todo = [p for p in patients if not (state / f"{p.patient_id}.json").exists()]
     jobs = [(p, str(root), str(state)) for p in todo]
-    bar = tqdm(total=len(patients), initial=len(patients) - len(todo), desc="phantom mammo", unit="patient",
-               disable=not progress)
+    bar = tqdm(
+        total=len(patients),
+        initial=len(patients) - len(todo),
+        desc="phantom mammo",
+        unit="patient",
+        disable=not progress,
+    )
     try:
         if workers == 1 or len(jobs) <= 1:
             for job in jobs:
@@ -554,8 +652,9 @@ def make_mammo_cohort(
         else:
             import multiprocessing
 
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
+            ctx = multiprocessing.get_context(
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            )
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
                 for _ in pool.map(_patient_job, jobs):
                     bar.update(1)
@@ -567,19 +666,49 @@ def make_mammo_cohort(
 
 
 # ============================================================================ tables
-MASS_HEADER = ["patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-               "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
-               "image file path", "cropped image file path", "ROI mask file path"]
-CALC_HEADER = ["patient_id", "breast density", "left or right breast", "image view", "abnormality id",
-               "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety",
-               "image file path", "cropped image file path", "ROI mask file path"]
+MASS_HEADER = [
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
+CALC_HEADER = [
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 NORMAL_HEADER = ["patient_id", "breast density", "left or right breast", "image view", "image file path"]
-VINDR_CATEGORY = {("mass", False): "Mass", ("mass", True): "Mass",
-                  ("calcification", False): "Suspicious Calcification",
-                  ("calcification", True): "Suspicious Calcification",
-                  ("asymmetry", False): "Asymmetry", ("asymmetry", True): "Focal Asymmetry",
-                  ("architectural_distortion", False): "Architectural Distortion",
-                  ("architectural_distortion", True): "Architectural Distortion"}
+VINDR_CATEGORY = {
+    ("mass", False): "Mass",
+    ("mass", True): "Mass",
+    ("calcification", False): "Suspicious Calcification",
+    ("calcification", True): "Suspicious Calcification",
+    ("asymmetry", False): "Asymmetry",
+    ("asymmetry", True): "Focal Asymmetry",
+    ("architectural_distortion", False): "Architectural Distortion",
+    ("architectural_distortion", True): "Architectural Distortion",
+}
 
 
 def _descriptors(f: MammoFinding) -> tuple[str, str, int, int]:
@@ -624,11 +753,39 @@ def _write_tables(out: Path, patients: list[MammoPatient], records: dict[str, li
                 pathology = "MALIGNANT" if f.malignant else "BENIGN"
                 crop, roi = rec["crop_path"], rec["roi_path"]
                 if kind == "mass":
-                    row = [p.patient_id, p.density, side, view, 1, "mass", shape, margins, assessment, pathology,
-                           subtlety, rec["image_path"], crop, roi + "\n"]
+                    row = [
+                        p.patient_id,
+                        p.density,
+                        side,
+                        view,
+                        1,
+                        "mass",
+                        shape,
+                        margins,
+                        assessment,
+                        pathology,
+                        subtlety,
+                        rec["image_path"],
+                        crop,
+                        roi + "\n",
+                    ]
                 else:
-                    row = [p.patient_id, p.density, side, view, 1, "calcification", shape, margins, assessment,
-                           pathology, subtlety, rec["image_path"], crop + "\n", roi]
+                    row = [
+                        p.patient_id,
+                        p.density,
+                        side,
+                        view,
+                        1,
+                        "calcification",
+                        shape,
+                        margins,
+                        assessment,
+                        pathology,
+                        subtlety,
+                        rec["image_path"],
+                        crop + "\n",
+                        roi,
+                    ]
                 tables[f"{kind}_{p.split}"].append(row)
             else:
                 tables[f"normal_{p.split}"].append([p.patient_id, p.density, side, view, rec["image_path"]])
@@ -642,22 +799,58 @@ def _write_tables(out: Path, patients: list[MammoPatient], records: dict[str, li
             except OSError:
                 shutil.copyfile(out / "CBIS-DDSM" / rec["image_path"], target)
             birads = 1 if f is None else (3 if not f.malignant else 4 + (f.seed % 2))
-            common = [study, _hex(p.seed, p.patient_id, side, view, "vindr-series"), image_id, side[0], view,
-                      rec["rows"], rec["cols"], f"BI-RADS {birads}", f"DENSITY {'ABCD'[p.density - 1]}"]
+            common = [
+                study,
+                _hex(p.seed, p.patient_id, side, view, "vindr-series"),
+                image_id,
+                side[0],
+                view,
+                rec["rows"],
+                rec["cols"],
+                f"BI-RADS {birads}",
+                f"DENSITY {'ABCD'[p.density - 1]}",
+            ]
             split = "training" if p.split == "train" else "test"
             breast_level.append([*common, split])
             if f is not None and has_box:
                 x0, y0, x1, y1 = rec["box"]
-                vindr.append([*common, repr([VINDR_CATEGORY[(f.finding_class, f.malignant)]]), f"BI-RADS {birads}",
-                              f"{x0:.2f}", f"{y0:.2f}", f"{x1:.2f}", f"{y1:.2f}", split])
+                vindr.append(
+                    [
+                        *common,
+                        repr([VINDR_CATEGORY[(f.finding_class, f.malignant)]]),
+                        f"BI-RADS {birads}",
+                        f"{x0:.2f}",
+                        f"{y0:.2f}",
+                        f"{x1:.2f}",
+                        f"{y1:.2f}",
+                        split,
+                    ]
+                )
             else:
                 vindr.append([*common, "['No Finding']", "", "", "", "", "", split])
             box = rec["box"] or (None, None, None, None)
-            truth.append([p.patient_id, rec["folder"], image_id, p.site, p.split, side[0], view, p.density, p.outcome,
-                          label, f.finding_class if f else "", int(f.malignant) if f else "",
-                          *("" if v is None else v for v in box), rec["rows"], rec["cols"], f"{rec['spacing_mm']:.6g}",
-                          f"CBIS-DDSM/{rec['image_path']}",
-                          *("" if v is None else v for v in (rec["pectoral_box"] or (None,) * 4))])
+            truth.append(
+                [
+                    p.patient_id,
+                    rec["folder"],
+                    image_id,
+                    p.site,
+                    p.split,
+                    side[0],
+                    view,
+                    p.density,
+                    p.outcome,
+                    label,
+                    f.finding_class if f else "",
+                    int(f.malignant) if f else "",
+                    *("" if v is None else v for v in box),
+                    rec["rows"],
+                    rec["cols"],
+                    f"{rec['spacing_mm']:.6g}",
+                    f"CBIS-DDSM/{rec['image_path']}",
+                    *("" if v is None else v for v in (rec["pectoral_box"] or (None,) * 4)),
+                ]
+            )
     for key, rows in tables.items():
         kind, split = key.split("_")
         header = {"mass": MASS_HEADER, "calc": CALC_HEADER, "normal": NORMAL_HEADER}[kind]
@@ -669,9 +862,32 @@ def _write_tables(out: Path, patients: list[MammoPatient], records: dict[str, li
     write_bytes(_csv_bytes(TRUTH_HEADER, truth), out / "phantom_truth.csv")
 
 
-TRUTH_HEADER = ["patient_id", "image_id", "vindr_image_id", "site", "split", "laterality", "view", "density",
-                "outcome", "label", "finding_class", "malignant", "x0", "y0", "x1", "y1", "rows", "columns",
-                "spacing_mm", "path", "pectoral_x0", "pectoral_y0", "pectoral_x1", "pectoral_y1"]
+TRUTH_HEADER = [
+    "patient_id",
+    "image_id",
+    "vindr_image_id",
+    "site",
+    "split",
+    "laterality",
+    "view",
+    "density",
+    "outcome",
+    "label",
+    "finding_class",
+    "malignant",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "rows",
+    "columns",
+    "spacing_mm",
+    "path",
+    "pectoral_x0",
+    "pectoral_y0",
+    "pectoral_x1",
+    "pectoral_y1",
+]
 
 
 def summarize_mammo_cohort(out: str | os.PathLike) -> str:
@@ -681,6 +897,8 @@ def summarize_mammo_cohort(out: str | os.PathLike) -> str:
     truth = pd.read_csv(Path(out) / "phantom_truth.csv")
     by_label = truth.pivot_table(index="site", columns="label", values="image_id", aggfunc="count", fill_value=0)
     findings = truth[truth["finding_class"].notna()].groupby(["finding_class", "malignant"]).size()
-    return (f"{truth['patient_id'].nunique()} patients, {len(truth)} images in {out}\n"
-            f"images per site and label:\n{by_label.to_string()}\n"
-            f"finding views per class and malignancy:\n{findings.to_string()}")
+    return (
+        f"{truth['patient_id'].nunique()} patients, {len(truth)} images in {out}\n"
+        f"images per site and label:\n{by_label.to_string()}\n"
+        f"finding views per class and malignancy:\n{findings.to_string()}"
+    )

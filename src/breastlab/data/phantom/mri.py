@@ -63,9 +63,27 @@ MAX_POST = 4
 SCANNER_GAIN = {"GE MEDICAL SYSTEMS": 1.0, "SIEMENS": 0.6}  # vendors scale magnitude images differently
 
 # column positions in the 98-column clinical table
-COL = {"days_to_mri": 1, "manufacturer": 2, "model": 3, "scan_options": 4, "field": 5, "position": 6,
-       "image_position": 7, "contrast": 8, "tr": 10, "te": 11, "acq_matrix": 12, "thickness": 13, "rows": 14,
-       "flip": 17, "fov": 18, "dob": 19, "t_stage": 28, "tumor_location": 36, "position_text": 37}
+COL = {
+    "days_to_mri": 1,
+    "manufacturer": 2,
+    "model": 3,
+    "scan_options": 4,
+    "field": 5,
+    "position": 6,
+    "image_position": 7,
+    "contrast": 8,
+    "tr": 10,
+    "te": 11,
+    "acq_matrix": 12,
+    "thickness": 13,
+    "rows": 14,
+    "flip": 17,
+    "fov": 18,
+    "dob": 19,
+    "t_stage": 28,
+    "tumor_location": 36,
+    "position_text": 37,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +138,9 @@ def _check_args(n_patients: Any, seed: Any, n_slices: Any, matrix: Any, n_post: 
         raise BreastlabInputError(f"n_post={n_post!r}: must be an integer from 1 to {MAX_POST}")
 
 
-def _plan_patient(row: pd.Series, number: int, seed: int, n_slices: int | None, matrix: int | None,
-                  n_post: int) -> MRIPatient:
+def _plan_patient(
+    row: pd.Series, number: int, seed: int, n_slices: int | None, matrix: int | None, n_post: int
+) -> MRIPatient:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A, number]))
     v = row.to_numpy()
     manufacturer = _clinical.decode(COL["manufacturer"], v[COL["manufacturer"]])
@@ -133,8 +152,11 @@ def _plan_patient(row: pd.Series, number: int, seed: int, n_slices: int | None, 
     fov = float(_clinical.decode(COL["fov"], v[COL["fov"]]))
     thickness = float(_clinical.decode(COL["thickness"], v[COL["thickness"]]))
     ps = fov / rows
-    origin = (-fov / 2 + ps / 2 + rng.uniform(-15, 15), -fov / 2 + ps / 2 + rng.uniform(-15, 15),
-              float(np.round(rng.uniform(-120, -40), 2)))
+    origin = (
+        -fov / 2 + ps / 2 + rng.uniform(-15, 15),
+        -fov / 2 + ps / 2 + rng.uniform(-15, 15),
+        float(np.round(rng.uniform(-120, -40), 2)),
+    )
     anatomy = _plan_anatomy(rng, field, n_post)
     tumour = _plan_tumour(rng, row, anatomy, (Z, rows, rows), ps, thickness)
     acq = _clinical.decode(COL["acq_matrix"], v[COL["acq_matrix"]]).split(" X ")
@@ -145,20 +167,36 @@ def _plan_patient(row: pd.Series, number: int, seed: int, n_slices: int | None, 
     # noise relative to glandular tissue: SNR ~ B0^0.8 (1.5 T: ~4.9 %, 3 T: ~2.8 %)
     sigma = 330.0 * gain * 0.068 * field**-0.8 * rng.uniform(0.9, 1.1)
     return MRIPatient(
-        patient_id=row.iloc[0], number=number, seed=seed, shape=(Z, rows, rows),
+        patient_id=row.iloc[0],
+        number=number,
+        seed=seed,
+        shape=(Z, rows, rows),
         phases=("pre", *(f"post{k}" for k in range(1, n_post + 1))),
-        manufacturer=manufacturer, model=_clinical.decode(COL["model"], model_code), field_strength=field,
-        nominal_matrix=nominal, fov_mm=fov, pixel_spacing=ps, slice_thickness=thickness, spacing=thickness,
-        origin=origin, descending=bool(rng.random() < 0.5),
-        tr=float(v[COL["tr"]]), te=float(v[COL["te"]]),
+        manufacturer=manufacturer,
+        model=_clinical.decode(COL["model"], model_code),
+        field_strength=field,
+        nominal_matrix=nominal,
+        fov_mm=fov,
+        pixel_spacing=ps,
+        slice_thickness=thickness,
+        spacing=thickness,
+        origin=origin,
+        descending=bool(rng.random() < 0.5),
+        tr=float(v[COL["tr"]]),
+        te=float(v[COL["te"]]),
         flip_angle=float(_clinical.decode(COL["flip"], v[COL["flip"]])),
         scan_options=_clinical.decode(COL["scan_options"], v[COL["scan_options"]]),
         patient_position=_clinical.decode(COL["position"], v[COL["position"]]),
-        contrast_agent=contrast_name, acquisition_matrix=(int(acq[0]), int(acq[1])),
-        birth_days=_int_or_none(v[COL["dob"]]), days_to_mri=_int_or_none(v[COL["days_to_mri"]]),
+        contrast_agent=contrast_name,
+        acquisition_matrix=(int(acq[0]), int(acq[1])),
+        birth_days=_int_or_none(v[COL["dob"]]),
+        days_to_mri=_int_or_none(v[COL["days_to_mri"]]),
         study_folder=f"{STUDY_DATE:%m-%d-%Y}-NA-{STUDY_DESCRIPTION.replace('^', '')}-{rng.integers(100000):05d}",
-        series=_plan_series(rng, model_code, n_post), gain=float(gain), noise_sigma=float(sigma),
-        tumour=tumour, anatomy=anatomy,
+        series=_plan_series(rng, model_code, n_post),
+        gain=float(gain),
+        noise_sigma=float(sigma),
+        tumour=tumour,
+        anatomy=anatomy,
     )
 
 
@@ -176,8 +214,9 @@ def _plan_series(rng: np.random.Generator, model_code: int, n_post: int) -> tupl
         desc = re.sub(r"Ph1", f"Ph{k}", post)
         desc = re.sub(r"1st", ("1st", "2nd", "3rd", "4th")[k - 1], desc)
         series.append(Series(f"post{k}", n_post1 + k - 1, desc, ""))
-    return tuple(dataclasses.replace(s, folder=f"{s.number}.000000-{s.description}-{rng.integers(100000):05d}")
-                 for s in series)
+    return tuple(
+        dataclasses.replace(s, folder=f"{s.number}.000000-{s.description}-{rng.integers(100000):05d}") for s in series
+    )
 
 
 def _plan_anatomy(rng: np.random.Generator, field: float, n_post: int) -> Anatomy:
@@ -188,21 +227,36 @@ def _plan_anatomy(rng: np.random.Generator, field: float, n_post: int) -> Anatom
     vessels = []
     for side in (-1, 1):
         for _ in range(int(rng.integers(2, 5))):
-            vessels.append((side * u(0.3, 0.55), u(0.1, 0.6) * d, u(0.01, 0.05), u(1, 4), u(0, 2 * np.pi),
-                            u(0.004, 0.008)))
+            vessels.append(
+                (side * u(0.3, 0.55), u(0.1, 0.6) * d, u(0.01, 0.05), u(1, 4), u(0, 2 * np.pi), u(0.004, 0.008))
+            )
     washout = u(0.85, 1.12)
-    curves = [(0.0, 0.0, 0.0)] + [(0.85 ** (k - 1), 1 - 0.4 * 0.6 ** (k - 1), washout ** (k - 1))
-                                  for k in range(1, n_post + 1)]
+    curves = [(0.0, 0.0, 0.0)] + [
+        (0.85 ** (k - 1), 1 - 0.4 * 0.6 ** (k - 1), washout ** (k - 1)) for k in range(1, n_post + 1)
+    ]
     # B1 inhomogeneity grows roughly with B0^2 (dielectric effect); left-right sign random
     bias_amp = 0.05 * (field / 1.5) ** 2 * u(0.7, 1.3)
     return Anatomy(
-        chest_y=u(0.5, 0.58), chest_curve=u(0.06, 0.12), skin=0.012,
-        breast_x=(u(0.42, 0.48), u(0.42, 0.48)), breast_w=(w * u(0.95, 1.05), w * u(0.95, 1.05)),
-        breast_d=(d * u(0.95, 1.05), d * u(0.95, 1.05)), breast_zc=u(-0.15, 0.15), breast_zr=u(0.95, 1.2),
-        torso_w=u(0.92, 0.98), torso_h=u(0.4, 0.46), fgt_central=u(0.5, 1.5),
-        fgt_threshold=NormalDist().inv_cdf(1 - density) * 1.1, bpe=u(0.05, 0.4), pec_t=u(0.03, 0.06),
-        lung_y=u(0.18, 0.24), heart_z=u(-0.8, -0.4), vessels=tuple(vessels), curves=tuple(curves),
-        bias_amp=bias_amp, bias_terms=(rng.choice([-1, 1]) * u(0.4, 1.0), u(-0.5, 0.5), u(0.5, 1.0), u(-0.3, 0.3)),
+        chest_y=u(0.5, 0.58),
+        chest_curve=u(0.06, 0.12),
+        skin=0.012,
+        breast_x=(u(0.42, 0.48), u(0.42, 0.48)),
+        breast_w=(w * u(0.95, 1.05), w * u(0.95, 1.05)),
+        breast_d=(d * u(0.95, 1.05), d * u(0.95, 1.05)),
+        breast_zc=u(-0.15, 0.15),
+        breast_zr=u(0.95, 1.2),
+        torso_w=u(0.92, 0.98),
+        torso_h=u(0.4, 0.46),
+        fgt_central=u(0.5, 1.5),
+        fgt_threshold=NormalDist().inv_cdf(1 - density) * 1.1,
+        bpe=u(0.05, 0.4),
+        pec_t=u(0.03, 0.06),
+        lung_y=u(0.18, 0.24),
+        heart_z=u(-0.8, -0.4),
+        vessels=tuple(vessels),
+        curves=tuple(curves),
+        bias_amp=bias_amp,
+        bias_terms=(rng.choice([-1, 1]) * u(0.4, 1.0), u(-0.5, 0.5), u(0.5, 1.0), u(-0.3, 0.3)),
     )
 
 
@@ -210,8 +264,9 @@ def _plan_anatomy(rng: np.random.Generator, field: float, n_post: int) -> Anatom
 _DIAMETER_MM = {1: (8, 20), 2: (20, 45), 3: (45, 65), 4: (25, 60)}
 
 
-def _plan_tumour(rng: np.random.Generator, row: pd.Series, a: Anatomy, shape: tuple[int, int, int],
-                 ps: float, spacing: float) -> Tumour:
+def _plan_tumour(
+    rng: np.random.Generator, row: pd.Series, a: Anatomy, shape: tuple[int, int, int], ps: float, spacing: float
+) -> Tumour:
     """Place an irregular ellipsoid inside the breast on the clinical side."""
     u = rng.uniform
     Z, Y, X = shape
@@ -242,17 +297,25 @@ def _plan_tumour(rng: np.random.Generator, row: pd.Series, a: Anatomy, shape: tu
     cz = float(np.clip((zn + 1) / 2 * Z - 0.5, az * reach + 1, Z - 2 - az * reach))
     cy = float(np.clip(yn * Y - 0.5, ay * reach + 1, Y - 2 - ay * reach))
     cx = float(np.clip((xn + 1) / 2 * X - 0.5, ax * reach + 1, X - 2 - ax * reach))
-    return Tumour(side=side, centre=(cz, cy, cx), semi_axes=(az, ay, ax), angle=u(0, np.pi), lobes=tuple(lobes),
-                  enhancement=u(1.3, 2.2), washout=a.curves[2][2] if len(a.curves) > 2 else 1.0,
-                  rim=u(0.3, 0.6) if rng.random() < 0.4 else 0.0)
+    return Tumour(
+        side=side,
+        centre=(cz, cy, cx),
+        semi_axes=(az, ay, ax),
+        angle=u(0, np.pi),
+        lobes=tuple(lobes),
+        enhancement=u(1.3, 2.2),
+        washout=a.curves[2][2] if len(a.curves) > 2 else 1.0,
+        rim=u(0.3, 0.6) if rng.random() < 0.4 else 0.0,
+    )
 
 
 def annotation_box(patient: MRIPatient) -> dict[str, Any]:
     """The tight bounding box of the tumour mask, 1-based inclusive (TCIA's Annotation_Boxes)."""
     window, block, _ = tumour_block(patient.tumour, patient.shape)
     idx = [np.flatnonzero(block.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
-    (z0, z1), (r0, r1), (c0, c1) = ((int(i[0]) + w.start + 1, int(i[-1]) + w.start + 1)
-                                    for i, w in zip(idx, window, strict=True))
+    (z0, z1), (r0, r1), (c0, c1) = (
+        (int(i[0]) + w.start + 1, int(i[-1]) + w.start + 1) for i, w in zip(idx, window, strict=True)
+    )
     return dict(zip(BOX_COLUMNS, [patient.patient_id, r0, r1, c0, c1, z0, z1], strict=True))
 
 
@@ -278,13 +341,25 @@ def make_mri_cohort(
     check_workers(workers)
     out = Path(out)
     plan = plan_mri_cohort(n_patients, seed, n_slices=n_slices, matrix=matrix, n_post=n_post)
-    config = {"generator": "breastlab.data.phantom.make_mri_cohort", "n_patients": n_patients, "seed": seed,
-              "n_slices": n_slices, "matrix": matrix, "n_post": n_post, "model": _model_digest()}
+    config = {
+        "generator": "breastlab.data.phantom.make_mri_cohort",
+        "n_patients": n_patients,
+        "seed": seed,
+        "n_slices": n_slices,
+        "matrix": matrix,
+        "n_post": n_post,
+        "model": _model_digest(),
+    }
     _claim(out, config)
     root = out / COLLECTION
     todo = [p for p in plan.patients if not (root / p.patient_id).is_dir()]
-    bar = tqdm(total=len(plan.patients), initial=len(plan.patients) - len(todo), desc="phantom MRI",
-               unit="patient", disable=not progress)
+    bar = tqdm(
+        total=len(plan.patients),
+        initial=len(plan.patients) - len(todo),
+        desc="phantom MRI",
+        unit="patient",
+        disable=not progress,
+    )
     with bar:
         if workers == 1 or len(todo) <= 1:
             for p in todo:
@@ -388,10 +463,17 @@ def summarize_mri_cohort(out: str | os.PathLike) -> str:
     boxes = pd.read_csv(out / BOXES_FILE)
     n_files = sum(1 for _ in (out / COLLECTION).rglob("*.dcm"))
     config = json.loads((out / CONFIG_FILE).read_text())
-    plan = plan_mri_cohort(config["n_patients"], config["seed"], n_slices=config["n_slices"],
-                           matrix=config["matrix"], n_post=config["n_post"])
-    table = pd.DataFrame([(p.manufacturer, p.model, p.field_strength, p.shape[1]) for p in plan.patients],
-                         columns=["manufacturer", "model", "field_T", "matrix"])
+    plan = plan_mri_cohort(
+        config["n_patients"],
+        config["seed"],
+        n_slices=config["n_slices"],
+        matrix=config["matrix"],
+        n_post=config["n_post"],
+    )
+    table = pd.DataFrame(
+        [(p.manufacturer, p.model, p.field_strength, p.shape[1]) for p in plan.patients],
+        columns=["manufacturer", "model", "field_T", "matrix"],
+    )
     counts = table.value_counts().rename("patients").reset_index()
     head = f"{out}: {len(boxes)} patients, {n_files} DICOM files, {CLINICAL_FILE}, {BOXES_FILE}"
     return head + "\n" + format_table(counts.sort_values(["manufacturer", "model", "field_T"]))

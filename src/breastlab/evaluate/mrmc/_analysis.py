@@ -146,13 +146,28 @@ class ORHillisResult:
             return out + [""]
 
         if self.test is not None:
-            lines += block("Random readers and random cases (generalises to new readers and cases):",
-                           self.test, self.differences, self.treatment_foms, True)
-        lines += block("Fixed readers, random cases (these readers only):", self.fixed_readers_test,
-                       self.fixed_readers_differences, self.fixed_readers_treatment_foms, False)
+            lines += block(
+                "Random readers and random cases (generalises to new readers and cases):",
+                self.test,
+                self.differences,
+                self.treatment_foms,
+                True,
+            )
+        lines += block(
+            "Fixed readers, random cases (these readers only):",
+            self.fixed_readers_test,
+            self.fixed_readers_differences,
+            self.fixed_readers_treatment_foms,
+            False,
+        )
         if self.fixed_cases_test is not None:
-            lines += block("Random readers, fixed cases (these cases only):", self.fixed_cases_test,
-                           self.fixed_cases_differences, self.fixed_cases_treatment_foms, True)
+            lines += block(
+                "Random readers, fixed cases (these cases only):",
+                self.fixed_cases_test,
+                self.fixed_cases_differences,
+                self.fixed_cases_treatment_foms,
+                True,
+            )
         c = self.components
         lines += [
             "OR variance components: "
@@ -172,12 +187,16 @@ class ORHillisResult:
         wide = pd.DataFrame({"reader": list(self.readers)})
         for trt in self.treatments:
             sub = self.reader_foms[self.reader_foms["treatment"] == trt].set_index("reader").loc[list(self.readers)]
-            wide[trt] = [f"{e:.3f} ({lo:.3f}-{hi:.3f})" for e, lo, hi in
-                         zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)]
+            wide[trt] = [
+                f"{e:.3f} ({lo:.3f}-{hi:.3f})"
+                for e, lo, hi in zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)
+            ]
         for comp, sub in self.reader_differences.groupby("comparison", sort=False):
             sub = sub.set_index("reader").loc[list(self.readers)]
-            wide[comp] = [f"{e:+.3f} ({lo:+.3f}, {hi:+.3f})" for e, lo, hi in
-                          zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)]
+            wide[comp] = [
+                f"{e:+.3f} ({lo:+.3f}, {hi:+.3f})"
+                for e, lo, hi in zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)
+            ]
             wide[f"p {comp}"] = [_p(v, prefix=False) for v in sub["p_value"]]
         return wide
 
@@ -195,6 +214,7 @@ class ORHillisResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None)."""
+
         def test(t: MRMCTest | None):
             return None if t is None else dataclasses.asdict(t)
 
@@ -216,8 +236,12 @@ class ORHillisResult:
         }
         groups = {
             "random_readers_random_cases": ("differences", "treatment_foms"),
-            "fixed_readers_random_cases": ("fixed_readers_differences", "fixed_readers_treatment_foms",
-                                           "reader_differences", "reader_foms"),
+            "fixed_readers_random_cases": (
+                "fixed_readers_differences",
+                "fixed_readers_treatment_foms",
+                "reader_differences",
+                "reader_foms",
+            ),
             "random_readers_fixed_cases": ("fixed_cases_differences", "fixed_cases_treatment_foms"),
         }
         for group, names in groups.items():
@@ -266,17 +290,26 @@ def _clip01(a: np.ndarray) -> np.ndarray:
 
 
 def _test(name: str, stat_name: str, d: dict[str, np.ndarray]) -> MRMCTest:
-    return MRMCTest(name, stat_name, float(d["statistic"]), float(d["df1"]), float(d["df2"]), float(d["p_value"]),
-                    float(d["denominator"]))
+    return MRMCTest(
+        name,
+        stat_name,
+        float(d["statistic"]),
+        float(d["df1"]),
+        float(d["df2"]),
+        float(d["p_value"]),
+        float(d["denominator"]),
+    )
 
 
 def _diff_frame(d: dict, treatments: Sequence[str], with_df: bool, stat: str) -> pd.DataFrame:
     pr = _or.pairs(len(treatments))
-    frame = pd.DataFrame({
-        "comparison": [f"{treatments[a]} - {treatments[b]}" for a, b in pr],
-        "estimate": d["diff_estimate"],
-        "se": d["diff_se"],
-    })
+    frame = pd.DataFrame(
+        {
+            "comparison": [f"{treatments[a]} - {treatments[b]}" for a, b in pr],
+            "estimate": d["diff_estimate"],
+            "se": d["diff_se"],
+        }
+    )
     if with_df:
         frame["df"] = d["diff_df"]
     frame[stat] = d["diff_statistic"]
@@ -313,8 +346,10 @@ def _degenerate_notes(data: MRMCData, foms: np.ndarray, mom: _or.ORMoments, lab:
             )
     if len(data.readers) == 1:
         notes.append("one reader: random-reader analyses need >= 2 readers; only fixed-reader results are given")
-    elif not np.isfinite(float(mom.ms_tr)) or float(mom.ms_tr + len(data.readers) * max(
-            float(mom.cov2 - mom.cov3), 0.0)) <= 0:
+    elif (
+        not np.isfinite(float(mom.ms_tr))
+        or float(mom.ms_tr + len(data.readers) * max(float(mom.cov2 - mom.cov3), 0.0)) <= 0
+    ):
         notes.append("MS(T x R) and Cov2 - Cov3 are 0: the random-reader F statistic is undefined")
     return notes
 
@@ -380,8 +415,16 @@ def or_hillis(
     >>> print(res.summary())                         # doctest: +SKIP
     >>> res.test.p_value, res.differences            # doctest: +SKIP
     """
-    study = mrmc_arrays(data, reader=reader, treatment=treatment, case=case, truth=truth, rating=rating,
-                        treatments=treatments, readers=readers)
+    study = mrmc_arrays(
+        data,
+        reader=reader,
+        treatment=treatment,
+        case=case,
+        truth=truth,
+        rating=rating,
+        treatments=treatments,
+        readers=readers,
+    )
     return or_hillis_arrays(study, fom=fom, cov=cov, threshold=threshold, alpha=alpha)
 
 
@@ -410,18 +453,36 @@ def or_hillis_arrays(
     trts, rdrs = study.treatments, study.readers
 
     fr = _or.fixed_readers(mom, alpha)
-    reader_diff = pd.DataFrame([
-        {"reader": rdrs[j], "comparison": f"{trts[a]} - {trts[b]}", "estimate": fr["reader_diff_estimate"][p, j],
-         "se": fr["reader_diff_se"][p, j], "z": fr["reader_diff_statistic"][p, j],
-         "p_value": fr["reader_diff_p"][p, j], "ci_lower": fr["reader_diff_lower"][p, j],
-         "ci_upper": fr["reader_diff_upper"][p, j]}
-        for p, (a, b) in enumerate(_or.pairs(t)) for j in range(r)
-    ])
-    reader_foms = pd.DataFrame([
-        {"reader": rdrs[j], "treatment": trts[i], "estimate": foms[i, j], "se": fr["fom_se"][i, j],
-         "ci_lower": float(_clip01(fr["fom_lower"][i, j])), "ci_upper": float(_clip01(fr["fom_upper"][i, j]))}
-        for i in range(t) for j in range(r)
-    ])
+    reader_diff = pd.DataFrame(
+        [
+            {
+                "reader": rdrs[j],
+                "comparison": f"{trts[a]} - {trts[b]}",
+                "estimate": fr["reader_diff_estimate"][p, j],
+                "se": fr["reader_diff_se"][p, j],
+                "z": fr["reader_diff_statistic"][p, j],
+                "p_value": fr["reader_diff_p"][p, j],
+                "ci_lower": fr["reader_diff_lower"][p, j],
+                "ci_upper": fr["reader_diff_upper"][p, j],
+            }
+            for p, (a, b) in enumerate(_or.pairs(t))
+            for j in range(r)
+        ]
+    )
+    reader_foms = pd.DataFrame(
+        [
+            {
+                "reader": rdrs[j],
+                "treatment": trts[i],
+                "estimate": foms[i, j],
+                "se": fr["fom_se"][i, j],
+                "ci_lower": float(_clip01(fr["fom_lower"][i, j])),
+                "ci_upper": float(_clip01(fr["fom_upper"][i, j])),
+            }
+            for i in range(t)
+            for j in range(r)
+        ]
+    )
     fixed_readers_trt = _trt_frame(fr, trts, False, {"var_error": mom.var_i, "cov2": mom.cov2_i})
 
     if r >= 2:
@@ -436,21 +497,40 @@ def or_hillis_arrays(
     else:
         test = fixed_cases_test = None
         differences = fixed_cases_diff = pd.DataFrame(
-            columns=["comparison", "estimate", "se", "df", "t", "p_value", "ci_lower", "ci_upper"])
+            columns=["comparison", "estimate", "se", "df", "t", "p_value", "ci_lower", "ci_upper"]
+        )
         treatment_foms = fixed_cases_trt = pd.DataFrame(
-            columns=["treatment", "estimate", "se", "df", "ci_lower", "ci_upper"])
+            columns=["treatment", "estimate", "se", "df", "ci_lower", "ci_upper"]
+        )
 
-    components = ORComponents(*(float(v) for v in (mom.ms_t, mom.ms_r, mom.ms_tr, mom.var, mom.cov1, mom.cov2,
-                                                   mom.cov3, mom.var_r, mom.var_tr)))
+    components = ORComponents(
+        *(
+            float(v)
+            for v in (mom.ms_t, mom.ms_r, mom.ms_tr, mom.var, mom.cov1, mom.cov2, mom.cov3, mom.var_r, mom.var_tr)
+        )
+    )
     return ORHillisResult(
-        fom_name=fom, cov_method=cov, threshold=threshold, alpha=alpha, treatments=trts, readers=rdrs,
-        n_positive=study.n_positive, n_negative=study.n_negative, foms=foms, covariance=c, components=components,
-        test=test, differences=differences, treatment_foms=treatment_foms,
+        fom_name=fom,
+        cov_method=cov,
+        threshold=threshold,
+        alpha=alpha,
+        treatments=trts,
+        readers=rdrs,
+        n_positive=study.n_positive,
+        n_negative=study.n_negative,
+        foms=foms,
+        covariance=c,
+        components=components,
+        test=test,
+        differences=differences,
+        treatment_foms=treatment_foms,
         fixed_readers_test=_test("fixed readers, random cases", "chi2", fr),
         fixed_readers_differences=_diff_frame(fr, trts, False, "z"),
         fixed_readers_treatment_foms=fixed_readers_trt,
-        reader_differences=reader_diff, reader_foms=reader_foms,
-        fixed_cases_test=fixed_cases_test, fixed_cases_differences=fixed_cases_diff,
+        reader_differences=reader_diff,
+        reader_foms=reader_foms,
+        fixed_cases_test=fixed_cases_test,
+        fixed_cases_differences=fixed_cases_diff,
         fixed_cases_treatment_foms=fixed_cases_trt,
         notes=tuple(_degenerate_notes(study, foms, mom, lab)),
     )

@@ -153,9 +153,7 @@ def _truth_values(series: pd.Series, column: str) -> np.ndarray:
     ok = values.isin([0, 1])
     if not ok.all():
         row = int(np.flatnonzero(~ok.to_numpy())[0])
-        raise BreastlabInputError(
-            f"column {column!r} must be 0/1 (1 = diseased); row {row} has {series.iloc[row]!r}"
-        )
+        raise BreastlabInputError(f"column {column!r} must be 0/1 (1 = diseased); row {row} has {series.iloc[row]!r}")
     return values.to_numpy(dtype=np.int8)
 
 

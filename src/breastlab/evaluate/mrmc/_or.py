@@ -192,15 +192,27 @@ def random_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]
     ddf = _hillis_df(mom.ms_tr, den, (t - 1) * (r - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         f_stat = np.where(den > 0, mom.ms_t / den, np.nan)
-    out = {"statistic": f_stat, "df1": np.full(den.shape, t - 1.0), "df2": ddf, "p_value": _f_sf(f_stat, t - 1, ddf),
-           "denominator": den}
+    out = {
+        "statistic": f_stat,
+        "df1": np.full(den.shape, t - 1.0),
+        "df2": ddf,
+        "p_value": _f_sf(f_stat, t - 1, ddf),
+        "denominator": den,
+    }
     mi = mom.fom.mean(axis=-1)
     pr = pairs(t)
     est = np.stack([mi[..., a] - mi[..., b] for a, b in pr], axis=-1)
     se = np.sqrt(np.maximum(2.0 * den / r, 0.0))[..., None] * np.ones(len(pr))
     stat, p, lo, hi = _t_interval(est, se, ddf[..., None], alpha)
-    out.update(diff_estimate=est, diff_se=se, diff_df=np.broadcast_to(ddf[..., None], est.shape), diff_statistic=stat,
-               diff_p=p, diff_lower=lo, diff_upper=hi)
+    out.update(
+        diff_estimate=est,
+        diff_se=se,
+        diff_df=np.broadcast_to(ddf[..., None], est.shape),
+        diff_statistic=stat,
+        diff_p=p,
+        diff_lower=lo,
+        diff_upper=hi,
+    )
     c2 = np.maximum(mom.cov2_i, 0.0)
     se_i = np.sqrt(mom.ms_r_i / r + c2)
     df_i = _hillis_df(mom.ms_r_i, mom.ms_r_i + r * c2, r - 1)
@@ -217,8 +229,13 @@ def fixed_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         chi = np.where(den > 0, (t - 1) * mom.ms_t / den, np.nan)
         p = np.where(np.isnan(chi), np.nan, stats.chi2.sf(chi, t - 1))
-    out = {"statistic": chi, "df1": np.full(den.shape, t - 1.0), "df2": np.full(den.shape, np.inf), "p_value": p,
-           "denominator": den}
+    out = {
+        "statistic": chi,
+        "df1": np.full(den.shape, t - 1.0),
+        "df2": np.full(den.shape, np.inf),
+        "p_value": p,
+        "denominator": den,
+    }
     inf = np.inf
     mi = mom.fom.mean(axis=-1)
     pr = pairs(t)
@@ -238,8 +255,14 @@ def fixed_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
         axis=-2,
     )
     stat_j, p_j, lo_j, hi_j = _t_interval(est_j, np.sqrt(np.maximum(var_j, 0.0)), inf, alpha)
-    out.update(reader_diff_estimate=est_j, reader_diff_se=np.sqrt(np.maximum(var_j, 0.0)), reader_diff_statistic=stat_j,
-               reader_diff_p=p_j, reader_diff_lower=lo_j, reader_diff_upper=hi_j)
+    out.update(
+        reader_diff_estimate=est_j,
+        reader_diff_se=np.sqrt(np.maximum(var_j, 0.0)),
+        reader_diff_statistic=stat_j,
+        reader_diff_p=p_j,
+        reader_diff_lower=lo_j,
+        reader_diff_upper=hi_j,
+    )
     # each reader x treatment FOM on its own
     se_ij = np.sqrt(np.maximum(np.einsum("...iaia->...ia", c), 0.0))
     _, _, lo_ij, hi_ij = _t_interval(mom.fom, se_ij, inf, alpha)
@@ -253,15 +276,27 @@ def fixed_cases(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
     dof = float((t - 1) * (r - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         f_stat = np.where(mom.ms_tr > 0, mom.ms_t / mom.ms_tr, np.nan)
-    out = {"statistic": f_stat, "df1": np.full(f_stat.shape, t - 1.0), "df2": np.full(f_stat.shape, dof),
-           "p_value": _f_sf(f_stat, t - 1, dof), "denominator": mom.ms_tr}
+    out = {
+        "statistic": f_stat,
+        "df1": np.full(f_stat.shape, t - 1.0),
+        "df2": np.full(f_stat.shape, dof),
+        "p_value": _f_sf(f_stat, t - 1, dof),
+        "denominator": mom.ms_tr,
+    }
     mi = mom.fom.mean(axis=-1)
     pr = pairs(t)
     est = np.stack([mi[..., a] - mi[..., b] for a, b in pr], axis=-1)
     se = np.sqrt(2.0 * mom.ms_tr / r)[..., None] * np.ones(len(pr))
     stat, p, lo, hi = _t_interval(est, se, dof, alpha)
-    out.update(diff_estimate=est, diff_se=se, diff_df=np.full(est.shape, dof), diff_statistic=stat, diff_p=p,
-               diff_lower=lo, diff_upper=hi)
+    out.update(
+        diff_estimate=est,
+        diff_se=se,
+        diff_df=np.full(est.shape, dof),
+        diff_statistic=stat,
+        diff_p=p,
+        diff_lower=lo,
+        diff_upper=hi,
+    )
     se_i = np.sqrt(mom.ms_r_i / r)
     _, _, lo_i, hi_i = _t_interval(mi, se_i, float(r - 1), alpha)
     out.update(trt_estimate=mi, trt_se=se_i, trt_df=np.full(mi.shape, r - 1.0), trt_lower=lo_i, trt_upper=hi_i)

@@ -15,15 +15,45 @@ from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc._analysis import or_hillis
 
 MRMC_TABLE_COLUMNS = [
-    "readers", "n_readers", "first", "second",
-    "auc_first", "auc_first_lower", "auc_first_upper", "auc_first_ci",
-    "auc_second", "auc_second_lower", "auc_second_upper", "auc_second_ci",
-    "difference", "diff_lower", "diff_upper", "diff_ci",
-    "F", "df1", "df2", "p_value", "p_fixed_readers", "covariance", "note",
+    "readers",
+    "n_readers",
+    "first",
+    "second",
+    "auc_first",
+    "auc_first_lower",
+    "auc_first_upper",
+    "auc_first_ci",
+    "auc_second",
+    "auc_second_lower",
+    "auc_second_upper",
+    "auc_second_ci",
+    "difference",
+    "diff_lower",
+    "diff_upper",
+    "diff_ci",
+    "F",
+    "df1",
+    "df2",
+    "p_value",
+    "p_fixed_readers",
+    "covariance",
+    "note",
 ]
 #: the columns worth printing (the CSV keeps all of them)
-MRMC_DISPLAY_COLUMNS = ["readers", "n_readers", "first", "second", "auc_first_ci", "auc_second_ci", "diff_ci", "F",
-                        "df2", "p_value", "p_fixed_readers", "note"]
+MRMC_DISPLAY_COLUMNS = [
+    "readers",
+    "n_readers",
+    "first",
+    "second",
+    "auc_first_ci",
+    "auc_second_ci",
+    "diff_ci",
+    "F",
+    "df2",
+    "p_value",
+    "p_fixed_readers",
+    "note",
+]
 
 
 def _ci(est: float, lo: float, hi: float) -> str:
@@ -65,25 +95,54 @@ def or_hillis_table(
         subsets.append(("all readers", data))
     rows = []
     for label, sub in subsets:
-        row = {"readers": label, "n_readers": sub[reader].nunique(), "first": first, "second": second,
-               "covariance": cov, "note": ""}
+        row = {
+            "readers": label,
+            "n_readers": sub[reader].nunique(),
+            "first": first,
+            "second": second,
+            "covariance": cov,
+            "note": "",
+        }
         try:
-            res = or_hillis(sub, reader=reader, treatment=treatment, case=case, truth=truth, rating=rating,
-                            treatments=[first, second], cov=cov, alpha=alpha)
+            res = or_hillis(
+                sub,
+                reader=reader,
+                treatment=treatment,
+                case=case,
+                truth=truth,
+                rating=rating,
+                treatments=[first, second],
+                cov=cov,
+                alpha=alpha,
+            )
         except BreastlabInputError as exc:
             rows.append({**row, "note": str(exc)})
             continue
         row["p_fixed_readers"] = res.fixed_readers_differences.p_value.iloc[0]
         if res.test is None:
             mi = res.foms.mean(axis=1)
-            rows.append({**row, "auc_first": mi[0], "auc_second": mi[1], "difference": mi[0] - mi[1],
-                         "note": "one reader: fixed-reader p only"})
+            rows.append(
+                {
+                    **row,
+                    "auc_first": mi[0],
+                    "auc_second": mi[1],
+                    "difference": mi[0] - mi[1],
+                    "note": "one reader: fixed-reader p only",
+                }
+            )
             continue
         trt, diff = res.treatment_foms, res.differences.iloc[0]
         for k, name in enumerate(("auc_first", "auc_second")):
             row[name], row[f"{name}_lower"], row[f"{name}_upper"] = trt.iloc[k][["estimate", "ci_lower", "ci_upper"]]
-        row.update(difference=diff.estimate, diff_lower=diff.ci_lower, diff_upper=diff.ci_upper, F=res.test.statistic,
-                   df1=res.test.df1, df2=res.test.df2, p_value=res.test.p_value)
+        row.update(
+            difference=diff.estimate,
+            diff_lower=diff.ci_lower,
+            diff_upper=diff.ci_upper,
+            F=res.test.statistic,
+            df1=res.test.df1,
+            df2=res.test.df2,
+            p_value=res.test.p_value,
+        )
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=MRMC_TABLE_COLUMNS)
     for name in ("auc_first", "auc_second"):

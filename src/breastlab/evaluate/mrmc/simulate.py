@@ -135,9 +135,13 @@ def roe_metz(
 def as_study(ratings: np.ndarray, truth: np.ndarray) -> MRMCData:
     """One simulated study as :class:`MRMCData` for :func:`~breastlab.evaluate.mrmc.or_hillis_arrays`."""
     t, r, n = ratings.shape
-    return MRMCData(np.asarray(ratings, dtype=np.float64), np.asarray(truth, dtype=bool),
-                    tuple(str(i + 1) for i in range(t)), tuple(str(j + 1) for j in range(r)),
-                    tuple(str(k + 1) for k in range(n)))
+    return MRMCData(
+        np.asarray(ratings, dtype=np.float64),
+        np.asarray(truth, dtype=bool),
+        tuple(str(i + 1) for i in range(t)),
+        tuple(str(j + 1) for j in range(r)),
+        tuple(str(k + 1) for k in range(n)),
+    )
 
 
 def or_hillis_batch(

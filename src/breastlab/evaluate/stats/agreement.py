@@ -35,8 +35,14 @@ from scipy import stats as _st
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import as_1d, check_conf_level, warn_degenerate
 
-LANDIS_KOCH = ((0.0, "poor"), (0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"),
-               (1.0, "almost perfect"))
+LANDIS_KOCH = (
+    (0.0, "poor"),
+    (0.20, "slight"),
+    (0.40, "fair"),
+    (0.60, "moderate"),
+    (0.80, "substantial"),
+    (1.0, "almost perfect"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +126,21 @@ def kappa_from_table(table, weights: str | None = None, conf_level: float = 0.95
         warn_degenerate(f"kappa = {kappa:g} has zero standard error; the interval is degenerate")
     z = kappa / se0 if se0 > 0 else (0.0 if kappa == 0 else math.copysign(math.inf, kappa))
     p_value = float(min(1.0, 2.0 * _st.norm.sf(abs(z))))
-    return KappaResult(kappa, se, kappa - q * se, kappa + q * se, se0, z, p_value, int(n), label,
-                       landis_koch(kappa), po, pe, conf_level)
+    return KappaResult(
+        kappa,
+        se,
+        kappa - q * se,
+        kappa + q * se,
+        se0,
+        z,
+        p_value,
+        int(n),
+        label,
+        landis_koch(kappa),
+        po,
+        pe,
+        conf_level,
+    )
 
 
 def cohen_kappa(rater1, rater2, weights: str | None = None, labels=None, conf_level: float = 0.95) -> KappaResult:

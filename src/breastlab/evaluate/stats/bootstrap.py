@@ -353,13 +353,28 @@ def bootstrap_ci(
     """
     if metric in PREDICTION_METRICS and threshold is None:
         res = bootstrap_metrics(
-            y_true, y_pred=y_score, metrics=[metric], direction=direction, n_boot=n_boot,
-            conf_level=conf_level, stratified=stratified, cluster=cluster, seed=seed,
+            y_true,
+            y_pred=y_score,
+            metrics=[metric],
+            direction=direction,
+            n_boot=n_boot,
+            conf_level=conf_level,
+            stratified=stratified,
+            cluster=cluster,
+            seed=seed,
         )
     else:
         res = bootstrap_metrics(
-            y_true, y_score=y_score, metrics=[metric], threshold=threshold, direction=direction, n_boot=n_boot,
-            conf_level=conf_level, stratified=stratified, cluster=cluster, seed=seed,
+            y_true,
+            y_score=y_score,
+            metrics=[metric],
+            threshold=threshold,
+            direction=direction,
+            n_boot=n_boot,
+            conf_level=conf_level,
+            stratified=stratified,
+            cluster=cluster,
+            seed=seed,
         )
     return res[metric]
 
@@ -438,5 +453,6 @@ def bootstrap_test(
     pg, pl = float(_st.norm.sf(stat)), float(_st.norm.cdf(stat))
     p = {"two-sided": p2, "greater": pg, "less": pl}[alternative]
     lo, hi = _percentile(diffs, conf_level)
-    return BootstrapTest(a1, a2, d, se, stat, p, p2, pg, pl, alternative, lo, hi, conf_level, n_boot,
-                         int(diffs.size), paired, scheme)
+    return BootstrapTest(
+        a1, a2, d, se, stat, p, p2, pg, pl, alternative, lo, hi, conf_level, n_boot, int(diffs.size), paired, scheme
+    )

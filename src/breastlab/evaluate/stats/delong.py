@@ -185,15 +185,24 @@ def ci_auc(
         from breastlab.evaluate.stats.bootstrap import bootstrap_ci
 
         res = bootstrap_ci(
-            y_true, y_score, "auc", direction=direction, n_boot=n_boot, conf_level=conf_level,
-            stratified=stratified, cluster=cluster, seed=seed,
+            y_true,
+            y_score,
+            "auc",
+            direction=direction,
+            n_boot=n_boot,
+            conf_level=conf_level,
+            stratified=stratified,
+            cluster=cluster,
+            seed=seed,
         )
         a, lo, hi, se = res.estimate, res.lower, res.upper, res.se
     else:
         raise BreastlabInputError(f"method must be 'delong' or 'bootstrap', got {method!r}")
     if se == 0.0:
-        warn_degenerate(f"AUC = {a:g} has zero variance (perfect separation or all scores tied); "
-                        "the confidence interval is degenerate")
+        warn_degenerate(
+            f"AUC = {a:g} has zero variance (perfect separation or all scores tied); "
+            "the confidence interval is degenerate"
+        )
     z, p = _p_vs_half(a, se)
     return AucCI(a, float(lo), float(hi), se, conf_level, method, z, p, m, n)
 
@@ -264,8 +273,9 @@ def delong_test(
     if se == 0.0:
         warn_degenerate(f"DeLong test: the AUC difference {d:g} has zero variance; the test is degenerate")
     p = {"two-sided": p2, "greater": pg, "less": pl}[alternative]
-    return DeLongTest(a1, a2, d, se, stat, df, p, p2, pg, pl, alternative, float(lo), float(hi), conf_level, paired,
-                      method)
+    return DeLongTest(
+        a1, a2, d, se, stat, df, p, p2, pg, pl, alternative, float(lo), float(hi), conf_level, paired, method
+    )
 
 
 def _ratio(d: float, se: float) -> float:

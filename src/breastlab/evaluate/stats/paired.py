@@ -87,13 +87,25 @@ def wilcoxon_signed_rank(x, y=None, alternative: str = "two-sided", method: str 
         used = "exact" if nz <= 50 and not has_ties and nz == d.size else "approx"
     else:
         used = method
-    res = _st.wilcoxon(xa, ya, alternative=alternative, zero_method="wilcox",
-                       method="exact" if used == "exact" else "asymptotic")
+    res = _st.wilcoxon(
+        xa, ya, alternative=alternative, zero_method="wilcox", method="exact" if used == "exact" else "asymptotic"
+    )
     return WilcoxonResult(
-        float(res.statistic), float(res.pvalue), int(d.size), nz, used, alternative,
-        float(np.median(xa)), float(xa.min()), float(xa.max()),
-        float(np.median(ya)), float(ya.min()), float(ya.max()),
-        float(np.median(d)), median_range(xa), median_range(ya),
+        float(res.statistic),
+        float(res.pvalue),
+        int(d.size),
+        nz,
+        used,
+        alternative,
+        float(np.median(xa)),
+        float(xa.min()),
+        float(xa.max()),
+        float(np.median(ya)),
+        float(ya.min()),
+        float(ya.max()),
+        float(np.median(d)),
+        median_range(xa),
+        median_range(ya),
     )
 
 

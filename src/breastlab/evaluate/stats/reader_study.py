@@ -101,8 +101,12 @@ class ReaderStudyResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        payload: dict = {"groups": self.groups, "conditions": self.conditions, "findings": self.findings,
-                         "notes": self.notes}
+        payload: dict = {
+            "groups": self.groups,
+            "conditions": self.conditions,
+            "findings": self.findings,
+            "notes": self.notes,
+        }
         for name, df in self.tables().items():
             write_table(df, out / f"{name}.csv")
             payload[name] = df.astype(object).where(df.notna(), None).to_dict(orient="records")
@@ -113,15 +117,47 @@ class ReaderStudyResult:
 def _display(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Compact columns for the printed tables (the CSVs keep every column)."""
     keep = {
-        "performance": ["finding", "group", "condition", "n_pos", "n_neg", "auc_ci", "se", "p_value", "cutoff",
-                        "sensitivity", "specificity"],
+        "performance": [
+            "finding",
+            "group",
+            "condition",
+            "n_pos",
+            "n_neg",
+            "auc_ci",
+            "se",
+            "p_value",
+            "cutoff",
+            "sensitivity",
+            "specificity",
+        ],
         "comparisons": ["finding", "comparison", "auc1", "auc2", "difference", "diff_ci", "z", "p_value"],
         "agreement": ["group", "condition", "reader1", "reader2", "n", "kappa", "kappa_ci", "p_value", "strength"],
-        "reading_time": ["group", "n_pairs", "first", "second", "summary_first", "summary_second", "statistic",
-                         "p_value", "method"],
+        "reading_time": [
+            "group",
+            "n_pairs",
+            "first",
+            "second",
+            "summary_first",
+            "summary_second",
+            "statistic",
+            "p_value",
+            "method",
+        ],
         "per_reader": ["reader", "group", "condition", "n_cases", "auc_ci"],
-        "mrmc": ["readers", "n_readers", "first", "second", "auc_first_ci", "auc_second_ci", "diff_ci", "F", "df2",
-                 "p_value", "p_fixed_readers", "note"],
+        "mrmc": [
+            "readers",
+            "n_readers",
+            "first",
+            "second",
+            "auc_first_ci",
+            "auc_second_ci",
+            "diff_ci",
+            "F",
+            "df2",
+            "p_value",
+            "p_fixed_readers",
+            "note",
+        ],
     }.get(name)
     return df if keep is None else df[[c for c in keep if c in df.columns]]
 
@@ -244,7 +280,10 @@ def reader_study(
         agreement=_agreement(d, cases, groups, conditions, kappa_weights, conf_level, notes),
         reading_time=_reading_time(d, groups, conditions, time_unit, notes),
         per_reader=_per_reader(d, cases, groups, conditions, conf_level, notes),
-        groups=groups, conditions=conditions, findings=findings, notes=notes,
+        groups=groups,
+        conditions=conditions,
+        findings=findings,
+        notes=notes,
     )
     result.mrmc = _mrmc(d, conditions, notes)  # issue 6: OR-Hillis MRMC table
     return result
@@ -260,14 +299,28 @@ def _scores(cases, mean_scores, idx, g, c):
 
 def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_level, notes) -> dict:
     y, s = _scores(cases, mean_scores, idx, g, c)
-    row = {"finding": finding, "group": g, "condition": c,
-           "n_pos": int(y.sum()) if y is not None else 0, "n_neg": int((1 - y).sum()) if y is not None else 0}
+    row = {
+        "finding": finding,
+        "group": g,
+        "condition": c,
+        "n_pos": int(y.sum()) if y is not None else 0,
+        "n_neg": int((1 - y).sum()) if y is not None else 0,
+    }
     ci, err = _safe(ci_auc, y, s, conf_level=conf_level) if y is not None else (None, "no readings")
     if ci is None:
         notes.append(f"{finding}/{g}/{c}: no AUC ({err})")
-        return {**row, "auc": math.nan, "auc_lower": math.nan, "auc_upper": math.nan, "se": math.nan,
-                "p_value": math.nan, "cutoff": math.nan, "sensitivity": math.nan, "specificity": math.nan,
-                "auc_ci": "-"}
+        return {
+            **row,
+            "auc": math.nan,
+            "auc_lower": math.nan,
+            "auc_upper": math.nan,
+            "se": math.nan,
+            "p_value": math.nan,
+            "cutoff": math.nan,
+            "sensitivity": math.nan,
+            "specificity": math.nan,
+            "auc_ci": "-",
+        }
     yp, _ = _safe(youden, y, s)
     cutoff = yp.threshold
     if threshold is None:
@@ -275,9 +328,18 @@ def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_lev
     else:
         pos = s >= threshold
         se_, sp_ = float(pos[y == 1].mean()), float((~pos)[y == 0].mean())
-    return {**row, "auc": ci.auc, "auc_lower": ci.lower, "auc_upper": ci.upper, "se": ci.se, "p_value": ci.p_value,
-            "cutoff": cutoff, "sensitivity": se_, "specificity": sp_,
-            "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper)}
+    return {
+        **row,
+        "auc": ci.auc,
+        "auc_lower": ci.lower,
+        "auc_upper": ci.upper,
+        "se": ci.se,
+        "p_value": ci.p_value,
+        "cutoff": cutoff,
+        "sensitivity": se_,
+        "specificity": sp_,
+        "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper),
+    }
 
 
 def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_level, notes) -> list[dict]:
@@ -298,12 +360,33 @@ def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_leve
         row = {"finding": finding, "comparison": label, "n_cases": len(both)}
         if t is None:
             notes.append(f"{finding}/{label}: no test ({err})")
-            rows.append({**row, "auc1": math.nan, "auc2": math.nan, "difference": math.nan, "diff_lower": math.nan,
-                         "diff_upper": math.nan, "diff_ci": "-", "z": math.nan, "p_value": math.nan})
+            rows.append(
+                {
+                    **row,
+                    "auc1": math.nan,
+                    "auc2": math.nan,
+                    "difference": math.nan,
+                    "diff_lower": math.nan,
+                    "diff_upper": math.nan,
+                    "diff_ci": "-",
+                    "z": math.nan,
+                    "p_value": math.nan,
+                }
+            )
             continue
-        rows.append({**row, "auc1": t.auc1, "auc2": t.auc2, "difference": t.difference, "diff_lower": t.ci_lower,
-                     "diff_upper": t.ci_upper, "diff_ci": _fmt_ci(t.difference, t.ci_lower, t.ci_upper),
-                     "z": t.statistic, "p_value": t.p_value})
+        rows.append(
+            {
+                **row,
+                "auc1": t.auc1,
+                "auc2": t.auc2,
+                "difference": t.difference,
+                "diff_lower": t.ci_lower,
+                "diff_upper": t.ci_upper,
+                "diff_ci": _fmt_ci(t.difference, t.ci_lower, t.ci_upper),
+                "z": t.statistic,
+                "p_value": t.p_value,
+            }
+        )
     return rows
 
 
@@ -315,8 +398,9 @@ def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.D
     for g in groups:
         readers = sorted(d.loc[d["reader_group"] == g, "reader"].unique())
         for c in conditions:
-            wide = d[(d["reader_group"] == g) & (d["condition"] == c)].pivot(index="case_id", columns="reader",
-                                                                             values="score")
+            wide = d[(d["reader_group"] == g) & (d["condition"] == c)].pivot(
+                index="case_id", columns="reader", values="score"
+            )
             if not integer:
                 consensus = wide.mean(axis=1)
                 yp, _ = _safe(youden, cases.loc[consensus.index, "truth"].to_numpy(), consensus.to_numpy())
@@ -326,22 +410,61 @@ def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.D
                 if r1 not in wide.columns or r2 not in wide.columns:
                     continue
                 pair = wide[[r1, r2]].dropna()
-                k, err = _safe(cohen_kappa, pair[r1].to_numpy(), pair[r2].to_numpy(), weights=weights,
-                               conf_level=conf_level)
+                k, err = _safe(
+                    cohen_kappa, pair[r1].to_numpy(), pair[r2].to_numpy(), weights=weights, conf_level=conf_level
+                )
                 row = {"group": g, "condition": c, "reader1": r1, "reader2": r2, "n": len(pair)}
                 if k is None:
                     notes.append(f"agreement {g}/{c}/{r1}-{r2}: {err}")
                     continue
-                rows.append({**row, "kappa": k.kappa, "se": k.se, "kappa_lower": k.lower, "kappa_upper": k.upper,
-                             "kappa_ci": _fmt_ci(k.kappa, k.lower, k.upper), "p_value": k.p_value,
-                             "strength": k.strength, "weights": k.weights})
-    return pd.DataFrame(rows, columns=["group", "condition", "reader1", "reader2", "n", "kappa", "se", "kappa_lower",
-                                       "kappa_upper", "kappa_ci", "p_value", "strength", "weights"])
+                rows.append(
+                    {
+                        **row,
+                        "kappa": k.kappa,
+                        "se": k.se,
+                        "kappa_lower": k.lower,
+                        "kappa_upper": k.upper,
+                        "kappa_ci": _fmt_ci(k.kappa, k.lower, k.upper),
+                        "p_value": k.p_value,
+                        "strength": k.strength,
+                        "weights": k.weights,
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "group",
+            "condition",
+            "reader1",
+            "reader2",
+            "n",
+            "kappa",
+            "se",
+            "kappa_lower",
+            "kappa_upper",
+            "kappa_ci",
+            "p_value",
+            "strength",
+            "weights",
+        ],
+    )
 
 
 def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
-    cols = ["group", "n_pairs", "first", "second", "median_first", "median_second", "summary_first",
-            "summary_second", "median_difference", "statistic", "p_value", "method"]
+    cols = [
+        "group",
+        "n_pairs",
+        "first",
+        "second",
+        "median_first",
+        "median_second",
+        "summary_first",
+        "summary_second",
+        "median_difference",
+        "statistic",
+        "p_value",
+        "method",
+    ]
     if "reading_time_s" not in d.columns or d["reading_time_s"].isna().all():
         notes.append("reading_time: no reading_time_s column; table left empty")
         return pd.DataFrame(columns=cols)
@@ -358,11 +481,22 @@ def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
         if w is None:
             notes.append(f"reading_time {g}: {err}")
             continue
-        rows.append({"group": g, "n_pairs": w.n, "first": c1, "second": c2,
-                     "median_first": float(np.median(pair[c1])), "median_second": float(np.median(pair[c2])),
-                     "summary_first": w.summary_x, "summary_second": w.summary_y,
-                     "median_difference": w.median_difference, "statistic": w.statistic, "p_value": w.p_value,
-                     "method": w.method})
+        rows.append(
+            {
+                "group": g,
+                "n_pairs": w.n,
+                "first": c1,
+                "second": c2,
+                "median_first": float(np.median(pair[c1])),
+                "median_second": float(np.median(pair[c2])),
+                "summary_first": w.summary_x,
+                "summary_second": w.summary_y,
+                "median_difference": w.median_difference,
+                "statistic": w.statistic,
+                "p_value": w.p_value,
+                "method": w.method,
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -378,11 +512,22 @@ def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame
                 if ci is None:
                     notes.append(f"per_reader {r}/{c}: {err}")
                     continue
-                rows.append({"reader": r, "group": g, "condition": c, "n_cases": len(sub), "auc": ci.auc,
-                             "auc_lower": ci.lower, "auc_upper": ci.upper, "se": ci.se,
-                             "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper)})
-    return pd.DataFrame(rows, columns=["reader", "group", "condition", "n_cases", "auc", "auc_lower", "auc_upper",
-                                       "se", "auc_ci"])
+                rows.append(
+                    {
+                        "reader": r,
+                        "group": g,
+                        "condition": c,
+                        "n_cases": len(sub),
+                        "auc": ci.auc,
+                        "auc_lower": ci.lower,
+                        "auc_upper": ci.upper,
+                        "se": ci.se,
+                        "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper),
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["reader", "group", "condition", "n_cases", "auc", "auc_lower", "auc_upper", "se", "auc_ci"]
+    )
 
 
 # --------------------------------------------------------------------------- MRMC table (issue 6, owner: mrmc)

@@ -93,8 +93,18 @@ def simulate_reader_study(
                     s = np.round(1.0 / (1.0 + np.exp(-(1.2 * latent - 0.8))), 4)
                 t = time_s[g] * reader_speed * case_time * np.exp(rng.normal(0.0, 0.3, n_cases))
                 t *= time_factor_aided if k == 1 else 1.0
-                frames.append(pd.DataFrame({
-                    "case_id": case_ids, "truth": truth, "reader": reader, "reader_group": g, "condition": cond,
-                    "finding": finding, "score": s, "reading_time_s": np.round(t, 1),
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "case_id": case_ids,
+                            "truth": truth,
+                            "reader": reader,
+                            "reader_group": g,
+                            "condition": cond,
+                            "finding": finding,
+                            "score": s,
+                            "reading_time_s": np.round(t, 1),
+                        }
+                    )
+                )
     return pd.concat(frames, ignore_index=True)[COLUMNS]

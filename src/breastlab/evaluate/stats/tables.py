@@ -31,32 +31,72 @@ def column(df: pd.DataFrame, name: str, argument: str = "column"):
     return df[name].to_numpy()
 
 
-def auc_table(df, truth: str, scores: Sequence[str], direction: str = "<", conf_level: float = 0.95,
-              method: str = "delong", n_boot: int = 2000, seed: int = 0, cluster: str | None = None) -> pd.DataFrame:
+def auc_table(
+    df,
+    truth: str,
+    scores: Sequence[str],
+    direction: str = "<",
+    conf_level: float = 0.95,
+    method: str = "delong",
+    n_boot: int = 2000,
+    seed: int = 0,
+    cluster: str | None = None,
+) -> pd.DataFrame:
     from breastlab.evaluate.stats.delong import ci_auc
 
     y = column(df, truth, "--truth")
     cl = None if cluster is None else column(df, cluster, "--cluster")
     rows = []
     for s in scores:
-        ci = ci_auc(y, column(df, s, "--score"), conf_level=conf_level, method=method, direction=direction,
-                    n_boot=n_boot, seed=seed, cluster=cl)
-        rows.append({"score": s, "n_pos": ci.n_positive, "n_neg": ci.n_negative, "auc": ci.auc, "lower": ci.lower,
-                     "upper": ci.upper, "se": ci.se, "p_vs_0.5": ci.p_value, "method": method})
+        ci = ci_auc(
+            y,
+            column(df, s, "--score"),
+            conf_level=conf_level,
+            method=method,
+            direction=direction,
+            n_boot=n_boot,
+            seed=seed,
+            cluster=cl,
+        )
+        rows.append(
+            {
+                "score": s,
+                "n_pos": ci.n_positive,
+                "n_neg": ci.n_negative,
+                "auc": ci.auc,
+                "lower": ci.lower,
+                "upper": ci.upper,
+                "se": ci.se,
+                "p_vs_0.5": ci.p_value,
+                "method": method,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def delong_table(df, truth: str, scores: Sequence[str], by: str | None = None, direction: str = "<",
-                 alternative: str = "two-sided", conf_level: float = 0.95) -> pd.DataFrame:
+def delong_table(
+    df,
+    truth: str,
+    scores: Sequence[str],
+    by: str | None = None,
+    direction: str = "<",
+    alternative: str = "two-sided",
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
     """Paired test of two score columns, or (``by``) unpaired test of one score between two groups."""
     from breastlab.evaluate.stats.delong import delong_test
 
     if by is None:
         if len(scores) != 2:
             raise BreastlabInputError(f"a paired DeLong test needs exactly two --score columns, got {list(scores)}")
-        t = delong_test(column(df, truth, "--truth"), column(df, scores[0], "--score"),
-                        column(df, scores[1], "--score"), alternative=alternative, conf_level=conf_level,
-                        direction=direction)
+        t = delong_test(
+            column(df, truth, "--truth"),
+            column(df, scores[0], "--score"),
+            column(df, scores[1], "--score"),
+            alternative=alternative,
+            conf_level=conf_level,
+            direction=direction,
+        )
         label = f"{scores[0]} vs {scores[1]}"
     else:
         if len(scores) != 1:
@@ -67,24 +107,41 @@ def delong_table(df, truth: str, scores: Sequence[str], by: str | None = None, d
             raise BreastlabInputError(f"--by column {by!r} must hold exactly two groups, found {levels[:10]}")
         a, b = (groups == levels[0]).to_numpy(), (groups == levels[1]).to_numpy()
         y, s = column(df, truth, "--truth"), column(df, scores[0], "--score")
-        t = delong_test(y[a], s[a], s[b], y_true2=y[b], alternative=alternative, conf_level=conf_level,
-                        direction=direction)
+        t = delong_test(
+            y[a], s[a], s[b], y_true2=y[b], alternative=alternative, conf_level=conf_level, direction=direction
+        )
         label = f"{scores[0]}: {by}={levels[0]} vs {by}={levels[1]}"
     return pd.DataFrame([{"comparison": label, **t.to_dict()}])
 
 
-def bootstrap_table(df, truth: str, score: str | None, metrics: Sequence[str], pred: str | None = None,
-                    threshold: float | None = None, cluster: str | None = None, n_boot: int = 2000,
-                    conf_level: float = 0.95, stratified: bool = True, seed: int = 0,
-                    direction: str = "<") -> pd.DataFrame:
+def bootstrap_table(
+    df,
+    truth: str,
+    score: str | None,
+    metrics: Sequence[str],
+    pred: str | None = None,
+    threshold: float | None = None,
+    cluster: str | None = None,
+    n_boot: int = 2000,
+    conf_level: float = 0.95,
+    stratified: bool = True,
+    seed: int = 0,
+    direction: str = "<",
+) -> pd.DataFrame:
     from breastlab.evaluate.stats.bootstrap import bootstrap_metrics
 
     res = bootstrap_metrics(
         column(df, truth, "--truth"),
         y_score=None if score is None else column(df, score, "--score"),
         y_pred=None if pred is None else column(df, pred, "--pred"),
-        metrics=list(metrics), threshold=threshold, direction=direction, n_boot=n_boot, conf_level=conf_level,
-        stratified=stratified, cluster=None if cluster is None else column(df, cluster, "--cluster"), seed=seed,
+        metrics=list(metrics),
+        threshold=threshold,
+        direction=direction,
+        n_boot=n_boot,
+        conf_level=conf_level,
+        stratified=stratified,
+        cluster=None if cluster is None else column(df, cluster, "--cluster"),
+        seed=seed,
     )
     return pd.DataFrame([r.to_dict() for r in res.values()])
 
@@ -101,8 +158,9 @@ def youden_table(df, truth: str, score: str, direction: str = "<") -> pd.DataFra
 def kappa_table(df, rater1: str, rater2: str, weights: str | None = None, conf_level: float = 0.95) -> pd.DataFrame:
     from breastlab.evaluate.stats.agreement import cohen_kappa
 
-    k = cohen_kappa(column(df, rater1, "--rater1"), column(df, rater2, "--rater2"), weights=weights,
-                    conf_level=conf_level)
+    k = cohen_kappa(
+        column(df, rater1, "--rater1"), column(df, rater2, "--rater2"), weights=weights, conf_level=conf_level
+    )
     return pd.DataFrame([{"rater1": rater1, "rater2": rater2, **k.to_dict()}])
 
 
