@@ -18,6 +18,7 @@ from breastlab.evaluate.mrmc._analysis import (
     ORHillisResult,
     or_hillis,
     or_hillis_arrays,
+    or_hillis_foms,
 )
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays, mrmc_frame, read_reader_study
 from breastlab.evaluate.mrmc._fom import COV_METHODS, FOMS, figure_of_merit, fom_and_covariance
@@ -44,6 +45,7 @@ __all__ = [
     "mrmc_frame",
     "or_hillis",
     "or_hillis_arrays",
+    "or_hillis_foms",
     "or_hillis_table",
     "or_moments",
     "read_reader_study",
