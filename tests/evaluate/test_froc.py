@@ -35,6 +35,7 @@ from breastlab.evaluate.froc import (
     read_jafroc,
     write_jafroc,
 )
+from breastlab.evaluate.froc.simulate import simulate_froc
 from breastlab.evaluate.mrmc import or_moments
 
 DATA = Path(__file__).parent / "data"
@@ -391,3 +392,42 @@ def test_split_plot_paradigm_is_refused(froc_cr):
 def test_or_froc_needs_two_treatments(froc_cr):
     with pytest.raises(BreastlabInputError, match="at least 2 treatments"):
         or_froc(froc_cr, treatments=["0"])
+
+
+# ------------------------------------------------------------------------ CLI
+def test_cli_stats_froc(tmp_path, capsys):
+    import json
+
+    from breastlab.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["stats", "froc", str(DATA / "jafroc_fed_roc.xlsx"), "--treatments", "4,5", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "first minus second treatment in the order 4, 5" in text
+    assert "4 - 5: +0.042" in text  # Windows JAFROC: 4 - 5 = 0.04218751
+    result = json.loads((out / "froc.json").read_text())
+    assert result["fom_label"] == "wAFROC" and result["treatments"] == ["4", "5"]
+    diff = pd.read_csv(out / "froc_differences.csv")
+    assert diff.comparison.tolist() == ["4 - 5"]
+    assert diff.estimate.iloc[0] == pytest.approx(0.04218751, abs=1e-7)
+    foms = pd.read_csv(out / "froc_foms.csv")
+    assert foms.columns.tolist() == ["treatment", "1", "3", "4", "5"]
+
+
+def test_cli_stats_froc_bad_input(tmp_path, capsys):
+    from breastlab.cli import main
+
+    (tmp_path / "TRUTH.csv").write_text("CaseID,LesionID,Weight\n1,0,0\n2,1,1\n")
+    (tmp_path / "NL.csv").write_text("ReaderID,ModalityID,CaseID,NL_Rating\nA,X,1,2\n")
+    (tmp_path / "LL.csv").write_text("ReaderID,ModalityID,CaseID,LesionID,LL_Rating\nA,X,2,1,abc\n")
+    assert main(["stats", "froc", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "file 'LL.csv', row 2: column 'LL_Rating' must be a number, got 'abc'" in err
+
+
+def test_simulated_study_has_the_planted_effect():
+    d = simulate_froc(2, 5, 150, 150, effects=[0.0, 1.0], seed=2)
+    res = or_froc(d, treatments=["T2", "T1"])
+    assert res.differences.estimate.iloc[0] > 0.05
+    assert res.test.p_value < 0.01

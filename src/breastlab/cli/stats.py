@@ -239,6 +239,7 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
     p.set_defaults(func=_cmd_stats_mrmc)
+    _add_stats_froc(stats_sub)
 
 
 def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
@@ -266,4 +267,55 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
         json_path=args.json,
         extra=res.to_dict(),
     )
+    return 0
+
+
+def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
+    p = stats_sub.add_parser(
+        "froc",
+        help="free-response (FROC) reader study: JAFROC figures of merit and OR-Hillis analysis (as RJafroc)",
+        description="FROC analysis of a JAFROC workbook (sheets TRUTH, NL/FP, LL/TP) or a folder of TRUTH.csv, "
+        "NL.csv, LL.csv: figures of merit per reader and treatment, random-reader random-case, fixed-reader and "
+        "fixed-case OR-Hillis tests, every treatment difference (first minus second in --treatments order).",
+    )
+    p.add_argument("study", metavar="WORKBOOK.xlsx|DIR", help="JAFROC workbook or CSV folder")
+    p.add_argument(
+        "--fom",
+        default="wafroc",
+        help="wAFROC (default), AFROC, wAFROC1, AFROC1, HrAuc, HrSe, HrSp, MaxLLF, MaxNLF, MaxNLFAllCases",
+    )
+    p.add_argument("--cov", choices=("jackknife", "bootstrap"), default="jackknife", help="case covariance")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap samples (--cov bootstrap)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--treatments", default=None, help="comma-separated modalities and their order, e.g. AI,unaided")
+    p.add_argument("--readers", default=None, help="comma-separated readers to keep")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
+    p.add_argument("--json", default=None, help="also write the full result as JSON here")
+    p.set_defaults(func=_cmd_stats_froc)
+
+
+def _cmd_stats_froc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import write_json
+    from breastlab.evaluate.froc import or_froc, read_jafroc
+
+    src = Path(args.study)
+    data = read_jafroc(src)
+    res = or_froc(
+        data,
+        fom=args.fom,
+        cov=args.cov,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        treatments=args.treatments.split(",") if args.treatments else None,
+        readers=args.readers.split(",") if args.readers else None,
+        alpha=args.alpha,
+    )
+    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="froc")
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    print(res.summary())
+    print(f"\nwrote {out}/ (froc.json, froc_summary.txt, froc_foms.csv and one CSV per table)")
     return 0

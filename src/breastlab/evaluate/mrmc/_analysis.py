@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,20 @@ class ORHillisResult:
             "fixed_cases_differences": self.fixed_cases_differences,
             "fixed_cases_treatment_foms": self.fixed_cases_treatment_foms,
         }
+
+    def write(self, out_dir, name: str = "mrmc") -> Path:
+        """Write ``<name>.json`` (everything), ``<name>_summary.txt`` and one CSV per table into ``out_dir``."""
+        from breastlab._io import write_json, write_table, write_text
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for key, df in self.tables().items():
+            write_table(df, out / f"{name}_{key}.csv")
+        foms = pd.DataFrame(self.foms, index=list(self.treatments), columns=list(self.readers))
+        write_table(foms.rename_axis("treatment").reset_index(), out / f"{name}_foms.csv")
+        write_text(self.summary() + "\n", out / f"{name}_summary.txt")
+        write_json(self.to_dict(), out / f"{name}.json")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None)."""
