@@ -21,12 +21,13 @@ Writing is per key (usually a patient) through :class:`StoreWriter`: each key
 becomes an atomic shard in ``STORE/.shards/``; a job that is interrupted and
 restarted skips the keys already written (:meth:`StoreWriter.done_keys`), and
 :meth:`StoreWriter.finalize` streams the shards into the final files, so peak
-memory is one shard of images, not the cohort. A shard is ``<key>.npy`` (pixels),
-``<key>.tables.pkl`` (its manifest and findings rows, pickled: shards are scratch files
-this class writes and reads itself, and a pickle keeps pandas dtypes without the
-per-column Arrow conversion that made a parquet shard cost ~10 ms) and ``<key>.done``
-(written last). Shards of older versions (``.manifest.parquet``/``.findings.parquet``)
-are still read on resume.
+memory is one shard of images, not the cohort. A shard is ``<key>.npy`` (pixels, read
+with ``allow_pickle=False``), ``<key>.tables.json`` (its manifest and findings rows as
+JSON that keeps every column's dtype, :func:`breastlab._io.encode_frame`) and
+``<key>.done`` (written last). Nothing read from a store folder can run code: shard
+tables of older versions that were pickles (``.tables.pkl``) are never opened (their
+keys are redone), parquet shards of older versions (``.manifest.parquet``/
+``.findings.parquet``) are still read on resume.
 
 Jobs with many small keys (one breast-MIP pair per patient) use :meth:`StoreWriter.add`
 instead: keys are kept in memory and written together as one *batch* in
@@ -42,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Sequence
@@ -52,7 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from breastlab._io import atomic_path, write_json, write_table
+from breastlab._io import atomic_path, decode_frame, dumps_frames, encode_frame, write_json, write_table
 from breastlab.errors import BreastlabInputError
 
 STORE_VERSION = 1
@@ -78,7 +78,7 @@ class ArrayStore:
         self.layout: Layout = self.meta["layout"]
         self.dtype = np.dtype(self.meta["dtype"])
         if self.layout == "fixed":
-            self._images = np.load(self.path / "images.npy", mmap_mode="r")
+            self._images = np.load(self.path / "images.npy", mmap_mode="r", allow_pickle=False)
             if len(self._images) != len(self.manifest):
                 raise BreastlabInputError(
                     f"{self.path}: images.npy has {len(self._images)} images but "
@@ -252,19 +252,33 @@ class StoreWriter:
 
     def _batches(self) -> list[tuple[Path, dict[str, Any]]]:
         """``(pixel file, header)`` of the complete batches on disk, oldest first. The header
-        (``<n>.keys.pkl``, written after the pixels, so it marks the batch complete) holds
-        ``keys``, ``counts`` (images per key), ``shapes``, ``tables`` and ``extras``."""
+        (``<n>.keys.json``, written after the pixels, so it marks the batch complete) holds
+        ``keys``, ``counts`` (images per key), ``sizes``, ``tables`` and ``extras``. Batch
+        headers of older versions (``.keys.pkl``, pickles) are never opened."""
         if not self._batch_dir.is_dir():
             return []
         out = []
-        for path in sorted(self._batch_dir.glob("*.keys.pkl")):
-            with open(path, "rb") as fh:
-                out.append((path.with_name(path.name.replace(".keys.pkl", ".npy")), pickle.load(fh)))
+        for path in sorted(self._batch_dir.glob("*.keys.json")):
+            header = json.loads(path.read_text())
+            header["tables"] = {
+                k: (decode_frame(m), None if f is None else decode_frame(f)) for k, (m, f) in header["tables"].items()
+            }
+            out.append((path.with_name(path.name.replace(".keys.json", ".npy")), header))
+        return out
+
+    def _done_shards(self) -> dict[str, Path]:
+        """Complete shards on disk: key -> file stem. A ``.done`` marker counts only beside tables this
+        version reads (JSON, or the parquet pair of older versions)."""
+        out = {}
+        for marker in self.shard_dir.glob("*.done"):
+            stem = marker.with_suffix("")
+            if Path(f"{stem}.tables.json").exists() or Path(f"{stem}.manifest.parquet").exists():
+                out[marker.read_text()] = stem
         return out
 
     def done_keys(self) -> set[str]:
         """Keys whose shard is complete (a restarted job skips them), and keys added in memory."""
-        done = {p.read_text() for p in self.shard_dir.glob("*.done")}
+        done = set(self._done_shards())
         for _, header in self._batches():
             done.update(header["keys"])
         return done | set(self._pending)
@@ -319,8 +333,8 @@ class StoreWriter:
         # shards after finalize then waits ~3 ms a file for that I/O.
         with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
             np.save(fh, arrays)
-        with atomic_path(f"{stem}.tables.pkl") as tmp, open(tmp, "r+b") as fh:
-            pickle.dump((man, findings), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        with atomic_path(f"{stem}.tables.json") as tmp, open(tmp, "r+") as fh:
+            fh.write(dumps_frames({"manifest": encode_frame(man), "findings": encode_frame(findings)}))
         # The marker is written last: a shard without it is redone on resume.
         with atomic_path(f"{stem}.done") as tmp, open(tmp, "r+") as fh:  # text, as done_keys reads it
             fh.write(str(key))
@@ -337,7 +351,7 @@ class StoreWriter:
     ) -> None:
         """:meth:`write_shard` kept in memory until the next checkpoint (see the class).
 
-        ``extra`` (any picklable object, e.g. notes about the key) is kept with the key and
+        ``extra`` (any JSON value, e.g. a list of notes about the key) is kept with the key and
         returned by :meth:`extras`, also after a resume.
         """
         pixels, man = self._pack(key, images, manifest, sizes=self.layout == "ragged")  # fixed: the store's size
@@ -364,17 +378,20 @@ class StoreWriter:
             "keys": keys,
             "counts": [len(p[1]) for p in items],
             "sizes": [int(p[0].size) for p in items],
-            "tables": {k: (p[1], p[2]) for k, p in zip(keys, items, strict=True)},
+            "tables": {
+                k: (encode_frame(p[1]), None if p[2] is None else encode_frame(p[2]))
+                for k, p in zip(keys, items, strict=True)
+            },
             "extras": {k: p[3] for k, p in zip(keys, items, strict=True) if p[3] is not None},
         }
         self._batch_dir.mkdir(parents=True, exist_ok=True)
-        numbers = [int(p.name.split(".")[0]) for p in self._batch_dir.glob("*.keys.pkl")]
+        numbers = [int(p.name.split(".")[0]) for p in self._batch_dir.glob("*.keys.*")]
         stem = self._batch_dir / f"{max(numbers, default=0) + 1:06d}"
         pixels = np.concatenate([p[0].ravel() for p in items])
         with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
             np.save(fh, pixels)
-        with atomic_path(f"{stem}.keys.pkl") as tmp, open(tmp, "r+b") as fh:
-            pickle.dump(header, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        with atomic_path(f"{stem}.keys.json") as tmp, open(tmp, "r+") as fh:
+            fh.write(dumps_frames(header))
         self._pending.clear()
         self._pending_bytes = 0
 
@@ -389,9 +406,9 @@ class StoreWriter:
     def _shard_tables(self, key: str, stem: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if key in self._tables:
             return self._tables[key]
-        if Path(f"{stem}.tables.pkl").exists():
-            with open(f"{stem}.tables.pkl", "rb") as fh:
-                return pickle.load(fh)
+        if Path(f"{stem}.tables.json").exists():
+            saved = json.loads(Path(f"{stem}.tables.json").read_text())
+            return decode_frame(saved["manifest"]), decode_frame(saved["findings"])
         return pd.read_parquet(f"{stem}.manifest.parquet"), pd.read_parquet(f"{stem}.findings.parquet")
 
     def _sources(self) -> dict[str, tuple]:
@@ -404,9 +421,8 @@ class StoreWriter:
             for k, size in zip(header["keys"], header["sizes"], strict=True):
                 sources[k] = ("batch", pixels, offset, size, header["tables"][k])
                 offset += size
-        for p in self.shard_dir.glob("*.done"):
-            k = p.read_text()
-            sources[k] = ("shard", self.shard_dir / self._safe(k))
+        for k, stem in self._done_shards().items():
+            sources[k] = ("shard", stem)
         for k in self._pending:
             sources[k] = ("memory",)
         return sources
@@ -429,9 +445,9 @@ class StoreWriter:
             if src[0] == "memory":
                 return self._pending[k][0]
             if src[0] == "shard":
-                return np.load(f"{src[1]}.npy")
+                return _load_pixels(Path(f"{src[1]}.npy"))
             if src[1] not in mapped:
-                mapped[src[1]] = np.load(src[1], mmap_mode="r")
+                mapped[src[1]] = _load_pixels(src[1], mmap_mode="r")
             return mapped[src[1]][src[2] : src[2] + src[3]]
 
         all_tables = [tables(k) for k in keys]
@@ -484,6 +500,16 @@ class StoreWriter:
         if not keep_shards:
             shutil.rmtree(self.shard_dir, ignore_errors=True)
         return ArrayStore(self.path)
+
+
+def _load_pixels(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
+    """A shard's or batch's pixel vector; an object array (a pickle) is refused, never loaded."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except ValueError as exc:
+        raise BreastlabInputError(
+            f"{path}: not a pixel file this version writes ({exc}); delete it so its key is redone"
+        ) from None
 
 
 def write_store(
