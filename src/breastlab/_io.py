@@ -154,8 +154,11 @@ def _encode_column(col: pd.Series, name: str) -> Any:
             return [_encode_cell(v, name) for v in values]
         raise TypeError(f"column {name!r}: dtype {dtype} cannot be stored")
     # extension arrays (Int64, boolean, Float64, string): missing values as null
-    return [None if v is pd.NA or v is None or (isinstance(v, float) and v != v) else _encode_cell(v, name)
-            for v in col.astype(object).tolist()]  # fmt: skip
+    plain = (str, int, float, bool)
+    return [
+        v if type(v) in plain and v == v else None if v is pd.NA or v is None or v != v else _encode_cell(v, name)
+        for v in col.tolist()
+    ]
 
 
 def _decode_column(dtype: str, values: Any) -> Any:
@@ -164,6 +167,12 @@ def _decode_column(dtype: str, values: Any) -> Any:
         return pd.Categorical.from_codes(values["codes"], categories=cats, ordered=values["ordered"])
     np_dtype = pd.api.types.pandas_dtype(dtype)
     if not isinstance(np_dtype, np.dtype):
+        if isinstance(np_dtype, pd.Int64Dtype | pd.Float64Dtype | pd.BooleanDtype) or (
+            np_dtype.name[:1] in ("I", "U", "F") and hasattr(np_dtype, "numpy_dtype")
+        ):  # masked arrays (Int64, Float32, boolean ...): data and mask, faster than pd.array of a list
+            mask = np.array([v is None for v in values], dtype=bool)
+            data = np.array([0 if v is None else v for v in values], dtype=np_dtype.numpy_dtype)
+            return np_dtype.construct_array_type()(data, mask)
         return pd.array([_decode_cell(v) for v in values], dtype=np_dtype)
     if np_dtype.kind in "mM":
         return np.array(values, dtype=np.int64).view(np_dtype)

@@ -285,3 +285,46 @@ def test_shard_tables_keep_their_dtypes(tmp_path):
     pd.testing.assert_frame_equal(back, man.assign(height=2, width=2))
     assert [type(v) for v in back["mixed"]] == [int, type(None), np.float32]
     assert findings.empty and list(findings.columns) == list(empty_findings().columns)
+
+
+def test_reserved_slots_write_pixels_once(tmp_path):
+    """With the counts known up front, shards write straight into the final file, which finalize renames
+    (same inode, no second copy); the store equals one built from ordinary shards."""
+    import os
+
+    rng = np.random.default_rng(4)
+    imgs = {p: rng.integers(0, 255, (n, 5, 3), dtype=np.uint8) for p, n in [("A", 2), ("B", 3), ("C", 1)]}
+    ref = StoreWriter(tmp_path / "ref", shape=(5, 3))
+    for p in "ABC":
+        ref.write_shard(p, imgs[p], _rows(p, len(imgs[p])))
+    ref = ref.finalize()
+
+    w = StoreWriter(tmp_path / "s", shape=(5, 3))
+    w.reserve(["A", "B", "C"], [2, 3, 1])
+    inode = os.stat(tmp_path / "s" / ".shards" / "images.npy").st_ino
+    StoreWriter.open(tmp_path / "s").write_shard("C", imgs["C"], _rows("C", 1))  # another process's writer
+    w.write_shard("A", imgs["A"], _rows("A", 2))
+    w2 = StoreWriter(tmp_path / "s", shape=(5, 3))  # a resumed job reserves the same slots again
+    w2.reserve(["A", "B", "C"], [2, 3, 1])
+    assert w2.done_keys() == {"A", "C"}
+    w2.write_shard("B", imgs["B"], _rows("B", 3))
+    store = w2.finalize(key_order=["A", "B", "C"])
+    assert os.stat(tmp_path / "s" / "images.npy").st_ino == inode
+    assert (tmp_path / "s" / "images.npy").read_bytes() == (tmp_path / "ref" / "images.npy").read_bytes()
+    pd.testing.assert_frame_equal(store.manifest, ref.manifest)
+
+
+def test_reserved_slots_with_a_failed_key_and_another_count(tmp_path):
+    """A key that fails leaves its slot empty and a key with another count than planned goes to its own
+    shard: finalize then builds the file from slots and shards, in key order."""
+    rng = np.random.default_rng(5)
+    imgs = {p: rng.integers(0, 255, (n, 2, 2), dtype=np.uint8) for p, n in [("A", 2), ("B", 4), ("C", 1)]}
+    w = StoreWriter(tmp_path / "s", shape=(2, 2))
+    w.reserve(["A", "B", "C", "D"], [2, 3, 1, 5])  # B turns out to have 4 images, D fails
+    for p in "CBA":
+        w.write_shard(p, imgs[p], _rows(p, len(imgs[p])))
+    assert (tmp_path / "s" / ".shards" / "B.npy").exists() and not (tmp_path / "s" / ".shards" / "A.npy").exists()
+    store = w.finalize(key_order=["A", "B", "C", "D"])
+    np.testing.assert_array_equal(store.images, np.concatenate([imgs[p] for p in "ABC"]))
+    assert store.manifest["image_id"].tolist() == ["A:0", "A:1", "B:0", "B:1", "B:2", "B:3", "C:0"]
+    assert not (tmp_path / "s" / ".shards").exists()

@@ -29,6 +29,14 @@ tables of older versions that were pickles (``.tables.pkl``) are never opened (t
 keys are redone), parquet shards of older versions (``.manifest.parquet``/
 ``.findings.parquet``) are still read on resume.
 
+Pixels written once: where the number of images of every key is known before the job
+starts (a fixed-layout store), :meth:`StoreWriter.reserve` lays out the final
+``images.npy`` (``.shards/images.npy``, its header for the whole store, then one slot per
+key in store order) and :meth:`write_shard` writes a key's pixels straight into its slot
+(from any process). When every key filled its slot, :meth:`finalize` renames that file to
+``images.npy``; otherwise (a key failed, or had another count than planned and went to its
+own ``.npy``) it streams slots and shards into a new file as before.
+
 Jobs with many small keys (one breast-MIP pair per patient) use :meth:`StoreWriter.add`
 instead: keys are kept in memory and written together as one *batch* in
 ``STORE/.shards/batches/`` at checkpoints (every ``checkpoint_s`` seconds or
@@ -219,13 +227,101 @@ class StoreWriter:
         self.shard_dir = self.path / ".shards"
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         self._check_or_save_settings()
+        self._init_state(checkpoint_s, int(checkpoint_bytes))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> StoreWriter:
+        """The writer of a job in progress in ``path``, with its saved settings (worker processes
+        use it to write their keys; nothing is written until they do)."""
+        path = Path(path)
+        settings_path = path / ".shards" / "settings.json"
+        if not settings_path.exists():
+            raise BreastlabInputError(f"{path}: no store is being written here (no {settings_path})")
+        saved = json.loads(settings_path.read_text())
+        self = cls.__new__(cls)
+        self.path, self.layout, self.dtype = path, saved["layout"], np.dtype(saved["dtype"])
+        self.shape = tuple(saved["shape"]) if saved["shape"] else None
+        self.meta, self.shard_dir = saved.get("meta", {}), path / ".shards"
+        self._init_state(np.inf, np.inf)
+        return self
+
+    def _init_state(self, checkpoint_s: float, checkpoint_bytes: float) -> None:
         # Tables of the shards this writer wrote, so finalize need not read them back.
         self._tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
         # Keys given to add() and not yet in a batch on disk: key -> (pixels, manifest, findings, extra).
         self._pending: dict[str, tuple[np.ndarray, pd.DataFrame, pd.DataFrame, Any]] = {}
         self._pending_bytes = 0
-        self._checkpoint_s, self._checkpoint_bytes = float(checkpoint_s), int(checkpoint_bytes)
+        self._checkpoint_s, self._checkpoint_bytes = float(checkpoint_s), checkpoint_bytes
         self._last_checkpoint = time.monotonic()
+        self._slots = self._read_slots()
+
+    # ------------------------------------------------------------------ pixels written once
+    @property
+    def _slot_file(self) -> Path:
+        return self.shard_dir / "images.npy"
+
+    def _header_bytes(self, n_images: int) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (n_images, *self.shape)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(buf, header)
+        return buf.getvalue()
+
+    def _read_slots(self) -> dict[str, tuple[int, int]] | None:
+        """key -> (byte offset in the slot file, image count), from ``.shards/slots.json``."""
+        path = self.shard_dir / "slots.json"
+        if not path.exists() or not self._slot_file.exists():
+            return None
+        saved = json.loads(path.read_text())
+        image_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        offset = len(self._header_bytes(sum(saved["counts"])))
+        slots = {}
+        for key, count in zip(saved["keys"], saved["counts"], strict=True):
+            slots[key] = (offset, int(count))
+            offset += int(count) * image_bytes
+        return slots
+
+    def reserve(self, keys: Sequence[str], counts: Sequence[int]) -> None:
+        """Lay out the final image file for ``keys`` (in store order) with ``counts`` images each,
+        so :meth:`write_shard` writes their pixels once (fixed layout; see the module notes).
+
+        A resumed job reserves the same slots again and keeps what its keys wrote; a different
+        plan starts a new slot file (keys already written to the old one are redone).
+        """
+        if self.layout != "fixed":
+            raise BreastlabInputError(f"{self.path}: only a fixed-layout store has a size known up front")
+        plan = {"keys": [str(k) for k in keys], "counts": [int(c) for c in counts]}
+        path = self.shard_dir / "slots.json"
+        if path.exists() and self._slot_file.exists() and json.loads(path.read_text()) == plan:
+            self._slots = self._read_slots()
+            return
+        for stem in self._done_shards().values():  # written into slots that are given up now
+            if not Path(f"{stem}.npy").exists():
+                Path(f"{stem}.done").unlink()
+        header = self._header_bytes(sum(plan["counts"]))
+        total = len(header) + sum(plan["counts"]) * int(np.prod(self.shape)) * self.dtype.itemsize
+        with atomic_path(self._slot_file) as tmp, open(tmp, "r+b") as fh:
+            fh.write(header)
+            fh.truncate(total)  # a sparse file: the slots take disk space as they are written
+        write_json(plan, path)
+        self._slots = self._read_slots()
+
+    def _write_slot(self, key: str, pixels: np.ndarray) -> bool:
+        """``pixels`` into ``key``'s slot if it has one of that size (False: it goes to a shard)."""
+        slot = None if self._slots is None else self._slots.get(key)
+        if slot is None or pixels.nbytes != slot[1] * int(np.prod(self.shape)) * self.dtype.itemsize:
+            return False
+        view = memoryview(np.ascontiguousarray(pixels)).cast("B")
+        fd = os.open(self._slot_file, os.O_WRONLY)
+        try:
+            written = 0
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], slot[0] + written)
+        finally:
+            os.close(fd)
+        return True
 
     def _check_or_save_settings(self) -> None:
         """A resumed writer must use the settings of the interrupted one."""
@@ -331,8 +427,11 @@ class StoreWriter:
         # Shard files are opened "r+b" (atomic_path's temporary file exists, empty): opening with
         # truncation ("wb") makes ext4 flush the file at close (auto_da_alloc), and deleting the
         # shards after finalize then waits ~3 ms a file for that I/O.
-        with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
-            np.save(fh, arrays)
+        if self.layout == "fixed" and self._write_slot(str(key), arrays):
+            Path(f"{stem}.npy").unlink(missing_ok=True)  # of an earlier try that did not fit the slot
+        else:
+            with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
+                np.save(fh, arrays)
         with atomic_path(f"{stem}.tables.json") as tmp, open(tmp, "r+") as fh:
             fh.write(dumps_frames({"manifest": encode_frame(man), "findings": encode_frame(findings)}))
         # The marker is written last: a shard without it is redone on resume.
@@ -412,9 +511,9 @@ class StoreWriter:
         return pd.read_parquet(f"{stem}.manifest.parquet"), pd.read_parquet(f"{stem}.findings.parquet")
 
     def _sources(self) -> dict[str, tuple]:
-        """Where each complete key's data lies: ``("memory",)``, ``("shard", stem)`` or
-        ``("batch", pixel file, offset, size, tables)``; memory before shards before batches
-        (later batches first) where a key was written twice."""
+        """Where each complete key's data lies: ``("memory",)``, ``("shard", stem)``, ``("slot", stem,
+        byte offset, image count)`` or ``("batch", pixel file, offset, size, tables)``; memory before
+        shards before batches (later batches first) where a key was written twice."""
         sources: dict[str, tuple] = {}
         for pixels, header in self._batches():
             offset = 0
@@ -422,7 +521,8 @@ class StoreWriter:
                 sources[k] = ("batch", pixels, offset, size, header["tables"][k])
                 offset += size
         for k, stem in self._done_shards().items():
-            sources[k] = ("shard", stem)
+            in_slot = self._slots is not None and k in self._slots and not Path(f"{stem}.npy").exists()
+            sources[k] = ("slot", stem, *self._slots[k]) if in_slot else ("shard", stem)
         for k in self._pending:
             sources[k] = ("memory",)
         return sources
@@ -438,7 +538,7 @@ class StoreWriter:
             src = sources[k]
             if src[0] == "memory":
                 return self._pending[k][1], self._pending[k][2]
-            return src[4] if src[0] == "batch" else self._shard_tables(k, src[1])
+            return src[4] if src[0] == "batch" else self._shard_tables(k, src[1])  # a shard's or slot's stem
 
         def pixels(k: str) -> np.ndarray:
             src = sources[k]
@@ -446,6 +546,11 @@ class StoreWriter:
                 return self._pending[k][0]
             if src[0] == "shard":
                 return _load_pixels(Path(f"{src[1]}.npy"))
+            if src[0] == "slot":
+                if self._slot_file not in mapped:
+                    mapped[self._slot_file] = np.memmap(self._slot_file, dtype=np.uint8, mode="r")
+                nbytes = src[3] * int(np.prod(self.shape)) * self.dtype.itemsize
+                return mapped[self._slot_file][src[2] : src[2] + nbytes]
             if src[1] not in mapped:
                 mapped[src[1]] = _load_pixels(src[1], mmap_mode="r")
             return mapped[src[1]][src[2] : src[2] + src[3]]
@@ -478,10 +583,13 @@ class StoreWriter:
                 "fortran_order": False,
                 "shape": (len(manifest), *self.shape),
             }
-            with atomic_path(target) as tmp, open(tmp, "r+b") as fh:
-                np.lib.format.write_array_header_1_0(fh, header)
-                for k in keys:
-                    fh.write(np.ascontiguousarray(pixels(k)).data)
+            if self._slots is not None and keys == list(self._slots) and all(sources[k][0] == "slot" for k in keys):
+                os.replace(self._slot_file, target)  # every key in its slot: the file is the store's
+            else:
+                with atomic_path(target) as tmp, open(tmp, "r+b") as fh:
+                    np.lib.format.write_array_header_1_0(fh, header)
+                    for k in keys:
+                        fh.write(np.ascontiguousarray(pixels(k)).data)
         mapped.clear()
         findings = [t[1] for t in all_tables if t[1] is not None and len(t[1])]
         findings = pd.concat(findings, ignore_index=True) if findings else empty_findings()
