@@ -755,8 +755,16 @@ _ID_TAGS = {
     0x00280004: "PhotometricInterpretation",
 }  # fmt: skip
 _WANTED = {**_US_TAGS, **_TEXT_TAGS, **_ID_TAGS}
+# The dictionary VR of every wanted text tag: an explicit VR file that says otherwise is read by pydicom
+_TEXT_VR = {
+    **{t: b"DS" for t in _TEXT_TAGS}, 0x00280008: b"IS", 0x00100020: b"LO", 0x0020000D: b"UI", 0x0020000E: b"UI",
+    0x00280004: b"CS",
+}  # fmt: skip
+_CHARSET = 0x00080005
 _GEOMETRY = ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices")
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"})
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})  # fmt: skip
 _UNDEFINED = 0xFFFFFFFF
 _u16, _u32, _tag = struct.Struct("<H").unpack_from, struct.Struct("<I").unpack_from, struct.Struct("<HH").unpack_from
 
@@ -770,6 +778,8 @@ def _element(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes, int, int
     vr = buf[pos + 4 : pos + 6]
     if vr in _LONG_VRS:
         return tag, vr, _u32(buf, pos + 8)[0], pos + 12
+    if vr not in _SHORT_VRS:  # pydicom guesses on (implicit VR, a dictionary VR): it judges such a file
+        raise ValueError(f"unknown VR {vr!r}")
     return tag, vr, _u16(buf, pos + 6)[0], pos + 8
 
 
@@ -809,11 +819,12 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
     try:
         if len(buf) < 144 or buf[128:132] != b"DICM":
             return None
-        pos, ts, elems = 132, None, []
+        pos, ts, elems, last = 132, None, [], -1
         while _tag(buf, pos)[0] == 0x0002:  # file meta group: always explicit VR little endian
             tag, vr, length, start = _element(buf, pos, True)
-            if length == _UNDEFINED:
+            if length == _UNDEFINED or tag <= last:
                 return None
+            last = tag
             if tag == 0x00020010:
                 ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
             elems.append((tag, vr, pos, start, length, start + length))
@@ -824,8 +835,11 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
         n = len(buf)
         while pos + 8 <= n:
             tag, vr, length, start = _element(buf, pos, explicit)
+            if tag <= last or (tag == _CHARSET and not _plain_charset(buf, vr, start, length, explicit)):
+                return None  # tags ascend in a valid file: anything else is damage pydicom judges
+            last = tag
             if tag == 0x7FE00010:  # PixelData: the header ends here
-                if length == _UNDEFINED or start + length > n:
+                if length == _UNDEFINED or not _complete_tail(buf, start + length, last, explicit):
                     return None
                 return elems, explicit, pos, start, length
             end = _skip_sequence(buf, start, explicit and vr != b"UN") if length == _UNDEFINED else start + length
@@ -836,12 +850,37 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
         return None
 
 
+def _plain_charset(buf: bytes, vr: bytes, start: int, length: int, explicit: bool) -> bool:
+    """Whether SpecificCharacterSet is one value in which ASCII text reads as ASCII (pydicom
+    decodes the character set while it reads a file; any other value is left to it)."""
+    if length == _UNDEFINED or (explicit and vr != b"CS"):
+        return False
+    raw = buf[start : start + length]
+    return raw.isascii() and raw.strip(b" \x00").decode() in _ASCII_CHARSETS
+
+
+def _complete_tail(buf: bytes, pos: int, last: int, explicit: bool) -> bool:
+    """Whether the bytes after the pixel data are whole elements (trailing padding, as pydicom
+    reads them), ascending after ``last``, ending exactly at the end of the file."""
+    n = len(buf)
+    while pos < n:
+        if pos + 8 > n:
+            return False
+        tag, _, length, start = _element(buf, pos, explicit)
+        if tag <= last or length == _UNDEFINED or start + length > n:
+            return False
+        last, pos = tag, start + length
+    return pos == n
+
+
 def _parse_value(buf: bytes, tag: int, vr: bytes, start: int, length: int, explicit: bool) -> Any:
     """Value of a wanted tag (US -> int, DS/IS text -> list of floats); ValueError if malformed."""
     if tag in _US_TAGS:
         if length != 2 or (explicit and vr != b"US"):
             raise ValueError(f"unexpected {tag:08X}")
         return _u16(buf, start)[0]
+    if explicit and vr != _TEXT_VR[tag]:
+        raise ValueError(f"unexpected VR of {tag:08X}")
     text = buf[start : start + length].decode("ascii").strip(" \x00")
     if tag in _ID_TAGS:
         if "\\" in text or "\x1b" in text:
@@ -998,7 +1037,7 @@ def _follow(buf: bytes, plan: tuple, size: int) -> tuple[dict[str, Any], int, in
             if tag:
                 values[_WANTED[tag]] = _parse_value(buf, tag, vr, start, vlen, explicit)
             pos = start + vlen
-        if pos > len(buf) or pos + length > size:  # (every byte read lies before pos)
+        if pos > len(buf) or pos + length != size:  # every byte read lies before pos; nothing may trail the pixels
             return None
         return values, pos, length
     except (struct.error, ValueError, UnicodeDecodeError):
@@ -1283,22 +1322,14 @@ def read_series_slices(
     depth = depth[order]
     dz = _check_spacing(folder, slices, depth, gap_factor)
 
-    first: Any = slices[0].ds
-    if first is None and header:  # read by the fast scanner: the full header of one slice gives the rest
-        try:
-            first = pydicom.dcmread(folder / slices[0].name, stop_before_pixels=True)
-        except Exception as exc:  # noqa: BLE001 - the file changed since it was read, or pydicom disagrees
-            raise BreastlabInputError(
-                f"{shown(folder / slices[0].name)}: header not readable by pydicom ({type(exc).__name__}: {exc})"
-            ) from exc
-    elif first is None:  # the scanner's values, empty ones as missing (pydicom's None)
-        first = {k: (v if len(v) > 1 else v[0]) for k, v in (slices[0].geometry or {}).items() if v}
-    pixel_spacing = first.get("PixelSpacing")
-    dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
-    thickness = first.get("SliceThickness")
-    between = first.get("SpacingBetweenSlices")
-    thickness = float(thickness) if thickness not in (None, "") else None
-    between = float(between) if between not in (None, "") else None
+    try:
+        first, (dy, dx), thickness, between, meta = _first_header(folder, slices[0], header)
+    except BreastlabInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged value pydicom parses only now
+        raise BreastlabInputError(
+            f"{shown(folder / slices[0].name)}: header value not readable ({type(exc).__name__}: {exc})"
+        ) from exc
     if dz is None:  # a single slice: the header is all there is
         dz = between or thickness or 1.0
     for sl in slices:
@@ -1309,12 +1340,34 @@ def read_series_slices(
         thickness=thickness,
         orientation=orientation.copy(),
         positions=np.stack([sl.position for sl in slices]),
-        meta=header_meta(first) if isinstance(first, pydicom.Dataset) else {},
+        meta=meta,
         spacing_between_slices=between,
         files=[sl.name for sl in slices],
         folder=str(folder),
     )
     return slices, volume
+
+
+def _first_header(
+    folder: Path, sl: StoredSlice, header: bool
+) -> tuple[Any, tuple[float, float], float | None, float | None, dict[str, Any]]:
+    """(header, PixelSpacing (row, column), SliceThickness, SpacingBetweenSlices, de-identified meta)
+    of the first slice; the full header is read by pydicom where the scanner read the slice."""
+    first: Any = sl.ds
+    if first is None and header:  # read by the fast scanner: the full header of one slice gives the rest
+        first = pydicom.dcmread(folder / sl.name, stop_before_pixels=True)
+    elif first is None:  # the scanner's values, empty ones as missing (pydicom's None)
+        first = {k: (v if len(v) > 1 else v[0]) for k, v in (sl.geometry or {}).items() if v}
+    pixel_spacing = first.get("PixelSpacing")
+    dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
+    if not (np.isfinite(dy) and np.isfinite(dx) and dy > 0 and dx > 0):
+        raise BreastlabInputError(f"{shown(folder / sl.name)}: PixelSpacing {[dy, dx]} must be two positive numbers")
+    thickness = first.get("SliceThickness")
+    between = first.get("SpacingBetweenSlices")
+    thickness = float(thickness) if thickness not in (None, "") else None
+    between = float(between) if between not in (None, "") else None
+    meta = header_meta(first) if isinstance(first, pydicom.Dataset) else {}
+    return first, (dy, dx), thickness, between, meta
 
 
 _IDENTITY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
