@@ -339,7 +339,7 @@ def _plan(
     wanted = sorted(in_boxes) if patients is None else sorted(set(map(str, patients)))
     if patients is None:
         for pid in sorted(in_tree - in_boxes):
-            fail(pid, f"patient {pid} is in the DICOM tree {dicom_root} but not in the box file {boxes_path}; "
+            fail(pid, f"patient {pid} is in the DICOM tree but not in the box file {boxes_path.name}; "
                       "not exported (every exported slice needs the patient's box)")  # fmt: skip
     jobs = []
     clinical_by_id = clinical.set_index("patient_id", drop=False)
@@ -347,14 +347,15 @@ def _plan(
     boxes_by_id = {pid: grp.reset_index(drop=True) for pid, grp in boxes.groupby("patient_id", sort=False)}
     for pid in wanted:
         if pid not in in_boxes:
-            fail(pid, f"patient {pid} is not in the box file {boxes_path}")
+            fail(pid, f"patient {pid} is not in the box file {boxes_path.name}")
             continue
         if pid not in in_tree:
-            fail(pid, f"patient {pid} is in the box file {boxes_path} but not in the DICOM tree {dicom_root} "
+            fail(pid, f"patient {pid} is in the box file {boxes_path.name} but not in the DICOM tree "
                       f"(expected a folder {pid}/<study>/<series>/*.dcm)")  # fmt: skip
             continue
         if pid not in in_clinical:
-            fail(pid, f"patient {pid} is in the box file {boxes_path} but not in the clinical table {clinical_path}")
+            fail(pid, f"patient {pid} is in the box file {boxes_path.name} but not in the clinical table "
+                      f"{clinical_path.name}")  # fmt: skip
             continue
         series = series_by_id[pid]
         chosen = series[series["sequence"] == settings.sequence]
@@ -409,7 +410,8 @@ def _export_patient(job: _Job) -> int:
     if int(box["end_row"]) > rows or int(box["end_column"]) > cols:
         raise BreastlabInputError(
             f"patient {job.patient_id}: box rows {box['start_row']}..{box['end_row']}, columns "
-            f"{box['start_column']}..{box['end_column']} exceed the {rows}x{cols} matrix of {job.series_path}"
+            f"{box['start_column']}..{box['end_column']} exceed the {rows}x{cols} matrix of "
+            f"{Path(job.series_path).name}"
         )
     labels = label_slices(job.box, {job.patient_id: n}, buffer=s.buffer, negatives=s.negatives, seed=s.seed)
     labels = labels.sort_values("slice_index").reset_index(drop=True)
