@@ -281,7 +281,13 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
     images = store.manifest if rows is None else store.manifest.iloc[rows]
     write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
-    print(f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv")
+    from breastlab.detect.jafroc import write_ai_reader
+
+    write_ai_reader(det, images, store.findings, out / "jafroc")
+    print(
+        f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv, "
+        "jafroc/ (the AI's marks as a JAFROC reader)"
+    )
     return 0
 
 

@@ -293,6 +293,18 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
+    p.add_argument(
+        "--standalone",
+        default=None,
+        metavar="READER",
+        help="compare this reader (e.g. AI) with the other readers in one treatment (--treatments T) instead",
+    )
+    p.add_argument(
+        "--order",
+        choices=("AI,readers", "readers,AI"),
+        default="AI,readers",
+        help="with --standalone: the difference is first minus second (default AI minus readers)",
+    )
     p.set_defaults(func=_cmd_stats_froc)
 
 
@@ -304,6 +316,8 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
 
     src = Path(args.study)
     data = read_jafroc(src)
+    if args.standalone:
+        return _froc_standalone(args, data, src)
     res = or_froc(
         data,
         fom=args.fom,
@@ -404,5 +418,36 @@ def _cmd_stats_mrmc_power(args: argparse.Namespace) -> int:
             "grid": grid.to_dict(orient="records"),
             "method": "Hillis, Obuchowski & Berbaum 2011 (as RJafroc SsPowerGivenJK)",
         },
+    )
+    return 0
+
+
+def _froc_standalone(args: argparse.Namespace, data, src) -> int:
+    from breastlab._io import write_json
+    from breastlab.errors import BreastlabInputError
+    from breastlab.evaluate.froc import standalone_vs_readers
+
+    trts = args.treatments.split(",") if args.treatments else [None]
+    if len(trts) != 1:
+        raise BreastlabInputError(f"--standalone compares within one treatment; --treatments gave {trts}")
+    if args.readers:
+        data = data.subset(readers=list(dict.fromkeys([args.standalone, *args.readers.split(",")])))
+    res = standalone_vs_readers(
+        data,
+        args.standalone,
+        fom=args.fom,
+        treatment=trts[0],
+        order=tuple(args.order.split(",")),
+        cov=args.cov,
+        alpha=args.alpha,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="standalone")
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    print(res.summary())
+    print(
+        f"\nwrote {out}/ (standalone.json, standalone_summary.txt, standalone_analyses.csv, standalone_reader_foms.csv)"
     )
     return 0

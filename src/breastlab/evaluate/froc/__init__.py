@@ -22,6 +22,7 @@ from breastlab.evaluate.froc._fom import (
     froc_fom_and_covariance,
     jackknife_foms,
 )
+from breastlab.evaluate.froc._standalone import StandaloneResult, standalone_vs_readers
 
 __all__ = [
     "FROCData",
@@ -34,6 +35,8 @@ __all__ = [
     "froc_from_tables",
     "jackknife_foms",
     "or_froc",
+    "standalone_vs_readers",
+    "StandaloneResult",
     "jafroc_tables",
     "read_jafroc",
     "write_jafroc",
