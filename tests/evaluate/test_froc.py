@@ -503,3 +503,30 @@ def test_cli_standalone(tmp_path, capsys):
     assert "readers - 1 = +0.1638" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "standalone_analyses.csv")
     assert table.t.iloc[0] == pytest.approx(3.439408288, abs=1e-8)
+
+
+# ---------------------------------------------------------------------- curves
+def test_curve_areas_are_the_figures_of_merit_and_froc_ends_at_the_end_point():
+    from breastlab.evaluate.froc.curves import curve_area, froc_curves
+
+    d = read_jafroc(DATA / "rjafroc_dataset04")
+    for kind in ("wafroc", "afroc"):
+        pts = froc_curves(d, kind, pooled=False)
+        area = pts.groupby(["treatment", "reader"], sort=False)[["x", "y"]].apply(curve_area).to_numpy()
+        np.testing.assert_allclose(area.reshape(5, 4), froc_fom(d, kind), atol=1e-12)
+    froc = froc_curves(d, "froc", treatments=["2"], readers=["3"], pooled=False)
+    end = froc.iloc[-1]
+    assert (end.x, end.y) == pytest.approx((froc_fom(d, "maxnlfallcases")[1, 1], froc_fom(d, "maxllf")[1, 1]))
+    assert froc.iloc[0][["x", "y"]].tolist() == [0.0, 0.0]
+    assert np.all(np.diff(froc.x) >= 0) and np.all(np.diff(froc.y) >= 0)
+
+
+def test_cli_plots(tmp_path):
+    from breastlab.cli import main
+
+    args = ["stats", "froc", str(DATA / "rjafroc_frocCr.xlsx"), "--out", str(tmp_path), "--plots"]
+    assert main(args) == 0
+    for kind in ("froc", "afroc", "wafroc"):
+        assert (tmp_path / f"{kind}_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pts = pd.read_csv(tmp_path / f"{kind}_curves.csv")
+        assert set(pts.reader) == {"0", "1", "2", "pooled"}

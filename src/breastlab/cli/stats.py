@@ -305,6 +305,7 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
         default="AI,readers",
         help="with --standalone: the difference is first minus second (default AI minus readers)",
     )
+    p.add_argument("--plots", action="store_true", help="also write FROC, AFROC and wAFROC curve PNGs and points")
     p.set_defaults(func=_cmd_stats_froc)
 
 
@@ -333,7 +334,19 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
         write_json(res.to_dict(), args.json)
     print(res.summary())
     print(f"\nwrote {out}/ (froc.json, froc_summary.txt, froc_foms.csv and one CSV per table)")
+    if args.plots:
+        _froc_plots(data, out, list(res.treatments), list(res.readers))
     return 0
+
+
+def _froc_plots(data, out, treatments: list[str], readers: list[str]) -> None:
+    from breastlab._io import write_table
+    from breastlab.evaluate.froc.curves import froc_curves, plot_froc_curves
+
+    for kind in ("froc", "afroc", "wafroc"):
+        plot_froc_curves(data, out / f"{kind}_curves.png", kind, treatments=treatments, readers=readers)
+        write_table(froc_curves(data, kind, treatments=treatments, readers=readers), out / f"{kind}_curves.csv")
+    print(f"wrote {out}/{{froc,afroc,wafroc}}_curves.png and their points (.csv)")
 
 
 def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
