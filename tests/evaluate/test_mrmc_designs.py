@@ -108,3 +108,42 @@ def test_roe_metz_size_and_power(groups, per_group):
         groups, per_group, 25, 25, ROE_METZ_1997["HL"].with_delta(0.75, 1.2), n_studies=1000, seed=8
     )
     assert alt.rejection_rate > 3 * null.rejection_rate
+
+
+# ------------------------------------------------------------- partial AUC as an MRMC figure of merit
+def test_partial_auc_over_the_full_range_is_the_auc_analysis(vd):
+    full = or_hillis(vd, fom="auc", cov="jackknife")
+    part = or_hillis(vd, fom="pauc", partial=(0.0, 1.0), cov="jackknife")
+    np.testing.assert_allclose(part.foms, full.foms, atol=1e-12)
+    np.testing.assert_allclose(part.covariance, full.covariance, atol=1e-14)  # recomputed vs closed-form jackknife
+    assert part.test.statistic == pytest.approx(full.test.statistic, rel=1e-9)
+    assert "partial area" in part.summary() and part.fom_label == "partial AUC"
+
+
+def test_partial_auc_needs_bounds_and_the_jackknife(vd):
+    with pytest.raises(BreastlabInputError, match="needs partial="):
+        or_hillis(vd, fom="pauc")
+    with pytest.raises(BreastlabInputError, match="use cov='jackknife'"):
+        or_hillis(vd, fom="pauc", partial=(0.8, 1), cov="delong")
+
+
+@pytest.mark.needs_r
+def test_partial_auc_per_reader_matches_proc(vd, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript not installed")
+    vd.to_csv(tmp_path / "vd.csv", index=False)
+    script = (
+        "suppressMessages(library(pROC)); d <- read.csv(commandArgs(TRUE)[1]); "
+        "for (t in 1:2) for (r in 1:5) { s <- d[d$treatment == t & d$reader == r, ]; "
+        "cat(sprintf('%.15g', as.numeric(auc(roc(s$truth, s$rating, direction = '<', levels = c(0, 1), "
+        "quiet = TRUE), partial.auc = c(1, 0.8), partial.auc.focus = 'specificity'))), '\\n') }"
+    )
+    out = subprocess.run(
+        ["Rscript", "-e", script, str(tmp_path / "vd.csv")], capture_output=True, text=True, check=True
+    )
+    proc = np.array(out.stdout.split(), dtype=float).reshape(2, 5)
+    res = or_hillis(vd, fom="pauc", partial=(0.8, 1.0))
+    np.testing.assert_allclose(res.foms, proc, atol=1e-12)

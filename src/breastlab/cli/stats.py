@@ -227,8 +227,10 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     for col in ("reader", "treatment", "case", "truth", "rating"):
         p.add_argument(f"--{col}", default=col, help=f"column name of the {col} (default: {col})")
     p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
-    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity"), default="auc")
+    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity", "pauc"), default="auc")
     p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
+    p.add_argument("--partial", default=None, help="with --fom pauc: low,high of --focus, e.g. 0.8,1")
+    p.add_argument("--focus", choices=("specificity", "sensitivity"), default="specificity")
     p.add_argument(
         "--cov",
         choices=("delong", "jackknife"),
@@ -259,6 +261,8 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         alpha=args.alpha,
         treatments=args.treatments.split(",") if args.treatments else None,
+        partial=_float_pair(args.partial, "--partial") if args.partial else None,
+        focus=args.focus,
     )
     print(res.summary(include_readers=False) + "\n")
     emit(
@@ -464,3 +468,13 @@ def _froc_standalone(args: argparse.Namespace, data, src) -> int:
         f"\nwrote {out}/ (standalone.json, standalone_summary.txt, standalone_analyses.csv, standalone_reader_foms.csv)"
     )
     return 0
+
+
+def _float_pair(text: str, flag: str) -> tuple[float, float]:
+    from breastlab.errors import BreastlabInputError
+
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BreastlabInputError(f"{flag} must be two numbers low,high, got {text!r}") from None
+    return lo, hi

@@ -20,7 +20,7 @@ from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
 from breastlab.evaluate.mrmc._fom import _check, fom_and_covariance
 
-_FOM_LABEL = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity"}
+_FOM_LABEL = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity", "pauc": "partial AUC"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,6 +408,8 @@ def or_hillis(
     cov: str | None = None,
     threshold: float | None = None,
     alpha: float = 0.05,
+    partial=None,
+    focus: str = "specificity",
 ) -> ORHillisResult:
     """Obuchowski-Rockette MRMC analysis with Hillis's corrections, from a long table.
 
@@ -420,8 +422,9 @@ def or_hillis(
     treatments, readers : sequence, optional
         Level order (default sorted). Differences are reported as earlier minus
         later treatment, e.g. ``treatments=["aided", "unaided"]`` gives aided - unaided.
-    fom : {"auc", "sensitivity", "specificity"}
-        Empirical ROC AUC, or sensitivity / specificity of the call ``rating >= threshold``.
+    fom : {"auc", "sensitivity", "specificity", "pauc"}
+        Empirical ROC AUC, sensitivity / specificity of the call ``rating >= threshold``, or the
+        partial AUC over ``partial`` = (low, high) of ``focus`` (as pROC / MRMCaov; jackknife).
     cov : {"delong", "jackknife"}, optional
         Case covariance of the reader x treatment FOMs; default DeLong for the
         AUC, jackknife otherwise (DeLong is defined for the AUC only).
@@ -464,7 +467,7 @@ def or_hillis(
         treatments=treatments,
         readers=readers,
     )
-    return or_hillis_arrays(study, fom=fom, cov=cov, threshold=threshold, alpha=alpha)
+    return or_hillis_arrays(study, fom=fom, cov=cov, threshold=threshold, alpha=alpha, partial=partial, focus=focus)
 
 
 def or_hillis_arrays(
@@ -474,10 +477,12 @@ def or_hillis_arrays(
     cov: str | None = None,
     threshold: float | None = None,
     alpha: float = 0.05,
+    partial=None,
+    focus: str = "specificity",
 ) -> ORHillisResult:
     """:func:`or_hillis` on an :class:`MRMCData` (e.g. from :func:`mrmc_arrays` or the Roe-Metz simulator)."""
     cov = cov or ("delong" if fom == "auc" else "jackknife")
-    _check(fom, cov, threshold)
+    _check(fom, cov, threshold, partial)
     if not 0 < alpha < 1:
         raise BreastlabInputError(f"alpha must be in (0, 1), got {alpha}")
     t, r, n = study.ratings.shape
@@ -485,12 +490,11 @@ def or_hillis_arrays(
         raise BreastlabInputError(
             f"an MRMC comparison needs at least 2 treatments; the study has {t} ({list(study.treatments)})"
         )
+    kw = {"fom": fom, "cov": cov, "threshold": threshold, "partial": partial, "focus": focus}
     if study.reader_groups is None:
-        theta, c = fom_and_covariance(
-            study.ratings.reshape(t * r, n), study.truth, fom=fom, cov=cov, threshold=threshold
-        )
+        theta, c = fom_and_covariance(study.ratings.reshape(t * r, n), study.truth, **kw)
     else:
-        theta, c = _grouped_fom_and_covariance(study, fom=fom, cov=cov, threshold=threshold)
+        theta, c = _grouped_fom_and_covariance(study, **kw)
     foms = theta.reshape(t, r)
     return or_hillis_foms(
         foms,
@@ -504,9 +508,17 @@ def or_hillis_arrays(
         threshold=threshold,
         alpha=alpha,
         notes=_constant_rating_notes(study, foms, _FOM_LABEL[fom]),
+        description=_partial_description(partial, focus) if fom == "pauc" else None,
         reader_groups=study.reader_groups,
         design=study.design,
     )
+
+
+def _partial_description(partial, focus: str) -> str:
+    from breastlab.evaluate.stats.partial import check_partial
+
+    lo, hi = check_partial(partial, focus)
+    return f"partial area under the empirical ROC curve, {focus} {lo:g}-{hi:g} (uncorrected, as pROC)"
 
 
 def _grouped_fom_and_covariance(study: MRMCData, **kwargs) -> tuple[np.ndarray, np.ndarray]:
