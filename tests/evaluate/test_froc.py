@@ -530,3 +530,38 @@ def test_cli_plots(tmp_path):
         assert (tmp_path / f"{kind}_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         pts = pd.read_csv(tmp_path / f"{kind}_curves.csv")
         assert set(pts.reader) == {"0", "1", "2", "pooled"}
+
+
+# ------------------------------------------- one long table in the reader-study vocabulary
+def _marks_table(froc_cr):
+    truth, nl, ll = jafroc_tables(froc_cr)
+    marks = pd.concat(
+        [
+            nl.rename(columns={"NL_Rating": "score"}).assign(lesion_id=0),
+            ll.rename(columns={"LL_Rating": "score", "LesionID": "lesion_id"}),
+        ],
+        ignore_index=True,
+    ).rename(columns={"ReaderID": "reader", "ModalityID": "condition", "CaseID": "case_id"})
+    lesions = truth.rename(columns={"CaseID": "case_id", "LesionID": "lesion_id", "Weight": "weight"})
+    return marks, lesions[["case_id", "lesion_id", "weight"]]
+
+
+def test_long_marks_table_in_the_reader_study_vocabulary(froc_cr, tmp_path, capsys):
+    from breastlab.cli import main
+    from breastlab.evaluate.froc import froc_from_marks
+
+    marks, lesions = _marks_table(froc_cr)
+    study = froc_from_marks(marks, lesions)
+    np.testing.assert_array_equal(study.ll, froc_cr.ll)
+    np.testing.assert_allclose(froc_fom(study), froc_fom(froc_cr))
+    bad = marks.copy()
+    bad.loc[30, "lesion_id"] = 5
+    with pytest.raises(BreastlabInputError, match=r"marks table \(lesion mark\), row 32: lesion mark on case"):
+        froc_from_marks(bad, lesions)
+    marks.to_csv(tmp_path / "marks.csv", index=False)
+    lesions.to_csv(tmp_path / "lesions.csv", index=False)
+    args = ["stats", "froc", str(tmp_path / "marks.csv"), "--treatments", "1,0", "--out", str(tmp_path / "o")]
+    assert main([*args, "--lesions", str(tmp_path / "lesions.csv")]) == 0
+    assert "first minus second treatment in the order 1, 0" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "give its cases and lesions with --lesions" in capsys.readouterr().err

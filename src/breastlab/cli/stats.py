@@ -283,7 +283,13 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
         "NL.csv, LL.csv: figures of merit per reader and treatment, random-reader random-case, fixed-reader and "
         "fixed-case OR-Hillis tests, every treatment difference (first minus second in --treatments order).",
     )
-    p.add_argument("study", metavar="WORKBOOK.xlsx|DIR", help="JAFROC workbook or CSV folder")
+    p.add_argument(
+        "study",
+        metavar="WORKBOOK.xlsx|DIR|MARKS.csv",
+        help="JAFROC workbook, CSV folder, or a long table of marks (reader, condition, case_id, lesion_id, score) "
+        "with --lesions",
+    )
+    p.add_argument("--lesions", default=None, help="with a marks table: case_id, lesion_id (0: none), weight")
     p.add_argument(
         "--fom",
         default="wafroc",
@@ -317,10 +323,10 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from breastlab._io import write_json
-    from breastlab.evaluate.froc import or_froc, read_jafroc
+    from breastlab.evaluate.froc import or_froc
 
     src = Path(args.study)
-    data = read_jafroc(src)
+    data = _read_froc_study(src, args.lesions)
     if args.standalone:
         return _froc_standalone(args, data, src)
     res = or_froc(
@@ -478,3 +484,15 @@ def _float_pair(text: str, flag: str) -> tuple[float, float]:
     except ValueError:
         raise BreastlabInputError(f"{flag} must be two numbers low,high, got {text!r}") from None
     return lo, hi
+
+
+def _read_froc_study(src, lesions: str | None):
+    from breastlab.errors import BreastlabInputError
+    from breastlab.evaluate.froc import froc_from_marks, read_jafroc
+    from breastlab.evaluate.mrmc import read_reader_study
+
+    if src.is_file() and src.suffix.lower() in (".csv", ".tsv", ".parquet"):
+        if not lesions:
+            raise BreastlabInputError(f"{src.name} is a marks table: give its cases and lesions with --lesions")
+        return froc_from_marks(read_reader_study(src), read_reader_study(lesions))
+    return read_jafroc(src)

@@ -9,6 +9,7 @@ from breastlab.evaluate.froc._analysis import or_froc
 from breastlab.evaluate.froc._data import (
     FROCData,
     froc_from_arrays,
+    froc_from_marks,
     froc_from_tables,
     jafroc_tables,
     read_jafroc,
@@ -32,6 +33,7 @@ __all__ = [
     "froc_fom",
     "froc_fom_and_covariance",
     "froc_from_arrays",
+    "froc_from_marks",
     "froc_from_tables",
     "jackknife_foms",
     "or_froc",
