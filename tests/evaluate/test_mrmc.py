@@ -348,7 +348,7 @@ def test_option_errors(vandyke):
     with pytest.raises(BreastlabInputError, match="threshold"):
         or_hillis(vandyke, fom="specificity")
     with pytest.raises(BreastlabInputError, match="fom must be"):
-        or_hillis(vandyke, fom="binormal_auc")
+        or_hillis(vandyke, fom="expected_utility")
 
 
 # ----------------------------------------------------------------------------- simulator

@@ -227,7 +227,7 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     for col in ("reader", "treatment", "case", "truth", "rating"):
         p.add_argument(f"--{col}", default=col, help=f"column name of the {col} (default: {col})")
     p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
-    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity", "pauc"), default="auc")
+    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity", "pauc", "binormal_auc"), default="auc")
     p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
     p.add_argument("--partial", default=None, help="with --fom pauc: low,high of --focus, e.g. 0.8,1")
     p.add_argument("--focus", choices=("specificity", "sensitivity"), default="specificity")

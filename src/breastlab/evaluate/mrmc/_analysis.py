@@ -20,7 +20,13 @@ from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
 from breastlab.evaluate.mrmc._fom import _check, fom_and_covariance
 
-_FOM_LABEL = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity", "pauc": "partial AUC"}
+_FOM_LABEL = {
+    "auc": "AUC",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "pauc": "partial AUC",
+    "binormal_auc": "binormal AUC",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +128,8 @@ class ORHillisResult:
             return self.description
         if self.fom_name == "auc":
             return "empirical ROC AUC"
+        if self.fom_name == "binormal_auc":
+            return "binormal ROC AUC (maximum likelihood, as MRMCaov binormal_auc)"
         return f"{self.fom_name} at rating >= {self.threshold:g}"
 
     # ------------------------------------------------------------------ output

@@ -46,7 +46,7 @@ import numpy as np
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._delong import delong_components
 
-FOMS = ("auc", "sensitivity", "specificity", "pauc")
+FOMS = ("auc", "sensitivity", "specificity", "pauc", "binormal_auc")
 COV_METHODS = ("delong", "jackknife")
 
 
@@ -55,6 +55,12 @@ def _check(fom: str, cov: str, threshold: float | None, partial=None) -> None:
         raise BreastlabInputError(f"fom must be one of {FOMS}, got {fom!r}")
     if cov not in COV_METHODS:
         raise BreastlabInputError(f"cov must be one of {COV_METHODS}, got {cov!r}")
+    if fom == "binormal_auc":
+        if cov == "delong":
+            raise BreastlabInputError(
+                "DeLong covariance is for the empirical AUC; use cov='jackknife' for 'binormal_auc'"
+            )
+        return
     if fom == "pauc":
         if partial is None:
             raise BreastlabInputError("fom='pauc' needs partial=(low, high), e.g. a specificity range (0.8, 1)")
@@ -144,6 +150,9 @@ def fom_and_covariance(
     (low, high) of ``focus`` (specificity or sensitivity), uncorrected, as pROC's
     ``auc(partial.auc = ...)`` and MRMCaov's ``empirical_auc(partial = ...)``
     (:func:`breastlab.evaluate.stats.partial_auc`); jackknife covariance only.
+    ``fom="binormal_auc"``: the binormal maximum-likelihood AUC of each reader's ordinal
+    ratings, as MRMCaov's ``binormal_auc`` (:mod:`breastlab.evaluate.mrmc._binormal`);
+    jackknife covariance (each left-out sample refitted).
     """
     _check(fom, cov, threshold, partial)
     ratings = np.asarray(ratings, dtype=np.float64)
@@ -160,6 +169,10 @@ def fom_and_covariance(
         )
     if fom == "pauc":
         theta, loo = _partial_leave_one_out(ratings, truth, partial, focus)
+    elif fom == "binormal_auc":
+        from breastlab.evaluate.mrmc._binormal import binormal_leave_one_out
+
+        theta, loo = binormal_leave_one_out(ratings, truth)
     else:
         theta, loo = _leave_one_out(fom, ratings, truth, threshold)
     if fom in (
@@ -187,6 +200,10 @@ def figure_of_merit(
     truth = np.asarray(truth, dtype=bool)
     if fom == "pauc":
         return _partial_aucs(ratings, truth, partial, focus)
+    if fom == "binormal_auc":
+        from breastlab.evaluate.mrmc._binormal import binormal_aucs
+
+        return binormal_aucs(ratings, truth)
     if fom == "auc":
         return auc_components(ratings, truth)[0]
     hit = ratings >= threshold
