@@ -296,3 +296,28 @@ def split_plot_rejection(
         mean_difference=float(np.mean(np.concatenate(diffs))),
         median_df2=float(np.nanmedian(np.concatenate(dfs))),
     )
+
+
+def pilot_and_rejection(
+    n_readers: int,
+    n_positive: int,
+    n_negative: int,
+    params: RoeMetzParams | str = "HL",
+    *,
+    n_studies: int = 2000,
+    cov: str = "delong",
+    alpha: float = 0.05,
+    seed: int | None = 0,
+):
+    """Mean OR variance components over simulated studies (a :class:`~breastlab.evaluate.mrmc.power.PilotVariance`
+    of the design) and the studies' rejection rate: checks the analytic power of
+    :func:`~breastlab.evaluate.mrmc.power.mrmc_power` against simulation."""
+    from breastlab.evaluate.mrmc.power import PilotVariance
+
+    p = ROE_METZ_1997[params] if isinstance(params, str) else params
+    x, truth = roe_metz(n_readers, n_positive, n_negative, p, n_studies=n_studies, seed=seed)
+    s, t, r, n = x.shape
+    theta, c = fom_and_covariance(x.reshape(s, t * r, n), truth, cov=cov)
+    mom = _or.or_moments(theta.reshape(s, t, r), c)
+    pilot = PilotVariance(*(float(np.mean(v)) for v in (mom.var_tr, mom.var, mom.cov1, mom.cov2, mom.cov3)), n_cases=n)
+    return pilot, float(np.mean(_or.random_readers(mom, alpha)["p_value"] < alpha))
