@@ -16,6 +16,8 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 ``smooth_roc``                  binormal or kernel-density smoothed ROC curve and its AUC
 ``coords``, ``best_threshold``  pROC's coords; best by youden/closest.topleft, best.weights
 ``pr_curve``, ``pr_auc``        precision-recall points and average precision
+``roc_test``                    delong, bootstrap, venkatraman, sensitivity/specificity tests
+``power_*``                     power / sample size / detectable AUC (Obuchowski)
 ``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
 ``multiclass_auc``              Hand & Till (2001)
 ``cohen_kappa``                 unweighted / linear / quadratic, SE, CI, p, Landis-Koch
@@ -53,8 +55,16 @@ from breastlab.evaluate.stats.paired import (
     wilcoxon_signed_rank,
 )
 from breastlab.evaluate.stats.partial import PartialAucWarning, partial_auc
+from breastlab.evaluate.stats.power import (
+    PowerResult,
+    power_one_curve,
+    power_one_pilot,
+    power_two_binormal,
+    power_two_pilot,
+)
 from breastlab.evaluate.stats.reader_study import ReaderStudyResult, reader_study
 from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
+from breastlab.evaluate.stats.roc_test import RocTest, roc_test
 from breastlab.evaluate.stats.simulate import simulate_reader_study
 from breastlab.evaluate.stats.smooth import SmoothRoc, smooth_roc
 
@@ -68,8 +78,10 @@ __all__ = [
     "MulticlassAUC",
     "OperatingPoint",
     "PartialAucWarning",
+    "PowerResult",
     "ReaderStudyResult",
     "RocCurve",
+    "RocTest",
     "ShapiroResult",
     "SmoothRoc",
     "WilcoxonResult",
@@ -90,10 +102,15 @@ __all__ = [
     "median_range",
     "multiclass_auc",
     "partial_auc",
+    "power_one_curve",
+    "power_one_pilot",
+    "power_two_binormal",
+    "power_two_pilot",
     "pr_auc",
     "pr_curve",
     "reader_study",
     "roc_curve",
+    "roc_test",
     "sensitivity_at_specificity",
     "shapiro_wilk",
     "simulate_reader_study",
