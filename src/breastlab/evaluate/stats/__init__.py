@@ -16,6 +16,7 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 ``smooth_roc``                  binormal or kernel-density smoothed ROC curve and its AUC
 ``coords``, ``best_threshold``  pROC's coords; best by youden/closest.topleft, best.weights
 ``pr_curve``, ``pr_auc``        precision-recall points and average precision
+``ci_se``, ``ci_sp``, ...       bootstrap CIs of operating points (ci_thresholds, ci_coords)
 ``roc_test``                    delong, bootstrap, venkatraman, sensitivity/specificity tests
 ``power_*``                     power / sample size / detectable AUC (Obuchowski)
 ``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
@@ -37,6 +38,7 @@ from breastlab.evaluate.stats.bootstrap import (
     bootstrap_test,
     cluster_bootstrap_weights,
 )
+from breastlab.evaluate.stats.ci_coords import ci_coords, ci_se, ci_sp, ci_thresholds
 from breastlab.evaluate.stats.coords import best_threshold, coords, pr_auc, pr_curve
 from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
 from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
@@ -92,6 +94,10 @@ __all__ = [
     "bootstrap_metrics",
     "bootstrap_test",
     "ci_auc",
+    "ci_coords",
+    "ci_se",
+    "ci_sp",
+    "ci_thresholds",
     "cohen_kappa",
     "coords",
     "coords_best",
