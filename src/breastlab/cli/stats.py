@@ -138,6 +138,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kappa-weights", choices=["linear", "quadratic"], default=None)
     p.add_argument("--time-unit", choices=["case", "reading"], default="case")
     p.add_argument("--conf-level", type=float, default=0.95)
+    p.add_argument("--ai-group", default="AI", help="reader_group of standalone AI readings (default: AI)")
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
     p.add_argument("out", help="output CSV")
@@ -145,6 +146,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readers-per-group", type=int, default=3)
     p.add_argument("--score", choices=["birads", "probability"], default="birads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ai-skill", type=float, default=None, help="add a standalone AI reader of this separation")
     p.set_defaults(func=_cmd_stats_simulate_readers)
 
 
@@ -310,10 +312,11 @@ def _cmd_stats_reader_study(args: argparse.Namespace) -> int:
         kappa_weights=args.kappa_weights,
         time_unit=args.time_unit,
         conf_level=args.conf_level,
+        ai_group=args.ai_group,
     )
     out = res.write(args.out or csv.with_name(f"{csv.stem}_reader_study"))
     print(res.format())
-    print(f"\nwrote {out}/ (one CSV per table, reader_study.json)")
+    print(f"\nwrote {out}/ (one CSV per table, reader_study.json, reader_study.docx)")
     return 0
 
 
@@ -322,7 +325,11 @@ def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import simulate_reader_study
 
     df = simulate_reader_study(
-        n_cases=args.cases, readers_per_group=args.readers_per_group, score=args.score, seed=args.seed
+        n_cases=args.cases,
+        readers_per_group=args.readers_per_group,
+        score=args.score,
+        seed=args.seed,
+        ai_skill=args.ai_skill,
     )
     write_table(df, args.out)
     print(f"wrote {args.out}: {len(df)} readings, {df['case_id'].nunique()} cases, {df['reader'].nunique()} readers")
