@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from breastlab.errors import BreastlabInputError
+from breastlab.evaluate.stats.delong import delong_cov
 from breastlab.evaluate.stats.power import (
     power_one_curve,
     power_one_pilot,
@@ -81,6 +82,32 @@ def test_two_curves_pilot(proc):
     _check(power_two_pilot(y, data["wfns"], data["ndka"]), fig["pilot_power"])
     _check(power_two_pilot(y, data["wfns"], data["ndka"], power=0.9), fig["pilot_ncases"])
     _check(power_two_pilot(y, data["s100b"], data["ndka"], power=0.8, kappa=2), fig["pilot_ncases_kappa"])
+
+
+def test_pilot_with_obuchowski_variances(proc):
+    data, fig = proc
+    y = data["y"].to_numpy()
+    _check(power_two_pilot(y, data["wfns"], data["ndka"], method="obuchowski"), fig["pilot_power_obuchowski"])
+    _check(
+        power_two_pilot(y, data["s100b"], data["ndka"], power=0.9, method="obuchowski"), fig["pilot_ncases_obuchowski"]
+    )
+
+
+def test_covariance_methods(proc):
+    data, fig = proc
+    y = data["y"].to_numpy()
+    for name, a, b in (("s100b_ndka", "s100b", "ndka"), ("wfns_ndka", "wfns", "ndka")):
+        _, cov = delong_cov(y, np.column_stack([data[a], data[b]]), method="obuchowski")
+        print(name, "Obuchowski cov", cov[0, 1], "pROC", fig[f"cov_obuchowski_{name}"]["value"])
+        assert cov[0, 1] == pytest.approx(fig[f"cov_obuchowski_{name}"]["value"], rel=1e-9, abs=1e-12)
+    assert cov[1, 1] == pytest.approx(fig["var_obuchowski_ndka"]["value"], rel=1e-9)
+    # bootstrap covariance: Monte-Carlo; SE of a covariance from B pairs ~ sqrt((v1 v2 + c^2) / B), two runs
+    for name, a, b in (("s100b_ndka", "s100b", "ndka"), ("wfns_s100b", "wfns", "s100b")):
+        _, cov = delong_cov(y, np.column_stack([data[a], data[b]]), method="bootstrap", n_boot=4000, seed=4)
+        ref = fig[f"cov_bootstrap_{name}"]["value"]
+        se = math.sqrt((cov[0, 0] * cov[1, 1] + cov[0, 1] ** 2) / 4000) * math.sqrt(2)
+        print(name, "bootstrap cov", cov[0, 1], "pROC", ref, "MC SE", se)
+        assert abs(cov[0, 1] - ref) <= 4 * se
 
 
 def test_one_curve_pilot(proc):

@@ -88,6 +88,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         help="two paired curves from binormal parameters (Obuchowski & McClish 1997)",
     )
     p.add_argument("--pilot", default=None, help="pilot CSV (with --truth and one or two --score)")
+    p.add_argument(
+        "--var-method",
+        choices=["delong", "obuchowski", "bootstrap"],
+        default="delong",
+        help="variances of two pilot curves (pROC's method)",
+    )
     p.add_argument("--truth", default=None)
     p.add_argument("--score", action="append", default=None)
     p.add_argument("--direction", choices=["<", ">"], default="<")
@@ -239,6 +245,7 @@ def _cmd_stats_power(args: argparse.Namespace) -> int:
         truth=args.truth,
         scores=args.score,
         direction=args.direction,
+        method=args.var_method,
     )
     _stats_emit(args, df, f"Power calculation (solved for {df['solved_for'].iloc[0]})", transpose=True)
     return 0

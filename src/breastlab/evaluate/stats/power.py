@@ -269,17 +269,22 @@ def power_two_pilot(
     kappa: float | None = None,
     alternative: str = "two-sided",
     direction: str = "<",
+    method: str = "delong",
+    n_boot: int = 2000,
+    seed=0,
 ) -> PowerResult:
-    """Two paired curves from pilot data (pROC ``power.roc.test(roc1, roc2)``, DeLong variances).
+    """Two paired curves from pilot data (pROC ``power.roc.test(roc1, roc2, method = method)``).
 
-    Without ``power``: the power at the pilot's size. With ``power``: the number of cases
+    Variances and covariance of the pilot's AUCs by ``method`` ("delong", "obuchowski"
+    or "bootstrap", see :func:`~breastlab.evaluate.stats.delong.delong_cov`). Without
+    ``power``: the power at the pilot's size. With ``power``: the number of cases
     (controls = ``kappa`` x cases, ``kappa`` defaulting to the pilot's ratio).
     """
     from breastlab.evaluate.stats.delong import delong_cov
 
     sig_level = _check_level(sig_level, "sig_level")
     power = _check_level(power, "power")
-    aucs, cov = delong_cov(y_true, np.column_stack([score1, score2]), direction)
+    aucs, cov = delong_cov(y_true, np.column_stack([score1, score2]), direction, method, n_boot=n_boot, seed=seed)
     truth = np.asarray(y_true).astype(float) == 1
     m, n = int(truth.sum()), int((~truth).sum())
     k = n / m if kappa is None else float(kappa)
@@ -295,7 +300,7 @@ def power_two_pilot(
         k,
         sig_level,
         alternative,
-        "Two ROC curves power calculation (pilot data, DeLong)",
+        f"Two ROC curves power calculation (pilot data, {method})",
         auc1=float(aucs[0]),
         auc2=float(aucs[1]),
     )

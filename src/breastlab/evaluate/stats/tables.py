@@ -304,6 +304,7 @@ def power_table(
     truth: str | None = None,
     scores: Sequence[str] | None = None,
     direction: str = "<",
+    method: str = "delong",
 ) -> pd.DataFrame:
     """One row: power, number of cases or detectable AUC (whichever is missing); see ``stats.power``."""
     from breastlab.evaluate.stats import power as pw
@@ -326,6 +327,7 @@ def power_table(
                 kappa,
                 alternative,
                 direction,
+                method,
             )
     elif binormal is not None:
         if len(binormal) != 7:
