@@ -26,7 +26,8 @@ both scaled by the number of cases:
           + f1 g2 ra^2 A1 B2 / 2 + f2 g1 ra^2 A2 B1 / 2
 
   (rn, ra: correlations of the two tests' ratings in negatives and positives),
-  ``V0 = 2 V1 - 2 C``, ``VA = V1 + V2 - 2 C``.
+  ``V0 = 2 V1 - 2 C``, ``VA = V1 + V2 - 2 C``. Two unpaired curves (different
+  cases, equal sizes) are the case ``rn = ra = 0``, where ``C = 0``.
 * Two curves from pilot data (paired): ``delta = AUC1 - AUC2`` and the DeLong
   variances and covariance times the pilot's number of cases; power at the
   pilot's size, or the number of cases for a given power.
