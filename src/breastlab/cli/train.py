@@ -124,6 +124,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
     p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
     p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
+    p.add_argument("--json", default=None, help="also write both checks as JSON here")
     p.set_defaults(func=_cmd_check_figures)
 
 
@@ -146,7 +147,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_figures(args: argparse.Namespace) -> int:
-    from breastlab.evaluate.consistency import check_reported_metrics
+    from breastlab.evaluate.consistency import check_reported_metrics, check_sensitivity_specificity_swap
 
     res = check_reported_metrics(
         args.accuracy,
@@ -160,4 +161,11 @@ def _cmd_check_figures(args: argparse.Namespace) -> int:
     print(res.explanation)
     if res.confusion:
         print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))
+    swap = check_sensitivity_specificity_swap(args.accuracy, args.ppv, args.npv, tolerance=args.tolerance)
+    print("alternative: " + swap.explanation)
+    if args.json:
+        from breastlab._io import write_json
+
+        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, args.json)
+        print(f"wrote {args.json}")
     return 0 if res.possible else 1
