@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from scipy import ndimage
 
 from breastlab._io import write_json
 from breastlab.data.mammo._dataset import MammoDataset
+from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
@@ -516,8 +516,11 @@ def build_mammo_store(
             STAGE,
             f"image {rec.image_id} (patient {rec.patient_id}): no image file located; not preprocessed",
         )
-    done = writer.done_keys()
     keys = sorted(located["patient_id"].astype(str).unique())
+    if settings.layout == "fixed" and keys:  # every located image one stored image: pixels written once
+        per_patient = located["patient_id"].astype(str).value_counts()
+        writer.reserve(keys, [int(per_patient[k]) for k in keys])
+    done = writer.done_keys()
     jobs = [
         _Job(
             k,
@@ -533,7 +536,9 @@ def build_mammo_store(
         for k in keys
         if k not in done
     ]
-    _run(jobs, workers, progress)
+    with JobRunner(min(workers, max(1, len(jobs))), problems, STAGE, preload=WORKER_MODULES,
+                   desc="mammo preprocess", progress=progress) as runner:  # fmt: skip
+        runner.run(_process_patient, jobs, key=lambda job: job.key, initial=len(keys) - len(jobs))
     for path in sorted(writer.shard_dir.glob("*.problems.json")):
         for item, message in json.loads(path.read_text()):
             problems.add(item, STAGE, message)
@@ -571,28 +576,7 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> Array
     return store
 
 
-def _run(jobs: list[_Job], workers: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc="mammo preprocess", unit="patient", disable=not progress)
-    try:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                _process_patient(job)
-                bar.update(1)
-            return
-        import multiprocessing
-
-        ctx = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures = [pool.submit(_process_patient, job) for job in jobs]
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update(1)
-    finally:
-        bar.close()
+WORKER_MODULES = ["breastlab.data.mammo.preprocess", "breastlab.data.mammo.dicom", "PIL.Image", "scipy.ndimage"]
 
 
 def _spacing_of(rec: pd.Series, found: tuple[float, float] | None, fallback: float | None):
@@ -665,7 +649,7 @@ def _process_patient(job: _Job) -> None:
     _write_json(problems, state / f"{StoreWriter._safe(job.key)}.problems.json")
     if not images:
         return
-    writer = StoreWriter(job.out, layout=job.settings.layout, dtype=job.dtype, shape=job.shape)
+    writer = StoreWriter.open(job.out)
     man = pd.DataFrame(rows)
     fin = pd.DataFrame(finding_rows, columns=[*job.findings.columns, "orig_x0", "orig_y0", "orig_x1", "orig_y1"])
     for col in ("x0", "y0", "x1", "y1", "orig_x0", "orig_y0", "orig_x1", "orig_y1"):
