@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
+import inspect
 import json
 import os
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from breastlab.errors import BreastlabInputError
 
@@ -35,6 +37,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+F = TypeVar("F", bound=Callable[..., Any])
 LOCK_NAME = ".breastlab.lock"
 _HELD: dict[str, list[Any]] = {}  # real folder path -> [fd, depth] of the locks this process holds
 
@@ -174,3 +177,20 @@ def _pid_alive(pid: int) -> bool:  # pragma: no cover - Windows
     except (PermissionError, OSError):
         return True
     return pid > 0
+
+
+def locks_folder(param: str = "out", command: str | None = None) -> Callable[[F], F]:
+    """Decorator: the function holds the lock of the folder given as its argument ``param``."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            folder = signature.bind(*args, **kwargs).arguments[param]
+            with folder_lock(folder, command=command or f"{_command_line()} [{fn.__name__}]"):
+                return fn(*args, **kwargs)
+
+        return locked  # type: ignore[return-value]
+
+    return decorate

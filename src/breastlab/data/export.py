@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import atomic_path, read_table
+from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.errors import BreastlabInputError
@@ -109,6 +110,7 @@ class _Job:
 
 
 # ============================================================================ public API
+@locks_folder("out")  # one writer per store folder
 def export_slices(
     source: str | os.PathLike | tuple[str | os.PathLike, str | os.PathLike, str | os.PathLike],
     out: str | os.PathLike,

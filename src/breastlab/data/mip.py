@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.errors import BreastlabInputError
@@ -602,6 +603,7 @@ def _manifest_frame(rows: list[dict[str, Any]], clinical: dict[str, Any]) -> pd.
     return pd.DataFrame(values, columns=cols, dtype=object)
 
 
+@locks_folder("out")  # one writer per store folder
 def build_mip_store(
     source,
     out: str | os.PathLike,

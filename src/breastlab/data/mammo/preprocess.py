@@ -55,6 +55,7 @@ from PIL import Image
 from scipy import ndimage
 
 from breastlab._io import write_json
+from breastlab._lock import locks_folder
 from breastlab.data.mammo._dataset import MammoDataset
 from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter
@@ -461,6 +462,7 @@ def _settings(
     )
 
 
+@locks_folder("out")  # one writer per store folder
 def build_mammo_store(
     dataset: MammoDataset,
     out: str | os.PathLike,
