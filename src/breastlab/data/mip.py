@@ -53,7 +53,7 @@ import pandas as pd
 
 from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
-from breastlab.data.store import ArrayStore, StoreWriter
+from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -626,20 +626,21 @@ def build_mip_store(
     from breastlab.data.duke.boxes import read_boxes
     from breastlab.data.duke.clinical import read_clinical_records
     from breastlab.data.duke.dicom import index_dicom_tree
-    from breastlab.data.export import WORKER_MODULES, resolve_source
+    from breastlab.data.export import WORKER_MODULES, resolve_source, source_fingerprint
 
     settings.validate()
     check_workers(workers)
     out = Path(out)
-    finished = _finished(out, settings, patients)
-    if finished is not None:
-        return finished
     dicom_root, clinical_path, boxes_path = resolve_source(source)
     problems = ProblemLog()
     # the worker processes start now, while the tables are read
     with JobRunner(workers, problems, STAGE, preload=[*WORKER_MODULES, __name__], desc="anomaly mip",
                    progress=progress) as runner:  # fmt: skip
         index = index_dicom_tree(dicom_root, problems=problems)
+        inputs = source_fingerprint(index, boxes_path, clinical_path, dataclasses.asdict(settings), patients)
+        finished = _finished(out, settings, patients, inputs)
+        if finished is not None:
+            return finished
         boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
         meta = {
             "modality": "mri_mip",
@@ -648,7 +649,9 @@ def build_mip_store(
             "source": str(dicom_root),
             "generator": "breastlab.anomaly.build_mip_store",
         }
-        writer = StoreWriter(out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta)
+        writer = StoreWriter(
+            out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta, inputs=inputs
+        )
         saved = writer.meta.get("settings")
         if saved is not None and saved != dataclasses.asdict(settings):
             raise BreastlabInputError(
@@ -690,8 +693,10 @@ def build_mip_store(
     return store, problems
 
 
-def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, ProblemLog] | None:
-    """A complete store with the same settings is returned as it is (nothing is recomputed)."""
+def _finished(
+    out: Path, settings: MipSettings, patients, inputs: dict[str, str]
+) -> tuple[ArrayStore, ProblemLog] | None:
+    """A complete store with the same settings and inputs is returned as it is (nothing is recomputed)."""
     if patients is not None or not (out / "store.json").exists() or (out / ".shards").exists():
         return None
     store = ArrayStore(out)
@@ -699,6 +704,7 @@ def _finished(out: Path, settings: MipSettings, patients) -> tuple[ArrayStore, P
         raise BreastlabInputError(
             f"{out}: holds a MIP store built with {store.meta.get('settings')}; use the same settings or another folder"
         )
+    check_fingerprint(out, store.meta.get("fingerprint"), inputs, "the finished store")
     log = ProblemLog()
     if (out / "problems.csv").exists():
         for rec in pd.read_csv(out / "problems.csv", dtype=str).fillna("").itertuples():

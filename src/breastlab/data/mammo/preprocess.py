@@ -58,7 +58,7 @@ from breastlab._io import write_json
 from breastlab._lock import locks_folder
 from breastlab.data.mammo._dataset import MammoDataset
 from breastlab.data.runner import JobRunner
-from breastlab.data.store import ArrayStore, StoreWriter
+from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -490,7 +490,9 @@ def build_mammo_store(
     settings = _settings(method, spacing, layout, size, pectoral, seg_stride, fallback_spacing)
     check_workers(workers)
     out = Path(out)
-    finished = _finished(out, settings, overwrite)
+    # the dataset's images and findings (local paths included: only the digest is kept) and the settings
+    inputs = fingerprint(images=dataset.manifest, findings=dataset.findings, settings=settings.as_dict())
+    finished = _finished(out, settings, overwrite, inputs)
     if finished is not None:
         return finished
     dtype = "uint8" if settings.method == "aboutalib2018" else "uint16"
@@ -506,7 +508,7 @@ def build_mammo_store(
             "subtract pixel_mean * 255 at load time (subtract_mean)"
         ),
     }
-    writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta)
+    writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta, inputs=inputs)
     problems = ProblemLog()
     for p in dataset.problems.problems:
         problems.add(p.item, p.stage, p.message)
@@ -553,7 +555,7 @@ def build_mammo_store(
     return store
 
 
-def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> ArrayStore | None:
+def _finished(out: Path, settings: PreprocessSettings, overwrite: bool, inputs: dict[str, str]) -> ArrayStore | None:
     if not (out / "store.json").exists():
         path = out / ".shards" / "settings.json"
         if path.exists():
@@ -575,6 +577,7 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> Array
             f"{out}: holds a store made with {store.meta.get('preprocess')}, not "
             f"{settings.as_dict()}; choose another folder or pass overwrite=True"
         )
+    check_fingerprint(out, store.meta.get("fingerprint"), inputs, "the finished store")
     return store
 
 
