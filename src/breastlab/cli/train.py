@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab._lock import folder_lock
+
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a split (SpurBreast protocol); multi-GPU under torchrun")
@@ -62,7 +64,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
-    result = train(cfg, resume=args.resume, stop_after=args.stop_after)
+    with folder_lock(args.out):  # one command at a time writes a run folder
+        result = train(cfg, resume=args.resume, stop_after=args.stop_after)
     if result.summary:
         import pandas as pd
 
@@ -74,17 +77,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from breastlab._table import emit
-    from breastlab.train.sweep import run_sweep
+    from breastlab.train.sweep import load_sweep_config, run_sweep
 
-    table = run_sweep(
-        args.config,
-        backend=args.backend,
-        parallel=args.parallel,
-        address=args.address,
-        gpus_per_trial=args.gpus_per_trial,
-        cpus_per_trial=args.cpus_per_trial,
-        asha=args.asha,
-    )
+    with folder_lock(load_sweep_config(args.config)["out"]):  # the sweep folder
+        table = run_sweep(
+            args.config,
+            backend=args.backend,
+            parallel=args.parallel,
+            address=args.address,
+            gpus_per_trial=args.gpus_per_trial,
+            cpus_per_trial=args.cpus_per_trial,
+            asha=args.asha,
+        )
     cols = [
         c
         for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
@@ -131,7 +135,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from breastlab.evaluate.metrics import evaluate_runs_cli
 
-    evaluate_runs_cli(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    with folder_lock(args.run):  # its evaluation/ folders are written
+        evaluate_runs_cli(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
     return 0
 
 
