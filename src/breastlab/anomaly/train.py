@@ -42,6 +42,7 @@ from breastlab.anomaly.fcdd import (
     hsc_loss,
     hsc_score,
 )
+from breastlab.curate.patients import patient_kfold
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, autocast_context, derive_seed, resolve_device
@@ -97,18 +98,9 @@ class AnomalyConfig:
 
 def patient_folds(manifest: pd.DataFrame, k: int = 5, seed: int = 0) -> np.ndarray:
     """Fold number (0..k-1) of every manifest row; both breasts of a patient share a fold and folds
-    are stratified by breast label (``StratifiedGroupKFold``)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = manifest["patient_id"].to_numpy()
-    n_patients = len(np.unique(groups))
-    if n_patients < k:
-        raise BreastlabInputError(f"{k} folds need at least {k} patients; the store holds {n_patients}")
-    fold = np.empty(len(manifest), dtype=np.int64)
-    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for i, (_, test) in enumerate(cv.split(np.zeros(len(manifest)), manifest["label"].to_numpy(), groups)):
-        fold[test] = i
-    return fold
+    are stratified by breast label (:func:`breastlab.curate.patients.patient_kfold`, ``method="sklearn"``:
+    scikit-learn's ``StratifiedGroupKFold``)."""
+    return patient_kfold(manifest["patient_id"].to_numpy(), manifest["label"].to_numpy(), k, seed, method="sklearn")
 
 
 def build_model(cfg: AnomalyConfig) -> nn.Module:

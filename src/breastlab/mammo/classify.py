@@ -77,6 +77,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from breastlab._io import write_json, write_table
+from breastlab.curate import patients
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
@@ -241,53 +242,22 @@ def _sites_of(image_ids: pd.Series, man: pd.DataFrame, sites) -> np.ndarray:
 
 
 # ============================================================================ splits
-def _patient_strata(patient_ids: np.ndarray, labels: np.ndarray) -> pd.Series:
-    """Each patient's worst image label (negative < recalled-benign < malignant): the stratum of the split."""
-    code = pd.Series(labels).map({c: i for i, c in enumerate(CLASSES)}).fillna(0).to_numpy()
-    return pd.Series(code).groupby(pd.Series(patient_ids)).max()
-
-
 def patient_holdout(
     patient_ids: Sequence[str], labels: Sequence[str], test_fraction: float = 0.15, seed: int = 0
 ) -> np.ndarray:
-    """Boolean test mask of a patient-level held-out split, stratified by the patient's worst label.
+    """Boolean test mask of a patient-level held-out split, stratified by the patient's worst label
+    (negative < recalled-benign < malignant): :func:`breastlab.curate.patients.patient_holdout`.
 
     In each stratum ``round(test_fraction * n_patients)`` patients (at least one when the
     stratum has two or more) go to the test set, with all their images.
     """
-    if not 0 < test_fraction < 1:
-        raise BreastlabInputError(f"test_fraction={test_fraction!r}: must be in (0, 1), e.g. 0.05, 0.10, 0.15")
-    pid = np.asarray(patient_ids).astype(str)
-    strata = _patient_strata(pid, np.asarray(labels).astype(str))
-    if strata.size < 2:
-        raise BreastlabInputError(f"{strata.size} patient(s): a held-out split needs at least 2")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x905]))
-    test: list[str] = []
-    for _, members in strata.groupby(strata):
-        ids = rng.permutation(members.index.to_numpy())
-        k = int(round(test_fraction * len(ids)))
-        k = max(k, 1 if len(ids) >= 2 else 0)
-        test += ids[:k].tolist()
-    return np.isin(pid, test)
+    return patients.patient_holdout(patient_ids, np.asarray(labels).astype(str), test_fraction, seed, order=CLASSES)
 
 
 def patient_kfold(patient_ids: Sequence[str], labels: Sequence[str], k: int = 6, seed: int = 0) -> np.ndarray:
-    """Fold (0..k-1) of every image; all images of a patient share a fold; strata (worst label) dealt evenly."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
-        raise BreastlabInputError(f"k={k!r}: cross-validation needs an integer number of folds >= 2")
-    pid = np.asarray(patient_ids).astype(str)
-    strata = _patient_strata(pid, np.asarray(labels).astype(str))
-    if strata.size < k:
-        raise BreastlabInputError(f"{strata.size} patients cannot fill {k} folds (no patient may be in two)")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xF01D]))
-    fold_of: dict[str, int] = {}
-    start = 0
-    for _, members in strata.groupby(strata):
-        ids = rng.permutation(members.index.to_numpy())
-        for i, p in enumerate(ids):
-            fold_of[p] = (start + i) % k
-        start = (start + len(ids)) % k  # the next stratum continues where this one stopped: folds stay balanced
-    return np.array([fold_of[p] for p in pid], np.int64)
+    """Fold (0..k-1) of every image; all images of a patient share a fold; strata (worst label) dealt evenly
+    (:func:`breastlab.curate.patients.patient_kfold`, ``method="dealt"``)."""
+    return patients.patient_kfold(patient_ids, np.asarray(labels).astype(str), k, seed, order=CLASSES)
 
 
 # ============================================================================ training
