@@ -393,6 +393,7 @@ class TrainedClassifier:
     num_classes: int
     fingerprint: str
     reused: bool  # True when a finished run with the same fingerprint was found and loaded
+    images_per_second: float = float("nan")  # training loop of this call (the harness's measure)
 
 
 def train_classifier(
@@ -438,8 +439,8 @@ def train_classifier(
             f"{out}: holds a finished run with other settings or data; choose another folder "
             "or delete it (nothing was overwritten)"
         )
-    model = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
-    return TrainedClassifier(final, model, cfg, num_classes, fp, False)
+    model, ips = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
+    return TrainedClassifier(final, model, cfg, num_classes, fp, False, ips)
 
 
 class ClassifierStudy:
@@ -470,7 +471,9 @@ class ClassifierStudy:
         return Step(loss, n=float(len(idx)), correct=float((logits.argmax(1) == y).sum()))
 
 
-def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress, stop_after) -> nn.Module:
+def _train(
+    parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress, stop_after
+) -> tuple[nn.Module, float]:
     torch.manual_seed(cfg.seed)
     model = get_model(cfg.model, num_classes, 1, init if init is not None else cfg.weights, **cfg.model_kwargs)
     model = Harness.place(model, device)
@@ -514,7 +517,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
             },
             out / "model.pt",
         )
-    return model.eval()
+    return model.eval(), fit.images_per_second
 
 
 def _sampling_weights(

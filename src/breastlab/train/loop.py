@@ -142,6 +142,7 @@ class TrainResult:
     best_score: float
     metrics: pd.DataFrame
     summary: dict[str, Any]
+    images_per_second: float = float("nan")  # training loop of this call (the harness's measure)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -390,14 +391,15 @@ def _run(cfg, store, man, names, parts, fp, dist: DistInfo, device, stop_after, 
         )
     fit = harness.fit(study, stop_after)
     metrics = fit.metrics
+    ips = fit.images_per_second
     if not fit.finished:
-        return TrainResult(run, False, fit.best_round, fit.best_score, metrics, {})
+        return TrainResult(run, False, fit.best_round, fit.best_score, metrics, {}, ips)
     summary: dict[str, Any] = {}
     if dist.main:
         with deterministic_kernels(device):
             summary = _finish(cfg, store, man, names, parts, source, device, fit.best_round, fit.best_score, metrics)
     dist.barrier()
-    return TrainResult(run, True, fit.best_round, fit.best_score, metrics, summary)
+    return TrainResult(run, True, fit.best_round, fit.best_score, metrics, summary, ips)
 
 
 def _share(n: int, dist: DistInfo) -> tuple[int, int]:
