@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from breastlab import __version__
-from breastlab.cli import anomaly, curate, data, demo, mammo, stats, train
+from breastlab.cli import anomaly, curate, data, demo, importer, mammo, stats, train
 from breastlab.errors import BreastlabInputError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         anomaly.add,
         mammo.add,
         demo.add,
+        importer.add,
     ):
         add(sub)
     return parser

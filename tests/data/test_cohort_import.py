@@ -1,0 +1,233 @@
+"""Your own MRI cohort: scanning any DICOM tree, importing a cohort table, the Duke adapter."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+
+from breastlab.cli import main
+from breastlab.data import cohort_import
+from breastlab.data.cohort_import import (
+    BOX_COLUMNS,
+    duke_cohort,
+    fat_suppression,
+    identify_phases,
+    import_mri,
+    read_header,
+    scan_mri_tree,
+)
+from breastlab.data.duke.boxes import read_boxes
+from breastlab.data.duke.clinical import read_clinical
+from breastlab.data.duke.dicom import COLLECTION, index_dicom_tree
+from breastlab.data.export import SLICE_COLUMNS, export_slices
+from breastlab.data.phantom import make_mri_cohort
+from breastlab.data.store import ArrayStore
+from breastlab.errors import BreastlabInputError
+from breastlab.problems import ProblemLog
+
+N_PATIENTS, N_SLICES, MATRIX, SEED, SIZE = 3, 16, 64, 0, 32
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("phantom") / "cohort"
+    make_mri_cohort(out, N_PATIENTS, seed=SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=2, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def flat(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """The phantom's files renamed (no .dcm, names that say nothing) into one flat folder per patient,
+    plus a text file that is not DICOM. Returns the folder and new name -> original file."""
+    root = tmp_path_factory.mktemp("flat") / "export"
+    origin = {}
+    for k, patient in enumerate(sorted((cohort / COLLECTION).iterdir())):
+        folder = root / f"subject{k}"
+        folder.mkdir(parents=True)
+        files = sorted(patient.rglob("*.dcm"), key=lambda p: p.name[::-1] + str(p))  # phases interleaved
+        for j, f in enumerate(files):
+            shutil.copyfile(f, folder / f"IM{j:05d}")
+            origin[f"subject{k}/IM{j:05d}"] = f
+    (root / "subject0" / "README.txt").write_text("exported from PACS")
+    return root, origin
+
+
+@pytest.fixture(scope="module")
+def export_store(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> ArrayStore:
+    return export_slices(cohort, tmp_path_factory.mktemp("export") / "store", size=SIZE, workers=1, progress=False)
+
+
+def _with_boxes(table: pd.DataFrame, cohort: Path) -> pd.DataFrame:
+    boxes = read_boxes(cohort / "Annotation_Boxes.csv").set_index("patient_id")
+    table = table.copy()
+    for c in BOX_COLUMNS:
+        table[c] = table["patient_id"].map(boxes[c])
+    return table
+
+
+# ---------------------------------------------------------------------------- scan
+def test_scan_finds_every_series_and_phase_in_flat_folders(cohort: Path, flat: tuple[Path, dict[str, Path]]) -> None:
+    root, origin = flat
+    problems = ProblemLog()
+    table = scan_mri_tree(root, problems)
+    index = index_dicom_tree(cohort)  # the Duke reader on the original layout: the reference
+    clinical = read_clinical(cohort / "Clinical_and_Other_Features.xlsx").set_index("patient_id")
+    assert sorted(table["patient_id"]) == sorted(index["patient_id"].unique())
+    assert (table["exam"] == 1).all()
+    for row in table.itertuples(index=False):
+        series = index[index["patient_id"] == row.patient_id]
+        assert row.n_series == len(series) == 3
+        for phase in ("pre", "post1", "post2"):
+            files = getattr(row, phase).split(";")
+            folders = {origin[f].parent for f in files}  # every file of the cell from one original series
+            assert folders == {Path(series.loc[series["sequence"] == phase, "path"].iloc[0])}
+            assert len(files) == N_SLICES
+        assert row.phase_rule == "series description"
+        assert row.n_slices == N_SLICES
+        assert row.field_strength_t == pytest.approx(float(clinical.at[row.patient_id, "field_strength_t"]))
+        assert row.manufacturer == series["manufacturer"].iloc[0]
+        assert row.manufacturer_model == series["manufacturer_model"].iloc[0]
+        assert (row.rows, row.columns) == (series["rows"].iloc[0], series["columns"].iloc[0])
+        ds = pydicom.dcmread(origin[files[0]], stop_before_pixels=True)
+        assert row.slice_thickness_mm == pytest.approx(float(ds.SliceThickness))
+    assert problems.to_frame()["item"].tolist() == ["subject0/README.txt"]
+    assert "not a readable DICOM file" in problems.to_frame()["message"].iloc[0]
+
+
+def test_scan_table_is_deidentified(flat: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
+    root, origin = flat
+    assert main(["import", "mri", "--scan", str(root), "--out", str(tmp_path / "cohort.csv")]) == 0
+    text = (tmp_path / "cohort.csv").read_text() + (tmp_path / "problems.csv").read_text()
+    ds = pydicom.dcmread(next(iter(origin.values())), stop_before_pixels=True)
+    for value in (ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.StudyDate, str(ds.PatientName), ds.InstitutionName,
+                  str(root), str(tmp_path)):  # fmt: skip
+        assert str(value) not in text
+
+
+def test_scan_groups_by_series_uid_not_folder(flat: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
+    """Every file of every patient in one folder: still one exam per patient, three series each."""
+    root, _ = flat
+    one = tmp_path / "all"
+    one.mkdir()
+    for f in root.rglob("IM*"):
+        shutil.copyfile(f, one / f"{f.parent.name}_{f.name}")
+    table = scan_mri_tree(one)
+    assert len(table) == N_PATIENTS and (table["n_series"] == 3).all()
+    assert all(len(cell.split(";")) == N_SLICES for cell in table["post2"])
+
+
+def test_phases_from_acquisition_times_when_descriptions_name_none() -> None:
+    def item(desc: str, number: int, t: float, geometry: tuple = (64, 64, 16)) -> dict:
+        return {"description": desc, "number": number, "geometry": geometry, "times": {"AcquisitionTime": t}}
+
+    series = [item("t2 tse", 1, 100.0, (64, 64, 30)), item("3D T1", 7, 500.0), item("3D T1", 5, 200.0),
+              item("3D T1", 6, 350.0), item("dwi", 9, 600.0, (32, 32, 20))]  # fmt: skip
+    phases, rule = identify_phases(series)
+    assert phases == {"pre": 2, "post1": 3, "post2": 1}
+    assert rule == "acquisition time"
+    phases, rule = identify_phases([item("ax dyn pre", 3, 10.0), item("ax dyn 1st pass", 4, 20.0)])
+    assert phases == {"pre": 0, "post1": 1} and rule == "series description"
+
+
+def test_fat_suppression_from_scan_options_or_description() -> None:
+    assert fat_suppression("FS\\PFP", "ax t1") == "yes"
+    assert fat_suppression("", "Ax T1 FS post") == "yes"
+    assert fat_suppression("", "t1 non fs") == "no"
+    assert fat_suppression("PFP", "ax vibrant") == ""
+
+
+def test_read_header_fast_path_equals_pydicom(flat: tuple[Path, dict[str, Path]]) -> None:
+    root, origin = flat
+    for path in list(origin.values())[:: max(1, len(origin) // 10)]:
+        fast = cohort_import._header_fast(path)
+        assert fast is not None  # the phantom's files are plain explicit VR little endian
+        assert fast == cohort_import._header_pydicom(path)
+        assert read_header(path) == fast
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert fast["SeriesDescription"] == ds.SeriesDescription and fast["Rows"] == ds.Rows
+    with pytest.raises(BreastlabInputError, match="not a readable DICOM"):
+        read_header(root / "subject0" / "README.txt")
+
+
+# ---------------------------------------------------------------------------- import
+def test_import_flat_cohort_gives_phantom_truth_and_export_pixels(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path
+) -> None:
+    root, _ = flat
+    table = _with_boxes(scan_mri_tree(root), cohort)
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    man = store.manifest
+    truth = pd.read_csv(cohort / "Annotation_Boxes.csv").set_index("Patient ID")
+    for pid, rows in man.groupby("patient_id"):
+        start, end = truth.at[pid, "Start Slice"], truth.at[pid, "End Slice"]
+        one_based = rows["slice_index"] + 1
+        assert (rows["label"] == ((one_based >= start) & (one_based <= end)).astype(int)).all()
+        assert set(range(start, end + 1)) <= set(one_based)  # every tumour slice stored
+        assert not ((one_based >= start - 5) & (one_based < start)).any()  # buffer left out
+    np.testing.assert_array_equal(store.images, export_store.images)
+    assert man["field_strength_t"].tolist() == export_store.manifest["field_strength_t"].astype(float).tolist()
+    assert (tmp_path / "store" / "problems.csv").read_text().strip() == "item,stage,message"
+
+
+def test_import_slice_range_labels_without_in_plane_box(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path
+) -> None:
+    root, _ = flat
+    table = _with_boxes(scan_mri_tree(root), cohort).drop(columns=list(BOX_COLUMNS[:4]))
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    assert store.manifest["label"].tolist() == export_store.manifest["label"].tolist()
+    assert store.manifest["box_x0"].isna().all() and len(store.findings) == 0
+    np.testing.assert_array_equal(store.images, export_store.images)
+
+
+def test_bad_rows_go_to_problems_and_others_go_on(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    root, _ = flat
+    table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
+    first = table.at[0, "pre"].split(";")
+    table.at[0, "pre"] = ";".join([*first[:-1], "subject0/IM_gone"])  # row 1: a file that does not exist
+    table.at[1, "end_slice"] = N_SLICES + 4  # row 2: label beyond the series' slices
+    dup = table.iloc[[2]].assign(pre=table.at[2, "pre"])
+    table = pd.concat([table, dup, dup.assign(patient_id="Breast_MRI_009")], ignore_index=True)
+    table.to_csv(tmp_path / "cohort.csv", index=False)  # rows 3 and 4: duplicate ids; row 5 fine
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    assert sorted(store.manifest["patient_id"].unique()) == ["Breast_MRI_009"]
+    problems = pd.read_csv(tmp_path / "store" / "problems.csv")
+    msg = dict(zip(problems["item"] + "|" + problems["message"].str.extract(r"row (\d)")[0], problems["message"],
+                   strict=True))  # fmt: skip
+    assert set(msg) == {"Breast_MRI_001|1", "Breast_MRI_002|2", "Breast_MRI_003|3", "Breast_MRI_003|4"}
+    assert "subject0/IM_gone does not exist" in msg["Breast_MRI_001|1"]
+    assert "subject1/IM" in msg["Breast_MRI_002|2"] and str(N_SLICES) in msg["Breast_MRI_002|2"]
+    assert "also on row(s) 4" in msg["Breast_MRI_003|3"] and "subject2/IM" in msg["Breast_MRI_003|3"]
+    assert str(root) not in problems.to_csv()
+    with pytest.raises(BreastlabInputError, match="row 1"):
+        import_mri(tmp_path / "cohort.csv", root, tmp_path / "store2", size=SIZE, workers=1, progress=False,
+                   errors="raise")  # fmt: skip
+
+
+def test_table_without_required_columns_is_refused(tmp_path: Path) -> None:
+    pd.DataFrame({"patient_id": ["a"], "pre": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(BreastlabInputError, match="missing column.*start_slice"):
+        import_mri(tmp_path / "t.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
+
+
+# ---------------------------------------------------------------------------- Duke adapter
+def test_duke_cohort_imports_to_the_export_store(cohort: Path, export_store: ArrayStore, tmp_path: Path) -> None:
+    assert main(["duke", "cohort", str(cohort), "--out", str(tmp_path / "duke.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "duke.csv")) == len(duke_cohort(cohort)) == N_PATIENTS
+    assert main(["import", "mri", str(tmp_path / "duke.csv"), "--root", str(cohort), "--out", str(tmp_path / "s"),
+                 "--size", str(SIZE), "--workers", "1"]) == 0  # fmt: skip
+    store = ArrayStore(tmp_path / "s")
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_frame_equal(store.manifest[SLICE_COLUMNS], export_store.manifest[SLICE_COLUMNS])
+    pd.testing.assert_frame_equal(store.findings, export_store.findings)
+    for column in ("field_strength_t", "manufacturer", "tumor_location", "er"):
+        pd.testing.assert_series_equal(store.manifest[column].astype(str), export_store.manifest[column].astype(str))
