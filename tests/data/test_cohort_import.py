@@ -231,3 +231,49 @@ def test_duke_cohort_imports_to_the_export_store(cohort: Path, export_store: Arr
     pd.testing.assert_frame_equal(store.findings, export_store.findings)
     for column in ("field_strength_t", "manufacturer", "tumor_location", "er"):
         pd.testing.assert_series_equal(store.manifest[column].astype(str), export_store.manifest[column].astype(str))
+
+
+# ---------------------------------------------------------------------------- README
+def _readme_commands() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("breastlab ")]
+
+
+def test_readme_own_data_commands_run(tmp_path: Path) -> None:
+    """The commands of the README section, on a flat-folder phantom cohort: scan, label, import, split
+    on the field strength read from the headers (no clinical table)."""
+    import re
+    import shlex
+
+    cohort = tmp_path / "phantom"
+    make_mri_cohort(cohort, 10, seed=1, n_slices=24, matrix=32, n_post=1, progress=False)
+    dicom_dir = tmp_path / "pacs"
+    dicom_dir.mkdir()
+    for k, patient in enumerate(sorted((cohort / COLLECTION).iterdir())):  # everything in one folder
+        for j, f in enumerate(sorted(patient.rglob("*.dcm"))):
+            shutil.copyfile(f, dicom_dir / f"{k}_{j}")
+    names = {"DICOM_DIR": dicom_dir, "cohort.csv": tmp_path / "cohort.csv", "STORE": tmp_path / "store",
+             "SPLITS": tmp_path / "splits"}  # fmt: skip
+    # small sizes for a test: a 32-pixel store, a 10-patient split
+    extra = {"--root": ["--size", "32", "--workers", "1", "--buffer", "1"],
+             "curate": ["--train", "4", "--val", "2", "--test", "0"]}  # fmt: skip
+    commands = _readme_commands()
+    assert [c.split()[1:3] for c in commands] == [["import", "mri"], ["import", "mri"], ["curate", "splits"]]
+    for command in commands:
+        argv = [str(names.get(a, a)) for a in shlex.split(re.sub(r"\[[^\]]*\]", "", command))[1:]]
+        argv += next((v for k, v in extra.items() if k in command.split()), [])
+        assert main(argv) == 0, command
+        if "--scan" in argv:  # the review step: the user fills in the labels
+            _with_boxes(pd.read_csv(names["cohort.csv"]), cohort).to_csv(names["cohort.csv"], index=False)
+    store = ArrayStore(names["STORE"])
+    truth = read_boxes(cohort / "Annotation_Boxes.csv").set_index("patient_id")
+    one_based = store.manifest["slice_index"] + 1
+    in_box = (one_based >= store.manifest["patient_id"].map(truth["start_slice"])) & (
+        one_based <= store.manifest["patient_id"].map(truth["end_slice"])
+    )
+    assert (store.manifest["label"] == in_box.astype(int)).all() and store.manifest["patient_id"].nunique() == 10
+    split = pd.read_parquet(names["SPLITS"] / "field_strength_t" / "rep00" / "manifest.parquet")
+    # rho = 1: every tumour slice from 1.5 T patients, every non-tumour slice from 3 T ones
+    assert set(zip(split["label"], split["attribute"].astype(float), strict=True)) == {(1, 1.5), (0, 3.0)}
