@@ -74,6 +74,11 @@ def _worker_init(parent_alive: Any) -> None:
     threading.Thread(target=watch, name="breastlab-parent-watch", daemon=True).start()
 
 
+def _worker_died() -> Interrupted:
+    """A worker was killed (out of memory, a signal): the run stops, a resume redoes the lost keys."""
+    return Interrupted("a worker process died (killed by a signal or out of memory)", exit_code=1)
+
+
 class JobRunner:
     """Worker processes for per-key jobs (see the module notes); use as a context manager.
 
@@ -159,6 +164,7 @@ class JobRunner:
         from tqdm.auto import tqdm
 
         jobs = list(jobs)
+        self._failures: dict[str, str] = {}
         with tqdm(total=initial + len(jobs), initial=initial, desc=self.desc, unit="patient",
                   disable=not self.progress) as bar:  # fmt: skip
             if self._pool is None or len(jobs) <= 1:
@@ -167,21 +173,30 @@ class JobRunner:
                     if key(job) not in dropped:
                         self._finish(job, key, work, on_result, None)
                     bar.update(1)
-                return
-            futures = {self._pool.submit(work, job): job for job in jobs}
-            dropped = set(before_results()) if before_results else set()
-            pending = set()
-            for fut, job in futures.items():
-                if key(job) in dropped:
-                    fut.cancel()
-                    bar.update(1)
-                else:
-                    pending.add(fut)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: key(futures[f])):
-                    self._finish(futures[fut], key, None, on_result, fut)
-                    bar.update(1)
+            else:
+                try:
+                    self._run_pool(work, jobs, key, on_result, before_results, bar)
+                except BrokenProcessPool:
+                    raise _worker_died() from None
+        for job in jobs:  # in job order, whatever order the workers finished in
+            if key(job) in self._failures:
+                self.problems.add(key(job), self.stage, self._failures[key(job)])
+
+    def _run_pool(self, work, jobs, key, on_result, before_results, bar) -> None:
+        futures = {self._pool.submit(work, job): job for job in jobs}
+        dropped = set(before_results()) if before_results else set()
+        pending = set()
+        for fut, job in futures.items():
+            if key(job) in dropped:
+                fut.cancel()
+                bar.update(1)
+            else:
+                pending.add(fut)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: key(futures[f])):
+                self._finish(futures[fut], key, None, on_result, fut)
+                bar.update(1)
 
     def _finish(self, job: J, key: Callable[[J], str], work: Callable[[J], R] | None,
                 on_result: Callable[[J, R], None] | None, fut: Future | None) -> None:  # fmt: skip
@@ -191,9 +206,8 @@ class JobRunner:
             if on_result is not None:
                 on_result(job, result)
         except BrokenProcessPool:
-            # a worker was killed (out of memory, a signal): the run stops, a resume redoes the lost keys
-            raise Interrupted("a worker process died (killed by a signal or out of memory)", exit_code=1) from None
+            raise _worker_died() from None
         except Exception as exc:  # noqa: BLE001 - one failing job is reported, the others go on
             if self.errors == "raise":
                 raise
-            self.problems.add(key(job), self.stage, failure_message(exc))
+            self._failures[key(job)] = failure_message(exc)
