@@ -112,18 +112,19 @@ class JobRunner:
         self.workers, self.problems, self.stage, self.errors = workers, problems, stage, errors
         self.preload, self.desc, self.progress = list(preload), desc, progress
         self._pool: ProcessPoolExecutor | None = None
-        self._alive_w: Any = None
+        self._alive: tuple[Any, Any] = (None, None)  # (reading end, writing end) of the parent's pipe
 
     def __enter__(self) -> JobRunner:
         if self.workers > 1:
             ctx = worker_context(self.preload)
-            alive_r, self._alive_w = ctx.Pipe(duplex=False)
+            # Only this process holds the writing end (the workers get the reading end): it closes when
+            # this process ends, however it ends, and the workers see end-of-file.
+            self._alive = ctx.Pipe(duplex=False)
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_worker_init, initargs=(alive_r,)
+                max_workers=self.workers, mp_context=ctx, initializer=_worker_init, initargs=(self._alive[0],)
             )
             for _ in range(self.workers):
                 self._pool.submit(int)  # processes start on demand: one no-op task each starts them all
-            alive_r.close()  # the workers hold their copies; this end here would keep the pipe open
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -132,7 +133,8 @@ class JobRunner:
         if exc_type is not None:
             self._kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._alive_w.close()
+        for end in self._alive:
+            end.close()
         self._pool = None
 
     def _kill(self) -> None:
