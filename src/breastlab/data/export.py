@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import atomic_path, read_table
-from breastlab.data.store import ArrayStore, StoreWriter
+from breastlab.data.store import ArrayStore, StoreWriter, check_output_folder
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -155,6 +155,7 @@ def export_slices(
         raise BreastlabInputError(f"errors={errors!r}: valid values are 'log' and 'raise'")
     check_workers(workers)
     out = Path(out)
+    check_output_folder(out, "--out folder")
     finished = _finished_store(out, settings, overwrite)
     if finished is not None:
         return finished

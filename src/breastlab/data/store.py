@@ -182,6 +182,16 @@ def _hash_column(values: Any) -> np.ndarray:
     return out
 
 
+def check_output_folder(path: Path, what: str = "output folder") -> None:
+    """``path`` is a folder or can become one: neither it nor a parent is an existing file."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is" if folder == path else f"lies inside {folder}, which is"
+                raise BreastlabInputError(f"{path}: the {what} {where} a file, not a folder; give a folder path")
+            return
+
+
 class StoreWriter:
     """Write a store shard by shard (resumable), then :meth:`finalize` it.
 
@@ -212,6 +222,7 @@ class StoreWriter:
         if layout == "fixed" and (shape is None or len(shape) != 2):
             raise BreastlabInputError(f"shape={shape!r}: a fixed-layout store needs an (H, W) shape")
         self.path = Path(path)
+        check_output_folder(self.path)
         self.layout = layout
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape) if shape is not None else None

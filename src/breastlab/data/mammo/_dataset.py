@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from breastlab._io import write_table
+from breastlab.data.store import check_output_folder
 from breastlab.problems import ProblemLog
 
 # Manifest columns every reader fills (more may follow, source-specific).
@@ -59,6 +60,7 @@ class MammoDataset:
     def write(self, out: str | os.PathLike) -> Path:
         """manifest.csv, findings.csv and problems.csv into ``out``."""
         out = Path(out)
+        check_output_folder(out)
         write_table(self.manifest, out / "manifest.csv")
         write_table(self.findings, out / "findings.csv")
         self.problems.write(out / "problems.csv")

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab.data._csv import read_text_csv
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import MammoDataset, finalize_tables
 from breastlab.errors import BreastlabInputError
@@ -91,10 +92,7 @@ def read_cbis_table(path: str | os.PathLike) -> pd.DataFrame:
     Adds ``csv_file`` (file name) and ``csv_row`` (1-based data row, header excluded).
     """
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BreastlabInputError(f"{path}: cannot read as CSV ({exc})") from None
+    raw = read_text_csv(path, "case-description CSV")
     rename = {c: COLUMN_NAMES.get(c.strip().lower().replace("_", " "), c.strip()) for c in raw.columns}
     table = raw.rename(columns=rename)
     required = REQUIRED_NORMAL if path.name.lower().startswith("normal") else REQUIRED
@@ -117,17 +115,37 @@ def find_case_tables(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def unsafe_path(csv_path: str) -> str | None:
+    """Why a path from a CSV may not be followed (it must stay under the DICOM root), or None."""
+    if not csv_path:
+        return None
+    if csv_path.startswith("/") or (len(csv_path) > 1 and csv_path[1] == ":"):
+        return "is absolute"
+    if ".." in csv_path.split("/"):
+        return "contains '..'"
+    return None
+
+
 class _Tree:
-    """Locate the DICOM files a CSV path points to (folder and series UID, not file name)."""
+    """Locate the DICOM files a CSV path points to (folder and series UID, not file name).
+
+    Only files under the root are ever returned: CSV paths with ``..`` or an absolute path
+    are refused by the reader, and a symbolic link leading out of the root is not followed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = root.resolve()
         self._files: dict[str, list[Path]] = {}
+
+    def inside(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(self._real_root)
 
     def files(self, folder: str) -> list[Path]:
         if folder not in self._files:
             top = self.root / folder
-            self._files[folder] = sorted(top.rglob("*.dcm")) if top.is_dir() else []
+            found = sorted(top.rglob("*.dcm")) if top.is_dir() and self.inside(top) else []
+            self._files[folder] = [f for f in found if self.inside(f)]
         return self._files[folder]
 
     def candidates(self, csv_path: str) -> list[Path]:
@@ -143,7 +161,7 @@ class _Tree:
 
     def full_image(self, csv_path: str) -> Path | None:
         exact = self.root / csv_path
-        if exact.is_file():
+        if exact.is_file() and self.inside(exact):
             return exact
         cands = self.candidates(csv_path)
         if len(cands) == 1:
@@ -252,6 +270,12 @@ def _read_row(
     def report(message: str) -> None:
         problems.add(where, STAGE, message)
 
+    headers = {"image_path": "image file path", "crop_path": "cropped image file path",
+               "roi_path": "ROI mask file path"}  # fmt: skip
+    for key, header in headers.items():
+        if key in rec and (why := unsafe_path(rec[key])):
+            report(f"{where}: {header!r} {rec[key]!r} {why}: paths must stay under the DICOM root; row skipped")
+            return
     image_path = rec["image_path"]
     image_id = image_path.split("/")[0]
     if not image_id:
