@@ -92,6 +92,8 @@ class ArrayStore:
                     f"{self.path}: images.npy has {len(self._images)} images but "
                     f"manifest.parquet has {len(self.manifest)} rows"
                 )
+        elif (self.path / "images.bin").stat().st_size == 0:  # no image kept (all reported): mmap refuses 0 bytes
+            self._images = np.empty(0, dtype=self.dtype)
         else:
             self._images = np.memmap(self.path / "images.bin", dtype=self.dtype, mode="r")
 

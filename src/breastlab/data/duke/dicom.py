@@ -1169,7 +1169,8 @@ def _read_slice_pydicom(path: str | Path) -> StoredSlice:
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on a damaged file
-        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+        text = str(exc).replace(os.fspath(path), shown(path))  # pydicom names the file in some messages
+        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {text})") from exc
     geometry = {}
     for tag in ("ImagePositionPatient", "ImageOrientationPatient"):
         value = ds.get(tag)

@@ -141,6 +141,10 @@ class _Tree:
     def inside(self, path: Path) -> bool:
         return path.resolve().is_relative_to(self._real_root)
 
+    def shown(self, path: Path) -> str:
+        """A file as messages name it: relative to the root (problems.csv is shared)."""
+        return "<root>/" + path.relative_to(self.root).as_posix()
+
     def files(self, folder: str) -> list[Path]:
         if folder not in self._files:
             top = self.root / folder
@@ -360,8 +364,8 @@ def _locate_images(images: dict, tree: _Tree, problems: ProblemLog) -> None:
             problems.add(
                 where,
                 STAGE,
-                f"{where}: full mammogram {rec['csv_path']} not found under {tree.root} "
-                f"(looked in {tree.root / rec['image_id']}); image and its findings skipped",
+                f"{where}: full mammogram {rec['csv_path']} not found under the DICOM root "
+                f"(looked in <root>/{rec['image_id']}/); image and its findings skipped",
             )
             continue
         try:
@@ -389,7 +393,9 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
             if f not in cands:
                 cands.append(f)
     if not cands:
-        problems.add(where, STAGE, f"{where}: ROI mask {csv_roi} not found under {tree.root}; finding kept without box")
+        problems.add(
+            where, STAGE, f"{where}: ROI mask {csv_roi} not found under the DICOM root; finding kept without box"
+        )
         return
     shape = (image["height"], image["width"])
     sized = [f for f in cands if tuple(read_header(f)[0][k] for k in ("rows", "columns")) == shape]
@@ -402,7 +408,9 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
                 break
     if mask_path is None:
         problems.add(
-            where, STAGE, f"{where}: no binary ROI mask among {[str(c) for c in cands]}; finding kept without box"
+            where,
+            STAGE,
+            f"{where}: no binary ROI mask among {[tree.shown(c) for c in cands]}; finding kept without box",
         )
         return
     mask = read_mammogram(mask_path).pixels
@@ -411,12 +419,12 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
         problems.add(
             where,
             STAGE,
-            f"{where}: ROI mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
-            f"{image['path']} is {shape[0]}x{shape[1]}; finding kept without box",
+            f"{where}: ROI mask {tree.shown(mask_path)} is {mask.shape[0]}x{mask.shape[1]} but its image "
+            f"{image['image_id']} is {shape[0]}x{shape[1]}; finding kept without box",
         )
         return
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        problems.add(where, STAGE, f"{where}: ROI mask {mask_path} is empty; finding kept without box")
+        problems.add(where, STAGE, f"{where}: ROI mask {tree.shown(mask_path)} is empty; finding kept without box")
         return
     finding.update(x0=int(cols[0]), y0=int(rows[0]), x1=int(cols[-1]) + 1, y1=int(rows[-1]) + 1)
