@@ -207,7 +207,12 @@ def run(n: int, seed: int, work: Path, keep: Path | None = None) -> dict[str, in
     for k in range(n):
         src, peers = sources[k % len(sources)]
         data = src.read_bytes()
-        kind, mutant = mutate(data, rng, element_offsets(data))
+        heads = element_offsets(data)
+        for _ in range(16):  # a mutation that left the file as it was (no such tag, ...) is drawn again
+            kind, mutant = mutate(data, rng, heads)
+            if mutant != data:
+                break
+        counts["unchanged (not counted as a mutant)"] += mutant == data
         series = folder / f"s{k % 4}"
         shutil.rmtree(series, ignore_errors=True)
         series.mkdir()

@@ -826,6 +826,8 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
                 return None
             last = tag
             if tag == 0x00020010:
+                if vr != b"UI":  # pydicom would not take it as a transfer syntax
+                    return None
                 ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
             elems.append((tag, vr, pos, start, length, start + length))
             pos = start + length
