@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from breastlab.data.cohort_import import (
     identify_phases,
     import_mri,
     read_header,
+    resolve_series,
     scan_mri_tree,
+    undated,
 )
 from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.clinical import read_clinical
@@ -31,6 +34,8 @@ from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog
 
 N_PATIENTS, N_SLICES, MATRIX, SEED, SIZE = 3, 16, 64, 0, 32
+UID = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9]\d*)){2,}(?![\w.])")  # DICOM UID syntax (PS3.5 9.1)
+TCIA_STUDY_DATE = re.compile(r"\b\d{2}-\d{2}-(?:19|20)\d{2}-")  # "01-01-1990-NA-..." study folders
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +114,30 @@ def test_scan_table_is_deidentified(flat: tuple[Path, dict[str, Path]], tmp_path
         assert str(value) not in text
 
 
+def test_scan_of_a_tcia_tree_leaves_dates_out_and_finds_the_folders(cohort: Path, tmp_path: Path) -> None:
+    problems = ProblemLog()
+    table = scan_mri_tree(cohort, problems)
+    text = table.to_csv()
+    assert not TCIA_STUDY_DATE.search(text) and not UID.search(text)
+    index = index_dicom_tree(cohort)
+    for row in table.itertuples(index=False):
+        for phase in ("pre", "post1", "post2"):
+            folder, names = resolve_series(cohort, getattr(row, phase), phase)
+            want = index[(index["patient_id"] == row.patient_id) & (index["sequence"] == phase)]["path"]
+            assert names is None and folder == Path(want.iloc[0])
+    # the tables beside the DICOM tree are not DICOM
+    assert sorted(problems.to_frame()["item"]) == ["Annotation_Boxes.csv", "Clinical_and_Other_Features.xlsx"]
+    # two studies whose folder names differ only by their date: the cell names no single folder, and says so
+    patient = next((cohort / COLLECTION).iterdir())
+    twin = tmp_path / COLLECTION / patient.name
+    shutil.copytree(patient, twin)
+    study = next(twin.iterdir())
+    shutil.copytree(study, twin / study.name.replace("1990", "1991"))
+    assert undated(f"{twin.name}/{study.name}") == f"{twin.name}/*-NA-{study.name.split('-NA-')[1]}"
+    with pytest.raises(BreastlabInputError, match="matches 2 paths"):
+        resolve_series(tmp_path / COLLECTION, undated(f"{twin.name}/{study.name}"), "pre")
+
+
 def test_scan_groups_by_series_uid_not_folder(flat: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
     """Every file of every patient in one folder: still one exam per patient, three series each."""
     root, _ = flat
@@ -152,6 +181,18 @@ def test_read_header_fast_path_equals_pydicom(flat: tuple[Path, dict[str, Path]]
     assert fast["SeriesDescription"] == ds.SeriesDescription and fast["Rows"] == ds.Rows
     with pytest.raises(BreastlabInputError, match="not a readable DICOM"):
         read_header(root / "subject0" / "README.txt")
+
+
+def test_header_scanner_equals_pydicom_on_pydicom_test_files() -> None:
+    """Every file of pydicom's test set the scanner reads gives pydicom's values (the others fall back)."""
+    read = 0
+    for path in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm")):  # shipped, local
+        fast = cohort_import._header_fast(path)
+        if fast is None:
+            continue
+        read += 1
+        assert fast == cohort_import._header_pydicom(path), path
+    assert read >= 10
 
 
 # ---------------------------------------------------------------------------- import
@@ -225,6 +266,8 @@ def test_duke_cohort_imports_to_the_export_store(cohort: Path, export_store: Arr
     assert len(pd.read_csv(tmp_path / "duke.csv")) == len(duke_cohort(cohort)) == N_PATIENTS
     assert main(["import", "mri", str(tmp_path / "duke.csv"), "--root", str(cohort), "--out", str(tmp_path / "s"),
                  "--size", str(SIZE), "--workers", "1"]) == 0  # fmt: skip
+    text = (tmp_path / "duke.csv").read_text()
+    assert not TCIA_STUDY_DATE.search(text) and not UID.search(text) and str(cohort) not in text
     store = ArrayStore(tmp_path / "s")
     np.testing.assert_array_equal(store.images, export_store.images)
     pd.testing.assert_frame_equal(store.manifest[SLICE_COLUMNS], export_store.manifest[SLICE_COLUMNS])

@@ -33,7 +33,7 @@ import pydicom
 
 from breastlab._io import write_table
 from breastlab._lock import locks_folder
-from breastlab.data.store import ArrayStore, StoreWriter, fingerprint
+from breastlab.data.store import ArrayStore, StoreWriter, check_output_folder, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -94,22 +94,33 @@ def _header_pydicom(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+# The scan's tags all lie below this one: the walk stops there, so only the head of a file is read.
+_LAST_SCAN_GROUP = 0x00290000
+_HEAD_BYTES = 16384
+
+
 def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
-    """:func:`read_header` by the exporter's scanner, or None where the file is not plain."""
+    """:func:`read_header` by a minimal walk of the head of an uncompressed little-endian file (the
+    exporter's element reader, :mod:`breastlab.data.duke.dicom`), or None where the file is anything
+    else or a value is not plain ASCII (pydicom reads it then)."""
     from breastlab.data.duke import dicom
 
     try:
-        buf = dicom._read_file(path)
+        with open(path, "rb") as fh:
+            buf = fh.read(_HEAD_BYTES)
+            elems = _head_elements(buf, dicom)
+            if elems is None and len(buf) == _HEAD_BYTES:  # a long header: the whole file
+                buf += fh.read()
+                elems = _head_elements(buf, dicom)
     except OSError:
         return None
-    walk = dicom._walk(buf)
-    if walk is None:
+    if elems is None:
         return None
-    elems, explicit = walk[0], walk[1]
+    elems, explicit = elems
     out: dict[str, Any] = {}
-    for tag, vr, _, start, length, _ in elems:
+    for tag, vr, start, length in elems:
         name = _SCAN_TAGS.get(tag)
-        if name is None or length == dicom._UNDEFINED:
+        if name is None:
             continue
         if name in _US:
             if length != 2 or (explicit and vr != b"US"):
@@ -119,10 +130,50 @@ def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
         raw = buf[start : start + length]
         if not raw.isascii() or b"\x1b" in raw:
             return None  # another character set: pydicom decodes it
-        text = "\\".join(part.strip(" \x00") for part in raw.decode("ascii").split("\\")).strip("\\")
+        text = "\\".join(part.strip(" \x00") for part in raw.decode("ascii").split("\\"))
         if text:
             out[name] = text
     return out
+
+
+def _head_elements(buf: bytes, dicom: Any) -> tuple[list[tuple[int, bytes, int, int]], bool] | None:
+    """(tag, VR, value offset, length) of the top-level elements before group 0x0029, and whether the
+    VR is explicit; None where ``buf`` ends first, the file is not uncompressed little endian, the
+    character set is not ASCII-compatible, or the structure is anything but plain."""
+    import struct
+
+    try:
+        if len(buf) < 144 or buf[128:132] != b"DICM":
+            return None
+        pos, ts, last = 132, None, -1
+        while dicom._tag(buf, pos)[0] == 0x0002:  # file meta group: explicit VR little endian
+            tag, _, length, start = dicom._element(buf, pos, True)
+            if length == dicom._UNDEFINED or tag <= last:
+                return None
+            if tag == 0x00020010:
+                ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
+            last, pos = tag, start + length
+        if ts not in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"):
+            return None
+        explicit = ts == "1.2.840.10008.1.2.1"
+        elems = []
+        while pos + 8 <= len(buf):
+            tag, vr, length, start = dicom._element(buf, pos, explicit)
+            if tag >= _LAST_SCAN_GROUP:
+                return elems, explicit
+            if tag <= last or (tag == dicom._CHARSET and not dicom._plain_charset(buf, vr, start, length, explicit)):
+                return None
+            if length == dicom._UNDEFINED:
+                pos = dicom._skip_sequence(buf, start, explicit and vr != b"UN")
+            else:
+                if start + length > len(buf):
+                    return None
+                elems.append((tag, vr, start, length))
+                pos = start + length
+            last = tag
+        return None
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError):
+        return None
 
 
 def _seconds(value: Any) -> float | None:
@@ -213,6 +264,14 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
         numbers[pid] = numbers.get(pid, 0) + 1
         rows.append(_exam_row(pid, numbers[pid], exams[(pid, study)], folder_files))
     table = pd.DataFrame(rows)
+    for row in rows:  # a folder name whose date was replaced by "*" must still name one folder
+        for phase in [c for c in row if c in PHASE_COLUMNS or re.fullmatch(r"post\d+", c)]:
+            if _GLOB.search(row[phase].split(FILE_SEPARATOR)[0]):
+                try:
+                    resolve_series(root, row[phase], phase)
+                except BreastlabInputError as exc:
+                    problems.add(row["patient_id"], SCAN_STAGE, f"{exc}; dates are left out of the table, edit the "
+                                                                "cell to name one folder")  # fmt: skip
     if table.empty:
         return pd.DataFrame(columns=["patient_id", "exam", "pre", "phase_rule"])
     phases = [c for c in PHASE_COLUMNS + tuple(f"post{k}" for k in range(5, 20)) if c in table.columns]
@@ -239,13 +298,45 @@ def _study_order(series: list[_Series]) -> tuple[str, str]:
 
 
 def series_reference(files: Sequence[str], folder_files: dict[str, int]) -> str:
-    """A series' cell of the table: its folder where the folder holds only its files, else the files."""
+    """A series' cell of the table: its folder where the folder holds only its files, else the files;
+    dates in folder names (TCIA's ``01-01-1990-NA-...`` study folders, ``20230115``) replaced by ``*``
+    (:func:`undated`)."""
     folders = {os.path.dirname(f) for f in files}
     if len(folders) == 1:
         folder = folders.pop()
         if folder and folder_files.get(folder) == len(files):
-            return folder
-    return FILE_SEPARATOR.join(files)
+            return undated(folder)
+    return FILE_SEPARATOR.join(
+        f"{undated(os.path.dirname(f))}/{os.path.basename(f)}" if os.path.dirname(f) else f for f in files
+    )
+
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)(?:\d{2}-\d{2}-(?:19|20)\d{2}|(?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?!\d)")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def undated(folder: str) -> str:
+    """A relative folder path with each date in its folder names replaced by the wildcard ``*`` (the
+    rest escaped for glob); unchanged where no name holds a date. :func:`resolve_series` finds the
+    folder again (it must be the only match)."""
+    parts = Path(folder).parts
+    if not any(_DATE_IN_NAME.search(p) for p in parts):
+        return folder
+    import glob
+
+    return "/".join("*".join(glob.escape(piece) for piece in _DATE_IN_NAME.split(p)) for p in parts)
+
+
+def _resolve(root: Path, rel: str, column: str) -> Path:
+    """``root / rel``, where ``rel`` may hold wildcards matching exactly one path."""
+    if not _GLOB.search(rel):
+        return root / rel
+    matches = sorted(root.glob(rel))
+    if len(matches) != 1:
+        raise BreastlabInputError(
+            f"column {column}: {rel} matches {len(matches)} paths under --root; it must match exactly one"
+        )
+    return matches[0]
 
 
 def identify_phases(series: list[dict[str, Any]]) -> tuple[dict[str, int], str]:
@@ -400,6 +491,7 @@ def import_mri(
         raise BreastlabInputError(f"errors={errors!r}: valid values are 'log' and 'raise'")
     check_workers(workers)
     table, root, out = Path(table), Path(root), Path(out)
+    check_output_folder(out, "--out folder")
     if not root.is_dir():
         raise BreastlabInputError(f"--root {root}: folder not found (the table's paths are relative to it)")
     raw, typed = read_cohort_table(table, settings.sequence)
@@ -537,26 +629,33 @@ def _plan_import(
 
 
 def resolve_series(root: Path, cell: str, column: str) -> tuple[Path, list[str] | None]:
-    """``(folder, file names or None for the whole folder)`` of a phase cell, checked to exist."""
+    """``(folder, file names or None for the whole folder)`` of a phase cell, checked to exist.
+    Folder names may hold the wildcards :func:`undated` writes (one match required)."""
     if not cell:
         raise BreastlabInputError(f"column {column} is empty; give the series folder or its files")
     parts = [p.strip() for p in cell.split(FILE_SEPARATOR) if p.strip()]
     for p in parts:
         if Path(p).is_absolute() or ".." in Path(p).parts:
             raise BreastlabInputError(f"column {column}: {p} must be a path relative to --root, inside it")
-    if len(parts) == 1 and (root / parts[0]).is_dir():
-        return root / parts[0], None
-    missing = [p for p in parts if not (root / p).is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise BreastlabInputError(f"column {column}: file {missing[0]}{more} does not exist under --root")
+    if len(parts) == 1:
+        path = _resolve(root, parts[0], column) if _GLOB.search(parts[0]) else root / parts[0]
+        if path.is_dir():
+            return path, None
     folders = {os.path.dirname(p) for p in parts}
     if len(folders) > 1:
         raise BreastlabInputError(
             f"column {column}: the files of one series lie in {len(folders)} folders ({', '.join(sorted(folders))}); "
             "they must share one folder"
         )
-    return root / folders.pop(), [os.path.basename(p) for p in parts]
+    text = folders.pop()
+    folder = _resolve(root, text, column) if text else root
+    names = [os.path.basename(p) for p in parts]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        shown = f"{text}/{missing[0]}" if text else missing[0]
+        raise BreastlabInputError(f"column {column}: file {shown}{more} does not exist under --root")
+    return folder, names
 
 
 def _box(row: pd.Series, pid: str) -> pd.DataFrame:
@@ -612,7 +711,7 @@ def duke_cohort(duke_dir: str | os.PathLike, problems: ProblemLog | None = None)
         for phase in PHASE_COLUMNS:
             chosen = series[series["sequence"] == phase]
             if len(chosen) == 1:
-                row[phase] = os.path.relpath(chosen["path"].iloc[0], duke_dir)
+                row[phase] = undated(os.path.relpath(chosen["path"].iloc[0], duke_dir))
             elif len(chosen) > 1:
                 problems.add(pid, "duke_cohort", f"patient {pid}: {len(chosen)} series identified as {phase}; "
                                                  "column left empty")  # fmt: skip
