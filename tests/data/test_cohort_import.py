@@ -163,6 +163,27 @@ def test_phases_from_acquisition_times_when_descriptions_name_none() -> None:
     assert phases == {"pre": 0, "post1": 1} and rule == "series description"
 
 
+def test_scan_orders_phases_by_acquisition_time_when_descriptions_say_nothing(
+    flat: tuple[Path, dict[str, Path]], cohort: Path, tmp_path: Path
+) -> None:
+    """Every series renamed "T1 3D" (no phase words) and the series numbers shuffled: the phases come
+    from AcquisitionTime and equal the Duke reader's phases of the original files."""
+    root, origin = flat
+    index = index_dicom_tree(cohort)
+    phase_of = dict(zip(index["path"].map(str), index["sequence"], strict=True))
+    for rel in [r for r in origin if r.startswith("subject1/")]:
+        ds = pydicom.dcmread(root / rel)
+        ds.SeriesDescription = "T1 3D"
+        ds.SeriesNumber = 100 - int(ds.SeriesNumber) % 50  # later phases get lower numbers
+        (tmp_path / "subject1").mkdir(exist_ok=True)
+        ds.save_as(tmp_path / rel)
+    table = scan_mri_tree(tmp_path)
+    assert len(table) == 1 and table["phase_rule"].iloc[0] == "acquisition time"
+    for phase in ("pre", "post1", "post2"):
+        originals = {phase_of[str(origin[f].parent)] for f in table[phase].iloc[0].split(";")}
+        assert originals == {phase}
+
+
 def test_fat_suppression_from_scan_options_or_description() -> None:
     assert fat_suppression("FS\\PFP", "ax t1") == "yes"
     assert fat_suppression("", "Ax T1 FS post") == "yes"
@@ -254,10 +275,16 @@ def test_bad_rows_go_to_problems_and_others_go_on(
                    errors="raise")  # fmt: skip
 
 
-def test_table_without_required_columns_is_refused(tmp_path: Path) -> None:
+def test_table_without_required_columns_or_not_utf8_is_refused(tmp_path: Path) -> None:
     pd.DataFrame({"patient_id": ["a"], "pre": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(BreastlabInputError, match="missing column.*start_slice"):
         import_mri(tmp_path / "t.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
+    latin = "patient_id,pre,start_slice,end_slice,site\na,x,1,2,Z\xfcrich\n".encode("latin-1")
+    (tmp_path / "latin.csv").write_bytes(latin)
+    with pytest.raises(BreastlabInputError, match="not UTF-8"):
+        import_mri(tmp_path / "latin.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
+    with pytest.raises(BreastlabInputError, match="not found"):
+        import_mri(tmp_path / "gone.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
 
 
 # ---------------------------------------------------------------------------- Duke adapter

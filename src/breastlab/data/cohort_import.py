@@ -540,15 +540,15 @@ def _short(cell: str) -> str:
 def read_cohort_table(path: Path, sequence: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(text, typed) views of a cohort table: identifiers and paths as written, attributes with
     the types pandas infers. Raises :class:`BreastlabInputError` for a missing file or column."""
-    if not path.is_file():
-        raise BreastlabInputError(f"{path}: cohort table not found")
+    from breastlab.data._csv import read_text_csv
+
     if path.suffix.lower() != ".csv":
         raise BreastlabInputError(f"{path}: the cohort table must be a .csv file")
+    raw = read_text_csv(path, "cohort table")  # UTF-8 checked, every cell as written
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        typed = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise BreastlabInputError(f"{path}: not a readable CSV table ({exc})") from exc
+        typed = pd.read_csv(path, encoding="utf-8-sig")  # attributes with the types pandas infers
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise BreastlabInputError(f"{path}: cannot read the cohort table as CSV ({exc})") from None
     raw.columns = typed.columns = [str(c).strip() for c in raw.columns]
     need = ["patient_id", sequence, "start_slice", "end_slice"]  # rows and columns of the box are optional
     missing = [c for c in need if c not in raw.columns]
