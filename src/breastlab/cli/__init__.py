@@ -3,17 +3,30 @@
 Each capability registers its subcommands in its own module of this package
 (``add(sub)``); handlers import their library lazily so ``breastlab --help``
 stays fast. Keep handlers thin: no logic here that a library function should own.
+
+Exit codes: 0 done; 1 a check failed (the output says which); 2 bad input (a usage
+error, or a :class:`~breastlab.errors.BreastlabInputError`: one line naming what was
+wrong); 130 interrupted by Ctrl-C and 143 by SIGTERM (what was finished is kept).
+A reader that closes the pipe early (``breastlab ... | head``) ends the command
+quietly, with 141 as the shell reports a program stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, mammo, stats, train
-from breastlab.errors import BreastlabInputError
+from breastlab.errors import BreastlabInputError, Interrupted
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,16 +50,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (see the module docstring)."""
+    try:
+        try:
+            code = _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_BAD_INPUT
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_interrupts():
+            return int(args.func(args) or EXIT_OK)
     except BreastlabInputError as exc:
         print(f"breastlab: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("breastlab: interrupted (Ctrl-C); what was finished is kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Interrupted as exc:
+        print(f"breastlab: {exc.reason}; what was finished is kept, run the same command to resume", file=sys.stderr)
+        return exc.exit_code
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a scheduler, ``kill``) stops the run like Ctrl-C, through :class:`Interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Interrupted("terminated (SIGTERM)", exit_code=EXIT_TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
