@@ -98,5 +98,5 @@ def test_sigterm_exits_143_with_one_line_and_the_handler_is_restored(scores_csv,
     monkeypatch.setattr(tables, "delong_table", terminated)
     assert cli.main(_delong(scores_csv)) == cli.EXIT_TERMINATED == 143
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("breastlab: terminated (SIGTERM)")
+    assert err.count("\n") == 1 and err.startswith("breastlab: interrupted; run the same command to resume")
     assert signal.getsignal(signal.SIGTERM) == before

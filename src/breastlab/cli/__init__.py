@@ -19,7 +19,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, mammo, stats, train
@@ -68,18 +69,22 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    previous = _raise_on_sigterm()
     try:
-        with _sigterm_interrupts():
-            return int(args.func(args) or EXIT_OK)
+        return int(args.func(args) or EXIT_OK)
     except BreastlabInputError as exc:
         print(f"breastlab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("breastlab: interrupted (Ctrl-C); what was finished is kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Interrupted as exc:
-        print(f"breastlab: {exc.reason}; what was finished is kept, run the same command to resume", file=sys.stderr)
-        return exc.exit_code
+    except (KeyboardInterrupt, Interrupted) as exc:
+        # what was finished is on disk (atomic writes, shards); workers are already stopped
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        signalled = code in (EXIT_INTERRUPTED, EXIT_TERMINATED)
+        why = f"{exc.reason}; " if isinstance(exc, Interrupted) and not signalled else ""
+        print(f"breastlab: {why}interrupted; run the same command to resume", file=sys.stderr)
+        return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _stdout_to_devnull() -> None:
@@ -90,21 +95,16 @@ def _stdout_to_devnull() -> None:
     os.close(devnull)
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a scheduler, ``kill``) stops the run like Ctrl-C, through :class:`Interrupted`."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _raise_on_sigterm() -> Any:
+    """SIGTERM stops a command like Ctrl-C does (workers stopped, message, exit code 143); returns the
+    handler it replaced (None where handlers cannot be set: not the main thread)."""
 
-    def stop(signum: int, frame: object) -> None:
+    def terminate(signum: int, frame: Any) -> None:
         raise Interrupted("terminated (SIGTERM)", exit_code=EXIT_TERMINATED)
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Tiny synthetic stores and split directories (contract D layout) for tests and benchmarks.
+"""Tiny synthetic stores and split directories for tests and benchmarks.
 
 Images are noise with a bright disc for label 1 ("tumour"); the attribute ("A"/"B")
 adds a brightness offset to the whole image. ``rho`` is the share of training/validation

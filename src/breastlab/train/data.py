@@ -53,7 +53,7 @@ def known_transforms() -> list[str]:
 
 # --------------------------------------------------------------------------- split + store
 def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``SPLIT/manifest.parquet`` (contract D) and validate its columns and values."""
+    """Read ``SPLIT/manifest.parquet`` (the split folder's image table) and validate its columns and values."""
     split_dir = Path(split_dir)
     path = split_dir / "manifest.parquet"
     if not path.exists():
