@@ -30,6 +30,34 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default unless it has none (None, off) or its help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS or action.nargs == 0:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+        if "default" in text.lower() or text.endswith(f"({shown})"):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text  # a required positional has no default
+        return f"{text} (default: %(default)s)"
+
+
+def _finish_help(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)command shows defaults, and a command's help line doubles as its --help description."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None:
+                    child.description = helps.get(name)
+                _finish_help(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breastlab", description="Breast-imaging AI research toolkit")
     parser.add_argument("--version", action="version", version=f"breastlab {__version__}")
@@ -47,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo.add,
     ):
         add(sub)
+    _finish_help(parser)
     return parser
 
 
