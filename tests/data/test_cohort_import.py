@@ -145,9 +145,19 @@ def test_scan_groups_by_series_uid_not_folder(flat: tuple[Path, dict[str, Path]]
     one.mkdir()
     for f in root.rglob("IM*"):
         shutil.copyfile(f, one / f"{f.parent.name}_{f.name}")
-    table = scan_mri_tree(one)
-    assert len(table) == N_PATIENTS and (table["n_series"] == 3).all()
+    (one / "DICOMDIR").write_bytes(b"\0" * 200)  # a media index: skipped, not a problem
+    problems = ProblemLog()
+    table = scan_mri_tree(one, problems)
+    assert len(table) == N_PATIENTS and (table["n_series"] == 3).all() and len(problems) == 0
     assert all(len(cell.split(";")) == N_SLICES for cell in table["post2"])
+    # a folder holding one series and a DICOMDIR: the files are listed (the reader would take the DICOMDIR too)
+    pre = one / "pre"
+    pre.mkdir()
+    for name in [Path(f).name for f in table["pre"].iloc[0].split(";")]:
+        shutil.move(one / name, pre / name)
+    (pre / "DICOMDIR").write_bytes(b"\0" * 200)
+    cell = scan_mri_tree(pre)["pre"].iloc[0]
+    assert cell.count(";") == N_SLICES - 1 and resolve_series(pre, cell, "pre")[1] is not None
 
 
 def test_phases_from_acquisition_times_when_descriptions_name_none() -> None:

@@ -228,6 +228,8 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     folder_files: dict[str, int] = {}
     for rel in _walk_files(root):
         folder_files[os.path.dirname(rel)] = folder_files.get(os.path.dirname(rel), 0) + 1
+        if os.path.basename(rel).upper() == "DICOMDIR":  # indexes a media, holds no image (counted above:
+            continue  # a folder holding one is not a series folder for the reader)
         try:
             header = read_header(root / rel)
         except BreastlabInputError as exc:
@@ -286,7 +288,7 @@ def _walk_files(root: Path) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = os.path.relpath(folder, root)
         for n in names:
-            if n.startswith(".") or n.upper() == "DICOMDIR":  # DICOMDIR indexes a media, it holds no image
+            if n.startswith("."):
                 continue
             found.append(n if rel == "." else os.path.join(rel, n))
     return sorted(found)
