@@ -297,6 +297,56 @@ def test_table_without_required_columns_or_not_utf8_is_refused(tmp_path: Path) -
         import_mri(tmp_path / "gone.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
 
 
+def _dicom_to_nifti(series_folder: Path, out: Path, rotate_deg: float = 0.0, axes: tuple = (0, 1, 2)) -> None:
+    """A DICOM series as NIfTI the usual way (dcm2niix's convention): voxel (i, j, k) = (column, row,
+    slice), affine from ImageOrientationPatient, PixelSpacing and the first position, LPS -> RAS;
+    ``axes`` stores the voxel axes in another order (the affine follows: the same image in space)."""
+    import nibabel as nib
+
+    from breastlab.data.duke.dicom import read_series
+
+    vol = read_series(series_folder)
+    x, y = vol.orientation[:3], vol.orientation[3:]
+    lps = np.eye(4)
+    lps[:3, 0] = x * vol.spacing[2]
+    lps[:3, 1] = y * vol.spacing[1]
+    lps[:3, 2] = np.cross(x, y) * vol.spacing[0]
+    lps[:3, 3] = vol.positions[0]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    if rotate_deg:
+        c, s = np.cos(np.radians(rotate_deg)), np.sin(np.radians(rotate_deg))
+        affine = np.array([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) @ affine
+    data = np.transpose(vol.array, (2, 1, 0))
+    nib.save(nib.Nifti1Image(np.transpose(data, axes), affine[:, [*axes, 3]]), out)
+
+
+def test_import_nifti_phase_gives_the_dicom_pixels(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path
+) -> None:
+    """One patient's pre-contrast series as NIfTI (the others DICOM): same slices, same pixels."""
+    root, _ = flat
+    table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
+    index = index_dicom_tree(cohort)
+    pid = table.at[1, "patient_id"]
+    pre = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
+    _dicom_to_nifti(pre, root / "subject1_pre.nii.gz", axes=(2, 0, 1))  # stored slice axis first
+    table.at[1, "pre"] = "subject1_pre.nii.gz"
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_series_equal(store.manifest["label"], export_store.manifest["label"])
+    cols = ["pixel_spacing_row_mm", "pixel_spacing_col_mm", "slice_spacing_mm", "box_x0", "box_y1"]
+    pd.testing.assert_frame_equal(store.manifest[cols], export_store.manifest[cols], check_exact=False, rtol=1e-5)
+    # an oblique volume (axes 30 degrees off) is refused, naming the row and file; the others go on
+    _dicom_to_nifti(pre, root / "oblique.nii.gz", rotate_deg=30)
+    table.at[1, "pre"] = "oblique.nii.gz"
+    table.to_csv(tmp_path / "oblique.csv", index=False)
+    store = import_mri(tmp_path / "oblique.csv", root, tmp_path / "s2", size=SIZE, workers=1, progress=False)
+    assert pid not in set(store.manifest["patient_id"]) and store.manifest["patient_id"].nunique() == N_PATIENTS - 1
+    message = pd.read_csv(tmp_path / "s2" / "problems.csv")["message"].iloc[0]
+    assert "row 2" in message and "oblique.nii.gz" in message and "not axial-like" in message
+
+
 # ---------------------------------------------------------------------------- Duke adapter
 def test_duke_cohort_imports_to_the_export_store(cohort: Path, export_store: ArrayStore, tmp_path: Path) -> None:
     assert main(["duke", "cohort", str(cohort), "--out", str(tmp_path / "duke.csv")]) == 0

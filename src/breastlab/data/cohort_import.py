@@ -614,7 +614,8 @@ def _plan_import(
         except BreastlabInputError as exc:
             fail(pid, f"{where} (patient {pid}): {exc}")
             continue
-        n_files = len(names) if names is not None else len(_dicom_names(folder))
+        nifti = folder.is_file()  # a NIfTI file: its slice count is known once it is read
+        n_files = len(names) if names is not None else (0 if nifti else len(_dicom_names(folder)))
         job = _Job(
             patient_id=pid,
             series_path=str(folder),
@@ -623,7 +624,7 @@ def _plan_import(
             settings=settings,
             out=str(out),
             png_dir=str(png_dir) if png_dir is not None else None,
-            n_images=_expected_slices(box, pid, n_files, settings),
+            n_images=None if nifti else _expected_slices(box, pid, n_files, settings),
             files=tuple(names) if names is not None else None,
         )
         jobs.append(_ImportJob(job, where, cell))
@@ -631,8 +632,9 @@ def _plan_import(
 
 
 def resolve_series(root: Path, cell: str, column: str) -> tuple[Path, list[str] | None]:
-    """``(folder, file names or None for the whole folder)`` of a phase cell, checked to exist.
-    Folder names may hold the wildcards :func:`undated` writes (one match required)."""
+    """``(folder, file names or None for the whole folder)`` of a phase cell, checked to exist; a NIfTI
+    file (``.nii``, ``.nii.gz``) as ``(file, None)``. Folder names may hold the wildcards
+    :func:`undated` writes (one match required)."""
     if not cell:
         raise BreastlabInputError(f"column {column} is empty; give the series folder or its files")
     parts = [p.strip() for p in cell.split(FILE_SEPARATOR) if p.strip()]
@@ -642,6 +644,10 @@ def resolve_series(root: Path, cell: str, column: str) -> tuple[Path, list[str] 
     if len(parts) == 1:
         path = _resolve(root, parts[0], column) if _GLOB.search(parts[0]) else root / parts[0]
         if path.is_dir():
+            return path, None
+        if path.name.lower().endswith(NIFTI_SUFFIXES):
+            if not path.is_file():
+                raise BreastlabInputError(f"column {column}: file {parts[0]} does not exist under --root")
             return path, None
     folders = {os.path.dirname(p) for p in parts}
     if len(folders) > 1:
@@ -658,6 +664,66 @@ def resolve_series(root: Path, cell: str, column: str) -> tuple[Path, list[str] 
         shown = f"{text}/{missing[0]}" if text else missing[0]
         raise BreastlabInputError(f"column {column}: file {shown}{more} does not exist under --root")
     return folder, names
+
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Largest angle between a NIfTI axis and its closest patient axis that still counts as axial-like.
+MAX_OBLIQUE_DEG = 10.0
+
+
+def read_nifti_slices(path: str | os.PathLike) -> tuple[list[Any], Any]:
+    """A 3-D NIfTI image as the axial stack :func:`~breastlab.data.duke.dicom.read_series_slices` gives.
+
+    The image is reoriented to its closest canonical (RAS+) axes (nibabel), spacing kept, then laid
+    out as DICOM's axial display: slices ordered inferior to superior (ascending position along the
+    normal, as the DICOM reader orders them), rows running anterior to posterior, columns from the
+    patient's right to left (ImageOrientationPatient ``[1, 0, 0, 0, 1, 0]`` in LPS). Values are the
+    scaled data (``scl_slope``/``scl_inter`` applied). Raises :class:`BreastlabInputError` naming the
+    file for an unreadable file, an image that is not 3-D, or axes more than ``MAX_OBLIQUE_DEG``
+    from the patient axes (an oblique acquisition: resample it first).
+    """
+    import nibabel as nib
+
+    from breastlab.data.duke.dicom import StoredSlice, Volume
+
+    path = Path(path)
+    try:
+        img = nib.load(path)
+        if len(img.shape) == 4 and img.shape[3] == 1:
+            img = img.slicer[..., 0]
+        if len(img.shape) != 3:
+            raise BreastlabInputError(f"{path.name}: a NIfTI image of shape {img.shape}; expected one 3-D volume")
+        canonical = nib.as_closest_canonical(img)
+        data = np.asarray(canonical.dataobj, dtype=np.float32)
+    except BreastlabInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read a user's file is bad input
+        raise BreastlabInputError(f"{path.name}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
+    axes = canonical.affine[:3, :3]
+    zooms = np.linalg.norm(axes, axis=0)
+    cosines = np.abs(np.diag(axes)) / np.where(zooms > 0, zooms, 1)
+    worst = float(np.degrees(np.arccos(np.clip(cosines.min(), -1, 1))))
+    if not np.all(zooms > 0) or worst > MAX_OBLIQUE_DEG:
+        raise BreastlabInputError(
+            f"{path.name}: the affine is not axial-like (an axis lies {worst:.1f} degrees from the closest patient "
+            f"axis; valid: up to {MAX_OBLIQUE_DEG:g}); resample the image onto patient axes first"
+        )
+    n_i, n_j, n_k = data.shape
+    orientation = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    slices, positions = [], []
+    for k in range(n_k):
+        ras = canonical.affine @ np.array([n_i - 1, n_j - 1, k, 1.0])  # pixel (0, 0): right-most, anterior-most
+        position = np.array([-ras[0], -ras[1], ras[2]])  # RAS -> LPS
+        positions.append(position)
+        pixels = np.ascontiguousarray(data[::-1, ::-1, k].T)  # rows anterior->posterior, columns right->left
+        slices.append(StoredSlice(f"{path.name}#{k}", pixels, position, orientation, 1.0, 0.0, None))
+    dz, dy, dx = float(zooms[2]), float(zooms[1]), float(zooms[0])
+    volume = Volume(
+        array=np.empty((n_k, 0, 0), dtype=np.float32), spacing=(dz, dy, dx), thickness=dz,
+        orientation=orientation, positions=np.stack(positions), meta={}, spacing_between_slices=dz,
+        files=[s.name for s in slices], folder=str(path.parent),
+    )  # fmt: skip
+    return slices, volume
 
 
 def _box(row: pd.Series, pid: str) -> pd.DataFrame:

@@ -418,12 +418,11 @@ WORKER_MODULES = ["breastlab.data.export", "breastlab.data.duke.dicom", "breastl
 
 def _export_patient(job: _Job) -> int:
     """Read, label, resize and store one patient (runs in a worker). Returns the slice count."""
-    from breastlab.data.duke.dicom import read_series_slices
     from breastlab.data.duke.labels import label_slices
 
     s = job.settings
     # Stored pixels only: float32 conversion happens for the kept slices, one at a time.
-    slices, vol = read_series_slices(job.series_path, names=job.files)
+    slices, vol = _read_job_series(job)
     n = len(slices)
     rows, cols = slices[0].pixels.shape
     box = job.box.iloc[0]
@@ -446,6 +445,17 @@ def _export_patient(job: _Job) -> int:
         _write_pngs(Path(job.png_dir), images, man, s.sequence)
     StoreWriter.open(job.out).write_shard(job.patient_id, images, man, findings)
     return len(man)
+
+
+def _read_job_series(job: _Job) -> tuple[list[Any], Any]:
+    """The job's series as stored slices: a DICOM series folder (or some of its files), or a NIfTI file."""
+    if job.series_path.lower().endswith((".nii", ".nii.gz")):
+        from breastlab.data.cohort_import import read_nifti_slices
+
+        return read_nifti_slices(job.series_path)
+    from breastlab.data.duke.dicom import read_series_slices
+
+    return read_series_slices(job.series_path, names=job.files)
 
 
 def _slices_window(slices: list[Any], percentiles: tuple[float, float]) -> tuple[float, float]:
