@@ -324,12 +324,17 @@ def test_import_nifti_phase_gives_the_dicom_pixels(
     cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path
 ) -> None:
     """One patient's pre-contrast series as NIfTI (the others DICOM): same slices, same pixels."""
-    root, _ = flat
+    root = tmp_path / "pacs"
+    shutil.copytree(flat[0], root)  # the shared folder stays as the other tests expect it
     table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
     index = index_dicom_tree(cohort)
     pid = table.at[1, "patient_id"]
     pre = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
     _dicom_to_nifti(pre, root / "subject1_pre.nii.gz", axes=(2, 0, 1))  # stored slice axis first
+    scan_problems = ProblemLog()
+    scan_mri_tree(root, scan_problems)
+    nifti = scan_problems.to_frame().set_index("item")
+    assert "name it in a phase column" in nifti.at["subject1_pre.nii.gz", "message"]
     table.at[1, "pre"] = "subject1_pre.nii.gz"
     table.to_csv(tmp_path / "cohort.csv", index=False)
     store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)

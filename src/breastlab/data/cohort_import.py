@@ -230,6 +230,10 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
         folder_files[os.path.dirname(rel)] = folder_files.get(os.path.dirname(rel), 0) + 1
         if os.path.basename(rel).upper() == "DICOMDIR":  # indexes a media, holds no image (counted above:
             continue  # a folder holding one is not a series folder for the reader)
+        if rel.lower().endswith(NIFTI_SUFFIXES):
+            problems.add(rel, SCAN_STAGE, "a NIfTI volume (no DICOM header to group or identify it by): name it in "
+                                          "a phase column (pre, post1 ..) of the table by hand")  # fmt: skip
+            continue
         try:
             header = read_header(root / rel)
         except BreastlabInputError as exc:
