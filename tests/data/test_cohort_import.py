@@ -297,10 +297,13 @@ def test_table_without_required_columns_or_not_utf8_is_refused(tmp_path: Path) -
         import_mri(tmp_path / "gone.csv", tmp_path, tmp_path / "s", workers=1, progress=False)
 
 
-def _dicom_to_nifti(series_folder: Path, out: Path, rotate_deg: float = 0.0, axes: tuple = (0, 1, 2)) -> None:
+def _dicom_to_nifti(
+    series_folder: Path, out: Path, rotate_deg: float = 0.0, axes: tuple = (0, 1, 2), array: np.ndarray | None = None
+) -> None:
     """A DICOM series as NIfTI the usual way (dcm2niix's convention): voxel (i, j, k) = (column, row,
     slice), affine from ImageOrientationPatient, PixelSpacing and the first position, LPS -> RAS;
-    ``axes`` stores the voxel axes in another order (the affine follows: the same image in space)."""
+    ``axes`` stores the voxel axes in another order (the affine follows: the same image in space);
+    ``array`` (slices, rows, columns) is written on the series' grid instead of its pixels (a mask)."""
     import nibabel as nib
 
     from breastlab.data.duke.dicom import read_series
@@ -316,7 +319,7 @@ def _dicom_to_nifti(series_folder: Path, out: Path, rotate_deg: float = 0.0, axe
     if rotate_deg:
         c, s = np.cos(np.radians(rotate_deg)), np.sin(np.radians(rotate_deg))
         affine = np.array([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]) @ affine
-    data = np.transpose(vol.array, (2, 1, 0))
+    data = np.transpose(vol.array if array is None else array.astype(np.uint8), (2, 1, 0))
     nib.save(nib.Nifti1Image(np.transpose(data, axes), affine[:, [*axes, 3]]), out)
 
 
@@ -350,6 +353,40 @@ def test_import_nifti_phase_gives_the_dicom_pixels(
     assert pid not in set(store.manifest["patient_id"]) and store.manifest["patient_id"].nunique() == N_PATIENTS - 1
     message = pd.read_csv(tmp_path / "s2" / "problems.csv")["message"].iloc[0]
     assert "row 2" in message and "oblique.nii.gz" in message and "not axial-like" in message
+
+
+def test_labels_from_a_nifti_mask_equal_the_phantom_boxes(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path
+) -> None:
+    """One patient labelled by the phantom's tumour mask written as NIfTI (on the DICOM grid, axes stored
+    in another order): the box derived from it equals Annotation_Boxes and the store equals export's."""
+    from breastlab.data.phantom import plan_mri_cohort, tumour_mask
+
+    root = tmp_path / "pacs"
+    shutil.copytree(flat[0], root)
+    table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
+    plan = {
+        p.patient_id: p for p in plan_mri_cohort(N_PATIENTS, SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=2).patients
+    }
+    index = index_dicom_tree(cohort)
+    pid = table.at[2, "patient_id"]
+    pre = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
+    _dicom_to_nifti(pre, root / "mask.nii.gz", axes=(1, 2, 0), array=tumour_mask(plan[pid]))
+    table = table.astype({c: "object" for c in BOX_COLUMNS}).assign(mask="")
+    table.loc[2, ["mask", *BOX_COLUMNS]] = ["mask.nii.gz", *[""] * 6]
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    np.testing.assert_array_equal(store.images, export_store.images)
+    same = [c for c in SLICE_COLUMNS if c != "series"]  # the series is named by its folder: subject2, not TCIA's
+    pd.testing.assert_frame_equal(store.manifest[same], export_store.manifest[same])
+    # a mask on another grid is refused, naming the row, the file and both shapes; the others go on
+    _dicom_to_nifti(pre, root / "small.nii.gz", array=tumour_mask(plan[pid])[:-2])
+    table.at[2, "mask"] = "small.nii.gz"
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    store = import_mri(tmp_path / "bad.csv", root, tmp_path / "s2", size=SIZE, workers=1, progress=False)
+    assert store.manifest["patient_id"].nunique() == N_PATIENTS - 1
+    message = pd.read_csv(tmp_path / "s2" / "problems.csv")["message"].iloc[0]
+    assert "row 3" in message and "small.nii.gz" in message and f"{N_SLICES - 2} slices" in message
 
 
 # ---------------------------------------------------------------------------- Duke adapter

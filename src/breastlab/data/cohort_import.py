@@ -556,7 +556,9 @@ def read_cohort_table(path: Path, sequence: str) -> tuple[pd.DataFrame, pd.DataF
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise BreastlabInputError(f"{path}: cannot read the cohort table as CSV ({exc})") from None
     raw.columns = typed.columns = [str(c).strip() for c in raw.columns]
-    need = ["patient_id", sequence, "start_slice", "end_slice"]  # rows and columns of the box are optional
+    need = ["patient_id", sequence]
+    if MASK_COLUMN not in raw.columns:  # rows and columns of the box are optional
+        need += ["start_slice", "end_slice"]
     missing = [c for c in need if c not in raw.columns]
     if missing:
         raise BreastlabInputError(
@@ -598,7 +600,8 @@ def _plan_import(
     rows_of: dict[str, list[int]] = {}
     for i, pid in enumerate(ids):
         rows_of.setdefault(pid, []).append(i + 1)
-    attributes = [c for c in typed.columns if c != "patient_id" and c not in PHASE_COLUMNS and c not in BOX_COLUMNS]
+    paths_and_labels = {"patient_id", MASK_COLUMN, *PHASE_COLUMNS, *BOX_COLUMNS}
+    attributes = [c for c in typed.columns if c not in paths_and_labels]
     jobs = []
     for i, pid in enumerate(ids):
         row = i + 1
@@ -614,7 +617,8 @@ def _plan_import(
             continue
         try:
             folder, names = resolve_series(root, cell, seq)
-            box = _box(raw.iloc[i], pid)
+            mask = raw.at[i, MASK_COLUMN].strip() if MASK_COLUMN in raw.columns else ""
+            box = _box_from_mask(root, mask, folder, names, raw.iloc[i], pid) if mask else _box(raw.iloc[i], pid)
         except BreastlabInputError as exc:
             fail(pid, f"{where} (patient {pid}): {exc}")
             continue
@@ -728,6 +732,61 @@ def read_nifti_slices(path: str | os.PathLike) -> tuple[list[Any], Any]:
         files=[s.name for s in slices], folder=str(path.parent),
     )  # fmt: skip
     return slices, volume
+
+
+MASK_COLUMN = "mask"
+
+
+def _box_from_mask(
+    root: Path, cell: str, folder: Path, names: list[str] | None, row: pd.Series, pid: str
+) -> pd.DataFrame:
+    """Duke's box (1-based inclusive rows, columns and slices) around the voxels of a NIfTI mask, laid out
+    as :func:`read_nifti_slices` lays out images; the mask must have the image's slices and matrix."""
+    given = [c for c in BOX_COLUMNS if c in row.index and str(row[c]).strip()]
+    if given:
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN} and box column(s) {', '.join(given)} both given; give the label one way"
+        )
+    if Path(cell).is_absolute() or ".." in Path(cell).parts or not cell.lower().endswith(NIFTI_SUFFIXES):
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN}: {cell} must be a NIfTI file (.nii, .nii.gz) relative to --root, inside it"
+        )
+    path = _resolve(root, cell, MASK_COLUMN)
+    if not path.is_file():
+        raise BreastlabInputError(f"column {MASK_COLUMN}: file {cell} does not exist under --root")
+    slices, _ = read_nifti_slices(path)
+    voxels = np.stack([sl.pixels > 0.5 for sl in slices])
+    image = _image_shape(folder, names)
+    if voxels.shape != image:
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN}: mask {cell} has {voxels.shape[0]} slices of {voxels.shape[1]}x{voxels.shape[2]} "
+            f"but the image has {image[0]} slices of {image[1]}x{image[2]}; the mask must be drawn on the image's grid"
+        )
+    if not voxels.any():
+        raise BreastlabInputError(f"column {MASK_COLUMN}: mask {cell} is empty (no voxel > 0.5)")
+    (z0, z1), (r0, r1), (c0, c1) = (
+        (int(i[0]) + 1, int(i[-1]) + 1)
+        for i in (np.flatnonzero(voxels.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+    )
+    values = dict(zip(BOX_COLUMNS, (r0, r1, c0, c1, z0, z1), strict=True))
+    return pd.DataFrame([{"patient_id": pid, **values}])
+
+
+def _image_shape(folder: Path, names: list[str] | None) -> tuple[int, int, int]:
+    """(slices, rows, columns) of a phase without reading its pixels: a NIfTI's header, or the DICOM file
+    count and the first file's matrix."""
+    if folder.is_file():  # NIfTI
+        import nibabel as nib
+
+        img = nib.load(folder)
+        ornt = nib.orientations.io_orientation(img.affine)
+        shape = [img.shape[int(np.flatnonzero(ornt[:, 0] == axis)[0])] for axis in range(3)]  # (x, y, z) extents
+        return shape[2], shape[1], shape[0]
+    from breastlab.data.duke.dicom import _dicom_names
+
+    files = names if names is not None else _dicom_names(folder)
+    header = read_header(folder / files[0])
+    return len(files), int(header.get("Rows", 0)), int(header.get("Columns", 0))
 
 
 def _box(row: pd.Series, pid: str) -> pd.DataFrame:
