@@ -387,6 +387,14 @@ def test_labels_from_a_nifti_mask_equal_the_phantom_boxes(
     assert store.manifest["patient_id"].nunique() == N_PATIENTS - 1
     message = pd.read_csv(tmp_path / "s2" / "problems.csv")["message"].iloc[0]
     assert "row 3" in message and "small.nii.gz" in message and f"{N_SLICES - 2} slices" in message
+    # NIfTI image and mask: same shape but shifted by the rotation of the affine: refused
+    _dicom_to_nifti(pre, root / "image.nii.gz")
+    _dicom_to_nifti(pre, root / "turned.nii.gz", rotate_deg=5, array=tumour_mask(plan[pid]))
+    table.loc[2, ["pre", "mask"]] = ["image.nii.gz", "turned.nii.gz"]
+    table.to_csv(tmp_path / "turned.csv", index=False)
+    import_mri(tmp_path / "turned.csv", root, tmp_path / "s3", size=SIZE, workers=1, progress=False)
+    message = pd.read_csv(tmp_path / "s3" / "problems.csv")["message"].iloc[0]
+    assert "row 3" in message and "turned.nii.gz" in message and "another affine" in message
 
 
 # ---------------------------------------------------------------------------- Duke adapter

@@ -762,6 +762,16 @@ def _box_from_mask(
             f"column {MASK_COLUMN}: mask {cell} has {voxels.shape[0]} slices of {voxels.shape[1]}x{voxels.shape[2]} "
             f"but the image has {image[0]} slices of {image[1]}x{image[2]}; the mask must be drawn on the image's grid"
         )
+    if folder.is_file():  # a NIfTI image: the mask must lie where the image lies, not only share its shape
+        import nibabel as nib
+
+        image_affine = nib.as_closest_canonical(nib.load(folder)).affine
+        mask_affine = nib.as_closest_canonical(nib.load(path)).affine
+        if not np.allclose(image_affine, mask_affine, atol=1e-3 * max(1.0, float(np.abs(image_affine).max()))):
+            raise BreastlabInputError(
+                f"column {MASK_COLUMN}: mask {cell} has the image's shape but another affine (position, spacing "
+                "or orientation); the mask must be drawn on the image's grid"
+            )
     if not voxels.any():
         raise BreastlabInputError(f"column {MASK_COLUMN}: mask {cell} is empty (no voxel > 0.5)")
     (z0, z1), (r0, r1), (c0, c1) = (
