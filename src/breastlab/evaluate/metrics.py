@@ -691,12 +691,12 @@ def evaluate_runs_cli(
     path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95, reuse: bool = True
 ) -> list[RunEvaluation]:
     """``breastlab evaluate``: evaluate a run (or every run of a sweep folder), print and write the tables."""
-    from tqdm.auto import tqdm
+    from breastlab.progress import progress
 
     runs = find_runs(path)
     evs = [
         evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
-        for r in tqdm(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
+        for r in progress(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
     ]
     if len(evs) == 1:
         print(format_evaluation(evs[0]))
