@@ -1,6 +1,6 @@
 """Speed of the OR-Hillis MRMC analysis: 5 readers x 2 treatments x 10,000 cases, DeLong covariance.
 
-Target (issue 6): the whole analysis from the long table (validation, pivot, AUCs,
+Target: the whole analysis from the long table (validation, pivot, AUCs,
 full 10 x 10 DeLong covariance, OR moments, all three analyses) in under 1 s.
 
 Reference measured in the same run: the same AUCs and covariance assembled the

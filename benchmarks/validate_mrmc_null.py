@@ -1,4 +1,4 @@
-"""Roe-Metz validation of the OR-Hillis random-reader random-case test (issue 6).
+"""Roe-Metz validation of the OR-Hillis random-reader random-case test.
 
 1. Size: under the null hypothesis (equal treatment separations) the test at
    alpha = 0.05 must reject between 3% and 7% of >= 2,000 simulated studies of

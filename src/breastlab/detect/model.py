@@ -60,6 +60,7 @@ from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import RUN
 from breastlab.train.loop import DistInfo, derive_seed, resolve_device
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
@@ -457,9 +458,9 @@ def train_detector(
         "rows": int(rows.size),
         "rows_sum": int(rows.sum()),
     }
-    ckpt_path = out / "checkpoint.pt"
-    if (out / "config.json").exists():
-        saved = json.loads((out / "config.json").read_text())
+    ckpt_path = out / RUN.checkpoint
+    if (out / RUN.config).exists():
+        saved = json.loads((out / RUN.config).read_text())
         if not resume:
             raise BreastlabInputError(
                 f"{out}: holds a detector run already; pass resume=True (--resume) to continue "
@@ -470,7 +471,7 @@ def train_detector(
                 f"{out}: the run there was made with other settings; resume with the same "
                 "store, rows and config or choose another folder"
             )
-    write_json(fp, out / "config.json")
+    write_json(fp, out / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
@@ -541,9 +542,9 @@ def train_detector(
                 ckpt_path,
             )
     bar.close()
-    write_table(pd.DataFrame(metrics), out / "metrics.csv")
+    write_table(pd.DataFrame(metrics), out / RUN.metrics)
     if it >= cfg.iterations:
-        _save({"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / "model.pt")
+        _save({"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / RUN.model)
     return out
 
 
@@ -561,7 +562,7 @@ def load_detector(
     """Model and config of a run folder (``model.pt``, else ``checkpoint.pt``) or a checkpoint file."""
     path = Path(run)
     if path.is_dir():
-        path = path / "model.pt" if (path / "model.pt").exists() else path / "checkpoint.pt"
+        path = path / RUN.model if (path / RUN.model).exists() else path / RUN.checkpoint
     if not path.exists():
         raise BreastlabInputError(f"{run}: no model.pt or checkpoint.pt; train a detector first")
     ck = torch.load(path, map_location="cpu", weights_only=False)

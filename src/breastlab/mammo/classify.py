@@ -83,6 +83,7 @@ from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
+from breastlab.schemas import CLASSIFY_SECTION, RUN
 from breastlab.train.loop import derive_seed, deterministic_kernels, resolve_device, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
@@ -114,7 +115,7 @@ MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background
 _CACHE_BYTES = 1 << 30
 HOLDOUT_FRACTIONS = (0.05, 0.10, 0.15)
 _NOT_IN_FINGERPRINT = {"device", "checkpoint_every", "eval_batch_size"}
-SECTION_MARKER = "classify_section.json"  # breastlab report's marker of a classify output folder
+SECTION_MARKER = CLASSIFY_SECTION  # breastlab report's marker of a classify output folder
 
 
 # ============================================================================ data
@@ -462,7 +463,7 @@ def train_classifier(
     init = str(init) if init is not None else None
     fp = _fingerprint(cfg, parts, num_classes, init)
     device = resolve_device(cfg.device)
-    final = out / "model.pt"
+    final = out / RUN.model
     if final.exists():
         saved = torch.load(final, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == fp:
@@ -485,7 +486,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     start, history = 0, []
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / RUN.checkpoint
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt.get("fingerprint") != fp:
@@ -506,7 +507,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
             "n_train": int(len(y_all)),
             "class_counts": np.bincount(y_all, minlength=num_classes).tolist(),
         },
-        out / "config.json",
+        out / RUN.config,
     )
     weights = torch.as_tensor(_sampling_weights(parts, y_all, num_classes, cfg.balanced))
     offsets = np.cumsum([0] + [len(p.positions) for p in parts])
@@ -555,7 +556,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
                 }
             )
             acc[:] = 0
-            write_table(pd.DataFrame(history), out / "metrics.csv")
+            write_table(pd.DataFrame(history), out / RUN.metrics)
             save_torch(
                 {
                     "model": model.state_dict(),
@@ -565,7 +566,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
                     "history": history,
                     "fingerprint": fp,
                 },
-                out / "checkpoint.pt",
+                out / RUN.checkpoint,
             )
     bar.close()
     if end >= cfg.iterations:
@@ -577,7 +578,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
                 "config": dataclasses.asdict(cfg),
                 "init": init,
             },
-            out / "model.pt",
+            out / RUN.model,
         )
     return model.eval()
 
@@ -945,7 +946,7 @@ def classify(
                 preds.append(frame)
     predictions = pd.concat(preds, ignore_index=True)
     results, comparisons = summarize_predictions(predictions, n_boot=n_boot, seed=seed)
-    write_table(predictions, out / "predictions.parquet")
+    write_table(predictions, out / RUN.predictions)
     write_table(pd.DataFrame([r.row() for r in results]), out / "results.csv")
     pw = [r.pairwise.assign(strategy=r.strategy, scenario=r.scenario) for r in results if r.pairwise is not None]
     write_table(pd.concat(pw, ignore_index=True) if pw else pd.DataFrame(), out / "pairwise.csv")
@@ -981,7 +982,7 @@ def classify(
                 "results": "results.csv",
                 "comparisons": "comparisons.csv",
                 "pairwise": "pairwise.csv",
-                "predictions": "predictions.parquet",
+                "predictions": RUN.predictions,
                 "scenario_results": "scenario_results.json",
                 "settings": "classify.json",
             },

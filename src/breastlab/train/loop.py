@@ -5,7 +5,7 @@ of the learning rate over the epochs), Adam or AdamW (constant rate); learning r
 1e-5..1e-2; weight decay 1e-4, 1e-5 or 0; the epoch with the best validation accuracy
 is kept (option: best worst-group validation accuracy).
 
-Run directory (contract E)::
+Run folder (:data:`breastlab.schemas.RUN`)::
 
     RUN/config.json          everything that defines the run (+ checksums of store and split)
     RUN/metrics.csv          one row per epoch
@@ -49,6 +49,7 @@ from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, list_models
+from breastlab.schemas import RUN
 from breastlab.train.data import (
     ImageSource,
     SplitPart,
@@ -328,8 +329,8 @@ def _prepare(cfg: TrainConfig):
 def _check_run_dir(cfg: TrainConfig, resume: bool, fp: dict[str, Any]) -> dict[str, Any] | None:
     """Refuse to overwrite another run; on resume return the checkpoint after checking its configuration."""
     run = Path(cfg.out)
-    ckpt_path = run / "checkpoint.pt"
-    cfg_path = run / "config.json"
+    ckpt_path = run / RUN.checkpoint
+    cfg_path = run / RUN.config
     if not resume:
         if ckpt_path.exists() or cfg_path.exists():
             raise BreastlabInputError(
@@ -374,7 +375,7 @@ def train(
     store, man, names, parts = _prepare(cfg)
     fp = _fingerprint(cfg, store.checksum, split_checksum(man))
     run = Path(cfg.out)
-    summary_path = run / "summary.json"
+    summary_path = run / RUN.summary
     ckpt = _check_run_dir(cfg, resume, fp)
     if ckpt is not None and ckpt["epoch"] >= cfg.epochs and summary_path.exists():
         hist, summary = pd.DataFrame(ckpt["history"]), json.loads(summary_path.read_text())
@@ -434,7 +435,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
                 "device": str(device),
                 "torch": torch.__version__,
             },
-            run / "config.json",
+            run / RUN.config,
         )
     tb = _tensorboard(run) if dist.main else None
     from tqdm.auto import tqdm
@@ -528,9 +529,9 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
             if improved:
                 save_torch(
                     {"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
-                    run / "best.pt",
+                    run / RUN.best,
                 )
-            write_table(pd.DataFrame(history), run / "metrics.csv")
+            write_table(pd.DataFrame(history), run / RUN.metrics)
             save_torch(
                 {
                     "model": model.state_dict(),
@@ -543,7 +544,7 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
                     "history": history,
                     "fingerprint": fp,
                 },
-                run / "checkpoint.pt",
+                run / RUN.checkpoint,
             )
             if tb is not None:
                 for k, v in row.items():
@@ -576,7 +577,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
     """Load the selected model, refit its last layer for DFR, score every split part, write the summary."""
     run = Path(cfg.out)
     model = get_model(cfg.model, 2, cfg.in_channels, None, **cfg.model_kwargs).to(device)
-    best = torch.load(run / "best.pt", map_location=device, weights_only=False)
+    best = torch.load(run / RUN.best, map_location=device, weights_only=False)
     model.load_state_dict(best["model"])
     extra: dict[str, Any] = {}
     if cfg.method == "dfr":
@@ -588,7 +589,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
             return f, p.labels, p.groups
 
         extra = dfr_refit(head, features, n_repeats=cfg.dfr_repeats, seed=cfg.seed)
-        save_torch({**best, "model": model.state_dict(), **extra}, run / "best.pt")
+        save_torch({**best, "model": model.state_dict(), **extra}, run / RUN.best)
     frames = []
     for p in parts.values():
         if len(p) == 0:
@@ -601,7 +602,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
         sub["pred"] = (prob >= 0.5).astype(np.int64)
         frames.append(sub)
     pred = pd.concat(frames).sort_index().reset_index(drop=True)
-    write_table(pred, run / "predictions.parquet")
+    write_table(pred, run / RUN.predictions)
     summary = {
         "best_epoch": best_epoch,
         "select_by": cfg.select_by,
@@ -613,7 +614,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
         ok = sub["pred"] == sub["label"]
         summary[f"{name}_acc"] = float(ok.mean())
         summary[f"{name}_worst_group_acc"] = float(ok.groupby(sub["group"]).mean().min())
-    write_json(summary, run / "summary.json")
+    write_json(summary, run / RUN.summary)
     return summary
 
 
@@ -624,10 +625,10 @@ def load_run_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu
     Feed it ``preprocess_eval(images, config["image_size"], config["in_channels"], transforms)``.
     """
     run = Path(run_dir)
-    if not (run / "config.json").exists() or not (run / "best.pt").exists():
+    if not (run / RUN.config).exists() or not (run / RUN.best).exists():
         raise BreastlabInputError(f"{run}: not a finished training run (needs config.json and best.pt)")
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = json.loads((run / RUN.config).read_text())
     model = get_model(cfg["model"], cfg.get("num_classes", 2), cfg["in_channels"], None, **cfg.get("model_kwargs", {}))
-    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    state = torch.load(run / RUN.best, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), cfg

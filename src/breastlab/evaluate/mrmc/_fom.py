@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from breastlab.errors import BreastlabInputError
-from breastlab.evaluate.stats._delong import delong_components
+from breastlab.evaluate._delong import delong_components
 
 FOMS = ("auc", "sensitivity", "specificity")
 COV_METHODS = ("delong", "jackknife")

@@ -285,7 +285,7 @@ def reader_study(
         findings=findings,
         notes=notes,
     )
-    result.mrmc = _mrmc(d, conditions, notes)  # issue 6: OR-Hillis MRMC table
+    result.mrmc = _mrmc(d, conditions, notes)
     return result
 
 
@@ -530,7 +530,7 @@ def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame
     )
 
 
-# --------------------------------------------------------------------------- MRMC table (issue 6, owner: mrmc)
+# --------------------------------------------------------------------------- MRMC table (OR-Hillis)
 def _mrmc(d: pd.DataFrame, conditions: list[str], notes: list[str]) -> pd.DataFrame | None:
     """OR-Hillis random-reader random-case comparison of the first two conditions, per group and overall."""
     from breastlab.evaluate.mrmc import or_hillis_table
