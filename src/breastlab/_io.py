@@ -99,3 +99,135 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, float) and obj != obj:
         return None
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------- tables as JSON (no pickle)
+def encode_frame(df: pd.DataFrame) -> dict[str, Any]:
+    """A DataFrame as plain JSON values that :func:`decode_frame` turns back into an equal frame.
+
+    Scratch tables that a job writes and later reads back (store shards) use this instead of
+    pickle, so that nothing read from a data folder can run code, and instead of Parquet,
+    whose per-column type inference changes object columns (an int column with a missing
+    value comes back as float). Each column keeps its dtype; cells of object columns keep
+    their Python or NumPy type (tagged where JSON has no such type). The index is not kept.
+    """
+    return {
+        "columns": [_plain_name(c) for c in df.columns],
+        "dtypes": [str(d) for d in df.dtypes],
+        "values": [_encode_column(col, str(name)) for name, col in df.items()],
+        "length": len(df),
+    }
+
+
+def decode_frame(obj: dict[str, Any]) -> pd.DataFrame:
+    """The frame :func:`encode_frame` encoded (with a fresh RangeIndex)."""
+    columns = {i: _decode_column(d, v) for i, (d, v) in enumerate(zip(obj["dtypes"], obj["values"], strict=True))}
+    out = pd.DataFrame(columns, index=pd.RangeIndex(obj["length"]), copy=False)
+    if columns:
+        out.columns = pd.Index(obj["columns"])
+    return out
+
+
+def _plain_name(name: Any) -> Any:
+    if isinstance(name, np.generic):
+        return name.item()
+    if isinstance(name, str | int | float | bool) or name is None:
+        return name
+    raise TypeError(f"column name {name!r}: only str, int, float or bool names can be stored")
+
+
+def _encode_column(col: pd.Series, name: str) -> Any:
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = pd.Series(dtype.categories)
+        return {"categories": _encode_column(cats, name), "cat_dtype": str(cats.dtype),
+                "codes": col.cat.codes.tolist(), "ordered": bool(dtype.ordered)}  # fmt: skip
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iufb":
+            return col.to_numpy().tolist()
+        if dtype.kind in "mM":
+            return col.to_numpy().view(np.int64).tolist()
+        if dtype.kind == "O":
+            values = col.to_numpy()
+            if pd.api.types.infer_dtype(values, skipna=False) == "string":
+                return values.tolist()
+            return [_encode_cell(v, name) for v in values]
+        raise TypeError(f"column {name!r}: dtype {dtype} cannot be stored")
+    # extension arrays (Int64, boolean, Float64, string): missing values as null
+    plain = (str, int, float, bool)
+    return [
+        v if type(v) in plain and v == v else None if v is pd.NA or v is None or v != v else _encode_cell(v, name)
+        for v in col.tolist()
+    ]
+
+
+def _decode_column(dtype: str, values: Any) -> Any:
+    if isinstance(values, dict):  # categorical
+        cats = _decode_column(values["cat_dtype"], values["categories"])
+        return pd.Categorical.from_codes(values["codes"], categories=cats, ordered=values["ordered"])
+    np_dtype = pd.api.types.pandas_dtype(dtype)
+    if not isinstance(np_dtype, np.dtype):
+        if isinstance(np_dtype, pd.Int64Dtype | pd.Float64Dtype | pd.BooleanDtype) or (
+            np_dtype.name[:1] in ("I", "U", "F") and hasattr(np_dtype, "numpy_dtype")
+        ):  # masked arrays (Int64, Float32, boolean ...): data and mask, faster than pd.array of a list
+            mask = np.array([v is None for v in values], dtype=bool)
+            data = np.array([0 if v is None else v for v in values], dtype=np_dtype.numpy_dtype)
+            return np_dtype.construct_array_type()(data, mask)
+        return pd.array([_decode_cell(v) for v in values], dtype=np_dtype)
+    if np_dtype.kind in "mM":
+        return np.array(values, dtype=np.int64).view(np_dtype)
+    if np_dtype.kind == "O":
+        out = np.empty(len(values), dtype=object)
+        out[:] = [_decode_cell(v) for v in values]
+        return pd.Series(out, dtype=object, copy=False)  # a bare object array of strings would become "str"
+    return np.array(values, dtype=np_dtype)
+
+
+def _encode_cell(v: Any, name: str) -> Any:
+    """One value of an object column as JSON; types JSON lacks are tagged ``{"$": type, "v": value}``."""
+    if v is None or isinstance(v, str | bool):
+        return v
+    if isinstance(v, int | float) and type(v) in (int, float):
+        return v
+    if isinstance(v, np.generic):
+        return {"$": "np", "t": v.dtype.str, "v": _encode_cell(v.item(), name)}
+    if v is pd.NA:
+        return {"$": "NA"}
+    if v is pd.NaT:
+        return {"$": "NaT"}
+    if isinstance(v, pd.Timestamp):
+        return {"$": "Timestamp", "v": v.isoformat()}
+    if isinstance(v, list | tuple):
+        return {"$": type(v).__name__, "v": [_encode_cell(x, name) for x in v]}
+    if isinstance(v, dict):
+        return {"$": "dict", "v": [[_encode_cell(k, name), _encode_cell(x, name)] for k, x in v.items()]}
+    if isinstance(v, bytes):
+        return {"$": "bytes", "v": v.hex()}
+    raise TypeError(f"column {name!r}: a {type(v).__name__} value cannot be stored")
+
+
+def _decode_cell(v: Any) -> Any:
+    if not isinstance(v, dict):
+        return v
+    tag = v["$"]
+    if tag == "np":
+        return np.dtype(v["t"]).type(_decode_cell(v["v"]))
+    if tag == "NA":
+        return pd.NA
+    if tag == "NaT":
+        return pd.NaT
+    if tag == "Timestamp":
+        return pd.Timestamp(v["v"])
+    if tag in ("list", "tuple"):
+        items = [_decode_cell(x) for x in v["v"]]
+        return items if tag == "list" else tuple(items)
+    if tag == "dict":
+        return {_decode_cell(k): _decode_cell(x) for k, x in v["v"]}
+    if tag == "bytes":
+        return bytes.fromhex(v["v"])
+    raise ValueError(f"unknown tag {tag!r} in a stored table")
+
+
+def dumps_frames(obj: Any) -> str:
+    """JSON text of ``obj`` (frames inside already encoded); NaN and infinities as JSON extensions."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=True)

@@ -254,7 +254,7 @@ def test_interrupted_build_resumes_from_its_last_checkpoint(cohort, store, tmp_p
     monkeypatch.setattr(mip, "_mip_patient", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_mip_store(cohort, tmp_path / "mips", SETTINGS, progress=False)
-    assert len(list((tmp_path / "mips" / ".shards" / "batches").glob("*.keys.pkl"))) == 4
+    assert len(list((tmp_path / "mips" / ".shards" / "batches").glob("*.keys.json"))) == 4
     redone = []
     monkeypatch.setattr(mip, "StoreWriter", StoreWriter)
     monkeypatch.setattr(mip, "_mip_patient", lambda job: (redone.append(job.patient_id), real(job))[1])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breastlab.data.store import ArrayStore, StoreWriter, write_store
+from breastlab.data.store import ArrayStore, StoreWriter, empty_findings, write_store
 from breastlab.errors import BreastlabInputError
 
 
@@ -209,3 +209,122 @@ def test_manifest_checksum_is_pandas_row_hash():
     ]
     for frame in frames:
         assert manifest_checksum(frame) == reference(frame)
+
+
+class _Payload:
+    """Unpickling this object creates the file ``path``: the proof that a pickle was loaded."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_planted_pickles_in_a_store_folder_are_never_loaded(tmp_path, monkeypatch):
+    """Shard tables, batch headers and pixel files that are pickles: a resume and finalize never
+    unpickle them (the keys they claim are redone or refused), so nothing in a data folder runs."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    imgs = {p: rng.integers(0, 255, (2, 4, 4), dtype=np.uint8) for p in "AB"}
+    w = StoreWriter(tmp_path / "s", shape=(4, 4))
+    w.write_shard("A", imgs["A"], _rows("A", 2))
+    shards = tmp_path / "s" / ".shards"
+    proof = tmp_path / "unpickled"
+    # a shard of an older layout whose tables are a pickle
+    np.save(shards / "EVIL.npy", np.zeros(32, np.uint8))
+    (shards / "EVIL.tables.pkl").write_bytes(pickle.dumps((_Payload(proof), _Payload(proof))))
+    (shards / "EVIL.done").write_text("EVIL")
+    # a batch whose header is a pickle
+    (shards / "batches").mkdir()
+    np.save(shards / "batches" / "000001.npy", np.zeros(16, np.uint8))
+    (shards / "batches" / "000001.keys.pkl").write_bytes(pickle.dumps({"keys": [_Payload(proof)]}))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle from the store folder was loaded")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    w2 = StoreWriter(tmp_path / "s", shape=(4, 4))
+    assert w2.done_keys() == {"A"}
+    w2.write_shard("B", imgs["B"], _rows("B", 2))
+    store = w2.finalize()
+    assert store.manifest["patient_id"].tolist() == ["A", "A", "B", "B"]
+    np.testing.assert_array_equal(store.images, np.concatenate([imgs["A"], imgs["B"]]))
+    assert not proof.exists()
+
+
+def test_pixel_file_that_is_a_pickle_is_refused(tmp_path):
+    """A shard whose pixel file holds an object array (a pickle inside .npy) is refused by name."""
+    w = StoreWriter(tmp_path / "s", shape=(4, 4))
+    w.write_shard("A", np.zeros((1, 4, 4), np.uint8), _rows("A", 1))
+    proof = tmp_path / "unpickled"
+    np.save(tmp_path / "s" / ".shards" / "A.npy", np.array([_Payload(proof)], dtype=object), allow_pickle=True)
+    with pytest.raises(BreastlabInputError, match=r"A\.npy: not a pixel file"):
+        StoreWriter(tmp_path / "s", shape=(4, 4)).finalize()
+    assert not proof.exists()
+
+
+def test_shard_tables_keep_their_dtypes(tmp_path):
+    """The JSON shard tables give back the frames that were written (dtypes and object cells)."""
+    man = pd.DataFrame(
+        {
+            "image_id": ["a", "b", "c"],
+            "patient_id": "P",
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "x": [0.1, np.nan, np.inf],
+            "mixed": pd.Series([1, None, np.float32(0.5)], dtype=object),
+            "when": pd.to_datetime(["2020-01-01", None, "2021-02-03"]),
+            "flag": [True, False, True],
+        }
+    )
+    StoreWriter(tmp_path / "s", shape=(2, 2)).write_shard("P", np.zeros((3, 2, 2), np.uint8), man)
+    w = StoreWriter(tmp_path / "s", shape=(2, 2))  # a new writer reads the shard back from disk
+    back, findings = w._shard_tables("P", tmp_path / "s" / ".shards" / "P")
+    pd.testing.assert_frame_equal(back, man.assign(height=2, width=2))
+    assert [type(v) for v in back["mixed"]] == [int, type(None), np.float32]
+    assert findings.empty and list(findings.columns) == list(empty_findings().columns)
+
+
+def test_reserved_slots_write_pixels_once(tmp_path):
+    """With the counts known up front, shards write straight into the final file, which finalize renames
+    (same inode, no second copy); the store equals one built from ordinary shards."""
+    import os
+
+    rng = np.random.default_rng(4)
+    imgs = {p: rng.integers(0, 255, (n, 5, 3), dtype=np.uint8) for p, n in [("A", 2), ("B", 3), ("C", 1)]}
+    ref = StoreWriter(tmp_path / "ref", shape=(5, 3))
+    for p in "ABC":
+        ref.write_shard(p, imgs[p], _rows(p, len(imgs[p])))
+    ref = ref.finalize()
+
+    w = StoreWriter(tmp_path / "s", shape=(5, 3))
+    w.reserve(["A", "B", "C"], [2, 3, 1])
+    inode = os.stat(tmp_path / "s" / ".shards" / "images.npy").st_ino
+    StoreWriter.open(tmp_path / "s").write_shard("C", imgs["C"], _rows("C", 1))  # another process's writer
+    w.write_shard("A", imgs["A"], _rows("A", 2))
+    w2 = StoreWriter(tmp_path / "s", shape=(5, 3))  # a resumed job reserves the same slots again
+    w2.reserve(["A", "B", "C"], [2, 3, 1])
+    assert w2.done_keys() == {"A", "C"}
+    w2.write_shard("B", imgs["B"], _rows("B", 3))
+    store = w2.finalize(key_order=["A", "B", "C"])
+    assert os.stat(tmp_path / "s" / "images.npy").st_ino == inode
+    assert (tmp_path / "s" / "images.npy").read_bytes() == (tmp_path / "ref" / "images.npy").read_bytes()
+    pd.testing.assert_frame_equal(store.manifest, ref.manifest)
+
+
+def test_reserved_slots_with_a_failed_key_and_another_count(tmp_path):
+    """A key that fails leaves its slot empty and a key with another count than planned goes to its own
+    shard: finalize then builds the file from slots and shards, in key order."""
+    rng = np.random.default_rng(5)
+    imgs = {p: rng.integers(0, 255, (n, 2, 2), dtype=np.uint8) for p, n in [("A", 2), ("B", 4), ("C", 1)]}
+    w = StoreWriter(tmp_path / "s", shape=(2, 2))
+    w.reserve(["A", "B", "C", "D"], [2, 3, 1, 5])  # B turns out to have 4 images, D fails
+    for p in "CBA":
+        w.write_shard(p, imgs[p], _rows(p, len(imgs[p])))
+    assert (tmp_path / "s" / ".shards" / "B.npy").exists() and not (tmp_path / "s" / ".shards" / "A.npy").exists()
+    store = w.finalize(key_order=["A", "B", "C", "D"])
+    np.testing.assert_array_equal(store.images, np.concatenate([imgs[p] for p in "ABC"]))
+    assert store.manifest["image_id"].tolist() == ["A:0", "A:1", "B:0", "B:1", "B:2", "B:3", "C:0"]
+    assert not (tmp_path / "s" / ".shards").exists()

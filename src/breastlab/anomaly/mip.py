@@ -720,11 +720,10 @@ def build_mip_store(
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool whose ``workers`` processes are started now (one no-op task each)."""
-    from breastlab.data.export import WORKER_MODULES, worker_context
+    from breastlab.data.export import WORKER_MODULES
+    from breastlab.data.runner import worker_context
 
-    ctx = worker_context()
-    if hasattr(ctx, "set_forkserver_preload"):  # workers fork with this module already imported
-        ctx.set_forkserver_preload([*WORKER_MODULES, __name__])
+    ctx = worker_context([*WORKER_MODULES, __name__])  # workers fork with this module already imported
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     for _ in range(workers):
         pool.submit(int)  # processes start on demand: one task per worker starts them all

@@ -15,7 +15,7 @@ Semi-supervised training (Liznerski et al. 2021): the normal breasts of the trai
 plus ``n_abnormal`` of their abnormal breasts (all by default, none with ``n_abnormal=0``);
 with outlier exposure (``oe="confetti"``, automatic when no abnormal breast is used) every
 batch adds confetti-noise copies of its normal images as anomalies. Device selection and
-bf16 autocast on CUDA come from :mod:`breastlab.train`.
+bf16 autocast on CUDA come from :mod:`breastlab.runtime`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from breastlab.anomaly.fcdd import (
 )
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
+from breastlab.runtime import DistInfo, autocast_context, derive_seed, load_torch, resolve_device
 from breastlab.schemas import RUN
 
 MODELS = ("fcdd", "bce", "hsc")
@@ -163,15 +164,13 @@ def _train_fold(
     cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path, device: torch.device, autocast
 ) -> tuple[nn.Module, float]:
     """Train one model; returns it and the measured training images per second."""
-    from breastlab.train.loop import derive_seed
-
     torch.manual_seed(derive_seed(seed, 0xA0))
     net = build_model(cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     start = 0
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_torch(ckpt, device)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -228,8 +227,6 @@ class AnomalyRun:
 def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     """Cross-validated training and scoring (resumable per fold and per epoch); see the module docstring."""
     from tqdm.auto import tqdm
-
-    from breastlab.train.loop import DistInfo, autocast_context, resolve_device
 
     cfg.validate()
     store = ArrayStore(cfg.store)

@@ -239,6 +239,8 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
     p.set_defaults(func=_cmd_stats_mrmc)
+    _add_stats_froc(stats_sub)
+    _add_stats_mrmc_power(stats_sub)
 
 
 def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
@@ -265,5 +267,142 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
         csv_path=args.csv,
         json_path=args.json,
         extra=res.to_dict(),
+    )
+    return 0
+
+
+def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
+    p = stats_sub.add_parser(
+        "froc",
+        help="free-response (FROC) reader study: JAFROC figures of merit and OR-Hillis analysis (as RJafroc)",
+        description="FROC analysis of a JAFROC workbook (sheets TRUTH, NL/FP, LL/TP) or a folder of TRUTH.csv, "
+        "NL.csv, LL.csv: figures of merit per reader and treatment, random-reader random-case, fixed-reader and "
+        "fixed-case OR-Hillis tests, every treatment difference (first minus second in --treatments order).",
+    )
+    p.add_argument("study", metavar="WORKBOOK.xlsx|DIR", help="JAFROC workbook or CSV folder")
+    p.add_argument(
+        "--fom",
+        default="wafroc",
+        help="wAFROC (default), AFROC, wAFROC1, AFROC1, HrAuc, HrSe, HrSp, MaxLLF, MaxNLF, MaxNLFAllCases",
+    )
+    p.add_argument("--cov", choices=("jackknife", "bootstrap"), default="jackknife", help="case covariance")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap samples (--cov bootstrap)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--treatments", default=None, help="comma-separated modalities and their order, e.g. AI,unaided")
+    p.add_argument("--readers", default=None, help="comma-separated readers to keep")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
+    p.add_argument("--json", default=None, help="also write the full result as JSON here")
+    p.set_defaults(func=_cmd_stats_froc)
+
+
+def _cmd_stats_froc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab._io import write_json
+    from breastlab.evaluate.froc import or_froc, read_jafroc
+
+    src = Path(args.study)
+    data = read_jafroc(src)
+    res = or_froc(
+        data,
+        fom=args.fom,
+        cov=args.cov,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        treatments=args.treatments.split(",") if args.treatments else None,
+        readers=args.readers.split(",") if args.readers else None,
+        alpha=args.alpha,
+    )
+    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="froc")
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    print(res.summary())
+    print(f"\nwrote {out}/ (froc.json, froc_summary.txt, froc_foms.csv and one CSV per table)")
+    return 0
+
+
+def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
+    p = stats_sub.add_parser(
+        "mrmc-power",
+        help="power and sample size of a planned MRMC study from a pilot (Hillis, Obuchowski & Berbaum 2011)",
+        description="Pilot: a long reader-study table (ROC ratings) or a JAFROC workbook / CSV folder (FROC). "
+        "Its OR variance components (jackknife) give the power of a planned 2-treatment study for every "
+        "readers x cases pair of the grid, under random-reader random-case (RRRC), fixed-reader (FRRC) and "
+        "fixed-case (RRFC) analyses, and the number of cases needed for --power.",
+    )
+    p.add_argument("pilot", help="pilot study: .csv/.tsv/.parquet long table, or .xlsx / folder in JAFROC format")
+    p.add_argument("--effect", type=float, default=None, help="difference to detect (default: the pilot's)")
+    p.add_argument("--treatments", default=None, help="the two treatments, first,second (difference first - second)")
+    p.add_argument("--fom", default=None, help="figure of merit (ROC: auc; FROC: wafroc)")
+    p.add_argument("--readers", default="4,6,8,10,12", help="comma-separated numbers of readers")
+    p.add_argument("--cases", default="50,100,150,200,300,400,500", help="comma-separated numbers of cases")
+    p.add_argument("--power", type=float, default=0.8, help="target power for the sample-size column")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", default=None, help="write the grid as CSV here")
+    p.add_argument("--json", default=None, help="write grid, sample sizes and pilot components as JSON here")
+    p.set_defaults(func=_cmd_stats_mrmc_power)
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    from breastlab.errors import BreastlabInputError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BreastlabInputError(f"{flag} must be comma-separated integers, got {text!r}") from None
+
+
+def _cmd_stats_mrmc_power(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    import pandas as pd
+
+    from breastlab._table import emit
+    from breastlab.evaluate.mrmc import or_hillis, read_reader_study
+    from breastlab.evaluate.mrmc.power import ANALYSES, PilotVariance, mrmc_sample_size, power_table
+
+    src = Path(args.pilot)
+    trts = args.treatments.split(",") if args.treatments else None
+    if src.is_dir() or src.suffix.lower() in (".xlsx", ".xlsm"):
+        from breastlab.evaluate.froc import or_froc, read_jafroc
+
+        res = or_froc(read_jafroc(src), fom=args.fom or "wafroc", treatments=trts)
+    else:
+        res = or_hillis(read_reader_study(src), fom=args.fom or "auc", cov="jackknife", treatments=trts)
+    pilot = PilotVariance.from_result(res)
+    effect = args.effect if args.effect is not None else float(res.differences.estimate.iloc[0])
+    readers, cases = _int_list(args.readers, "--readers"), _int_list(args.cases, "--cases")
+    grid = power_table(pilot, effect, readers, cases, alpha=args.alpha)
+    sizes = []
+    for j in readers:
+        row = {"readers": j}
+        for analysis in ANALYSES:
+            k, pw = mrmc_sample_size(pilot, effect, j, power=args.power, alpha=args.alpha, analysis=analysis)
+            row[f"cases_{analysis}"] = k
+            row[f"power_{analysis}"] = pw
+        sizes.append(row)
+    sizes = pd.DataFrame(sizes)
+    print(
+        f"Pilot: {res.fom_label}, {len(res.readers)} readers, {pilot.n_cases} cases, "
+        f"treatments {res.treatments[0]} - {res.treatments[1]} = {res.differences.estimate.iloc[0]:+.4f}; "
+        f"var_TR = {pilot.var_tr:.3g}, Var = {pilot.var_error:.3g}, Cov1 = {pilot.cov1:.3g}, "
+        f"Cov2 = {pilot.cov2:.3g}, Cov3 = {pilot.cov3:.3g} (jackknife)"
+    )
+    print(f"Effect size to detect: {effect:+.4f} (first minus second), alpha {args.alpha:g}\n")
+    emit(grid, "Power (RRRC: random readers and cases; FRRC: fixed readers; RRFC: fixed cases)", csv_path=args.out)
+    print()
+    emit(
+        sizes,
+        f"Cases needed for power >= {args.power:g} (empty: not reachable with these readers)",
+        json_path=args.json,
+        extra={
+            "pilot": dataclasses.asdict(pilot),
+            "effect": effect,
+            "alpha": args.alpha,
+            "grid": grid.to_dict(orient="records"),
+            "method": "Hillis, Obuchowski & Berbaum 2011 (as RJafroc SsPowerGivenJK)",
+        },
     )
     return 0

@@ -130,7 +130,7 @@ def find_split_dirs(root: str | os.PathLike) -> list[Path]:
         return [root]
     found = sorted(
         p.parent
-        for p in root.rglob("manifest.parquet")
+        for p in root.rglob(SPLIT.manifest)
         if (p.parent / SPLIT.summary).exists() or (p.parent / SPLIT.config).exists()
     )
     if not found:

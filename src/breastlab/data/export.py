@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import multiprocessing
 import os
 import shutil
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import atomic_path, read_table
+from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
@@ -106,6 +105,7 @@ class _Job:
     settings: ExportSettings
     out: str
     png_dir: str | None
+    n_images: int | None = None  # labelled slices expected from the index's file count (None: unknown)
 
 
 # ============================================================================ public API
@@ -177,13 +177,21 @@ def export_slices(
         meta={"modality": "MRI", "source": "Duke-Breast-Cancer-MRI", "export": settings.as_dict(),
               "normalisation": normalisation_text(settings), "resize": RESIZE_TEXT},
     )  # fmt: skip
+    if WRITE_ONCE and jobs and all(j.n_images is not None for j in jobs):
+        writer.reserve([j.patient_id for j in jobs], [j.n_images for j in jobs])  # pixels written once
     done = writer.done_keys()
     todo = [j for j in jobs if j.patient_id not in done]
-    _run(todo, workers, problems, errors, progress)
+    with JobRunner(min(workers, max(1, len(todo))), problems, STAGE, errors=errors, preload=WORKER_MODULES,
+                   desc="export", progress=progress) as runner:  # fmt: skip
+        runner.run(_export_patient, todo, key=lambda job: job.patient_id, initial=len(jobs) - len(todo))
     problems.write(out / "problems.csv")
     store = writer.finalize(key_order=sorted(j.patient_id for j in jobs))
     return store
 
+
+# Pixels go straight into the final images.npy (StoreWriter.reserve); False writes shards and then
+# copies them into the store, as earlier versions did (benchmarks/bench_slice_export.py compares both).
+WRITE_ONCE = True
 
 RESIZE_TEXT = "bilinear, antialiased when shrinking (PIL Image.resize BILINEAR on float32), before quantisation"
 
@@ -331,7 +339,7 @@ def _plan(
     wanted = sorted(in_boxes) if patients is None else sorted(set(map(str, patients)))
     if patients is None:
         for pid in sorted(in_tree - in_boxes):
-            fail(pid, f"patient {pid} is in the DICOM tree {dicom_root} but not in the box file {boxes_path}; "
+            fail(pid, f"patient {pid} is in the DICOM tree but not in the box file {boxes_path.name}; "
                       "not exported (every exported slice needs the patient's box)")  # fmt: skip
     jobs = []
     clinical_by_id = clinical.set_index("patient_id", drop=False)
@@ -339,14 +347,15 @@ def _plan(
     boxes_by_id = {pid: grp.reset_index(drop=True) for pid, grp in boxes.groupby("patient_id", sort=False)}
     for pid in wanted:
         if pid not in in_boxes:
-            fail(pid, f"patient {pid} is not in the box file {boxes_path}")
+            fail(pid, f"patient {pid} is not in the box file {boxes_path.name}")
             continue
         if pid not in in_tree:
-            fail(pid, f"patient {pid} is in the box file {boxes_path} but not in the DICOM tree {dicom_root} "
+            fail(pid, f"patient {pid} is in the box file {boxes_path.name} but not in the DICOM tree "
                       f"(expected a folder {pid}/<study>/<series>/*.dcm)")  # fmt: skip
             continue
         if pid not in in_clinical:
-            fail(pid, f"patient {pid} is in the box file {boxes_path} but not in the clinical table {clinical_path}")
+            fail(pid, f"patient {pid} is in the box file {boxes_path.name} but not in the clinical table "
+                      f"{clinical_path.name}")  # fmt: skip
             continue
         series = series_by_id[pid]
         chosen = series[series["sequence"] == settings.sequence]
@@ -364,64 +373,27 @@ def _plan(
                 settings=settings,
                 out=str(out),
                 png_dir=str(png_dir) if png_dir is not None else None,
+                n_images=_expected_slices(boxes_by_id[pid], pid, int(chosen["n_files"].iloc[0]), settings),
             )
         )
     return jobs
 
 
-# ============================================================================ running
-def _run(todo: list[_Job], workers: int, problems: ProblemLog, errors: str, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(todo), desc="export", unit="patient", disable=not progress)
-
-    def handle(job: _Job, exc: BaseException | None) -> None:
-        bar.update(1)
-        if exc is None:
-            return
-        if errors == "raise":
-            raise exc
-        message = str(exc) if isinstance(exc, BreastlabInputError) else f"{type(exc).__name__}: {exc}"
-        problems.add(job.patient_id, STAGE, message)
+def _expected_slices(box: pd.DataFrame, pid: str, n_files: int, settings: ExportSettings) -> int | None:
+    """Labelled slices of a series of ``n_files`` slices (what the worker will find if every file is a
+    slice); None where labelling fails (the worker reports why)."""
+    from breastlab.data.duke.labels import label_slices
 
     try:
-        if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                try:
-                    _export_patient(job)
-                except Exception as exc:  # noqa: BLE001 - a failing patient is reported, the export goes on
-                    handle(job, exc)
-                else:
-                    handle(job, None)
-            return
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=worker_context()) as pool:
-            futures = {pool.submit(_export_patient, job): job for job in todo}
-            try:
-                for fut in as_completed(futures):
-                    handle(futures[fut], fut.exception())
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    finally:
-        bar.close()
+        labels = label_slices(box, {pid: n_files}, buffer=settings.buffer, negatives=settings.negatives,
+                              seed=settings.seed)  # fmt: skip
+    except BreastlabInputError:
+        return None
+    return len(labels)
 
 
+# ============================================================================ running
 WORKER_MODULES = ["breastlab.data.export", "breastlab.data.duke.dicom", "breastlab.data.duke.labels", "PIL.Image"]
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Workers fork from a clean server process that has imported the export modules once.
-
-    "forkserver" (POSIX): no threads of the parent (pyarrow, tqdm, torch) are inherited,
-    and, unlike "spawn", the ~1 s of imports is paid once per session, not per worker.
-    Elsewhere "spawn".
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(WORKER_MODULES)
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 def _export_patient(job: _Job) -> int:
@@ -438,7 +410,8 @@ def _export_patient(job: _Job) -> int:
     if int(box["end_row"]) > rows or int(box["end_column"]) > cols:
         raise BreastlabInputError(
             f"patient {job.patient_id}: box rows {box['start_row']}..{box['end_row']}, columns "
-            f"{box['start_column']}..{box['end_column']} exceed the {rows}x{cols} matrix of {job.series_path}"
+            f"{box['start_column']}..{box['end_column']} exceed the {rows}x{cols} matrix of "
+            f"{Path(job.series_path).name}"
         )
     labels = label_slices(job.box, {job.patient_id: n}, buffer=s.buffer, negatives=s.negatives, seed=s.seed)
     labels = labels.sort_values("slice_index").reset_index(drop=True)
@@ -451,7 +424,7 @@ def _export_patient(job: _Job) -> int:
     man, findings = _manifest(job, labels, vol, (rows, cols), n, lo, hi)
     if job.png_dir:
         _write_pngs(Path(job.png_dir), images, man, s.sequence)
-    StoreWriter(job.out, layout="fixed", dtype="uint8", shape=s.size).write_shard(job.patient_id, images, man, findings)
+    StoreWriter.open(job.out).write_shard(job.patient_id, images, man, findings)
     return len(man)
 
 

@@ -21,12 +21,21 @@ Writing is per key (usually a patient) through :class:`StoreWriter`: each key
 becomes an atomic shard in ``STORE/.shards/``; a job that is interrupted and
 restarted skips the keys already written (:meth:`StoreWriter.done_keys`), and
 :meth:`StoreWriter.finalize` streams the shards into the final files, so peak
-memory is one shard of images, not the cohort. A shard is ``<key>.npy`` (pixels),
-``<key>.tables.pkl`` (its manifest and findings rows, pickled: shards are scratch files
-this class writes and reads itself, and a pickle keeps pandas dtypes without the
-per-column Arrow conversion that made a parquet shard cost ~10 ms) and ``<key>.done``
-(written last). Shards of older versions (``.manifest.parquet``/``.findings.parquet``)
-are still read on resume.
+memory is one shard of images, not the cohort. A shard is ``<key>.npy`` (pixels, read
+with ``allow_pickle=False``), ``<key>.tables.json`` (its manifest and findings rows as
+JSON that keeps every column's dtype, :func:`breastlab._io.encode_frame`) and
+``<key>.done`` (written last). Nothing read from a store folder can run code: shard
+tables of older versions that were pickles (``.tables.pkl``) are never opened (their
+keys are redone), parquet shards of older versions (``.manifest.parquet``/
+``.findings.parquet``) are still read on resume.
+
+Pixels written once: where the number of images of every key is known before the job
+starts (a fixed-layout store), :meth:`StoreWriter.reserve` lays out the final
+``images.npy`` (``.shards/images.npy``, its header for the whole store, then one slot per
+key in store order) and :meth:`write_shard` writes a key's pixels straight into its slot
+(from any process). When every key filled its slot, :meth:`finalize` renames that file to
+``images.npy``; otherwise (a key failed, or had another count than planned and went to its
+own ``.npy``) it streams slots and shards into a new file as before.
 
 Jobs with many small keys (one breast-MIP pair per patient) use :meth:`StoreWriter.add`
 instead: keys are kept in memory and written together as one *batch* in
@@ -42,7 +51,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Sequence
@@ -52,7 +60,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from breastlab._io import atomic_path, write_json, write_table
+from breastlab._io import atomic_path, decode_frame, dumps_frames, encode_frame, write_json, write_table
 from breastlab.errors import BreastlabInputError
 
 STORE_VERSION = 1
@@ -78,7 +86,7 @@ class ArrayStore:
         self.layout: Layout = self.meta["layout"]
         self.dtype = np.dtype(self.meta["dtype"])
         if self.layout == "fixed":
-            self._images = np.load(self.path / "images.npy", mmap_mode="r")
+            self._images = np.load(self.path / "images.npy", mmap_mode="r", allow_pickle=False)
             if len(self._images) != len(self.manifest):
                 raise BreastlabInputError(
                     f"{self.path}: images.npy has {len(self._images)} images but "
@@ -219,13 +227,101 @@ class StoreWriter:
         self.shard_dir = self.path / ".shards"
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         self._check_or_save_settings()
+        self._init_state(checkpoint_s, int(checkpoint_bytes))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> StoreWriter:
+        """The writer of a job in progress in ``path``, with its saved settings (worker processes
+        use it to write their keys; nothing is written until they do)."""
+        path = Path(path)
+        settings_path = path / ".shards" / "settings.json"
+        if not settings_path.exists():
+            raise BreastlabInputError(f"{path}: no store is being written here (no {settings_path})")
+        saved = json.loads(settings_path.read_text())
+        self = cls.__new__(cls)
+        self.path, self.layout, self.dtype = path, saved["layout"], np.dtype(saved["dtype"])
+        self.shape = tuple(saved["shape"]) if saved["shape"] else None
+        self.meta, self.shard_dir = saved.get("meta", {}), path / ".shards"
+        self._init_state(np.inf, np.inf)
+        return self
+
+    def _init_state(self, checkpoint_s: float, checkpoint_bytes: float) -> None:
         # Tables of the shards this writer wrote, so finalize need not read them back.
         self._tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
         # Keys given to add() and not yet in a batch on disk: key -> (pixels, manifest, findings, extra).
         self._pending: dict[str, tuple[np.ndarray, pd.DataFrame, pd.DataFrame, Any]] = {}
         self._pending_bytes = 0
-        self._checkpoint_s, self._checkpoint_bytes = float(checkpoint_s), int(checkpoint_bytes)
+        self._checkpoint_s, self._checkpoint_bytes = float(checkpoint_s), checkpoint_bytes
         self._last_checkpoint = time.monotonic()
+        self._slots = self._read_slots()
+
+    # ------------------------------------------------------------------ pixels written once
+    @property
+    def _slot_file(self) -> Path:
+        return self.shard_dir / "images.npy"
+
+    def _header_bytes(self, n_images: int) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (n_images, *self.shape)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(buf, header)
+        return buf.getvalue()
+
+    def _read_slots(self) -> dict[str, tuple[int, int]] | None:
+        """key -> (byte offset in the slot file, image count), from ``.shards/slots.json``."""
+        path = self.shard_dir / "slots.json"
+        if not path.exists() or not self._slot_file.exists():
+            return None
+        saved = json.loads(path.read_text())
+        image_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        offset = len(self._header_bytes(sum(saved["counts"])))
+        slots = {}
+        for key, count in zip(saved["keys"], saved["counts"], strict=True):
+            slots[key] = (offset, int(count))
+            offset += int(count) * image_bytes
+        return slots
+
+    def reserve(self, keys: Sequence[str], counts: Sequence[int]) -> None:
+        """Lay out the final image file for ``keys`` (in store order) with ``counts`` images each,
+        so :meth:`write_shard` writes their pixels once (fixed layout; see the module notes).
+
+        A resumed job reserves the same slots again and keeps what its keys wrote; a different
+        plan starts a new slot file (keys already written to the old one are redone).
+        """
+        if self.layout != "fixed":
+            raise BreastlabInputError(f"{self.path}: only a fixed-layout store has a size known up front")
+        plan = {"keys": [str(k) for k in keys], "counts": [int(c) for c in counts]}
+        path = self.shard_dir / "slots.json"
+        if path.exists() and self._slot_file.exists() and json.loads(path.read_text()) == plan:
+            self._slots = self._read_slots()
+            return
+        for stem in self._done_shards().values():  # written into slots that are given up now
+            if not Path(f"{stem}.npy").exists():
+                Path(f"{stem}.done").unlink()
+        header = self._header_bytes(sum(plan["counts"]))
+        total = len(header) + sum(plan["counts"]) * int(np.prod(self.shape)) * self.dtype.itemsize
+        with atomic_path(self._slot_file) as tmp, open(tmp, "r+b") as fh:
+            fh.write(header)
+            fh.truncate(total)  # a sparse file: the slots take disk space as they are written
+        write_json(plan, path)
+        self._slots = self._read_slots()
+
+    def _write_slot(self, key: str, pixels: np.ndarray) -> bool:
+        """``pixels`` into ``key``'s slot if it has one of that size (False: it goes to a shard)."""
+        slot = None if self._slots is None else self._slots.get(key)
+        if slot is None or pixels.nbytes != slot[1] * int(np.prod(self.shape)) * self.dtype.itemsize:
+            return False
+        view = memoryview(np.ascontiguousarray(pixels)).cast("B")
+        fd = os.open(self._slot_file, os.O_WRONLY)
+        try:
+            written = 0
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], slot[0] + written)
+        finally:
+            os.close(fd)
+        return True
 
     def _check_or_save_settings(self) -> None:
         """A resumed writer must use the settings of the interrupted one."""
@@ -252,19 +348,33 @@ class StoreWriter:
 
     def _batches(self) -> list[tuple[Path, dict[str, Any]]]:
         """``(pixel file, header)`` of the complete batches on disk, oldest first. The header
-        (``<n>.keys.pkl``, written after the pixels, so it marks the batch complete) holds
-        ``keys``, ``counts`` (images per key), ``shapes``, ``tables`` and ``extras``."""
+        (``<n>.keys.json``, written after the pixels, so it marks the batch complete) holds
+        ``keys``, ``counts`` (images per key), ``sizes``, ``tables`` and ``extras``. Batch
+        headers of older versions (``.keys.pkl``, pickles) are never opened."""
         if not self._batch_dir.is_dir():
             return []
         out = []
-        for path in sorted(self._batch_dir.glob("*.keys.pkl")):
-            with open(path, "rb") as fh:
-                out.append((path.with_name(path.name.replace(".keys.pkl", ".npy")), pickle.load(fh)))
+        for path in sorted(self._batch_dir.glob("*.keys.json")):
+            header = json.loads(path.read_text())
+            header["tables"] = {
+                k: (decode_frame(m), None if f is None else decode_frame(f)) for k, (m, f) in header["tables"].items()
+            }
+            out.append((path.with_name(path.name.replace(".keys.json", ".npy")), header))
+        return out
+
+    def _done_shards(self) -> dict[str, Path]:
+        """Complete shards on disk: key -> file stem. A ``.done`` marker counts only beside tables this
+        version reads (JSON, or the parquet pair of older versions)."""
+        out = {}
+        for marker in self.shard_dir.glob("*.done"):
+            stem = marker.with_suffix("")
+            if Path(f"{stem}.tables.json").exists() or Path(f"{stem}.manifest.parquet").exists():
+                out[marker.read_text()] = stem
         return out
 
     def done_keys(self) -> set[str]:
         """Keys whose shard is complete (a restarted job skips them), and keys added in memory."""
-        done = {p.read_text() for p in self.shard_dir.glob("*.done")}
+        done = set(self._done_shards())
         for _, header in self._batches():
             done.update(header["keys"])
         return done | set(self._pending)
@@ -317,10 +427,13 @@ class StoreWriter:
         # Shard files are opened "r+b" (atomic_path's temporary file exists, empty): opening with
         # truncation ("wb") makes ext4 flush the file at close (auto_da_alloc), and deleting the
         # shards after finalize then waits ~3 ms a file for that I/O.
-        with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
-            np.save(fh, arrays)
-        with atomic_path(f"{stem}.tables.pkl") as tmp, open(tmp, "r+b") as fh:
-            pickle.dump((man, findings), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        if self.layout == "fixed" and self._write_slot(str(key), arrays):
+            Path(f"{stem}.npy").unlink(missing_ok=True)  # of an earlier try that did not fit the slot
+        else:
+            with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
+                np.save(fh, arrays)
+        with atomic_path(f"{stem}.tables.json") as tmp, open(tmp, "r+") as fh:
+            fh.write(dumps_frames({"manifest": encode_frame(man), "findings": encode_frame(findings)}))
         # The marker is written last: a shard without it is redone on resume.
         with atomic_path(f"{stem}.done") as tmp, open(tmp, "r+") as fh:  # text, as done_keys reads it
             fh.write(str(key))
@@ -337,7 +450,7 @@ class StoreWriter:
     ) -> None:
         """:meth:`write_shard` kept in memory until the next checkpoint (see the class).
 
-        ``extra`` (any picklable object, e.g. notes about the key) is kept with the key and
+        ``extra`` (any JSON value, e.g. a list of notes about the key) is kept with the key and
         returned by :meth:`extras`, also after a resume.
         """
         pixels, man = self._pack(key, images, manifest, sizes=self.layout == "ragged")  # fixed: the store's size
@@ -364,17 +477,20 @@ class StoreWriter:
             "keys": keys,
             "counts": [len(p[1]) for p in items],
             "sizes": [int(p[0].size) for p in items],
-            "tables": {k: (p[1], p[2]) for k, p in zip(keys, items, strict=True)},
+            "tables": {
+                k: (encode_frame(p[1]), None if p[2] is None else encode_frame(p[2]))
+                for k, p in zip(keys, items, strict=True)
+            },
             "extras": {k: p[3] for k, p in zip(keys, items, strict=True) if p[3] is not None},
         }
         self._batch_dir.mkdir(parents=True, exist_ok=True)
-        numbers = [int(p.name.split(".")[0]) for p in self._batch_dir.glob("*.keys.pkl")]
+        numbers = [int(p.name.split(".")[0]) for p in self._batch_dir.glob("*.keys.*")]
         stem = self._batch_dir / f"{max(numbers, default=0) + 1:06d}"
         pixels = np.concatenate([p[0].ravel() for p in items])
         with atomic_path(f"{stem}.npy") as tmp, open(tmp, "r+b") as fh:
             np.save(fh, pixels)
-        with atomic_path(f"{stem}.keys.pkl") as tmp, open(tmp, "r+b") as fh:
-            pickle.dump(header, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        with atomic_path(f"{stem}.keys.json") as tmp, open(tmp, "r+") as fh:
+            fh.write(dumps_frames(header))
         self._pending.clear()
         self._pending_bytes = 0
 
@@ -389,24 +505,24 @@ class StoreWriter:
     def _shard_tables(self, key: str, stem: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if key in self._tables:
             return self._tables[key]
-        if Path(f"{stem}.tables.pkl").exists():
-            with open(f"{stem}.tables.pkl", "rb") as fh:
-                return pickle.load(fh)
+        if Path(f"{stem}.tables.json").exists():
+            saved = json.loads(Path(f"{stem}.tables.json").read_text())
+            return decode_frame(saved["manifest"]), decode_frame(saved["findings"])
         return pd.read_parquet(f"{stem}.manifest.parquet"), pd.read_parquet(f"{stem}.findings.parquet")
 
     def _sources(self) -> dict[str, tuple]:
-        """Where each complete key's data lies: ``("memory",)``, ``("shard", stem)`` or
-        ``("batch", pixel file, offset, size, tables)``; memory before shards before batches
-        (later batches first) where a key was written twice."""
+        """Where each complete key's data lies: ``("memory",)``, ``("shard", stem)``, ``("slot", stem,
+        byte offset, image count)`` or ``("batch", pixel file, offset, size, tables)``; memory before
+        shards before batches (later batches first) where a key was written twice."""
         sources: dict[str, tuple] = {}
         for pixels, header in self._batches():
             offset = 0
             for k, size in zip(header["keys"], header["sizes"], strict=True):
                 sources[k] = ("batch", pixels, offset, size, header["tables"][k])
                 offset += size
-        for p in self.shard_dir.glob("*.done"):
-            k = p.read_text()
-            sources[k] = ("shard", self.shard_dir / self._safe(k))
+        for k, stem in self._done_shards().items():
+            in_slot = self._slots is not None and k in self._slots and not Path(f"{stem}.npy").exists()
+            sources[k] = ("slot", stem, *self._slots[k]) if in_slot else ("shard", stem)
         for k in self._pending:
             sources[k] = ("memory",)
         return sources
@@ -422,16 +538,21 @@ class StoreWriter:
             src = sources[k]
             if src[0] == "memory":
                 return self._pending[k][1], self._pending[k][2]
-            return src[4] if src[0] == "batch" else self._shard_tables(k, src[1])
+            return src[4] if src[0] == "batch" else self._shard_tables(k, src[1])  # a shard's or slot's stem
 
         def pixels(k: str) -> np.ndarray:
             src = sources[k]
             if src[0] == "memory":
                 return self._pending[k][0]
             if src[0] == "shard":
-                return np.load(f"{src[1]}.npy")
+                return _load_pixels(Path(f"{src[1]}.npy"))
+            if src[0] == "slot":
+                if self._slot_file not in mapped:
+                    mapped[self._slot_file] = np.memmap(self._slot_file, dtype=np.uint8, mode="r")
+                nbytes = src[3] * int(np.prod(self.shape)) * self.dtype.itemsize
+                return mapped[self._slot_file][src[2] : src[2] + nbytes]
             if src[1] not in mapped:
-                mapped[src[1]] = np.load(src[1], mmap_mode="r")
+                mapped[src[1]] = _load_pixels(src[1], mmap_mode="r")
             return mapped[src[1]][src[2] : src[2] + src[3]]
 
         all_tables = [tables(k) for k in keys]
@@ -462,10 +583,13 @@ class StoreWriter:
                 "fortran_order": False,
                 "shape": (len(manifest), *self.shape),
             }
-            with atomic_path(target) as tmp, open(tmp, "r+b") as fh:
-                np.lib.format.write_array_header_1_0(fh, header)
-                for k in keys:
-                    fh.write(np.ascontiguousarray(pixels(k)).data)
+            if self._slots is not None and keys == list(self._slots) and all(sources[k][0] == "slot" for k in keys):
+                os.replace(self._slot_file, target)  # every key in its slot: the file is the store's
+            else:
+                with atomic_path(target) as tmp, open(tmp, "r+b") as fh:
+                    np.lib.format.write_array_header_1_0(fh, header)
+                    for k in keys:
+                        fh.write(np.ascontiguousarray(pixels(k)).data)
         mapped.clear()
         findings = [t[1] for t in all_tables if t[1] is not None and len(t[1])]
         findings = pd.concat(findings, ignore_index=True) if findings else empty_findings()
@@ -484,6 +608,16 @@ class StoreWriter:
         if not keep_shards:
             shutil.rmtree(self.shard_dir, ignore_errors=True)
         return ArrayStore(self.path)
+
+
+def _load_pixels(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
+    """A shard's or batch's pixel vector; an object array (a pickle) is refused, never loaded."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except ValueError as exc:
+        raise BreastlabInputError(
+            f"{path}: not a pixel file this version writes ({exc}); delete it so its key is redone"
+        ) from None
 
 
 def write_store(

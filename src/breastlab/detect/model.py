@@ -33,7 +33,7 @@ class-wise NMS instead); ``"cpu-small"`` -- the ``small`` arch at ``spacing_mm``
 CPU runs (AdamW, lr 1e-3, same augmentation, no test-time flips).
 
 Training (:func:`train_detector`) is iteration-based and resumable: the sample order
-of iteration *k* is a function of (seed, k) only (:func:`breastlab.train.loop.derive_seed`
+of iteration *k* is a function of (seed, k) only (:func:`breastlab.runtime.derive_seed`
 streams, as the classifier's training), ``checkpoint.pt`` (model,
 optimiser, scheduler, iteration) is written atomically every ``checkpoint_every``
 iterations, and ``resume=True`` continues from it; ``metrics.csv`` logs losses, lr and
@@ -60,8 +60,8 @@ from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.errors import BreastlabInputError
+from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device
 from breastlab.schemas import RUN
-from breastlab.train.loop import DistInfo, derive_seed, resolve_device
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
 TTAS = ("none", "wbf", "nms")
@@ -199,7 +199,7 @@ def build_model(cfg: DetectorConfig) -> nn.Module:
             model.rpn.anchor_generator = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * k)
     _no_resize_transform(model)
     if cfg.weights not in (None, "coco"):
-        state = torch.load(cfg.weights, map_location="cpu", weights_only=False)
+        state = load_torch(cfg.weights)
         if isinstance(state, dict) and "model" in state:
             _check_classes(state, cfg.classes, str(cfg.weights))
             state = state["model"]
@@ -479,7 +479,7 @@ def train_detector(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     start, metrics = 0, []
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = load_torch(ckpt_path, device)
         _check_classes(ck, cfg.classes, str(ckpt_path))
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -565,7 +565,7 @@ def load_detector(
         path = path / RUN.model if (path / RUN.model).exists() else path / RUN.checkpoint
     if not path.exists():
         raise BreastlabInputError(f"{run}: no model.pt or checkpoint.pt; train a detector first")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_torch(path)
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
         raise BreastlabInputError(f"{path}: not a breastlab detector checkpoint (needs 'model' and 'config')")
     cfg = DetectorConfig.from_dict(ck["config"])

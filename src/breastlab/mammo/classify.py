@@ -83,8 +83,8 @@ from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
+from breastlab.runtime import derive_seed, deterministic_kernels, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
-from breastlab.train.loop import derive_seed, deterministic_kernels, resolve_device, save_torch
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 PAPER_PRESET: dict[str, Any] = {
@@ -375,7 +375,7 @@ def _fingerprint(cfg: ClassifierConfig, parts: Sequence[TrainPart], num_classes:
     data = [(p.images.key, p.images.table["image_id"].to_numpy()[p.positions].tolist(), p.y.tolist()) for p in parts]
     init_id = init
     if init is not None and Path(init).is_file():
-        init_id = torch.load(init, map_location="cpu", weights_only=False).get("fingerprint", str(init))
+        init_id = load_torch(init).get("fingerprint", str(init))
     return _digest(d, data, num_classes, init_id)
 
 
@@ -465,7 +465,7 @@ def train_classifier(
     device = resolve_device(cfg.device)
     final = out / RUN.model
     if final.exists():
-        saved = torch.load(final, map_location="cpu", weights_only=False)
+        saved = load_torch(final)
         if saved.get("fingerprint") == fp:
             model = get_model(cfg.model, num_classes, 1, None, **cfg.model_kwargs)
             model.load_state_dict(saved["model"])
@@ -488,7 +488,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
     start, history = 0, []
     ckpt_path = out / RUN.checkpoint
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = load_torch(ckpt_path)
         if ckpt.get("fingerprint") != fp:
             raise BreastlabInputError(
                 f"{ckpt_path}: belongs to another configuration; use the same settings or "
@@ -550,8 +550,8 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
                 {
                     "iteration": it + 1,
                     "lr": opt.param_groups[0]["lr"],
-                    "train_loss": acc[0] / acc[2],
-                    "train_acc": acc[1] / acc[2],
+                    "train_loss": float(acc[0] / acc[2]),
+                    "train_acc": float(acc[1] / acc[2]),
                     "seconds": time.perf_counter() - t0,
                 }
             )

@@ -28,7 +28,6 @@ per-rank statistics on the CPU and SyncBatchNorm on GPUs).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -45,10 +44,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from breastlab._io import atomic_path, write_json, write_table
+from breastlab._io import write_json, write_table
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, list_models
+from breastlab.runtime import (
+    DistInfo,
+    autocast_context,
+    derive_seed,
+    deterministic_kernels,
+    init_dist,
+    load_torch,
+    resolve_device,
+    save_torch,
+)
 from breastlab.schemas import RUN
 from breastlab.train.data import (
     ImageSource,
@@ -133,71 +142,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (independent streams per epoch and purpose)."""
-    return int(
-        np.random.SeedSequence([int(p) for p in parts])
-        .generate_state(2, np.uint32)
-        .astype(np.uint64)
-        .view(np.uint64)[0]
-        >> np.uint64(1)
-    )
-
-
-def save_torch(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    created: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_reduce(self, t: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            torch.distributed.all_reduce(t)
-        return t
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-
-def _init_dist(device_pref: str) -> DistInfo:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created=True)
-
-
-def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
-    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; under DDP each rank takes its local GPU."""
-    dist = dist or DistInfo()
-    if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
-    if pref.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BreastlabInputError(f"device={pref!r}: no CUDA device is available; use --device cpu")
-        return torch.device("cuda", dist.local_rank) if dist.world > 1 else torch.device(pref)
-    if pref != "cpu":
-        raise BreastlabInputError(f"device={pref!r}: valid values are auto, cpu, cuda, cuda:N")
-    return torch.device("cpu")
-
-
 def _fingerprint(cfg: TrainConfig, store_sum: str, split_sum: str) -> dict[str, Any]:
     d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_FINGERPRINT}
     return {**d, "store_checksum": store_sum, "split_checksum": split_sum}
@@ -209,29 +153,6 @@ def _make_optimizer(cfg: TrainConfig, params) -> tuple[torch.optim.Optimizer, An
         return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=cfg.lr, weight_decay=cfg.wd), None
-
-
-@contextlib.contextmanager
-def deterministic_kernels(device: torch.device):
-    """Deterministic kernels where the hardware has them (restored afterwards)."""
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    prev = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        torch.backends.cudnn.benchmark,
-    )
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
-        torch.backends.cudnn.benchmark = prev[2]
-
-
-def autocast_context(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _tensorboard(run_dir: Path):
@@ -348,7 +269,7 @@ def _check_run_dir(cfg: TrainConfig, resume: bool, fp: dict[str, Any]) -> dict[s
         )
     if not ckpt_path.exists():
         return None
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt = load_torch(ckpt_path)
     if ckpt.get("fingerprint") != fp:
         raise BreastlabInputError(
             f"{ckpt_path}: checkpoint belongs to another configuration; use the same settings "
@@ -380,7 +301,7 @@ def train(
     if ckpt is not None and ckpt["epoch"] >= cfg.epochs and summary_path.exists():
         hist, summary = pd.DataFrame(ckpt["history"]), json.loads(summary_path.read_text())
         return TrainResult(run, True, ckpt["best_epoch"], ckpt["best_score"], hist, summary)
-    dist = _init_dist(cfg.device)
+    dist = init_dist(cfg.device)
     try:
         device = resolve_device(cfg.device, dist)
         with deterministic_kernels(device):
@@ -577,7 +498,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
     """Load the selected model, refit its last layer for DFR, score every split part, write the summary."""
     run = Path(cfg.out)
     model = get_model(cfg.model, 2, cfg.in_channels, None, **cfg.model_kwargs).to(device)
-    best = torch.load(run / RUN.best, map_location=device, weights_only=False)
+    best = load_torch(run / RUN.best, device)
     model.load_state_dict(best["model"])
     extra: dict[str, Any] = {}
     if cfg.method == "dfr":
@@ -629,6 +550,6 @@ def load_run_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu
         raise BreastlabInputError(f"{run}: not a finished training run (needs config.json and best.pt)")
     cfg = json.loads((run / RUN.config).read_text())
     model = get_model(cfg["model"], cfg.get("num_classes", 2), cfg["in_channels"], None, **cfg.get("model_kwargs", {}))
-    state = torch.load(run / RUN.best, map_location="cpu", weights_only=False)
+    state = load_torch(run / RUN.best)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), cfg

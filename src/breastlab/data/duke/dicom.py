@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pydicom
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
@@ -339,6 +338,17 @@ def _split_folder_name(name: str) -> tuple[str, float | None]:
 
 
 # ============================================================================ tree index
+def shown(path: str | os.PathLike) -> str:
+    """How messages name a file: its series folder and its name (``<series folder>/<file>``).
+
+    Messages end up in ``problems.csv``, which users share: no absolute local paths, and
+    not the TCIA study folder either (its name starts with the study date). The patient
+    is named by the message's item.
+    """
+    parts = Path(path).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
+
+
 def _dicom_names(folder: str | os.PathLike) -> list[str]:
     """Names of the DICOM files of a series folder: ``*.dcm`` if any, else every visible file."""
     # os.scandir: the entry type comes with the listing, no stat per file (as Path.is_file needs)
@@ -383,7 +393,15 @@ def collection_root(root: str | os.PathLike) -> Path:
     return root
 
 
-def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -> pd.DataFrame:
+COUNTS_FILE = "slice_counts.csv"
+DCE_PHASES = ("pre", "post1", "post2", "post3", "post4")
+
+
+def index_dicom_tree(
+    root: str | os.PathLike,
+    problems: ProblemLog | None = None,
+    counts: str | os.PathLike | pd.DataFrame | None = "auto",
+) -> pd.DataFrame:
     """One row per series of a TCIA tree (headers only, one file per series).
 
     Columns: patient_id (the patient folder name), study, series (folder name), path,
@@ -391,10 +409,23 @@ def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None
     field_strength_t, rows, columns, sequence (:func:`identify_sequence` in the
     context of the patient's other series).
 
-    A series whose files cannot be read raises :class:`BreastlabInputError`, or, with
-    ``problems``, is logged there and left out.
+    Slice counts are checked, because a slice missing at one end of a series shifts every
+    slice index (and Duke's box slices land on the wrong anatomy) without leaving a gap:
+
+    * all DCE phases of an exam (pre, post1 .. post4) cover the same slice positions, so
+      they hold the same number of files; a phase that differs from the majority is left
+      out (every phase is, where no count has a majority);
+    * where a slice-count table is given (``counts``: Duke's ``slice_counts.csv`` with
+      ``patient_id, series, n_slices, phase``, or its frame; ``"auto"`` takes
+      ``slice_counts.csv`` beside the collection folder if there is one), a series' file
+      count must equal the table's (matched on the series folder, else on the phase).
+
+    A series whose files cannot be read, or that fails a count, raises
+    :class:`BreastlabInputError`, or, with ``problems``, is logged there (naming the
+    series and the rule) and left out.
     """
     base = collection_root(root)
+    table = _counts_table(base, counts)
     rows = []
     for patient in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         series_dirs = _series_folders(patient)
@@ -430,7 +461,61 @@ def index_dicom_tree(root: str | os.PathLike, problems: ProblemLog | None = None
         for i, seq in zip(at, found, strict=True):
             sequence[i] = seq
     index["sequence"] = pd.Series(sequence, dtype="object")
-    return index
+    refused = _check_counts(index, table, problems)
+    return index.drop(index=sorted(refused)).reset_index(drop=True) if refused else index
+
+
+def _counts_table(base: Path, counts: str | os.PathLike | pd.DataFrame | None) -> pd.DataFrame | None:
+    if counts is None or isinstance(counts, pd.DataFrame):
+        return counts
+    if isinstance(counts, str) and counts == "auto":
+        path = base.parent / COUNTS_FILE
+        if not path.is_file():
+            return None
+    else:
+        path = Path(counts)
+    from breastlab.data.duke.boxes import read_slice_counts
+
+    table = read_slice_counts(path)
+    table.attrs["name"] = path.name
+    return table
+
+
+def _check_counts(index: pd.DataFrame, table: pd.DataFrame | None, problems: ProblemLog | None) -> set[int]:
+    """Rows of ``index`` whose file count disagrees with the exam's other phases or with ``table``."""
+    refused: set[int] = set()
+    for pid, rows in index.groupby("patient_id", sort=False):
+        dce = rows[rows["sequence"].isin(DCE_PHASES)]
+        n = dce["n_files"].astype(int)
+        if n.nunique() > 1:
+            top = n.value_counts()
+            majority = int(top.index[0]) if top.iloc[0] * 2 > len(n) else None
+            listed = ", ".join(f"{q} {c}" for q, c in zip(dce["sequence"], n, strict=True))
+            for i, seq, count in zip(dce.index, dce["sequence"], n, strict=True):
+                if count == majority:
+                    continue
+                refused.add(i)
+                _fail(problems, pid, "index_dicom",
+                      f"patient {pid}: series {index.at[i, 'series']} ({seq}) holds {count} files but the DCE phases "
+                      f"of the exam hold {listed}; all phases share their slice positions, so a slice is missing "
+                      "or extra at one end (every slice index would shift); series left out")  # fmt: skip
+    if table is None:
+        return refused
+    name = table.attrs.get("name", "the slice-count table")
+    by_series = {
+        (p, s): int(c) for p, s, c in zip(table["patient_id"], table["series"], table["n_slices"], strict=True)
+    }
+    by_phase = {(p, q): int(c) for p, q, c in zip(table["patient_id"], table["phase"], table["n_slices"], strict=True)}
+    for i, pid, series, seq, count in zip(index.index, index["patient_id"], index["series"], index["sequence"],
+                                          index["n_files"], strict=True):  # fmt: skip
+        want = by_series.get((pid, series), by_phase.get((pid, seq)))
+        if want is None or i in refused or int(count) == want:
+            continue
+        refused.add(i)
+        _fail(problems, pid, "index_dicom",
+              f"patient {pid}: series {series} ({seq}) holds {int(count)} files but {name} gives {want} slices; "
+              "a slice missing at one end would shift every slice index; series left out")  # fmt: skip
+    return refused
 
 
 def _fail(problems: ProblemLog | None, item: str, stage: str, message: str | BaseException) -> None:
@@ -450,10 +535,12 @@ def _index_series(patient_id: str, patient: Path, folder: Path, fast: bool = Tru
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
             break
-        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
-            errors.append(f"{f.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
+            errors.append(f"{f.name}: {type(exc).__name__}: {exc}")
     if ds is None:
-        raise BreastlabInputError(f"{folder}: no readable DICOM header among {len(names)} files ({errors[:3]})")
+        raise BreastlabInputError(
+            f"{Path(folder).name}: no readable DICOM header among {len(names)} files ({errors[:3]})"
+        )
     name_desc, name_number = _split_folder_name(folder.name)
     description = str(ds.get("SeriesDescription", "") or name_desc)
     number = ds.get("SeriesNumber")
@@ -562,6 +649,10 @@ class StoredSlice:
     # BitsStored where ``pixels`` is known to hold only values of that many bits (unsigned) or
     # their sign extension (signed), as after pydicom's masking; 0 where not checked.
     bits_stored: int = 0
+    # Values every file of a series must share: PatientID, StudyInstanceUID, SeriesInstanceUID,
+    # and the pixel format (BitsAllocated, BitsStored, PixelRepresentation, PhotometricInterpretation).
+    identity: tuple[str, str, str] = ("", "", "")
+    pixel_format: tuple[int, int, int, str] = (0, 0, 0, "")
 
     def rescaled(self, out: np.ndarray | None = None) -> np.ndarray:
         """``stored * RescaleSlope + RescaleIntercept`` as float32."""
@@ -589,7 +680,7 @@ def _decoder_message(ds: pydicom.Dataset, path: Path, exc: BaseException) -> str
             )
     except Exception:  # unknown transfer syntax: pydicom has no decoder class at all
         hint = f"; transfer syntax {name} is not supported by pydicom"
-    return f"{path}: cannot decode pixel data ({type(exc).__name__}: {exc}){hint}"
+    return f"{shown(path)}: cannot decode pixel data ({type(exc).__name__}: {exc}){hint}"
 
 
 def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
@@ -601,17 +692,19 @@ def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     """
     for tag in ("Rows", "Columns", "BitsAllocated", "PixelRepresentation"):
         if tag not in ds:
-            raise BreastlabInputError(f"{path}: image header lacks {tag}; not an image DICOM")
+            raise BreastlabInputError(f"{shown(path)}: image header lacks {tag}; not an image DICOM")
     if "PixelData" not in ds:
-        raise BreastlabInputError(f"{path}: no PixelData element (file truncated or not an image)")
+        raise BreastlabInputError(f"{shown(path)}: no PixelData element (file truncated or not an image)")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames != 1:
         raise BreastlabInputError(
-            f"{path}: multi-frame file ({frames} frames, e.g. Enhanced MR); read_series expects one slice per file "
-            "as in TCIA's Duke layout"
+            f"{shown(path)}: multi-frame file ({frames} frames, e.g. Enhanced MR); read_series expects one slice "
+            "per file as in TCIA's Duke layout"
         )
     if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise BreastlabInputError(f"{path}: SamplesPerPixel={ds.SamplesPerPixel}; expected a grey-level MR image")
+        raise BreastlabInputError(
+            f"{shown(path)}: SamplesPerPixel={ds.SamplesPerPixel}; expected a grey-level MR image"
+        )
     rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
     ts = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
     stored = int(ds.get("BitsStored", bits))
@@ -622,7 +715,7 @@ def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
         need = rows * cols * dtype.itemsize
         if len(raw) < need:
             raise BreastlabInputError(
-                f"{path}: truncated pixel data ({len(raw)} bytes, {rows}x{cols}x{bits} bits needs {need})"
+                f"{shown(path)}: truncated pixel data ({len(raw)} bytes, {rows}x{cols}x{bits} bits needs {need})"
             )
         # Extra bytes are padding (odd lengths, trailing pad) and are ignored.
         arr = np.frombuffer(raw, dtype=dtype, count=rows * cols).reshape(rows, cols)
@@ -635,7 +728,7 @@ def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     except (RuntimeError, NotImplementedError) as exc:
         raise BreastlabInputError(_decoder_message(ds, path, exc)) from exc
     except (ValueError, AttributeError, TypeError, EOFError) as exc:
-        raise BreastlabInputError(f"{path}: corrupt or truncated pixel data ({exc})") from exc
+        raise BreastlabInputError(f"{shown(path)}: corrupt or truncated pixel data ({exc})") from exc
 
 
 # ---------------------------------------------------------------------------- fast native reader
@@ -656,9 +749,22 @@ _TEXT_TAGS = {
     0x00281052: "RescaleIntercept", 0x00280008: "NumberOfFrames", 0x00280030: "PixelSpacing",
     0x00180050: "SliceThickness", 0x00180088: "SpacingBetweenSlices",
 }  # fmt: skip
-_WANTED = {**_US_TAGS, **_TEXT_TAGS}
+# Text values every file of a series must share (compared as stripped text, see _check_consistent)
+_ID_TAGS = {
+    0x00100020: "PatientID", 0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID",
+    0x00280004: "PhotometricInterpretation",
+}  # fmt: skip
+_WANTED = {**_US_TAGS, **_TEXT_TAGS, **_ID_TAGS}
+# The dictionary VR of every wanted text tag: an explicit VR file that says otherwise is read by pydicom
+_TEXT_VR = {
+    **{t: b"DS" for t in _TEXT_TAGS}, 0x00280008: b"IS", 0x00100020: b"LO", 0x0020000D: b"UI", 0x0020000E: b"UI",
+    0x00280004: b"CS",
+}  # fmt: skip
+_CHARSET = 0x00080005
 _GEOMETRY = ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices")
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"})
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})  # fmt: skip
 _UNDEFINED = 0xFFFFFFFF
 _u16, _u32, _tag = struct.Struct("<H").unpack_from, struct.Struct("<I").unpack_from, struct.Struct("<HH").unpack_from
 
@@ -672,6 +778,8 @@ def _element(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes, int, int
     vr = buf[pos + 4 : pos + 6]
     if vr in _LONG_VRS:
         return tag, vr, _u32(buf, pos + 8)[0], pos + 12
+    if vr not in _SHORT_VRS:  # pydicom guesses on (implicit VR, a dictionary VR): it judges such a file
+        raise ValueError(f"unknown VR {vr!r}")
     return tag, vr, _u16(buf, pos + 6)[0], pos + 8
 
 
@@ -711,11 +819,12 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
     try:
         if len(buf) < 144 or buf[128:132] != b"DICM":
             return None
-        pos, ts, elems = 132, None, []
+        pos, ts, elems, last = 132, None, [], -1
         while _tag(buf, pos)[0] == 0x0002:  # file meta group: always explicit VR little endian
             tag, vr, length, start = _element(buf, pos, True)
-            if length == _UNDEFINED:
+            if length == _UNDEFINED or tag <= last:
                 return None
+            last = tag
             if tag == 0x00020010:
                 ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
             elems.append((tag, vr, pos, start, length, start + length))
@@ -726,8 +835,11 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
         n = len(buf)
         while pos + 8 <= n:
             tag, vr, length, start = _element(buf, pos, explicit)
+            if tag <= last or (tag == _CHARSET and not _plain_charset(buf, vr, start, length, explicit)):
+                return None  # tags ascend in a valid file: anything else is damage pydicom judges
+            last = tag
             if tag == 0x7FE00010:  # PixelData: the header ends here
-                if length == _UNDEFINED or start + length > n:
+                if length == _UNDEFINED or not _complete_tail(buf, start + length, last, explicit):
                     return None
                 return elems, explicit, pos, start, length
             end = _skip_sequence(buf, start, explicit and vr != b"UN") if length == _UNDEFINED else start + length
@@ -738,20 +850,49 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
         return None
 
 
+def _plain_charset(buf: bytes, vr: bytes, start: int, length: int, explicit: bool) -> bool:
+    """Whether SpecificCharacterSet is one value in which ASCII text reads as ASCII (pydicom
+    decodes the character set while it reads a file; any other value is left to it)."""
+    if length == _UNDEFINED or (explicit and vr != b"CS"):
+        return False
+    raw = buf[start : start + length]
+    return raw.isascii() and raw.strip(b" \x00").decode() in _ASCII_CHARSETS
+
+
+def _complete_tail(buf: bytes, pos: int, last: int, explicit: bool) -> bool:
+    """Whether the bytes after the pixel data are whole elements (trailing padding, as pydicom
+    reads them), ascending after ``last``, ending exactly at the end of the file."""
+    n = len(buf)
+    while pos < n:
+        if pos + 8 > n:
+            return False
+        tag, _, length, start = _element(buf, pos, explicit)
+        if tag <= last or length == _UNDEFINED or start + length > n:
+            return False
+        last, pos = tag, start + length
+    return pos == n
+
+
 def _parse_value(buf: bytes, tag: int, vr: bytes, start: int, length: int, explicit: bool) -> Any:
     """Value of a wanted tag (US -> int, DS/IS text -> list of floats); ValueError if malformed."""
     if tag in _US_TAGS:
         if length != 2 or (explicit and vr != b"US"):
             raise ValueError(f"unexpected {tag:08X}")
         return _u16(buf, start)[0]
+    if explicit and vr != _TEXT_VR[tag]:
+        raise ValueError(f"unexpected VR of {tag:08X}")
     text = buf[start : start + length].decode("ascii").strip(" \x00")
+    if tag in _ID_TAGS:
+        if "\\" in text or "\x1b" in text:
+            raise ValueError("several values or a character set escape: pydicom reads it")
+        return text
     return [float(v) for v in text.split("\\")] if text else []
 
 
 def _values(buf: bytes, elems: Iterable[_Elem], explicit: bool) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for tag, vr, _, start, length, _ in elems:
-        if length != _UNDEFINED and (tag in _US_TAGS or tag in _TEXT_TAGS):
+        if length != _UNDEFINED and tag in _WANTED:
             values[_WANTED[tag]] = _parse_value(buf, tag, vr, start, length, explicit)
     return values
 
@@ -896,7 +1037,7 @@ def _follow(buf: bytes, plan: tuple, size: int) -> tuple[dict[str, Any], int, in
             if tag:
                 values[_WANTED[tag]] = _parse_value(buf, tag, vr, start, vlen, explicit)
             pos = start + vlen
-        if pos > len(buf) or pos + length > size:  # (every byte read lies before pos)
+        if pos > len(buf) or pos + length != size:  # every byte read lies before pos; nothing may trail the pixels
             return None
         return values, pos, length
     except (struct.error, ValueError, UnicodeDecodeError):
@@ -951,7 +1092,7 @@ def _read_slice_fast(
         size = _file_into(path, row) if (row is not None and layout is not None) else -1
         buf = row[:size] if size >= 0 else _read_file(path)
     except OSError as exc:
-        raise BreastlabInputError(f"{path}: cannot read file ({exc})") from exc
+        raise BreastlabInputError(f"{shown(path)}: cannot read file ({exc})") from exc
     if layout is None:
         scan = _scan_native(buf)
     elif size >= 0:
@@ -981,6 +1122,8 @@ def _read_slice_fast(
         unused = bits - stored
         arr = (arr << unused) >> unused if dtype.kind == "i" else arr & dtype.type((1 << stored) - 1)
     slope, intercept = v.get("RescaleSlope") or [1.0], v.get("RescaleIntercept") or [0.0]
+    if len(slope) != 1 or len(intercept) != 1:
+        return None  # several values: pydicom's path explains
     return StoredSlice(
         name=os.path.basename(path),
         pixels=arr,
@@ -991,36 +1134,94 @@ def _read_slice_fast(
         ds=None,
         geometry={k: v[k] for k in _GEOMETRY if k in v},
         bits_stored=stored,
+        identity=(v.get("PatientID", ""), v.get("StudyInstanceUID", ""), v.get("SeriesInstanceUID", "")),
+        pixel_format=(bits, stored, v["PixelRepresentation"], v.get("PhotometricInterpretation", "")),
     )
 
 
 def _read_slice(
     path: str | Path, fast: bool = True, layout: SeriesLayout | None = None, row: np.ndarray | None = None
 ) -> StoredSlice:
-    if fast and (sl := _read_slice_fast(path, layout, row)) is not None:
-        return sl
+    """One file of a series, checked (:func:`_check_slice`): by the scanner where it understands the
+    file, else by pydicom. Raises only :class:`BreastlabInputError`, naming the file."""
+    sl = None
+    if fast:
+        try:
+            sl = _read_slice_fast(path, layout, row)
+        except BreastlabInputError:
+            raise
+        except Exception:  # noqa: BLE001 - whatever the scanner did not foresee, pydicom judges
+            sl = None
+    if sl is None:
+        try:
+            sl = _read_slice_pydicom(path)
+        except BreastlabInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to parse a user's file is bad input
+            raise BreastlabInputError(
+                f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {exc})"
+            ) from exc
+    _check_slice(sl, path)
+    return sl
+
+
+def _read_slice_pydicom(path: str | Path) -> StoredSlice:
     try:
         ds = pydicom.dcmread(path)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BreastlabInputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on a damaged file
+        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    geometry = {}
     for tag in ("ImagePositionPatient", "ImageOrientationPatient"):
         value = ds.get(tag)
         if value is None or len(value) != (3 if tag == "ImagePositionPatient" else 6):
             raise BreastlabInputError(
-                f"{path}: {tag} missing or malformed; slices cannot be ordered in space without it"
+                f"{shown(path)}: {tag} missing or malformed; slices cannot be ordered in space without it"
             )
+        geometry[tag] = np.asarray([float(v) for v in value])
     pixels = _pixels(ds, path)
     slope = ds.get("RescaleSlope")
     intercept = ds.get("RescaleIntercept")
+    bits = int(ds.BitsAllocated)
     return StoredSlice(
         name=os.path.basename(path),
         pixels=pixels,
-        position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
-        orientation=np.asarray([float(v) for v in ds.ImageOrientationPatient]),
+        position=geometry["ImagePositionPatient"],
+        orientation=geometry["ImageOrientationPatient"],
         slope=float(slope) if slope not in (None, "") else 1.0,
         intercept=float(intercept) if intercept not in (None, "") else 0.0,
         ds=ds,
+        identity=tuple(_text(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")),  # type: ignore[arg-type]
+        pixel_format=(
+            bits,
+            int(ds.get("BitsStored", bits)),
+            int(ds.PixelRepresentation),
+            _text(ds.get("PhotometricInterpretation")),
+        ),  # fmt: skip
     )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip(" \x00")
+
+
+def _check_slice(sl: StoredSlice, path: str | Path) -> None:
+    """Values of one file that no series may hold: non-finite geometry, a zero or non-finite rescale."""
+    for what, values in (("ImagePositionPatient", sl.position), ("ImageOrientationPatient", sl.orientation)):
+        if not np.all(np.isfinite(values)):
+            raise BreastlabInputError(
+                f"{shown(path)}: {what} {values.tolist()} is not finite; slices cannot be ordered in space"
+            )
+    row, col = sl.orientation[:3], sl.orientation[3:]
+    if abs(row @ row - 1) > 1e-2 or abs(col @ col - 1) > 1e-2 or abs(row @ col) > 1e-2:
+        raise BreastlabInputError(
+            f"{shown(path)}: ImageOrientationPatient {sl.orientation.tolist()} is not two orthogonal unit vectors"
+        )
+    if not (np.isfinite(sl.slope) and sl.slope != 0):
+        raise BreastlabInputError(
+            f"{shown(path)}: RescaleSlope {sl.slope!r} is invalid; it must be a finite number other than 0"
+        )
+    if not np.isfinite(sl.intercept):
+        raise BreastlabInputError(f"{shown(path)}: RescaleIntercept {sl.intercept!r} is not finite")
 
 
 def read_series(
@@ -1097,11 +1298,11 @@ def read_series_slices(
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise BreastlabInputError(f"{folder}: series folder not found")
+        raise BreastlabInputError(f"{Path(folder).name}: series folder not found")
     base = os.fspath(folder)
     files = [os.path.join(base, n) for n in _dicom_names(folder)]  # strings: a Path per file costs ~4 us
     if not files:
-        raise BreastlabInputError(f"{folder}: series folder holds no DICOM files")
+        raise BreastlabInputError(f"{Path(folder).name}: series folder holds no DICOM files")
     layout = SeriesLayout() if fast else None
     rows: Any = [None] * len(files)
     if fast and buffer is not None:
@@ -1121,17 +1322,14 @@ def read_series_slices(
     depth = depth[order]
     dz = _check_spacing(folder, slices, depth, gap_factor)
 
-    first: Any = slices[0].ds
-    if first is None and header:  # read by the fast scanner: the full header of one slice gives the rest
-        first = pydicom.dcmread(folder / slices[0].name, stop_before_pixels=True)
-    elif first is None:  # the scanner's values, empty ones as missing (pydicom's None)
-        first = {k: (v if len(v) > 1 else v[0]) for k, v in (slices[0].geometry or {}).items() if v}
-    pixel_spacing = first.get("PixelSpacing")
-    dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
-    thickness = first.get("SliceThickness")
-    between = first.get("SpacingBetweenSlices")
-    thickness = float(thickness) if thickness not in (None, "") else None
-    between = float(between) if between not in (None, "") else None
+    try:
+        first, (dy, dx), thickness, between, meta = _first_header(folder, slices[0], header)
+    except BreastlabInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged value pydicom parses only now
+        raise BreastlabInputError(
+            f"{shown(folder / slices[0].name)}: header value not readable ({type(exc).__name__}: {exc})"
+        ) from exc
     if dz is None:  # a single slice: the header is all there is
         dz = between or thickness or 1.0
     for sl in slices:
@@ -1142,7 +1340,7 @@ def read_series_slices(
         thickness=thickness,
         orientation=orientation.copy(),
         positions=np.stack([sl.position for sl in slices]),
-        meta=header_meta(first) if isinstance(first, pydicom.Dataset) else {},
+        meta=meta,
         spacing_between_slices=between,
         files=[sl.name for sl in slices],
         folder=str(folder),
@@ -1150,20 +1348,58 @@ def read_series_slices(
     return slices, volume
 
 
+def _first_header(
+    folder: Path, sl: StoredSlice, header: bool
+) -> tuple[Any, tuple[float, float], float | None, float | None, dict[str, Any]]:
+    """(header, PixelSpacing (row, column), SliceThickness, SpacingBetweenSlices, de-identified meta)
+    of the first slice; the full header is read by pydicom where the scanner read the slice."""
+    first: Any = sl.ds
+    if first is None and header:  # read by the fast scanner: the full header of one slice gives the rest
+        first = pydicom.dcmread(folder / sl.name, stop_before_pixels=True)
+    elif first is None:  # the scanner's values, empty ones as missing (pydicom's None)
+        first = {k: (v if len(v) > 1 else v[0]) for k, v in (sl.geometry or {}).items() if v}
+    pixel_spacing = first.get("PixelSpacing")
+    dy, dx = (float(pixel_spacing[0]), float(pixel_spacing[1])) if pixel_spacing else (1.0, 1.0)
+    if not (np.isfinite(dy) and np.isfinite(dx) and dy > 0 and dx > 0):
+        raise BreastlabInputError(f"{shown(folder / sl.name)}: PixelSpacing {[dy, dx]} must be two positive numbers")
+    thickness = first.get("SliceThickness")
+    between = first.get("SpacingBetweenSlices")
+    thickness = float(thickness) if thickness not in (None, "") else None
+    between = float(between) if between not in (None, "") else None
+    meta = header_meta(first) if isinstance(first, pydicom.Dataset) else {}
+    return first, (dy, dx), thickness, between, meta
+
+
+_IDENTITY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+_PIXEL_FORMAT = ("BitsAllocated", "BitsStored", "PixelRepresentation", "PhotometricInterpretation")
+
+
 def _check_consistent(folder: Path, slices: list[StoredSlice], tol: float) -> None:
+    ref = slices[0]
+    for field, names in (("identity", _IDENTITY), ("pixel_format", _PIXEL_FORMAT)):
+        mine = getattr(ref, field)
+        for s in slices[1:]:
+            theirs = getattr(s, field)
+            if theirs != mine:
+                k = next(i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+                # identifying values are not repeated in the message (it goes to problems.csv)
+                values = "" if field == "identity" else f": {mine[k]!r} in {ref.name}, {theirs[k]!r} in {s.name}"
+                raise BreastlabInputError(
+                    f"{Path(folder).name}: {names[k]} differs between {ref.name} and {s.name}{values}; "
+                    "every file of a series must share it (a file from another series, patient or format)"
+                )
     shapes: dict[tuple[int, int], str] = {}
     for s in slices:
         shapes.setdefault(tuple(s.pixels.shape), s.name)
     if len(shapes) > 1:
         listed = ", ".join(f"{r}x{c} (e.g. {name})" for (r, c), name in shapes.items())
-        raise BreastlabInputError(f"{folder}: mixed matrix sizes in one series: {listed}")
-    ref = slices[0]
+        raise BreastlabInputError(f"{Path(folder).name}: mixed matrix sizes in one series: {listed}")
     cosines = np.stack([s.orientation for s in slices])  # one array operation for the series
     off = np.flatnonzero(np.max(np.abs(cosines - ref.orientation), axis=1) > tol)
     if len(off):
         s = slices[int(off[0])]  # the first in file order, as a loop would find it
         raise BreastlabInputError(
-            f"{folder}: mixed orientations in one series: {ref.name} has ImageOrientationPatient "
+            f"{Path(folder).name}: mixed orientations in one series: {ref.name} has ImageOrientationPatient "
             f"{ref.orientation.round(4).tolist()} but {s.name} has {s.orientation.round(4).tolist()}"
         )
 
@@ -1176,17 +1412,25 @@ def _check_spacing(folder: Path, slices: list[StoredSlice], depth: np.ndarray, g
     if len(dup):
         i = int(dup[0])
         raise BreastlabInputError(
-            f"{folder}: {slices[i].name} and {slices[i + 1].name} lie at the same position "
+            f"{Path(folder).name}: {slices[i].name} and {slices[i + 1].name} lie at the same position "
             f"({depth[i]:.3f} mm along the normal): duplicated slice, or several phases mixed in one series"
         )
     step = float(np.median(steps))
     if len(steps) >= 2:
+        short = np.flatnonzero(steps < step / gap_factor)
+        if len(short):
+            i = int(short[0])
+            raise BreastlabInputError(
+                f"{Path(folder).name}: uneven slice spacing: the step between {slices[i].name} ({depth[i]:.2f} mm) and "
+                f"{slices[i + 1].name} ({depth[i + 1]:.2f} mm) is {steps[i]:.2f} mm, the series' usual step is "
+                f"{step:.2f} mm (an extra slice, or slices of another acquisition)"
+            )
         gaps = np.flatnonzero(steps > gap_factor * step)
         if len(gaps):
             i = int(gaps[0])
             missing = int(round(steps[i] / step)) - 1
             raise BreastlabInputError(
-                f"{folder}: missing slices: the step between {slices[i].name} ({depth[i]:.2f} mm) and "
+                f"{Path(folder).name}: missing slices: the step between {slices[i].name} ({depth[i]:.2f} mm) and "
                 f"{slices[i + 1].name} ({depth[i + 1]:.2f} mm) is {steps[i]:.2f} mm, the series' usual step is "
                 f"{step:.2f} mm (about {max(missing, 1)} slice(s) missing; {len(gaps)} gap(s) in all)"
             )

@@ -18,8 +18,16 @@ from breastlab.evaluate.mrmc._analysis import (
     ORHillisResult,
     or_hillis,
     or_hillis_arrays,
+    or_hillis_foms,
 )
-from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays, mrmc_frame, read_reader_study
+from breastlab.evaluate.mrmc._design import (
+    COLUMN_ALIASES,
+    MRMCData,
+    mrmc_arrays,
+    mrmc_frame,
+    read_reader_study,
+    resolve_columns,
+)
 from breastlab.evaluate.mrmc._fom import COV_METHODS, FOMS, figure_of_merit, fom_and_covariance
 from breastlab.evaluate.mrmc._or import ORMoments, or_moments
 from breastlab.evaluate.mrmc._reader_study import (
@@ -29,6 +37,7 @@ from breastlab.evaluate.mrmc._reader_study import (
 )
 
 __all__ = [
+    "COLUMN_ALIASES",
     "COV_METHODS",
     "MRMC_DISPLAY_COLUMNS",
     "MRMC_TABLE_COLUMNS",
@@ -44,7 +53,9 @@ __all__ = [
     "mrmc_frame",
     "or_hillis",
     "or_hillis_arrays",
+    "or_hillis_foms",
     "or_hillis_table",
     "or_moments",
     "read_reader_study",
+    "resolve_columns",
 ]

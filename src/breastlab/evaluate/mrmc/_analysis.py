@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,18 +108,28 @@ class ORHillisResult:
     fixed_cases_differences: pd.DataFrame
     fixed_cases_treatment_foms: pd.DataFrame
     notes: tuple[str, ...] = ()
+    label: str | None = None  # printed name of the figure of merit (default from fom_name)
+    description: str | None = None  # one-line description of the figure of merit
 
     @property
     def fom_label(self) -> str:
-        return _FOM_LABEL[self.fom_name]
+        return self.label or _FOM_LABEL.get(self.fom_name, self.fom_name)
+
+    @property
+    def fom_description(self) -> str:
+        if self.description:
+            return self.description
+        if self.fom_name == "auc":
+            return "empirical ROC AUC"
+        return f"{self.fom_name} at rating >= {self.threshold:g}"
 
     # ------------------------------------------------------------------ output
     def summary(self, include_readers: bool = True) -> str:
         """A plain-text report in the shape a radiology paper gives an MRMC result."""
         from breastlab._table import format_table
 
-        lab = _FOM_LABEL[self.fom_name]
-        fom_desc = "empirical ROC AUC" if self.fom_name == "auc" else f"{self.fom_name} at rating >= {self.threshold:g}"
+        lab = self.fom_label
+        fom_desc = self.fom_description
         level = f"{100 * (1 - self.alpha):g}%"
         lines = [
             "MRMC analysis: Obuchowski-Rockette model with Hillis (2007) degrees of freedom",
@@ -126,6 +137,7 @@ class ORHillisResult:
             f"{self.n_positive + self.n_negative} cases ({self.n_positive} diseased, {self.n_negative} non-diseased), "
             "fully crossed",
             f"Figure of merit: {fom_desc}; case covariance: {self.cov_method}",
+            f"Differences are first minus second treatment in the order {', '.join(self.treatments)}",
             "",
         ]
 
@@ -212,6 +224,20 @@ class ORHillisResult:
             "fixed_cases_treatment_foms": self.fixed_cases_treatment_foms,
         }
 
+    def write(self, out_dir, name: str = "mrmc") -> Path:
+        """Write ``<name>.json`` (everything), ``<name>_summary.txt`` and one CSV per table into ``out_dir``."""
+        from breastlab._io import write_json, write_table, write_text
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for key, df in self.tables().items():
+            write_table(df, out / f"{name}_{key}.csv")
+        foms = pd.DataFrame(self.foms, index=list(self.treatments), columns=list(self.readers))
+        write_table(foms.rename_axis("treatment").reset_index(), out / f"{name}_foms.csv")
+        write_text(self.summary() + "\n", out / f"{name}_summary.txt")
+        write_json(self.to_dict(), out / f"{name}.json")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None)."""
 
@@ -221,7 +247,9 @@ class ORHillisResult:
         out = {
             "method": "Obuchowski-Rockette with Hillis (2007) degrees of freedom",
             "fom": self.fom_name,
+            "fom_label": self.fom_label,
             "threshold": self.threshold,
+            "differences": "first minus second treatment, in the order of 'treatments'",
             "covariance": self.cov_method,
             "alpha": self.alpha,
             "treatments": list(self.treatments),
@@ -285,8 +313,9 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _clip01(a: np.ndarray) -> np.ndarray:
-    return np.clip(a, 0.0, 1.0)
+def _clip01(a: np.ndarray, bounded: bool = True) -> np.ndarray:
+    """Clip CI limits to [0, 1] for figures of merit that are proportions (not for marks per case)."""
+    return np.clip(a, 0.0, 1.0) if bounded else np.asarray(a, dtype=np.float64)
 
 
 def _test(name: str, stat_name: str, d: dict[str, np.ndarray]) -> MRMCTest:
@@ -319,18 +348,20 @@ def _diff_frame(d: dict, treatments: Sequence[str], with_df: bool, stat: str) ->
     return frame
 
 
-def _trt_frame(d: dict, treatments: Sequence[str], with_df: bool, extra: dict | None = None) -> pd.DataFrame:
+def _trt_frame(
+    d: dict, treatments: Sequence[str], with_df: bool, extra: dict | None = None, bounded: bool = True
+) -> pd.DataFrame:
     frame = pd.DataFrame({"treatment": list(treatments), "estimate": d["trt_estimate"], "se": d["trt_se"]})
     if with_df:
         frame["df"] = d["trt_df"]
     for k, v in (extra or {}).items():
         frame[k] = v
-    frame["ci_lower"] = _clip01(d["trt_lower"])
-    frame["ci_upper"] = _clip01(d["trt_upper"])
+    frame["ci_lower"] = _clip01(d["trt_lower"], bounded)
+    frame["ci_upper"] = _clip01(d["trt_upper"], bounded)
     return frame
 
 
-def _degenerate_notes(data: MRMCData, foms: np.ndarray, mom: _or.ORMoments, lab: str) -> list[str]:
+def _constant_rating_notes(data: MRMCData, foms: np.ndarray, lab: str) -> list[str]:
     notes = []
     const = np.ptp(data.ratings, axis=-1) == 0
     for i, j in zip(*np.nonzero(const), strict=True):
@@ -338,17 +369,23 @@ def _degenerate_notes(data: MRMCData, foms: np.ndarray, mom: _or.ORMoments, lab:
             f"reader {data.readers[j]} gave every case the same rating under treatment {data.treatments[i]}: "
             f"{lab} {foms[i, j]:.3f} with zero case variance"
         )
-    for i, trt in enumerate(data.treatments):
+    return notes
+
+
+def _degenerate_notes(
+    treatments: Sequence[str], readers: Sequence[str], foms: np.ndarray, mom: _or.ORMoments, lab: str
+) -> list[str]:
+    notes = []
+    for i, trt in enumerate(treatments):
         if np.all(foms[i] == 1.0):
             notes.append(
                 f"every reader is perfect under treatment {trt} ({lab} = 1 for all readers): its case variance and "
                 "MS(R) are 0, so its single-treatment CI is [1, 1] with undefined df (limiting answer)"
             )
-    if len(data.readers) == 1:
+    if len(readers) == 1:
         notes.append("one reader: random-reader analyses need >= 2 readers; only fixed-reader results are given")
     elif (
-        not np.isfinite(float(mom.ms_tr))
-        or float(mom.ms_tr + len(data.readers) * max(float(mom.cov2 - mom.cov3), 0.0)) <= 0
+        not np.isfinite(float(mom.ms_tr)) or float(mom.ms_tr + len(readers) * max(float(mom.cov2 - mom.cov3), 0.0)) <= 0
     ):
         notes.append("MS(T x R) and Cov2 - Cov3 are 0: the random-reader F statistic is undefined")
     return notes
@@ -448,9 +485,57 @@ def or_hillis_arrays(
         )
     theta, c = fom_and_covariance(study.ratings.reshape(t * r, n), study.truth, fom=fom, cov=cov, threshold=threshold)
     foms = theta.reshape(t, r)
+    return or_hillis_foms(
+        foms,
+        c,
+        treatments=study.treatments,
+        readers=study.readers,
+        n_positive=study.n_positive,
+        n_negative=study.n_negative,
+        fom=fom,
+        cov=cov,
+        threshold=threshold,
+        alpha=alpha,
+        notes=_constant_rating_notes(study, foms, _FOM_LABEL[fom]),
+    )
+
+
+def or_hillis_foms(
+    foms: np.ndarray,
+    covariance: np.ndarray,
+    *,
+    treatments: Sequence[str],
+    readers: Sequence[str],
+    n_positive: int,
+    n_negative: int,
+    fom: str,
+    cov: str,
+    threshold: float | None = None,
+    alpha: float = 0.05,
+    label: str | None = None,
+    description: str | None = None,
+    bounded: bool = True,
+    notes: Sequence[str] = (),
+) -> ORHillisResult:
+    """The OR-Hillis analysis from reader x treatment figures of merit and their case covariance.
+
+    The one code path behind :func:`or_hillis` (ROC ratings) and
+    :func:`breastlab.evaluate.froc.or_froc` (free-response marks): ``foms`` is ``(t, r)``,
+    ``covariance`` ``(t*r, t*r)`` treatment-major. ``bounded``: the figure is a proportion,
+    so its CIs are clipped to [0, 1].
+    """
+    foms = np.asarray(foms, dtype=np.float64)
+    t, r = foms.shape
+    c = np.asarray(covariance, dtype=np.float64)
+    if c.shape != (t * r, t * r):
+        raise BreastlabInputError(f"covariance must be ({t * r}, {t * r}) for {t} treatments x {r} readers")
+    if t < 2:
+        raise BreastlabInputError(f"an MRMC comparison needs at least 2 treatments; got {t} ({list(treatments)})")
+    if not 0 < alpha < 1:
+        raise BreastlabInputError(f"alpha must be in (0, 1), got {alpha}")
     mom = _or.or_moments(foms, c)
-    lab = _FOM_LABEL[fom]
-    trts, rdrs = study.treatments, study.readers
+    lab = label or _FOM_LABEL.get(fom, fom)
+    trts, rdrs = tuple(treatments), tuple(readers)
 
     fr = _or.fixed_readers(mom, alpha)
     reader_diff = pd.DataFrame(
@@ -476,24 +561,24 @@ def or_hillis_arrays(
                 "treatment": trts[i],
                 "estimate": foms[i, j],
                 "se": fr["fom_se"][i, j],
-                "ci_lower": float(_clip01(fr["fom_lower"][i, j])),
-                "ci_upper": float(_clip01(fr["fom_upper"][i, j])),
+                "ci_lower": float(_clip01(fr["fom_lower"][i, j], bounded)),
+                "ci_upper": float(_clip01(fr["fom_upper"][i, j], bounded)),
             }
             for i in range(t)
             for j in range(r)
         ]
     )
-    fixed_readers_trt = _trt_frame(fr, trts, False, {"var_error": mom.var_i, "cov2": mom.cov2_i})
+    fixed_readers_trt = _trt_frame(fr, trts, False, {"var_error": mom.var_i, "cov2": mom.cov2_i}, bounded)
 
     if r >= 2:
         rr = _or.random_readers(mom, alpha)
         test = _test("random readers, random cases", "F", rr)
         differences = _diff_frame(rr, trts, True, "t")
-        treatment_foms = _trt_frame(rr, trts, True, {"ms_r": mom.ms_r_i, "cov2": mom.cov2_i})
+        treatment_foms = _trt_frame(rr, trts, True, {"ms_r": mom.ms_r_i, "cov2": mom.cov2_i}, bounded)
         fc = _or.fixed_cases(mom, alpha)
         fixed_cases_test = _test("random readers, fixed cases", "F", fc)
         fixed_cases_diff = _diff_frame(fc, trts, True, "t")
-        fixed_cases_trt = _trt_frame(fc, trts, True, {"ms_r": mom.ms_r_i})
+        fixed_cases_trt = _trt_frame(fc, trts, True, {"ms_r": mom.ms_r_i}, bounded)
     else:
         test = fixed_cases_test = None
         differences = fixed_cases_diff = pd.DataFrame(
@@ -516,8 +601,8 @@ def or_hillis_arrays(
         alpha=alpha,
         treatments=trts,
         readers=rdrs,
-        n_positive=study.n_positive,
-        n_negative=study.n_negative,
+        n_positive=n_positive,
+        n_negative=n_negative,
         foms=foms,
         covariance=c,
         components=components,
@@ -532,5 +617,7 @@ def or_hillis_arrays(
         fixed_cases_test=fixed_cases_test,
         fixed_cases_differences=fixed_cases_diff,
         fixed_cases_treatment_foms=fixed_cases_trt,
-        notes=tuple(_degenerate_notes(study, foms, mom, lab)),
+        notes=tuple(notes) + tuple(_degenerate_notes(trts, rdrs, foms, mom, lab)),
+        label=label,
+        description=description,
     )

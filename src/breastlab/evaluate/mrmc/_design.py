@@ -60,6 +60,38 @@ def _levels(values: pd.Series, order: Sequence | None, column: str) -> tuple[np.
     return codes.to_numpy(dtype=np.int64), order
 
 
+#: other names of the long-table columns, tried (in this order) when a default name is absent: the
+#: reader-study vocabulary (``case_id``, ``condition``, ``score``; breastlab.evaluate.stats.reader_study)
+#: and the JAFROC one (``ReaderID``, ``ModalityID``, ``CaseID``), so one table feeds reader-study, mrmc and froc
+COLUMN_ALIASES = {
+    "reader": ("reader", "reader_id", "ReaderID"),
+    "treatment": ("treatment", "condition", "modality", "ModalityID"),
+    "case": ("case", "case_id", "CaseID"),
+    "truth": ("truth",),
+    "rating": ("rating", "score"),
+}
+
+
+def resolve_columns(data: pd.DataFrame, **given: str) -> dict[str, str]:
+    """The column name to use for each role: the given one, or for a default name that is absent its first alias
+    present in ``data`` (:data:`COLUMN_ALIASES`)."""
+    out, missing = {}, []
+    for role, name in given.items():
+        if name in data.columns:
+            out[role] = name
+            continue
+        alias = next((a for a in COLUMN_ALIASES[role] if a in data.columns), None) if name == role else None
+        if alias is None:
+            missing.append(name if name != role else "/".join(COLUMN_ALIASES[role]))
+        out[role] = alias
+    if missing:
+        raise BreastlabInputError(
+            f"reader-study table lacks column(s) {missing}; it has {list(data.columns)}. "
+            "Name them with reader=, treatment=, case=, truth=, rating= (CLI: --reader ... --rating)."
+        )
+    return out
+
+
 def mrmc_arrays(
     data: pd.DataFrame,
     *,
@@ -80,13 +112,8 @@ def mrmc_arrays(
     """
     if not isinstance(data, pd.DataFrame):
         raise BreastlabInputError(f"data must be a pandas DataFrame in long form, got {type(data).__name__}")
-    cols = {"reader": reader, "treatment": treatment, "case": case, "truth": truth, "rating": rating}
-    missing = [name for name in cols.values() if name not in data.columns]
-    if missing:
-        raise BreastlabInputError(
-            f"reader-study table lacks column(s) {missing}; it has {list(data.columns)}. "
-            "Name them with reader=, treatment=, case=, truth=, rating= (CLI: --reader ... --rating)."
-        )
+    cols = resolve_columns(data, reader=reader, treatment=treatment, case=case, truth=truth, rating=rating)
+    reader, treatment, case, truth, rating = (cols[k] for k in ("reader", "treatment", "case", "truth", "rating"))
     if len(data) == 0:
         raise BreastlabInputError("reader-study table is empty")
     df = data[list(cols.values())]

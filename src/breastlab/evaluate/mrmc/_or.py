@@ -28,10 +28,12 @@ Mean squares of the FOM table (:math:`\bar\theta_{i\cdot}`,
     MS(TR) = \frac{\sum_{ij}(\hat\theta_{ij}-\bar\theta_{i\cdot}-\bar\theta_{\cdot j}+\bar\theta_{\cdot\cdot})^2}
                   {(t-1)(r-1)}.
 
-Variance components (method of moments, Hillis et al. 2005):
+Variance components (method of moments, Hillis et al. 2005; the max() as in
+Hillis, Obuchowski & Berbaum 2011 and RJafroc's ``UtilORVarComp``, which equals the
+plain moment estimate whenever Cov2 >= Cov3):
 
 .. math::
-    \hat\sigma^2_{TR} = MS(TR) - \mathrm{Var} + \mathrm{Cov}_1 + \mathrm{Cov}_2 - \mathrm{Cov}_3,\qquad
+    \hat\sigma^2_{TR} = MS(TR) - \mathrm{Var} + \mathrm{Cov}_1 + \max(\mathrm{Cov}_2 - \mathrm{Cov}_3, 0),\qquad
     \hat\sigma^2_R = \frac{MS(R) - \hat\sigma^2_{TR} - \mathrm{Var} - (t-1)\mathrm{Cov}_1 + \mathrm{Cov}_2
                      + (t-1)\mathrm{Cov}_3}{t}.
 
@@ -97,7 +99,7 @@ class ORMoments:
 
     @property
     def var_tr(self) -> np.ndarray:
-        return self.ms_tr - self.var + self.cov1 + self.cov2 - self.cov3
+        return self.ms_tr - self.var + self.cov1 + np.maximum(self.cov2 - self.cov3, 0.0)
 
     @property
     def var_r(self) -> np.ndarray:

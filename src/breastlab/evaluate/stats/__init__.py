@@ -12,6 +12,10 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 ``bootstrap_ci``/``_metrics``   stratified, simple or clustered percentile CIs
 ``bootstrap_test``              bootstrap test of two AUCs
 ``youden``, ``coords_best``     Youden-optimal threshold(s)
+``partial_auc``                 partial AUC over a specificity/sensitivity range, McClish
+``smooth_roc``                  binormal or kernel-density smoothed ROC curve and its AUC
+``coords``, ``best_threshold``  pROC's coords; best by youden/closest.topleft, best.weights
+``pr_curve``, ``pr_auc``        precision-recall points and average precision
 ``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
 ``multiclass_auc``              Hand & Till (2001)
 ``cohen_kappa``                 unweighted / linear / quadratic, SE, CI, p, Landis-Koch
@@ -31,6 +35,7 @@ from breastlab.evaluate.stats.bootstrap import (
     bootstrap_test,
     cluster_bootstrap_weights,
 )
+from breastlab.evaluate.stats.coords import best_threshold, coords, pr_auc, pr_curve
 from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
 from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
 from breastlab.evaluate.stats.operating import (
@@ -47,9 +52,11 @@ from breastlab.evaluate.stats.paired import (
     shapiro_wilk,
     wilcoxon_signed_rank,
 )
+from breastlab.evaluate.stats.partial import PartialAucWarning, partial_auc
 from breastlab.evaluate.stats.reader_study import ReaderStudyResult, reader_study
 from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
 from breastlab.evaluate.stats.simulate import simulate_reader_study
+from breastlab.evaluate.stats.smooth import SmoothRoc, smooth_roc
 
 __all__ = [
     "AucCI",
@@ -60,17 +67,21 @@ __all__ = [
     "KappaResult",
     "MulticlassAUC",
     "OperatingPoint",
+    "PartialAucWarning",
     "ReaderStudyResult",
     "RocCurve",
     "ShapiroResult",
+    "SmoothRoc",
     "WilcoxonResult",
     "auc",
+    "best_threshold",
     "bootstrap_ci",
     "cluster_bootstrap_weights",
     "bootstrap_metrics",
     "bootstrap_test",
     "ci_auc",
     "cohen_kappa",
+    "coords",
     "coords_best",
     "delong_cov",
     "delong_test",
@@ -78,11 +89,15 @@ __all__ = [
     "landis_koch",
     "median_range",
     "multiclass_auc",
+    "partial_auc",
+    "pr_auc",
+    "pr_curve",
     "reader_study",
     "roc_curve",
     "sensitivity_at_specificity",
     "shapiro_wilk",
     "simulate_reader_study",
+    "smooth_roc",
     "specificity_at_sensitivity",
     "var_auc",
     "wilcoxon_signed_rank",

@@ -182,6 +182,19 @@ class _AucPlan:
         out[:, levels] = np.add.reduceat(x, starts, axis=1)
         return out
 
+    def curves(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted ROC curves (se, sp), each (b, levels + 1), by increasing specificity.
+
+        Point k calls positive the scores at level k and above; levels without weight
+        repeat the neighbouring point, which leaves areas and interpolations unchanged.
+        """
+        p = self._level_sums(w[:, : self.m], self.pos)
+        q = self._level_sums(w[:, self.m :], self.neg)
+        tp = np.concatenate([np.cumsum(p[:, ::-1], axis=1)[:, ::-1], np.zeros((w.shape[0], 1))], axis=1)
+        tn = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(q, axis=1)], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tp / tp[:, :1], tn / tn[:, -1:]
+
     def __call__(self, w: np.ndarray) -> np.ndarray:
         p = self._level_sums(w[:, : self.m], self.pos)
         q = self._level_sums(w[:, self.m :], self.neg)
@@ -379,21 +392,71 @@ def bootstrap_ci(
     return res[metric]
 
 
-def _auc_replicates(truth, scores: np.ndarray, n_boot, stratified, codes, rng) -> tuple[np.ndarray, np.ndarray, str]:
-    """Point AUCs (k,) and replicate AUCs (n_boot, k) of score columns (N, k) on shared replicates."""
+def _full_auc(plan: _AucPlan, w: np.ndarray) -> np.ndarray:
+    return plan(w)
+
+
+def partial_auc_statistic(bounds, focus: str = "specificity", correct: bool = False):
+    """Replicate statistic: partial AUC of each weighted curve (McClish without the validity check, as pROC)."""
+    from breastlab.evaluate.stats.partial import check_partial, curve_partial_auc
+
+    check_partial(bounds, focus)
+
+    def stat(plan: _AucPlan, w: np.ndarray) -> np.ndarray:
+        se, sp = plan.curves(w)
+        return curve_partial_auc(se, sp, bounds, focus, correct, allow_invalid=True)
+
+    return stat
+
+
+def _auc_replicates(
+    truth, scores: np.ndarray, n_boot, stratified, codes, rng, stat=_full_auc
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Point values (k,) and replicate values (n_boot, k) of ``stat`` for score columns (N, k), shared replicates.
+
+    ``stat(plan, weights)`` maps (b, N) case weights to b values (default: the AUC).
+    """
     order = np.lexsort((scores[:, 0], ~truth))  # the first column's level sums need no gather
     m = int(truth.sum())
     plans = [_AucPlan(scores[order, j], m) for j in range(scores.shape[1])]
-    est = np.array([p(np.ones((1, truth.size)))[0] for p in plans])
+    est = np.array([stat(p, np.ones((1, truth.size)))[0] for p in plans])
     resampler = _Resampler(truth[order], stratified, None if codes is None else codes[order])
     reps = np.empty((n_boot, len(plans)))
     done = 0
     for size in _chunks(n_boot, truth.size):
         w = resampler.weights(rng, size)
         for j, p in enumerate(plans):
-            reps[done : done + size, j] = p(w)
+            reps[done : done + size, j] = stat(p, w)
         done += size
     return est, reps, resampler.scheme
+
+
+def auc_replicates(
+    y_true,
+    y_score,
+    *,
+    direction: str = "<",
+    n_boot: int = 2000,
+    stratified: bool = True,
+    cluster=None,
+    seed=0,
+    partial=None,
+    focus: str = "specificity",
+    correct: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Point (partial) AUCs (k,) and bootstrap replicates (n_boot, k) of score columns (N,) or (N, k).
+
+    Replicates are shared across columns (paired). ``partial=(low, high)`` gives
+    partial AUCs over the ``focus`` range (see :mod:`~breastlab.evaluate.stats.partial`).
+    Returns ``(estimates, replicates, scheme)``; undefined replicates are NaN.
+    """
+    n_boot = _check_boot(n_boot)
+    truth = check_truth(y_true)
+    s = orient(check_scores(y_score, truth.size, ndim=2), direction)
+    s2 = s.reshape(truth.size, -1)
+    codes = None if cluster is None else _cluster_codes(cluster, truth.size)
+    stat = _full_auc if partial is None else partial_auc_statistic(partial, focus, correct)
+    return _auc_replicates(truth, s2, n_boot, stratified, codes, _rng(seed), stat)
 
 
 def bootstrap_test(

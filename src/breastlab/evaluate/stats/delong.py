@@ -120,22 +120,83 @@ def _hanley_mcneil_var(a: np.ndarray, m: int, n: int) -> np.ndarray:
     return (a * (1.0 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
 
 
-def var_auc(y_true, y_score, direction: str = "<", method: str = "delong"):
-    """Variance of the AUC: DeLong (1988) ``S10/m + S01/n`` or Hanley & McNeil (1982).
+def var_auc(
+    y_true,
+    y_score,
+    direction: str = "<",
+    method: str = "delong",
+    *,
+    partial=None,
+    focus: str = "specificity",
+    correct: bool = False,
+    n_boot: int = 2000,
+    stratified: bool = True,
+    seed=0,
+):
+    """Variance of the AUC (pROC ``var(roc, method = ...)``).
 
-    Equals pROC's ``var(roc, method = "delong")``. 2-D ``y_score`` gives one variance per column.
+    * ``"delong"``: DeLong (1988) ``S10/m + S01/n`` (full AUC only, as in pROC);
+    * ``"hanley-mcneil"``: Hanley & McNeil (1982);
+    * ``"obuchowski"``: ``V(A, B, kappa) / m`` with pROC's binormal line ``A``, ``B``
+      and ``kappa = n / m`` (Obuchowski & McClish 1997; see
+      :mod:`~breastlab.evaluate.stats.obuchowski`); with ``partial=(low, high)``
+      the partial AUC over that specificity range (``focus="sensitivity"`` is not
+      supported, as in pROC);
+    * ``"bootstrap"``: variance (ddof 1) of ``n_boot`` stratified (or simple)
+      bootstrap replicates of the (partial, optionally McClish-corrected) AUC.
+
+    2-D ``y_score`` gives one variance per column.
     """
     truth, s = prepare(y_true, y_score, direction)
+    if partial is not None and method in ("delong", "hanley-mcneil", "hanley_mcneil"):
+        raise BreastlabInputError(
+            f"method {method!r} does not give the variance of a partial AUC; use 'bootstrap' or 'obuchowski'"
+        )
     if method == "delong":
         out = np.diag(_covariance(_components(truth, s))).copy()
     elif method in ("hanley-mcneil", "hanley_mcneil"):
         from breastlab.evaluate.stats.roc import auc_oriented
 
         out = _hanley_mcneil_var(auc_oriented(truth, s), int(truth.sum()), int((~truth).sum()))
+    elif method == "obuchowski":
+        out = np.array([_obuchowski_var(truth, col, partial, focus) for col in s.reshape(truth.size, -1).T])
+    elif method == "bootstrap":
+        from breastlab.evaluate.stats.bootstrap import auc_replicates
+
+        _, reps, _ = auc_replicates(
+            truth,
+            s,
+            n_boot=n_boot,
+            stratified=stratified,
+            seed=seed,
+            partial=partial,
+            focus=focus,
+            correct=correct,
+        )
+        out = np.array([np.var(col[np.isfinite(col)], ddof=1) for col in reps.T])
     else:
-        raise BreastlabInputError(f"method must be 'delong' or 'hanley-mcneil', got {method!r}")
+        raise BreastlabInputError(
+            f"method must be 'delong', 'hanley-mcneil', 'obuchowski' or 'bootstrap', got {method!r}"
+        )
     out = np.maximum(out, 0.0)
     return float(out[0]) if s.ndim == 1 else out
+
+
+def _obuchowski_var(truth: np.ndarray, s: np.ndarray, partial, focus: str) -> float:
+    from breastlab.evaluate.stats.obuchowski import obuchowski_v
+    from breastlab.evaluate.stats.partial import check_partial
+    from breastlab.evaluate.stats.roc import roc_curve
+    from breastlab.evaluate.stats.smooth import binormal_fit
+
+    roc = roc_curve(truth, s)  # s is oriented already
+    fit = binormal_fit(roc.sensitivities, roc.specificities)
+    m, n = int(truth.sum()), int((~truth).sum())
+    if partial is None:
+        return obuchowski_v(fit.intercept, fit.slope, n / m) / m
+    if focus != "specificity":
+        raise BreastlabInputError("Obuchowski's variance of a partial AUC needs focus='specificity' (as in pROC)")
+    lo, hi = check_partial(partial, focus)
+    return obuchowski_v(fit.intercept, fit.slope, n / m, 1.0 - lo, 1.0 - hi) / m
 
 
 def _normal_ci(estimate: float, se: float, conf_level: float) -> tuple[float, float]:
@@ -159,6 +220,9 @@ def ci_auc(
     stratified: bool = True,
     cluster=None,
     seed=0,
+    partial=None,
+    focus: str = "specificity",
+    correct: bool = False,
 ) -> AucCI:
     """AUC with a confidence interval (pROC ``ci.auc``).
 
@@ -169,12 +233,22 @@ def ci_auc(
     ``z`` and ``p_value`` test AUC = 0.5 with ``z = (AUC - 0.5) / se`` (two-sided).
     A zero variance (perfect separation, all scores tied) gives a degenerate
     interval ``[AUC, AUC]`` and a :class:`DegenerateCIWarning`.
+
+    ``partial=(low, high)`` (with ``focus``, ``correct``; see
+    :func:`~breastlab.evaluate.stats.partial.partial_auc`) gives the percentile
+    bootstrap CI of the partial AUC (pROC: only the bootstrap supports partial
+    AUCs); ``z`` and ``p_value`` then test the value of the diagonal (``min`` of
+    McClish, or 0.5 when corrected).
     """
     conf_level = check_conf_level(conf_level)
     truth, s = prepare(y_true, y_score, direction)
     if s.ndim != 1:
         raise BreastlabInputError(f"ci_auc takes one score column; y_score has shape {s.shape}")
     m, n = int(truth.sum()), int((~truth).sum())
+    if partial is not None:
+        if method != "bootstrap":
+            raise BreastlabInputError("a partial AUC's CI needs method='bootstrap' (as in pROC)")
+        return _ci_partial(truth, s, conf_level, n_boot, stratified, cluster, seed, partial, focus, correct)
     if method == "delong":
         comp = _components(truth, s)
         a = float(comp.auc[0])
@@ -205,6 +279,41 @@ def ci_auc(
         )
     z, p = _p_vs_half(a, se)
     return AucCI(a, float(lo), float(hi), se, conf_level, method, z, p, m, n)
+
+
+def _ci_partial(truth, s, conf_level, n_boot, stratified, cluster, seed, partial, focus, correct) -> AucCI:
+    from breastlab.evaluate.stats.bootstrap import _percentile, auc_replicates
+    from breastlab.evaluate.stats.partial import check_partial, curve_partial_auc, mcclish_min
+    from breastlab.evaluate.stats.roc import roc_curve
+
+    lo_r, hi_r = check_partial(partial, focus)
+    roc = roc_curve(truth, s)
+    estimate = curve_partial_auc(roc.sensitivities, roc.specificities, partial, focus, correct)
+    _, reps, _ = auc_replicates(
+        truth,
+        s,
+        n_boot=n_boot,
+        stratified=stratified,
+        cluster=cluster,
+        seed=seed,
+        partial=partial,
+        focus=focus,
+        correct=correct,
+    )
+    valid = reps[:, 0][np.isfinite(reps[:, 0])]
+    if valid.size < reps.shape[0]:
+        warn_degenerate(f"bootstrap partial AUC: {reps.shape[0] - valid.size} replicates undefined and left out")
+    lo, hi = _percentile(valid, conf_level)
+    se = float(valid.std(ddof=1)) if valid.size > 1 else math.nan
+    null = 0.5 if correct else mcclish_min(lo_r, hi_r)
+    z, p = (_ratio(estimate - null, se), math.nan) if not np.isfinite(estimate) else _p_vs(estimate, null, se)
+    m, n = int(truth.sum()), int((~truth).sum())
+    return AucCI(estimate, lo, hi, se, conf_level, "bootstrap", z, p, m, n)
+
+
+def _p_vs(a: float, null: float, se: float) -> tuple[float, float]:
+    z = _ratio(a - null, se)
+    return z, float(2.0 * _st.norm.sf(abs(z)))
 
 
 def _p_values(stat: float, sf) -> tuple[float, float, float]:

@@ -1,0 +1,40 @@
+"""Free-response (FROC) reader studies, as RJafroc analyses them.
+
+* :func:`read_jafroc` / :func:`write_jafroc`: the JAFROC workbook (TRUTH, NL, LL sheets) or a CSV folder.
+* :func:`froc_fom`: wAFROC, AFROC, wAFROC1, AFROC1, HrAuc, HrSe, HrSp, MaxLLF, MaxNLF per reader and treatment.
+* :func:`froc_fom_and_covariance`: their case covariance (jackknife or bootstrap).
+"""
+
+from breastlab.evaluate.froc._analysis import or_froc
+from breastlab.evaluate.froc._data import (
+    FROCData,
+    froc_from_arrays,
+    froc_from_tables,
+    jafroc_tables,
+    read_jafroc,
+    write_jafroc,
+)
+from breastlab.evaluate.froc._fom import (
+    FROC_COV_METHODS,
+    FROC_FOMS,
+    bootstrap_foms,
+    froc_fom,
+    froc_fom_and_covariance,
+    jackknife_foms,
+)
+
+__all__ = [
+    "FROCData",
+    "FROC_COV_METHODS",
+    "FROC_FOMS",
+    "bootstrap_foms",
+    "froc_fom",
+    "froc_fom_and_covariance",
+    "froc_from_arrays",
+    "froc_from_tables",
+    "jackknife_foms",
+    "or_froc",
+    "jafroc_tables",
+    "read_jafroc",
+    "write_jafroc",
+]
