@@ -58,8 +58,8 @@ def naive_mips(index, size: int = 256) -> list[np.ndarray]:
 def bench_mip(tmp: Path, n_patients: int, matrix: int, n_slices: int, workers: int, repeats: int = 5) -> None:
     """Best of ``repeats`` runs of each (page cache warm for both). Every patient is processed by both:
     ``bilateral="include"``, since the default leaves patients with both breasts abnormal out unread."""
-    from breastlab.anomaly.mip import MipSettings, build_mip_store
     from breastlab.data.duke.dicom import index_dicom_tree
+    from breastlab.data.mip import MipSettings, build_mip_store
     from breastlab.data.phantom import make_mri_cohort
 
     cohort = make_mri_cohort(
@@ -107,8 +107,8 @@ def bench_mip(tmp: Path, n_patients: int, matrix: int, n_slices: int, workers: i
 
 def acceptance(tmp: Path, n_patients: int, size: int, epochs: int, folds: int, device: str) -> dict:
     from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
-    from breastlab.anomaly.mip import MipSettings, build_mip_store
     from breastlab.anomaly.train import AnomalyConfig, train_anomaly
+    from breastlab.data.mip import MipSettings, build_mip_store
     from breastlab.data.phantom import make_mri_cohort
 
     cohort = make_mri_cohort(tmp / "acc", n_patients, seed=8, matrix=128, n_slices=24, n_post=1, progress=False)
@@ -166,8 +166,8 @@ def acceptance(tmp: Path, n_patients: int, size: int, epochs: int, folds: int, d
         f"above BCE + Grad-CAM ({f.loc['bce', 'pixel_auc_median']:.3f}): {'PASS' if ok_vs else 'FAIL'}"
     )
     try:
-        from breastlab.anomaly.mip import contact_sheet
         from breastlab.anomaly.report import write_anomaly_report
+        from breastlab.data.mip import contact_sheet
 
         print(
             f"  contact sheet {contact_sheet(store, tmp / 'contact_sheet.png')}; "

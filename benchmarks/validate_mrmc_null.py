@@ -8,6 +8,11 @@
 3. The 95% CI of the difference of reader-averaged AUCs covers the population
    difference (Roe-Metz ``true_auc``) close to 95% of the time (93%-97% here),
    under the null and under the alternatives.
+4. The same for split-plot studies: 2 groups x 3 readers, 3 groups x 2
+   readers, and 6 readers each reading their own cases (cases nested within readers).
+5. The analytic power of ``mrmc.power.mrmc_power`` from the mean OR components of a
+   5-reader 100-case pilot design predicts the simulated power of that design and of an
+   8-reader 200-case one within 0.04.
 
 Everything is vectorised over studies (``simulate.or_hillis_batch``); the default
 run (5,000 studies per line) takes well under a minute on one core.
@@ -85,8 +90,68 @@ def main() -> int:
     strong = results[-1].rejection_rate > results[0].rejection_rate + 0.5
     ok &= strong
     print(f"power at the largest effect exceeds the size by > 0.5: {'PASS' if strong else 'FAIL'}")
+    ok &= split_plot_checks(args)
+    ok &= power_checks(args)
     print(f"\ntotal time {time.perf_counter() - t_start:.1f} s; overall {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
+
+
+def split_plot_checks(args) -> bool:
+    """4. Split-plot designs (reader groups with their own cases) and cases nested within readers."""
+    ok = True
+    n = args.studies
+    print(
+        f"\n4. Split-plot designs under H0 and an alternative (DeLong), {args.positives // 2}+{args.negatives // 2} "
+        f"cases per reader group, {n} studies per line (size 3%-7%, coverage 93%-97%; power > size)"
+    )
+    print(f"{'design':<22} {'setting':<10} {'reject':>7} {'coverage':>9} {'median ddf':>10}  check")
+    cases = (args.positives // 2, args.negatives // 2)
+    for k, (groups, per_group) in enumerate(((2, 3), (3, 2), (6, 1))):
+        label = "cases within readers" if per_group == 1 else f"{groups} groups x {per_group} readers"
+        for name, params in sim.ROE_METZ_1997.items():
+            res = sim.split_plot_rejection(groups, per_group, *cases, params, n_studies=n, seed=args.seed + 200 + k)
+            good = 0.03 <= res.rejection_rate <= 0.07 and 0.93 <= res.coverage <= 0.97
+            ok &= good
+            print(
+                f"{label:<22} {name:<10} {res.rejection_rate:7.3f} {res.coverage:9.3f} {res.median_df2:10.1f}  "
+                f"{'PASS' if good else 'FAIL'}"
+            )
+        alt = sim.ROE_METZ_1997["HL"].with_delta(0.75, 1.2)
+        res = sim.split_plot_rejection(groups, per_group, *cases, alt, n_studies=n, seed=args.seed + 300 + k)
+        good = res.rejection_rate > 0.2 and 0.93 <= res.coverage <= 0.97
+        ok &= good
+        print(
+            f"{label:<22} {'HL, +0.45':<10} {res.rejection_rate:7.3f} {res.coverage:9.3f} {res.median_df2:10.1f}  "
+            f"{'PASS' if good else 'FAIL'} (power)"
+        )
+    return ok
+
+
+def power_checks(args) -> bool:
+    """5. Analytic power (Hillis, Obuchowski & Berbaum 2011) from the designs' mean OR components vs simulation."""
+    from breastlab.evaluate.mrmc.power import mrmc_power
+
+    n = args.studies
+    print(f"\n5. Predicted power (mrmc_power) vs Roe-Metz simulated power, {n} studies per line (pass: within 0.04)")
+    print(
+        f"{'setting':<10} {'pilot design':<14} {'planned':<14} {'AUC2-1':>7} {'predicted':>9} {'simulated':>9}  check"
+    )
+    ok = True
+    for k, name in enumerate(("HL", "LH_0.856")):
+        base = sim.ROE_METZ_1997[name]
+        params = base.with_delta(base.delta[0], base.delta[1] + 0.25)
+        diff = float(sim.true_auc(params)[0] - sim.true_auc(params)[1])
+        pilot, _ = sim.pilot_and_rejection(5, 50, 50, params, n_studies=n, seed=args.seed + 400 + k)
+        for j, pos in ((5, 50), (8, 100)):
+            _, rate = sim.pilot_and_rejection(j, pos, pos, params, n_studies=n, seed=args.seed + 500 + 10 * k + j)
+            pred = float(mrmc_power(pilot, diff, j, 2 * pos))
+            good = abs(pred - rate) < 0.04
+            ok &= good
+            print(
+                f"{name:<10} {'5 x 100':<14} {f'{j} x {2 * pos}':<14} {-diff:7.3f} {pred:9.3f} {rate:9.3f}  "
+                f"{'PASS' if good else 'FAIL'}"
+            )
+    return ok
 
 
 if __name__ == "__main__":

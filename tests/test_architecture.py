@@ -21,7 +21,15 @@ MODULE_PATH = re.compile(r"breastlab(?:\.[A-Za-z_]\w*)*")
 
 #: Known edges that break the table, each with the reason it is still there. Keep it empty:
 #: an entry is a debt, listed here so that it is seen and counted, never a relaxation of the rule.
-EXCEPTIONS: dict[tuple[str, str], str] = {}
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("breastlab.evaluate.mrmc._fom", "breastlab.evaluate.stats.partial"): (
+        "the partial-AUC figure of merit of the MRMC analysis calls stats' partial_auc, while "
+        "stats.reader_study calls the MRMC analysis; partial_auc belongs in the kernel below both"
+    ),
+    ("breastlab.evaluate.mrmc._analysis", "breastlab.evaluate.stats.partial"): (
+        "the MRMC result describes its partial-AUC range with stats' check_partial (same debt as above)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -198,5 +206,7 @@ def test_an_upward_import_is_reported(tmp_path):
     modules = source_modules()
     probe = tmp_path / "probe.py"
     probe.write_text("import importlib\n\ndef f():\n    return importlib.import_module('breastlab.anomaly.train')\n")
-    bad = violations(layers, {"breastlab.data.probe": probe, **{k: v for k, v in modules.items() if "anomaly" in k}})
+    bad = violations(
+        layers, {"breastlab.data.probe": probe, "breastlab.anomaly.train": modules["breastlab.anomaly.train"]}
+    )
     assert len(bad) == 1 and "breastlab.data.probe (data) imports breastlab.anomaly.train (anomaly) by string" in bad[0]

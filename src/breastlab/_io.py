@@ -122,7 +122,7 @@ def encode_frame(df: pd.DataFrame) -> dict[str, Any]:
 def decode_frame(obj: dict[str, Any]) -> pd.DataFrame:
     """The frame :func:`encode_frame` encoded (with a fresh RangeIndex)."""
     columns = {i: _decode_column(d, v) for i, (d, v) in enumerate(zip(obj["dtypes"], obj["values"], strict=True))}
-    out = pd.DataFrame(columns, index=pd.RangeIndex(obj["length"]), copy=False)
+    out = pd.DataFrame(columns, index=pd.RangeIndex(obj["length"]))  # copied into blocks: concat stays cheap
     if columns:
         out.columns = pd.Index(obj["columns"])
     return out

@@ -76,6 +76,7 @@ class DistInfo:
     world: int = 1
     local_rank: int = 0
     created: bool = False  # this process created the group and must destroy it
+    group: bool = False  # a process group exists (DDP even with one process, e.g. one GPU under torchrun)
 
     @property
     def main(self) -> bool:
@@ -102,13 +103,15 @@ def init_dist(device_pref: str = "auto") -> DistInfo:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+        local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), local, group=True)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created=True)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local, created=True, group=True)
 
 
 def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:

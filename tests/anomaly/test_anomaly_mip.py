@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from breastlab.anomaly.mip import (
+from breastlab.data.duke import read_boxes
+from breastlab.data.duke.dicom import index_dicom_tree, read_series
+from breastlab.data.mip import (
     MipSettings,
     box_to_canonical,
     breast_labels,
@@ -22,8 +24,6 @@ from breastlab.anomaly.mip import (
     find_midline,
     subtraction_volume,
 )
-from breastlab.data.duke import read_boxes
-from breastlab.data.duke.dicom import index_dicom_tree, read_series
 from breastlab.errors import BreastlabInputError
 
 N_PATIENTS, SEED = 10, 3
@@ -235,14 +235,14 @@ def test_worker_processes_give_the_same_store(cohort, store, tmp_path):
 def test_interrupted_build_resumes_from_its_last_checkpoint(cohort, store, tmp_path, monkeypatch):
     """Patients go to disk in checkpoint batches: a job interrupted after some checkpoints redoes only
     the patients after the last one and gives the uninterrupted store (notes included)."""
-    import breastlab.anomaly.mip as mip
+    import breastlab.data.mip as mip
     from breastlab.data.store import StoreWriter
 
     class EveryPatient(StoreWriter):  # a checkpoint after every patient (as if each took checkpoint_s)
         def __init__(self, *args, **kwargs):
             super().__init__(*args, checkpoint_bytes=0, **kwargs)
 
-    real, seen = mip._mip_patient, []
+    real, seen = mip._exam_images, []
 
     def interrupted(job):
         if len(seen) == 4:
@@ -251,13 +251,13 @@ def test_interrupted_build_resumes_from_its_last_checkpoint(cohort, store, tmp_p
         return real(job)
 
     monkeypatch.setattr(mip, "StoreWriter", EveryPatient)
-    monkeypatch.setattr(mip, "_mip_patient", interrupted)
+    monkeypatch.setattr(mip, "_exam_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_mip_store(cohort, tmp_path / "mips", SETTINGS, progress=False)
     assert len(list((tmp_path / "mips" / ".shards" / "batches").glob("*.keys.json"))) == 4
     redone = []
     monkeypatch.setattr(mip, "StoreWriter", StoreWriter)
-    monkeypatch.setattr(mip, "_mip_patient", lambda job: (redone.append(job.patient_id), real(job))[1])
+    monkeypatch.setattr(mip, "_exam_images", lambda job: (redone.append(job.patient_id), real(job))[1])
     st, problems = build_mip_store(cohort, tmp_path / "mips", SETTINGS, progress=False)
     assert not set(redone) & set(seen) and len(redone) + len(seen) == len(store[0].manifest["patient_id"].unique())
     np.testing.assert_array_equal(np.asarray(st.images), np.asarray(store[0].images))
@@ -283,7 +283,7 @@ def test_cli_mip(cohort, tmp_path, capsys):
 def test_otsu_matches_scikit_image():
     from skimage.filters import threshold_otsu
 
-    from breastlab.anomaly.mip import _otsu
+    from breastlab.data.mip import _otsu
 
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(10, 2, 5000), rng.normal(40, 5, 3000)]
@@ -293,7 +293,7 @@ def test_otsu_matches_scikit_image():
 
 def test_integer_histogram_equals_numpy():
     """Images of integers are histogrammed through their distinct values: np.histogram's exact counts."""
-    from breastlab.anomaly.mip import _histogram
+    from breastlab.data.mip import _histogram
 
     rng = np.random.default_rng(1)
     images = [
@@ -316,8 +316,8 @@ def test_integer_histogram_equals_numpy():
 
 def test_slice_wise_projections_equal_the_volume_path(cohort):
     """subtraction_mips (stored slices, int16 here) == max over the float32 volumes, exactly."""
-    from breastlab.anomaly.mip import subtraction_mips
     from breastlab.data.duke.dicom import ReadBuffer, read_series_slices
+    from breastlab.data.mip import subtraction_mips
 
     index = index_dicom_tree(cohort)
     buffers = ReadBuffer(), ReadBuffer()
@@ -335,8 +335,8 @@ def test_slice_wise_projections_equal_the_volume_path(cohort):
 @pytest.mark.parametrize("case", ["int32", "rescaled"])
 def test_slice_wise_projections_other_paths(case):
     """16-bit values (int32 differences) and per-slice rescale (float32), against NumPy on stacked volumes."""
-    from breastlab.anomaly.mip import subtraction_mips
     from breastlab.data.duke.dicom import StoredSlice
+    from breastlab.data.mip import subtraction_mips
 
     rng = np.random.default_rng(1)
     n, shape = 5, (7, 6)
@@ -374,3 +374,19 @@ def test_slice_wise_projections_other_paths(case):
     if case == "int32":  # and against exact integer arithmetic
         np.testing.assert_array_equal(sub, np.clip(raw[1].astype(np.int64) - raw[0], 0, None).max(axis=0))
         assert sub.max() > 32767
+
+
+def test_the_anomaly_study_uses_the_data_layer_builder():
+    """MIP building lives in breastlab.data (no study imported there); the anomaly package re-exports it."""
+    import ast
+    import inspect
+
+    import breastlab.anomaly as anomaly
+    import breastlab.anomaly.mip as thin
+    import breastlab.data.mip as mip
+
+    assert thin.build_mip_store is mip.build_mip_store is anomaly.build_mip_store
+    tree = ast.parse(inspect.getsource(mip))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m and m.startswith(("breastlab.anomaly", "breastlab.mammo", "breastlab.train"))]

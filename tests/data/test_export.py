@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +269,73 @@ def test_cli_export(cohort: Path, tmp_path: Path, capsys) -> None:
     assert summary.loc[summary.iloc[:, 0] == "all", "slices"].iloc[0] == len(man)
     assert (man[man["label"] == 0].groupby("patient_id").size() <= 3).all()
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+
+
+# ---------------------------------------------------------------------------- one owner, verified history
+@pytest.fixture(scope="module")
+def two_cohorts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The case of the issue: two phantom cohorts of 4 and 3 patients."""
+    root = tmp_path_factory.mktemp("two")
+    a = make_mri_cohort(root / "A", 4, seed=1, n_slices=N_SLICES, matrix=MATRIX, n_post=1, progress=False)
+    c = make_mri_cohort(root / "C", 3, seed=2, n_slices=N_SLICES, matrix=MATRIX, n_post=1, progress=False)
+    return a, c
+
+
+def _cli_export(cohort: Path, out: Path) -> subprocess.Popen:
+    code = "import sys; from breastlab.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = ["export", str(cohort), "--out", str(out), "--size", str(SIZE), "--workers", "1"]
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+
+
+def test_two_exports_into_one_folder_never_both_succeed(two_cohorts, tmp_path: Path) -> None:
+    """`breastlab export A --out S & breastlab export C --out S`: one store of one cohort, the other
+    command refused (by the lock while the first runs, by the fingerprint once it has finished)."""
+    a, c = two_cohorts
+    for round_, together in enumerate((True, False)):
+        out = tmp_path / f"S{round_}"
+        first = _cli_export(a, out)
+        if not together:
+            first.wait(120)
+        second = _cli_export(c, out)
+        results = [(p.wait(120), *p.communicate()) for p in (first, second)]
+        codes = [r[0] for r in results]
+        assert sorted(codes) == [0, 2], results
+        loser_err = results[codes.index(2)][2]
+        assert "Traceback" not in loser_err
+        assert "in use by process" in loser_err or "made from other inputs" in loser_err, loser_err
+        winner = (a, c)[codes.index(0)]
+        clean = export_slices(winner, tmp_path / f"clean{round_}", size=SIZE, workers=1, progress=False)
+        store = export_mod.ArrayStore(out)
+        assert store.manifest["patient_id"].nunique() == (4 if winner == a else 3)
+        pd.testing.assert_frame_equal(store.manifest, clean.manifest)
+        np.testing.assert_array_equal(store.images, clean.images)
+
+
+def test_resume_into_a_folder_of_another_cohort_is_refused(two_cohorts, tmp_path: Path, monkeypatch) -> None:
+    a, c = two_cohorts
+    real, calls = export_mod._export_patient, []
+
+    def dies_on_third(job):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(job.patient_id)
+        return real(job)
+
+    monkeypatch.setattr(export_mod, "_export_patient", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        export_slices(a, tmp_path / "S", size=SIZE, workers=1, progress=False)
+    monkeypatch.setattr(export_mod, "_export_patient", real)
+    with pytest.raises(
+        BreastlabInputError, match=r"interrupted job .*\(DICOM series, box file, clinical table differ\)"
+    ):
+        export_slices(c, tmp_path / "S", size=SIZE, workers=1, progress=False)
+    with pytest.raises(BreastlabInputError, match=r"\(patients differ\)"):  # the same cohort, other patients
+        export_slices(a, tmp_path / "S", size=SIZE, workers=1, progress=False, patients=["Breast_MRI_001"])
+    done = export_slices(a, tmp_path / "S", size=SIZE, workers=1, progress=False)  # the same inputs resume
+    assert done.manifest["patient_id"].nunique() == 4
+    with pytest.raises(
+        BreastlabInputError, match=r"finished store .*\(DICOM series, box file, clinical table differ\)"
+    ):
+        export_slices(c, tmp_path / "S", size=SIZE, workers=1, progress=False)

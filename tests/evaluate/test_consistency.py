@@ -143,3 +143,54 @@ def test_cli_check_figures(capsys):
         == 0
     )
     assert "TP 80" in capsys.readouterr().out
+
+
+def test_spurbreast_row_fits_sensitivity_specificity_on_a_balanced_set():
+    """SpurBreast Table 2 (field strength, ResNet-50, test): (0.62 + 0.41) / 2 = 0.515 rounds to 0.52."""
+    from breastlab.evaluate.consistency import check_sensitivity_specificity_swap
+
+    rep = SPURBREAST_FIELD_STRENGTH_RESNET50_TEST
+    swap = check_sensitivity_specificity_swap(**rep)
+    assert swap.fits
+    assert swap.implied_accuracy == pytest.approx(0.515)
+    assert not check_reported_metrics(**rep).possible  # as labelled, no confusion matrix gives it
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_swap_explanation_on_generated_balanced_tables(seed):
+    """Rounded sensitivity/specificity/accuracy of real balanced confusion matrices always fit; true PPV/NPV
+    of imbalanced sets with a large gap between sensitivity and specificity do not."""
+    from breastlab.evaluate.consistency import check_sensitivity_specificity_swap, figures_from_counts
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 400))
+    tp, tn = int(rng.integers(0, n + 1)), int(rng.integers(0, n + 1))
+    se, sp = tp / n, tn / n
+    acc = figures_from_counts(tp, n - tn, tn, n - tp)["accuracy"]
+    assert check_sensitivity_specificity_swap(round(acc, 2), round(se, 2), round(sp, 2)).fits
+    # 10 % prevalence, sensitivity 0.9, specificity 0.6: PPV 0.2, NPV 0.98, accuracy 0.63 -> mean 0.59
+    f = figures_from_counts(90, 360, 540, 10)
+    assert not check_sensitivity_specificity_swap(round(f["accuracy"], 2), round(f["ppv"], 2), round(f["npv"], 2)).fits
+
+
+def test_cli_check_figures_writes_json(tmp_path, capsys):
+    import json
+
+    from breastlab.cli import main
+
+    out = tmp_path / "figures.json"
+    assert main(["check-figures", "--accuracy", "0.52", "--ppv", "0.62", "--npv", "0.41", "--json", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "impossible" in text and "balanced set fits" in text
+    payload = json.loads(out.read_text())
+    assert payload["as_reported"]["possible"] is False
+    assert payload["as_sensitivity_specificity_balanced"]["fits"] is True
+
+
+def test_check_table_names_the_bad_row():
+    from breastlab.evaluate.consistency import check_table
+
+    rows = check_table([SPURBREAST_FIELD_STRENGTH_RESNET50_TEST, {"accuracy": 0.8, "ppv": 0.8, "npv": 0.8}])
+    assert [r["as_sensitivity_specificity_balanced"]["fits"] for r in rows] == [True, True]
+    with pytest.raises(BreastlabInputError, match="row 2"):
+        check_table([SPURBREAST_FIELD_STRENGTH_RESNET50_TEST, {"accuracy": 0.8}])

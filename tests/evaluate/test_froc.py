@@ -33,6 +33,7 @@ from breastlab.evaluate.froc import (
     jafroc_tables,
     or_froc,
     read_jafroc,
+    standalone_vs_readers,
     write_jafroc,
 )
 from breastlab.evaluate.froc.simulate import simulate_froc
@@ -431,3 +432,136 @@ def test_simulated_study_has_the_planted_effect():
     res = or_froc(d, treatments=["T2", "T1"])
     assert res.differences.estimate.iloc[0] > 0.05
     assert res.test.p_value < 0.01
+
+
+# ----------------------------------------- AI versus readers: RJafroc StCadVsRad
+# datasetCadSimuFroc (reader 1 = CAD, 9 radiologists, 120 + 80 cases); RJafroc's stored results
+# tests/testthat/goodValues361/SigTestCad/datasetCadSimuFroc_{1T-RRRC,1T-RRFC}_{wAFROC,HrAuc}.rds
+@pytest.fixture(scope="module")
+def cad():
+    return read_jafroc(DATA / "rjafroc_cad_simu_froc")
+
+
+def test_standalone_ai_matches_rjafroc_1t_rrrc_and_rrfc(cad):
+    res = standalone_vs_readers(cad, "1", fom="wAFROC", order=("readers", "AI"))
+    assert res.ai_fom == pytest.approx(0.628125, abs=1e-10)
+    np.testing.assert_allclose(
+        res.reader_foms.fom,
+        [
+            0.7585416667,
+            0.7494791667,
+            0.86703125,
+            0.8005208333,
+            0.7686979167,
+            0.786875,
+            0.84,
+            0.7652083333,
+            0.7913541667,
+        ],
+        atol=1e-10,
+    )
+    assert res.var_error == pytest.approx(0.002769895608, abs=1e-12)
+    assert res.cov2 == pytest.approx(0.002099530638, abs=1e-12)
+    rrrc, _, rrfc = (row for _, row in res.analyses.iterrows())
+    assert rrrc.estimate == pytest.approx(0.1638425926, abs=1e-10)
+    assert rrrc.t == pytest.approx(3.439408288, abs=1e-8)
+    assert rrrc.df == pytest.approx(1429.873398, abs=1e-5)
+    assert rrrc.p_value == pytest.approx(0.0005997516819, abs=1e-12)
+    assert (rrrc.ci_lower, rrrc.ci_upper) == pytest.approx((0.07039697415, 0.25728821103), abs=1e-10)
+    assert rrfc.t == pytest.approx(12.57580033, abs=1e-7) and rrfc.df == 8
+    assert rrfc.p_value == pytest.approx(1.498819285e-06, abs=1e-14)
+    assert (rrfc.ci_lower, rrfc.ci_upper) == pytest.approx((0.1337990418, 0.1938861434), abs=1e-10)
+
+
+def test_standalone_hrauc_and_sign_convention(cad):
+    res = standalone_vs_readers(cad, "1", fom="HrAuc", order=("readers", "AI"))
+    rrrc = res.analyses.iloc[0]
+    assert res.ai_fom == pytest.approx(0.8169270833, abs=1e-10)
+    assert rrrc.t == pytest.approx(0.9928688834, abs=1e-9)
+    assert rrrc.df == pytest.approx(877.8863783, abs=1e-6)
+    assert rrrc.p_value == pytest.approx(0.3210474343, abs=1e-10)
+    assert (rrrc.ci_lower, rrrc.ci_upper) == pytest.approx((-0.03099876877, 0.09447099100), abs=1e-9)
+    flipped = standalone_vs_readers(cad, "1", fom="HrAuc")  # default: AI minus readers
+    assert flipped.comparison == "1 - readers"
+    assert flipped.analyses.estimate.iloc[0] == pytest.approx(-rrrc.estimate)
+    assert flipped.analyses.ci_upper.iloc[0] == pytest.approx(-rrrc.ci_lower)
+    assert "first minus second: 1 - readers" in flipped.summary()
+
+
+def test_standalone_bad_arguments(cad, fed):
+    with pytest.raises(BreastlabInputError, match="standalone reader 'AI' is not in the study"):
+        standalone_vs_readers(cad, "AI")
+    with pytest.raises(BreastlabInputError, match="choose the treatment"):
+        standalone_vs_readers(fed, "1")
+
+
+def test_cli_standalone(tmp_path, capsys):
+    from breastlab.cli import main
+
+    args = ["stats", "froc", str(DATA / "rjafroc_cad_simu_froc"), "--standalone", "1", "--out", str(tmp_path)]
+    assert main([*args, "--order", "readers,AI"]) == 0
+    assert "readers - 1 = +0.1638" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "standalone_analyses.csv")
+    assert table.t.iloc[0] == pytest.approx(3.439408288, abs=1e-8)
+
+
+# ---------------------------------------------------------------------- curves
+def test_curve_areas_are_the_figures_of_merit_and_froc_ends_at_the_end_point():
+    from breastlab.evaluate.froc.curves import curve_area, froc_curves
+
+    d = read_jafroc(DATA / "rjafroc_dataset04")
+    for kind in ("wafroc", "afroc"):
+        pts = froc_curves(d, kind, pooled=False)
+        area = pts.groupby(["treatment", "reader"], sort=False)[["x", "y"]].apply(curve_area).to_numpy()
+        np.testing.assert_allclose(area.reshape(5, 4), froc_fom(d, kind), atol=1e-12)
+    froc = froc_curves(d, "froc", treatments=["2"], readers=["3"], pooled=False)
+    end = froc.iloc[-1]
+    assert (end.x, end.y) == pytest.approx((froc_fom(d, "maxnlfallcases")[1, 1], froc_fom(d, "maxllf")[1, 1]))
+    assert froc.iloc[0][["x", "y"]].tolist() == [0.0, 0.0]
+    assert np.all(np.diff(froc.x) >= 0) and np.all(np.diff(froc.y) >= 0)
+
+
+def test_cli_plots(tmp_path):
+    from breastlab.cli import main
+
+    args = ["stats", "froc", str(DATA / "rjafroc_frocCr.xlsx"), "--out", str(tmp_path), "--plots"]
+    assert main(args) == 0
+    for kind in ("froc", "afroc", "wafroc"):
+        assert (tmp_path / f"{kind}_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pts = pd.read_csv(tmp_path / f"{kind}_curves.csv")
+        assert set(pts.reader) == {"0", "1", "2", "pooled"}
+
+
+# ------------------------------------------- one long table in the reader-study vocabulary
+def _marks_table(froc_cr):
+    truth, nl, ll = jafroc_tables(froc_cr)
+    marks = pd.concat(
+        [
+            nl.rename(columns={"NL_Rating": "score"}).assign(lesion_id=0),
+            ll.rename(columns={"LL_Rating": "score", "LesionID": "lesion_id"}),
+        ],
+        ignore_index=True,
+    ).rename(columns={"ReaderID": "reader", "ModalityID": "condition", "CaseID": "case_id"})
+    lesions = truth.rename(columns={"CaseID": "case_id", "LesionID": "lesion_id", "Weight": "weight"})
+    return marks, lesions[["case_id", "lesion_id", "weight"]]
+
+
+def test_long_marks_table_in_the_reader_study_vocabulary(froc_cr, tmp_path, capsys):
+    from breastlab.cli import main
+    from breastlab.evaluate.froc import froc_from_marks
+
+    marks, lesions = _marks_table(froc_cr)
+    study = froc_from_marks(marks, lesions)
+    np.testing.assert_array_equal(study.ll, froc_cr.ll)
+    np.testing.assert_allclose(froc_fom(study), froc_fom(froc_cr))
+    bad = marks.copy()
+    bad.loc[30, "lesion_id"] = 5
+    with pytest.raises(BreastlabInputError, match=r"marks table \(lesion mark\), row 32: lesion mark on case"):
+        froc_from_marks(bad, lesions)
+    marks.to_csv(tmp_path / "marks.csv", index=False)
+    lesions.to_csv(tmp_path / "lesions.csv", index=False)
+    args = ["stats", "froc", str(tmp_path / "marks.csv"), "--treatments", "1,0", "--out", str(tmp_path / "o")]
+    assert main([*args, "--lesions", str(tmp_path / "lesions.csv")]) == 0
+    assert "first minus second treatment in the order 1, 0" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "give its cases and lesions with --lesions" in capsys.readouterr().err

@@ -327,7 +327,7 @@ def test_no_variability_at_all_gives_undefined_f():
 @pytest.mark.parametrize(
     "mutate, match",
     [
-        (lambda d: d.drop(index=d.index[5]), "not fully crossed"),
+        (lambda d: d.drop(index=d.index[5]), r"reading\(s\) missing: reader"),
         (lambda d: pd.concat([d, d.iloc[[0]]]), "times"),
         (lambda d: d.assign(truth=d.truth * 2), "0/1"),
         (lambda d: d.assign(truth=0), "both diseased and non-diseased"),
@@ -348,7 +348,7 @@ def test_option_errors(vandyke):
     with pytest.raises(BreastlabInputError, match="threshold"):
         or_hillis(vandyke, fom="specificity")
     with pytest.raises(BreastlabInputError, match="fom must be"):
-        or_hillis(vandyke, fom="pauc")
+        or_hillis(vandyke, fom="expected_utility")
 
 
 # ----------------------------------------------------------------------------- simulator
@@ -448,11 +448,11 @@ def test_or_hillis_table_per_group_and_overall(vandyke):
     solo = table.loc["solo"]
     assert solo.n_readers == 1 and np.isnan(solo.F) and "one reader" in solo.note
     close(solo.p_fixed_readers, 0.269338854)
-    # a subset that is not fully crossed gets a note, the rest of the table survives
+    # a subset that is neither crossed nor split-plot gets a note, the rest of the table survives
     broken = or_hillis_table(
         df.drop(index=df.index[(df.reader == 4) & (df.case_id == 7)]), treatments=("spin-echo", "cine")
     )
-    assert "not fully crossed" in broken.set_index("readers").loc["senior", "note"]
+    assert "none of fully crossed, split-plot" in broken.set_index("readers").loc["senior", "note"]
     assert np.isfinite(broken.set_index("readers").loc["junior", "p_fixed_readers"])
 
 

@@ -103,3 +103,22 @@ def test_cli_mrmc_power(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["rows"][0]["cases_frrc"] == 131 and result["rows"][0]["cases_rrfc"] == 53
     assert result["effect"] == pytest.approx(EFFECT, abs=1e-9)
+
+
+def test_predicted_power_agrees_with_roe_metz_simulation():
+    from breastlab.evaluate.mrmc.simulate import ROE_METZ_1997, pilot_and_rejection, true_auc
+
+    params = ROE_METZ_1997["HL"].with_delta(0.75, 1.0)
+    diff = float(true_auc(params)[0] - true_auc(params)[1])
+    pilot, _ = pilot_and_rejection(5, 50, 50, params, n_studies=800, seed=1)
+    _, simulated = pilot_and_rejection(8, 100, 100, params, n_studies=800, seed=2)
+    assert mrmc_power(pilot, diff, 8, 200) == pytest.approx(simulated, abs=0.06)  # MC SE about 0.018
+
+
+def test_cli_mrmc_reads_the_reader_study_csv_without_flags(tmp_path, capsys):
+    from breastlab.cli import main
+
+    df = simulate_reader_study(n_cases=60, readers_per_group=2, seed=4)
+    df.to_csv(tmp_path / "rs.csv", index=False)
+    assert main(["stats", "mrmc", str(tmp_path / "rs.csv"), "--treatments", "aided,unaided"]) == 0
+    assert "Differences are first minus second treatment in the order aided, unaided" in capsys.readouterr().out

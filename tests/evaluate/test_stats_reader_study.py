@@ -35,7 +35,7 @@ def test_generator_shape_and_design(study):
 def test_performance_table_matches_independent_auc(study):
     df, res = study
     perf = res.performance
-    assert list(perf["finding"].unique()) == ["all", *sorted(df["finding"].unique())]
+    assert list(perf["finding"].unique()) == ["all", *sorted(f for f in df["finding"].unique() if f)]
     cons = df.groupby(["case_id", "reader_group", "condition"])["score"].mean().unstack([1, 2])
     truth = df.groupby("case_id")["truth"].first().loc[cons.index]
     for _, row in perf[perf["finding"] == "all"].iterrows():
@@ -44,8 +44,12 @@ def test_performance_table_matches_independent_auc(study):
         assert row["auc"] == pytest.approx(expected, abs=1e-12)
         assert row["auc_lower"] <= row["auc"] <= row["auc_upper"]
     mass = perf[(perf["finding"] == "mass") & (perf["group"] == "junior") & (perf["condition"] == "aided")].iloc[0]
-    cases = df[df["finding"] == "mass"].groupby("case_id")["truth"].first()
+    # a finding's cases plus the controls, which the simulator shares across finding types
+    cases = df[df["finding"].isin(["mass", ""])].groupby("case_id")["truth"].first()
     assert (mass["n_pos"], mass["n_neg"]) == (cases.sum(), (1 - cases).sum())
+    per_case = df.groupby("case_id")[["truth", "finding"]].first()
+    assert (per_case.loc[per_case["truth"] == 0, "finding"] == "").all()
+    assert (per_case.loc[per_case["truth"] == 1, "finding"] != "").all()
 
 
 def test_comparisons_detect_the_simulated_effects():
@@ -68,7 +72,9 @@ def test_comparisons_detect_the_simulated_effects():
 def test_agreement_and_reading_time_tables(study):
     df, res = study
     ag = res.agreement
-    assert len(ag) == 2 * 2 * 3  # groups x conditions x reader pairs
+    n_findings = df.loc[df["finding"] != "", "finding"].nunique()
+    assert len(ag) == (1 + n_findings) * 2 * 2 * 3  # (all + findings) x groups x conditions x reader pairs
+    assert ag["finding"].iloc[0] == "all"
     row = ag.iloc[0]
     sub = df[(df["reader_group"] == row["group"]) & (df["condition"] == row["condition"])]
     wide = sub.pivot(index="case_id", columns="reader", values="score")
@@ -89,9 +95,11 @@ def test_probability_scores_and_fixed_threshold():
     df = simulate_reader_study(n_cases=60, seed=4, score="probability")
     res = reader_study(df, threshold=0.5, kappa_weights="linear")
     row = res.performance.iloc[0]
-    cons = df[(df["reader_group"] == row["group"]) & (df["condition"] == row["condition"])].groupby("case_id")
-    s, y = cons["score"].mean(), cons["truth"].first()
-    assert row["sensitivity"] == pytest.approx((s[y == 1] >= 0.5).mean())
+    # readings of the group's readers pooled at the fixed cut-off
+    sub = df[(df["reader_group"] == row["group"]) & (df["condition"] == row["condition"])]
+    assert row["sensitivity"] == pytest.approx((sub.loc[sub["truth"] == 1, "score"] >= 0.5).mean())
+    assert row["specificity"] == pytest.approx((sub.loc[sub["truth"] == 0, "score"] < 0.5).mean())
+    assert row["cutoff"] == "≥0.5 (fixed)"
     assert any("Youden cut-off" in n for n in res.notes)
 
 

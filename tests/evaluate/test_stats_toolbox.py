@@ -76,3 +76,65 @@ def test_binormal_needs_two_points():
     y = np.array([0, 0, 1, 1])
     with pytest.raises(BreastlabInputError, match="not smoothable"):
         smooth_roc(y, np.array([0.0, 0.0, 1.0, 1.0]), "binormal")
+
+
+def test_roc_test_delong_is_delong_test_and_monte_carlo_is_seeded():
+    from breastlab.evaluate.stats import delong_test, roc_test
+
+    y, s = _data(11)
+    s2 = s + np.random.default_rng(12).normal(size=s.size)
+    t = roc_test(y, s, s2, method="delong")
+    ref = delong_test(y, s, s2)
+    assert (t.statistic, t.p_value, t.difference) == (ref.statistic, ref.p_value, ref.difference)
+    for method in ("bootstrap", "venkatraman"):
+        a = roc_test(y, s, s2, method=method, n_boot=300, seed=7)
+        b = roc_test(y, s, s2, method=method, n_boot=300, seed=7)
+        c = roc_test(y, s, s2, method=method, n_boot=300, seed=8)
+        assert a.p_value == b.p_value and a.statistic == b.statistic and a.n_boot == 300
+        if method == "bootstrap":  # D depends on the replicates' SD
+            assert a.statistic != c.statistic
+        else:  # E is a property of the data; only the permutation p-value is random
+            assert a.statistic == c.statistic
+
+
+def test_venkatraman_vectorised_permutations_match_procs_scheme_in_distribution():
+    """The counting-sort permutations against pROC's jitter-swap-rank scheme run one at a time."""
+    from scipy.stats import ks_2samp, rankdata
+
+    from breastlab.evaluate.stats.venkatraman import _first_ranks, paired_permutations, paired_statistic
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    s1 = np.round(y + rng.normal(size=300), 1)
+    s2 = np.round(0.6 * y + rng.normal(size=300), 1)
+    r, s = _first_ranks(s1), _first_ranks(s2)
+    c = np.where(y == 1, 1, -1)
+    fast = paired_permutations(r, s, c, 2000, np.random.default_rng(1))
+    ref = np.empty(2000)
+    g = np.random.default_rng(2)
+    for k in range(ref.size):
+        q = 1 - np.round(g.random(300))
+        r3 = (r + g.random(300) - 0.5) * q + (1 - q) * s
+        s3 = (s + g.random(300) - 0.5) * q + (1 - q) * r
+        ref[k] = paired_statistic(rankdata(r3, method="ordinal") - 1, rankdata(s3, method="ordinal") - 1, c)
+    assert ks_2samp(fast, ref).pvalue > 0.001
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(method="cusum"),
+        dict(method="specificity"),  # level missing
+        dict(method="sensitivity", level=1.5),
+        dict(method="venkatraman", alternative="greater"),
+        dict(method="venkatraman", partial=(0.8, 1)),
+        dict(method="delong", partial=(0.8, 1)),
+        dict(method="bootstrap", n_boot=1),
+    ],
+)
+def test_roc_test_bad_arguments(kw):
+    from breastlab.evaluate.stats import roc_test
+
+    y, s = _data(2)
+    with pytest.raises(BreastlabInputError):
+        roc_test(y, s, s[::-1].copy(), **kw)

@@ -67,3 +67,16 @@ def test_dfr_head_equals_sklearn_standardised_l1_logistic_regression():
     with torch.no_grad():
         logits = head(torch.as_tensor(x, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(logits[:, 1] - logits[:, 0], ref.decision_function(x), atol=1e-3)
+
+
+def test_dfr_refit_is_reproducible_for_a_seed():
+    """liblinear shuffles with its own generator: the refit passes the seed, so two refits give the same head."""
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    a = rng.integers(0, 2, 80)
+    x = rng.normal(size=(80, 5)) + y[:, None] * [1.0, 0, 0, 0.5, 0] + a[:, None] * [0, 2.0, 0, 0, 0]
+    parts = {"tune": (x, y, 2 * y + a), "val": (x[:30], y[:30], (2 * y + a)[:30])}
+    heads = [nn.Linear(5, 2), nn.Linear(5, 2)]
+    for h in heads:
+        dfr_refit(h, lambda p: parts[p], n_repeats=3, seed=4)
+    assert torch.equal(heads[0].weight, heads[1].weight) and torch.equal(heads[0].bias, heads[1].bias)

@@ -140,3 +140,26 @@ def test_mapped_batch_equals_gathered_batch(tmp_path):
     ref = preprocess_train(source.get(positions), boxes, 20, 3, flips, threads=1)
     assert torch.equal(ours, ref)
     assert torch.equal(torch.from_numpy(mapped.gather()), torch.from_numpy(imgs[[6, 4, 3, 1, 0]]))
+
+
+def test_uint8_crops_shipped_then_expanded_equal_the_float_path(tmp_path):
+    """Grey uint8 crops + scaling on the device give the float RGB batch bit for bit; the crops match torchvision."""
+    import pandas as pd
+
+    from breastlab.data.store import ArrayStore, write_store
+    from breastlab.train.data import ImageSource, crop_uint8, to_model_input
+
+    imgs = np.random.default_rng(5).integers(0, 256, (6, 40, 36), dtype=np.uint8)
+    write_store(tmp_path / "s", imgs, pd.DataFrame({"image_id": [str(i) for i in range(6)], "patient_id": "p"}))
+    source = ImageSource(ArrayStore(tmp_path / "s"), np.arange(6), torch.device("cpu"))
+    boxes = random_resized_crop_boxes(6, 40, 36, torch.Generator().manual_seed(2))
+    flips = ["", "hflip", "", "vflip", "", ""]
+    crops = crop_uint8(source.for_training(np.arange(6)), boxes, 24, flips, threads=2)
+    assert crops.dtype == torch.uint8 and crops.shape == (6, 1, 24, 24)
+    full = preprocess_train(source.get(np.arange(6)), boxes, 24, 3, flips, threads=1)
+    assert torch.equal(to_model_input(crops, 3, "cpu"), full)
+    t, l, h, w = boxes[0].long().tolist()
+    ref = TF.resized_crop(torch.from_numpy(imgs[:1]), t, l, h, w, [24, 24], antialias=True)
+    assert torch.equal(crops[0], ref)
+    with pytest.raises(BreastlabInputError, match="crop_uint8 applies only"):
+        crop_uint8(source.for_training(np.arange(6)), boxes, 24, ["rot90"] * 6)

@@ -27,7 +27,6 @@ pseudo-Huber norm ``h(z) = sqrt(||z||^2 + 1) - 1`` as anomaly score.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn.functional as F
@@ -301,8 +300,3 @@ def confetti_noise(
             v = intensity[0] + (intensity[1] - intensity[0]) * float(torch.rand(1, generator=generator))
             out[i, :, y : y + bh, x : x + bw] += v
     return out.clamp_(0, 1)
-
-
-def check_finite(loss: torch.Tensor, what: str) -> None:
-    if not math.isfinite(float(loss.detach())):
-        raise BreastlabInputError(f"{what}: the loss became {float(loss)} (lower the learning rate)")

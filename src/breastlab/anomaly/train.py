@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,17 @@ from breastlab.anomaly.fcdd import (
     FCDDNet,
     HSCScore,
     PooledNet,
-    check_finite,
     confetti_noise,
     fcdd_loss,
     hsc_loss,
     hsc_score,
 )
+from breastlab.curate.patients import patient_kfold
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
-from breastlab.runtime import DistInfo, autocast_context, derive_seed, load_torch, resolve_device
+from breastlab.runtime import DistInfo, autocast_context, derive_seed, resolve_device
 from breastlab.schemas import RUN
+from breastlab.train.harness import Harness, Schedule, Step
 
 MODELS = ("fcdd", "bce", "hsc")
 
@@ -99,18 +99,9 @@ class AnomalyConfig:
 
 def patient_folds(manifest: pd.DataFrame, k: int = 5, seed: int = 0) -> np.ndarray:
     """Fold number (0..k-1) of every manifest row; both breasts of a patient share a fold and folds
-    are stratified by breast label (``StratifiedGroupKFold``)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = manifest["patient_id"].to_numpy()
-    n_patients = len(np.unique(groups))
-    if n_patients < k:
-        raise BreastlabInputError(f"{k} folds need at least {k} patients; the store holds {n_patients}")
-    fold = np.empty(len(manifest), dtype=np.int64)
-    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for i, (_, test) in enumerate(cv.split(np.zeros(len(manifest)), manifest["label"].to_numpy(), groups)):
-        fold[test] = i
-    return fold
+    are stratified by breast label (:func:`breastlab.curate.patients.patient_kfold`, ``method="sklearn"``:
+    scikit-learn's ``StratifiedGroupKFold``)."""
+    return patient_kfold(manifest["patient_id"].to_numpy(), manifest["label"].to_numpy(), k, seed, method="sklearn")
 
 
 def build_model(cfg: AnomalyConfig) -> nn.Module:
@@ -160,61 +151,56 @@ def load_images(store: ArrayStore, rows: np.ndarray, image_size: int | None) -> 
     return x
 
 
+class AnomalyStudy:
+    """Batches and loss of one fold's model for the harness: epoch ``e``'s order and confetti noise come
+    from a generator seeded by ``(seed, e)`` only, so a resumed fold follows the uninterrupted one."""
+
+    def __init__(self, cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, device) -> None:
+        self.cfg, self.x, self.y, self.seed, self.device = cfg, x, y, seed, device
+        self.gen = torch.Generator().manual_seed(derive_seed(seed, 0xA1))
+
+    def batches(self, epoch: int) -> list[torch.Tensor]:
+        self.gen.manual_seed(derive_seed(self.seed, 0xA2, epoch - 1))
+        order = torch.randperm(len(self.x), generator=self.gen)
+        chunks = [order[i : i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
+        return [c for c in chunks if len(c) >= 2]  # BatchNorm needs two images
+
+    def step(self, net: nn.Module, idx: torch.Tensor, amp) -> Step:
+        xb, yb = self.x[idx], self.y[idx]
+        if self.cfg.use_oe():
+            normal = xb[yb == 0]
+            if len(normal):
+                xb = torch.cat([xb, confetti_noise(normal, self.gen)])
+                yb = torch.cat([yb, torch.ones(len(normal), dtype=yb.dtype)])
+        xb, yb = xb.to(self.device), yb.to(self.device)
+        with amp():
+            loss = loss_fn(self.cfg.model, net, xb, yb)
+        return Step(loss, n=float(len(xb)))
+
+
 def _train_fold(
-    cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path, device: torch.device, autocast
+    cfg: AnomalyConfig, x: torch.Tensor, y: torch.Tensor, seed: int, ckpt: Path, device: torch.device
 ) -> tuple[nn.Module, float]:
-    """Train one model; returns it and the measured training images per second."""
+    """Train one model (resumable per epoch); returns it and the measured training images per second."""
     torch.manual_seed(derive_seed(seed, 0xA0))
     net = build_model(cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    start = 0
-    if ckpt.exists():
-        state = load_torch(ckpt, device)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start = int(state["epoch"]) + 1
-    gen = torch.Generator().manual_seed(derive_seed(seed, 0xA1))
-    n_images, seconds = 0, 0.0
-    for epoch in range(start, cfg.epochs):
-        gen.manual_seed(derive_seed(seed, 0xA2, epoch))  # resumable: each epoch's order depends only on the epoch
-        order = torch.randperm(len(x), generator=gen)
-        net.train()
-        t0 = time.perf_counter()
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            if len(idx) < 2:
-                continue  # BatchNorm needs two images
-            xb, yb = x[idx], y[idx]
-            if cfg.use_oe():
-                normal = xb[yb == 0]
-                if len(normal):
-                    xb = torch.cat([xb, confetti_noise(normal, gen)])
-                    yb = torch.cat([yb, torch.ones(len(normal), dtype=yb.dtype)])
-            xb, yb = xb.to(device), yb.to(device)
-            with autocast:
-                loss = loss_fn(cfg.model, net, xb, yb)
-            check_finite(loss, f"{cfg.model} epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n_images += len(xb)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - t0
-        sched.step()
-        with atomic_path(ckpt) as tmp:
-            torch.save(
-                {
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch,
-                },
-                tmp,
-            )
-    return net, (n_images / seconds if seconds > 0 else float("nan"))
+    harness = Harness(
+        net,
+        opt,
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs),
+        Schedule("epoch", cfg.epochs),
+        device,
+        checkpoint=ckpt,
+        desc=f"{cfg.model} {ckpt.name}",
+        where=f"{cfg.out} ({cfg.model}, {ckpt.name.split('.')[0]})",
+        hint="lower the learning rate",
+        progress=False,
+        deterministic=False,  # as before the harness: FCDD's figures were made without the switch
+    )
+    harness.resume(map_location=device)
+    fit = harness.fit(AnomalyStudy(cfg, x, y, seed, device))
+    return net, fit.images_per_second
 
 
 @dataclasses.dataclass
@@ -259,7 +245,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
         train_rows = _select_abnormal(train_rows, labels, cfg.n_abnormal, seed, fold)
         x = load_images(store, train_rows, cfg.image_size)
         y = torch.from_numpy(labels[train_rows])
-        net, ips = _train_fold(cfg, x, y, seed * 1000 + fold, Path(f"{stem}.ckpt.pt"), device, autocast)
+        net, ips = _train_fold(cfg, x, y, seed * 1000 + fold, Path(f"{stem}.ckpt.pt"), device)
         speeds.append(ips)
         net.eval()
         scores, heat = [], []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab._lock import folder_lock
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("anomaly", help="breast MIPs from DICOM, FCDD / BCE / HSC anomaly detection, evaluation")
@@ -97,7 +99,8 @@ def _cmd_anomaly_train(args: argparse.Namespace) -> int:
         oe=args.oe,
         device=args.device,
     )
-    run = train_anomaly(cfg)
+    with folder_lock(args.out):  # one command at a time writes a run folder
+        run = train_anomaly(cfg)
     print(
         f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
         f"training {run.images_per_second:.0f} images/s"
@@ -112,14 +115,15 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
     from breastlab.anomaly.report import write_anomaly_report, write_anomaly_section
 
-    evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
-    emit(
-        comparison_table(evs),
-        f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
-        csv_path=args.csv,
-    )
     out = Path(args.out) if args.out else Path(args.runs[0]).resolve().parent / "anomaly_evaluation"
-    print(f"wrote {write_anomaly_section(evs, out).parent} (report section: `breastlab report {out}`)")
+    with folder_lock(out):  # the evaluation folder
+        evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
+        emit(
+            comparison_table(evs),
+            f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",
+            csv_path=args.csv,
+        )
+        print(f"wrote {write_anomaly_section(evs, out).parent} (report section: `breastlab report {out}`)")
     if args.html:
         print(f"wrote {write_anomaly_report(evs, args.html)}")
     return 0

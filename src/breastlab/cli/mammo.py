@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab._lock import folder_lock
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mammo", help="mammography: classification (and detection)")
@@ -140,24 +142,25 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     test_fraction = args.test_fraction if args.folds is None else None
     if args.folds is None and test_fraction is None:
         test_fraction = 0.15
-    res = classify(
-        args.store,
-        args.out,
-        scenarios=args.scenario,
-        strategies=args.strategy,
-        sites=args.sites,
-        site=args.site,
-        pretrain_store=args.pretrain_store,
-        pretrain_site=args.pretrain_site,
-        test_fraction=test_fraction,
-        folds=args.folds,
-        train_patients=args.train_patients,
-        config=cfg,
-        pretrain_config=pcfg,
-        n_boot=args.n_boot,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    with folder_lock(args.out):  # one command at a time writes the output folder
+        res = classify(
+            args.store,
+            args.out,
+            scenarios=args.scenario,
+            strategies=args.strategy,
+            sites=args.sites,
+            site=args.site,
+            pretrain_store=args.pretrain_store,
+            pretrain_site=args.pretrain_site,
+            test_fraction=test_fraction,
+            folds=args.folds,
+            train_patients=args.train_patients,
+            config=cfg,
+            pretrain_config=pcfg,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
     emit(res.results, title="AUC per scenario")
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
@@ -241,7 +244,8 @@ def _cmd_detect_train(args: argparse.Namespace) -> int:
     if args.classes:
         over["classes"] = tuple(c.strip() for c in args.classes.split(","))
     cfg = dataclasses.replace(preset(args.preset), **over)
-    run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
+    with folder_lock(args.out):  # one command at a time writes a run folder
+        run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
     print(f"wrote {run}")
     return 0
 
@@ -258,19 +262,27 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     store = ArrayStore(args.store)
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
     model, cfg = load_detector(args.run, classes=classes)
-    det = predict(model, cfg, store, rows=split_rows(store, args.split), tta=args.tta)
+    rows = split_rows(store, args.split)
     out = Path(args.out)
-    write_table(det, out / "detections.csv")
-    pair_model = None
-    if args.pair_model:
-        from breastlab.detect.localise import load_pair_model
+    with folder_lock(out):  # one command at a time writes the output folder
+        det = predict(model, cfg, store, rows=rows, tta=args.tta)
+        write_table(det, out / "detections.csv")
+        pair_model = None
+        if args.pair_model:
+            from breastlab.detect.localise import load_pair_model
 
-        pair_model = load_pair_model(args.pair_model)
-    marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
-    write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
-    images = split_images(store, args.split)
-    write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
-    print(f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv")
+            pair_model = load_pair_model(args.pair_model)
+        marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
+        write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
+        images = split_images(store, args.split)
+        write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
+        from breastlab.detect.jafroc import write_ai_reader
+
+        write_ai_reader(det, images, store.findings, out / "jafroc")
+    print(
+        f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv, "
+        "jafroc/ (the AI's marks as a JAFROC reader)"
+    )
     return 0
 
 
@@ -312,7 +324,9 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
         "hit": args.hit,
         "iou": args.iou,
     }
-    print(f"wrote {write_detection_section(ev, Path(args.out), store, settings=settings)} (`breastlab report` section)")
+    with folder_lock(args.out):  # the evaluation folder
+        section = write_detection_section(ev, Path(args.out), store, settings=settings)
+    print(f"wrote {section} (`breastlab report` section)")
     if args.html:
         print(f"wrote {write_detection_report(ev, args.html, store)}")
     return 0

@@ -30,13 +30,76 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         p.add_argument("--json", default=None, help="JSON output (default: beside the CSV, <stem>.<command>.json)")
         p.add_argument("--out-csv", default=None, help="also write the table as CSV")
 
+    def partial_args(p) -> None:
+        p.add_argument(
+            "--partial-auc", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None, help="partial AUC range"
+        )
+        p.add_argument("--partial-focus", choices=["specificity", "sensitivity"], default="specificity")
+        p.add_argument("--partial-correct", action="store_true", help="McClish's standardised partial AUC")
+
     p = stats_sub.add_parser("auc", help="AUC with DeLong (or bootstrap) CI per score column")
     common(p)
     p.add_argument("--method", choices=["delong", "bootstrap"], default="delong")
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id) for --method bootstrap")
+    partial_args(p)
+    p.add_argument("--smooth", choices=["binormal", "density"], default=None, help="also the smoothed curve's AUC")
+    p.add_argument("--var-method", choices=["delong", "obuchowski", "bootstrap"], default=None)
+    p.add_argument("--best-method", choices=["youden", "closest.topleft"], default=None, help="best threshold")
+    p.add_argument(
+        "--best-weights",
+        nargs=2,
+        type=float,
+        metavar=("COST", "PREVALENCE"),
+        default=(1.0, 0.5),
+        help="pROC's best.weights: cost of a false negative relative to a false positive, and prevalence",
+    )
     p.set_defaults(func=_cmd_stats_auc)
+    p = stats_sub.add_parser(
+        "roc-test", help="compare two ROC curves: delong, bootstrap, venkatraman, se/sp at a level"
+    )
+    common(p)
+    p.add_argument(
+        "--method", choices=["delong", "bootstrap", "venkatraman", "sensitivity", "specificity"], default="delong"
+    )
+    p.add_argument("--level", type=float, default=None, help="fixed sensitivity/specificity for those methods")
+    p.add_argument("--by", default=None, help="two-level column: unpaired test of one --score between its groups")
+    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.add_argument("--boot-n", type=int, default=2000, help="bootstrap replicates or permutations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
+    partial_args(p)
+    p.set_defaults(func=_cmd_stats_roc_test)
+    p = stats_sub.add_parser("power", help="power, number of cases or detectable AUC (pROC's power.roc.test)")
+    p.add_argument("--auc", type=float, default=None, help="AUC of one curve (tested against 0.5)")
+    p.add_argument("--cases", type=float, default=None, help="number of cases (positives)")
+    p.add_argument("--controls", type=float, default=None, help="number of controls (negatives)")
+    p.add_argument("--controls-per-case", type=float, default=None, help="kappa = controls / cases")
+    p.add_argument("--power", type=float, default=None)
+    p.add_argument("--sig-level", type=float, default=0.05)
+    p.add_argument("--alternative", choices=["two-sided", "one-sided"], default="two-sided")
+    p.add_argument(
+        "--binormal",
+        nargs=7,
+        type=float,
+        default=None,
+        metavar=("A1", "B1", "A2", "B2", "RN", "RA", "DELTA"),
+        help="two paired curves from binormal parameters (Obuchowski & McClish 1997)",
+    )
+    p.add_argument("--pilot", default=None, help="pilot CSV (with --truth and one or two --score)")
+    p.add_argument(
+        "--var-method",
+        choices=["delong", "obuchowski", "bootstrap"],
+        default="delong",
+        help="variances of two pilot curves (pROC's method)",
+    )
+    p.add_argument("--truth", default=None)
+    p.add_argument("--score", action="append", default=None)
+    p.add_argument("--direction", choices=["<", ">"], default="<")
+    p.add_argument("--json", default=None, help="JSON output (default: beside --pilot, else ./power.json)")
+    p.add_argument("--out-csv", default=None)
+    p.set_defaults(func=_cmd_stats_power)
     p = stats_sub.add_parser("delong", help="DeLong test: two --score columns (paired) or one --score with --by")
     common(p)
     p.add_argument("--by", default=None, help="two-level column: unpaired test between its groups")
@@ -81,6 +144,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kappa-weights", choices=["linear", "quadratic"], default=None)
     p.add_argument("--time-unit", choices=["case", "reading"], default="case")
     p.add_argument("--conf-level", type=float, default=0.95)
+    p.add_argument("--ai-group", default="AI", help="reader_group of standalone AI readings (default: AI)")
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
     p.add_argument("out", help="output CSV")
@@ -88,6 +152,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readers-per-group", type=int, default=3)
     p.add_argument("--score", choices=["birads", "probability"], default="birads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ai-skill", type=float, default=None, help="add a standalone AI reader of this separation")
     p.set_defaults(func=_cmd_stats_simulate_readers)
 
 
@@ -98,9 +163,12 @@ def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = Fals
     from breastlab._io import write_json, write_table
     from breastlab._table import emit, format_table
 
-    csv = Path(args.csv)
-    json_path = args.json or csv.with_name(f"{csv.stem}.{args.stats_command}.json")
-    extra = {"input": str(csv), "command": args.stats_command}
+    csv = Path(args.csv) if getattr(args, "csv", None) else None
+    if csv is None:
+        json_path = args.json or Path(f"{args.stats_command}.json")
+    else:
+        json_path = args.json or csv.with_name(f"{csv.stem}.{args.stats_command}.json")
+    extra = {"input": None if csv is None else csv.name, "command": args.stats_command}
     if transpose:
         print(format_table(df.T.reset_index().set_axis(["field", "value"], axis=1), title))
         write_json({"rows": df.to_dict(orient="records"), **extra}, json_path)
@@ -124,8 +192,62 @@ def _cmd_stats_auc(args: argparse.Namespace) -> int:
         args.n_boot,
         args.seed,
         args.cluster,
+        partial=args.partial_auc,
+        focus=args.partial_focus,
+        correct=args.partial_correct,
+        smooth=args.smooth,
+        var_method=args.var_method,
+        best_method=args.best_method,
+        best_weights=tuple(args.best_weights),
     )
-    _stats_emit(args, df, f"AUC ({args.method} {args.conf_level:.0%} CI)")
+    _stats_emit(args, df, f"AUC ({args.method} {args.conf_level:.0%} CI)", transpose=len(df) == 1)
+    return 0
+
+
+def _cmd_stats_roc_test(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    df = tables.roc_test_table(
+        tables.read_csv(args.csv),
+        args.truth,
+        args.score,
+        args.method,
+        args.by,
+        level=args.level,
+        alternative=args.alternative,
+        n_boot=args.boot_n,
+        seed=args.seed,
+        stratified=not args.no_stratify,
+        partial=args.partial_auc,
+        focus=args.partial_focus,
+        correct=args.partial_correct,
+        conf_level=args.conf_level,
+        direction=args.direction,
+    )
+    _stats_emit(args, df, f"ROC test ({args.method}); difference = first - second as listed", transpose=True)
+    return 0
+
+
+def _cmd_stats_power(args: argparse.Namespace) -> int:
+    from breastlab.evaluate.stats import tables
+
+    args.csv = args.pilot
+    df = tables.power_table(
+        auc=args.auc,
+        ncases=args.cases,
+        ncontrols=args.controls,
+        kappa=args.controls_per_case,
+        power=args.power,
+        sig_level=args.sig_level,
+        alternative=args.alternative,
+        binormal=args.binormal,
+        pilot=None if args.pilot is None else tables.read_csv(args.pilot),
+        truth=args.truth,
+        scores=args.score,
+        direction=args.direction,
+        method=args.var_method,
+    )
+    _stats_emit(args, df, f"Power calculation (solved for {df['solved_for'].iloc[0]})", transpose=True)
     return 0
 
 
@@ -197,10 +319,11 @@ def _cmd_stats_reader_study(args: argparse.Namespace) -> int:
         kappa_weights=args.kappa_weights,
         time_unit=args.time_unit,
         conf_level=args.conf_level,
+        ai_group=args.ai_group,
     )
     out = res.write(args.out or csv.with_name(f"{csv.stem}_reader_study"))
     print(res.format())
-    print(f"\nwrote {out}/ (one CSV per table, reader_study.json)")
+    print(f"\nwrote {out}/ (one CSV per table, reader_study.json, reader_study.docx)")
     return 0
 
 
@@ -209,7 +332,11 @@ def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
     from breastlab.evaluate.stats import simulate_reader_study
 
     df = simulate_reader_study(
-        n_cases=args.cases, readers_per_group=args.readers_per_group, score=args.score, seed=args.seed
+        n_cases=args.cases,
+        readers_per_group=args.readers_per_group,
+        score=args.score,
+        seed=args.seed,
+        ai_skill=args.ai_skill,
     )
     write_table(df, args.out)
     print(f"wrote {args.out}: {len(df)} readings, {df['case_id'].nunique()} cases, {df['reader'].nunique()} readers")
@@ -227,8 +354,10 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     for col in ("reader", "treatment", "case", "truth", "rating"):
         p.add_argument(f"--{col}", default=col, help=f"column name of the {col} (default: {col})")
     p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
-    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity"), default="auc")
+    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity", "pauc", "binormal_auc"), default="auc")
     p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
+    p.add_argument("--partial", default=None, help="with --fom pauc: low,high of --focus, e.g. 0.8,1")
+    p.add_argument("--focus", choices=("specificity", "sensitivity"), default="specificity")
     p.add_argument(
         "--cov",
         choices=("delong", "jackknife"),
@@ -259,6 +388,8 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         alpha=args.alpha,
         treatments=args.treatments.split(",") if args.treatments else None,
+        partial=_float_pair(args.partial, "--partial") if args.partial else None,
+        focus=args.focus,
     )
     print(res.summary(include_readers=False) + "\n")
     emit(
@@ -279,7 +410,13 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
         "NL.csv, LL.csv: figures of merit per reader and treatment, random-reader random-case, fixed-reader and "
         "fixed-case OR-Hillis tests, every treatment difference (first minus second in --treatments order).",
     )
-    p.add_argument("study", metavar="WORKBOOK.xlsx|DIR", help="JAFROC workbook or CSV folder")
+    p.add_argument(
+        "study",
+        metavar="WORKBOOK.xlsx|DIR|MARKS.csv",
+        help="JAFROC workbook, CSV folder, or a long table of marks (reader, condition, case_id, lesion_id, score) "
+        "with --lesions",
+    )
+    p.add_argument("--lesions", default=None, help="with a marks table: case_id, lesion_id (0: none), weight")
     p.add_argument(
         "--fom",
         default="wafroc",
@@ -293,6 +430,19 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
+    p.add_argument(
+        "--standalone",
+        default=None,
+        metavar="READER",
+        help="compare this reader (e.g. AI) with the other readers in one treatment (--treatments T) instead",
+    )
+    p.add_argument(
+        "--order",
+        choices=("AI,readers", "readers,AI"),
+        default="AI,readers",
+        help="with --standalone: the difference is first minus second (default AI minus readers)",
+    )
+    p.add_argument("--plots", action="store_true", help="also write FROC, AFROC and wAFROC curve PNGs and points")
     p.set_defaults(func=_cmd_stats_froc)
 
 
@@ -300,10 +450,12 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from breastlab._io import write_json
-    from breastlab.evaluate.froc import or_froc, read_jafroc
+    from breastlab.evaluate.froc import or_froc
 
     src = Path(args.study)
-    data = read_jafroc(src)
+    data = _read_froc_study(src, args.lesions)
+    if args.standalone:
+        return _froc_standalone(args, data, src)
     res = or_froc(
         data,
         fom=args.fom,
@@ -319,7 +471,19 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
         write_json(res.to_dict(), args.json)
     print(res.summary())
     print(f"\nwrote {out}/ (froc.json, froc_summary.txt, froc_foms.csv and one CSV per table)")
+    if args.plots:
+        _froc_plots(data, out, list(res.treatments), list(res.readers))
     return 0
+
+
+def _froc_plots(data, out, treatments: list[str], readers: list[str]) -> None:
+    from breastlab._io import write_table
+    from breastlab.evaluate.froc.curves import froc_curves, plot_froc_curves
+
+    for kind in ("froc", "afroc", "wafroc"):
+        plot_froc_curves(data, out / f"{kind}_curves.png", kind, treatments=treatments, readers=readers)
+        write_table(froc_curves(data, kind, treatments=treatments, readers=readers), out / f"{kind}_curves.csv")
+    print(f"wrote {out}/{{froc,afroc,wafroc}}_curves.png and their points (.csv)")
 
 
 def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
@@ -406,3 +570,56 @@ def _cmd_stats_mrmc_power(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def _froc_standalone(args: argparse.Namespace, data, src) -> int:
+    from breastlab._io import write_json
+    from breastlab.errors import BreastlabInputError
+    from breastlab.evaluate.froc import standalone_vs_readers
+
+    trts = args.treatments.split(",") if args.treatments else [None]
+    if len(trts) != 1:
+        raise BreastlabInputError(f"--standalone compares within one treatment; --treatments gave {trts}")
+    if args.readers:
+        data = data.subset(readers=list(dict.fromkeys([args.standalone, *args.readers.split(",")])))
+    res = standalone_vs_readers(
+        data,
+        args.standalone,
+        fom=args.fom,
+        treatment=trts[0],
+        order=tuple(args.order.split(",")),
+        cov=args.cov,
+        alpha=args.alpha,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="standalone")
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    print(res.summary())
+    print(
+        f"\nwrote {out}/ (standalone.json, standalone_summary.txt, standalone_analyses.csv, standalone_reader_foms.csv)"
+    )
+    return 0
+
+
+def _float_pair(text: str, flag: str) -> tuple[float, float]:
+    from breastlab.errors import BreastlabInputError
+
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BreastlabInputError(f"{flag} must be two numbers low,high, got {text!r}") from None
+    return lo, hi
+
+
+def _read_froc_study(src, lesions: str | None):
+    from breastlab.errors import BreastlabInputError
+    from breastlab.evaluate.froc import froc_from_marks, read_jafroc
+    from breastlab.evaluate.mrmc import read_reader_study
+
+    if src.is_file() and src.suffix.lower() in (".csv", ".tsv", ".parquet"):
+        if not lesions:
+            raise BreastlabInputError(f"{src.name} is a marks table: give its cases and lesions with --lesions")
+        return froc_from_marks(read_reader_study(src), read_reader_study(lesions))
+    return read_jafroc(src)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab._lock import folder_lock
+
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a split (SpurBreast protocol); multi-GPU under torchrun")
@@ -62,7 +64,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
-    result = train(cfg, resume=args.resume, stop_after=args.stop_after)
+    with folder_lock(args.out):  # one command at a time writes a run folder
+        result = train(cfg, resume=args.resume, stop_after=args.stop_after)
     if result.summary:
         import pandas as pd
 
@@ -74,17 +77,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from breastlab._table import emit
-    from breastlab.train.sweep import run_sweep
+    from breastlab.train.sweep import load_sweep_config, run_sweep
 
-    table = run_sweep(
-        args.config,
-        backend=args.backend,
-        parallel=args.parallel,
-        address=args.address,
-        gpus_per_trial=args.gpus_per_trial,
-        cpus_per_trial=args.cpus_per_trial,
-        asha=args.asha,
-    )
+    with folder_lock(load_sweep_config(args.config)["out"]):  # the sweep folder
+        table = run_sweep(
+            args.config,
+            backend=args.backend,
+            parallel=args.parallel,
+            address=args.address,
+            gpus_per_trial=args.gpus_per_trial,
+            cpus_per_trial=args.cpus_per_trial,
+            asha=args.asha,
+        )
     cols = [
         c
         for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
@@ -124,13 +128,15 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
     p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
     p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
+    p.add_argument("--json", default=None, help="also write both checks as JSON here")
     p.set_defaults(func=_cmd_check_figures)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from breastlab.evaluate.metrics import evaluate_runs, format_evaluations
 
-    evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    with folder_lock(args.run):  # its evaluation/ folders are written
+        evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
     print(format_evaluations(evs))
     return 0
 
@@ -147,7 +153,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_figures(args: argparse.Namespace) -> int:
-    from breastlab.evaluate.consistency import check_reported_metrics
+    from breastlab.evaluate.consistency import check_reported_metrics, check_sensitivity_specificity_swap
 
     res = check_reported_metrics(
         args.accuracy,
@@ -161,4 +167,11 @@ def _cmd_check_figures(args: argparse.Namespace) -> int:
     print(res.explanation)
     if res.confusion:
         print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))
+    swap = check_sensitivity_specificity_swap(args.accuracy, args.ppv, args.npv, tolerance=args.tolerance)
+    print("alternative: " + swap.explanation)
+    if args.json:
+        from breastlab._io import write_json
+
+        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, args.json)
+        print(f"wrote {args.json}")
     return 0 if res.possible else 1

@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import atomic_path, read_table
+from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
-from breastlab.data.store import ArrayStore, StoreWriter
+from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -109,6 +110,7 @@ class _Job:
 
 
 # ============================================================================ public API
+@locks_folder("out")  # one writer per store folder
 def export_slices(
     source: str | os.PathLike | tuple[str | os.PathLike, str | os.PathLike, str | os.PathLike],
     out: str | os.PathLike,
@@ -155,20 +157,20 @@ def export_slices(
         raise BreastlabInputError(f"errors={errors!r}: valid values are 'log' and 'raise'")
     check_workers(workers)
     out = Path(out)
-    finished = _finished_store(out, settings, overwrite)
-    if finished is not None:
-        return finished
-    _check_resume_settings(out, settings)
-
     from breastlab.data.duke.boxes import read_boxes
     from breastlab.data.duke.clinical import read_clinical
     from breastlab.data.duke.dicom import index_dicom_tree
 
     dicom_root, clinical_path, boxes_path = resolve_source(source)
     problems = ProblemLog()
+    index = index_dicom_tree(dicom_root, problems=problems if errors == "log" else None)
+    inputs = source_fingerprint(index, boxes_path, clinical_path, settings.as_dict(), patients)
+    finished = _finished_store(out, settings, overwrite, inputs)
+    if finished is not None:
+        return finished
+    _check_resume_settings(out, settings)
     boxes = read_boxes(boxes_path)
     clinical = read_clinical(clinical_path)
-    index = index_dicom_tree(dicom_root, problems=problems if errors == "log" else None)
     jobs = _plan(index, boxes, clinical, settings, out, png_dir, patients, problems, errors,
                  dicom_root, boxes_path, clinical_path)  # fmt: skip
 
@@ -176,6 +178,7 @@ def export_slices(
         out, layout="fixed", dtype="uint8", shape=settings.size,
         meta={"modality": "MRI", "source": "Duke-Breast-Cancer-MRI", "export": settings.as_dict(),
               "normalisation": normalisation_text(settings), "resize": RESIZE_TEXT},
+        inputs=inputs,
     )  # fmt: skip
     if WRITE_ONCE and jobs and all(j.n_images is not None for j in jobs):
         writer.reserve([j.patient_id for j in jobs], [j.n_images for j in jobs])  # pixels written once
@@ -279,8 +282,22 @@ def _settings(
     return ExportSettings(sequence, (int(shape[0]), int(shape[1])), int(buffer), negatives, int(seed))
 
 
-def _finished_store(out: Path, settings: ExportSettings, overwrite: bool) -> ArrayStore | None:
-    """A finished store with the same settings is returned; other settings are an error."""
+def source_fingerprint(
+    index: pd.DataFrame, boxes_path: Path, clinical_path: Path, settings: dict[str, Any], patients: Any
+) -> dict[str, str]:
+    """The :func:`~breastlab.data.store.fingerprint` of a Duke-layout source and the settings: the DICOM
+    tree's series (everything the index holds but local paths), the box file, the clinical table,
+    the settings and the chosen patients."""
+    series = index.drop(columns=[c for c in ("path",) if c in index.columns])
+    chosen = None if patients is None else sorted(map(str, patients))
+    return fingerprint(**{"DICOM series": series, "box file": boxes_path, "clinical table": clinical_path,
+                          "settings": settings, "patients": chosen})  # fmt: skip
+
+
+def _finished_store(
+    out: Path, settings: ExportSettings, overwrite: bool, inputs: dict[str, str] | None = None
+) -> ArrayStore | None:
+    """A finished store with the same settings and inputs is returned; others are an error."""
     if not (out / "store.json").exists():
         return None
     if overwrite:
@@ -294,6 +311,7 @@ def _finished_store(out: Path, settings: ExportSettings, overwrite: bool) -> Arr
             f"{out}: holds a store exported with {store.meta.get('export')}, not {settings.as_dict()}; "
             "choose another --out or pass overwrite=True"
         )
+    check_fingerprint(out, store.meta.get("fingerprint"), inputs, "the finished store")
     return store
 
 

@@ -190,6 +190,44 @@ def _hash_column(values: Any) -> np.ndarray:
     return out
 
 
+def digest(value: Any) -> str:
+    """A short SHA-256 (16 hex digits) of a file's bytes (a Path), a table's content (a DataFrame,
+    :func:`manifest_checksum`) or any JSON value: one part of a :func:`fingerprint`."""
+    h = hashlib.sha256()
+    if isinstance(value, Path):
+        with open(value, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    elif isinstance(value, pd.DataFrame):
+        h.update(manifest_checksum(value.reset_index(drop=True)).encode())
+    else:
+        h.update(json.dumps(value, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def fingerprint(**parts: Any) -> dict[str, str]:
+    """What a store is built from, part by part (``{"box file": digest, ...}``, see :func:`digest`).
+
+    Saved with the shards of a job and in ``store.json``: a job resumed in a folder, or a
+    finished store reused, must have the same fingerprint, so finished parts of one cohort
+    or of other settings are never mixed into another (:func:`check_fingerprint`).
+    """
+    return {name: digest(value) for name, value in parts.items()}
+
+
+def check_fingerprint(folder: Path, saved: dict[str, str] | None, current: dict[str, str] | None, what: str) -> None:
+    """Refuse to reuse ``what`` in ``folder`` when its fingerprint differs from ``current``, naming the
+    parts that differ (stores of versions without a fingerprint are accepted)."""
+    if saved is None or current is None:
+        return
+    differ = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    if differ:
+        raise BreastlabInputError(
+            f"{folder}: {what} here were made from other inputs or settings ({', '.join(differ)} "
+            "differ); give the same ones to resume, or use another output folder"
+        )
+
+
 class StoreWriter:
     """Write a store shard by shard (resumable), then :meth:`finalize` it.
 
@@ -203,6 +241,8 @@ class StoreWriter:
     checkpoint_s, checkpoint_bytes : keys given to :meth:`add` are written to disk (one batch)
         once this many seconds have passed since the last checkpoint or this many bytes of
         pixels are waiting (:meth:`write_shard` writes its key at once).
+    inputs : the job's :func:`fingerprint`; a resumed job with another one is refused (naming the
+        parts that differ) and it is saved in store.json as ``fingerprint``.
     """
 
     def __init__(
@@ -214,6 +254,7 @@ class StoreWriter:
         meta: dict[str, Any] | None = None,
         checkpoint_s: float = 10.0,
         checkpoint_bytes: int = 64 << 20,
+        inputs: dict[str, str] | None = None,
     ) -> None:
         if layout not in ("fixed", "ragged"):
             raise BreastlabInputError(f"layout={layout!r}: valid layouts are 'fixed' and 'ragged'")
@@ -224,9 +265,15 @@ class StoreWriter:
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape) if shape is not None else None
         self.meta = dict(meta or {})
+        if inputs is not None:
+            self.meta["fingerprint"] = dict(inputs)
         self.shard_dir = self.path / ".shards"
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         self._check_or_save_settings()
+        # temporary files of atomic writes that a killed job left (this writer owns the folder now)
+        for folder in (self.path, self.shard_dir, self._batch_dir):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+                tmp.unlink(missing_ok=True)
         self._init_state(checkpoint_s, int(checkpoint_bytes))
 
     @classmethod
@@ -335,6 +382,8 @@ class StoreWriter:
                         f"{self.path}: resuming with {key}={value!r} but the interrupted job used "
                         f"{saved[key]!r}; use the same settings or delete {self.shard_dir}"
                     )
+            check_fingerprint(self.path, saved.get("meta", {}).get("fingerprint"), self.meta.get("fingerprint"),
+                              "the finished parts of an interrupted job")  # fmt: skip
             self.meta = {**saved.get("meta", {}), **self.meta}
         write_json({**settings, "meta": self.meta}, path)
 

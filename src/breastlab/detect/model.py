@@ -43,9 +43,7 @@ the time waiting for data versus the whole step.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,13 +53,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from breastlab._io import atomic_path, write_json, write_table
+from breastlab._io import write_json
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.errors import BreastlabInputError
-from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device
+from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import RUN
+from breastlab.train.harness import Harness, Schedule, Step, check_run_folder
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
 TTAS = ("none", "wbf", "nms")
@@ -420,9 +419,37 @@ def _open_store(store: str | os.PathLike | ArrayStore) -> ArrayStore:
     return store if isinstance(store, ArrayStore) else ArrayStore(store)
 
 
-def _save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+class DetectorStudy:
+    """Batches and loss of the detector for the harness: iteration ``k``'s images and augmentations are
+    functions of ``(seed, k)`` only (:class:`_Batches`), so a resumed run follows the uninterrupted one."""
+
+    def __init__(self, data: DetectionData, rows: np.ndarray, cfg: DetectorConfig, device: torch.device) -> None:
+        self.data, self.rows, self.cfg, self.device = data, rows, cfg, device
+
+    def batches(self, iterations: range):
+        return torch.utils.data.DataLoader(
+            self.data,
+            batch_sampler=_Batches(self.rows, self.cfg, iterations.start, iterations.stop),
+            num_workers=self.cfg.workers,
+            collate_fn=_collate,
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def step(self, net: nn.Module, batch, amp) -> Step:
+        images, tgts = batch
+        images = [x.to(self.device, non_blocking=True) for x in images]
+        tgts = [{"boxes": t["boxes"].to(self.device), "labels": t["labels"].to(self.device)} for t in tgts]
+        with amp():
+            losses = net(images, tgts)
+        loss = sum(losses.values())
+        return Step(loss, n=float(len(images)), log={k: v.item() for k, v in losses.items()})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"config": self.cfg.to_dict(), "classes": list(self.cfg.classes)}
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        _check_classes(ckpt, self.cfg.classes, "checkpoint.pt")
 
 
 def train_detector(
@@ -442,8 +469,6 @@ def train_detector(
     iterations of this call (for tests of resume). An existing run is never overwritten:
     without ``resume`` a folder holding one is an error; with it the config must match.
     """
-    from tqdm.auto import tqdm
-
     store = _open_store(store)
     rows = np.arange(len(store)) if rows is None else np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
@@ -458,102 +483,38 @@ def train_detector(
         "rows": int(rows.size),
         "rows_sum": int(rows.sum()),
     }
-    ckpt_path = out / RUN.checkpoint
-    if (out / RUN.config).exists():
-        saved = json.loads((out / RUN.config).read_text())
-        if not resume:
-            raise BreastlabInputError(
-                f"{out}: holds a detector run already; pass resume=True (--resume) to continue "
-                "it or choose another folder (nothing was overwritten)"
-            )
-        if saved != fp:
-            raise BreastlabInputError(
-                f"{out}: the run there was made with other settings; resume with the same "
-                "store, rows and config or choose another folder"
-            )
+    check_run_folder(out, fp, resume, what="a detector run")
     write_json(fp, out / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     opt = _optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    start, metrics = 0, []
-    if resume and ckpt_path.exists():
-        ck = load_torch(ckpt_path, device)
-        _check_classes(ck, cfg.classes, str(ckpt_path))
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start = int(ck["iteration"])
-        metrics = ck.get("metrics", [])
-    stop = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
-    data = DetectionData(store, cfg, targets)
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_sampler=_Batches(rows, cfg, start, stop),
-        num_workers=cfg.workers,
-        collate_fn=_collate,
-        persistent_workers=False,
-        pin_memory=device.type == "cuda",
+    harness = Harness(
+        model,
+        opt,
+        torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg)),
+        Schedule("iteration", cfg.iterations, cfg.checkpoint_every, scheduler_step="iteration", log="iteration"),
+        device,
+        checkpoint=out / RUN.checkpoint,
+        run=out,
+        fingerprint=fp,
+        desc="detector",
+        where=str(out),
+        hint="lower the lr",
+        progress=progress,
+        # as before the harness: torchvision's detection ops have no deterministic CUDA backward
+        # (warnings at every step) and the CPU path is deterministic without the switch
+        deterministic=False,
     )
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _Null()
-    model.train()
-    bar = tqdm(total=cfg.iterations, initial=start, desc="detector", unit="it", disable=not progress)
-    it = start
-    t_end = time.perf_counter()
-    for images, tgts in loader:
-        t_data = time.perf_counter()
-        images = [x.to(device, non_blocking=True) for x in images]
-        tgts = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device)} for t in tgts]
-        with amp:
-            losses = model(images, tgts)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise BreastlabInputError(f"{out}: loss became {float(loss)} at iteration {it}; lower the lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        it += 1
-        now = time.perf_counter()
-        metrics.append(
-            {
-                "iteration": it,
-                "loss": loss.item(),
-                **{k: v.item() for k, v in losses.items()},
-                "lr": opt.param_groups[0]["lr"],
-                "data_s": t_data - t_end,
-                "step_s": now - t_end,
-            }
+    study = DetectorStudy(DetectionData(store, cfg, targets), rows, cfg, device)
+    if resume:
+        harness.resume(study, map_location=device)
+    fit = harness.fit(study, stop_after)
+    if fit.finished:
+        save_torch(
+            {"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / RUN.model
         )
-        t_end = now
-        bar.update(1)
-        if it % cfg.checkpoint_every == 0 or it == stop:
-            _save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "iteration": it,
-                    "config": cfg.to_dict(),
-                    "classes": list(cfg.classes),
-                    "metrics": metrics,
-                },
-                ckpt_path,
-            )
-    bar.close()
-    write_table(pd.DataFrame(metrics), out / RUN.metrics)
-    if it >= cfg.iterations:
-        _save({"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / RUN.model)
     return out
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def load_detector(

@@ -319,3 +319,80 @@ def check_reported_metrics(
         implied_sensitivity=sens,
         implied_specificity=spec,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SwapExplanation:
+    """Do columns labelled PPV and NPV read as sensitivity and specificity of a balanced set?
+
+    On a balanced set (as many positives as negatives) ``accuracy = (sensitivity +
+    specificity) / 2`` exactly. If the reported accuracy equals the mean of the
+    "PPV" and "NPV" columns within rounding, the columns are consistent with being
+    sensitivity and specificity under the wrong labels.
+    """
+
+    fits: bool
+    reported: dict[str, float]
+    implied_accuracy: float  # (ppv column + npv column) / 2
+    deviation: float  # |reported accuracy - implied accuracy|
+    allowed: float  # rounding of accuracy plus half the rounding of the two columns
+
+    @property
+    def explanation(self) -> str:
+        verdict = "fits" if self.fits else "does not fit"
+        return (
+            f"reading PPV {self.reported['ppv']:g} and NPV {self.reported['npv']:g} as sensitivity and specificity "
+            f"on a balanced set {verdict}: accuracy would be {self.implied_accuracy:.4f}, reported "
+            f"{self.reported['accuracy']:g} (|difference| {self.deviation:.4f}, rounding allows {self.allowed:.4f})"
+        )
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["explanation"] = self.explanation
+        return d
+
+
+def check_sensitivity_specificity_swap(
+    accuracy: float, ppv: float, npv: float, tolerance: float | dict[str, float] | None = None
+) -> SwapExplanation:
+    """Test the explanation that reported PPV/NPV are sensitivity/specificity on a balanced set.
+
+    With rounding tolerances ``t`` (default half a unit of each figure's last decimal),
+    the explanation fits when ``|accuracy - (ppv + npv) / 2| <= t_acc + (t_ppv + t_npv) / 2``:
+    some sensitivity and specificity within rounding of the two columns give an
+    accuracy within rounding of the reported one.
+    """
+    reported = {"accuracy": float(accuracy), "ppv": float(ppv), "npv": float(npv)}
+    for k, v in reported.items():
+        _check_rate(k, v)
+    if tolerance is None:
+        tol = {k: _default_tolerance(v) for k, v in reported.items()}
+    elif isinstance(tolerance, dict):
+        tol = {k: float(tolerance[k]) for k in reported}
+    else:
+        tol = dict.fromkeys(reported, float(tolerance))
+    implied = (reported["ppv"] + reported["npv"]) / 2.0
+    deviation = abs(reported["accuracy"] - implied)
+    allowed = tol["accuracy"] + (tol["ppv"] + tol["npv"]) / 2.0
+    return SwapExplanation(deviation <= allowed + _EPS, reported, implied, deviation, allowed)
+
+
+def check_table(rows) -> list[dict]:
+    """Both checks for every row (dicts with accuracy, ppv, npv, optional label, n_pos, n_neg, prevalence)."""
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            acc, ppv, npv = (float(row[k]) for k in ("accuracy", "ppv", "npv"))
+        except (KeyError, TypeError, ValueError):
+            raise BreastlabInputError(f"row {i + 1}: needs numeric accuracy, ppv and npv, got {row!r}") from None
+        counts = {k: row.get(k) for k in ("n_pos", "n_neg", "prevalence") if row.get(k) is not None}
+        joint = check_reported_metrics(acc, ppv, npv, **counts)
+        swap = check_sensitivity_specificity_swap(acc, ppv, npv)
+        out.append(
+            {
+                "label": str(row.get("label", i + 1)),
+                "as_reported": joint.to_dict(),
+                "as_sensitivity_specificity_balanced": swap.to_dict(),
+            }
+        )
+    return out

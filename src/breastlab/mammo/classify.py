@@ -63,11 +63,9 @@ scored on the same test images compared with the paired DeLong test
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,12 +77,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from breastlab._io import write_json, write_table
+from breastlab.curate import patients
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
-from breastlab.runtime import derive_seed, deterministic_kernels, load_torch, resolve_device, save_torch
+from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
+from breastlab.train.harness import Harness, Schedule, Step, config_fingerprint, digest
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 PAPER_PRESET: dict[str, Any] = {
@@ -243,53 +243,22 @@ def _sites_of(image_ids: pd.Series, man: pd.DataFrame, sites) -> np.ndarray:
 
 
 # ============================================================================ splits
-def _patient_strata(patient_ids: np.ndarray, labels: np.ndarray) -> pd.Series:
-    """Each patient's worst image label (negative < recalled-benign < malignant): the stratum of the split."""
-    code = pd.Series(labels).map({c: i for i, c in enumerate(CLASSES)}).fillna(0).to_numpy()
-    return pd.Series(code).groupby(pd.Series(patient_ids)).max()
-
-
 def patient_holdout(
     patient_ids: Sequence[str], labels: Sequence[str], test_fraction: float = 0.15, seed: int = 0
 ) -> np.ndarray:
-    """Boolean test mask of a patient-level held-out split, stratified by the patient's worst label.
+    """Boolean test mask of a patient-level held-out split, stratified by the patient's worst label
+    (negative < recalled-benign < malignant): :func:`breastlab.curate.patients.patient_holdout`.
 
     In each stratum ``round(test_fraction * n_patients)`` patients (at least one when the
     stratum has two or more) go to the test set, with all their images.
     """
-    if not 0 < test_fraction < 1:
-        raise BreastlabInputError(f"test_fraction={test_fraction!r}: must be in (0, 1), e.g. 0.05, 0.10, 0.15")
-    pid = np.asarray(patient_ids).astype(str)
-    strata = _patient_strata(pid, np.asarray(labels).astype(str))
-    if strata.size < 2:
-        raise BreastlabInputError(f"{strata.size} patient(s): a held-out split needs at least 2")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x905]))
-    test: list[str] = []
-    for _, members in strata.groupby(strata):
-        ids = rng.permutation(members.index.to_numpy())
-        k = int(round(test_fraction * len(ids)))
-        k = max(k, 1 if len(ids) >= 2 else 0)
-        test += ids[:k].tolist()
-    return np.isin(pid, test)
+    return patients.patient_holdout(patient_ids, np.asarray(labels).astype(str), test_fraction, seed, order=CLASSES)
 
 
 def patient_kfold(patient_ids: Sequence[str], labels: Sequence[str], k: int = 6, seed: int = 0) -> np.ndarray:
-    """Fold (0..k-1) of every image; all images of a patient share a fold; strata (worst label) dealt evenly."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
-        raise BreastlabInputError(f"k={k!r}: cross-validation needs an integer number of folds >= 2")
-    pid = np.asarray(patient_ids).astype(str)
-    strata = _patient_strata(pid, np.asarray(labels).astype(str))
-    if strata.size < k:
-        raise BreastlabInputError(f"{strata.size} patients cannot fill {k} folds (no patient may be in two)")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xF01D]))
-    fold_of: dict[str, int] = {}
-    start = 0
-    for _, members in strata.groupby(strata):
-        ids = rng.permutation(members.index.to_numpy())
-        for i, p in enumerate(ids):
-            fold_of[p] = (start + i) % k
-        start = (start + len(ids)) % k  # the next stratum continues where this one stopped: folds stay balanced
-    return np.array([fold_of[p] for p in pid], np.int64)
+    """Fold (0..k-1) of every image; all images of a patient share a fold; strata (worst label) dealt evenly
+    (:func:`breastlab.curate.patients.patient_kfold`, ``method="dealt"``)."""
+    return patients.patient_kfold(patient_ids, np.asarray(labels).astype(str), k, seed, order=CLASSES)
 
 
 # ============================================================================ training
@@ -366,17 +335,13 @@ class TrainPart:
     y: np.ndarray
 
 
-def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
 def _fingerprint(cfg: ClassifierConfig, parts: Sequence[TrainPart], num_classes: int, init: str | None) -> str:
-    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_FINGERPRINT}
+    d = config_fingerprint(cfg, _NOT_IN_FINGERPRINT)
     data = [(p.images.key, p.images.table["image_id"].to_numpy()[p.positions].tolist(), p.y.tolist()) for p in parts]
     init_id = init
     if init is not None and Path(init).is_file():
         init_id = load_torch(init).get("fingerprint", str(init))
-    return _digest(d, data, num_classes, init_id)
+    return digest(d, data, num_classes, init_id)
 
 
 def _inputs(images: MammoImages, positions: np.ndarray, image_size: int | None) -> torch.Tensor:
@@ -429,6 +394,7 @@ class TrainedClassifier:
     num_classes: int
     fingerprint: str
     reused: bool  # True when a finished run with the same fingerprint was found and loaded
+    images_per_second: float = float("nan")  # training loop of this call (the harness's measure)
 
 
 def train_classifier(
@@ -474,30 +440,61 @@ def train_classifier(
             f"{out}: holds a finished run with other settings or data; choose another folder "
             "or delete it (nothing was overwritten)"
         )
-    with deterministic_kernels(device):
-        model = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
-    return TrainedClassifier(final, model, cfg, num_classes, fp, False)
+    model, ips = _train(parts, y_all, num_classes, cfg, out, init, fp, device, progress, stop_after)
+    return TrainedClassifier(final, model, cfg, num_classes, fp, False, ips)
 
 
-def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress, stop_after) -> nn.Module:
+class ClassifierStudy:
+    """Batches and loss of the classifier for the harness: iteration ``k`` draws its images, flips and
+    dropout from ``(seed, k)`` streams only, so a resumed run follows the uninterrupted one."""
+
+    def __init__(self, parts: Sequence[TrainPart], y_all: np.ndarray, num_classes: int, cfg: ClassifierConfig, device):
+        self.parts, self.y_all, self.cfg, self.device = parts, y_all, cfg, device
+        self.weights = torch.as_tensor(_sampling_weights(parts, y_all, num_classes, cfg.balanced))
+        self.offsets = np.cumsum([0] + [len(p.positions) for p in parts])
+
+    def batches(self, iterations: range):
+        cfg = self.cfg
+        for it in iterations:
+            gen = torch.Generator().manual_seed(derive_seed(cfg.seed, it, 7))
+            idx = torch.multinomial(self.weights, cfg.batch_size, replacement=True, generator=gen).numpy()
+            flips = (torch.rand(cfg.batch_size, generator=gen) < 0.5).numpy() if cfg.augment else None
+            torch.manual_seed(derive_seed(cfg.seed, it, 8))  # dropout stream
+            yield idx, flips
+
+    def step(self, net: nn.Module, batch, amp) -> Step:
+        idx, flips = batch
+        x = _pooled_batch(self.parts, self.offsets, idx, self.cfg.image_size, flips, self.device)
+        y = torch.as_tensor(self.y_all[idx], device=self.device)
+        with amp():
+            logits = net(x).float()
+        loss = F.cross_entropy(logits, y)
+        return Step(loss, n=float(len(idx)), correct=float((logits.argmax(1) == y).sum()))
+
+
+def _train(
+    parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress, stop_after
+) -> tuple[nn.Module, float]:
     torch.manual_seed(cfg.seed)
     model = get_model(cfg.model, num_classes, 1, init if init is not None else cfg.weights, **cfg.model_kwargs)
-    model = model.to(device)
+    model = Harness.place(model, device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start, history = 0, []
-    ckpt_path = out / RUN.checkpoint
-    if ckpt_path.exists():
-        ckpt = load_torch(ckpt_path)
-        if ckpt.get("fingerprint") != fp:
-            raise BreastlabInputError(
-                f"{ckpt_path}: belongs to another configuration; use the same settings or "
-                "another folder (nothing was overwritten)"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start, history = int(ckpt["iteration"]), list(ckpt["history"])
+    harness = Harness(
+        model,
+        opt,
+        sched,
+        Schedule("iteration", cfg.iterations, cfg.checkpoint_every, scheduler_step="iteration"),
+        device,
+        checkpoint=out / RUN.checkpoint,
+        run=out,
+        fingerprint=fp,
+        desc=f"{cfg.model} -> {out.name}",
+        where=str(out),
+        hint="try a smaller lr",
+        progress=progress,
+    )
+    harness.resume()
     write_json(
         {
             **dataclasses.asdict(cfg),
@@ -509,67 +506,8 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
         },
         out / RUN.config,
     )
-    weights = torch.as_tensor(_sampling_weights(parts, y_all, num_classes, cfg.balanced))
-    offsets = np.cumsum([0] + [len(p.positions) for p in parts])
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=cfg.iterations,
-        initial=start,
-        desc=f"{cfg.model} -> {out.name}",
-        unit="it",
-        disable=not progress,
-        leave=False,
-    )
-    acc = np.zeros(3)  # loss sum, correct, count since the last checkpoint
-    t0 = time.perf_counter()
-    end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
-    model.train()
-    for it in range(start, end):
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, it, 7))
-        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen).numpy()
-        flips = (torch.rand(cfg.batch_size, generator=gen) < 0.5).numpy() if cfg.augment else None
-        torch.manual_seed(derive_seed(cfg.seed, it, 8))  # dropout stream
-        x = _pooled_batch(parts, offsets, idx, cfg.image_size, flips, device)
-        y = torch.as_tensor(y_all[idx], device=device)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise BreastlabInputError(
-                f"{out}: loss is {float(loss)} at iteration {it + 1} (lr={cfg.lr:g}); "
-                "training stopped; try a smaller lr"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        acc += [float(loss.detach()) * len(idx), float((logits.argmax(1) == y).sum()), len(idx)]
-        bar.update(1)
-        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations:
-            history.append(
-                {
-                    "iteration": it + 1,
-                    "lr": opt.param_groups[0]["lr"],
-                    "train_loss": float(acc[0] / acc[2]),
-                    "train_acc": float(acc[1] / acc[2]),
-                    "seconds": time.perf_counter() - t0,
-                }
-            )
-            acc[:] = 0
-            write_table(pd.DataFrame(history), out / RUN.metrics)
-            save_torch(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "iteration": it + 1,
-                    "history": history,
-                    "fingerprint": fp,
-                },
-                out / RUN.checkpoint,
-            )
-    bar.close()
-    if end >= cfg.iterations:
+    fit = harness.fit(ClassifierStudy(parts, y_all, num_classes, cfg, device), stop_after)
+    if fit.finished:
         save_torch(
             {
                 "model": model.state_dict(),
@@ -580,7 +518,7 @@ def _train(parts, y_all, num_classes, cfg, out: Path, init, fp, device, progress
             },
             out / RUN.model,
         )
-    return model.eval()
+    return model.eval(), fit.images_per_second
 
 
 def _sampling_weights(

@@ -318,19 +318,52 @@ def _preprocess_mapped(
     threads: int | None,
 ) -> torch.Tensor:
     """:func:`preprocess_train` of images still in a memory map: flips are negative-stride views, crops copied once."""
+    crops = crop_uint8(batch, boxes, image_size, transforms, threads)
+    return to_model_input(crops, in_channels, None, channels_last)
+
+
+def crop_uint8(
+    batch: MappedBatch,
+    boxes: torch.Tensor,
+    image_size: int = 224,
+    transforms: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> torch.Tensor:
+    """The training crops of a uint8 batch as grey uint8 (B, 1, S, S): the smallest thing a loader can ship.
+
+    Same pixels as :func:`preprocess_train` before its scaling to [0, 1]; :func:`to_model_input` finishes
+    the job on the device (a quarter of the bytes of float, a twelfth of float RGB, cross the bus).
+    """
     box_list = boxes.to(torch.int64).tolist()
     if len(box_list) != len(batch):
         raise BreastlabInputError(f"boxes: {len(box_list)} crop boxes for {len(batch)} images")
+    names = ["" if t is None else str(t) for t in transforms] if transforms is not None else [""] * len(batch)
+    bad = sorted(set(names) - {"", *_TENSOR_FLIPS})
+    if bad:
+        raise BreastlabInputError(f"transforms {bad}: crop_uint8 applies only {sorted(_TENSOR_FLIPS)}")
     out = torch.empty((len(batch), 1, image_size, image_size), dtype=torch.uint8)
 
     def resize(i: int) -> None:
         image = batch.images[batch.rows[i]]
-        if transforms[i]:
-            image = np.flip(image, _TENSOR_FLIPS[transforms[i]])
+        if names[i]:
+            image = np.flip(image, _TENSOR_FLIPS[names[i]])
         out[i, 0] = resize_uint8(image, box_list[i], image_size)
 
     _run_parallel(resize, len(batch), threads)
-    return _finish(out.float().mul_(1.0 / 255), in_channels, channels_last)
+    return out
+
+
+def to_model_input(
+    crops: torch.Tensor, in_channels: int = 1, device: torch.device | str | None = None, channels_last: bool = False
+) -> torch.Tensor:
+    """uint8 crops (B, 1, S, S) -> float in [0, 1] on ``device`` (``v / 255``), grey repeated to ``in_channels``.
+
+    The copy to the device happens before the conversion, so only uint8 crosses the bus; three
+    channels are a view of one (as the SpurBreast loader's ``convert("RGB")``, without the copies).
+    """
+    if device is not None:
+        crops = crops.to(device, non_blocking=True)
+    return _finish(crops.float().mul_(1.0 / 255), in_channels, channels_last)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}

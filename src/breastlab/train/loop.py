@@ -5,7 +5,7 @@ of the learning rate over the epochs), Adam or AdamW (constant rate); learning r
 1e-5..1e-2; weight decay 1e-4, 1e-5 or 0; the epoch with the best validation accuracy
 is kept (option: best worst-group validation accuracy).
 
-Run folder (:data:`breastlab.schemas.RUN`)::
+Run directory (the loop mechanics are :class:`breastlab.train.harness.Harness`'s)::
 
     RUN/config.json          everything that defines the run (+ checksums of store and split)
     RUN/metrics.csv          one row per epoch
@@ -32,7 +32,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,16 +69,21 @@ from breastlab.train.data import (
     split_checksum,
     split_parts,
 )
+from breastlab.train.harness import (
+    Harness,
+    Schedule,
+    Step,
+    TrainingDivergedError,
+    check_run_folder,
+    config_fingerprint,
+)
 from breastlab.train.methods import METHODS, Objective, dfr_refit
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SELECT_BY = ("val_acc", "worst_group_acc")
+__all__ = ["TrainConfig", "TrainResult", "TrainingDivergedError", "load_run_model", "predict_part", "train"]
 # Settings that do not change the result: a resumed run may use other values.
 _NOT_IN_FINGERPRINT = {"out", "device", "progress", "preload", "eval_batch_size", "store", "split"}
-
-
-class TrainingDivergedError(BreastlabInputError):
-    """The loss became NaN/inf (usually a learning rate too high for the model)."""
 
 
 @dataclass
@@ -139,12 +143,12 @@ class TrainResult:
     best_score: float
     metrics: pd.DataFrame
     summary: dict[str, Any]
+    images_per_second: float = float("nan")  # training loop of this call (the harness's measure)
 
 
 # --------------------------------------------------------------------------- helpers
 def _fingerprint(cfg: TrainConfig, store_sum: str, split_sum: str) -> dict[str, Any]:
-    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_FINGERPRINT}
-    return {**d, "store_checksum": store_sum, "split_checksum": split_sum}
+    return config_fingerprint(cfg, _NOT_IN_FINGERPRINT, store_checksum=store_sum, split_checksum=split_sum)
 
 
 def _make_optimizer(cfg: TrainConfig, params) -> tuple[torch.optim.Optimizer, Any]:
@@ -153,14 +157,6 @@ def _make_optimizer(cfg: TrainConfig, params) -> tuple[torch.optim.Optimizer, An
         return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=cfg.lr, weight_decay=cfg.wd), None
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: CSV only
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -247,37 +243,6 @@ def _prepare(cfg: TrainConfig):
     return store, man, names, parts
 
 
-def _check_run_dir(cfg: TrainConfig, resume: bool, fp: dict[str, Any]) -> dict[str, Any] | None:
-    """Refuse to overwrite another run; on resume return the checkpoint after checking its configuration."""
-    run = Path(cfg.out)
-    ckpt_path = run / RUN.checkpoint
-    cfg_path = run / RUN.config
-    if not resume:
-        if ckpt_path.exists() or cfg_path.exists():
-            raise BreastlabInputError(
-                f"{run}: holds a run already; pass --resume to continue it or choose another "
-                "--out (nothing was overwritten)"
-            )
-        return None
-    saved_fp = json.loads(cfg_path.read_text()).get("fingerprint") if cfg_path.exists() else None
-    if saved_fp is not None and saved_fp != fp:
-        diff = sorted(k for k in set(fp) | set(saved_fp) if fp.get(k) != saved_fp.get(k))
-        detail = ", ".join(f"{k}: run {saved_fp.get(k)!r} vs now {fp.get(k)!r}" for k in diff[:6])
-        raise BreastlabInputError(
-            f"{run}: cannot resume, the run was made with another configuration ({detail}); "
-            "use the same settings or another --out (nothing was overwritten)"
-        )
-    if not ckpt_path.exists():
-        return None
-    ckpt = load_torch(ckpt_path)
-    if ckpt.get("fingerprint") != fp:
-        raise BreastlabInputError(
-            f"{ckpt_path}: checkpoint belongs to another configuration; use the same settings "
-            "or another --out (nothing was overwritten)"
-        )
-    return ckpt
-
-
 def train(
     cfg: TrainConfig,
     resume: bool = False,
@@ -297,52 +262,119 @@ def train(
     fp = _fingerprint(cfg, store.checksum, split_checksum(man))
     run = Path(cfg.out)
     summary_path = run / RUN.summary
-    ckpt = _check_run_dir(cfg, resume, fp)
-    if ckpt is not None and ckpt["epoch"] >= cfg.epochs and summary_path.exists():
-        hist, summary = pd.DataFrame(ckpt["history"]), json.loads(summary_path.read_text())
-        return TrainResult(run, True, ckpt["best_epoch"], ckpt["best_score"], hist, summary)
+    check_run_folder(run, fp, resume)
+    if resume and summary_path.exists() and (run / RUN.checkpoint).exists():
+        ckpt = load_torch(run / RUN.checkpoint)
+        if ckpt.get("fingerprint") == fp and ckpt["epoch"] >= cfg.epochs:
+            hist, summary = pd.DataFrame(ckpt["history"]), json.loads(summary_path.read_text())
+            return TrainResult(run, True, ckpt["best_epoch"], ckpt["best_score"], hist, summary)
     dist = init_dist(cfg.device)
     try:
         device = resolve_device(cfg.device, dist)
-        with deterministic_kernels(device):
-            return _run(cfg, store, man, names, parts, fp, ckpt, dist, device, stop_after, on_epoch_end)
+        return _run(cfg, store, man, names, parts, fp, dist, device, stop_after, on_epoch_end)
     finally:
-        if dist.created:
-            torch.distributed.destroy_process_group()
+        dist.close()
 
 
-def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_after, on_epoch_end) -> TrainResult:
+class SpurBreastStudy:
+    """SpurBreast's batches and loss for the harness (module notes: streams, DDP shares, objectives)."""
+
+    def __init__(self, cfg: TrainConfig, source: ImageSource, parts, names, objective, dist, device, shape) -> None:
+        self.cfg, self.source, self.names, self.objective = cfg, source, names, objective
+        self.train_p, self.val_p = parts["train"], parts["val"]
+        self.dist, self.device, self.shape = dist, device, shape
+
+    def batches(self, epoch: int) -> list[tuple[np.ndarray, torch.Tensor]]:
+        """(global batch positions, their crop boxes) of ``epoch``, drawn from ``(seed, epoch)`` streams."""
+        gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, epoch, 0))
+        torch.manual_seed(derive_seed(self.cfg.seed, epoch, 1))  # dropout etc.
+        order = self.objective.sample_order(self.train_p.groups, gen)
+        boxes = random_resized_crop_boxes(len(order), *self.shape, gen)
+        starts = list(range(0, len(order), self.cfg.batch_size))
+        if self.dist.world > 1 and len(order) - starts[-1] < self.dist.world:
+            starts = starts[:-1]  # a last batch smaller than the number of ranks is dropped
+        bs = self.cfg.batch_size
+        return [(order[s : s + bs], boxes[s : s + bs]) for s in starts]
+
+    def step(self, net: nn.Module, batch, amp) -> Step:
+        cfg, dist, tp, device = self.cfg, self.dist, self.train_p, self.device
+        glob, glob_boxes = batch
+        lo, hi = _share(len(glob), dist)
+        loc = glob[lo:hi]
+        x = preprocess_train(
+            self.source.for_training(tp.index[loc]),
+            glob_boxes[lo:hi],
+            cfg.image_size,
+            cfg.in_channels,
+            [tp.transforms[i] for i in loc],
+            device,
+            device.type == "cuda",
+        )
+        y = torch.as_tensor(tp.labels[loc], device=device)
+        with amp():
+            logits = net(x).float()
+        losses = F.cross_entropy(logits, y, reduction="none")
+        sums = None
+        if self.objective.needs_group_losses:
+            g_loc = torch.as_tensor(tp.groups[loc])
+            sums = torch.zeros(len(self.names), dtype=torch.float64)
+            sums.index_add_(0, g_loc, losses.detach().double().cpu())
+            dist.all_reduce(sums)
+        coef = self.objective.coefficients(torch.as_tensor(tp.groups[glob]), sums)[lo:hi]
+        loss = (coef.to(device, torch.float32) * losses).sum() * dist.world
+        stats = torch.stack(
+            [
+                (coef * losses.detach().double().cpu()).sum(),
+                (logits.argmax(1) == y).sum().double().cpu(),
+                torch.tensor(float(len(loc))),
+            ]
+        )
+        dist.all_reduce(stats)  # every rank sees the global batch's loss: all stop together on NaN
+        return Step(loss, n=float(stats[2]), value=float(stats[0]), correct=float(stats[1]))
+
+    def evaluate(self, model: nn.Module, epoch: int) -> dict[str, Any]:
+        return _evaluate_val(model, self.source, self.val_p, self.cfg, self.device, self.dist, self.names)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"objective": self.objective.state_dict()}
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        self.objective.load_state_dict(ckpt["objective"])
+
+
+def _run(cfg, store, man, names, parts, fp, dist: DistInfo, device, stop_after, on_epoch_end) -> TrainResult:
     run = Path(cfg.out)
-    train_p, val_p = parts["train"], parts["val"]
     torch.manual_seed(cfg.seed)
-    model = get_model(cfg.model, 2, cfg.in_channels, cfg.weights, **cfg.model_kwargs)
-    if dist.world > 1 and device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = model.to(device)
-    channels_last = device.type == "cuda"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = Harness.place(get_model(cfg.model, 2, cfg.in_channels, cfg.weights, **cfg.model_kwargs), device, dist)
     optimizer, scheduler = _make_optimizer(cfg, model.parameters())
-    objective = Objective(cfg.method, train_p.groups, len(names), cfg.groupdro_eta)
-    history: list[dict[str, Any]] = []
-    start, best_score, best_epoch = 1, -math.inf, 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        objective.load_state_dict(ckpt["objective"])
-        history = list(ckpt["history"])
-        start, best_score, best_epoch = ckpt["epoch"] + 1, ckpt["best_score"], ckpt["best_epoch"]
-    net = model
-    if dist.world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    objective = Objective(cfg.method, parts["train"].groups, len(names), cfg.groupdro_eta)
     preload = (
         cfg.preload
         if cfg.preload != "auto"
         else (device.type == "cuda" and len(man) * int(np.prod(store.shape)) < 8 * 2**30)
     )
     source = ImageSource(store, man["row"].to_numpy(), device, preload=bool(preload))
+    study = SpurBreastStudy(cfg, source, parts, names, objective, dist, device, store.shape)
+    harness = Harness(
+        model,
+        optimizer,
+        scheduler,
+        Schedule("epoch", cfg.epochs),
+        device,
+        checkpoint=run / RUN.checkpoint,
+        run=run,
+        fingerprint=fp,
+        dist=dist,
+        select_metric="val_acc" if cfg.select_by == "val_acc" else "val_worst_group_acc",
+        select_name=cfg.select_by,
+        desc=f"{cfg.model} {cfg.optimizer} lr={cfg.lr:g}",
+        where=str(run),
+        hint="try a smaller --lr",
+        progress=cfg.progress,
+        tensorboard=True,
+        on_round_end=on_epoch_end,
+    )
+    harness.resume(study)
     if dist.main:
         write_json(
             {
@@ -358,134 +390,17 @@ def _run(cfg, store, man, names, parts, fp, ckpt, dist: DistInfo, device, stop_a
             },
             run / RUN.config,
         )
-    tb = _tensorboard(run) if dist.main else None
-    from tqdm.auto import tqdm
-
-    show = cfg.progress and dist.main
-    height, width = store.shape
-    epochs = tqdm(
-        range(start, cfg.epochs + 1),
-        desc=f"{cfg.model} {cfg.optimizer} lr={cfg.lr:g}",
-        initial=start - 1,
-        total=cfg.epochs,
-        unit="epoch",
-        disable=not show,
-    )
-    for ran, epoch in enumerate(epochs):
-        if stop_after is not None and ran >= stop_after:
-            break
-        t0 = time.perf_counter()
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
-        torch.manual_seed(derive_seed(cfg.seed, epoch, 1))  # dropout etc.
-        order = objective.sample_order(train_p.groups, gen)
-        boxes = random_resized_crop_boxes(len(order), height, width, gen)
-        starts = list(range(0, len(order), cfg.batch_size))
-        if dist.world > 1 and len(order) - starts[-1] < dist.world:
-            starts = starts[:-1]  # a last batch smaller than the number of ranks is dropped
-        net.train()
-        tot = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
-        for b, s in enumerate(tqdm(starts, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show), 1):
-            glob = order[s : s + cfg.batch_size]
-            lo, hi = _share(len(glob), dist)
-            loc = glob[lo:hi]
-            x = preprocess_train(
-                source.for_training(train_p.index[loc]),
-                boxes[s + lo : s + hi],
-                cfg.image_size,
-                cfg.in_channels,
-                [train_p.transforms[i] for i in loc],
-                device,
-                channels_last,
-            )
-            y = torch.as_tensor(train_p.labels[loc], device=device)
-            with autocast_context(device):
-                logits = net(x).float()
-            losses = F.cross_entropy(logits, y, reduction="none")
-            g_loc = torch.as_tensor(train_p.groups[loc])
-            sums = None
-            if objective.needs_group_losses:
-                sums = torch.zeros(len(names), dtype=torch.float64).index_add_(0, g_loc, losses.detach().double().cpu())
-                dist.all_reduce(sums)
-            coef = objective.coefficients(torch.as_tensor(train_p.groups[glob]), sums)[lo:hi]
-            loss = (coef.to(device, torch.float32) * losses).sum() * dist.world
-            stats = torch.stack(
-                [
-                    (coef * losses.detach().double().cpu()).sum(),
-                    (logits.argmax(1) == y).sum().double().cpu(),
-                    torch.tensor(float(len(loc))),
-                ]
-            )
-            dist.all_reduce(stats)
-            if not math.isfinite(float(stats[0])):
-                kept = f"{run / 'checkpoint.pt'} (epoch {epoch - 1})" if epoch > 1 else "none (first epoch)"
-                raise TrainingDivergedError(
-                    f"{run}: loss is {float(stats[0])} at epoch {epoch}, batch {b} of {len(starts)} "
-                    f"({cfg.model}, {cfg.optimizer}, lr={cfg.lr:g}); training stopped, the last good checkpoint is "
-                    f"{kept}; try a smaller --lr"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            tot += torch.stack([stats[0] * stats[2], stats[1], stats[2]])
-        lr_used = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
-        val = _evaluate_val(model, source, val_p, cfg, device, dist, names)
-        score = val["val_acc"] if cfg.select_by == "val_acc" else val["val_worst_group_acc"]
-        improved = score > best_score
-        if improved:
-            best_score, best_epoch = score, epoch
-        row = {
-            "epoch": epoch,
-            "lr": lr_used,
-            "train_loss": float(tot[0] / tot[2]),
-            "train_acc": float(tot[1] / tot[2]),
-            **val,
-            "selected": improved,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(row)
-        if dist.main:
-            # Order matters: checkpoint.pt last, so a checkpoint implies best.pt and metrics.csv of its epoch.
-            if improved:
-                save_torch(
-                    {"model": model.state_dict(), "epoch": epoch, "score": score, "select_by": cfg.select_by},
-                    run / RUN.best,
-                )
-            write_table(pd.DataFrame(history), run / RUN.metrics)
-            save_torch(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "objective": objective.state_dict(),
-                    "epoch": epoch,
-                    "best_score": best_score,
-                    "best_epoch": best_epoch,
-                    "history": history,
-                    "fingerprint": fp,
-                },
-                run / RUN.checkpoint,
-            )
-            if tb is not None:
-                for k, v in row.items():
-                    if isinstance(v, float):
-                        tb.add_scalar(k, v, epoch)
-        dist.barrier()
-        epochs.set_postfix(val_acc=f"{val['val_acc']:.3f}", best=f"{best_score:.3f}@{best_epoch}")
-        if on_epoch_end is not None:
-            on_epoch_end(row)
-    if tb is not None:
-        tb.close()
-    metrics = pd.DataFrame(history)
-    done = bool(history) and history[-1]["epoch"] >= cfg.epochs
-    if not done:
-        return TrainResult(run, False, best_epoch, best_score, metrics, {})
+    fit = harness.fit(study, stop_after)
+    metrics = fit.metrics
+    ips = fit.images_per_second
+    if not fit.finished:
+        return TrainResult(run, False, fit.best_round, fit.best_score, metrics, {}, ips)
     summary: dict[str, Any] = {}
     if dist.main:
-        summary = _finish(cfg, store, man, names, parts, source, device, best_epoch, best_score, metrics)
+        with deterministic_kernels(device):
+            summary = _finish(cfg, store, man, names, parts, source, device, fit.best_round, fit.best_score, metrics)
     dist.barrier()
-    return TrainResult(run, True, best_epoch, best_score, metrics, summary)
+    return TrainResult(run, True, fit.best_round, fit.best_score, metrics, summary, ips)
 
 
 def _share(n: int, dist: DistInfo) -> tuple[int, int]:

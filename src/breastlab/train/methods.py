@@ -129,7 +129,7 @@ def dfr_refit(
         for idx in subsamples:
             if len(np.unique(yt[idx])) < 2:
                 continue
-            lr = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=1000)
+            lr = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=1000, random_state=seed)
             lr.fit(zt[idx], yt[idx])
             coefs.append(lr.coef_[0])
             intercepts.append(lr.intercept_[0])

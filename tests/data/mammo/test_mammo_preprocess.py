@@ -197,6 +197,26 @@ def test_build_store_fixed_and_aboutalib(cohort: Path, tmp_path: Path) -> None:
     assert isinstance(ArrayStore(tmp_path / "a"), ArrayStore)
 
 
+def test_fixed_store_pixels_written_once_equal_the_shard_path(cohort: Path, tmp_path: Path, monkeypatch) -> None:
+    """A fixed-layout store written into its reserved file is byte for byte the one built from shards."""
+    import os
+
+    from breastlab.data.store import StoreWriter
+
+    ds = read_cbis_ddsm(cohort, cohort / "CBIS-DDSM")
+    once = pp.build_mammo_store(ds, tmp_path / "once", spacing=1.6, layout="fixed", size=(96, 64), progress=False)
+    slots = []
+    real = StoreWriter.reserve
+    monkeypatch.setattr(StoreWriter, "reserve", lambda self, *a: slots.append(a) or real(self, *a))
+    spied = pp.build_mammo_store(ds, tmp_path / "spied", spacing=1.6, layout="fixed", size=(96, 64), progress=False)
+    assert slots and sum(slots[0][1]) == len(ds.manifest) == len(spied)
+    monkeypatch.setattr(StoreWriter, "reserve", lambda self, *a: None)  # the shard path of earlier versions
+    twice = pp.build_mammo_store(ds, tmp_path / "twice", spacing=1.6, layout="fixed", size=(96, 64), progress=False)
+    for name in ("images.npy", "manifest.parquet", "findings.parquet", "store.json"):
+        assert (tmp_path / "once" / name).read_bytes() == (tmp_path / "twice" / name).read_bytes(), name
+    assert once.checksum == twice.checksum and not os.path.exists(tmp_path / "once" / ".shards")
+
+
 def test_missing_spacing_reported(tmp_path: Path) -> None:
     from breastlab.data.mammo import MammoDataset
     from breastlab.problems import ProblemLog

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +55,10 @@ from PIL import Image
 from scipy import ndimage
 
 from breastlab._io import write_json
+from breastlab._lock import locks_folder
 from breastlab.data.mammo._dataset import MammoDataset
-from breastlab.data.store import ArrayStore, StoreWriter
+from breastlab.data.runner import JobRunner
+from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -461,6 +462,7 @@ def _settings(
     )
 
 
+@locks_folder("out")  # one writer per store folder
 def build_mammo_store(
     dataset: MammoDataset,
     out: str | os.PathLike,
@@ -488,7 +490,9 @@ def build_mammo_store(
     settings = _settings(method, spacing, layout, size, pectoral, seg_stride, fallback_spacing)
     check_workers(workers)
     out = Path(out)
-    finished = _finished(out, settings, overwrite)
+    # the dataset's images and findings (local paths included: only the digest is kept) and the settings
+    inputs = fingerprint(images=dataset.manifest, findings=dataset.findings, settings=settings.as_dict())
+    finished = _finished(out, settings, overwrite, inputs)
     if finished is not None:
         return finished
     dtype = "uint8" if settings.method == "aboutalib2018" else "uint16"
@@ -504,7 +508,7 @@ def build_mammo_store(
             "subtract pixel_mean * 255 at load time (subtract_mean)"
         ),
     }
-    writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta)
+    writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta, inputs=inputs)
     problems = ProblemLog()
     for p in dataset.problems.problems:
         problems.add(p.item, p.stage, p.message)
@@ -516,8 +520,11 @@ def build_mammo_store(
             STAGE,
             f"image {rec.image_id} (patient {rec.patient_id}): no image file located; not preprocessed",
         )
-    done = writer.done_keys()
     keys = sorted(located["patient_id"].astype(str).unique())
+    if settings.layout == "fixed" and keys:  # every located image one stored image: pixels written once
+        per_patient = located["patient_id"].astype(str).value_counts()
+        writer.reserve(keys, [int(per_patient[k]) for k in keys])
+    done = writer.done_keys()
     jobs = [
         _Job(
             k,
@@ -533,7 +540,9 @@ def build_mammo_store(
         for k in keys
         if k not in done
     ]
-    _run(jobs, workers, progress)
+    with JobRunner(min(workers, max(1, len(jobs))), problems, STAGE, preload=WORKER_MODULES,
+                   desc="mammo preprocess", progress=progress) as runner:  # fmt: skip
+        runner.run(_process_patient, jobs, key=lambda job: job.key, initial=len(keys) - len(jobs))
     for path in sorted(writer.shard_dir.glob("*.problems.json")):
         for item, message in json.loads(path.read_text()):
             problems.add(item, STAGE, message)
@@ -546,7 +555,7 @@ def build_mammo_store(
     return store
 
 
-def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> ArrayStore | None:
+def _finished(out: Path, settings: PreprocessSettings, overwrite: bool, inputs: dict[str, str]) -> ArrayStore | None:
     if not (out / "store.json").exists():
         path = out / ".shards" / "settings.json"
         if path.exists():
@@ -568,31 +577,11 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool) -> Array
             f"{out}: holds a store made with {store.meta.get('preprocess')}, not "
             f"{settings.as_dict()}; choose another folder or pass overwrite=True"
         )
+    check_fingerprint(out, store.meta.get("fingerprint"), inputs, "the finished store")
     return store
 
 
-def _run(jobs: list[_Job], workers: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc="mammo preprocess", unit="patient", disable=not progress)
-    try:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                _process_patient(job)
-                bar.update(1)
-            return
-        import multiprocessing
-
-        ctx = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures = [pool.submit(_process_patient, job) for job in jobs]
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update(1)
-    finally:
-        bar.close()
+WORKER_MODULES = ["breastlab.data.mammo.preprocess", "breastlab.data.mammo.dicom", "PIL.Image", "scipy.ndimage"]
 
 
 def _spacing_of(rec: pd.Series, found: tuple[float, float] | None, fallback: float | None):
@@ -665,7 +654,7 @@ def _process_patient(job: _Job) -> None:
     _write_json(problems, state / f"{StoreWriter._safe(job.key)}.problems.json")
     if not images:
         return
-    writer = StoreWriter(job.out, layout=job.settings.layout, dtype=job.dtype, shape=job.shape)
+    writer = StoreWriter.open(job.out)
     man = pd.DataFrame(rows)
     fin = pd.DataFrame(finding_rows, columns=[*job.findings.columns, "orig_x0", "orig_y0", "orig_x1", "orig_y1"])
     for col in ("x0", "y0", "x1", "y1", "orig_x0", "orig_y0", "orig_x1", "orig_y1"):

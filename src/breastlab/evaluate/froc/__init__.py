@@ -9,6 +9,7 @@ from breastlab.evaluate.froc._analysis import or_froc
 from breastlab.evaluate.froc._data import (
     FROCData,
     froc_from_arrays,
+    froc_from_marks,
     froc_from_tables,
     jafroc_tables,
     read_jafroc,
@@ -22,6 +23,7 @@ from breastlab.evaluate.froc._fom import (
     froc_fom_and_covariance,
     jackknife_foms,
 )
+from breastlab.evaluate.froc._standalone import StandaloneResult, standalone_vs_readers
 
 __all__ = [
     "FROCData",
@@ -31,9 +33,12 @@ __all__ = [
     "froc_fom",
     "froc_fom_and_covariance",
     "froc_from_arrays",
+    "froc_from_marks",
     "froc_from_tables",
     "jackknife_foms",
     "or_froc",
+    "standalone_vs_readers",
+    "StandaloneResult",
     "jafroc_tables",
     "read_jafroc",
     "write_jafroc",

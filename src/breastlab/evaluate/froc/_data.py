@@ -511,3 +511,59 @@ def jafroc_tables(data: FROCData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
         }
     )
     return truth, nl, ll
+
+
+#: the long-table names of the mark columns (the reader-study / mrmc vocabulary, then JAFROC's)
+MARK_ALIASES = {
+    "reader": ("reader", "reader_id", "ReaderID"),
+    "treatment": ("treatment", "condition", "modality", "ModalityID"),
+    "case": ("case", "case_id", "CaseID"),
+    "lesion": ("lesion", "lesion_id", "LesionID"),
+    "rating": ("rating", "score"),
+    "weight": ("weight", "Weight"),
+}
+
+
+def _resolve(df: pd.DataFrame, roles: Sequence[str], what: str, optional: Sequence[str] = ()) -> dict[str, str]:
+    out, missing = {}, []
+    for role in roles:
+        name = next((a for a in MARK_ALIASES[role] if a in df.columns), None)
+        if name is None and role not in optional:
+            missing.append("/".join(MARK_ALIASES[role]))
+        out[role] = name
+    if missing:
+        raise BreastlabInputError(f"{what} lacks column(s) {missing}; it has {[str(c) for c in df.columns]}")
+    return out
+
+
+def froc_from_marks(
+    marks: pd.DataFrame,
+    lesions: pd.DataFrame,
+    *,
+    treatments: Sequence | None = None,
+    readers: Sequence | None = None,
+) -> FROCData:
+    """A FROC study from one long table of marks in the reader-study vocabulary.
+
+    ``marks``: one row per mark with reader, treatment (or ``condition``), case (or ``case_id``),
+    lesion (``lesion_id``: the lesion the mark localises; 0 or empty for a non-lesion
+    localisation) and rating (or ``score``). ``lesions``: every case with its lesions, case,
+    lesion (0 for a case without lesions) and optionally weight (default equal weights). Errors
+    name the row of the marks table (header = row 1).
+    """
+    cm = _resolve(marks, ("reader", "treatment", "case", "lesion", "rating"), "marks table")
+    cl = _resolve(lesions, ("case", "lesion", "weight"), "lesions table", optional=("weight",))
+    les = pd.to_numeric(marks[cm["lesion"]], errors="coerce").fillna(0)
+    truth = pd.DataFrame(
+        {
+            "CaseID": lesions[cl["case"]],
+            "LesionID": lesions[cl["lesion"]],
+            "Weight": lesions[cl["weight"]] if cl["weight"] else 0.0,
+        },
+        index=lesions.index,
+    )
+    base = {"ReaderID": marks[cm["reader"]], "ModalityID": marks[cm["treatment"]], "CaseID": marks[cm["case"]]}
+    nl = pd.DataFrame({**base, "NL_Rating": marks[cm["rating"]]}, index=marks.index)[les == 0]
+    ll = pd.DataFrame({**base, "LesionID": les, "LL_Rating": marks[cm["rating"]]}, index=marks.index)[les != 0]
+    names = {"truth": "lesions table", "nl": "marks table (NL mark)", "ll": "marks table (lesion mark)"}
+    return froc_from_tables(truth, nl, ll, names=names, treatments=treatments, readers=readers)

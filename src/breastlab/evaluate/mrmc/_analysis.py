@@ -20,7 +20,13 @@ from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
 from breastlab.evaluate.mrmc._fom import _check, fom_and_covariance
 
-_FOM_LABEL = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity"}
+_FOM_LABEL = {
+    "auc": "AUC",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "pauc": "partial AUC",
+    "binormal_auc": "binormal AUC",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +114,7 @@ class ORHillisResult:
     fixed_cases_differences: pd.DataFrame
     fixed_cases_treatment_foms: pd.DataFrame
     notes: tuple[str, ...] = ()
+    design: str = "fully crossed"
     label: str | None = None  # printed name of the figure of merit (default from fom_name)
     description: str | None = None  # one-line description of the figure of merit
 
@@ -121,6 +128,8 @@ class ORHillisResult:
             return self.description
         if self.fom_name == "auc":
             return "empirical ROC AUC"
+        if self.fom_name == "binormal_auc":
+            return "binormal ROC AUC (maximum likelihood, as MRMCaov binormal_auc)"
         return f"{self.fom_name} at rating >= {self.threshold:g}"
 
     # ------------------------------------------------------------------ output
@@ -135,7 +144,7 @@ class ORHillisResult:
             "MRMC analysis: Obuchowski-Rockette model with Hillis (2007) degrees of freedom",
             f"Design: {_count(len(self.readers), 'reader')} x {len(self.treatments)} treatments x "
             f"{self.n_positive + self.n_negative} cases ({self.n_positive} diseased, {self.n_negative} non-diseased), "
-            "fully crossed",
+            f"{self.design}",
             f"Figure of merit: {fom_desc}; case covariance: {self.cov_method}",
             f"Differences are first minus second treatment in the order {', '.join(self.treatments)}",
             "",
@@ -256,6 +265,7 @@ class ORHillisResult:
             "readers": list(self.readers),
             "n_positive": self.n_positive,
             "n_negative": self.n_negative,
+            "design": self.design,
             "components": self.components.to_dict(),
             "random_readers_random_cases": {"test": test(self.test)},
             "fixed_readers_random_cases": {"test": test(self.fixed_readers_test)},
@@ -363,7 +373,7 @@ def _trt_frame(
 
 def _constant_rating_notes(data: MRMCData, foms: np.ndarray, lab: str) -> list[str]:
     notes = []
-    const = np.ptp(data.ratings, axis=-1) == 0
+    const = (np.nanmax(data.ratings, axis=-1) - np.nanmin(data.ratings, axis=-1)) == 0
     for i, j in zip(*np.nonzero(const), strict=True):
         notes.append(
             f"reader {data.readers[j]} gave every case the same rating under treatment {data.treatments[i]}: "
@@ -406,6 +416,8 @@ def or_hillis(
     cov: str | None = None,
     threshold: float | None = None,
     alpha: float = 0.05,
+    partial=None,
+    focus: str = "specificity",
 ) -> ORHillisResult:
     """Obuchowski-Rockette MRMC analysis with Hillis's corrections, from a long table.
 
@@ -418,8 +430,9 @@ def or_hillis(
     treatments, readers : sequence, optional
         Level order (default sorted). Differences are reported as earlier minus
         later treatment, e.g. ``treatments=["aided", "unaided"]`` gives aided - unaided.
-    fom : {"auc", "sensitivity", "specificity"}
-        Empirical ROC AUC, or sensitivity / specificity of the call ``rating >= threshold``.
+    fom : {"auc", "sensitivity", "specificity", "pauc"}
+        Empirical ROC AUC, sensitivity / specificity of the call ``rating >= threshold``, or the
+        partial AUC over ``partial`` = (low, high) of ``focus`` (as pROC / MRMCaov; jackknife).
     cov : {"delong", "jackknife"}, optional
         Case covariance of the reader x treatment FOMs; default DeLong for the
         AUC, jackknife otherwise (DeLong is defined for the AUC only).
@@ -462,7 +475,7 @@ def or_hillis(
         treatments=treatments,
         readers=readers,
     )
-    return or_hillis_arrays(study, fom=fom, cov=cov, threshold=threshold, alpha=alpha)
+    return or_hillis_arrays(study, fom=fom, cov=cov, threshold=threshold, alpha=alpha, partial=partial, focus=focus)
 
 
 def or_hillis_arrays(
@@ -472,10 +485,12 @@ def or_hillis_arrays(
     cov: str | None = None,
     threshold: float | None = None,
     alpha: float = 0.05,
+    partial=None,
+    focus: str = "specificity",
 ) -> ORHillisResult:
     """:func:`or_hillis` on an :class:`MRMCData` (e.g. from :func:`mrmc_arrays` or the Roe-Metz simulator)."""
     cov = cov or ("delong" if fom == "auc" else "jackknife")
-    _check(fom, cov, threshold)
+    _check(fom, cov, threshold, partial)
     if not 0 < alpha < 1:
         raise BreastlabInputError(f"alpha must be in (0, 1), got {alpha}")
     t, r, n = study.ratings.shape
@@ -483,7 +498,11 @@ def or_hillis_arrays(
         raise BreastlabInputError(
             f"an MRMC comparison needs at least 2 treatments; the study has {t} ({list(study.treatments)})"
         )
-    theta, c = fom_and_covariance(study.ratings.reshape(t * r, n), study.truth, fom=fom, cov=cov, threshold=threshold)
+    kw = {"fom": fom, "cov": cov, "threshold": threshold, "partial": partial, "focus": focus}
+    if study.reader_groups is None:
+        theta, c = fom_and_covariance(study.ratings.reshape(t * r, n), study.truth, **kw)
+    else:
+        theta, c = _grouped_fom_and_covariance(study, **kw)
     foms = theta.reshape(t, r)
     return or_hillis_foms(
         foms,
@@ -497,7 +516,33 @@ def or_hillis_arrays(
         threshold=threshold,
         alpha=alpha,
         notes=_constant_rating_notes(study, foms, _FOM_LABEL[fom]),
+        description=_partial_description(partial, focus) if fom == "pauc" else None,
+        reader_groups=study.reader_groups,
+        design=study.design,
     )
+
+
+def _partial_description(partial, focus: str) -> str:
+    from breastlab.evaluate.stats.partial import check_partial
+
+    lo, hi = check_partial(partial, focus)
+    return f"partial area under the empirical ROC curve, {focus} {lo:g}-{hi:g} (uncorrected, as pROC)"
+
+
+def _grouped_fom_and_covariance(study: MRMCData, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """FOMs and covariance of a split-plot study: each reader group on its own cases; zero across groups."""
+    t, r, _ = study.ratings.shape
+    theta = np.empty(t * r)
+    c = np.zeros((t * r, t * r))
+    for g in np.unique(study.reader_groups):
+        rdr = np.flatnonzero(study.reader_groups == g)
+        cases = np.flatnonzero(~np.isnan(study.ratings[0, rdr[0]]))
+        sub = study.ratings[:, rdr][:, :, cases].reshape(t * len(rdr), len(cases))
+        th, cv = fom_and_covariance(sub, study.truth[cases], **kwargs)
+        idx = (np.arange(t)[:, None] * r + rdr[None, :]).ravel()
+        theta[idx] = th
+        c[np.ix_(idx, idx)] = cv
+    return theta, c
 
 
 def or_hillis_foms(
@@ -516,6 +561,8 @@ def or_hillis_foms(
     description: str | None = None,
     bounded: bool = True,
     notes: Sequence[str] = (),
+    reader_groups: np.ndarray | None = None,
+    design: str = "fully crossed",
 ) -> ORHillisResult:
     """The OR-Hillis analysis from reader x treatment figures of merit and their case covariance.
 
@@ -533,7 +580,7 @@ def or_hillis_foms(
         raise BreastlabInputError(f"an MRMC comparison needs at least 2 treatments; got {t} ({list(treatments)})")
     if not 0 < alpha < 1:
         raise BreastlabInputError(f"alpha must be in (0, 1), got {alpha}")
-    mom = _or.or_moments(foms, c)
+    mom = _or.or_moments(foms, c, reader_groups)
     lab = label or _FOM_LABEL.get(fom, fom)
     trts, rdrs = tuple(treatments), tuple(readers)
 
@@ -620,4 +667,5 @@ def or_hillis_foms(
         notes=tuple(notes) + tuple(_degenerate_notes(trts, rdrs, foms, mom, lab)),
         label=label,
         description=description,
+        design=design,
     )

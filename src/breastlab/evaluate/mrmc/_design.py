@@ -4,9 +4,10 @@ A multi-reader multi-case (MRMC) study in long form has one row per reading:
 reader, treatment (modality / condition), case, truth (0/1) and rating
 (higher = more suspicious). The OR analysis here needs the fully crossed
 (factorial) design: every reader reads every case under every treatment,
-exactly once. Other designs (split-plot, cases nested in readers, missing
-readings) get a :class:`~breastlab.errors.BreastlabInputError` naming what
-is missing until they are supported.
+exactly once, or the split-plot designs of Hillis (2014): reader groups,
+each reading its own cases under every treatment (cases nested within readers
+when each group is one reader). Any other pattern of missing readings gets a
+:class:`~breastlab.errors.BreastlabInputError` naming the missing reader x case cells.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ class MRMCData:
     under treatment ``treatments[i]``; ``truth[k]`` is True for diseased cases.
     """
 
-    ratings: np.ndarray  # (t, r, N) float64
+    ratings: np.ndarray  # (t, r, N) float64; NaN where a reader did not read a case (split-plot designs)
     truth: np.ndarray  # (N,) bool
     treatments: tuple[str, ...]
     readers: tuple[str, ...]
     cases: tuple[str, ...]
+    reader_groups: np.ndarray | None = None  # (r,) case-set group of each reader; None: fully crossed
+    design: str = "fully crossed"
 
     @property
     def n_positive(self) -> int:
@@ -47,7 +50,7 @@ def _levels(values: pd.Series, order: Sequence | None, column: str) -> tuple[np.
     """Integer codes and level labels; ``order`` fixes (and may subset-check) the level order."""
     if order is None:
         codes, uniques = pd.factorize(values, sort=True)
-        return codes, list(uniques)
+        return codes, pd.Index(uniques).tolist()  # plain Python values: messages show 3, not np.int64(3)
     order = list(order)
     if len(set(map(str, order))) != len(order):
         raise BreastlabInputError(f"{column}: the order {order!r} lists a level twice")
@@ -134,6 +137,7 @@ def mrmc_arrays(
     t_code, t_levels = _levels(df[treatment], treatments, treatment)
     r_code, r_levels = _levels(df[reader], readers, reader)
     c_code, c_levels = pd.factorize(df[case], sort=True)
+    c_levels = pd.Index(c_levels).tolist()
     t, r, n = len(t_levels), len(r_levels), len(c_levels)
 
     cell = (t_code * r + r_code) * n + c_code
@@ -145,16 +149,9 @@ def mrmc_arrays(
             f"reader {r_levels[j]!r} rated case {c_levels[c]!r} under treatment {t_levels[i]!r} "
             f"{int(counts[k])} times; each (reader, treatment, case) must appear once"
         )
-    if (counts == 0).any():
-        empty = np.flatnonzero(counts == 0)
-        i, j, c = empty[0] // (r * n), (empty[0] // n) % r, empty[0] % n
-        raise BreastlabInputError(
-            f"design is not fully crossed: {len(empty)} of {t * r * n} (treatment, reader, case) readings are "
-            f"missing, e.g. reader {r_levels[j]!r} / treatment {t_levels[i]!r} / case {c_levels[c]!r}. "
-            "Only fully crossed designs (every reader reads every case under every treatment) are supported."
-        )
+    groups, design = _design(counts.reshape(t, r, n) > 0, t_levels, r_levels, list(c_levels))
 
-    ratings = np.empty(t * r * n, dtype=np.float64)
+    ratings = np.full(t * r * n, np.nan)
     ratings[cell] = score
     case_truth = np.full(n, -1, dtype=np.int8)
     case_truth[c_code] = y
@@ -166,13 +163,69 @@ def mrmc_arrays(
         raise BreastlabInputError(
             f"the study needs both diseased and non-diseased cases; all {n} cases have {truth} = {int(positive[0])}"
         )
+    if groups is not None:
+        for g in np.unique(groups):
+            sub = positive[(counts.reshape(t, r, n) > 0)[0, np.flatnonzero(groups == g)[0]]]
+            if sub.all() or not sub.any():
+                names = [str(r_levels[j]) for j in np.flatnonzero(groups == g)]
+                raise BreastlabInputError(
+                    f"readers {names} read only {'diseased' if sub.all() else 'non-diseased'} cases; each reader "
+                    "group of a split-plot study needs diseased and non-diseased cases"
+                )
     return MRMCData(
         ratings=ratings.reshape(t, r, n),
         truth=positive,
         treatments=tuple(map(str, t_levels)),
         readers=tuple(map(str, r_levels)),
         cases=tuple(map(str, c_levels)),
+        reader_groups=groups,
+        design=design,
     )
+
+
+def _design(present: np.ndarray, t_levels, r_levels, c_levels) -> tuple[np.ndarray | None, str]:
+    """Reader groups of a fully crossed, split-plot or cases-within-readers design; an error naming missing cells.
+
+    Split-plot (Hillis 2014): readers fall into groups, each group reads its own cases (no case
+    is read by two groups), every reader of a group reads all its cases under every treatment.
+    One reader per group is the design MRMCaov calls cases nested within readers.
+    """
+    t, r, n = present.shape
+    if present.all():
+        return None, "fully crossed"
+
+    def missing_cells(cells: list[tuple[int, int, int]]) -> str:
+        shown = ", ".join(f"reader {r_levels[j]!r} x case {c_levels[c]!r} ({t_levels[i]!r})" for i, j, c in cells[:5])
+        return shown + (f" and {len(cells) - 5} more" if len(cells) > 5 else "")
+
+    # every reader reads the same cases under every treatment
+    uneven = present != present.any(axis=0, keepdims=True)
+    if uneven.any():
+        cells = [tuple(map(int, x)) for x in np.argwhere(uneven)]
+        raise BreastlabInputError(
+            f"readers must read their cases under every treatment; {len(cells)} reading(s) missing: "
+            f"{missing_cells(cells)}"
+        )
+    reads = present[0]  # (r, n)
+    keys = {}
+    groups = np.array([keys.setdefault(reads[j].tobytes(), len(keys)) for j in range(r)])
+    sets = np.array([reads[np.flatnonzero(groups == g)[0]] for g in range(len(keys))])  # (G, n)
+    shared = sets.sum(axis=0) > 1
+    if shared.any():
+        # readers share some cases but not all: name what the crossed version of the overlap lacks
+        c = int(np.flatnonzero(shared)[0])
+        readers_c = np.flatnonzero(reads[:, c])
+        union = reads[readers_c].any(axis=0)
+        cells = [(0, int(j), int(k)) for j in readers_c for k in np.flatnonzero(union & ~reads[j])]
+        raise BreastlabInputError(
+            "the design is none of fully crossed, split-plot (reader groups with their own cases) or cases nested "
+            f"within readers: readers {[str(r_levels[j]) for j in readers_c]} share case {c_levels[c]!r} but not "
+            f"all their cases; {len(cells)} reader x case cell(s) missing for a crossed block: {missing_cells(cells)}"
+        )
+    n_groups = len(keys)
+    if n_groups == r:
+        return groups, "cases nested within readers"
+    return groups, f"split-plot ({n_groups} reader groups, each with its own cases)"
 
 
 def _truth_values(series: pd.Series, column: str) -> np.ndarray:

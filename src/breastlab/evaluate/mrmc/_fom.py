@@ -46,15 +46,27 @@ import numpy as np
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate._delong import delong_components
 
-FOMS = ("auc", "sensitivity", "specificity")
+FOMS = ("auc", "sensitivity", "specificity", "pauc", "binormal_auc")
 COV_METHODS = ("delong", "jackknife")
 
 
-def _check(fom: str, cov: str, threshold: float | None) -> None:
+def _check(fom: str, cov: str, threshold: float | None, partial=None) -> None:
     if fom not in FOMS:
         raise BreastlabInputError(f"fom must be one of {FOMS}, got {fom!r}")
     if cov not in COV_METHODS:
         raise BreastlabInputError(f"cov must be one of {COV_METHODS}, got {cov!r}")
+    if fom == "binormal_auc":
+        if cov == "delong":
+            raise BreastlabInputError(
+                "DeLong covariance is for the empirical AUC; use cov='jackknife' for 'binormal_auc'"
+            )
+        return
+    if fom == "pauc":
+        if partial is None:
+            raise BreastlabInputError("fom='pauc' needs partial=(low, high), e.g. a specificity range (0.8, 1)")
+        if cov == "delong":
+            raise BreastlabInputError("DeLong covariance is defined for the full AUC; use cov='jackknife' for 'pauc'")
+        return
     if fom != "auc" and threshold is None:
         raise BreastlabInputError(f"fom={fom!r} needs a threshold (a case is called positive when rating >= threshold)")
     if fom != "auc" and cov == "delong":
@@ -102,6 +114,24 @@ def _leave_one_out(fom: str, ratings: np.ndarray, truth: np.ndarray, threshold: 
     return theta, loo
 
 
+def _partial_aucs(ratings: np.ndarray, truth: np.ndarray, partial, focus: str) -> np.ndarray:
+    from breastlab.evaluate.stats.partial import partial_auc
+
+    flat = ratings.reshape(-1, ratings.shape[-1])
+    return np.array([partial_auc(truth, col, partial, focus) for col in flat]).reshape(ratings.shape[:-1])
+
+
+def _partial_leave_one_out(ratings: np.ndarray, truth: np.ndarray, partial, focus: str):
+    """Partial AUCs and their leave-one-case-out values, recomputed (the area has no closed-form update)."""
+    theta = _partial_aucs(ratings, truth, partial, focus)
+    n = ratings.shape[-1]
+    loo = np.empty(ratings.shape, dtype=np.float64)
+    for k in range(n):
+        keep = np.arange(n) != k
+        loo[..., k] = _partial_aucs(ratings[..., keep], truth[keep], partial, focus)
+    return theta, loo
+
+
 def fom_and_covariance(
     ratings: np.ndarray,
     truth: np.ndarray,
@@ -109,13 +139,22 @@ def fom_and_covariance(
     fom: str = "auc",
     cov: str = "delong",
     threshold: float | None = None,
+    partial=None,
+    focus: str = "specificity",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Figures of merit ``(..., K)`` and their case covariance ``(..., K, K)``.
 
     ``ratings``: ``(..., K, N)``, higher = more suspicious; ``truth``: ``(N,)``
     booleans (True = diseased). See the module docstring for the formulas.
+    ``fom="pauc"``: the partial area under the empirical ROC curve over ``partial`` =
+    (low, high) of ``focus`` (specificity or sensitivity), uncorrected, as pROC's
+    ``auc(partial.auc = ...)`` and MRMCaov's ``empirical_auc(partial = ...)``
+    (:func:`breastlab.evaluate.stats.partial_auc`); jackknife covariance only.
+    ``fom="binormal_auc"``: the binormal maximum-likelihood AUC of each reader's ordinal
+    ratings, as MRMCaov's ``binormal_auc`` (:mod:`breastlab.evaluate.mrmc._binormal`);
+    jackknife covariance (each left-out sample refitted).
     """
-    _check(fom, cov, threshold)
+    _check(fom, cov, threshold, partial)
     ratings = np.asarray(ratings, dtype=np.float64)
     truth = np.asarray(truth, dtype=bool)
     m, n = int(truth.sum()), int((~truth).sum())
@@ -128,8 +167,18 @@ def fom_and_covariance(
         raise BreastlabInputError(
             f"the case jackknife needs at least 2 diseased and 2 non-diseased cases; got {m} and {n}"
         )
-    theta, loo = _leave_one_out(fom, ratings, truth, threshold)
-    if fom != "auc":  # a proportion depends only on its own group of cases: jackknife over that group
+    if fom == "pauc":
+        theta, loo = _partial_leave_one_out(ratings, truth, partial, focus)
+    elif fom == "binormal_auc":
+        from breastlab.evaluate.mrmc._binormal import binormal_leave_one_out
+
+        theta, loo = binormal_leave_one_out(ratings, truth)
+    else:
+        theta, loo = _leave_one_out(fom, ratings, truth, threshold)
+    if fom in (
+        "sensitivity",
+        "specificity",
+    ):  # a proportion depends only on its own group of cases: jackknife over that group
         loo = loo[..., truth] if fom == "sensitivity" else loo[..., ~truth]
     big_n = loo.shape[-1]
     d = loo - loo.mean(axis=-1, keepdims=True)
@@ -137,12 +186,24 @@ def fom_and_covariance(
 
 
 def figure_of_merit(
-    ratings: np.ndarray, truth: np.ndarray, *, fom: str = "auc", threshold: float | None = None
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    *,
+    fom: str = "auc",
+    threshold: float | None = None,
+    partial=None,
+    focus: str = "specificity",
 ) -> np.ndarray:
     """Figures of merit only, ``(..., K)``."""
-    _check(fom, "jackknife", threshold)
+    _check(fom, "jackknife", threshold, partial)
     ratings = np.asarray(ratings, dtype=np.float64)
     truth = np.asarray(truth, dtype=bool)
+    if fom == "pauc":
+        return _partial_aucs(ratings, truth, partial, focus)
+    if fom == "binormal_auc":
+        from breastlab.evaluate.mrmc._binormal import binormal_aucs
+
+        return binormal_aucs(ratings, truth)
     if fom == "auc":
         return auc_components(ratings, truth)[0]
     hit = ratings >= threshold

@@ -59,6 +59,18 @@ with normal quantiles; each reader's own difference uses that reader's
 :math:`SE^2 = \mathrm{Var}_{ij} + \mathrm{Var}_{i'j} - 2\mathrm{Cov}_{ii'j}`.
 
 Random readers, fixed cases: :math:`F = MS(T)/MS(TR)` on (t-1, (t-1)(r-1)) df.
+
+Split-plot designs (reader groups, each reading its own cases in every treatment; Hillis 2014
+section on split-plot designs, MRMCaov's design 2 when every group has one reader): cases
+read by different groups are independent, so Cov2 and Cov3 are averaged over the P ordered
+pairs of readers in the same group only, and each :math:`(r-1)` or :math:`r` factor in front
+of a covariance above becomes its expected share: with :math:`f = P / (r(r-1))`,
+:math:`E[MS(TR)] = \sigma^2_{TR} + \mathrm{Var} - \mathrm{Cov}_1 - f(\mathrm{Cov}_2 - \mathrm{Cov}_3)`
+and the reader-averaged difference has variance
+:math:`\frac{2}{r}[\sigma^2_{TR} + \mathrm{Var} - \mathrm{Cov}_1 + (r-1)f(\mathrm{Cov}_2 - \mathrm{Cov}_3)]`,
+which gives the denominator :math:`MS(TR) + r f \max(\mathrm{Cov}_2 - \mathrm{Cov}_3, 0)` (and
+:math:`f \max(\mathrm{Cov}_{2,i}, 0)` in the single-treatment SE); f = 1 is the fully crossed
+design above, f = 0 (cases nested within readers) leaves MS(TR) alone, as MRMCaov does.
 """
 
 from __future__ import annotations
@@ -88,6 +100,7 @@ class ORMoments:
     cov2_i: np.ndarray  # (B..., t)
     var_j: np.ndarray  # (B..., r) error variance of each reader (averaged over treatments)
     cov1_j: np.ndarray  # (B..., r) Cov1 of each reader
+    pair_fraction: float = 1.0  # share of reader pairs that read the same cases (1 crossed, 0 nested)
 
     @property
     def t(self) -> int:
@@ -99,12 +112,13 @@ class ORMoments:
 
     @property
     def var_tr(self) -> np.ndarray:
-        return self.ms_tr - self.var + self.cov1 + np.maximum(self.cov2 - self.cov3, 0.0)
+        f = self.pair_fraction
+        return self.ms_tr - self.var + self.cov1 + f * np.maximum(self.cov2 - self.cov3, 0.0)
 
     @property
     def var_r(self) -> np.ndarray:
-        t = self.t
-        return (self.ms_r - self.var_tr - self.var - (t - 1) * self.cov1 + self.cov2 + (t - 1) * self.cov3) / t
+        t, f = self.t, self.pair_fraction
+        return (self.ms_r - self.var_tr - self.var - (t - 1) * self.cov1 + f * (self.cov2 + (t - 1) * self.cov3)) / t
 
 
 def _masked_mean(c: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -114,8 +128,15 @@ def _masked_mean(c: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (c * mask).sum(axis=(-4, -3, -2, -1)) / k
 
 
-def or_moments(fom: np.ndarray, cov: np.ndarray) -> ORMoments:
-    """OR moments from FOMs ``(B..., t, r)`` and their covariance ``(B..., t*r, t*r)`` (treatment-major)."""
+def or_moments(fom: np.ndarray, cov: np.ndarray, groups: np.ndarray | None = None) -> ORMoments:
+    """OR moments from FOMs ``(B..., t, r)`` and their covariance ``(B..., t*r, t*r)`` (treatment-major).
+
+    ``groups`` ``(r,)``: the case set each reader read (split-plot: readers in different groups
+    read different cases; one reader per group: cases nested within readers). Cov2 and Cov3 are
+    then averaged over the pairs of readers that share cases only, and ``pair_fraction`` (the
+    share of such pairs, P / (r (r-1))) enters every formula where a crossed design has r - 1
+    partner readers (see the module docstring). None: fully crossed.
+    """
     fom = np.asarray(fom, dtype=np.float64)
     t, r = fom.shape[-2:]
     c = np.asarray(cov, dtype=np.float64).reshape(fom.shape[:-2] + (t, r, t, r))
@@ -130,13 +151,19 @@ def or_moments(fom: np.ndarray, cov: np.ndarray) -> ORMoments:
 
     same_i = np.eye(t, dtype=bool)[:, None, :, None]
     same_j = np.eye(r, dtype=bool)[None, :, None, :]
+    g = np.zeros(r, dtype=np.int64) if groups is None else np.asarray(groups)
+    partners = (g[:, None] == g[None, :]) & ~np.eye(r, dtype=bool)  # reader pairs sharing cases
+    n_pairs = int(partners.sum())
+    share = n_pairs / (r * (r - 1)) if r > 1 else 1.0
+    pair_j = partners[None, :, None, :]
     within_i = np.einsum("...iaib->...iab", c)  # (B, t, r, r)
     diag_i = np.einsum("...iaa->...ia", within_i)  # (B, t, r)
     within_j = np.einsum("...iaja->...aij", c)  # (B, r, t, t)
     diag_j = np.einsum("...aii->...ai", within_j)  # (B, r, t)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov2_i = (within_i.sum(axis=(-2, -1)) - diag_i.sum(axis=-1)) / (r * (r - 1))
+        cov2_i = (within_i * partners).sum(axis=(-2, -1)) / n_pairs if n_pairs else np.zeros(diag_i.shape[:-1])
         cov1_j = (within_j.sum(axis=(-2, -1)) - diag_j.sum(axis=-1)) / (t * (t - 1))
+    no_pairs = np.zeros(c.shape[:-4])
     return ORMoments(
         fom=fom,
         cov=c,
@@ -145,13 +172,14 @@ def or_moments(fom: np.ndarray, cov: np.ndarray) -> ORMoments:
         ms_tr=ms_tr,
         var=_masked_mean(c, same_i & same_j),
         cov1=_masked_mean(c, ~same_i & same_j),
-        cov2=_masked_mean(c, same_i & ~same_j),
-        cov3=_masked_mean(c, ~same_i & ~same_j),
+        cov2=_masked_mean(c, same_i & pair_j) if n_pairs else no_pairs,
+        cov3=_masked_mean(c, ~same_i & pair_j) if n_pairs else no_pairs,
         ms_r_i=ms_r_i,
         var_i=diag_i.mean(axis=-1),
         cov2_i=cov2_i if r > 1 else np.full(diag_i.shape[:-1], np.nan),
         var_j=diag_j.mean(axis=-1),
         cov1_j=cov1_j if t > 1 else np.full(diag_j.shape[:-1], np.nan),
+        pair_fraction=share,
     )
 
 
@@ -189,8 +217,8 @@ def _f_sf(stat, df1, df2):
 
 def random_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
     """Hillis (2007) random-reader random-case test, difference CIs and single-treatment CIs."""
-    t, r = mom.t, mom.r
-    den = mom.ms_tr + r * np.maximum(mom.cov2 - mom.cov3, 0.0)
+    t, r, f = mom.t, mom.r, mom.pair_fraction
+    den = mom.ms_tr + r * f * np.maximum(mom.cov2 - mom.cov3, 0.0)
     ddf = _hillis_df(mom.ms_tr, den, (t - 1) * (r - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         f_stat = np.where(den > 0, mom.ms_t / den, np.nan)
@@ -215,7 +243,7 @@ def random_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]
         diff_lower=lo,
         diff_upper=hi,
     )
-    c2 = np.maximum(mom.cov2_i, 0.0)
+    c2 = f * np.maximum(mom.cov2_i, 0.0)
     se_i = np.sqrt(mom.ms_r_i / r + c2)
     df_i = _hillis_df(mom.ms_r_i, mom.ms_r_i + r * c2, r - 1)
     _, _, lo_i, hi_i = _t_interval(mi, se_i, df_i, alpha)
@@ -226,7 +254,7 @@ def random_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]
 def fixed_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
     """Fixed-reader random-case chi-square test (Hillis 2007), difference, treatment and per-reader CIs."""
     t, r = mom.t, mom.r
-    spread = (mom.cov2 - mom.cov3) if r > 1 else 0.0  # no reader pairs with one reader
+    spread = mom.pair_fraction * (mom.cov2 - mom.cov3) if r > 1 else 0.0  # no reader pairs with one reader
     den = mom.var - mom.cov1 + (r - 1) * spread
     with np.errstate(invalid="ignore", divide="ignore"):
         chi = np.where(den > 0, (t - 1) * mom.ms_t / den, np.nan)
@@ -246,7 +274,7 @@ def fixed_readers(mom: ORMoments, alpha: float = 0.05) -> dict[str, np.ndarray]:
     stat, pd_, lo, hi = _t_interval(est, se, inf, alpha)
     out.update(diff_estimate=est, diff_se=se, diff_statistic=stat, diff_p=pd_, diff_lower=lo, diff_upper=hi)
     with np.errstate(invalid="ignore"):
-        se_i = np.sqrt(np.maximum((mom.var_i + (r - 1) * np.nan_to_num(mom.cov2_i)) / r, 0.0))
+        se_i = np.sqrt(np.maximum((mom.var_i + (r - 1) * mom.pair_fraction * np.nan_to_num(mom.cov2_i)) / r, 0.0))
     _, _, lo_i, hi_i = _t_interval(mi, se_i, inf, alpha)
     out.update(trt_estimate=mi, trt_se=se_i, trt_lower=lo_i, trt_upper=hi_i)
     # each reader's own treatment differences: (B, P, r)

@@ -244,3 +244,80 @@ def power_curve(
         simulate_rejection(n_readers, n_positive, n_negative, p.with_delta(p.delta[0], p.delta[1] + d), **kwargs)
         for d in delta_shifts
     ]
+
+
+def split_plot_rejection(
+    n_groups: int,
+    readers_per_group: int,
+    n_positive: int,
+    n_negative: int,
+    params: RoeMetzParams | str = "HL",
+    *,
+    n_studies: int = 2000,
+    cov: str = "delong",
+    alpha: float = 0.05,
+    seed: int | None = 0,
+    chunk: int = 500,
+) -> SimulationSummary:
+    """:func:`simulate_rejection` for split-plot studies: ``n_groups`` reader groups, each reading its own
+    ``n_positive + n_negative`` Roe-Metz cases (independent across groups) under every treatment.
+
+    ``readers_per_group = 1`` is the cases-nested-within-readers design.
+    """
+    p = ROE_METZ_1997[params] if isinstance(params, str) else params
+    auc = true_auc(p)
+    true_diff = float(auc[0] - auc[1])
+    t, rg = len(p.delta), readers_per_group
+    r = n_groups * rg
+    groups = np.repeat(np.arange(n_groups), rg)
+    rng = np.random.default_rng(seed)
+    rejected = covered = 0
+    diffs, dfs = [], []
+    for size in (min(chunk, n_studies - k) for k in range(0, n_studies, chunk)):
+        theta = np.empty((size, t, r))
+        c = np.zeros((size, t * r, t * r))
+        for g in range(n_groups):
+            x, truth = roe_metz(rg, n_positive, n_negative, p, n_studies=size, seed=rng)
+            th, cv = fom_and_covariance(x.reshape(size, t * rg, -1), truth, cov=cov)
+            rdr = np.arange(g * rg, (g + 1) * rg)
+            theta[:, :, rdr] = th.reshape(size, t, rg)
+            idx = (np.arange(t)[:, None] * r + rdr[None, :]).ravel()
+            c[:, idx[:, None], idx[None, :]] = cv
+        res = _or.random_readers(_or.or_moments(theta, c, groups), alpha)
+        rejected += int(np.sum(res["p_value"] < alpha))
+        covered += int(np.sum((res["diff_lower"][:, 0] <= true_diff) & (true_diff <= res["diff_upper"][:, 0])))
+        diffs.append(res["diff_estimate"][:, 0])
+        dfs.append(res["df2"])
+    return SimulationSummary(
+        n_studies=n_studies,
+        rejection_rate=rejected / n_studies,
+        coverage=covered / n_studies,
+        true_difference=true_diff,
+        mean_difference=float(np.mean(np.concatenate(diffs))),
+        median_df2=float(np.nanmedian(np.concatenate(dfs))),
+    )
+
+
+def pilot_and_rejection(
+    n_readers: int,
+    n_positive: int,
+    n_negative: int,
+    params: RoeMetzParams | str = "HL",
+    *,
+    n_studies: int = 2000,
+    cov: str = "delong",
+    alpha: float = 0.05,
+    seed: int | None = 0,
+):
+    """Mean OR variance components over simulated studies (a :class:`~breastlab.evaluate.mrmc.power.PilotVariance`
+    of the design) and the studies' rejection rate: checks the analytic power of
+    :func:`~breastlab.evaluate.mrmc.power.mrmc_power` against simulation."""
+    from breastlab.evaluate.mrmc.power import PilotVariance
+
+    p = ROE_METZ_1997[params] if isinstance(params, str) else params
+    x, truth = roe_metz(n_readers, n_positive, n_negative, p, n_studies=n_studies, seed=seed)
+    s, t, r, n = x.shape
+    theta, c = fom_and_covariance(x.reshape(s, t * r, n), truth, cov=cov)
+    mom = _or.or_moments(theta.reshape(s, t, r), c)
+    pilot = PilotVariance(*(float(np.mean(v)) for v in (mom.var_tr, mom.var, mom.cov1, mom.cov2, mom.cov3)), n_cases=n)
+    return pilot, float(np.mean(_or.random_readers(mom, alpha)["p_value"] < alpha))

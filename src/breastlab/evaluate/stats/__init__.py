@@ -16,6 +16,9 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 ``smooth_roc``                  binormal or kernel-density smoothed ROC curve and its AUC
 ``coords``, ``best_threshold``  pROC's coords; best by youden/closest.topleft, best.weights
 ``pr_curve``, ``pr_auc``        precision-recall points and average precision
+``ci_se``, ``ci_sp``, ...       bootstrap CIs of operating points (ci_thresholds, ci_coords)
+``roc_test``                    delong, bootstrap, venkatraman, sensitivity/specificity tests
+``power_*``                     power / sample size / detectable AUC (Obuchowski)
 ``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
 ``multiclass_auc``              Hand & Till (2001)
 ``cohen_kappa``                 unweighted / linear / quadratic, SE, CI, p, Landis-Koch
@@ -35,6 +38,7 @@ from breastlab.evaluate.stats.bootstrap import (
     bootstrap_test,
     cluster_bootstrap_weights,
 )
+from breastlab.evaluate.stats.ci_coords import ci_coords, ci_se, ci_sp, ci_thresholds
 from breastlab.evaluate.stats.coords import best_threshold, coords, pr_auc, pr_curve
 from breastlab.evaluate.stats.delong import AucCI, DeLongTest, ci_auc, delong_cov, delong_test, var_auc
 from breastlab.evaluate.stats.multiclass import MulticlassAUC, multiclass_auc
@@ -53,8 +57,16 @@ from breastlab.evaluate.stats.paired import (
     wilcoxon_signed_rank,
 )
 from breastlab.evaluate.stats.partial import PartialAucWarning, partial_auc
+from breastlab.evaluate.stats.power import (
+    PowerResult,
+    power_one_curve,
+    power_one_pilot,
+    power_two_binormal,
+    power_two_pilot,
+)
 from breastlab.evaluate.stats.reader_study import ReaderStudyResult, reader_study
 from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
+from breastlab.evaluate.stats.roc_test import RocTest, roc_test
 from breastlab.evaluate.stats.simulate import simulate_reader_study
 from breastlab.evaluate.stats.smooth import SmoothRoc, smooth_roc
 
@@ -68,8 +80,10 @@ __all__ = [
     "MulticlassAUC",
     "OperatingPoint",
     "PartialAucWarning",
+    "PowerResult",
     "ReaderStudyResult",
     "RocCurve",
+    "RocTest",
     "ShapiroResult",
     "SmoothRoc",
     "WilcoxonResult",
@@ -80,6 +94,10 @@ __all__ = [
     "bootstrap_metrics",
     "bootstrap_test",
     "ci_auc",
+    "ci_coords",
+    "ci_se",
+    "ci_sp",
+    "ci_thresholds",
     "cohen_kappa",
     "coords",
     "coords_best",
@@ -90,10 +108,15 @@ __all__ = [
     "median_range",
     "multiclass_auc",
     "partial_auc",
+    "power_one_curve",
+    "power_one_pilot",
+    "power_two_binormal",
+    "power_two_pilot",
     "pr_auc",
     "pr_curve",
     "reader_study",
     "roc_curve",
+    "roc_test",
     "sensitivity_at_specificity",
     "shapiro_wilk",
     "simulate_reader_study",

@@ -105,11 +105,16 @@ def _rng(seed) -> np.random.Generator:
 
 
 def _draw_counts(rng: np.random.Generator, n_items: int, size: int) -> np.ndarray:
-    """(size, n_items) float64: how often each item is drawn in ``n_items`` draws with replacement."""
+    """(size, n_items) float64: how often each item is drawn in ``n_items`` draws with replacement.
+
+    The array is laid out item-major (a transposed view of a C-ordered (n_items, size)
+    array), so that per-level sums over items read contiguous memory.
+    """
     dtype = np.int32 if size * n_items < 2**31 else np.int64
     draws = rng.integers(0, n_items, size=(size, n_items), dtype=dtype)
-    draws += (np.arange(size, dtype=dtype) * n_items)[:, None]
-    return np.bincount(draws.ravel(), minlength=size * n_items).reshape(size, n_items).astype(np.float64)
+    draws *= size
+    draws += np.arange(size, dtype=dtype)[:, None]
+    return np.bincount(draws.ravel(), minlength=size * n_items).reshape(n_items, size).astype(np.float64).T
 
 
 def cluster_bootstrap_weights(cluster, n_boot: int, seed=0, chunk_elements: int = 1 << 22):
@@ -145,10 +150,10 @@ class _Resampler:
             return _draw_counts(rng, self.n_clusters, size)[:, self.cluster]
         if self.scheme == "simple":
             return _draw_counts(rng, self.n, size)
-        out = np.empty((size, self.n))
-        out[:, : self.m] = _draw_counts(rng, self.m, size)
-        out[:, self.m :] = _draw_counts(rng, self.n - self.m, size)
-        return out
+        out = np.empty((self.n, size))  # case-major, returned as a (size, n) view
+        out[: self.m] = _draw_counts(rng, self.m, size).T
+        out[self.m :] = _draw_counts(rng, self.n - self.m, size).T
+        return out.T
 
 
 def _chunks(n_boot: int, n_cases: int) -> list[int]:
@@ -158,29 +163,46 @@ def _chunks(n_boot: int, n_cases: int) -> list[int]:
 
 # ----------------------------------------------------------------------------- weighted statistics
 class _AucPlan:
-    """Precomputed level structure of one oriented score column (cases positives first)."""
+    """Precomputed level structure of one oriented score column (cases positives first).
+
+    Per-level weight sums are products with sparse 0/1 matrices (level x case), one
+    pass over the weights in C; internally arrays are (levels, replicates).
+    """
 
     def __init__(self, scores: np.ndarray, m: int):
-        _, level = np.unique(scores, return_inverse=True)
+        level = self._merged_levels(scores, m)
         self.n_levels = int(level.max()) + 1
         self.m = m
         self.pos = self._block(level[:m])
         self.neg = self._block(level[m:])
 
     @staticmethod
-    def _block(level: np.ndarray):
-        order = np.argsort(level, kind="stable")
-        sorted_level = level[order]
-        starts = np.flatnonzero(np.r_[True, sorted_level[1:] != sorted_level[:-1]])
-        identity = bool(np.all(order == np.arange(order.size)))
-        return (None if identity else order), starts, sorted_level[starts]
+    def _merged_levels(scores: np.ndarray, m: int) -> np.ndarray:
+        """Level of each case: distinct scores, with runs of consecutive one-class scores merged.
 
-    def _level_sums(self, w: np.ndarray, block) -> np.ndarray:
-        order, starts, levels = block
-        x = w if order is None else w[:, order]
-        out = np.zeros((w.shape[0], self.n_levels))
-        out[:, levels] = np.add.reduceat(x, starts, axis=1)
-        return out
+        Consecutive distinct scores held only by positives (or only by negatives)
+        are points on one vertical (horizontal) segment of every replicate's ROC
+        curve, so one level for the run leaves the AUC, partial areas and
+        interpolated coordinates unchanged, and shortens the per-level arrays.
+        """
+        _, level = np.unique(scores, return_inverse=True)
+        n_levels = int(level.max()) + 1
+        has_pos = np.bincount(level[:m], minlength=n_levels) > 0
+        has_neg = np.bincount(level[m:], minlength=n_levels) > 0
+        kind = has_pos.astype(np.int8) + 2 * has_neg.astype(np.int8)  # 1 positives, 2 negatives, 3 both
+        new_run = np.r_[True, (kind[1:] != kind[:-1]) | (kind[1:] == 3)]
+        return (np.cumsum(new_run) - 1)[level]
+
+    def _block(self, level: np.ndarray):
+        from scipy import sparse
+
+        ones = np.ones(level.size)
+        return sparse.csr_matrix((ones, (level, np.arange(level.size))), shape=(self.n_levels, level.size))
+
+    @staticmethod
+    def _level_sums(w: np.ndarray, block) -> np.ndarray:
+        """(levels, b) sums of the weights ``w`` (b, cases) per level."""
+        return np.asarray(block @ w.T)
 
     def curves(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weighted ROC curves (se, sp), each (b, levels + 1), by increasing specificity.
@@ -190,17 +212,18 @@ class _AucPlan:
         """
         p = self._level_sums(w[:, : self.m], self.pos)
         q = self._level_sums(w[:, self.m :], self.neg)
-        tp = np.concatenate([np.cumsum(p[:, ::-1], axis=1)[:, ::-1], np.zeros((w.shape[0], 1))], axis=1)
-        tn = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(q, axis=1)], axis=1)
+        zero = np.zeros((1, w.shape[0]))
+        tp = np.concatenate([np.cumsum(p[::-1], axis=0)[::-1], zero], axis=0)
+        tn = np.concatenate([zero, np.cumsum(q, axis=0)], axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return tp / tp[:, :1], tn / tn[:, -1:]
+            return (tp / tp[:1]).T, (tn / tn[-1:]).T
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         p = self._level_sums(w[:, : self.m], self.pos)
         q = self._level_sums(w[:, self.m :], self.neg)
-        below = np.cumsum(q, axis=1) - 0.5 * q  # negatives strictly below + half the ties
-        num = np.einsum("bl,bl->b", p, below)
-        den = p.sum(axis=1) * q.sum(axis=1)
+        below = np.cumsum(q, axis=0) - 0.5 * q  # negatives strictly below + half the ties
+        num = np.einsum("lb,lb->b", p, below)
+        den = p.sum(axis=0) * q.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 

@@ -106,11 +106,66 @@ def _covariance(comp: DeLongComponents) -> np.ndarray:
     return (d10 @ d10.T) / ((m - 1) * m) + (d01 @ d01.T) / ((n - 1) * n)
 
 
-def delong_cov(y_true, y_score, direction: str = "<") -> tuple[np.ndarray, np.ndarray]:
-    """AUCs (k,) and their DeLong covariance matrix (k, k) for score columns (n_cases, k)."""
+def delong_cov(
+    y_true,
+    y_score,
+    direction: str = "<",
+    method: str = "delong",
+    *,
+    n_boot: int = 2000,
+    stratified: bool = True,
+    seed=0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs (k,) and their covariance matrix (k, k) for score columns (n_cases, k) (pROC ``cov(roc1, roc2)``).
+
+    * ``"delong"``: DeLong (1988) structural components;
+    * ``"obuchowski"``: Obuchowski & McClish (1997) from pROC's binormal lines of
+      each column, ``kappa = n / m`` and the Pearson correlations of the two columns'
+      scores among positives (``ra``) and negatives (``rn``), divided by ``m``
+      (pROC's ``cov(method = "obuchowski")``; diagonal: :func:`var_auc` ``"obuchowski"``);
+    * ``"bootstrap"``: covariance (ddof 1) of ``n_boot`` paired bootstrap replicates.
+    """
     truth, s = prepare(y_true, y_score, direction)
-    comp = _components(truth, s)
-    return comp.auc, _covariance(comp)
+    if method == "delong":
+        comp = _components(truth, s)
+        return comp.auc, _covariance(comp)
+    from breastlab.evaluate.stats.roc import auc_oriented
+
+    s2 = s.reshape(truth.size, -1)
+    aucs = auc_oriented(truth, s2)
+    if method == "bootstrap":
+        from breastlab.evaluate.stats.bootstrap import auc_replicates
+
+        _, reps, _ = auc_replicates(truth, s2, n_boot=n_boot, stratified=stratified, seed=seed)
+        reps = reps[np.all(np.isfinite(reps), axis=1)]
+        return aucs, np.atleast_2d(np.cov(reps, rowvar=False, ddof=1))
+    if method == "obuchowski":
+        return aucs, _obuchowski_cov(truth, s2)
+    raise BreastlabInputError(f"method must be 'delong', 'obuchowski' or 'bootstrap', got {method!r}")
+
+
+def _obuchowski_cov(truth: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    from breastlab.evaluate.stats.obuchowski import obuchowski_v
+    from breastlab.evaluate.stats.power import cov_params_obuchowski
+    from breastlab.evaluate.stats.roc import roc_curve
+    from breastlab.evaluate.stats.smooth import binormal_fit
+
+    m, n = int(truth.sum()), int((~truth).sum())
+    kappa = n / m
+    fits = []
+    for col in s2.T:
+        roc = roc_curve(truth, col)
+        fits.append(binormal_fit(roc.sensitivities, roc.specificities))
+    k = s2.shape[1]
+    out = np.empty((k, k))
+    for i in range(k):
+        out[i, i] = obuchowski_v(fits[i].intercept, fits[i].slope, kappa) / m
+        for j in range(i + 1, k):
+            ra = float(np.corrcoef(s2[truth, i], s2[truth, j])[0, 1])
+            rn = float(np.corrcoef(s2[~truth, i], s2[~truth, j])[0, 1])
+            c = cov_params_obuchowski(fits[i].intercept, fits[i].slope, fits[j].intercept, fits[j].slope, rn, ra, kappa)
+            out[i, j] = out[j, i] = c / m
+    return out
 
 
 def _hanley_mcneil_var(a: np.ndarray, m: int, n: int) -> np.ndarray:

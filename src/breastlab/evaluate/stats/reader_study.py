@@ -17,19 +17,34 @@ use the MRMC analysis (``breastlab.evaluate.mrmc``), whose table goes into
 Tables:
 
 1. ``performance``: per finding ("all" first) x group x condition: cases, AUC
-   (95% CI, DeLong), SE, p against AUC = 0.5, Youden cut-off (Youden 1950) with
-   its sensitivity and specificity (or at a fixed ``threshold`` if given).
+   (95% CI, DeLong), SE, p against AUC = 0.5, and sensitivity and specificity at
+   each reader's own Youden cut-off (Youden 1950) on the rating scale used
+   (``cutoff`` lists them, e.g. ">=4 (2), >=3 (1)": BI-RADS 4 or higher called
+   positive by two readers), or at a fixed ``threshold`` if given. Sensitivity and
+   specificity pool the group's readings (TP, FN, TN, FP summed over readers) with
+   Clopper-Pearson exact 95% CIs. With a standalone AI (rows whose ``reader_group``
+   is ``ai_group``, default "AI"), its rows come last in each finding (group "AI",
+   condition "standalone").
 2. ``comparisons``: DeLong paired tests per finding: each group's conditions
-   (e.g. junior unaided vs aided) and each condition's groups (e.g. senior vs junior).
+   (e.g. junior unaided vs aided), each condition's groups (e.g. senior vs junior)
+   and the AI against every group in every condition (AI - group). Each row says
+   which AUC is subtracted from which (``difference = auc1 - auc2``).
 3. ``agreement``: Cohen's kappa between every two readers of a group, per
-   condition, on their scores (BI-RADS categories) or, for non-integer scores,
+   condition and per finding ("all" first; a finding's cases plus the shared
+   controls), on their scores (BI-RADS categories) or, for non-integer scores,
    on calls at the group's Youden cut-off.
 4. ``reading_time``: per group (and all readers), Wilcoxon signed-rank test of
    reading times between the two conditions with median (min–max); pairs are
    cases (time averaged over the group's readers) or, with ``time_unit="reading"``,
    reader-case pairs.
 
-Also ``per_reader``: each reader's AUC (95% CI) per condition (all findings).
+Also ``per_reader``: each reader's AUC (95% CI) per condition (all findings), with
+the reader's Youden cut-off on the rating scale and its sensitivity and specificity.
+
+Printed and Word tables (``format()``, ``write()``'s ``reader_study.docx``, made with
+python-docx) show one number of decimals per column, integers as integers,
+sensitivity and specificity as percentages with CIs, and p-values below 0.001 as
+"<0.001"; the CSVs and the JSON keep the exact values.
 """
 
 from __future__ import annotations
@@ -53,6 +68,7 @@ from breastlab.evaluate.stats.operating import youden
 from breastlab.evaluate.stats.paired import wilcoxon_signed_rank
 
 REQUIRED = ("case_id", "truth", "reader", "reader_group", "condition", "finding", "score")
+AI_CONDITION = "standalone"
 NO_FINDING = ("", "none", "normal", "nan", "na")
 ALL = "all"
 
@@ -73,11 +89,12 @@ class ReaderStudyResult:
     notes: list[str] = dataclasses.field(default_factory=list)
 
     TITLES = {
-        "performance": "Table 1. Diagnostic performance per finding, reader group and condition (DeLong 95% CI)",
-        "comparisons": "Table 2. DeLong tests of paired AUCs",
+        "performance": "Table 1. Diagnostic performance per finding, reader group and condition (AUC: DeLong 95% CI; "
+        "sensitivity/specificity: readers pooled at their own cut-offs, Clopper-Pearson 95% CI)",
+        "comparisons": "Table 2. DeLong tests of paired AUCs (difference = first minus second AUC, as named)",
         "agreement": "Table 3. Inter-reader agreement (Cohen's kappa)",
         "reading_time": "Table 4. Reading time (s), Wilcoxon signed-rank test",
-        "per_reader": "Per-reader AUC",
+        "per_reader": "Per-reader AUC and Youden cut-off on the rating scale",
         "mrmc": "MRMC analysis (random readers and cases)",
     }
 
@@ -90,7 +107,7 @@ class ReaderStudyResult:
     def format(self) -> str:
         from breastlab._table import format_table
 
-        parts = [format_table(_display(k, df), self.TITLES[k]) for k, df in self.tables().items()]
+        parts = [format_table(df, self.TITLES[k]) for k, df in self.journal_tables().items()]
         if self.notes:
             parts.append("Notes:\n" + "\n".join(f"- {n}" for n in self.notes))
         return "\n\n".join(parts)
@@ -111,55 +128,149 @@ class ReaderStudyResult:
             write_table(df, out / f"{name}.csv")
             payload[name] = df.astype(object).where(df.notna(), None).to_dict(orient="records")
         write_json(payload, out / "reader_study.json")
+        self.write_docx(out / "reader_study.docx")
         return out
 
+    def journal_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables as printed: strings, one decimals count per column, p < 0.001 as "<0.001"."""
+        return {k: _journal(k, df) for k, df in self.tables().items()}
 
-def _display(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Compact columns for the printed tables (the CSVs keep every column)."""
-    keep = {
-        "performance": [
-            "finding",
-            "group",
-            "condition",
-            "n_pos",
-            "n_neg",
-            "auc_ci",
-            "se",
-            "p_value",
-            "cutoff",
-            "sensitivity",
-            "specificity",
-        ],
-        "comparisons": ["finding", "comparison", "auc1", "auc2", "difference", "diff_ci", "z", "p_value"],
-        "agreement": ["group", "condition", "reader1", "reader2", "n", "kappa", "kappa_ci", "p_value", "strength"],
-        "reading_time": [
-            "group",
-            "n_pairs",
-            "first",
-            "second",
-            "summary_first",
-            "summary_second",
-            "statistic",
-            "p_value",
-            "method",
-        ],
-        "per_reader": ["reader", "group", "condition", "n_cases", "auc_ci"],
-        "mrmc": [
-            "readers",
-            "n_readers",
-            "first",
-            "second",
-            "auc_first_ci",
-            "auc_second_ci",
-            "diff_ci",
-            "F",
-            "df2",
-            "p_value",
-            "p_fixed_readers",
-            "note",
-        ],
-    }.get(name)
-    return df if keep is None else df[[c for c in keep if c in df.columns]]
+    def write_docx(self, path: str | os.PathLike) -> Path:
+        """The journal tables as a Word document (one titled table each, notes last), written atomically."""
+        import docx
+
+        from breastlab._io import atomic_path
+
+        document = docx.Document()
+        document.add_heading("Reader study", level=1)
+        for name, table in self.journal_tables().items():
+            document.add_paragraph(self.TITLES[name], style="Heading 2")
+            grid = document.add_table(rows=1, cols=len(table.columns))
+            grid.style = "Table Grid"
+            for cell, col in zip(grid.rows[0].cells, table.columns, strict=True):
+                cell.text = str(col)
+            for values in table.itertuples(index=False):
+                for cell, v in zip(grid.add_row().cells, values, strict=True):
+                    cell.text = str(v)
+        if self.notes:
+            document.add_paragraph("Notes", style="Heading 2")
+            for n in self.notes:
+                document.add_paragraph(n, style="List Bullet")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            document.save(str(tmp))
+        return path
+
+
+def _fmt_p(p) -> str:
+    """p-value as printed in a journal table: "<0.001" below 0.001, else three decimals."""
+    if p is None or not np.isfinite(p):
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_num(v, decimals: int) -> str:
+    return "-" if v is None or not np.isfinite(v) else f"{v:.{decimals}f}"
+
+
+def _fmt_int(v) -> str:
+    return "-" if v is None or not np.isfinite(v) else str(int(round(v)))
+
+
+def _fmt_est_ci(est, lo, hi, decimals: int = 3, scale: float = 1.0) -> str:
+    if est is None or not np.isfinite(est):
+        return "-"
+    sep = ", " if lo < 0 or hi < 0 else "–"  # a dash between negative bounds reads as a minus sign
+    return f"{est * scale:.{decimals}f} ({lo * scale:.{decimals}f}{sep}{hi * scale:.{decimals}f})"
+
+
+# Printed / Word columns per table: (header, formatter of a row). One decimals count per column.
+_JOURNAL = {
+    "performance": [
+        ("Finding", lambda r: r["finding"]),
+        ("Group", lambda r: r["group"]),
+        ("Condition", lambda r: r["condition"]),
+        ("Cases", lambda r: _fmt_int(r["n_pos"])),
+        ("Controls", lambda r: _fmt_int(r["n_neg"])),
+        ("AUC (95% CI)", lambda r: _fmt_est_ci(r["auc"], r["auc_lower"], r["auc_upper"])),
+        ("P (AUC vs 0.5)", lambda r: _fmt_p(r["p_value"])),
+        ("Cut-off", lambda r: r["cutoff"]),
+        ("Sensitivity, % (95% CI)", lambda r: _fmt_est_ci(r["sensitivity"], r["sens_lower"], r["sens_upper"], 1, 100)),
+        ("Specificity, % (95% CI)", lambda r: _fmt_est_ci(r["specificity"], r["spec_lower"], r["spec_upper"], 1, 100)),
+    ],
+    "comparisons": [
+        ("Finding", lambda r: r["finding"]),
+        ("Comparison (first - second)", lambda r: r["comparison"]),
+        ("Cases", lambda r: _fmt_int(r["n_cases"])),
+        ("AUC first", lambda r: _fmt_num(r["auc1"], 3)),
+        ("AUC second", lambda r: _fmt_num(r["auc2"], 3)),
+        ("Difference (95% CI)", lambda r: _fmt_est_ci(r["difference"], r["diff_lower"], r["diff_upper"])),
+        ("z", lambda r: _fmt_num(r["z"], 2)),
+        ("P", lambda r: _fmt_p(r["p_value"])),
+    ],
+    "agreement": [
+        ("Finding", lambda r: r["finding"]),
+        ("Group", lambda r: r["group"]),
+        ("Condition", lambda r: r["condition"]),
+        ("Reader 1", lambda r: r["reader1"]),
+        ("Reader 2", lambda r: r["reader2"]),
+        ("Cases", lambda r: _fmt_int(r["n"])),
+        ("Kappa (95% CI)", lambda r: _fmt_est_ci(r["kappa"], r["kappa_lower"], r["kappa_upper"], 2)),
+        ("P", lambda r: _fmt_p(r["p_value"])),
+        ("Agreement", lambda r: r["strength"]),
+    ],
+    "reading_time": [
+        ("Group", lambda r: r["group"]),
+        ("Pairs", lambda r: _fmt_int(r["n_pairs"])),
+        ("First", lambda r: r["first"]),
+        ("Median (min–max), first", lambda r: _fmt_median(r, "first")),
+        ("Second", lambda r: r["second"]),
+        ("Median (min–max), second", lambda r: _fmt_median(r, "second")),
+        ("W", lambda r: _fmt_num(r["statistic"], 1)),
+        ("P", lambda r: _fmt_p(r["p_value"])),
+    ],
+    "per_reader": [
+        ("Reader", lambda r: r["reader"]),
+        ("Group", lambda r: r["group"]),
+        ("Condition", lambda r: r["condition"]),
+        ("Cases", lambda r: _fmt_int(r["n_cases"])),
+        ("AUC (95% CI)", lambda r: _fmt_est_ci(r["auc"], r["auc_lower"], r["auc_upper"])),
+        ("Cut-off", lambda r: r["cutoff"]),
+        ("Sensitivity, % (95% CI)", lambda r: _fmt_est_ci(r["sensitivity"], r["sens_lower"], r["sens_upper"], 1, 100)),
+        ("Specificity, % (95% CI)", lambda r: _fmt_est_ci(r["specificity"], r["spec_lower"], r["spec_upper"], 1, 100)),
+    ],
+}
+
+
+def _fmt_median(r, which: str) -> str:
+    med, lo, hi = r[f"median_{which}"], r[f"min_{which}"], r[f"max_{which}"]
+    return "-" if not np.isfinite(med) else f"{med:.1f} ({lo:.1f}–{hi:.1f})"
+
+
+def _journal_generic(df: pd.DataFrame) -> pd.DataFrame:
+    """Tables without a layout here (e.g. the MRMC table): integers as integers, p-values as
+    "<0.001", other numbers with three decimals."""
+    out = pd.DataFrame(index=df.index)
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            out[c] = col.astype(object).where(col.notna(), "-").astype(str)
+        elif pd.api.types.is_integer_dtype(col):
+            out[c] = col.map(_fmt_int)
+        elif c.startswith("p_") or c.endswith("p_value") or c == "p":
+            out[c] = col.map(_fmt_p)
+        else:
+            out[c] = col.map(lambda v: _fmt_num(v, 3))
+    return out.reset_index(drop=True)
+
+
+def _journal(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """A table as a journal prints it (strings); the exact values stay in the CSV and JSON."""
+    layout = _JOURNAL.get(name)
+    if layout is None:
+        return _journal_generic(df)
+    rows = [{header: fn(r) for header, fn in layout} for r in df.to_dict(orient="records")]
+    return pd.DataFrame(rows, columns=[h for h, _ in layout])
 
 
 def _fmt_ci(est: float, lo: float, hi: float) -> str:
@@ -228,6 +339,72 @@ def _subset(cases: pd.DataFrame, finding: str) -> pd.Index:
     return cases.index[(cases["finding"] == finding) | (cases["finding"] == "")]
 
 
+def clopper_pearson(k: int, n: int, conf_level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial CI of k / n (Clopper & Pearson, Biometrika 1934;26:404-413)."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return math.nan, math.nan
+    a = 1.0 - conf_level
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+def _rating_cutoff(scores: np.ndarray, threshold: float) -> float:
+    """The lowest rating called positive at ``threshold`` (positive when score >= threshold)."""
+    called = scores[scores >= threshold]
+    return float(called.min()) if called.size else math.inf
+
+
+def _reader_calls(wide: pd.DataFrame | None, truth: pd.Series, threshold: float | None, conf_level: float) -> dict:
+    """Sensitivity and specificity pooled over readers, each at their own Youden cut-off (or ``threshold``).
+
+    ``wide``: case x reader scores. The cut-off is reported on the rating scale: the
+    lowest rating each reader calls positive ("≥4"), counted over readers.
+    """
+    counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
+    cuts: list[float] = []
+    for reader in [] if wide is None else wide.columns:
+        col = wide[reader].dropna()
+        y = truth.loc[col.index].to_numpy()
+        if threshold is None:
+            point, _ = _safe(youden, y, col.to_numpy())
+            if point is None:
+                continue
+            t = point.threshold
+        else:
+            t = threshold
+        pos = col.to_numpy() >= t
+        cuts.append(_rating_cutoff(col.to_numpy(), t))
+        counts["tp"] += int((pos & (y == 1)).sum())
+        counts["fn"] += int((~pos & (y == 1)).sum())
+        counts["tn"] += int((~pos & (y == 0)).sum())
+        counts["fp"] += int((pos & (y == 0)).sum())
+    n_pos, n_neg = counts["tp"] + counts["fn"], counts["tn"] + counts["fp"]
+    se = counts["tp"] / n_pos if n_pos else math.nan
+    sp = counts["tn"] / n_neg if n_neg else math.nan
+    se_lo, se_hi = clopper_pearson(counts["tp"], n_pos, conf_level)
+    sp_lo, sp_hi = clopper_pearson(counts["tn"], n_neg, conf_level)
+    tally = pd.Series(cuts, dtype=float).value_counts().sort_index(ascending=False)
+    if threshold is not None:
+        label = f"≥{threshold:g} (fixed)"
+    elif len(cuts) == 1:
+        label = f"≥{cuts[0]:g}"
+    else:
+        label = ", ".join(f"≥{v:g} ({n})" for v, n in tally.items()) or "-"
+    return {
+        "cutoff": label,
+        "sensitivity": se,
+        "sens_lower": se_lo,
+        "sens_upper": se_hi,
+        "specificity": sp,
+        "spec_lower": sp_lo,
+        "spec_upper": sp_hi,
+        **counts,
+    }
+
+
 def _safe(fn, *args, **kwargs):
     """Run a statistic; bad subsets (too few cases per class) give None and a note."""
     try:
@@ -247,6 +424,7 @@ def reader_study(
     kappa_weights: str | None = None,
     time_unit: str = "case",
     conf_level: float = 0.95,
+    ai_group: str | None = "AI",
 ) -> ReaderStudyResult:
     """Analyse a long reader-study table (see the module docstring for inputs and tables).
 
@@ -256,10 +434,17 @@ def reader_study(
     (unaided vs aided), differences AUC1 - AUC2. ``threshold`` reports
     sensitivity/specificity at a fixed cut-off (e.g. 3.5: BI-RADS >= 4) instead of
     the Youden cut-off. ``kappa_weights``: None, "linear" or "quadratic".
+    ``ai_group``: the ``reader_group`` value of standalone AI readings (matched
+    without regard to case; None: no AI), analysed as its own row and compared with
+    every reader group (DeLong, paired on the cases both read).
     """
     if time_unit not in ("case", "reading"):
         raise BreastlabInputError(f"time_unit must be 'case' or 'reading', got {time_unit!r}")
     d = _validate(df)
+    is_ai = d["reader_group"].str.lower() == ai_group.lower() if ai_group else pd.Series(False, index=d.index)
+    ai, d = d[is_ai], d[~is_ai]
+    if d.empty:
+        raise BreastlabInputError("the reader-study table holds no readings by human readers (only AI rows)")
     groups = _order(d["reader_group"], groups, "reader_group")
     conditions = _order(d["condition"], conditions, "condition")
     cases = d.groupby("case_id")[["truth", "finding"]].first()
@@ -267,19 +452,35 @@ def reader_study(
     notes: list[str] = []
     # wide table of group-consensus scores: index case, columns (group, condition)
     mean_scores = d.pivot_table(index="case_id", columns=["reader_group", "condition"], values="score", aggfunc="mean")
+    wides = {
+        key: sub.pivot(index="case_id", columns="reader", values="score")
+        for key, sub in d.groupby(["reader_group", "condition"])
+    }
+    cells = [(g, c) for g in groups for c in conditions]
+    if not ai.empty:
+        ai_key = (str(ai["reader_group"].iloc[0]), AI_CONDITION)
+        mean_scores[ai_key] = ai.groupby("case_id")["score"].mean().reindex(mean_scores.index)
+        wides[ai_key] = ai.pivot_table(index="case_id", columns="reader", values="score", aggfunc="mean")
+        cells.append(ai_key)
     perf, comps = [], []
+    truth = cases["truth"]
     for finding in [ALL, *findings]:
         idx = _subset(cases, finding)
-        for g in groups:
-            for c in conditions:
-                perf.append(_performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_level, notes))
+        for g, c in cells:
+            wide = wides.get((g, c))
+            wide = None if wide is None else wide.loc[wide.index.intersection(idx)]
+            perf.append(
+                _performance_row(cases, mean_scores, idx, finding, g, c, wide, truth, threshold, conf_level, notes)
+            )
         comps.extend(_comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_level, notes))
+        if not ai.empty:
+            comps.extend(_ai_comparisons(cases, mean_scores, idx, finding, ai_key, cells[:-1], conf_level, notes))
     result = ReaderStudyResult(
         performance=pd.DataFrame(perf),
         comparisons=pd.DataFrame(comps),
-        agreement=_agreement(d, cases, groups, conditions, kappa_weights, conf_level, notes),
+        agreement=_agreement(d, cases, findings, groups, conditions, kappa_weights, conf_level, notes),
         reading_time=_reading_time(d, groups, conditions, time_unit, notes),
-        per_reader=_per_reader(d, cases, groups, conditions, conf_level, notes),
+        per_reader=_per_reader(d, cases, groups, conditions, threshold, conf_level, notes),
         groups=groups,
         conditions=conditions,
         findings=findings,
@@ -297,7 +498,7 @@ def _scores(cases, mean_scores, idx, g, c):
     return cases.loc[s.index, "truth"].to_numpy(), s.to_numpy()
 
 
-def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_level, notes) -> dict:
+def _performance_row(cases, mean_scores, idx, finding, g, c, wide, truth, threshold, conf_level, notes) -> dict:
     y, s = _scores(cases, mean_scores, idx, g, c)
     row = {
         "finding": finding,
@@ -307,6 +508,7 @@ def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_lev
         "n_neg": int((1 - y).sum()) if y is not None else 0,
     }
     ci, err = _safe(ci_auc, y, s, conf_level=conf_level) if y is not None else (None, "no readings")
+    calls = _reader_calls(wide, truth, threshold, conf_level)
     if ci is None:
         notes.append(f"{finding}/{g}/{c}: no AUC ({err})")
         return {
@@ -316,18 +518,9 @@ def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_lev
             "auc_upper": math.nan,
             "se": math.nan,
             "p_value": math.nan,
-            "cutoff": math.nan,
-            "sensitivity": math.nan,
-            "specificity": math.nan,
             "auc_ci": "-",
+            **calls,
         }
-    yp, _ = _safe(youden, y, s)
-    cutoff = yp.threshold
-    if threshold is None:
-        se_, sp_ = yp.sensitivity, yp.specificity
-    else:
-        pos = s >= threshold
-        se_, sp_ = float(pos[y == 1].mean()), float((~pos)[y == 0].mean())
     return {
         **row,
         "auc": ci.auc,
@@ -335,11 +528,16 @@ def _performance_row(cases, mean_scores, idx, finding, g, c, threshold, conf_lev
         "auc_upper": ci.upper,
         "se": ci.se,
         "p_value": ci.p_value,
-        "cutoff": cutoff,
-        "sensitivity": se_,
-        "specificity": sp_,
         "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper),
+        **calls,
     }
+
+
+def _ai_comparisons(cases, mean_scores, idx, finding, ai_key, cells, conf_level, notes) -> list[dict]:
+    """DeLong paired tests of the standalone AI against every group and condition (AI - group)."""
+    return _delong_rows(
+        cases, mean_scores, idx, finding, [(f"AI vs {g} ({c})", ai_key, (g, c)) for g, c in cells], conf_level, notes
+    )
 
 
 def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_level, notes) -> list[dict]:
@@ -350,6 +548,10 @@ def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_leve
     for c in reversed(conditions):  # e.g. aided: senior vs junior, then unaided
         for g1, g2 in itertools.combinations(groups, 2):
             pairs.append((f"{c}: {g2} vs {g1}", (g2, c), (g1, c)))
+    return _delong_rows(cases, mean_scores, idx, finding, pairs, conf_level, notes)
+
+
+def _delong_rows(cases, mean_scores, idx, finding, pairs, conf_level, notes) -> list[dict]:
     rows = []
     for label, a, b in pairs:
         if a not in mean_scores.columns or b not in mean_scores.columns:
@@ -390,7 +592,7 @@ def _comparisons(cases, mean_scores, idx, finding, groups, conditions, conf_leve
     return rows
 
 
-def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.DataFrame:
+def _agreement(d, cases, findings, groups, conditions, weights, conf_level, notes) -> pd.DataFrame:
     integer = bool(np.all(d["score"].to_numpy() == np.round(d["score"].to_numpy())))
     if not integer:
         notes.append("agreement: scores are not categories; kappa is computed on calls at the group's Youden cut-off")
@@ -406,16 +608,17 @@ def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.D
                 yp, _ = _safe(youden, cases.loc[consensus.index, "truth"].to_numpy(), consensus.to_numpy())
                 cut = yp.threshold if yp is not None else 0.5
                 wide = (wide >= cut).astype(float).where(wide.notna())
-            for r1, r2 in itertools.combinations(readers, 2):
+            reader_pairs = list(itertools.combinations(readers, 2))
+            for finding, (r1, r2) in itertools.product([ALL, *findings], reader_pairs):
                 if r1 not in wide.columns or r2 not in wide.columns:
                     continue
-                pair = wide[[r1, r2]].dropna()
+                pair = wide.loc[wide.index.intersection(_subset(cases, finding)), [r1, r2]].dropna()
                 k, err = _safe(
                     cohen_kappa, pair[r1].to_numpy(), pair[r2].to_numpy(), weights=weights, conf_level=conf_level
                 )
-                row = {"group": g, "condition": c, "reader1": r1, "reader2": r2, "n": len(pair)}
+                row = {"finding": finding, "group": g, "condition": c, "reader1": r1, "reader2": r2, "n": len(pair)}
                 if k is None:
-                    notes.append(f"agreement {g}/{c}/{r1}-{r2}: {err}")
+                    notes.append(f"agreement {finding}/{g}/{c}/{r1}-{r2}: {err}")
                     continue
                 rows.append(
                     {
@@ -430,9 +633,10 @@ def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.D
                         "weights": k.weights,
                     }
                 )
-    return pd.DataFrame(
+    out = pd.DataFrame(
         rows,
         columns=[
+            "finding",
             "group",
             "condition",
             "reader1",
@@ -448,6 +652,8 @@ def _agreement(d, cases, groups, conditions, weights, conf_level, notes) -> pd.D
             "weights",
         ],
     )
+    order = {f: i for i, f in enumerate([ALL, *findings])}
+    return out.sort_values("finding", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
 
 
 def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
@@ -458,6 +664,10 @@ def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
         "second",
         "median_first",
         "median_second",
+        "min_first",
+        "max_first",
+        "min_second",
+        "max_second",
         "summary_first",
         "summary_second",
         "median_difference",
@@ -489,6 +699,10 @@ def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
                 "second": c2,
                 "median_first": float(np.median(pair[c1])),
                 "median_second": float(np.median(pair[c2])),
+                "min_first": w.min_x,
+                "max_first": w.max_x,
+                "min_second": w.min_y,
+                "max_second": w.max_y,
                 "summary_first": w.summary_x,
                 "summary_second": w.summary_y,
                 "median_difference": w.median_difference,
@@ -500,7 +714,7 @@ def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame:
+def _per_reader(d, cases, groups, conditions, threshold, conf_level, notes) -> pd.DataFrame:
     rows = []
     for g in groups:
         for r in sorted(d.loc[d["reader_group"] == g, "reader"].unique()):
@@ -512,6 +726,12 @@ def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame
                 if ci is None:
                     notes.append(f"per_reader {r}/{c}: {err}")
                     continue
+                calls = _reader_calls(
+                    sub.set_index("case_id")[["score"]].rename(columns={"score": r}),
+                    cases["truth"],
+                    threshold,
+                    conf_level,
+                )
                 rows.append(
                     {
                         "reader": r,
@@ -523,11 +743,32 @@ def _per_reader(d, cases, groups, conditions, conf_level, notes) -> pd.DataFrame
                         "auc_upper": ci.upper,
                         "se": ci.se,
                         "auc_ci": _fmt_ci(ci.auc, ci.lower, ci.upper),
+                        **calls,
                     }
                 )
-    return pd.DataFrame(
-        rows, columns=["reader", "group", "condition", "n_cases", "auc", "auc_lower", "auc_upper", "se", "auc_ci"]
-    )
+    columns = [
+        "reader",
+        "group",
+        "condition",
+        "n_cases",
+        "auc",
+        "auc_lower",
+        "auc_upper",
+        "se",
+        "auc_ci",
+        "cutoff",
+        "sensitivity",
+        "sens_lower",
+        "sens_upper",
+        "specificity",
+        "spec_lower",
+        "spec_upper",
+        "tp",
+        "fn",
+        "tn",
+        "fp",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------- MRMC table (OR-Hillis)

@@ -48,6 +48,7 @@ def simulate_reader_study(
     sigma_reader: float = 0.2,
     rho: float = 0.5,
     seed: int = 0,
+    ai_skill: float | None = None,
 ) -> pd.DataFrame:
     """Long reader-study table (one row per reading), columns :data:`COLUMNS`.
 
@@ -55,6 +56,12 @@ def simulate_reader_study(
     reading's AUC about 0.72 and 0.84); the model adds 0.6 (junior) and 0.3 (senior); reading takes about 90 s (junior)
     and 60 s (senior), 25 % less with the model. ``score="birads"`` gives
     categories 1-5, ``"probability"`` values in (0, 1).
+
+    Findings (mass, calcification, ...) are drawn for the positive cases only; negative
+    cases have an empty finding and serve as the controls of every finding type, as the
+    per-finding analysis of :func:`reader_study` expects. ``ai_skill`` (e.g. 2.2) adds a
+    standalone AI reader (reader and reader_group ``"AI"``, condition ``"standalone"``,
+    probability scores, no reading time).
     """
     if len(conditions) != 2:
         raise BreastlabInputError(f"conditions must name two conditions (unaided, aided), got {list(conditions)}")
@@ -73,7 +80,7 @@ def simulate_reader_study(
     n_pos = max(2, int(round(prevalence * n_cases)))
     truth = rng.permutation(np.r_[np.ones(n_pos, int), np.zeros(n_cases - n_pos, int)])
     case_ids = np.array([f"case{i + 1:04d}" for i in range(n_cases)])
-    finding = rng.choice(FINDINGS, size=n_cases, p=FINDING_P)
+    finding = np.where(truth == 1, rng.choice(FINDINGS, size=n_cases, p=FINDING_P), "")
     case_effect = rng.normal(0.0, sigma_case, n_cases)
     case_time = np.exp(rng.normal(0.0, 0.2, n_cases))  # some cases take longer for everyone
     frames = []
@@ -107,4 +114,20 @@ def simulate_reader_study(
                         }
                     )
                 )
+    if ai_skill is not None:
+        latent = ai_skill * truth + case_effect + rng.normal(0.0, 1.0, n_cases)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "case_id": case_ids,
+                    "truth": truth,
+                    "reader": "AI",
+                    "reader_group": "AI",
+                    "condition": "standalone",
+                    "finding": finding,
+                    "score": np.round(1.0 / (1.0 + np.exp(-(1.2 * latent - 0.8))), 4),
+                    "reading_time_s": np.nan,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)[COLUMNS]

@@ -1,0 +1,219 @@
+"""Bootstrap confidence intervals of operating points (pROC's ``ci.se``, ``ci.sp``, ``ci.thresholds``, ``ci.coords``).
+
+Robin X, et al. pROC. BMC Bioinformatics 2011;12:77.
+Fawcett T. An introduction to ROC analysis. Pattern Recognition Letters 2006;27:861-874.
+
+Each replicate resamples positives and negatives separately (stratified, pROC's
+default) or all cases together; intervals are the ``(1 - c)/2`` and ``(1 + c)/2``
+quantiles of the replicates (R's type 7) and the median is reported beside them,
+as pROC reports it. The point estimate is the original curve's value.
+
+* ``ci_se``: sensitivity at given specificities; ``ci_sp``: specificity at given
+  sensitivities, both read as pROC's ``coords`` (the curve's own point, else linear
+  interpolation) on every replicate curve;
+* ``ci_thresholds``: sensitivity and specificity at fixed thresholds (positive
+  when ``score >= t`` for ``direction="<"``), thresholds chosen on the original data
+  (``"best"``: Youden's, as pROC's ``ci.thresholds(roc, thresholds = "best")``);
+* ``ci_coords``: any of pROC's coordinates (ppv, npv, accuracy, ...) at a threshold,
+  sensitivity or specificity, computed from each replicate's sensitivity and
+  specificity with the sample's class sizes (fixed by the stratified bootstrap).
+
+Replicates are vectorised: case weights of a chunk of replicates at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from breastlab.errors import BreastlabInputError
+from breastlab.evaluate.stats._validate import check_conf_level, check_scores, check_truth, orient
+from breastlab.evaluate.stats.bootstrap import _AucPlan, _check_boot, _chunks, _Resampler, _rng
+
+
+def _quantiles(reps: np.ndarray, conf_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, median, upper) per column, NaN replicates left out."""
+    a = (1.0 - conf_level) / 2.0
+    q = np.nanquantile(reps, [a, 0.5, 1.0 - a], axis=0)
+    return q[0], q[1], q[2]
+
+
+def _setup(y_true, y_score, direction):
+    truth = check_truth(y_true)
+    s = orient(check_scores(y_score, truth.size), direction)
+    order = np.lexsort((s, ~truth))
+    return truth[order], s[order], int(truth.sum())
+
+
+def _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, direction):
+    """Replicates (n_boot, k) of the other coordinate at ``levels`` of ``given``, and the point values (k,)."""
+    from breastlab.evaluate.stats.roc_test import coord_at
+
+    n_boot = _check_boot(n_boot)
+    levels = np.atleast_1d(np.asarray(levels, dtype=np.float64))
+    if levels.size == 0 or np.any((levels < 0) | (levels > 1)):
+        raise BreastlabInputError(f"{given} values must lie within [0, 1], got {levels.tolist()}")
+    t, s, m = _setup(y_true, y_score, direction)
+    plan = _AucPlan(s, m)
+    se0, sp0 = plan.curves(np.ones((1, t.size)))
+    point = np.array([coord_at(se0, sp0, v, given)[0] for v in levels])
+    resampler = _Resampler(t, stratified, None)
+    rng = _rng(seed)
+    reps = np.empty((n_boot, levels.size))
+    done = 0
+    for size in _chunks(n_boot, t.size):
+        se, sp = plan.curves(resampler.weights(rng, size))
+        for j, v in enumerate(levels):
+            reps[done : done + size, j] = coord_at(se, sp, v, given)
+        done += size
+    return levels, point, reps
+
+
+def ci_se(
+    y_true,
+    y_score,
+    specificities=(0.8, 0.9, 0.95),
+    conf_level=0.95,
+    n_boot=2000,
+    stratified=True,
+    seed=0,
+    direction="<",
+) -> pd.DataFrame:
+    """Bootstrap CI of the sensitivity at each given specificity (pROC ``ci.se``)."""
+    conf_level = check_conf_level(conf_level)
+    lv, point, reps = _curve_replicates(
+        y_true, y_score, specificities, "specificity", n_boot, stratified, seed, direction
+    )
+    lo, med, hi = _quantiles(reps, conf_level)
+    return pd.DataFrame(
+        {"specificity": lv, "sensitivity": point, "lower": lo, "median": med, "upper": hi, "n_boot": reps.shape[0]}
+    )
+
+
+def ci_sp(
+    y_true,
+    y_score,
+    sensitivities=(0.8, 0.9, 0.95),
+    conf_level=0.95,
+    n_boot=2000,
+    stratified=True,
+    seed=0,
+    direction="<",
+) -> pd.DataFrame:
+    """Bootstrap CI of the specificity at each given sensitivity (pROC ``ci.sp``)."""
+    conf_level = check_conf_level(conf_level)
+    lv, point, reps = _curve_replicates(
+        y_true, y_score, sensitivities, "sensitivity", n_boot, stratified, seed, direction
+    )
+    lo, med, hi = _quantiles(reps, conf_level)
+    return pd.DataFrame(
+        {"sensitivity": lv, "specificity": point, "lower": lo, "median": med, "upper": hi, "n_boot": reps.shape[0]}
+    )
+
+
+def _threshold_replicates(y_true, y_score, thresholds, n_boot, stratified, seed, direction):
+    n_boot = _check_boot(n_boot)
+    t, s, m = _setup(y_true, y_score, direction)
+    thr = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    oriented_thr = thr if direction == "<" else -thr
+    called = (s[:, None] >= oriented_thr[None, :]).astype(np.float64)  # (N, k) positive calls
+    pos_called, neg_kept = called[:m], 1.0 - called[m:]
+    resampler = _Resampler(t, stratified, None)
+    rng = _rng(seed)
+    se_r, sp_r = np.empty((n_boot, thr.size)), np.empty((n_boot, thr.size))
+    done = 0
+    for size in _chunks(n_boot, t.size):
+        w = resampler.weights(rng, size)
+        wp, wn = w[:, :m], w[:, m:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se_r[done : done + size] = (wp @ pos_called) / wp.sum(axis=1, keepdims=True)
+            sp_r[done : done + size] = (wn @ neg_kept) / wn.sum(axis=1, keepdims=True)
+        done += size
+    return thr, pos_called.mean(axis=0), neg_kept.mean(axis=0), se_r, sp_r, m, t.size - m
+
+
+def ci_thresholds(
+    y_true, y_score, thresholds="best", conf_level=0.95, n_boot=2000, stratified=True, seed=0, direction="<"
+) -> pd.DataFrame:
+    """Bootstrap CIs of sensitivity and specificity at fixed thresholds (pROC ``ci.thresholds``)."""
+    conf_level = check_conf_level(conf_level)
+    if isinstance(thresholds, str):
+        if thresholds != "best":
+            raise BreastlabInputError(f"thresholds must be 'best' or numbers, got {thresholds!r}")
+        from breastlab.evaluate.stats.coords import best_threshold
+
+        thresholds = best_threshold(y_true, y_score, direction=direction)["threshold"].to_numpy()
+    thr, se0, sp0, se_r, sp_r, _, _ = _threshold_replicates(
+        y_true, y_score, thresholds, n_boot, stratified, seed, direction
+    )
+    se_lo, se_med, se_hi = _quantiles(se_r, conf_level)
+    sp_lo, sp_med, sp_hi = _quantiles(sp_r, conf_level)
+    return pd.DataFrame(
+        {
+            "threshold": thr,
+            "specificity": sp0,
+            "sp_lower": sp_lo,
+            "sp_median": sp_med,
+            "sp_upper": sp_hi,
+            "sensitivity": se0,
+            "se_lower": se_lo,
+            "se_median": se_med,
+            "se_upper": se_hi,
+            "n_boot": se_r.shape[0],
+        }
+    )
+
+
+def ci_coords(
+    y_true,
+    y_score,
+    x,
+    input: str = "threshold",
+    ret=("specificity", "sensitivity", "ppv", "npv"),
+    conf_level=0.95,
+    n_boot=2000,
+    stratified=True,
+    seed=0,
+    direction="<",
+    best_weights=(1.0, 0.5),
+) -> pd.DataFrame:
+    """Bootstrap CIs of pROC's coordinates ``ret`` at ``x`` given as ``input`` (pROC ``ci.coords``).
+
+    One row per (x, coordinate): the value on the original curve, lower, median, upper.
+    """
+    from breastlab.evaluate.stats.coords import coords, coords_table
+
+    conf_level = check_conf_level(conf_level)
+    ret = [ret] if isinstance(ret, str) else list(ret)
+    xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    truth = check_truth(y_true)
+    m, n = int(truth.sum()), int((~truth).sum())
+    if input == "threshold":
+        _, _, _, se_r, sp_r, _, _ = _threshold_replicates(y_true, y_score, xs, n_boot, stratified, seed, direction)
+    elif input in ("specificity", "sensitivity"):
+        _, _, other = _curve_replicates(y_true, y_score, xs, input, n_boot, stratified, seed, direction)
+        given = np.broadcast_to(xs, other.shape)
+        se_r, sp_r = (other, given) if input == "specificity" else (given, other)
+    else:
+        raise BreastlabInputError(f"input must be 'threshold', 'sensitivity' or 'specificity', got {input!r}")
+    point = coords(y_true, y_score, xs, input=input, direction=direction, best_weights=best_weights)
+    unknown = [c for c in ret if c not in point.columns or c == "threshold"]
+    if unknown:
+        raise BreastlabInputError(f"ret {unknown} unknown; choose from {list(point.columns[1:])}")
+    rows = []
+    for j, v in enumerate(xs):
+        table = coords_table(np.full(se_r.shape[0], np.nan), se_r[:, j], sp_r[:, j], m, n, best_weights)
+        for c in ret:
+            lo, med, hi = _quantiles(table[c].to_numpy()[:, None], conf_level)
+            rows.append(
+                {
+                    input: v,
+                    "coordinate": c,
+                    "value": float(point[c].iloc[j]),
+                    "lower": float(lo[0]),
+                    "median": float(med[0]),
+                    "upper": float(hi[0]),
+                    "n_boot": se_r.shape[0],
+                }
+            )
+    return pd.DataFrame(rows)
