@@ -67,8 +67,8 @@ def write_report(
         model_loader=model_loader,
         preprocess=preprocess,
     )
-    only_runs = [kind for kind, _ in found] == [SECTION_KINDS[0]]
-    title = title or ("breastlab shortcut report" if only_runs else "breastlab report")
+    if title is None:
+        title = f"breastlab report: {found[0][0].name}" if len(found) == 1 else "breastlab report"
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [f'<p class="note">breastlab {html.escape(__version__)}, {stamp}.</p>']
     parts += [kind.render(folders, **options) for kind, folders in found]
