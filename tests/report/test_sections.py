@@ -93,3 +93,8 @@ def test_a_kinds_folders_inside_another_kinds_folder_belong_to_that_kind(tmp_pat
 def test_nothing_found_names_the_kinds_looked_for(tmp_path, fake_kind):
     with pytest.raises(BreastlabInputError, match=r"no report section found \(looked for: fake\)"):
         write_report(tmp_path, tmp_path / "r.html", section_kinds=(fake_kind,))
+
+
+def test_a_misspelt_option_is_refused(tmp_path, fake_sweep):
+    with pytest.raises(BreastlabInputError, match=r"unknown option\(s\) \['nboot'\]; the sections take .*'n_boot'"):
+        write_report(fake_sweep, tmp_path / "r.html", nboot=20)

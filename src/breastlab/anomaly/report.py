@@ -312,12 +312,8 @@ def section_from_dir(path: str | os.PathLike) -> str:
     """The anomaly section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_anomaly_section` (``breastlab anomaly evaluate --out``) wrote."""
     folder = Path(path)
-    meta = read_section_marker(
-        folder,
-        MARKER,
-        version=SECTION.version,
-        remedy=f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`",
-    )
+    remedy = f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`"
+    meta = read_section_marker(folder, MARKER, remedy=remedy, version=SECTION.version)
     models = [ModelSection.load(folder, entry) for entry in meta["models"]]
     return _render(models, meta.get("settings", {}))
 

@@ -190,12 +190,8 @@ def section_from_dir(path: str | os.PathLike) -> str:
     """The detection section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_detection_section` (``breastlab mammo detect evaluate --out``) wrote."""
     folder = Path(path)
-    meta = read_section_marker(
-        folder,
-        MARKER,
-        version=SECTION.version,
-        remedy=f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out {folder}`",
-    )
+    remedy = f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out {folder}`"
+    meta = read_section_marker(folder, MARKER, remedy=remedy, version=SECTION.version)
     files = meta["files"]
     froc_table = read_table(folder / files["froc"])
     curves = read_table(folder / files["curves"])

@@ -11,37 +11,33 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from breastlab import __version__
 from breastlab._html import html_page
 from breastlab._io import write_text
 from breastlab.errors import BreastlabInputError
 from breastlab.report.sections import SECTION_KINDS, SectionKind, find_sections
-from breastlab.train.report import ModelLoader
 
 
 def write_report(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     out_html: str | os.PathLike = "report.html",
-    n_boot: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-    gallery: bool = True,
-    max_gallery_runs: int = 3,
-    per_kind: int = 4,
-    published: Sequence[tuple] | None = None,
-    model_loader: ModelLoader | None = None,
-    preprocess: Callable | None = None,
+    *,
     title: str | None = None,
     section_kinds: Sequence[SectionKind] | None = None,
+    **options: Any,
 ) -> Path:
     """Write the self-contained HTML report for runs, sweep folders, evaluations and other sections.
 
     Each path is searched for the folders of every section kind (default: :data:`SECTION_KINDS`).
-    The other arguments are the shortcut section's settings
+    ``options`` are the sections' settings, each kind takes those its ``render`` names: the
+    shortcut runs take ``n_boot``, ``seed``, ``level``, ``gallery``, ``max_gallery_runs``,
+    ``per_kind``, ``published``, ``model_loader`` and ``preprocess``
     (:func:`breastlab.train.report.runs_section`).
     """
     if isinstance(paths, str | os.PathLike):
@@ -50,29 +46,32 @@ def write_report(
         if not Path(path).exists():
             raise BreastlabInputError(f"{path}: no such run, sweep or section folder")
     kinds = SECTION_KINDS if section_kinds is None else tuple(section_kinds)
+    _check_options(options, kinds)
     found = find_sections(paths, kinds)
     if not found:
         raise BreastlabInputError(
             f"{', '.join(map(str, paths))}: no report section found (looked for: "
             f"{', '.join(k.name for k in kinds)}); train or evaluate first"
         )
-    options = dict(
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
-        gallery=gallery,
-        max_gallery_runs=max_gallery_runs,
-        per_kind=per_kind,
-        published=published,
-        model_loader=model_loader,
-        preprocess=preprocess,
-    )
     if title is None:
         title = f"breastlab report: {found[0][0].name}" if len(found) == 1 else "breastlab report"
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [f'<p class="note">breastlab {html.escape(__version__)}, {stamp}.</p>']
     parts += [kind.render(folders, **options) for kind, folders in found]
     return write_text(html_page(title, "\n".join(parts)), out_html)
+
+
+def _check_options(options: dict[str, Any], kinds: Sequence[SectionKind]) -> None:
+    """Refuse an option no section kind takes (a misspelt setting would otherwise do nothing)."""
+    known = {
+        name
+        for kind in kinds
+        for name, p in inspect.signature(kind.render).parameters.items()
+        if p.kind is p.KEYWORD_ONLY
+    }
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise BreastlabInputError(f"write_report: unknown option(s) {unknown}; the sections take {sorted(known)}")
 
 
 __all__ = ["write_report"]
