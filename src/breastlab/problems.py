@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +44,21 @@ class ProblemLog:
         return pd.DataFrame([dataclasses.asdict(p) for p in self.problems], columns=["item", "stage", "message"])
 
     def write(self, path: str | os.PathLike) -> Path:
-        return write_table(self.to_frame(), path)
+        """problems.csv, shareable: DICOM UIDs in items and messages (CBIS-DDSM's folders, files
+        named by UID) are written as ``<UID>``; the messages name files without local paths."""
+        frame = self.to_frame()
+        for col in ("item", "message"):
+            frame[col] = frame[col].map(mask_uids)
+        return write_table(frame, path)
+
+
+# A DICOM UID (PS3.5 9.1): numeric components separated by dots, at least three, 12+ characters
+_UID = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9][0-9]*)){2,}(?![\w.])")
+
+
+def mask_uids(text: str) -> str:
+    """``text`` with every DICOM UID replaced by ``<UID>`` (short dotted numbers, e.g. versions, kept)."""
+    return _UID.sub(lambda m: "<UID>" if len(m.group()) >= 12 else m.group(), str(text))
 
 
 def check_workers(workers: object) -> int:

@@ -390,3 +390,17 @@ def test_the_anomaly_study_uses_the_data_layer_builder():
     imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m and m.startswith(("breastlab.anomaly", "breastlab.mammo", "breastlab.train"))]
+
+
+def test_a_finished_or_interrupted_store_of_other_inputs_is_refused(cohort, store, tmp_path):
+    """A MIP store folder holds one cohort: building another cohort or other patients into it is refused,
+    naming what differs (resuming reuses nothing of the other inputs)."""
+    other = tmp_path / "other"
+    shutil.copytree(cohort, other)
+    boxes = other / "Annotation_Boxes.csv"
+    boxes.write_text(boxes.read_text().replace("\n", "\n", 1) + "\n")  # same boxes, another file
+    built = store[0].path
+    with pytest.raises(BreastlabInputError, match=r"finished store .*\(box file differ\)"):
+        build_mip_store(other, built, SETTINGS, progress=False)
+    again, _ = build_mip_store(cohort, built, SETTINGS, progress=False)  # the same inputs: returned as it is
+    assert again.checksum == store[0].checksum

@@ -110,3 +110,40 @@ def test_pydicom_test_files_truncated_everywhere_are_refused_or_read_alike(tmp_p
         outcomes[fast[0]] += 1
     print(f"MR_small.dcm cut at {sum(outcomes.values())} points: {outcomes}")
     assert outcomes["refused"] > 0
+
+
+def _at(data: bytes, tag: bytes) -> int:
+    i = data.find(tag, 132)
+    assert i > 0
+    return i
+
+
+# Damage the fuzz benchmark found the scanner accepting while pydicom refused (each a rule now)
+FOUND = {
+    "unknown VR": lambda d: (i := _at(d, b"\x28\x00\x53\x10")) and d[: i + 4] + b"XX" + d[i + 6 :],
+    "SpecificCharacterSet as US": lambda d: (i := _at(d, b"\x08\x00\x05\x00")) and d[: i + 4] + b"US" + d[i + 6 :],
+    "TransferSyntaxUID as US": lambda d: (i := d.find(b"\x02\x00\x10\x00")) and d[: i + 4] + b"US" + d[i + 6 :],
+    "NUL inside SpecificCharacterSet": lambda d: d.replace(b"ISO_IR 100", b"ISO_IR\x00100", 1),
+    "tag out of order": lambda d: (i := _at(d, b"\x08\x00\x60\x00")) and d[:i] + b"\x08\x00\x01\x00" + d[i + 4 :],
+    "a cut element after the pixels": lambda d: (
+        d + b"\xfc\xff\xfc\xff" + b"OB\x00\x00" + b"\x10\x00\x00\x00" + b"\x00" * 6
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(FOUND))
+def test_damage_found_by_fuzzing_gets_pydicoms_verdict(series, damage: str) -> None:
+    files, work = series
+    path = work / "found.dcm"
+    path.write_bytes(FOUND[damage](files[0].read_bytes()))
+    layout = dcm.SeriesLayout()
+    for f in files[:2]:
+        dcm._read_slice(f, True, layout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = _verdict(lambda: dcm._read_slice(path, fast=False))
+        for use in (None, layout):
+            got = _verdict(lambda use=use: dcm._read_slice(path, True, use))
+            assert got[0] == reference[0], (damage, got[1], reference[1])
+            if got[0] == "ok":
+                assert _same(got[1], reference[1])

@@ -416,6 +416,46 @@ def test_read_slice_counts_errors(tmp_path):
         read_slice_counts(_write(tmp_path, "patient_id,series,n_slices\nA,s,3\n", "f.csv"))
 
 
+def test_empty_boxes_and_counts_files_are_refused(tmp_path):
+    empty = tmp_path / "Annotation_Boxes.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(BreastlabInputError, match=r"Annotation_Boxes\.csv: the boxes file is empty"):
+        read_boxes(empty)
+    with pytest.raises(BreastlabInputError, match=r"Annotation_Boxes\.csv: holds no boxes"):
+        read_boxes(_write(tmp_path, BOX_HEADER, "Annotation_Boxes.csv"))
+    counts = tmp_path / "slice_counts.csv"
+    counts.write_bytes(b"\n")
+    with pytest.raises(BreastlabInputError, match=r"slice_counts\.csv: the slice-count file is empty"):
+        read_slice_counts(counts)
+    with pytest.raises(BreastlabInputError, match=r"slice_counts\.csv: holds no slice counts"):
+        read_slice_counts(_write(tmp_path, "patient_id,series,n_slices,phase\n", "slice_counts.csv"))
+
+
+def test_boxes_and_counts_encodings(tmp_path):
+    """UTF-8 with or without BOM is read; Latin-1 is refused naming the encoding (never guessed)."""
+    body = BOX_HEADER + "Breast_MRI_001,1,2,3,4,5,6\n"
+    path = tmp_path / "Annotation_Boxes.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert read_boxes(path)["patient_id"].tolist() == ["Breast_MRI_001"]  # the BOM is not part of 'Patient ID'
+    path.write_bytes(body.replace("Breast_MRI_001", "Breast_MRI_001\u00e9").encode("latin-1"))
+    with pytest.raises(
+        BreastlabInputError, match=r"Annotation_Boxes\.csv: .*not UTF-8 \(byte 0xE9 on line 2\).*Latin-1"
+    ):
+        read_boxes(path)
+    counts = tmp_path / "slice_counts.csv"
+    counts.write_bytes("patient_id,series,n_slices,phase\nA,s\u00e9,3,pre\n".encode("latin-1"))
+    with pytest.raises(BreastlabInputError, match=r"slice_counts\.csv: .*Latin-1"):
+        read_slice_counts(counts)
+
+
+def test_export_out_that_is_a_file(tmp_path, capsys):
+    out = tmp_path / "store"
+    out.write_text("keep me")
+    assert cli_main(["export", str(tmp_path), "--out", str(out)]) == 2  # refused before any table is read
+    assert "not a folder" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+
+
 def test_real_boxes_and_counts(duke_dir, real_clinical):
     b = read_boxes(duke_dir / "Annotation_Boxes.csv")
     c = read_slice_counts(duke_dir / "slice_counts.csv")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +341,148 @@ def test_resume_into_a_folder_of_another_cohort_is_refused(two_cohorts, tmp_path
         BreastlabInputError, match=r"finished store .*\(DICOM series, box file, clinical table differ\)"
     ):
         export_slices(c, tmp_path / "S", size=SIZE, workers=1, progress=False)
+
+
+# ---------------------------------------------------------------------------- interrupted, killed, resumed
+SLOW = """
+import time
+from breastlab.data import export
+
+_real = export._export_patient
+
+
+def slow_patient(job):
+    time.sleep(float(__import__("os").environ["SLOW_EXPORT_S"]))
+    return _real(job)
+"""
+RUN = (
+    "import sys, slowexport; from breastlab.data import export; export._export_patient = slowexport.slow_patient; "
+    "from breastlab.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def _export_process(cohort: Path, out: Path, helper_dir: Path, seconds: float, workers: int = 2) -> subprocess.Popen:
+    """`breastlab export` in a new process group whose patients each take ``seconds`` longer (in the workers too)."""
+    (helper_dir / "slowexport.py").write_text(SLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(helper_dir), *sys.path]), "SLOW_EXPORT_S": str(seconds)}
+    args = ["export", str(cohort), "--out", str(out), "--size", str(SIZE), "--workers", str(workers)]
+    return subprocess.Popen([sys.executable, "-c", RUN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)  # fmt: skip
+
+
+def _descendants(pid: int, depth: int = 99) -> list[int]:
+    """Processes below ``pid`` down to ``depth`` levels (workers are children of the fork server, a child
+    of ``pid``: depth 2)."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":
+                    parent[int(d)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, frontier = [], [pid]
+    for _ in range(depth):
+        frontier = [p for p, pp in parent.items() if pp in frontier]
+        out += frontier
+    return out
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of the command ``pid``: below its children (the fork server)."""
+    return sorted(set(_descendants(pid, 2)) - set(_descendants(pid, 1)))
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def _wait_gone(pids: list[int], seconds: float = 15.0) -> list[int]:
+    end = time.monotonic() + seconds
+    while _alive(pids) and time.monotonic() < end:
+        time.sleep(0.1)
+    return _alive(pids)
+
+
+def _wait_workers(proc: subprocess.Popen, n: int, seconds: float = 60.0) -> list[int]:
+    """The process ids below ``proc`` once the fork server and ``n`` workers run ([] if it ended first)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and proc.poll() is None:
+        if len(_workers(proc.pid)) >= n:
+            return _descendants(proc.pid)
+        time.sleep(0.05)
+    return []
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_stop_the_workers_with_a_message(cohort: Path, tmp_path: Path, sig, code) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM (to the command
+    only): the workers stop, "interrupted; run the same command to resume", exit code 130 / 143, no
+    traceback; the same command then finishes the store."""
+    proc = _export_process(cohort, tmp_path / "S", tmp_path, seconds=30)
+    below = _wait_workers(proc, 2)
+    assert below, proc.communicate()
+    time.sleep(0.5)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert time.monotonic() - t0 < 20  # the running 30-second patients were not waited for
+    assert "interrupted; run the same command to resume" in err and "Traceback" not in err, err
+    assert not _wait_gone(below)
+    resumed = _export_process(cohort, tmp_path / "S", tmp_path, seconds=0)
+    assert resumed.wait(120) == 0, resumed.communicate()
+
+
+def test_chaos_kills_then_resume_give_the_uninterrupted_store(cohort: Path, tmp_path: Path) -> None:
+    """Five SIGKILLs at random points (the command, or one of its workers), each followed by the same
+    command: the final folder is byte for byte that of an uninterrupted export. A killed command's
+    workers and fork server exit by themselves; a killed worker stops its command with the message."""
+    ref = _export_process(cohort, tmp_path / "ref", tmp_path, seconds=0)
+    assert ref.wait(120) == 0, ref.communicate()
+    rng = np.random.default_rng(2024)
+    out = tmp_path / "S"
+    killed = 0
+    for round_ in range(5):
+        proc = _export_process(cohort, out, tmp_path, seconds=0.4)
+        below = _wait_workers(proc, 2)  # then a random point of the work (patients, finalize)
+        time.sleep(float(rng.uniform(0.0, 1.2)))
+        if proc.poll() is None:
+            killed += 1
+            if round_ % 2 == 0:  # the command itself
+                below = _descendants(proc.pid)
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+                assert not _wait_gone(below), "workers outlived their killed command"
+            else:  # one worker
+                workers = _alive(_workers(proc.pid))
+                if workers:
+                    os.kill(workers[-1], signal.SIGKILL)
+                _, err = proc.communicate(timeout=60)
+                assert "Traceback" not in err, err
+                if proc.returncode != 0:
+                    assert proc.returncode == 1 and "interrupted; run the same command to resume" in err, err
+                assert not _wait_gone(below)
+        else:
+            proc.communicate()
+    final = _export_process(cohort, out, tmp_path, seconds=0)
+    assert final.wait(120) == 0, final.communicate()
+    print(f"{killed} of 5 rounds killed a running export")
+    assert killed >= 2 and _files(out) == _files(tmp_path / "ref")  # most rounds kill mid-work (4-5 of 5 here)

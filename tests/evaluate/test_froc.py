@@ -157,6 +157,43 @@ def test_dataset04_wafroc_matches_rjafroc_book():
     np.testing.assert_allclose(froc_fom(d, "wAFROC"), book, atol=5e-8)
 
 
+def test_dataset04_or_analysis_matches_rjafroc_book():
+    """StSignificanceTesting(dataset04, FOM = "wAFROC", method = "OR") as printed in the RJafroc book
+    (github.com/dpc10ster/RJafrocBook, chapter "Obuchowski Rockette Applications", section
+    "Illustration with dataset04, FROC analysis")."""
+    res = or_froc(read_jafroc(DATA / "rjafroc_dataset04"))
+    c = res.components
+    assert c.var_r == pytest.approx(0.00220864564, abs=5e-12)
+    assert c.var_tr == pytest.approx(-0.00030459978, abs=5e-12)
+    assert (c.cov1, c.cov2, c.cov3) == pytest.approx((0.00042203598, 0.00033615564, 0.00030431124), abs=5e-12)
+    assert c.var_error == pytest.approx(0.00092808365, abs=5e-12)
+    assert (c.ms_t, c.ms_r, c.ms_tr) == pytest.approx((0.00231654149, 0.01180145539, 0.00016960349), abs=5e-12)
+    # random readers, random cases
+    assert res.test.statistic == pytest.approx(7.8002997, abs=5e-8)
+    assert res.test.df2 == pytest.approx(36.793343, abs=5e-7)
+    assert res.test.p_value == pytest.approx(0.000117105, abs=5e-10)
+    assert res.test.denominator == pytest.approx(0.00029698109, abs=5e-12)
+    d = res.differences.set_index("comparison")
+    assert d.loc["4 - 5", "se"] == pytest.approx(0.01218567, abs=5e-9)
+    assert d.loc["4 - 5", "p_value"] == pytest.approx(6.5228142e-05, abs=5e-13)
+    assert (d.loc["3 - 4", "ci_lower"], d.loc["3 - 4", "ci_upper"]) == pytest.approx(
+        (-0.0713451939, -0.0219548061), abs=5e-11
+    )
+    t = res.treatment_foms.set_index("treatment")
+    assert (t.loc["4", "se"], t.loc["4", "df"]) == pytest.approx((0.035719663, 5.2424244), abs=5e-8)
+    assert (t.loc["4", "ci_lower"], t.loc["4", "ci_upper"]) == pytest.approx((0.67869638, 0.85981195), abs=5e-9)
+    # fixed readers: chi-square 15.403026 on 4 df, p 0.0039343238; difference SE 0.017343311
+    assert res.fixed_readers_test.statistic == pytest.approx(15.403026, abs=5e-7)
+    assert res.fixed_readers_test.p_value == pytest.approx(0.0039343238, abs=5e-11)
+    fr = res.fixed_readers_differences.set_index("comparison")
+    assert (fr.loc["2 - 5", "se"], fr.loc["2 - 5", "p_value"]) == pytest.approx((0.017343311, 0.0084131912), abs=5e-10)
+    # fixed cases: F 13.658572 on (4, 12), p 0.00020192224; treatment 1 CI (0.67840724, 0.82803026) on 3 df
+    assert res.fixed_cases_test.statistic == pytest.approx(13.658572, abs=5e-7)
+    assert res.fixed_cases_test.p_value == pytest.approx(0.00020192224, abs=5e-13)
+    fc = res.fixed_cases_treatment_foms.set_index("treatment")
+    assert (fc.loc["1", "ci_lower"], fc.loc["1", "ci_upper"]) == pytest.approx((0.67840724, 0.82803026), abs=5e-9)
+
+
 # ------------------------------------------------ Windows JAFROC 4.2.1: FedRoc.xlsx
 @pytest.fixture(scope="module")
 def fed():

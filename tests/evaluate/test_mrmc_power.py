@@ -122,3 +122,12 @@ def test_cli_mrmc_reads_the_reader_study_csv_without_flags(tmp_path, capsys):
     df.to_csv(tmp_path / "rs.csv", index=False)
     assert main(["stats", "mrmc", str(tmp_path / "rs.csv"), "--treatments", "aided,unaided"]) == 0
     assert "Differences are first minus second treatment in the order aided, unaided" in capsys.readouterr().out
+
+
+def test_cli_mrmc_power_from_a_froc_pilot(capsys):
+    from breastlab.cli import main
+
+    pilot = str(DATA / "rjafroc_dataset04")
+    assert main(["stats", "mrmc-power", pilot, "--treatments", "4,5", "--readers", "4,8", "--cases", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "Pilot: wAFROC, 4 readers, 200 cases, treatments 4 - 5 = +0.0549" in text

@@ -42,7 +42,7 @@ import pandas as pd
 from breastlab._io import atomic_path, read_table
 from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
-from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
+from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, check_output_folder, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
 
@@ -157,6 +157,7 @@ def export_slices(
         raise BreastlabInputError(f"errors={errors!r}: valid values are 'log' and 'raise'")
     check_workers(workers)
     out = Path(out)
+    check_output_folder(out, "--out folder")
     from breastlab.data.duke.boxes import read_boxes
     from breastlab.data.duke.clinical import read_clinical
     from breastlab.data.duke.dicom import index_dicom_tree

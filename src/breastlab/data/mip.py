@@ -646,7 +646,7 @@ def build_mip_store(
             "modality": "mri_mip",
             "normalisation": settings.normalisation(),
             "settings": dataclasses.asdict(settings),
-            "source": str(dicom_root),
+            "source": "Duke-Breast-Cancer-MRI",  # not the local path: store.json is shared
             "generator": "breastlab.data.mip.build_mip_store",
         }
         writer = StoreWriter(

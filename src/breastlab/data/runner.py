@@ -74,6 +74,11 @@ def _worker_init(parent_alive: Any) -> None:
     threading.Thread(target=watch, name="breastlab-parent-watch", daemon=True).start()
 
 
+def _worker_died() -> Interrupted:
+    """A worker was killed (out of memory, a signal): the run stops, a resume redoes the lost keys."""
+    return Interrupted("a worker process died (killed by a signal or out of memory)", exit_code=1)
+
+
 class JobRunner:
     """Worker processes for per-key jobs (see the module notes); use as a context manager.
 
@@ -107,18 +112,19 @@ class JobRunner:
         self.workers, self.problems, self.stage, self.errors = workers, problems, stage, errors
         self.preload, self.desc, self.progress = list(preload), desc, progress
         self._pool: ProcessPoolExecutor | None = None
-        self._alive_w: Any = None
+        self._alive: tuple[Any, Any] = (None, None)  # (reading end, writing end) of the parent's pipe
 
     def __enter__(self) -> JobRunner:
         if self.workers > 1:
             ctx = worker_context(self.preload)
-            alive_r, self._alive_w = ctx.Pipe(duplex=False)
+            # Only this process holds the writing end (the workers get the reading end): it closes when
+            # this process ends, however it ends, and the workers see end-of-file.
+            self._alive = ctx.Pipe(duplex=False)
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_worker_init, initargs=(alive_r,)
+                max_workers=self.workers, mp_context=ctx, initializer=_worker_init, initargs=(self._alive[0],)
             )
             for _ in range(self.workers):
                 self._pool.submit(int)  # processes start on demand: one no-op task each starts them all
-            alive_r.close()  # the workers hold their copies; this end here would keep the pipe open
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -127,7 +133,8 @@ class JobRunner:
         if exc_type is not None:
             self._kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._alive_w.close()
+        for end in self._alive:
+            end.close()
         self._pool = None
 
     def _kill(self) -> None:
@@ -159,6 +166,7 @@ class JobRunner:
         from tqdm.auto import tqdm
 
         jobs = list(jobs)
+        self._failures: dict[str, str] = {}
         with tqdm(total=initial + len(jobs), initial=initial, desc=self.desc, unit="patient",
                   disable=not self.progress) as bar:  # fmt: skip
             if self._pool is None or len(jobs) <= 1:
@@ -167,21 +175,30 @@ class JobRunner:
                     if key(job) not in dropped:
                         self._finish(job, key, work, on_result, None)
                     bar.update(1)
-                return
-            futures = {self._pool.submit(work, job): job for job in jobs}
-            dropped = set(before_results()) if before_results else set()
-            pending = set()
-            for fut, job in futures.items():
-                if key(job) in dropped:
-                    fut.cancel()
-                    bar.update(1)
-                else:
-                    pending.add(fut)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: key(futures[f])):
-                    self._finish(futures[fut], key, None, on_result, fut)
-                    bar.update(1)
+            else:
+                try:
+                    self._run_pool(work, jobs, key, on_result, before_results, bar)
+                except BrokenProcessPool:
+                    raise _worker_died() from None
+        for job in jobs:  # in job order, whatever order the workers finished in
+            if key(job) in self._failures:
+                self.problems.add(key(job), self.stage, self._failures[key(job)])
+
+    def _run_pool(self, work, jobs, key, on_result, before_results, bar) -> None:
+        futures = {self._pool.submit(work, job): job for job in jobs}
+        dropped = set(before_results()) if before_results else set()
+        pending = set()
+        for fut, job in futures.items():
+            if key(job) in dropped:
+                fut.cancel()
+                bar.update(1)
+            else:
+                pending.add(fut)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: key(futures[f])):
+                self._finish(futures[fut], key, None, on_result, fut)
+                bar.update(1)
 
     def _finish(self, job: J, key: Callable[[J], str], work: Callable[[J], R] | None,
                 on_result: Callable[[J, R], None] | None, fut: Future | None) -> None:  # fmt: skip
@@ -191,9 +208,8 @@ class JobRunner:
             if on_result is not None:
                 on_result(job, result)
         except BrokenProcessPool:
-            # a worker was killed (out of memory, a signal): the run stops, a resume redoes the lost keys
-            raise Interrupted("a worker process died (killed by a signal or out of memory)", exit_code=1) from None
+            raise _worker_died() from None
         except Exception as exc:  # noqa: BLE001 - one failing job is reported, the others go on
             if self.errors == "raise":
                 raise
-            self.problems.add(key(job), self.stage, failure_message(exc))
+            self._failures[key(job)] = failure_message(exc)

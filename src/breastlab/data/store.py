@@ -92,6 +92,8 @@ class ArrayStore:
                     f"{self.path}: images.npy has {len(self._images)} images but "
                     f"manifest.parquet has {len(self.manifest)} rows"
                 )
+        elif (self.path / "images.bin").stat().st_size == 0:  # no image kept (all reported): mmap refuses 0 bytes
+            self._images = np.empty(0, dtype=self.dtype)
         else:
             self._images = np.memmap(self.path / "images.bin", dtype=self.dtype, mode="r")
 
@@ -190,6 +192,16 @@ def _hash_column(values: Any) -> np.ndarray:
     return out
 
 
+def check_output_folder(path: Path, what: str = "output folder") -> None:
+    """``path`` is a folder or can become one: neither it nor a parent is an existing file."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is" if folder == path else f"lies inside {folder}, which is"
+                raise BreastlabInputError(f"{path}: the {what} {where} a file, not a folder; give a folder path")
+            return
+
+
 def digest(value: Any) -> str:
     """A short SHA-256 (16 hex digits) of a file's bytes (a Path), a table's content (a DataFrame,
     :func:`manifest_checksum`) or any JSON value: one part of a :func:`fingerprint`."""
@@ -261,6 +273,7 @@ class StoreWriter:
         if layout == "fixed" and (shape is None or len(shape) != 2):
             raise BreastlabInputError(f"shape={shape!r}: a fixed-layout store needs an (H, W) shape")
         self.path = Path(path)
+        check_output_folder(self.path)
         self.layout = layout
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape) if shape is not None else None

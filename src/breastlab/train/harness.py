@@ -30,6 +30,7 @@ back-propagate; optional ``evaluate(model, span)``, ``state_dict()`` / ``load_st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -231,7 +232,7 @@ class Harness:
 
     def amp_context(self):
         """bf16 autocast on CUDA when ``amp`` (a fresh context per use)."""
-        return autocast_context(self.device) if self.amp else autocast_context(torch.device("cpu"))
+        return autocast_context(self.device) if self.amp else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ the loop
     def fit(self, study: Any, stop_after: int | None = None) -> FitResult:
@@ -239,7 +240,7 @@ class Harness:
         if self.dist.world > 1 or self.dist.group:
             ids = [self.device.index if self.device.index is not None else 0] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        ctx = deterministic_kernels(self.device) if self.deterministic else _nothing()
+        ctx = deterministic_kernels(self.device) if self.deterministic else contextlib.nullcontext()
         with ctx:
             return self._fit(study, stop_after)
 
@@ -418,14 +419,6 @@ class Harness:
         except Exception:  # tensorboard not installed: CSV only
             return None
         return SummaryWriter(str(self.run / "tensorboard"))
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def write_run_config(run: Path, config: dict[str, Any], fingerprint: Any) -> None:

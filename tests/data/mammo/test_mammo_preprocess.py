@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from breastlab.data.mammo import preprocess as pp
 from breastlab.data.mammo import read_cbis_ddsm, read_mammogram
 from breastlab.data.phantom.mammo import make_mammo_cohort, plan_mammo_cohort, render_view
 from breastlab.data.store import ArrayStore
+from breastlab.errors import BreastlabInputError
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +279,13 @@ def test_segmentation_excludes_film_glow_on_real_mini_mias(mammo_dir: Path) -> N
     ]
     # the glow made the plain box wider by tens of pixels on most images
     assert sum((b[2] - b[0]) < (q[2] - q[0]) - 40 for b, q in zip(widths, plains, strict=True)) >= 3
+
+
+def test_store_of_another_dataset_is_refused(cohort: Path, tmp_path: Path) -> None:
+    """A finished store is reused only for the same images and settings; another dataset is refused."""
+    ds = read_cbis_ddsm(cohort, cohort / "CBIS-DDSM")
+    pp.build_mammo_store(ds, tmp_path / "s", spacing=1.6, progress=False)
+    fewer = dataclasses.replace(ds, manifest=ds.manifest.iloc[1:].reset_index(drop=True))
+    with pytest.raises(BreastlabInputError, match=r"finished store .*\(images differ\)"):
+        pp.build_mammo_store(fewer, tmp_path / "s", spacing=1.6, progress=False)
+    assert len(pp.build_mammo_store(ds, tmp_path / "s", spacing=1.6, progress=False)) == len(ds.manifest)

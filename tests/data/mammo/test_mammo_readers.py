@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from breastlab.data.mammo import read_cbis_ddsm, read_cbis_table, read_mini_mias
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo.mias import read_mias_info
 from breastlab.data.phantom.mammo import make_mammo_cohort
+from breastlab.errors import BreastlabInputError
 
 # figures from the data pack README (verified there with pandas), never from our code
 CBIS_ROWS = {
@@ -192,7 +194,7 @@ FINDING_ROWS = [  # study, series, image, lat, view, h, w, breast_birads, densit
         "BI-RADS 4",
         ("150", "250", "230", "330"),
         "training",
-    ),  # 30 px past both edges: clipped
+    ),  # 30 px past both edges: reported, kept as given
     (
         "s1",
         "x2",
@@ -309,14 +311,15 @@ def test_vindr_reader_on_format_tables(tmp_path: Path) -> None:
     i1 = fin[fin["image_id"] == "i1"]
     assert sorted(i1["finding_class"]) == ["calcification", "mass"]  # one row per category of the list literal
     assert tuple(i1.iloc[0][["x0", "y0", "x1", "y1"]]) == (10, 20, 61, 81)  # floor / ceil
-    assert tuple(fin[fin["image_id"] == "i2"].iloc[0][["x0", "y0", "x1", "y1"]]) == (150, 250, 200, 300)
+    assert tuple(fin[fin["image_id"] == "i2"].iloc[0][["x0", "y0", "x1", "y1"]]) == (150, 250, 230, 330)
     assert "i5" not in set(fin["image_id"])
     assert sorted(fin.loc[fin["image_id"] == "i6", "finding_class"]) == ["architectural_distortion", "other"]
     messages = " | ".join(ds.problems.to_frame()["message"])
     print(messages)
     assert "finding_annotations.csv row 5 (image i5)" in messages and "outside the 200x300 image" in messages
     assert "finding_annotations.csv row 6 (image i6)" in messages and "'Alien Object'" in messages
-    assert len(ds.problems) == 2
+    assert "row 2 (image i2): box (150, 250, 230, 330) reaches 30 px past the edge of the 200x300 image" in messages
+    assert len(ds.problems) == 3
 
 
 # ============================================================================ CBIS-DDSM with DICOMs (phantom)
@@ -427,3 +430,105 @@ def test_vocabulary_rules() -> None:
     ):
         with pytest.raises(vocab.UnknownLabel):
             bad()
+
+
+# ============================================================================ input that must be refused or reported
+def test_cbis_path_leaving_the_dicom_root_is_refused(cohort: Path, tmp_path: Path) -> None:
+    """A CSV path with '..' (or absolute) must not read a file outside --dicom as a mammogram."""
+    tables = tmp_path / "tables"
+    shutil.copytree(cohort, tables, ignore=shutil.ignore_patterns("vindr"))
+    root = tables / "CBIS-DDSM"
+    outside = tmp_path / "outside.dcm"
+    shutil.copy(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM").manifest["path"].iloc[0], outside)
+    csv = max(tables.glob("*_case_description_*_set.csv"), key=lambda p: len(p.read_text().splitlines()))
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    assert len(table) >= 2
+    table.loc[0, "image file path"] = "../../outside.dcm"
+    table.loc[1, "image file path"] = str(outside)  # absolute
+    table.to_csv(csv, index=False)
+    link = root / "Mass-Training_P_99999_LEFT_CC"
+    link.symlink_to(tmp_path, target_is_directory=True)  # a folder under the root leading out of it
+    ds = read_cbis_ddsm(tables, root)
+    assert str(outside) not in set(ds.manifest["path"].dropna())
+    assert not any(str(p).startswith(str(tmp_path / "outside")) for p in ds.manifest["path"].dropna())
+    messages = " | ".join(ds.problems.to_frame()["message"])
+    print(messages)
+    assert f"{csv.name} row 1" in messages and "contains '..'" in messages
+    assert f"{csv.name} row 2" in messages and "is absolute" in messages
+    assert messages.count("paths must stay under the DICOM root") == 2
+
+
+def test_empty_cbis_csv_is_refused_header_only_is_empty(cohort: Path, tmp_path: Path) -> None:
+    tables = tmp_path / "tables"
+    shutil.copytree(cohort, tables, ignore=shutil.ignore_patterns("vindr", "CBIS-DDSM"))
+    csv = sorted(tables.glob("calc_case_description_*_set.csv"))[0]
+    header = csv.read_text().splitlines()[0]
+    csv.write_bytes(b"")
+    with pytest.raises(BreastlabInputError, match=rf"{csv.name}: the case-description CSV is empty"):
+        read_cbis_ddsm(tables)
+    csv.write_text(header + "\n")  # a split without calcification cases: no rows, no error
+    assert len(read_cbis_ddsm(tables).manifest) > 0
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_csv_utf8_with_or_without_bom(tmp_path: Path, bom: bool) -> None:
+    _write_vindr(tmp_path)
+    path = tmp_path / "finding_annotations.csv"
+    text = path.read_bytes().decode().replace("DENSITY A", "DENSITY A", 1)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    assert sorted(read_vindr_mammo(tmp_path).manifest["image_id"]) == ["i1", "i2", "i3", "i4", "i5", "i6", "i7"]
+
+
+@pytest.mark.parametrize("encoding, named", [("latin-1", "Latin-1"), ("cp1252", "Windows-1252"), ("utf-16", "UTF-16")])
+def test_csv_in_another_encoding_is_refused_naming_it(cohort: Path, tmp_path: Path, encoding: str, named: str) -> None:
+    tables = tmp_path / "tables"
+    shutil.copytree(cohort, tables, ignore=shutil.ignore_patterns("vindr", "CBIS-DDSM"))
+    csv = max(tables.glob("*_case_description_*_set.csv"), key=lambda p: len(p.read_text().splitlines()))
+    lines = csv.read_text().splitlines()
+    text = "\n".join([lines[0], lines[1].replace(",", ",caf\u00e9 ", 1), *lines[2:]]) + "\n"  # a non-ASCII cell
+    if encoding == "cp1252":
+        text = text.replace("\u00e9", "\u2019")  # a typographic apostrophe: byte 0x92 in Windows-1252
+    csv.write_bytes(text.encode(encoding))
+    with pytest.raises(BreastlabInputError, match=rf"{csv.name}: .*{named}.*UTF-8") as err:
+        read_cbis_ddsm(tables)
+    print(err.value)
+
+
+def test_vindr_box_past_the_edge_is_reported_not_clipped(tmp_path: Path) -> None:
+    _write_vindr(tmp_path)
+    ds = read_vindr_mammo(tmp_path)
+    box = ds.findings.loc[ds.findings["image_id"] == "i2", ["x0", "y0", "x1", "y1"]].iloc[0]
+    assert tuple(box) == (150, 250, 230, 330)  # as the source gives it, beyond the 200x300 image
+    [message] = [m for m in ds.problems.to_frame()["message"] if "(image i2)" in m]
+    assert "30 px past the edge" in message and "not clipped" in message
+
+
+def test_plain_ascii_pgm(tmp_path: Path) -> None:
+    """P2 (ASCII) PGM: read exactly, comments skipped; damaged ones refused naming the file."""
+    path = tmp_path / "mdb999.pgm"
+    path.write_text("P2\n# made by hand\n4 2\n# maxval next\n255\n0 1 2 3\n# a comment in the data\n252 253 254 255\n")
+    np.testing.assert_array_equal(read_pgm(path), np.array([[0, 1, 2, 3], [252, 253, 254, 255]], np.uint8))
+    path.write_text("P2\n2 2\n1000\n0 999\n1000 7\n")
+    got = read_pgm(path)
+    assert got.dtype == np.uint16 and got.tolist() == [[0, 999], [1000, 7]]
+    for text, match in [("P2\n2 2\n255\n0 1 2\n", "holds 3 samples, expected 4"),
+                        ("P2\n2 2\n255\n0 1 2 300\n", "300 exceeds the header's maxval 255"),
+                        ("P2\n2 2\n255\n0 1 x 3\n", "b'x' is not a non-negative integer"),
+                        ("P2\n2 2\n255\n0 1 -2 3\n", "b'-2' is not a non-negative integer")]:  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(BreastlabInputError, match=rf"mdb999\.pgm: .*{re.escape(match)}"):
+            read_pgm(path)
+
+
+def test_out_that_is_a_file(cohort: Path, tmp_path: Path) -> None:
+    from breastlab.cli import main
+
+    out = tmp_path / "a_file"
+    out.write_text("not a folder")
+    ds = read_cbis_ddsm(cohort)
+    with pytest.raises(BreastlabInputError, match=r"a_file: the output folder is a file, not a folder"):
+        ds.write(out)
+    with pytest.raises(BreastlabInputError, match=r"lies inside .*a_file, which is a file"):
+        ds.write(out / "sub")
+    assert main(["mammo", "preprocess", "--cbis", str(cohort), "--out", str(out), "--workers", "1"]) == 2
+    assert out.read_text() == "not a folder"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab.data._csv import read_text_csv
 from breastlab.errors import BreastlabInputError
 
 __all__ = ["BOX_COLUMNS", "read_boxes", "validate_boxes", "read_slice_counts", "find_boxes_file"]
@@ -60,7 +61,7 @@ def read_boxes(path: str | os.PathLike) -> pd.DataFrame:
         raise BreastlabInputError(f"{path}: boxes file not found (expected TCIA's Annotation_Boxes.csv or .xlsx)")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = read_text_csv(path, "boxes file")
     elif suffix in (".xlsx", ".xlsm"):
         df = _read_boxes_xlsx(path)
     else:
@@ -92,6 +93,8 @@ def validate_boxes(df: pd.DataFrame, source: str = "<boxes>") -> pd.DataFrame:
     ids = ids.str.strip()
     keep = ~(ids.eq("") & df[[by_key[s] for s in BOX_COLUMNS if s != "patient_id"]].map(_blank).all(axis=1))
     df, ids = df[keep].reset_index(drop=True), ids[keep].reset_index(drop=True)  # drop fully empty rows
+    if not len(ids):
+        raise BreastlabInputError(f"{source}: holds no boxes (a header but no rows); expected one box per patient")
     blank = [i + 2 for i, v in enumerate(ids) if v == ""]
     if blank:
         raise BreastlabInputError(f"{source}: column 'Patient ID' is empty in line(s) {blank[:10]}")
@@ -147,7 +150,7 @@ def read_slice_counts(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise BreastlabInputError(f"{path}: slice counts file not found")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_text_csv(path, "slice-count file")
     df.columns = [_key(c) for c in df.columns]
     missing = [c for c in _COUNT_COLUMNS if c not in df.columns]
     if missing:
@@ -155,6 +158,8 @@ def read_slice_counts(path: str | os.PathLike) -> pd.DataFrame:
         raise BreastlabInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {expected}")
     df = df[_COUNT_COLUMNS].map(str.strip)
     df = df[~df.eq("").all(axis=1)].reset_index(drop=True)
+    if df.empty:
+        raise BreastlabInputError(f"{path}: holds no slice counts (a header but no rows)")
     for c in ("patient_id", "phase"):
         blank = [i + 2 for i, v in enumerate(df[c]) if v == ""]
         if blank:

@@ -536,7 +536,7 @@ def _index_series(patient_id: str, patient: Path, folder: Path, fast: bool = Tru
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_INDEX_TAGS)
             break
         except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
-            errors.append(f"{f.name}: {type(exc).__name__}: {exc}")
+            errors.append(f"{f.name}: {type(exc).__name__}: {str(exc).replace(os.fspath(f), f.name)}")
     if ds is None:
         raise BreastlabInputError(
             f"{Path(folder).name}: no readable DICOM header among {len(names)} files ({errors[:3]})"
@@ -826,6 +826,8 @@ def _walk(buf: bytes) -> tuple[list[_Elem], bool, int, int, int] | None:
                 return None
             last = tag
             if tag == 0x00020010:
+                if vr != b"UI":  # pydicom would not take it as a transfer syntax
+                    return None
                 ts = buf[start : start + length].rstrip(b"\x00 ").decode("ascii")
             elems.append((tag, vr, pos, start, length, start + length))
             pos = start + length
@@ -1169,7 +1171,8 @@ def _read_slice_pydicom(path: str | Path) -> StoredSlice:
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on a damaged file
-        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+        text = str(exc).replace(os.fspath(path), shown(path))  # pydicom names the file in some messages
+        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {text})") from exc
     geometry = {}
     for tag in ("ImagePositionPatient", "ImageOrientationPatient"):
         value = ds.get(tag)
@@ -1237,10 +1240,15 @@ def read_series(
     Slices are ordered by position along the slice normal (not by file name).
     Raises :class:`BreastlabInputError` naming the file or series for: unreadable,
     corrupt or truncated files; compressed pixel data without an installed decoder;
-    mixed matrix sizes; mixed orientations (any direction cosine differing by more
-    than ``orientation_tol``); two slices at the same position; and missing slices
-    (a step between consecutive positions larger than ``gap_factor`` times the
-    median step).
+    non-finite ImagePositionPatient or ImageOrientationPatient, an orientation that is
+    not two orthogonal unit vectors, a RescaleSlope of 0 or a non-finite rescale; files
+    that differ in PatientID, StudyInstanceUID, SeriesInstanceUID or pixel format
+    (BitsAllocated, BitsStored, PixelRepresentation, PhotometricInterpretation); mixed
+    matrix sizes; mixed orientations (any direction cosine differing by more than
+    ``orientation_tol``); two slices at the same position; missing slices (a step
+    between consecutive positions larger than ``gap_factor`` times the median step) and
+    extra ones (a step smaller than the median over ``gap_factor``). A slice missing at
+    either end leaves no gap: :func:`index_dicom_tree` checks the counts.
 
     ``threads`` > 1 reads files in a thread pool (helps on network file systems;
     parsing holds the GIL, so on a local disk 1 is as fast). ``fast`` reads

@@ -9,8 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from breastlab._io import write_table
+from breastlab.data.store import check_output_folder
 from breastlab.problems import ProblemLog
 
+# The one local file mapping image ids to the source files on this machine: outputs a user
+# shares never hold local paths (their folder names are DICOM UIDs, dates ...); this file does.
+SOURCES_FILE = "sources.local.csv"
+# Columns holding local file paths: kept in the reader's frames (to read the files), written
+# only to SOURCES_FILE
+LOCAL_COLUMNS = ("path", "roi_path")
 # Manifest columns every reader fills (more may follow, source-specific).
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "laterality", "view", "density", "split", "label", "path"]
 # Findings columns every reader fills; boxes are in pixels of the ORIGINAL image, 0-based, half-open,
@@ -57,12 +64,46 @@ class MammoDataset:
         return pd.DataFrame(rows)
 
     def write(self, out: str | os.PathLike) -> Path:
-        """manifest.csv, findings.csv and problems.csv into ``out``."""
+        """manifest.csv, findings.csv and problems.csv into ``out`` (shareable: no local paths),
+        and the image id -> source file mapping into ``out/sources.local.csv`` (local only)."""
         out = Path(out)
-        write_table(self.manifest, out / "manifest.csv")
-        write_table(self.findings, out / "findings.csv")
+        check_output_folder(out)
+        write_table(shareable(self.manifest), out / "manifest.csv")
+        write_table(shareable(self.findings), out / "findings.csv")
         self.problems.write(out / "problems.csv")
+        write_sources(self, out / SOURCES_FILE)
         return out
+
+
+def shareable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the columns of local file paths (:data:`LOCAL_COLUMNS`)."""
+    return frame.drop(columns=[c for c in LOCAL_COLUMNS if c in frame.columns])
+
+
+def shareable_record(record: dict) -> dict:
+    """A manifest or findings row (a dict) without local file paths."""
+    return {k: v for k, v in record.items() if k not in LOCAL_COLUMNS}
+
+
+def write_sources(dataset: MammoDataset, path: str | os.PathLike) -> Path:
+    """The local file ``sources.local.csv``: one row per located file (``image_id``, ``finding_id``
+    for ROI masks, ``kind`` "image" or "roi_mask", ``path``). It stays on this machine: it names
+    local folders (DICOM UIDs, dates); shared outputs refer to images by ``image_id`` only."""
+    man, fin = dataset.manifest, dataset.findings
+    parts = [pd.DataFrame({"image_id": man["image_id"], "finding_id": pd.NA, "kind": "image", "path": man["path"]})]
+    if "roi_path" in fin.columns:
+        parts.append(
+            pd.DataFrame(
+                {
+                    "image_id": fin["image_id"],
+                    "finding_id": fin["finding_id"],
+                    "kind": "roi_mask",
+                    "path": fin["roi_path"],
+                }  # fmt: skip
+            )
+        )
+    sources = pd.concat(parts, ignore_index=True)
+    return write_table(sources[sources["path"].notna()].reset_index(drop=True), path)
 
 
 def finalize_tables(

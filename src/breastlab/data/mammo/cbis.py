@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab.data._csv import read_text_csv
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import MammoDataset, finalize_tables
 from breastlab.errors import BreastlabInputError
@@ -91,10 +92,7 @@ def read_cbis_table(path: str | os.PathLike) -> pd.DataFrame:
     Adds ``csv_file`` (file name) and ``csv_row`` (1-based data row, header excluded).
     """
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BreastlabInputError(f"{path}: cannot read as CSV ({exc})") from None
+    raw = read_text_csv(path, "case-description CSV")
     rename = {c: COLUMN_NAMES.get(c.strip().lower().replace("_", " "), c.strip()) for c in raw.columns}
     table = raw.rename(columns=rename)
     required = REQUIRED_NORMAL if path.name.lower().startswith("normal") else REQUIRED
@@ -117,17 +115,41 @@ def find_case_tables(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def unsafe_path(csv_path: str) -> str | None:
+    """Why a path from a CSV may not be followed (it must stay under the DICOM root), or None."""
+    if not csv_path:
+        return None
+    if csv_path.startswith("/") or (len(csv_path) > 1 and csv_path[1] == ":"):
+        return "is absolute"
+    if ".." in csv_path.split("/"):
+        return "contains '..'"
+    return None
+
+
 class _Tree:
-    """Locate the DICOM files a CSV path points to (folder and series UID, not file name)."""
+    """Locate the DICOM files a CSV path points to (folder and series UID, not file name).
+
+    Only files under the root are ever returned: CSV paths with ``..`` or an absolute path
+    are refused by the reader, and a symbolic link leading out of the root is not followed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = root.resolve()
         self._files: dict[str, list[Path]] = {}
+
+    def inside(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(self._real_root)
+
+    def shown(self, path: Path) -> str:
+        """A file as messages name it: relative to the root (problems.csv is shared)."""
+        return "<root>/" + path.relative_to(self.root).as_posix()
 
     def files(self, folder: str) -> list[Path]:
         if folder not in self._files:
             top = self.root / folder
-            self._files[folder] = sorted(top.rglob("*.dcm")) if top.is_dir() else []
+            found = sorted(top.rglob("*.dcm")) if top.is_dir() and self.inside(top) else []
+            self._files[folder] = [f for f in found if self.inside(f)]
         return self._files[folder]
 
     def candidates(self, csv_path: str) -> list[Path]:
@@ -143,7 +165,7 @@ class _Tree:
 
     def full_image(self, csv_path: str) -> Path | None:
         exact = self.root / csv_path
-        if exact.is_file():
+        if exact.is_file() and self.inside(exact):
             return exact
         cands = self.candidates(csv_path)
         if len(cands) == 1:
@@ -252,6 +274,12 @@ def _read_row(
     def report(message: str) -> None:
         problems.add(where, STAGE, message)
 
+    headers = {"image_path": "image file path", "crop_path": "cropped image file path",
+               "roi_path": "ROI mask file path"}  # fmt: skip
+    for key, header in headers.items():
+        if key in rec and (why := unsafe_path(rec[key])):
+            report(f"{where}: {header!r} {rec[key]!r} {why}: paths must stay under the DICOM root; row skipped")
+            return
     image_path = rec["image_path"]
     image_id = image_path.split("/")[0]
     if not image_id:
@@ -336,8 +364,8 @@ def _locate_images(images: dict, tree: _Tree, problems: ProblemLog) -> None:
             problems.add(
                 where,
                 STAGE,
-                f"{where}: full mammogram {rec['csv_path']} not found under {tree.root} "
-                f"(looked in {tree.root / rec['image_id']}); image and its findings skipped",
+                f"{where}: full mammogram {rec['csv_path']} not found under the DICOM root "
+                f"(looked in <root>/{rec['image_id']}/); image and its findings skipped",
             )
             continue
         try:
@@ -365,7 +393,9 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
             if f not in cands:
                 cands.append(f)
     if not cands:
-        problems.add(where, STAGE, f"{where}: ROI mask {csv_roi} not found under {tree.root}; finding kept without box")
+        problems.add(
+            where, STAGE, f"{where}: ROI mask {csv_roi} not found under the DICOM root; finding kept without box"
+        )
         return
     shape = (image["height"], image["width"])
     sized = [f for f in cands if tuple(read_header(f)[0][k] for k in ("rows", "columns")) == shape]
@@ -378,7 +408,9 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
                 break
     if mask_path is None:
         problems.add(
-            where, STAGE, f"{where}: no binary ROI mask among {[str(c) for c in cands]}; finding kept without box"
+            where,
+            STAGE,
+            f"{where}: no binary ROI mask among {[tree.shown(c) for c in cands]}; finding kept without box",
         )
         return
     mask = read_mammogram(mask_path).pixels
@@ -387,12 +419,12 @@ def _box_from_mask(finding: dict, image: dict, tree: _Tree, problems: ProblemLog
         problems.add(
             where,
             STAGE,
-            f"{where}: ROI mask {mask_path} is {mask.shape[0]}x{mask.shape[1]} but its image "
-            f"{image['path']} is {shape[0]}x{shape[1]}; finding kept without box",
+            f"{where}: ROI mask {tree.shown(mask_path)} is {mask.shape[0]}x{mask.shape[1]} but its image "
+            f"{image['image_id']} is {shape[0]}x{shape[1]}; finding kept without box",
         )
         return
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        problems.add(where, STAGE, f"{where}: ROI mask {mask_path} is empty; finding kept without box")
+        problems.add(where, STAGE, f"{where}: ROI mask {tree.shown(mask_path)} is empty; finding kept without box")
         return
     finding.update(x0=int(cols[0]), y0=int(rows[0]), x1=int(cols[-1]) + 1, y1=int(rows[-1]) + 1)

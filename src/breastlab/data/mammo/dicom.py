@@ -64,12 +64,24 @@ def _meta(ds: pydicom.Dataset) -> dict:
     }
 
 
+def _name(path: str | os.PathLike) -> str:
+    """How messages name a file: its name only. Messages go to problems.csv, which users share,
+    and the folders of a mammogram are named by DICOM UIDs; the caller names the image."""
+    return Path(path).name
+
+
+def _no_path(exc: BaseException, path: str | os.PathLike) -> str:
+    return str(exc).replace(os.fspath(path), _name(path))
+
+
 def read_header(path: str | os.PathLike) -> tuple[dict, tuple[float, float] | None, str]:
     """``(meta, spacing, spacing_tag)`` of a DICOM file without reading its pixels."""
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
-        raise BreastlabInputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+        raise BreastlabInputError(
+            f"{_name(path)}: not a readable DICOM file ({type(exc).__name__}: {_no_path(exc, path)})"
+        ) from None
     spacing, tag = read_spacing(ds)
     return _meta(ds), spacing, tag
 
@@ -110,16 +122,18 @@ def read_mammogram(path: str | os.PathLike) -> Mammogram:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise BreastlabInputError(f"{path}: cannot read the file ({exc.strerror})") from None
+        raise BreastlabInputError(f"{_name(path)}: cannot read the file ({exc.strerror})") from None
     try:
         ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
         pixels = _fast_pixels(raw, ds)
         if pixels is None:
             pixels = pydicom.dcmread(io.BytesIO(raw)).pixel_array
     except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
-        raise BreastlabInputError(f"{path}: cannot decode the DICOM pixels ({type(exc).__name__}: {exc})") from None
+        raise BreastlabInputError(
+            f"{_name(path)}: cannot decode the DICOM pixels ({type(exc).__name__}: {_no_path(exc, path)})"
+        ) from None
     if pixels.ndim != 2:
-        raise BreastlabInputError(f"{path}: expected one 2-D grey-level frame, got pixel shape {pixels.shape}")
+        raise BreastlabInputError(f"{_name(path)}: expected one 2-D grey-level frame, got pixel shape {pixels.shape}")
     meta = _meta(ds)
     if pixels.dtype.kind == "i":  # signed storage: shift into the unsigned range
         pixels = (pixels.astype(np.int32) - int(pixels.min())).astype(np.uint16)

@@ -43,7 +43,10 @@ def read_pgm(path: str | os.PathLike) -> np.ndarray:
     Returns uint8 for maxval < 256, else uint16 (P5 16-bit samples are big-endian).
     """
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BreastlabInputError(f"{path}: cannot read the PGM file ({exc.strerror or exc})") from None
     tokens: list[bytes] = []
     pos = 0
     while len(tokens) < 4:
@@ -67,16 +70,28 @@ def read_pgm(path: str | os.PathLike) -> np.ndarray:
     if magic not in (b"P5", b"P2") or not 0 < maxval < 65536:
         raise BreastlabInputError(f"{path}: not a grey-level PGM (magic {magic!r}, maxval {maxval}); expected P5 or P2")
     dtype = np.uint8 if maxval < 256 else np.dtype(">u2")
-    if magic == b"P2":
-        values = np.array(data[pos:].split()[: width * height], dtype=np.int64)
-        if values.size != width * height:
-            raise BreastlabInputError(f"{path}: {values.size} samples, expected {width * height}")
+    if width < 1 or height < 1:
+        raise BreastlabInputError(f"{path}: PGM size {width}x{height}; expected positive width and height")
+    if magic == b"P2":  # plain PGM: decimal samples separated by whitespace, '#' comments allowed
+        words = b" ".join(line.split(b"#", 1)[0] for line in data[pos:].splitlines()).split()
+        if not all(w.isdigit() for w in words):
+            bad = next(w for w in words if not w.isdigit())
+            raise BreastlabInputError(f"{path}: plain (P2) PGM sample {bad[:20]!r} is not a non-negative integer")
+        if len(words) != width * height:
+            raise BreastlabInputError(
+                f"{path}: plain (P2) PGM holds {len(words)} samples, expected {width * height} ({width}x{height})"
+            )
+        values = np.array([int(w) for w in words], dtype=np.int64)
+        if values.size and int(values.max()) > maxval:
+            raise BreastlabInputError(f"{path}: PGM sample {int(values.max())} exceeds the header's maxval {maxval}")
         return values.astype(np.uint8 if maxval < 256 else np.uint16).reshape(height, width)
     pos += 1  # exactly one whitespace byte ends the header
     n = width * height * np.dtype(dtype).itemsize
     if len(data) - pos < n:
         raise BreastlabInputError(f"{path}: {len(data) - pos} pixel bytes, expected {n} ({width}x{height})")
     image = np.frombuffer(data, dtype=dtype, count=width * height, offset=pos).reshape(height, width)
+    if int(image.max()) > maxval:
+        raise BreastlabInputError(f"{path}: PGM sample {int(image.max())} exceeds the header's maxval {maxval}")
     return image.astype(np.uint16) if maxval >= 256 else image.copy()
 
 

@@ -56,7 +56,7 @@ from scipy import ndimage
 
 from breastlab._io import write_json
 from breastlab._lock import locks_folder
-from breastlab.data.mammo._dataset import MammoDataset
+from breastlab.data.mammo._dataset import SOURCES_FILE, MammoDataset, shareable_record, write_sources
 from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
@@ -509,6 +509,7 @@ def build_mammo_store(
         ),
     }
     writer = StoreWriter(out, layout=settings.layout, dtype=dtype, shape=settings.size, meta=meta, inputs=inputs)
+    write_sources(dataset, out / SOURCES_FILE)  # the store's rows name images by image_id only
     problems = ProblemLog()
     for p in dataset.problems.problems:
         problems.add(p.item, p.stage, p.message)
@@ -600,13 +601,13 @@ def _process_patient(job: _Job) -> None:
 
     images, rows, finding_rows, problems = [], [], [], []
     for _, rec in job.images.iterrows():
-        where = f"image {rec['image_id']} (patient {rec['patient_id']}, file {rec['path']})"
+        where = f"image {rec['image_id']} (patient {rec['patient_id']}, file {Path(rec['path']).name})"
         try:
             m = read_mammogram(rec["path"])
             spacing = _spacing_of(rec, m.spacing, job.settings.fallback_spacing)
             if spacing is None and job.settings.method == "standard":
                 raise BreastlabInputError(
-                    f"{rec['path']}: DICOM without pixel spacing (no PixelSpacing or "
+                    f"{Path(rec['path']).name}: DICOM without pixel spacing (no PixelSpacing or "
                     "ImagerPixelSpacing); pass fallback_spacing (mm) to use a nominal value"
                 )
             p = preprocess_mammogram(m.pixels, spacing, str(rec.get("view", "")), job.settings)
@@ -614,7 +615,7 @@ def _process_patient(job: _Job) -> None:
             problems.append((rec["image_id"], f"{where}: {exc}; image skipped"))
             continue
         images.append(p.image)
-        row = rec.to_dict()
+        row = shareable_record(rec.to_dict())
         row.update(
             source_height=int(m.pixels.shape[0]),
             source_width=int(m.pixels.shape[1]),
@@ -636,7 +637,7 @@ def _process_patient(job: _Job) -> None:
             row.pop(k, None)
         rows.append(row)
         for _, f in job.findings[job.findings["image_id"] == rec["image_id"]].iterrows():
-            fr = f.to_dict()
+            fr = shareable_record(f.to_dict())
             orig = [fr[k] for k in ("x0", "y0", "x1", "y1")]
             fr.update({f"orig_{k}": v for k, v in zip(("x0", "y0", "x1", "y1"), orig, strict=True)})
             box = None if any(pd.isna(v) for v in orig) else transform_box(tuple(map(float, orig)), p, p.image.shape)
@@ -656,7 +657,8 @@ def _process_patient(job: _Job) -> None:
         return
     writer = StoreWriter.open(job.out)
     man = pd.DataFrame(rows)
-    fin = pd.DataFrame(finding_rows, columns=[*job.findings.columns, "orig_x0", "orig_y0", "orig_x1", "orig_y1"])
+    columns = [c for c in job.findings.columns if c in shareable_record(dict.fromkeys(job.findings.columns))]
+    fin = pd.DataFrame(finding_rows, columns=[*columns, "orig_x0", "orig_y0", "orig_x1", "orig_y1"])
     for col in ("x0", "y0", "x1", "y1", "orig_x0", "orig_y0", "orig_x1", "orig_y1"):
         fin[col] = pd.array([None if pd.isna(v) else int(v) for v in fin[col]], dtype="Int64")
     writer.write_shard(job.key, images, man, fin)

@@ -14,12 +14,13 @@ Format (PhysioNet VinDr-Mammo 1.0.0; Nguyen HT et al., Sci Data 10, 277 (2023)):
 * images at ``<images_dir>/<study_id>/<image_id>.dicom`` (default ``images_dir``:
   ``<folder>/images``).
 
-Boxes are pixels of the original DICOM. A box reaching past the image edge by at most
-``clip_tolerance`` pixels (real files: up to ~40) is clipped to the image; a box lying
-outside the image, empty, or past the edge by more is reported (file, row) and its
-finding dropped. Box corners become integer pixels as ``floor(xmin), floor(ymin),
-ceil(xmax), ceil(ymax)`` (0-based, half-open). ``patient_id`` is the ``study_id``
-(VinDr-Mammo has one study per woman). Image label: breast-level BI-RADS, see
+Boxes are pixels of the original DICOM. Box corners become integer pixels as
+``floor(xmin), floor(ymin), ceil(xmax), ceil(ymax)`` (0-based, half-open). A box reaching
+past the image edge by at most ``clip_tolerance`` pixels (real files: up to ~40) is kept as
+the source gives it, not clipped, and reported (file, row, how far past): whoever uses it
+decides (the preprocessing clips boxes to the stored image); a box lying outside the
+image, empty, not finite, or past the edge by more is reported and its finding dropped.
+``patient_id`` is the ``study_id`` (VinDr-Mammo has one study per woman). Image label: breast-level BI-RADS, see
 :mod:`breastlab.data.mammo.vocabulary`.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab.data._csv import read_text_csv
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import MammoDataset, finalize_tables
 from breastlab.errors import BreastlabInputError
@@ -75,10 +77,7 @@ SPLITS = {"training": "train", "train": "train", "test": "test"}
 
 
 def _read(path: Path, required: list[str]) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BreastlabInputError(f"{path}: cannot read as CSV ({exc})") from None
+    table = read_text_csv(path, "VinDr-Mammo table")
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -184,6 +183,13 @@ def _findings_of_row(rec: dict, where: str, image: dict, findings: list, toleran
     if isinstance(box, str):
         problems.add(where, STAGE, f"{where}: {box}; finding dropped")
         return
+    if (past := _past_edge(box, image)) > 0:
+        problems.add(
+            where,
+            STAGE,
+            f"{where}: box ({box['x0']}, {box['y0']}, {box['x1']}, {box['y1']}) reaches {past} px past the edge "
+            f"of the {image['width']}x{image['height']} image; kept as given (not clipped)",
+        )
     try:
         birads = vocab.parse_birads(rec["finding_birads"])
     except vocab.UnknownLabel as exc:
@@ -211,8 +217,14 @@ def _findings_of_row(rec: dict, where: str, image: dict, findings: list, toleran
         )
 
 
+def _past_edge(box: dict, image: dict) -> int:
+    if box["x0"] is None:
+        return 0
+    return max(-box["x0"], -box["y0"], box["x1"] - image["width"], box["y1"] - image["height"], 0)
+
+
 def _box(rec: dict, image: dict, tolerance: int) -> dict | str:
-    """Clipped integer box, or a message saying why the box is unusable."""
+    """Integer box (not clipped), or a message saying why the box is unusable."""
     values = [rec[k] for k in ("xmin", "ymin", "xmax", "ymax")]
     if all(v == "" for v in values):
         return {"x0": None, "y0": None, "x1": None, "y1": None}
@@ -220,6 +232,8 @@ def _box(rec: dict, image: dict, tolerance: int) -> dict | str:
         xmin, ymin, xmax, ymax = (float(v) for v in values)
     except ValueError:
         return f"box {values} is not numeric"
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        return f"box {values} is not finite"
     h, w = image["height"], image["width"]
     past = max(-xmin, -ymin, xmax - w, ymax - h, 0.0)
     if xmax <= xmin or ymax <= ymin:
@@ -231,9 +245,4 @@ def _box(rec: dict, image: dict, tolerance: int) -> dict | str:
             f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) reaches {past:g} px past the edge of the {w}x{h} "
             f"image (clip_tolerance={tolerance})"
         )
-    return {
-        "x0": max(0, math.floor(xmin)),
-        "y0": max(0, math.floor(ymin)),
-        "x1": min(w, math.ceil(xmax)),
-        "y1": min(h, math.ceil(ymax)),
-    }
+    return {"x0": math.floor(xmin), "y0": math.floor(ymin), "x1": math.ceil(xmax), "y1": math.ceil(ymax)}

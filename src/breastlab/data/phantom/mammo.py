@@ -650,11 +650,9 @@ def make_mammo_cohort(
                 _patient_job(job)
                 bar.update(1)
         else:
-            import multiprocessing
+            from breastlab.data.runner import worker_context
 
-            ctx = multiprocessing.get_context(
-                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            )
+            ctx = worker_context([__name__])  # the package's one way to start workers
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
                 for _ in pool.map(_patient_job, jobs):
                     bar.update(1)

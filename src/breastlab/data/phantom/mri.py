@@ -30,12 +30,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import shutil
-import sys
-import threading
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -51,6 +48,7 @@ from breastlab.data.phantom import _clinical
 from breastlab.data.phantom._dicom import STUDY_DATE, STUDY_DESCRIPTION, write_series
 from breastlab.data.phantom._render import render_patient, tumour_block
 from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
+from breastlab.data.runner import worker_context
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import check_workers
 
@@ -366,19 +364,13 @@ def make_mri_cohort(
                 write_patient(p, root)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_mp_context()) as pool:
+            ctx = worker_context([__name__])  # the package's one way to start workers
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
                 for _ in pool.map(write_patient, todo, [root] * len(todo)):
                     bar.update()
     write_clinical(plan.clinical, out / CLINICAL_FILE)
     write_table(plan.boxes(), out / BOXES_FILE)
     return out
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """fork (workers start at once) unless the caller may hold threads a forked child would inherit
-    locked (other Python threads, or torch's pools once imported): then spawn (slower start, safe)."""
-    risky = threading.active_count() > 1 or "torch" in sys.modules
-    return multiprocessing.get_context("spawn" if risky or os.name != "posix" else "fork")
 
 
 def _model_digest() -> str:

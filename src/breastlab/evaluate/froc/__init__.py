@@ -1,8 +1,13 @@
 """Free-response (FROC) reader studies, as RJafroc analyses them.
 
-* :func:`read_jafroc` / :func:`write_jafroc`: the JAFROC workbook (TRUTH, NL, LL sheets) or a CSV folder.
+* :func:`read_jafroc` / :func:`write_jafroc`: the JAFROC workbook (TRUTH, NL, LL sheets) or a CSV folder;
+  :func:`froc_from_marks`: one long table of marks in the reader-study vocabulary.
 * :func:`froc_fom`: wAFROC, AFROC, wAFROC1, AFROC1, HrAuc, HrSe, HrSp, MaxLLF, MaxNLF per reader and treatment.
-* :func:`froc_fom_and_covariance`: their case covariance (jackknife or bootstrap).
+* :func:`froc_fom_and_covariance`: their case covariance (closed-form jackknife or bootstrap).
+* :func:`or_froc`: Obuchowski-Rockette / Hillis analysis (the code path of :func:`breastlab.evaluate.mrmc.or_hillis`).
+* :func:`standalone_vs_readers`: one reader (the AI) against the others in one treatment (RJafroc ``StCadVsRad``).
+* :mod:`breastlab.evaluate.froc.curves`: empirical FROC / AFROC / wAFROC curves and plots.
+* :mod:`breastlab.evaluate.froc.simulate`: simulated studies for tests and benchmarks.
 """
 
 from breastlab.evaluate.froc._analysis import or_froc

@@ -163,7 +163,7 @@ def or_moments(fom: np.ndarray, cov: np.ndarray, groups: np.ndarray | None = Non
     with np.errstate(invalid="ignore", divide="ignore"):
         cov2_i = (within_i * partners).sum(axis=(-2, -1)) / n_pairs if n_pairs else np.zeros(diag_i.shape[:-1])
         cov1_j = (within_j.sum(axis=(-2, -1)) - diag_j.sum(axis=-1)) / (t * (t - 1))
-    no_pairs = np.zeros(c.shape[:-4])
+    no_pairs = np.full(c.shape[:-4], np.nan if r == 1 else 0.0)  # one reader: no pairs at all (undefined)
     return ORMoments(
         fom=fom,
         cov=c,

@@ -332,6 +332,32 @@ def _validate(df: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
+def _check_crossed_within_groups(d: pd.DataFrame) -> None:
+    """Every reader of a group reads the same cases in every condition of the group.
+
+    A group's score for a case is the mean of its readers' scores: with readers who read
+    different cases (or a case in one condition only) that mean would mix readers from case
+    to case and condition to condition. Groups may read different case sets (a split-plot
+    design over groups): group comparisons then use the cases both read (``n_cases``).
+    """
+    for group, sub in d.groupby("reader_group", sort=True):
+        readers, cases = sorted(sub["reader"].unique()), sorted(sub["case_id"].unique())
+        conditions = sorted(sub["condition"].unique())
+        if len(sub) == len(readers) * len(cases) * len(conditions):
+            continue  # rows are unique per (case, reader, condition): the cross is complete
+        read = set(zip(sub["reader"], sub["condition"], sub["case_id"], strict=True))
+        reader, condition, case = next(
+            (r, k, c) for r in readers for k in conditions for c in cases if (r, k, c) not in read
+        )
+        raise BreastlabInputError(
+            f"reader {reader!r} (group {group!r}) has no reading of case {case!r} in condition {condition!r}, "
+            f"which other {group!r} readings cover: {len(readers) * len(cases) * len(conditions) - len(sub)} of "
+            f"{len(readers)} readers x {len(cases)} cases x {len(conditions)} conditions are missing. A group's "
+            "score is the mean of its readers, so every reader of a group must read the same cases in every "
+            "condition (groups may read different cases)"
+        )
+
+
 def _subset(cases: pd.DataFrame, finding: str) -> pd.Index:
     """Cases of a finding plus the cases without a finding (controls shared by every finding)."""
     if finding == ALL:
@@ -447,6 +473,7 @@ def reader_study(
         raise BreastlabInputError("the reader-study table holds no readings by human readers (only AI rows)")
     groups = _order(d["reader_group"], groups, "reader_group")
     conditions = _order(d["condition"], conditions, "condition")
+    _check_crossed_within_groups(d)
     cases = d.groupby("case_id")[["truth", "finding"]].first()
     findings = sorted(f for f in cases["finding"].unique() if f)
     notes: list[str] = []
@@ -678,6 +705,9 @@ def _reading_time(d, groups, conditions, time_unit, notes) -> pd.DataFrame:
     if "reading_time_s" not in d.columns or d["reading_time_s"].isna().all():
         notes.append("reading_time: no reading_time_s column; table left empty")
         return pd.DataFrame(columns=cols)
+    if len(conditions) < 2:
+        notes.append(f"reading_time: one condition only ({conditions[0]!r}); no times to compare, table left empty")
+        return pd.DataFrame(columns=cols)
     c1, c2 = conditions[0], conditions[1]
     rows = []
     for g in [*groups, ALL]:
@@ -776,6 +806,12 @@ def _mrmc(d: pd.DataFrame, conditions: list[str], notes: list[str]) -> pd.DataFr
     """OR-Hillis random-reader random-case comparison of the first two conditions, per group and overall."""
     from breastlab.evaluate.mrmc import or_hillis_table
 
+    if len(conditions) < 2:
+        notes.append(
+            f"mrmc: not run: the study has one condition only ({conditions[0]!r}); an MRMC comparison needs two "
+            "conditions read by the same readers (e.g. unaided and aided)"
+        )
+        return None
     try:
         return or_hillis_table(d, treatments=conditions[:2])
     except BreastlabInputError as exc:
