@@ -74,3 +74,15 @@ def test_groups_may_read_different_cases(study: pd.DataFrame) -> None:
     comp = res.comparisons[res.comparisons["finding"] == "all"].set_index("comparison")
     assert comp.loc["junior: unaided vs aided", "n_cases"] == 20
     assert comp.loc["aided: senior vs junior", "n_cases"] == 0  # no shared cases: no paired test
+
+
+def test_reader_study_table_in_latin1_is_refused_naming_the_encoding(study: pd.DataFrame, tmp_path) -> None:
+    from breastlab.evaluate.mrmc import read_reader_study
+
+    path = tmp_path / "study.csv"
+    text = "# r\u00e9sum\u00e9 of the study\n" + study.to_csv(index=False)
+    path.write_bytes(text.encode("utf-8-sig"))
+    assert len(read_reader_study(path)) == len(study)  # UTF-8 with BOM and a comment line
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(BreastlabInputError, match=r"study\.csv: the reader-study table is not UTF-8 .*Latin-1"):
+        read_reader_study(path)

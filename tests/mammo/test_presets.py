@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from breastlab.errors import BreastlabInputError
-from breastlab.mammo.classify import CPU_PRESET, PAPER_PRESET
 from breastlab.mammo.presets import preset_config
+from breastlab.presets import CPU_PRESET, PAPER_PRESET
 
 
 def test_a_preset_unchanged():

@@ -139,3 +139,17 @@ def test_run_folder_is_never_overwritten_and_differences_are_named(tmp_path):
     check_run_folder(run, fp, resume=True)
     with pytest.raises(BreastlabInputError, match="total: run 3 vs now 4"):
         check_run_folder(run, {**fp, "total": 4}, resume=True)
+
+
+@pytest.mark.parametrize("unit", ["epoch", "iteration"])
+def test_progress_in_a_log_is_whole_lines_per_stage(tmp_path, capsys, monkeypatch, unit):
+    monkeypatch.delenv("BREASTLAB_PROGRESS", raising=False)
+    h = _harness(tmp_path, Schedule(unit, 3, checkpoint_every=1), select_metric="val_score", select_name="score")
+    h.progress = True
+    h.fit(Regression())
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    counted = "epoch" if unit == "epoch" else "it"
+    assert err.splitlines()[0] == f"train: started, 0/3 {counted}"
+    assert err.splitlines()[-1].startswith(f"train: done, 3/3 {counted} in ")
+    assert len(err.splitlines()) == 2  # the epochs' batch bars are transient: no lines for short ones

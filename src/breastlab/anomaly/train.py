@@ -212,7 +212,7 @@ class AnomalyRun:
 
 def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     """Cross-validated training and scoring (resumable per fold and per epoch); see the module docstring."""
-    from tqdm.auto import tqdm
+    from breastlab.progress import progress
 
     cfg.validate()
     store = ArrayStore(cfg.store)
@@ -234,7 +234,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     labels = man["label"].to_numpy().astype(np.int64)
     speeds = []
     jobs = [(s, f) for s in cfg.seeds for f in range(cfg.folds)]
-    bar = tqdm(jobs, desc=f"anomaly {cfg.model}", unit="fold", disable=not cfg.progress)
+    bar = progress(jobs, desc=f"anomaly {cfg.model}", unit="fold", disable=not cfg.progress)
     for seed, fold in bar:
         stem = folds_dir / f"s{seed}_f{fold}"
         if Path(f"{stem}.done").exists():

@@ -3,11 +3,19 @@
 Each capability registers its subcommands in its own module of this package
 (``add(sub)``); handlers import their library lazily so ``breastlab --help``
 stays fast. Keep handlers thin: no logic here that a library function should own.
+
+Exit codes: 0 done; 1 a check failed (the output says which); 2 bad input (a usage
+error, or a :class:`~breastlab.errors.BreastlabInputError`: one line naming what was
+wrong); 130 interrupted by Ctrl-C and 143 by SIGTERM (what was finished is kept).
+A reader that closes the pipe early (``breastlab ... | head``) ends the command
+quietly, with 141 as the shell reports a program stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -17,6 +25,37 @@ from typing import Any
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, mammo, stats, train
 from breastlab.errors import BreastlabInputError, Interrupted
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default unless it has none (None, off) or its help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS or action.nargs == 0:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+        if "default" in text.lower() or text.endswith(f"({shown})"):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text  # a required positional has no default
+        return f"{text} (default: %(default)s)"
+
+
+def _finish_help(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)command shows defaults, and a command's help line doubles as its --help description."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None:
+                    child.description = helps.get(name)
+                _finish_help(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,29 +75,53 @@ def build_parser() -> argparse.ArgumentParser:
         demo.add,
     ):
         add(sub)
+    _finish_help(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (see the module docstring)."""
+    try:
+        try:
+            code = _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_BAD_INPUT
     previous = _raise_on_sigterm()
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args) or EXIT_OK)
     except BreastlabInputError as exc:
         print(f"breastlab: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except (KeyboardInterrupt, Interrupted) as exc:
         # what was finished is on disk (atomic writes, shards); workers are already stopped
-        why = f"{exc.reason}; " if isinstance(exc, Interrupted) and exc.exit_code not in (130, 143) else ""
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        signalled = code in (EXIT_INTERRUPTED, EXIT_TERMINATED)
+        why = f"{exc.reason}; " if isinstance(exc, Interrupted) and not signalled else ""
         print(f"breastlab: {why}interrupted; run the same command to resume", file=sys.stderr)
-        return exc.exit_code if isinstance(exc, Interrupted) else 130
+        return code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _raise_on_sigterm() -> Any:
@@ -66,7 +129,7 @@ def _raise_on_sigterm() -> Any:
     handler it replaced (None where handlers cannot be set: not the main thread)."""
 
     def terminate(signum: int, frame: Any) -> None:
-        raise Interrupted("terminated (SIGTERM)", exit_code=143)
+        raise Interrupted("terminated (SIGTERM)", exit_code=EXIT_TERMINATED)
 
     if threading.current_thread() is not threading.main_thread():
         return None

@@ -23,30 +23,39 @@ def add(sub: argparse._SubParsersAction) -> None:
         default="exclude",
         help="patients with both breasts abnormal: leave out (default) or keep",
     )
-    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
     q.set_defaults(func=_cmd_anomaly_mip)
     q = a.add_parser("train", help="patient-grouped k-fold training and scoring of fcdd, bce or hsc")
     q.add_argument("--store", required=True, help="MIP store from `anomaly mip`")
     q.add_argument("--out", required=True, help="run folder (resumes)")
-    q.add_argument("--model", choices=["fcdd", "bce", "hsc"], default="fcdd")
-    q.add_argument("--backbone", choices=["small", "vgg11"], default="small")
+    q.add_argument(
+        "--model",
+        choices=["fcdd", "bce", "hsc"],
+        default="fcdd",
+        help="fcdd: fully convolutional data description (heatmaps); bce: classifier + Grad-CAM; hsc: hypersphere",
+    )
+    q.add_argument(
+        "--backbone", choices=["small", "vgg11"], default="small", help="small CNN (CPU) or VGG11 (FCDD's paper)"
+    )
     q.add_argument("--weights", default=None, help="vgg11: 'imagenet' or a state dict path")
     q.add_argument("--image-size", type=int, default=None, help="resize on load (default: the store's size)")
-    q.add_argument("--epochs", type=int, default=30)
-    q.add_argument("--batch-size", type=int, default=16)
-    q.add_argument("--lr", type=float, default=1e-3)
-    q.add_argument("--folds", type=int, default=5)
-    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    q.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
+    q.add_argument("--batch-size", type=int, default=16, help="images per step")
+    q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine-annealed over the epochs)")
+    q.add_argument("--folds", type=int, default=5, help="patient-grouped cross-validation folds")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0], help="one cross-validation per seed")
     q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
     q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
-    q.add_argument("--device", default="auto")
+    q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     q.set_defaults(func=_cmd_anomaly_train)
     q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
     q.add_argument("runs", nargs="+", help="run folders from `anomaly train` (one per model)")
-    q.add_argument("--prevalence", type=float, default=0.02)
-    q.add_argument("--repeats", type=int, default=200)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--prevalence", type=float, default=0.02, help="share of abnormal breasts in the low-prevalence draws"
+    )
+    q.add_argument("--repeats", type=int, default=200, help="low-prevalence draws (their spread is reported)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the low-prevalence draws")
     q.add_argument(
         "--out",
         default=None,

@@ -48,7 +48,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--tune", type=int, default=0, help="patients of a group-balanced tuning split (0: none)")
     q.add_argument("--rho", type=float, default=1.0, help="correlation strength in [0.5, 1] (1.0)")
     q.add_argument("--repeats", type=int, default=1, help="splits with different random patients (1)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="seed of the patient draw; repeat r draws with (seed, r)")
     q.add_argument(
         "--negatives",
         choices=["random", "nearest"],
@@ -66,9 +66,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     q = cs.add_parser("scan", help="which clinical columns can carry a spurious split of the given sizes")
     source(q)
     q.add_argument("--sizes", nargs="+", default=["400/150", "200/100"], help="train/val patients (400/150 200/100)")
-    q.add_argument("--test", type=int, default=150)
-    q.add_argument("--rho", type=float, default=1.0)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--test", type=int, default=150, help="test patients, drawn first")
+    q.add_argument("--rho", type=float, default=1.0, help="correlation strength in [0.5, 1]")
+    q.add_argument("--seed", type=int, default=0, help="seed of the patient draw")
     q.add_argument("--columns", nargs="+", help="scan only these columns")
     q.add_argument("--top", type=int, default=40, help="rows printed (all go to the CSV)")
     q.add_argument("--out", default="feature_scan.csv", help="CSV of every partition (feature_scan.csv)")

@@ -17,7 +17,7 @@ def add_duke(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("--counts", required=True, help="slice_counts.csv (patient_id, series, n_slices, phase)")
     lab.add_argument("--buffer", type=int, default=5, help="slices excluded each side of the tumour (default 5)")
     lab.add_argument("--negatives", default="all", help="'all', 'match' or an integer cap per patient")
-    lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (--negatives match or N)")
     lab.add_argument("--out", help="write the labels (.csv or .parquet); problems.csv goes beside it")
     lab.set_defaults(func=_cmd_duke_labels)
 

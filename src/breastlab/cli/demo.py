@@ -9,7 +9,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on the built-in phantom cohort")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--patients", type=int, default=None, help="phantom patients (default: the demo's own)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the phantom cohorts and of every training")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
+from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="negative / recalled-benign / malignant classification "
         "(Aboutalib et al. 2018): scenarios, transfer strategies, ROC/AUC, DeLong",
     )
-    c.add_argument("store", help="fixed 227x227 store from build_mammo_store(..., method='aboutalib2018') (dataset B)")
+    c.add_argument(
+        "store",
+        help="store of dataset B from `mammo preprocess`: --method aboutalib2018 (227x227) for --preset paper; "
+        f"{_store_flags(CPU_PRESET['store'])} for --preset cpu",
+    )
     c.add_argument("--out", required=True, help="output folder (runs, results.csv, predictions, report.html)")
     c.add_argument(
         "--scenario",
@@ -44,28 +49,31 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--preset",
         default="paper",
         choices=["paper", "cpu"],
-        help="paper: alexnet, batch 50, lr 0.001, "
-        "7,500 iterations, 227 px (GPU); cpu: small_cnn (width 8, max pool), batch 32, lr 0.02, 300 "
-        "iterations, stored size, label-balanced (for a standard-path store at 1.6 mm, 128x96); "
+        help=f"paper (the study's, GPU): {describe_preset(PAPER_PRESET)}; cpu: {describe_preset(CPU_PRESET)}; "
         "the options below override it",
     )
     c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
     c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
-    c.add_argument("--iterations", type=int, default=None)
+    c.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
     c.add_argument("--pretrain-iterations", type=int, default=None, help="iterations on dataset A (default: same)")
-    c.add_argument("--batch-size", type=int, default=None)
-    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
+    c.add_argument("--lr", type=float, default=None, help="SGD learning rate (default: the preset's)")
     c.add_argument("--lr-step", type=int, default=None, help="multiply lr by 0.1 every N iterations")
-    c.add_argument("--wd", type=float, default=None)
+    c.add_argument("--wd", type=float, default=None, help="weight decay (default: the preset's)")
     c.add_argument("--image-size", type=int, default=None, help="input size (0: the stored size, no resize)")
     c.add_argument("--no-balance", action="store_true", help="uniform batches instead of class-balanced ones")
-    c.add_argument("--n-boot", type=int, default=2000)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--device", default="auto")
-    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--n-boot", type=int, default=2000, help="patient-level bootstrap replicates of the AUC CIs")
+    c.add_argument("--seed", type=int, default=0, help="seed of the splits, the training and the bootstrap")
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
     c.set_defaults(func=_cmd_mammo_classify)
     _add_mammo_preprocess(mammo_sub)
     _add_mammo_detect(mammo_sub)
+
+
+def _store_flags(store: dict) -> str:
+    """The `mammo preprocess` flags that build a preset's store."""
+    return " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, list | tuple) else v}" for k, v in store.items())
 
 
 def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
@@ -76,9 +84,19 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     src.add_argument("--mias", metavar="DIR", help="mini-MIAS folder (Info.txt and mdbNNN.pgm)")
     p.add_argument("--dicom", default=None, help="CBIS-DDSM DICOM root (default: next to the CSVs)")
     p.add_argument("--out", required=True, help="output store folder")
-    p.add_argument("--method", default="standard", choices=["standard", "aboutalib2018"])
+    p.add_argument(
+        "--method",
+        default="standard",
+        choices=["standard", "aboutalib2018"],
+        help="standard: resampled to --spacing; aboutalib2018: the study's 227x227 equalised images",
+    )
     p.add_argument("--spacing", type=float, default=0.15, help="pixel spacing in mm (standard method)")
-    p.add_argument("--layout", default="ragged", choices=["ragged", "fixed"])
+    p.add_argument(
+        "--layout",
+        default="ragged",
+        choices=["ragged", "fixed"],
+        help="ragged: each image its own size; fixed: one --size for all (classifier input)",
+    )
     p.add_argument(
         "--size",
         type=int,
@@ -89,7 +107,7 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
     p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="images processed in parallel")
     p.set_defaults(func=_cmd_mammo_preprocess)
 
 
@@ -176,45 +194,45 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, metavar="RUN", help="run folder (config.json, checkpoint.pt, model.pt)")
     t.add_argument("--preset", default="cpu-small", help="cpu-small (CPU, small arch) or study (ResNet-50 FPN v2)")
     t.add_argument("--split", default="train", help="manifest split to train on ('all': every image)")
-    t.add_argument("--iterations", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
+    t.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     t.add_argument("--spacing", type=float, default=None, help="pixel spacing (mm) the store was made at")
     t.add_argument("--classes", default=None, help="comma-separated subset of the four finding classes")
     t.add_argument("--weights", default=None, help="coco (torch hub cache) or PATH of a checkpoint / state dict")
-    t.add_argument("--workers", type=int, default=None)
-    t.add_argument("--device", default=None)
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the preset's)")
+    t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the preset's)")
+    t.add_argument("--seed", type=int, default=None, help="seed of the sample order (default: the preset's)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.set_defaults(func=_cmd_detect_train)
     q = d.add_parser("predict", help="detections + AI marks (CSV/JSON/PNG per image) + reader-study rows")
     q.add_argument("run", help="run folder or checkpoint")
-    q.add_argument("store")
+    q.add_argument("store", help="mammography store holding the images (as for train)")
     q.add_argument("--out", required=True, help="output folder")
     q.add_argument("--split", default="all", help="manifest split to predict ('all': every image)")
     q.add_argument("--tta", default=None, help="none, wbf or nms (default: the run's config)")
     q.add_argument("--classes", default=None, help="expected classes (checked against the checkpoint)")
     q.add_argument("--min-score", type=float, default=0.05, help="marks below this score are not written")
     q.add_argument("--max-marks", type=int, default=5, help="marks per image in the CSV/JSON/PNG")
-    q.add_argument("--no-png", action="store_true")
+    q.add_argument("--no-png", action="store_true", help="no PNG of each image with its marks")
     q.add_argument("--level", default="patient", help="reader-study case: patient, breast or image")
     q.add_argument("--pair-model", default=None, help="CC-MLO pair model from `fit-pairs` (default: the heuristic)")
     q.set_defaults(func=_cmd_detect_predict)
     f = d.add_parser("fit-pairs", help="fit the gradient-boosted CC-MLO pair model on detections with known truth")
-    f.add_argument("store")
+    f.add_argument("store", help="mammography store holding the images and their true findings")
     f.add_argument("detections", help="detections.csv of images the detector did not train on (e.g. out-of-fold)")
     f.add_argument("--out", required=True, help="model file to write (pickle)")
     f.add_argument("--split", default="all", help="manifest split whose images are used")
-    f.add_argument("--min-score", type=float, default=0.1)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--min-score", type=float, default=0.1, help="detections below this score are left out")
+    f.add_argument("--seed", type=int, default=0, help="seed of the gradient-boosted model")
     f.set_defaults(func=_cmd_detect_fit_pairs)
     e = d.add_parser("evaluate", help="FROC, AP@0.5, image/breast ROC (Table 1), report section")
-    e.add_argument("store")
+    e.add_argument("store", help="mammography store holding the images and their true findings")
     e.add_argument("detections", help="detections.csv written by predict")
-    e.add_argument("--out", required=True)
-    e.add_argument("--split", default="all")
+    e.add_argument("--out", required=True, help="output folder (tables, curves, report section)")
+    e.add_argument("--split", default="all", help="manifest split to evaluate ('all': every image)")
     e.add_argument("--hit", default="iou_or_centre", help="iou, centre or iou_or_centre")
-    e.add_argument("--iou", type=float, default=0.5)
+    e.add_argument("--iou", type=float, default=0.5, help="IoU a detection needs to hit a finding (iou rules)")
     e.add_argument("--html", default=None, help="write the detection report (FROC, Table 1, gallery)")
     e.set_defaults(func=_cmd_detect_evaluate)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+ALTERNATIVE_HELP = "H1: the first curve's AUC (first --score, or --by's first group) is greater, less, or either"
+ALPHA_HELP = "significance level of the tests; the CIs are 1 - alpha"
+DIRECTION_HELP = "'<': higher scores mean positive; '>': lower scores mean positive"
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="ROC/AUC, DeLong, bootstrap, agreement, reader studies, MRMC")
@@ -25,8 +29,8 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
                 help="score column (higher = positive unless --direction '>')"
                 + ("; repeat for several" if score == "many" else ""),
             )
-            p.add_argument("--direction", choices=["<", ">"], default="<")
-        p.add_argument("--conf-level", type=float, default=0.95)
+            p.add_argument("--direction", choices=["<", ">"], default="<", help=DIRECTION_HELP)
+        p.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the CIs")
         p.add_argument("--json", default=None, help="JSON output (default: beside the CSV, <stem>.<command>.json)")
         p.add_argument("--out-csv", default=None, help="also write the table as CSV")
 
@@ -34,18 +38,28 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--partial-auc", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None, help="partial AUC range"
         )
-        p.add_argument("--partial-focus", choices=["specificity", "sensitivity"], default="specificity")
+        p.add_argument(
+            "--partial-focus",
+            choices=["specificity", "sensitivity"],
+            default="specificity",
+            help="axis of the --partial-auc range",
+        )
         p.add_argument("--partial-correct", action="store_true", help="McClish's standardised partial AUC")
 
     p = stats_sub.add_parser("auc", help="AUC with DeLong (or bootstrap) CI per score column")
     common(p)
-    p.add_argument("--method", choices=["delong", "bootstrap"], default="delong")
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", choices=["delong", "bootstrap"], default="delong", help="how the CI is computed")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (--method bootstrap, --var-method)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id) for --method bootstrap")
     partial_args(p)
     p.add_argument("--smooth", choices=["binormal", "density"], default=None, help="also the smoothed curve's AUC")
-    p.add_argument("--var-method", choices=["delong", "obuchowski", "bootstrap"], default=None)
+    p.add_argument(
+        "--var-method",
+        choices=["delong", "obuchowski", "bootstrap"],
+        default=None,
+        help="also the AUC variance by this method (pROC's var)",
+    )
     p.add_argument("--best-method", choices=["youden", "closest.topleft"], default=None, help="best threshold")
     p.add_argument(
         "--best-weights",
@@ -61,13 +75,18 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     )
     common(p)
     p.add_argument(
-        "--method", choices=["delong", "bootstrap", "venkatraman", "sensitivity", "specificity"], default="delong"
+        "--method",
+        choices=["delong", "bootstrap", "venkatraman", "sensitivity", "specificity"],
+        default="delong",
+        help="test of the AUCs (delong, bootstrap), of the curves' shapes (venkatraman) or at a fixed --level",
     )
     p.add_argument("--level", type=float, default=None, help="fixed sensitivity/specificity for those methods")
     p.add_argument("--by", default=None, help="two-level column: unpaired test of one --score between its groups")
-    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.add_argument(
+        "--alternative", choices=["two-sided", "greater", "less"], default="two-sided", help=ALTERNATIVE_HELP
+    )
     p.add_argument("--boot-n", type=int, default=2000, help="bootstrap replicates or permutations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap or the permutations")
     p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
     partial_args(p)
     p.set_defaults(func=_cmd_stats_roc_test)
@@ -76,9 +95,11 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", type=float, default=None, help="number of cases (positives)")
     p.add_argument("--controls", type=float, default=None, help="number of controls (negatives)")
     p.add_argument("--controls-per-case", type=float, default=None, help="kappa = controls / cases")
-    p.add_argument("--power", type=float, default=None)
-    p.add_argument("--sig-level", type=float, default=0.05)
-    p.add_argument("--alternative", choices=["two-sided", "one-sided"], default="two-sided")
+    p.add_argument("--power", type=float, default=None, help="wanted power (give all but one of AUC, cases, power)")
+    p.add_argument("--sig-level", type=float, default=0.05, help="significance level (type I error)")
+    p.add_argument(
+        "--alternative", choices=["two-sided", "one-sided"], default="two-sided", help="two- or one-sided test"
+    )
     p.add_argument(
         "--binormal",
         nargs=7,
@@ -94,16 +115,18 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         default="delong",
         help="variances of two pilot curves (pROC's method)",
     )
-    p.add_argument("--truth", default=None)
-    p.add_argument("--score", action="append", default=None)
-    p.add_argument("--direction", choices=["<", ">"], default="<")
+    p.add_argument("--truth", default=None, help="--pilot: column of 0/1 truth")
+    p.add_argument("--score", action="append", default=None, help="--pilot: score column (repeat for two curves)")
+    p.add_argument("--direction", choices=["<", ">"], default="<", help=DIRECTION_HELP)
     p.add_argument("--json", default=None, help="JSON output (default: beside --pilot, else ./power.json)")
-    p.add_argument("--out-csv", default=None)
+    p.add_argument("--out-csv", default=None, help="also write the table as CSV")
     p.set_defaults(func=_cmd_stats_power)
     p = stats_sub.add_parser("delong", help="DeLong test: two --score columns (paired) or one --score with --by")
     common(p)
     p.add_argument("--by", default=None, help="two-level column: unpaired test between its groups")
-    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.add_argument(
+        "--alternative", choices=["two-sided", "greater", "less"], default="two-sided", help=ALTERNATIVE_HELP
+    )
     p.set_defaults(func=_cmd_stats_delong)
     p = stats_sub.add_parser("bootstrap", help="percentile bootstrap CIs (stratified or --cluster)")
     common(p, score="optional")
@@ -116,8 +139,8 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pred", default=None, help="column of 0/1 predictions for the 2x2 metrics")
     p.add_argument("--threshold", type=float, default=None, help="call positive when score >= threshold")
     p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id): resample clusters")
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-stratify", action="store_true", help="resample all cases together")
     p.set_defaults(func=_cmd_stats_bootstrap)
     p = stats_sub.add_parser("youden", help="Youden-optimal threshold(s) with sensitivity and specificity")
@@ -125,15 +148,22 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_stats_youden)
     p = stats_sub.add_parser("kappa", help="Cohen's kappa between two rater columns")
     common(p, score="")
-    p.add_argument("--rater1", required=True)
-    p.add_argument("--rater2", required=True)
-    p.add_argument("--weights", choices=["linear", "quadratic"], default=None)
+    p.add_argument("--rater1", required=True, help="column of the first rater's categories")
+    p.add_argument("--rater2", required=True, help="column of the second rater's categories")
+    p.add_argument(
+        "--weights", choices=["linear", "quadratic"], default=None, help="weighted kappa (default: unweighted)"
+    )
     p.set_defaults(func=_cmd_stats_kappa)
     p = stats_sub.add_parser("wilcoxon", help="Wilcoxon signed-rank test of paired columns, median (min-max)")
     common(p, score="")
-    p.add_argument("--x", required=True)
-    p.add_argument("--y", required=True)
-    p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    p.add_argument("--x", required=True, help="first column of the pairs")
+    p.add_argument("--y", required=True, help="second column of the pairs")
+    p.add_argument(
+        "--alternative",
+        choices=["two-sided", "greater", "less"],
+        default="two-sided",
+        help="H1: x - y is shifted above zero (greater), below (less) or either way",
+    )
     p.set_defaults(func=_cmd_stats_wilcoxon)
     p = stats_sub.add_parser("reader-study", help="the four tables of a reader study from a long CSV")
     p.add_argument(
@@ -141,17 +171,29 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="output folder (default: <stem>_reader_study beside the CSV)")
     p.add_argument("--threshold", type=float, default=None, help="fixed cut-off for sensitivity/specificity")
-    p.add_argument("--kappa-weights", choices=["linear", "quadratic"], default=None)
-    p.add_argument("--time-unit", choices=["case", "reading"], default="case")
-    p.add_argument("--conf-level", type=float, default=0.95)
+    p.add_argument(
+        "--kappa-weights", choices=["linear", "quadratic"], default=None, help="weighted kappa (default: unweighted)"
+    )
+    p.add_argument(
+        "--time-unit",
+        choices=["case", "reading"],
+        default="case",
+        help="reading-time pairs: cases (time averaged over a group's readers) or reader-case readings",
+    )
+    p.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the CIs")
     p.add_argument("--ai-group", default="AI", help="reader_group of standalone AI readings (default: AI)")
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
     p.add_argument("out", help="output CSV")
-    p.add_argument("--cases", type=int, default=120)
-    p.add_argument("--readers-per-group", type=int, default=3)
-    p.add_argument("--score", choices=["birads", "probability"], default="birads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cases", type=int, default=120, help="cases (40 %% positive), each read by every reader")
+    p.add_argument("--readers-per-group", type=int, default=3, help="readers in each of the junior and senior groups")
+    p.add_argument(
+        "--score",
+        choices=["birads", "probability"],
+        default="birads",
+        help="ratings as BI-RADS categories 1-5 or probabilities in (0, 1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same table")
     p.add_argument("--ai-skill", type=float, default=None, help="add a standalone AI reader of this separation")
     p.set_defaults(func=_cmd_stats_simulate_readers)
 
@@ -354,17 +396,24 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     for col in ("reader", "treatment", "case", "truth", "rating"):
         p.add_argument(f"--{col}", default=col, help=f"column name of the {col} (default: {col})")
     p.add_argument("--treatments", default=None, help="comma-separated treatment order, e.g. aided,unaided")
-    p.add_argument("--fom", choices=("auc", "sensitivity", "specificity", "pauc", "binormal_auc"), default="auc")
+    p.add_argument(
+        "--fom",
+        choices=("auc", "sensitivity", "specificity", "pauc", "binormal_auc"),
+        default="auc",
+        help="figure of merit (sensitivity/specificity need --threshold, pauc --partial)",
+    )
     p.add_argument("--threshold", type=float, default=None, help="rating >= threshold is a positive call")
     p.add_argument("--partial", default=None, help="with --fom pauc: low,high of --focus, e.g. 0.8,1")
-    p.add_argument("--focus", choices=("specificity", "sensitivity"), default="specificity")
+    p.add_argument(
+        "--focus", choices=("specificity", "sensitivity"), default="specificity", help="axis of the --partial range"
+    )
     p.add_argument(
         "--cov",
         choices=("delong", "jackknife"),
         default=None,
         help="case covariance (default: delong for auc, jackknife otherwise)",
     )
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
     p.set_defaults(func=_cmd_stats_mrmc)
@@ -424,10 +473,10 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cov", choices=("jackknife", "bootstrap"), default="jackknife", help="case covariance")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap samples (--cov bootstrap)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (--cov bootstrap)")
     p.add_argument("--treatments", default=None, help="comma-separated modalities and their order, e.g. AI,unaided")
     p.add_argument("--readers", default=None, help="comma-separated readers to keep")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
     p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
     p.add_argument(
@@ -502,7 +551,7 @@ def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readers", default="4,6,8,10,12", help="comma-separated numbers of readers")
     p.add_argument("--cases", default="50,100,150,200,300,400,500", help="comma-separated numbers of cases")
     p.add_argument("--power", type=float, default=0.8, help="target power for the sample-size column")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the planned test")
     p.add_argument("--out", default=None, help="write the grid as CSV here")
     p.add_argument("--json", default=None, help="write grid, sample sizes and pilot components as JSON here")
     p.set_defaults(func=_cmd_stats_mrmc_power)

@@ -13,30 +13,44 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", required=True, help="split directory (manifest.parquet)")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--model", default="resnet50", help="resnet50, vit_b_16, alexnet, resnet18, small_cnn")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--wd", type=float, default=1e-4)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--optimizer",
+        default="sgd",
+        choices=["sgd", "adam", "adamw"],
+        help="sgd: momentum 0.9, cosine-annealed learning rate; adam/adamw: constant rate",
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (SpurBreast: 1e-5 to 1e-2)")
+    p.add_argument("--wd", type=float, default=1e-4, help="weight decay (SpurBreast: 1e-4, 1e-5 or 0)")
+    p.add_argument("--epochs", type=int, default=50, help="training epochs; the best validation epoch is kept")
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (the global batch under torchrun)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, sample order and crops")
     p.add_argument("--method", default="erm", help="erm, reweight, resample, groupdro, dfr")
-    p.add_argument("--select-by", default="val_acc", choices=["val_acc", "worst_group_acc"])
+    p.add_argument(
+        "--select-by",
+        default="val_acc",
+        choices=["val_acc", "worst_group_acc"],
+        help="which epoch is kept: best validation accuracy or best worst-group validation accuracy",
+    )
     p.add_argument("--weights", default="none", help="none, imagenet (torch hub cache) or PATH to a state dict")
-    p.add_argument("--in-channels", type=int, default=1, choices=[1, 3])
+    p.add_argument(
+        "--in-channels", type=int, default=1, choices=[1, 3], help="model input channels (3: grey repeated to RGB)"
+    )
     p.add_argument("--image-size", type=int, default=224, help="crop size (resize before crop: 256/224 of it)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="run at most N epochs now (resume later)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
     p.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sweep", help="run a hyper-parameter grid (local processes or Ray Tune)")
     s.add_argument("config", help="sweep YAML (see breastlab.train.sweep)")
-    s.add_argument("--backend", default="local", choices=["local", "ray"])
+    s.add_argument(
+        "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
+    )
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     s.add_argument("--parallel", type=int, default=1, help="local trials at once")
-    s.add_argument("--gpus-per-trial", type=float, default=0.0)
-    s.add_argument("--cpus-per-trial", type=float, default=1.0)
+    s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
+    s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
     s.set_defaults(func=_cmd_sweep)
 
@@ -116,14 +130,14 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("check-figures", help="can one confusion matrix give a reported accuracy, PPV and NPV?")
-    p.add_argument("--accuracy", type=float, required=True)
-    p.add_argument("--ppv", type=float, required=True)
-    p.add_argument("--npv", type=float, required=True)
+    p.add_argument("--accuracy", type=float, required=True, help="reported accuracy, in [0, 1]")
+    p.add_argument("--ppv", type=float, required=True, help="reported positive predictive value, in [0, 1]")
+    p.add_argument("--npv", type=float, required=True, help="reported negative predictive value, in [0, 1]")
     p.add_argument("--n-pos", type=int, default=None, help="positives in the evaluated set (with --n-neg)")
     p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
     p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")

@@ -154,9 +154,9 @@ def read_spurbreast_release(
     patients = sorted(files["patient_id"].unique())
     it = patients
     if progress:
-        from tqdm import tqdm
+        from breastlab.progress import progress as progress_bar
 
-        it = tqdm(patients, desc="release patients", unit="patient")
+        it = progress_bar(patients, desc="release patients", unit="patient")
     ids, digests, mirror = {}, {}, {}
     for pid in it:
         sub = files[files["patient_id"] == pid].sort_values(["slice_index", "path"])

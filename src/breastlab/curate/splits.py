@@ -646,9 +646,9 @@ def build_splits(
         raise BreastlabInputError(f"configuration names must be unique: {names}")
     jobs = [dataclasses.replace(cfg, repeat=r) for r in range(repeats) for cfg in configs]
     if progress:
-        from tqdm import tqdm
+        from breastlab.progress import progress as progress_bar
 
-        jobs = tqdm(jobs, desc="splits", unit="split")
+        jobs = progress_bar(jobs, desc="splits", unit="split")
     result = []
     for cfg in jobs:
         target = Path(out) / cfg.name / f"rep{cfg.repeat:02d}" if out is not None else None

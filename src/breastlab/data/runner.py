@@ -163,11 +163,11 @@ class JobRunner:
         are no longer wanted: they are cancelled or their results dropped. ``initial``: jobs
         already done before this run (for the progress bar).
         """
-        from tqdm.auto import tqdm
+        from breastlab.progress import progress
 
         jobs = list(jobs)
         self._failures: dict[str, str] = {}
-        with tqdm(total=initial + len(jobs), initial=initial, desc=self.desc, unit="patient",
+        with progress(total=initial + len(jobs), initial=initial, desc=self.desc, unit="patient",
                   disable=not self.progress) as bar:  # fmt: skip
             if self._pool is None or len(jobs) <= 1:
                 dropped = set(before_results()) if before_results else set()

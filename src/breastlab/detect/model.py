@@ -601,13 +601,13 @@ def predict(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detections table (image_id, finding_class, score, x0, y0, x1, y1) for ``rows`` of a store."""
-    from tqdm.auto import tqdm
+    from breastlab.progress import progress as progress_bar
 
     store = _open_store(store)
     rows = np.arange(len(store)) if rows is None else np.asarray(rows, dtype=np.int64)
     _check_store(store, rows, cfg)
     frames = []
-    for k in tqdm(range(0, len(rows), batch_size), desc="detect", unit="batch", disable=not progress):
+    for k in progress_bar(range(0, len(rows), batch_size), desc="detect", unit="batch", disable=not progress):
         chunk = rows[k : k + batch_size]
         res = predict_images(model, cfg, [load_image(store, r) for r in chunk], tta=tta, batch_size=batch_size)
         for r, (b, s, lab) in zip(chunk, res, strict=True):

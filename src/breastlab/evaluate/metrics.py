@@ -690,12 +690,12 @@ def evaluate_runs(
     path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95, reuse: bool = True
 ) -> list[RunEvaluation]:
     """Evaluate a run (or every run of a sweep folder) and write each run's evaluation folder."""
-    from tqdm.auto import tqdm
+    from breastlab.progress import progress
 
     runs = find_runs(path)
     return [
         evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
-        for r in tqdm(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
+        for r in progress(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
     ]
 
 

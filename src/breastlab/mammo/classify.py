@@ -82,35 +82,12 @@ from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
 from breastlab.models import get_model, imagenet_weights_file, list_models
+from breastlab.presets import CPU_PRESET, PAPER_PRESET  # noqa: F401 - re-exported by breastlab.mammo
 from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
 from breastlab.train.harness import Harness, Schedule, Step, config_fingerprint, digest
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
-PAPER_PRESET: dict[str, Any] = {
-    "model": "alexnet",
-    "batch_size": 50,
-    "lr": 1e-3,
-    "momentum": 0.9,
-    "wd": 1e-3,
-    "lr_step": 2500,
-    "lr_gamma": 0.1,
-    "image_size": 227,
-}
-CPU_PRESET: dict[str, Any] = {
-    "model": "small_cnn",
-    "model_kwargs": {"width": 8, "pool": "max"},
-    "batch_size": 32,
-    "lr": 0.005,
-    "momentum": 0.9,
-    "wd": 1e-3,
-    "iterations": 600,
-    "lr_step": 420,
-    "lr_gamma": 0.1,
-    "image_size": None,
-    "balanced": "labels",
-    "store": {"method": "standard", "layout": "fixed", "spacing": 1.6, "size": (128, 96)},
-}
 MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background = the lower bound
 _CACHE_BYTES = 1 << 30
 HOLDOUT_FRACTIONS = (0.05, 0.10, 0.15)

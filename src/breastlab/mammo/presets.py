@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from breastlab.errors import BreastlabInputError
-from breastlab.mammo.classify import CPU_PRESET, PAPER_PRESET, ClassifierConfig
+from breastlab.mammo.classify import ClassifierConfig
+from breastlab.presets import CPU_PRESET, PAPER_PRESET
 
 PRESETS = {"paper": PAPER_PRESET, "cpu": CPU_PRESET}
 

@@ -245,7 +245,7 @@ class Harness:
             return self._fit(study, stop_after)
 
     def _fit(self, study: Any, stop_after: int | None) -> FitResult:
-        from tqdm.auto import tqdm
+        from breastlab.progress import progress
 
         s = self.schedule
         stop = s.total if stop_after is None else min(s.total, self.done + stop_after)
@@ -253,7 +253,7 @@ class Harness:
         tb = self._tensorboard() if self.tensorboard and self.dist.main else None
         images, seconds = 0.0, 0.0
         if s.unit == "epoch":
-            bar = tqdm(
+            bar = progress(
                 range(self.done + 1, stop + 1),
                 desc=self.desc,
                 initial=self.done,
@@ -265,14 +265,16 @@ class Harness:
                 t0 = time.perf_counter()
                 batches = study.batches(epoch)
                 total = len(batches) if hasattr(batches, "__len__") else None
-                inner = tqdm(batches, desc=f"epoch {epoch}", unit="batch", total=total, leave=False, disable=not show)
+                inner = progress(
+                    batches, desc=f"epoch {epoch}", unit="batch", total=total, leave=False, disable=not show
+                )
                 acc, n, sec = self._round(study, inner, epoch, total, None)
                 images, seconds = images + n, seconds + sec
                 self._end_round(study, epoch, acc, time.perf_counter() - t0, tb)
                 if self.select_metric is not None:
                     bar.set_postfix(best=f"{self.best_score:.3f}@{self.best_round}")
         else:
-            bar = tqdm(total=s.total, initial=self.done, desc=self.desc, unit="it", disable=not show, leave=False)
+            bar = progress(total=s.total, initial=self.done, desc=self.desc, unit="it", disable=not show)
             batches = iter(study.batches(range(self.done, stop)))
             while self.done < stop:
                 t0 = time.perf_counter()

@@ -602,7 +602,7 @@ def make_mammo_cohort(
     progress: bool = True,
 ) -> Path:
     """Write a phantom mammography cohort (see the module notes); resumable per patient."""
-    from tqdm.auto import tqdm
+    from breastlab.progress import progress as progress_bar
 
     patients = plan_mammo_cohort(
         n_patients,
@@ -637,7 +637,7 @@ def make_mammo_cohort(
     root = out / "CBIS-DDSM"
     todo = [p for p in patients if not (state / f"{p.patient_id}.json").exists()]
     jobs = [(p, str(root), str(state)) for p in todo]
-    bar = tqdm(
+    bar = progress_bar(
         total=len(patients),
         initial=len(patients) - len(todo),
         desc="phantom mammo",

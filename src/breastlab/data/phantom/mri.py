@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from breastlab._io import atomic_path, write_json, write_table
 from breastlab.data.phantom import _clinical
@@ -51,6 +50,7 @@ from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
 from breastlab.data.runner import worker_context
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import check_workers
+from breastlab.progress import progress as progress_bar
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
@@ -351,7 +351,7 @@ def make_mri_cohort(
     _claim(out, config)
     root = out / COLLECTION
     todo = [p for p in plan.patients if not (root / p.patient_id).is_dir()]
-    bar = tqdm(
+    bar = progress_bar(
         total=len(plan.patients),
         initial=len(plan.patients) - len(todo),
         desc="phantom MRI",

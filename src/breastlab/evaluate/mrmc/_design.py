@@ -262,6 +262,7 @@ def mrmc_frame(
 
 def read_reader_study(path) -> pd.DataFrame:
     """Read a long reader-study table (.csv, .tsv or .parquet); leading lines starting with '#' are comments."""
+    import io
     from pathlib import Path
 
     path = Path(path)
@@ -269,14 +270,16 @@ def read_reader_study(path) -> pd.DataFrame:
         raise BreastlabInputError(f"reader-study table {path} does not exist")
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
+    from breastlab.data._csv import decode_utf8
+
+    text = decode_utf8(path.read_bytes(), path, "reader-study table")  # another encoding: refused, named
     skip = 0
-    with path.open(encoding="utf-8-sig") as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            skip += 1
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        skip += 1
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
-        return pd.read_csv(path, skiprows=skip, sep=sep)
+        return pd.read_csv(io.StringIO(text), skiprows=skip, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise BreastlabInputError(f"cannot read reader-study table {path}: {exc}") from exc

@@ -210,9 +210,9 @@ def simulate_rejection(
     dfs: list[np.ndarray] = []
     sizes = [min(chunk, n_studies - k) for k in range(0, n_studies, chunk)]
     if progress:
-        from tqdm import tqdm
+        from breastlab.progress import progress as progress_bar
 
-        sizes = tqdm(sizes, desc="Roe-Metz studies", unit="chunk")
+        sizes = progress_bar(sizes, desc="Roe-Metz studies", unit="chunk")
     for size in sizes:
         x, truth = roe_metz(n_readers, n_positive, n_negative, p, n_studies=size, seed=rng)
         res = or_hillis_batch(x, truth, cov=cov, alpha=alpha)

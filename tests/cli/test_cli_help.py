@@ -1,0 +1,95 @@
+"""Every option of every command has a help text; defaults are shown; help and README state the code's presets."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from breastlab.cli import HelpFormatter, build_parser
+from breastlab.presets import CPU_PRESET, PAPER_PRESET
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, child in action.choices.items():
+            yield from _leaves(child, (*path, name))
+
+
+LEAVES = dict((" ".join(path), p) for path, p in _leaves(build_parser()))
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_walk_finds_every_command_group():
+    groups = {name.split()[0] for name in LEAVES}
+    assert {"duke", "export", "phantom", "curate", "train", "evaluate", "stats", "anomaly", "mammo", "demo"} <= groups
+    assert len(LEAVES) >= 33
+
+
+@pytest.mark.parametrize("command", sorted(LEAVES))
+def test_every_option_has_help_and_the_command_a_description(command):
+    parser = LEAVES[command]
+    missing = [
+        a.option_strings[0] if a.option_strings else a.dest
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction) and not (a.help and a.help.strip())
+    ]
+    assert missing == [], f"breastlab {command}: options without help text: {missing}"
+    assert parser.description, f"breastlab {command}: no description in --help"
+    assert parser.formatter_class is HelpFormatter
+    parser.format_help()  # a stray '%' in a help text would raise here
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "default"),
+    [("train", "--lr", "0.001"), ("curate splits", "--seed", "0"), ("stats auc", "--conf-level", "0.95")],
+)
+def test_defaults_are_shown(command, option, default):
+    text = _flat(LEAVES[command].format_help())
+    assert re.search(rf"{re.escape(option)} \S+ .*?\(default: {re.escape(default)}\)", text), text
+
+
+def test_options_without_a_default_do_not_claim_one():
+    text = _flat(LEAVES["stats auc"].format_help())
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_classify_help_states_the_presets_the_code_uses():
+    text = _flat(LEAVES["mammo classify"].format_help())
+    for preset in (CPU_PRESET, PAPER_PRESET):
+        assert f"batch {preset['batch_size']}," in text
+        assert f"lr {preset['lr']:g} " in text
+        assert f"{preset['iterations']:,} iterations" in text
+    cpu = text[text.index("cpu: small_cnn") :]
+    assert cpu.startswith(f"cpu: {CPU_PRESET['model']} (width {CPU_PRESET['model_kwargs']['width']}, ")
+    assert f"--spacing {CPU_PRESET['store']['spacing']:g} --size 128 96" in text
+
+
+def test_readme_states_the_same_cpu_preset_and_no_stale_sentence():
+    readme = _flat((ROOT / "README.md").read_text())
+    assert "is not built yet" not in readme
+    section = readme[readme.index("## Mammogram classification") : readme.index("## Mammography detection")]
+    assert f"batch {CPU_PRESET['batch_size']}, lr {CPU_PRESET['lr']:g}" in section
+    assert f"{CPU_PRESET['iterations']} iterations" in section
+    store = CPU_PRESET["store"]
+    assert f"--spacing {store['spacing']:g} --size {' '.join(map(str, store['size']))}" in section
+
+
+def test_building_the_parser_loads_no_heavy_library():
+    code = "import sys; from breastlab.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.stdout.strip() == "False", res.stderr
