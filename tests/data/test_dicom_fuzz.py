@@ -71,7 +71,7 @@ def _apply(data: bytes, mutation: tuple) -> bytes:
     return data[:at]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.integers(0, 2), mutation=mutations)
 def test_mutated_slice_agrees_with_pydicom_or_is_refused(series, which: int, mutation: tuple) -> None:
     files, work = series
