@@ -88,7 +88,7 @@ def test_agreement_and_reading_time_tables(study):
     assert rt.loc["junior", "p_value"] == pytest.approx(ref.pvalue, rel=1e-10)
     assert rt.loc["junior", "median_first"] == pytest.approx(np.median(jun["unaided"]))
     assert rt.loc["junior", "p_value"] < 0.001
-    assert ("mrmc" in res.tables()) == (res.mrmc is not None)  # the MRMC table (issue 6) joins when computed
+    assert ("mrmc" in res.tables()) == (res.mrmc is not None)  # the MRMC table joins when computed
 
 
 def test_probability_scores_and_fixed_threshold():

@@ -17,7 +17,7 @@ from breastlab.cli import main
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.metrics import evaluate_run
 from breastlab.report import write_report
-from breastlab.report.html import gallery_selection, rho_of
+from breastlab.train.report import gallery_selection, rho_of
 
 
 class _Collect(HTMLParser):

@@ -126,21 +126,13 @@ def _cmd_curate_splits(args: argparse.Namespace) -> int:
             cfg = SplitConfig(args.name or "baseline", "baseline", attribute=args.attribute, **sizes)
         configs = [cfg]
     splits = build_splits(_curate_cohort(args), configs, repeats=args.repeats, out=args.out, progress=True)
-    from breastlab.curate import splits_table
+    from breastlab.curate import splits_overview
 
-    table = splits_table(splits)
-    agg = (
-        table.groupby(["config", "split"], sort=False)
-        .agg(
-            patients=("patients", "first"),
-            images_mean=("images", "mean"),
-            images_min=("images", "min"),
-            images_max=("images", "max"),
-            rho=("rho", "mean"),
-        )
-        .reset_index()
+    emit(
+        splits_overview(splits),
+        f"splits in {args.out} ({args.repeats} repeat(s))",
+        csv_path=Path(args.out) / "splits.csv",
     )
-    emit(agg, f"splits in {args.out} ({args.repeats} repeat(s))", csv_path=Path(args.out) / "splits.csv")
     if args.spurbreast is not None:
         emit(
             compare_with_paper(splits),

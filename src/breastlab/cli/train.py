@@ -147,10 +147,11 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from breastlab.evaluate.metrics import evaluate_runs_cli
+    from breastlab.evaluate.metrics import evaluate_runs, format_evaluations
 
     with folder_lock(args.run):  # its evaluation/ folders are written
-        evaluate_runs_cli(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+        evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    print(format_evaluations(evs))
     return 0
 
 

@@ -312,8 +312,7 @@ def unit_scores(
 
 
 def _table1_row(level: str, c: str, y: np.ndarray, s: np.ndarray, conf_level: float, notes: list[str]) -> dict:
-    from breastlab.evaluate.stats import ci_auc, youden
-    from breastlab.evaluate.stats._validate import DegenerateCIWarning
+    from breastlab.evaluate.stats import DegenerateCIWarning, ci_auc, youden
 
     row = {
         "level": level,

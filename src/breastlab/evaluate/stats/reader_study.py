@@ -513,7 +513,7 @@ def reader_study(
         findings=findings,
         notes=notes,
     )
-    result.mrmc = _mrmc(d, conditions, notes)  # issue 6: OR-Hillis MRMC table
+    result.mrmc = _mrmc(d, conditions, notes)
     return result
 
 
@@ -801,7 +801,7 @@ def _per_reader(d, cases, groups, conditions, threshold, conf_level, notes) -> p
     return pd.DataFrame(rows, columns=columns)
 
 
-# --------------------------------------------------------------------------- MRMC table (issue 6, owner: mrmc)
+# --------------------------------------------------------------------------- MRMC table (OR-Hillis)
 def _mrmc(d: pd.DataFrame, conditions: list[str], notes: list[str]) -> pd.DataFrame | None:
     """OR-Hillis random-reader random-case comparison of the first two conditions, per group and overall."""
     from breastlab.evaluate.mrmc import or_hillis_table
