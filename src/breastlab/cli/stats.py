@@ -203,7 +203,7 @@ def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = Fals
     from pathlib import Path
 
     from breastlab._io import write_json, write_table
-    from breastlab._table import emit, format_table
+    from breastlab._table import emit, format_table, with_ci_columns
 
     csv = Path(args.csv) if getattr(args, "csv", None) else None
     if csv is None:
@@ -211,13 +211,14 @@ def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = Fals
     else:
         json_path = args.json or csv.with_name(f"{csv.stem}.{args.stats_command}.json")
     extra = {"input": None if csv is None else csv.name, "command": args.stats_command}
+    shown = with_ci_columns(df, getattr(args, "conf_level", None) or 0.95)
     if transpose:
-        print(format_table(df.T.reset_index().set_axis(["field", "value"], axis=1), title))
+        print(format_table(shown.T.reset_index().set_axis(["field", "value"], axis=1), title))
         write_json({"rows": df.to_dict(orient="records"), **extra}, json_path)
         if args.out_csv:
             write_table(df, Path(args.out_csv))
     else:
-        emit(df, title, csv_path=args.out_csv, json_path=json_path, extra=extra)
+        emit(df, title, csv_path=args.out_csv, json_path=json_path, extra=extra, shown=shown)
     print(f"wrote {json_path}")
 
 
