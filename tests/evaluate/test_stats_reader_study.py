@@ -144,8 +144,11 @@ def test_cli_reader_study_and_stats_commands(tmp_path, capsys):
     )
     data = tmp_path / "d.csv"
     d.to_csv(data, index=False)
-    assert main(["stats", "auc", str(data), "--truth", "y", "--score", "a", "--score", "b"]) == 0
-    rows = json.loads((tmp_path / "d.auc.json").read_text())["rows"]
+    assert (
+        main(["stats", "auc", str(data), "--truth", "y", "--score", "a", "--score", "b", "--out", str(tmp_path / "o")])
+        == 0
+    )
+    rows = json.loads((tmp_path / "o" / "auc.json").read_text())["rows"]
     assert rows[0]["auc"] == pytest.approx(roc_auc_score(y, d["a"]), abs=1e-15)
     assert (
         main(

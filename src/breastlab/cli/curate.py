@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from breastlab.errors import BreastlabInputError
 
@@ -81,6 +82,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--rho-tol", type=float, default=0.01, help="allowed |measured - claimed rho| (0.01)")
     q.add_argument("--test-tol", type=float, default=0.05, help="allowed |test rho - 0.5| (0.05)")
     q.add_argument("--csv", help="write every check result here")
+    q.add_argument("--out", metavar="DIR", help="write every check result as DIR/check.csv")
     q.set_defaults(func=_cmd_curate_check)
 
     q = cs.add_parser("import-release", help="read the published SpurBreast PNG release into a store + splits")
@@ -167,6 +169,7 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
     )
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     failed = [r.path for r in reports if not r.ok]
+    csv = args.csv or (os.path.join(args.out, "check.csv") if args.out else None)
     title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
     if len(reports) > 1:  # one line per directory; every check goes to --csv
         table_short = pd.DataFrame(
@@ -182,12 +185,12 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
             ]
         )
         emit(table_short, title)
-        if args.csv:
+        if csv:
             from breastlab._io import write_table
 
-            write_table(table, args.csv)
+            write_table(table, csv)
     else:
-        emit(table, title, csv_path=args.csv)
+        emit(table, title, csv_path=csv)
     return 1 if failed else 0
 
 

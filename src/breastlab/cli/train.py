@@ -143,6 +143,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
     p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
     p.add_argument("--json", default=None, help="also write both checks as JSON here")
+    p.add_argument("--out", metavar="DIR", default=None, help="also write both checks as DIR/check_figures.json")
     p.set_defaults(func=_cmd_check_figures)
 
 
@@ -183,9 +184,10 @@ def _cmd_check_figures(args: argparse.Namespace) -> int:
         print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))
     swap = check_sensitivity_specificity_swap(args.accuracy, args.ppv, args.npv, tolerance=args.tolerance)
     print("alternative: " + swap.explanation)
-    if args.json:
+    path = args.json or (f"{args.out}/check_figures.json" if args.out else None)
+    if path:
         from breastlab._io import write_json
 
-        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, args.json)
-        print(f"wrote {args.json}")
+        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, path)
+        print(f"wrote {path}")
     return 0 if res.possible else 1

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import read_table, write_json, write_table
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import EVALUATION, RUN, run_config
 
@@ -589,11 +590,7 @@ def run_name(run_dir: Path, config: dict) -> str:
 
 # --------------------------------------------------------------------------- formatting
 def _cell(est: float, low: float, high: float, digits: int = 2) -> str:
-    if not np.isfinite(est):
-        return "-"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{est:.{digits}f}"
-    return f"{est:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+    return format_ci(est, low, high, digits)
 
 
 def table2_frame(
