@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from breastlab import __version__
-from breastlab.cli import anomaly, curate, data, demo, mammo, stats, train
+from breastlab.cli import anomaly, curate, data, demo, importer, mammo, stats, train
 from breastlab.cli._args import resolve_out
 from breastlab.errors import BreastlabInputError, Interrupted
 
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         anomaly.add,
         mammo.add,
         demo.add,
+        importer.add,
     ):
         add(sub)
     _finish_help(parser)

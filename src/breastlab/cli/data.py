@@ -22,6 +22,23 @@ def add_duke(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (--negatives match or N)")
     lab.add_argument("--out", help="write the labels (.csv or .parquet); problems.csv goes beside it")
     lab.set_defaults(func=_cmd_duke_labels)
+    coh = duke_sub.add_parser("cohort", help="the cohort table of a Duke-layout folder (for breastlab import mri)")
+    coh.add_argument("duke_dir", metavar="DUKE_DIR", help="folder with Duke-Breast-Cancer-MRI/, clinical xlsx, boxes")
+    coh.add_argument("--out", required=True, help="cohort table (.csv); problems.csv goes beside it")
+    coh.set_defaults(func=_cmd_duke_cohort)
+
+
+def _cmd_duke_cohort(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.data.cohort_import import write_duke_cohort
+
+    table, problems = write_duke_cohort(args.duke_dir, args.out)
+    print(f"{len(table)} patient(s); wrote {args.out} and {Path(args.out).with_name('problems.csv')}")
+    print(f"build the store with: breastlab import mri {args.out} --root {args.duke_dir} --out STORE")
+    for p in problems.problems:
+        print(f"problem: {p.item}: {p.message}")
+    return 0
 
 
 def _cmd_duke_clinical(args: argparse.Namespace) -> int:

@@ -107,6 +107,7 @@ class _Job:
     out: str
     png_dir: str | None
     n_images: int | None = None  # labelled slices expected from the index's file count (None: unknown)
+    files: tuple[str, ...] | None = None  # the series' file names in series_path (None: the whole folder)
 
 
 # ============================================================================ public API
@@ -417,16 +418,15 @@ WORKER_MODULES = ["breastlab.data.export", "breastlab.data.duke.dicom", "breastl
 
 def _export_patient(job: _Job) -> int:
     """Read, label, resize and store one patient (runs in a worker). Returns the slice count."""
-    from breastlab.data.duke.dicom import read_series_slices
     from breastlab.data.duke.labels import label_slices
 
     s = job.settings
     # Stored pixels only: float32 conversion happens for the kept slices, one at a time.
-    slices, vol = read_series_slices(job.series_path)
+    slices, vol = _read_job_series(job)
     n = len(slices)
     rows, cols = slices[0].pixels.shape
     box = job.box.iloc[0]
-    if int(box["end_row"]) > rows or int(box["end_column"]) > cols:
+    if has_in_plane_box(box) and (int(box["end_row"]) > rows or int(box["end_column"]) > cols):
         raise BreastlabInputError(
             f"patient {job.patient_id}: box rows {box['start_row']}..{box['end_row']}, columns "
             f"{box['start_column']}..{box['end_column']} exceed the {rows}x{cols} matrix of "
@@ -445,6 +445,17 @@ def _export_patient(job: _Job) -> int:
         _write_pngs(Path(job.png_dir), images, man, s.sequence)
     StoreWriter.open(job.out).write_shard(job.patient_id, images, man, findings)
     return len(man)
+
+
+def _read_job_series(job: _Job) -> tuple[list[Any], Any]:
+    """The job's series as stored slices: a DICOM series folder (or some of its files), or a NIfTI file."""
+    if job.series_path.lower().endswith((".nii", ".nii.gz")):
+        from breastlab.data.cohort_import import read_nifti_slices
+
+        return read_nifti_slices(job.series_path)
+    from breastlab.data.duke.dicom import read_series_slices
+
+    return read_series_slices(job.series_path, names=job.files)
 
 
 def _slices_window(slices: list[Any], percentiles: tuple[float, float]) -> tuple[float, float]:
@@ -515,6 +526,14 @@ def window_uint8(images: np.ndarray, lo: float, hi: float, out: np.ndarray | Non
     return out
 
 
+IN_PLANE = ("start_row", "end_row", "start_column", "end_column")
+
+
+def has_in_plane_box(box: pd.Series) -> bool:
+    """Whether a box gives rows and columns (a label may give only its slice range)."""
+    return all(c in box.index and not pd.isna(box[c]) for c in IN_PLANE)
+
+
 def scale_box(box: pd.Series, shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
     """TCIA box (1-based inclusive rows/columns of ``shape``) -> (x0, y0, x1, y1) in ``size`` pixels.
 
@@ -538,7 +557,9 @@ def _manifest(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     s = job.settings
     box = job.box.iloc[0]
-    x0, y0, x1, y1 = scale_box(box, shape, s.size)
+    # A slice-range label (no rows and columns): box columns missing (<NA>), no findings.
+    in_plane = has_in_plane_box(box)
+    x0, y0, x1, y1 = scale_box(box, shape, s.size) if in_plane else (0, 0, 0, 0)
     k = len(labels)
     pid = job.patient_id
     image_id = [f"{pid}:{i}" for i in labels["slice_index"]]
@@ -560,7 +581,7 @@ def _manifest(
             "window_low": lo,
             "window_high": hi,
             **{
-                c: np.int64(box[c])
+                c: np.int64(box[c]) if in_plane or c not in IN_PLANE else 0
                 for c in ("start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice")
             },  # fmt: skip
             "box_x0": np.int64(x0),
@@ -570,7 +591,10 @@ def _manifest(
         },
         index=range(k),
     )
-    pos_ids = [i for i, lab in zip(image_id, man["label"], strict=True) if lab == 1]
+    if not in_plane:
+        for c in (*IN_PLANE, "box_x0", "box_y0", "box_x1", "box_y1"):
+            man[c] = pd.array([pd.NA] * k, dtype="Int64")
+    pos_ids = [i for i, lab in zip(image_id, man["label"], strict=True) if lab == 1 and in_plane]
     findings = pd.DataFrame(
         {
             "image_id": pos_ids,

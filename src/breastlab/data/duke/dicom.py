@@ -1295,6 +1295,7 @@ def read_series_slices(
     fast: bool = True,
     header: bool = True,
     buffer: ReadBuffer | None = None,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[StoredSlice], Volume]:
     """:func:`read_series` without the float32 array: the slices' stored pixels in order.
 
@@ -1303,12 +1304,15 @@ def read_series_slices(
     :func:`read_series` but an empty ``array`` (shape (n, 0, 0)). The exporter uses it to
     convert only the slices it keeps. With a :class:`ReadBuffer` the scanner reads the
     files into it (the slices of the previous read into that buffer are overwritten).
+    ``names``: the series' files in ``folder`` (default: every DICOM file of the folder), for
+    folders that hold several series.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise BreastlabInputError(f"{Path(folder).name}: series folder not found")
     base = os.fspath(folder)
-    files = [os.path.join(base, n) for n in _dicom_names(folder)]  # strings: a Path per file costs ~4 us
+    listed = _dicom_names(folder) if names is None else list(names)
+    files = [os.path.join(base, n) for n in listed]  # strings: a Path per file costs ~4 us
     if not files:
         raise BreastlabInputError(f"{Path(folder).name}: series folder holds no DICOM files")
     layout = SeriesLayout() if fast else None

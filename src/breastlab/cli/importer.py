@@ -1,0 +1,71 @@
+"""``breastlab import``: your own cohort in (draft a table from a DICOM tree, build a store from a table)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="your own data: cohort tables from any DICOM tree, stores from tables")
+    kinds = p.add_subparsers(dest="import_command", metavar="KIND")
+    m = kinds.add_parser(
+        "mri",
+        help="breast MRI: --scan DIR drafts cohort.csv; TABLE --root DIR builds the slice store",
+        description="breastlab import mri --scan DIR --out cohort.csv  |  breastlab import mri cohort.csv --root DIR "
+        "--out STORE",
+    )
+    m.add_argument("table", nargs="?", metavar="TABLE", help="cohort table (.csv) to build a store from")
+    m.add_argument("--scan", metavar="DIR", help="draft a cohort table from every DICOM file under DIR (headers only)")
+    m.add_argument("--root", metavar="DIR", help="folder the table's series paths are relative to")
+    m.add_argument("--out", required=True, help="cohort.csv (with --scan) or the store folder")
+    m.add_argument("--sequence", default="pre", help="DCE phase column to store: pre, post1 .. post4 (default: pre)")
+    m.add_argument("--size", type=int, default=320, help="stored image size in pixels, square (default: 320)")
+    m.add_argument("--buffer", type=int, default=5, help="slices left out each side of the tumour (default: 5)")
+    m.add_argument("--negatives", default="all", help="non-tumour slices: all, match or an integer cap per patient")
+    m.add_argument("--workers", type=int, default=2, help="patients in parallel (default: 2)")
+    m.add_argument("--png", default=None, metavar="DIR", help="also write DIR/<label>/<seq>-<slice>-<patient>.png")
+    m.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (default: 0)")
+    m.add_argument("--overwrite", action="store_true", help="rebuild a finished store in --out")
+    m.set_defaults(func=_cmd_import_mri)
+
+
+def _cmd_import_mri(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.errors import BreastlabInputError
+
+    if args.scan and args.table:
+        raise BreastlabInputError("give --scan DIR (draft a table) or TABLE --root DIR (build a store), not both")
+    if args.scan:
+        from breastlab.data.cohort_import import write_scan
+
+        table, problems = write_scan(args.scan, args.out)
+        phases = [c for c in table.columns if c == "pre" or str(c).startswith("post")]
+        print(f"{len(table)} exam(s), {table['patient_id'].nunique()} patient(s); phases found: "
+              f"{', '.join(f'{c} {int(table[c].notna().sum())}' for c in phases) or 'none'}")  # fmt: skip
+        print(f"wrote {args.out} (fill in the box columns) and {Path(args.out).with_name('problems.csv')}")
+        _print_problems(problems.to_frame(), Path(args.out).with_name("problems.csv"), "file(s) skipped")
+        return 0
+    if not args.table or not args.root:
+        raise BreastlabInputError("import mri: give --scan DIR --out cohort.csv, or TABLE --root DIR --out STORE")
+    from breastlab._table import emit
+    from breastlab.data.cohort_import import import_mri
+    from breastlab.data.export import export_summary, parse_negatives, read_problems
+
+    store = import_mri(
+        args.table, args.root, args.out, sequence=args.sequence, size=args.size, buffer=args.buffer,
+        negatives=parse_negatives(args.negatives), workers=args.workers, png_dir=args.png, seed=args.seed,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    out = Path(args.out)
+    emit(export_summary(store), title=f"Slice store {out} ({store.shape[0]}x{store.shape[1]} uint8)",
+         csv_path=out / "export_summary.csv")  # fmt: skip
+    _print_problems(read_problems(out), out / "problems.csv", "patient(s) left out")
+    return 0
+
+
+def _print_problems(problems, path, what: str) -> None:  # noqa: ANN001 - a problems frame and its file
+    if len(problems):
+        print(f"\n{len(problems)} {what}, see {path}:")
+        for item, message in zip(problems["item"], problems["message"], strict=True):
+            print(f"  {item}: {message[:200]}")
