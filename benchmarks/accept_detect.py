@@ -1,4 +1,4 @@
-"""Acceptance run of the mammography detector (issue 10) on phantom mammograms at CPU size.
+"""Acceptance run of the mammography detector on phantom mammograms at CPU size.
 
 Steps (each cached in OUT, so a rerun resumes): phantom cohort (CBIS-DDSM layout) ->
 read_cbis_ddsm -> build_mammo_store at the detector's spacing -> train the ``cpu-small``

@@ -1,4 +1,4 @@
-"""Acceptance of issue 9's classifier on a phantom mammography cohort (prints every figure it checks).
+"""Acceptance of the mammogram classifier on a phantom mammography cohort (prints every figure it checks).
 
 1. Scenarios: one model per scenario of Aboutalib et al. 2018, trained on both sites'
    training patients, scored on a patient-level held-out test set. Goals: three-class

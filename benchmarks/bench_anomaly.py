@@ -1,4 +1,4 @@
-"""Anomaly detection benchmark and acceptance run (issue 8), all on phantom cohorts made here.
+"""Anomaly detection benchmark and acceptance run, all on phantom cohorts made here.
 
 1. MIP building speed: ``build_mip_store`` (index, clinical table and boxes, fast DICOM reader,
    subtraction MIP, midline split, resize, labels, store) against a straightforward per-file

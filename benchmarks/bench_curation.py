@@ -1,6 +1,6 @@
 """Speed of the split builder on the real 922-patient Duke metadata.
 
-Target (issue 3): all eight SpurBreast configurations x 10 repetitions in < 10 s.
+Target: all eight SpurBreast configurations x 10 repetitions in < 10 s.
 Reference, measured in the same run: a straightforward implementation of the
 same rules with a Python loop over patients (per-patient lists, ``random.sample``
 for the non-tumour slices, one dict per manifest row); it is run on fewer

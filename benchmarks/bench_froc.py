@@ -1,6 +1,6 @@
 """Speed of the FROC OR-Hillis analysis with jackknife covariance (wAFROC by default).
 
-Targets (issue 18): 5 treatments x 4 readers x 200 cases under 0.2 s; 10 readers x
+Targets: 5 treatments x 4 readers x 200 cases under 0.2 s; 10 readers x
 2 treatments x 5,000 cases under 3 s (figures of merit, closed-form jackknife, OR moments,
 all three analyses).
 

@@ -1,8 +1,8 @@
 """Speed of the OR-Hillis MRMC analysis: 5 readers x 2 treatments x 10,000 cases, DeLong covariance.
 
-Target (issue 6): the whole analysis from the long table (validation, pivot, AUCs,
+Target: the whole analysis from the long table (validation, pivot, AUCs,
 full 10 x 10 DeLong covariance, OR moments, all three analyses) in under 1 s.
-Target (issue 18): power for a 10 x 10 grid of readers x cases from the result's OR
+Target: power for a 10 x 10 grid of readers x cases from the result's OR
 components in under 0.1 s (reference: one scalar power call per grid cell and analysis).
 
 Reference measured in the same run: the same AUCs and covariance assembled the

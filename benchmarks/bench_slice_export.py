@@ -1,6 +1,6 @@
 """Speed and memory of the Duke slice export against the naive public-tutorial loop.
 
-Target (issue 2): >= 10x the slices per second of the reference on a 2-core
+Target: >= 10x the slices per second of the reference on a 2-core
 machine, with peak memory < 2 GB whatever the cohort size.
 
 Both paths export the same labelled slices (pre-contrast series, buffer 5, all

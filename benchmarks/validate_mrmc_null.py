@@ -1,4 +1,4 @@
-"""Roe-Metz validation of the OR-Hillis random-reader random-case test (issue 6).
+"""Roe-Metz validation of the OR-Hillis random-reader random-case test.
 
 1. Size: under the null hypothesis (equal treatment separations) the test at
    alpha = 0.05 must reject between 3% and 7% of >= 2,000 simulated studies of
@@ -8,7 +8,7 @@
 3. The 95% CI of the difference of reader-averaged AUCs covers the population
    difference (Roe-Metz ``true_auc``) close to 95% of the time (93%-97% here),
    under the null and under the alternatives.
-4. The same for split-plot studies (issue 18): 2 groups x 3 readers, 3 groups x 2
+4. The same for split-plot studies: 2 groups x 3 readers, 3 groups x 2
    readers, and 6 readers each reading their own cases (cases nested within readers).
 5. The analytic power of ``mrmc.power.mrmc_power`` from the mean OR components of a
    5-reader 100-case pilot design predicts the simulated power of that design and of an

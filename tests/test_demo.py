@@ -25,7 +25,7 @@ def test_demo_reproduces_the_shortcut_finding(tmp_path):
     assert acc["baseline"]["test"] >= 0.80
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "<table" in html and "data:image/png;base64," in html
-    # issue 8: a contact sheet of abnormal and normal MIPs (a real PNG with content, not an empty canvas)
+    # anomaly input: a contact sheet of abnormal and normal MIPs (a real PNG with content, not an empty canvas)
     import numpy as np
     from PIL import Image
 

@@ -44,7 +44,7 @@ def plan():
 
 
 def _read_volume(series_dir: Path) -> tuple[np.ndarray, list[pydicom.Dataset]]:
-    """Independent reader: sort by ImagePositionPatient along the slice normal (contract A)."""
+    """Independent reader: sort by ImagePositionPatient along the slice normal (the Duke reader's order)."""
     dss = [pydicom.dcmread(f) for f in series_dir.glob("*.dcm")]
     normal = np.cross(*np.reshape(np.asarray(dss[0].ImageOrientationPatient, float), (2, 3)))
     dss.sort(key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))

@@ -114,7 +114,7 @@ def test_roc_test_command(csv, method, extra):
 
 def test_power_command(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["stats", "power", "--auc", "0.8", "--power", "0.9", "--controls-per-case", "1.7"]) == 0
+    assert main(["stats", "power", "--auc", "0.8", "--power", "0.9", "--controls-per-case", "1.7", "--out", "."]) == 0
     row = json.loads((tmp_path / "power.json").read_text())["rows"][0]
     assert row["solved_for"] == "ncases"
     assert row["ncases"] == pytest.approx(power_one_curve(auc=0.8, power=0.9, kappa=1.7).ncases, rel=1e-12)

@@ -88,7 +88,7 @@ def test_agreement_and_reading_time_tables(study):
     assert rt.loc["junior", "p_value"] == pytest.approx(ref.pvalue, rel=1e-10)
     assert rt.loc["junior", "median_first"] == pytest.approx(np.median(jun["unaided"]))
     assert rt.loc["junior", "p_value"] < 0.001
-    assert ("mrmc" in res.tables()) == (res.mrmc is not None)  # the MRMC table (issue 6) joins when computed
+    assert ("mrmc" in res.tables()) == (res.mrmc is not None)  # the MRMC table joins when computed
 
 
 def test_probability_scores_and_fixed_threshold():
@@ -144,8 +144,11 @@ def test_cli_reader_study_and_stats_commands(tmp_path, capsys):
     )
     data = tmp_path / "d.csv"
     d.to_csv(data, index=False)
-    assert main(["stats", "auc", str(data), "--truth", "y", "--score", "a", "--score", "b"]) == 0
-    rows = json.loads((tmp_path / "d.auc.json").read_text())["rows"]
+    assert (
+        main(["stats", "auc", str(data), "--truth", "y", "--score", "a", "--score", "b", "--out", str(tmp_path / "o")])
+        == 0
+    )
+    rows = json.loads((tmp_path / "o" / "auc.json").read_text())["rows"]
     assert rows[0]["auc"] == pytest.approx(roc_auc_score(y, d["a"]), abs=1e-15)
     assert (
         main(

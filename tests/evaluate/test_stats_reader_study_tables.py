@@ -95,7 +95,7 @@ def _fmt_p(p):
 
 
 def _est_ci(cell: str) -> tuple[float, float, float]:
-    m = re.fullmatch(rf"{NUM} \({NUM}(?:–|, ){NUM}\)", cell)
+    m = re.fullmatch(rf"{NUM} \({NUM}(?:–| to ){NUM}\)", cell)
     assert m, f"not 'estimate (lower–upper)': {cell!r}"
     return tuple(float(v) for v in m.groups())
 

@@ -253,7 +253,7 @@ def test_classify_phantom_cohort_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "pretrain" / "three_class" / "model.pt").exists()
     html = classify_section(res)
     assert html.count("<img") >= 3 and "DeLong" in html
-    # report contract: the marker and everything the section needs are on disk; the section is rebuilt from them
+    # report section: the marker and everything the section needs are on disk; the section is rebuilt from them
     from breastlab.mammo.report import section_from_dir
 
     marker = json.loads((tmp_path / "out" / "classify_section.json").read_text())

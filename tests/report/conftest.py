@@ -1,4 +1,4 @@
-"""Fake run directories that follow contract E (store, split, config, predictions) and a tiny model."""
+"""Fake run folders in the layouts of breastlab.schemas (store, split, config, predictions) and a tiny model."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from torch import nn
 
 from breastlab._io import write_json, write_table
 from breastlab.data.store import StoreWriter
+from breastlab.schemas import SPLIT
 
 SIZE = 32
 
@@ -69,8 +70,14 @@ def make_run(root: Path, store_dir: Path, manifest: pd.DataFrame, rho: float, na
     man["transform"] = np.where(rng.random(len(man)) < 0.3, "vflip", "")
     split_dir = root / f"split_{name}"
     write_table(man, split_dir / "manifest.parquet")
+    write_json({SPLIT.rho: rho}, split_dir / SPLIT.summary)
     write_json(
-        {"feature": "field_strength", "rho": rho, "seed": seed, "store": str(store_dir)}, split_dir / "config.json"
+        {
+            "layout": SPLIT.layout,
+            "store": str(store_dir),
+            "config": {"feature": "field_strength", "rho": rho, "seed": seed},
+        },
+        split_dir / SPLIT.config,
     )
     run = root / "sweep" / name
     # A model that leans on the attribute more when rho is large.

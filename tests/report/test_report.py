@@ -17,7 +17,7 @@ from breastlab.cli import main
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.metrics import evaluate_run
 from breastlab.report import write_report
-from breastlab.report.html import gallery_selection, rho_of
+from breastlab.train.report import gallery_selection, rho_of
 
 
 class _Collect(HTMLParser):
@@ -70,7 +70,7 @@ def test_table2_cells_match_evaluation(report, fake_sweep):
     ev = evaluate_run(fake_sweep / "rho0.9", n_boot=100, seed=0)  # reused from the report's run
     acc = ev.value("test", "accuracy")
     lo, hi = ev.value("test", "accuracy", "ci_low"), ev.value("test", "accuracy", "ci_high")
-    assert f"<td>{acc:.2f} ({lo:.2f}-{hi:.2f})</td>" in text
+    assert f"<td>{acc:.2f} ({lo:.2f}–{hi:.2f})</td>" in text  # the one CI format, as on the screen
 
 
 def test_rho_read_from_split_config(fake_sweep):

@@ -1,4 +1,4 @@
-"""Fixtures for training tests: tiny synthetic stores and split directories (contract D layout)."""
+"""Fixtures for training tests: tiny synthetic stores and split directories (the layouts of breastlab.schemas)."""
 
 from __future__ import annotations
 

@@ -90,8 +90,8 @@ def test_transforms_flip_pixels_at_load_and_channels_repeat():
 
 
 def test_transform_registered_with_curation_reaches_the_input_path():
-    from breastlab.curate.features import TRANSFORMS, register_transform
     from breastlab.train.data import apply_transforms
+    from breastlab.transforms import TRANSFORMS, register_transform
 
     register_transform("rot180_test", lambda a: a[..., ::-1, ::-1], "rotated")
     try:

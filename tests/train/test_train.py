@@ -1,4 +1,4 @@
-"""Training runs on tiny synthetic splits: learning, resume, run-directory contract, bad input."""
+"""Training runs on tiny synthetic splits: learning, resume, run-folder layout, bad input."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _bytes(path):
     return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
 
 
-def test_training_learns_and_writes_the_run_contract(toy_split, tmp_path):
+def test_training_learns_and_writes_the_run_folder(toy_split, tmp_path):
     result = train(_cfg(toy_split, tmp_path / "run"))
     run = tmp_path / "run"
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "predictions.parquet", "summary.json"):

@@ -34,6 +34,7 @@ from breastlab.evaluate.stats import (
     sensitivity_at_specificity,
     specificity_at_sensitivity,
 )
+from breastlab.schemas import RUN
 
 TRIAGE_SENSITIVITIES = (1.0, 0.99, 0.95)
 
@@ -239,10 +240,10 @@ def evaluate_anomaly_run(
     from breastlab.anomaly.train import load_heatmaps
 
     run = Path(run_dir)
-    pred_path = run / "predictions.parquet"
+    pred_path = run / RUN.predictions
     if not pred_path.exists():
         raise BreastlabInputError(f"{run}: no predictions.parquet; train it first with `breastlab anomaly train`")
-    config = json.loads((run / "config.json").read_text())
+    config = json.loads((run / RUN.config).read_text())
     pred = pd.read_parquet(pred_path)
     store = ArrayStore(config["store"])
     balanced, lows, pixel = [], [], []

@@ -1,7 +1,7 @@
 """The anomaly section of the HTML report: ROC curves per model and task, the triage table,
 box plots of pixel AUC and a gallery of MIPs with heatmap overlay and reference box
 (true positives, misses, false alarms). Self-contained (PNG figures inlined as base64),
-built with the helpers of :mod:`breastlab.report.html`.
+built with the helpers of :mod:`breastlab._html`.
 
 Two ways to the same fragment:
 
@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab._html import html_page, html_table, img_tag, png_uri, pyplot
 from breastlab._io import save_npy, write_json, write_table, write_text
 from breastlab.anomaly.evaluate import AnomalyEvaluation, comparison_table, low_prevalence_draws, mean_roc
 from breastlab.errors import BreastlabInputError
-from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
+from breastlab.schemas import ANOMALY_SECTION, RUN, SECTION, read_section_marker, section_marker
 
-MARKER = "anomaly_section.json"
-SECTION_VERSION = 1
+MARKER = ANOMALY_SECTION
 GALLERY_KINDS = ("true positive", "miss", "false alarm")
 _SCORE_COLUMNS = ["seed", "row", "image_id", "patient_id", "label", "score"]
 
@@ -126,7 +126,7 @@ def _gallery_panels(ev: AnomalyEvaluation, pred: pd.DataFrame, per_kind: int):
         pred[(pred["label"] == 1) & (pred["score"] < thr)].nsmallest(per_kind, "score"),
         pred[(pred["label"] == 0) & (pred["score"] >= thr)].nlargest(per_kind, "score"),
     ]
-    config = json.loads((ev.run_dir / "config.json").read_text())
+    config = json.loads((ev.run_dir / RUN.config).read_text())
     store = ArrayStore(config["store"])
     heat = load_heatmaps(ev.run_dir, int(pred["seed"].min()))
     boxes = store.findings[store.findings["finding_class"] == "tumour_box"].drop_duplicates("image_id")
@@ -292,49 +292,35 @@ def write_anomaly_section(evs: Sequence[AnomalyEvaluation], folder: str | os.Pat
     """Save what the anomaly section needs in ``folder`` (see the module docstring); returns the marker path.
 
     The marker is written last, so a folder holding it is complete."""
-    from breastlab import __version__
-
     if not evs:
         raise BreastlabInputError("write_anomaly_section: no evaluated runs")
     folder = Path(folder)
     models = [model_section(ev, name, per_kind) for ev, name in zip(evs, _unique_names(evs), strict=True)]
     entries = [{"name": m.name, "model": m.model, "run_dir": m.run_dir, "files": m.save(folder)} for m in models]
     write_table(_comparison(models), folder / "comparison.csv")
-    marker = {
-        "kind": "anomaly",
-        "version": SECTION_VERSION,
-        "breastlab": __version__,
-        "settings": {"prevalence": 0.02, "repeats": 200, **evs[0].settings, "per_kind": per_kind},
-        "comparison": "comparison.csv",
-        "models": entries,
-    }
+    marker = section_marker(
+        "anomaly",
+        files={"comparison": "comparison.csv"},
+        settings={"prevalence": 0.02, "repeats": 200, **evs[0].settings, "per_kind": per_kind},
+        comparison="comparison.csv",
+        models=entries,
+    )
     return write_json(marker, folder / MARKER)
 
 
 def section_from_dir(path: str | os.PathLike) -> str:
     """The anomaly section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_anomaly_section` (``breastlab anomaly evaluate --out``) wrote."""
-    from breastlab.report.sections import read_section_marker
-
     folder = Path(path)
-    meta = read_section_marker(
-        folder,
-        MARKER,
-        version=SECTION_VERSION,
-        remedy=f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`",
-    )
+    remedy = f"write it with `breastlab anomaly evaluate RUN ... --out {folder}`"
+    meta = read_section_marker(folder, MARKER, remedy=remedy, version=SECTION.version)
     models = [ModelSection.load(folder, entry) for entry in meta["models"]]
     return _render(models, meta.get("settings", {}))
 
 
 def write_anomaly_report(evs: Sequence[AnomalyEvaluation], path: str | os.PathLike) -> Path:
     """A self-contained HTML page holding :func:`anomaly_section`."""
-    body = anomaly_section(evs)
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab anomaly report</title>"
-        f"<style>{REPORT_CSS}</style></head><body><h1>breastlab anomaly report</h1><section>{body}</section>"
-        "</body></html>"
-    )
+    page = html_page("breastlab anomaly report", f"<section>{anomaly_section(evs)}</section>")
     return write_text(page, path)
 
 

@@ -46,6 +46,7 @@ from breastlab.curate.patients import patient_kfold
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, autocast_context, derive_seed, resolve_device
+from breastlab.schemas import RUN
 from breastlab.train.harness import Harness, Schedule, Step
 
 MODELS = ("fcdd", "bce", "hsc")
@@ -130,13 +131,13 @@ def _scores(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def explain(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Heatmaps (B, H, W): FCDD's Gaussian upsampling of A(X); Grad-CAM (breastlab.report) of the
+    """Heatmaps (B, H, W): FCDD's Gaussian upsampling of A(X); Grad-CAM (breastlab.models.gradcam) of the
     BCE logit or of the HSC score."""
     net.eval()
     if model_name == "fcdd":
         with torch.no_grad():
             return net.heatmap(x).float()
-    from breastlab.report.gradcam import grad_cam
+    from breastlab.models.gradcam import grad_cam
 
     target = net if model_name == "bce" else HSCScore(net)
     return grad_cam(target, x, target_class=1).float()
@@ -226,7 +227,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     folds_dir.mkdir(parents=True, exist_ok=True)
     config = {**dataclasses.asdict(cfg), "seeds": list(cfg.seeds), "store_checksum": store.checksum}
     _check_resume(run, config)
-    write_json(config, run / "config.json")
+    write_json(config, run / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
     autocast = autocast_context(device)
     size = cfg.image_size or store.shape[0]
@@ -277,7 +278,7 @@ def _select_abnormal(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: 
 
 
 def _check_resume(run: Path, config: dict[str, Any]) -> None:
-    path = run / "config.json"
+    path = run / RUN.config
     if not path.exists():
         return
     old = json.loads(path.read_text())
@@ -302,9 +303,9 @@ def _assemble(cfg: AnomalyConfig, store: ArrayStore, run: Path, folds_dir: Path)
             heat.flush()
             del heat
     predictions = pd.concat(preds, ignore_index=True)
-    write_table(predictions, run / "predictions.parquet")
+    write_table(predictions, run / RUN.predictions)
     ips = float(np.nanmean(speeds)) if speeds else float("nan")
-    write_json({"images_per_second_train": ips, "n_predictions": len(predictions)}, run / "summary.json")
+    write_json({"images_per_second_train": ips, "n_predictions": len(predictions)}, run / RUN.summary)
     return AnomalyRun(run, predictions, ips)
 
 

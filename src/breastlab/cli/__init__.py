@@ -24,6 +24,7 @@ from typing import Any
 
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, importer, mammo, stats, train
+from breastlab.cli._args import resolve_out
 from breastlab.errors import BreastlabInputError, Interrupted
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -101,6 +102,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     previous = _raise_on_sigterm()
     try:
+        resolve_out(args)
         return int(args.func(args) or EXIT_OK)
     except BreastlabInputError as exc:
         print(f"breastlab: error: {exc}", file=sys.stderr)

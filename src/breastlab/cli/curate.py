@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from breastlab.errors import BreastlabInputError
 
@@ -81,6 +82,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--rho-tol", type=float, default=0.01, help="allowed |measured - claimed rho| (0.01)")
     q.add_argument("--test-tol", type=float, default=0.05, help="allowed |test rho - 0.5| (0.05)")
     q.add_argument("--csv", help="write every check result here")
+    q.add_argument("--out", metavar="DIR", help="write every check result as DIR/check.csv")
     q.set_defaults(func=_cmd_curate_check)
 
     q = cs.add_parser("import-release", help="read the published SpurBreast PNG release into a store + splits")
@@ -126,21 +128,13 @@ def _cmd_curate_splits(args: argparse.Namespace) -> int:
             cfg = SplitConfig(args.name or "baseline", "baseline", attribute=args.attribute, **sizes)
         configs = [cfg]
     splits = build_splits(_curate_cohort(args), configs, repeats=args.repeats, out=args.out, progress=True)
-    from breastlab.curate import splits_table
+    from breastlab.curate import splits_overview
 
-    table = splits_table(splits)
-    agg = (
-        table.groupby(["config", "split"], sort=False)
-        .agg(
-            patients=("patients", "first"),
-            images_mean=("images", "mean"),
-            images_min=("images", "min"),
-            images_max=("images", "max"),
-            rho=("rho", "mean"),
-        )
-        .reset_index()
+    emit(
+        splits_overview(splits),
+        f"splits in {args.out} ({args.repeats} repeat(s))",
+        csv_path=Path(args.out) / "splits.csv",
     )
-    emit(agg, f"splits in {args.out} ({args.repeats} repeat(s))", csv_path=Path(args.out) / "splits.csv")
     if args.spurbreast is not None:
         emit(
             compare_with_paper(splits),
@@ -175,6 +169,7 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
     )
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     failed = [r.path for r in reports if not r.ok]
+    csv = args.csv or (os.path.join(args.out, "check.csv") if args.out else None)
     title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
     if len(reports) > 1:  # one line per directory; every check goes to --csv
         table_short = pd.DataFrame(
@@ -190,12 +185,12 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
             ]
         )
         emit(table_short, title)
-        if args.csv:
+        if csv:
             from breastlab._io import write_table
 
-            write_table(table, args.csv)
+            write_table(table, csv)
     else:
-        emit(table, title, csv_path=args.csv)
+        emit(table, title, csv_path=csv)
     return 1 if failed else 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab.cli._args import out_argument
+
 
 def add_duke(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("duke", help="Duke-Breast-Cancer-MRI tables: clinical features, boxes, slice labels")
@@ -120,7 +122,7 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("phantom", help="synthetic phantom cohorts in the real data sets' formats")
     phantom_sub = p.add_subparsers(dest="phantom_command", metavar="KIND")
     m = phantom_sub.add_parser("mri", help="Duke-like breast DCE-MRI cohort (TCIA DICOM tree, clinical xlsx, boxes)")
-    m.add_argument("out", help="output folder (empty, or a cohort to resume with the same arguments)")
+    out_argument(m, "output folder (empty, or a cohort to resume with the same arguments)")
     m.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
     m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     m.add_argument("--slices", type=int, default=None, help="slices per volume (default: 48-64 per patient)")
@@ -134,7 +136,7 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     m.set_defaults(func=_cmd_phantom_mri)
     g = phantom_sub.add_parser("mammo", help="mammography cohort: CBIS-DDSM layout DICOM + case CSVs, VinDr-style CSVs")
-    g.add_argument("out", help="output folder (empty, or a cohort to resume with the same arguments)")
+    out_argument(g, "output folder (empty, or a cohort to resume with the same arguments)")
     g.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     g.add_argument(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
@@ -144,20 +143,20 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     import dataclasses
 
     from breastlab._table import emit
-    from breastlab.mammo import CPU_PRESET, PAPER_PRESET, ClassifierConfig, classify
+    from breastlab.mammo import classify
+    from breastlab.mammo.presets import preset_config
     from breastlab.mammo.report import write_classify_report
 
-    weights = None if args.weights.lower() == "none" else args.weights
-    preset = {k: v for k, v in (CPU_PRESET if args.preset == "cpu" else PAPER_PRESET).items() if k != "store"}
-    for key in ("model", "iterations", "batch_size", "lr", "lr_step", "wd", "image_size"):
-        if getattr(args, key) is not None:
-            preset[key] = getattr(args, key) or None if key == "image_size" else getattr(args, key)
-    if args.model is not None and args.model != CPU_PRESET["model"]:
-        preset.pop("model_kwargs", None)
-    if args.no_balance:
-        preset["balanced"] = False
-    cfg = ClassifierConfig(**preset, weights=weights, seed=args.seed, device=args.device)
-    pcfg = dataclasses.replace(cfg, iterations=args.pretrain_iterations or args.iterations)
+    options = ("model", "iterations", "batch_size", "lr", "lr_step", "wd", "image_size")
+    cfg = preset_config(
+        args.preset,
+        weights=args.weights,
+        seed=args.seed,
+        device=args.device,
+        balanced=False if args.no_balance else None,
+        **{key: getattr(args, key) for key in options},
+    )
+    pcfg = dataclasses.replace(cfg, iterations=args.pretrain_iterations or cfg.iterations)
     test_fraction = args.test_fraction if args.folds is None else None
     if args.folds is None and test_fraction is None:
         test_fraction = 0.15
@@ -238,21 +237,12 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_detect_evaluate)
 
 
-def _detect_rows(store, split: str):
-    if split == "all":
-        return None
-    if "split" not in store.manifest.columns or not (store.manifest["split"] == split).any():
-        raise BreastlabInputError(
-            f"{store.path}: no images with split {split!r}; use --split all or a split of the manifest"
-        )
-    return store.manifest.index[store.manifest["split"] == split].to_numpy()
-
-
 def _cmd_detect_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from breastlab.data.store import ArrayStore
     from breastlab.detect.model import preset, train_detector
+    from breastlab.detect.select import split_rows
 
     store = ArrayStore(args.store)
     over = {
@@ -273,7 +263,7 @@ def _cmd_detect_train(args: argparse.Namespace) -> int:
         over["classes"] = tuple(c.strip() for c in args.classes.split(","))
     cfg = dataclasses.replace(preset(args.preset), **over)
     with folder_lock(args.out):  # one command at a time writes a run folder
-        run = train_detector(store, args.out, cfg, rows=_detect_rows(store, args.split), resume=args.resume)
+        run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
     print(f"wrote {run}")
     return 0
 
@@ -285,11 +275,12 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     from breastlab.data.store import ArrayStore
     from breastlab.detect.marks import annotate, reader_study_rows, write_marks
     from breastlab.detect.model import load_detector, predict
+    from breastlab.detect.select import split_images, split_rows
 
     store = ArrayStore(args.store)
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
     model, cfg = load_detector(args.run, classes=classes)
-    rows = _detect_rows(store, args.split)
+    rows = split_rows(store, args.split)
     out = Path(args.out)
     with folder_lock(out):  # one command at a time writes the output folder
         det = predict(model, cfg, store, rows=rows, tta=args.tta)
@@ -301,7 +292,7 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
             pair_model = load_pair_model(args.pair_model)
         marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
         write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
-        images = store.manifest if rows is None else store.manifest.iloc[rows]
+        images = split_images(store, args.split)
         write_table(reader_study_rows(det, images, store.findings, level=args.level), out / "reader_study_model.csv")
         from breastlab.detect.jafroc import write_ai_reader
 
@@ -318,12 +309,10 @@ def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
     from breastlab.data.store import ArrayStore
     from breastlab.detect.localise import save_pair_model
     from breastlab.detect.marks import fit_pair_model_on
+    from breastlab.detect.select import detections_on, split_images
 
     store = ArrayStore(args.store)
-    rows = _detect_rows(store, args.split)
-    det = read_table(args.detections)
-    if rows is not None:
-        det = det[det["image_id"].astype(str).isin(store.manifest["image_id"].iloc[rows].astype(str))]
+    det = detections_on(read_table(args.detections), split_images(store, args.split))
     model, pairs = fit_pair_model_on(det, store, min_score=args.min_score, seed=args.seed)
     path = save_pair_model(model, args.out)
     print(
@@ -340,14 +329,12 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     from breastlab.data.store import ArrayStore
     from breastlab.detect.froc import evaluate_detections
     from breastlab.detect.report import write_detection_report, write_detection_section
+    from breastlab.detect.select import detections_on, evaluation_images, split_images
 
     store = ArrayStore(args.store)
-    rows = _detect_rows(store, args.split)
-    images = store.manifest if rows is None else store.manifest.iloc[rows]
-    cols = [c for c in ("image_id", "patient_id", "laterality", "view", "height", "width") if c in images.columns]
-    det = read_table(args.detections)
-    det = det[det["image_id"].astype(str).isin(images["image_id"].astype(str))]
-    ev = evaluate_detections(images[cols], store.findings, det, hit=args.hit, iou_threshold=args.iou)
+    images = split_images(store, args.split)
+    det = detections_on(read_table(args.detections), images)
+    ev = evaluate_detections(evaluation_images(images), store.findings, det, hit=args.hit, iou_threshold=args.iou)
     print(ev.format())
     settings = {
         "detections": str(Path(args.detections).resolve()),

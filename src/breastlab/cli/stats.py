@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab.cli._args import out_argument
+
 ALTERNATIVE_HELP = "H1: the first curve's AUC (first --score, or --by's first group) is greater, less, or either"
 ALPHA_HELP = "significance level of the tests; the CIs are 1 - alpha"
 DIRECTION_HELP = "'<': higher scores mean positive; '>': lower scores mean positive"
@@ -31,8 +33,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
             )
             p.add_argument("--direction", choices=["<", ">"], default="<", help=DIRECTION_HELP)
         p.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the CIs")
-        p.add_argument("--json", default=None, help="JSON output (default: beside the CSV, <stem>.<command>.json)")
-        p.add_argument("--out-csv", default=None, help="also write the table as CSV")
+        output_args(p)
 
     def partial_args(p) -> None:
         p.add_argument(
@@ -118,8 +119,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--truth", default=None, help="--pilot: column of 0/1 truth")
     p.add_argument("--score", action="append", default=None, help="--pilot: score column (repeat for two curves)")
     p.add_argument("--direction", choices=["<", ">"], default="<", help=DIRECTION_HELP)
-    p.add_argument("--json", default=None, help="JSON output (default: beside --pilot, else ./power.json)")
-    p.add_argument("--out-csv", default=None, help="also write the table as CSV")
+    output_args(p)
     p.set_defaults(func=_cmd_stats_power)
     p = stats_sub.add_parser("delong", help="DeLong test: two --score columns (paired) or one --score with --by")
     common(p)
@@ -169,7 +169,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "csv", help="long CSV: case_id, truth, reader, reader_group, condition, finding, score, reading_time_s"
     )
-    p.add_argument("--out", default=None, help="output folder (default: <stem>_reader_study beside the CSV)")
+    p.add_argument("--out", default=None, help="output folder (default: ./<stem>_reader_study)")
     p.add_argument("--threshold", type=float, default=None, help="fixed cut-off for sensitivity/specificity")
     p.add_argument(
         "--kappa-weights", choices=["linear", "quadratic"], default=None, help="weighted kappa (default: unweighted)"
@@ -184,7 +184,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ai-group", default="AI", help="reader_group of standalone AI readings (default: AI)")
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
-    p.add_argument("out", help="output CSV")
+    out_argument(p, "output CSV")
     p.add_argument("--cases", type=int, default=120, help="cases (40 %% positive), each read by every reader")
     p.add_argument("--readers-per-group", type=int, default=3, help="readers in each of the junior and senior groups")
     p.add_argument(
@@ -198,27 +198,34 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_stats_simulate_readers)
 
 
+def output_args(p: argparse.ArgumentParser) -> None:
+    """Where a stats command writes: nothing unless asked (never beside the input)."""
+    p.add_argument("--out", metavar="DIR", default=None, help="write the table as DIR/<command>.csv and .json")
+    p.add_argument("--json", default=None, help="write the table (and its input's name) as JSON here")
+    p.add_argument("--out-csv", default=None, help="write the table as CSV here")
+
+
 def _stats_emit(args: argparse.Namespace, df, title: str, transpose: bool = False) -> None:
     """Print ``df`` (one row shown as field/value pairs when ``transpose``), write JSON (and --out-csv)."""
     from pathlib import Path
 
     from breastlab._io import write_json, write_table
-    from breastlab._table import emit, format_table
+    from breastlab._table import format_table, with_ci_columns
 
-    csv = Path(args.csv) if getattr(args, "csv", None) else None
-    if csv is None:
-        json_path = args.json or Path(f"{args.stats_command}.json")
-    else:
-        json_path = args.json or csv.with_name(f"{csv.stem}.{args.stats_command}.json")
-    extra = {"input": None if csv is None else csv.name, "command": args.stats_command}
+    source = getattr(args, "csv", None) or getattr(args, "pilot", None)
+    out = Path(args.out) if args.out else None
+    json_path = args.json or (out / f"{args.stats_command}.json" if out else None)
+    csv_path = args.out_csv or (out / f"{args.stats_command}.csv" if out else None)
+    extra = {"input": None if source is None else Path(source).name, "command": args.stats_command}
+    shown = with_ci_columns(df, getattr(args, "conf_level", None) or 0.95)
     if transpose:
-        print(format_table(df.T.reset_index().set_axis(["field", "value"], axis=1), title))
-        write_json({"rows": df.to_dict(orient="records"), **extra}, json_path)
-        if args.out_csv:
-            write_table(df, Path(args.out_csv))
+        print(format_table(shown.T.reset_index().set_axis(["field", "value"], axis=1), title))
     else:
-        emit(df, title, csv_path=args.out_csv, json_path=json_path, extra=extra)
-    print(f"wrote {json_path}")
+        print(format_table(shown, title))
+    if json_path:
+        print(f"wrote {write_json({'rows': df.to_dict(orient='records'), **extra}, json_path)}")
+    if csv_path:
+        print(f"wrote {write_table(df, Path(csv_path))}")
 
 
 def _cmd_stats_auc(args: argparse.Namespace) -> int:
@@ -363,7 +370,7 @@ def _cmd_stats_reader_study(args: argparse.Namespace) -> int:
         conf_level=args.conf_level,
         ai_group=args.ai_group,
     )
-    out = res.write(args.out or csv.with_name(f"{csv.stem}_reader_study"))
+    out = res.write(args.out or f"{csv.stem}_reader_study")  # in the working folder, never beside the input
     print(res.format())
     print(f"\nwrote {out}/ (one CSV per table, reader_study.json, reader_study.docx)")
     return 0
@@ -416,6 +423,9 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
+    p.add_argument(
+        "--out", metavar="DIR", default=None, help="write the full result as DIR/mrmc.json, readers as DIR/readers.csv"
+    )
     p.set_defaults(func=_cmd_stats_mrmc)
     _add_stats_froc(stats_sub)
     _add_stats_mrmc_power(stats_sub)
@@ -444,8 +454,8 @@ def _cmd_stats_mrmc(args: argparse.Namespace) -> int:
     emit(
         res.reader_table(),
         f"Per-reader {res.fom_label} ({100 * (1 - args.alpha):g}% CI, fixed readers)",
-        csv_path=args.csv,
-        json_path=args.json,
+        csv_path=args.csv or (f"{args.out}/readers.csv" if args.out else None),
+        json_path=args.json or (f"{args.out}/mrmc.json" if args.out else None),
         extra=res.to_dict(),
     )
     return 0
@@ -477,7 +487,7 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--treatments", default=None, help="comma-separated modalities and their order, e.g. AI,unaided")
     p.add_argument("--readers", default=None, help="comma-separated readers to keep")
     p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
-    p.add_argument("--out", default=None, help="output folder (default: <name>_froc beside the input)")
+    p.add_argument("--out", default=None, help="output folder (default: ./<name>_froc)")
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
     p.add_argument(
         "--standalone",
@@ -515,7 +525,7 @@ def _cmd_stats_froc(args: argparse.Namespace) -> int:
         readers=args.readers.split(",") if args.readers else None,
         alpha=args.alpha,
     )
-    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="froc")
+    out = res.write(args.out or f"{src.stem}_froc", name="froc")  # in the working folder, never beside the input
     if args.json:
         write_json(res.to_dict(), args.json)
     print(res.summary())
@@ -552,7 +562,9 @@ def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", default="50,100,150,200,300,400,500", help="comma-separated numbers of cases")
     p.add_argument("--power", type=float, default=0.8, help="target power for the sample-size column")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the planned test")
-    p.add_argument("--out", default=None, help="write the grid as CSV here")
+    p.add_argument(
+        "--out", metavar="DIR", default=None, help="write the grid as DIR/power_grid.csv and the JSON as DIR/power.json"
+    )
     p.add_argument("--json", default=None, help="write grid, sample sizes and pilot components as JSON here")
     p.set_defaults(func=_cmd_stats_mrmc_power)
 
@@ -604,12 +616,16 @@ def _cmd_stats_mrmc_power(args: argparse.Namespace) -> int:
         f"Cov2 = {pilot.cov2:.3g}, Cov3 = {pilot.cov3:.3g} (jackknife)"
     )
     print(f"Effect size to detect: {effect:+.4f} (first minus second), alpha {args.alpha:g}\n")
-    emit(grid, "Power (RRRC: random readers and cases; FRRC: fixed readers; RRFC: fixed cases)", csv_path=args.out)
+    emit(
+        grid,
+        "Power (RRRC: random readers and cases; FRRC: fixed readers; RRFC: fixed cases)",
+        csv_path=f"{args.out}/power_grid.csv" if args.out else None,
+    )
     print()
     emit(
         sizes,
         f"Cases needed for power >= {args.power:g} (empty: not reachable with these readers)",
-        json_path=args.json,
+        json_path=args.json or (f"{args.out}/power.json" if args.out else None),
         extra={
             "pilot": dataclasses.asdict(pilot),
             "effect": effect,
@@ -642,7 +658,7 @@ def _froc_standalone(args: argparse.Namespace, data, src) -> int:
         n_boot=args.n_boot,
         seed=args.seed,
     )
-    out = res.write(args.out or src.parent / f"{src.stem}_froc", name="standalone")
+    out = res.write(args.out or f"{src.stem}_froc", name="standalone")
     if args.json:
         write_json(res.to_dict(), args.json)
     print(res.summary())

@@ -143,14 +143,16 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
     p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
     p.add_argument("--json", default=None, help="also write both checks as JSON here")
+    p.add_argument("--out", metavar="DIR", default=None, help="also write both checks as DIR/check_figures.json")
     p.set_defaults(func=_cmd_check_figures)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from breastlab.evaluate.metrics import evaluate_runs_cli
+    from breastlab.evaluate.metrics import evaluate_runs, format_evaluations
 
     with folder_lock(args.run):  # its evaluation/ folders are written
-        evaluate_runs_cli(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+        evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    print(format_evaluations(evs))
     return 0
 
 
@@ -182,9 +184,10 @@ def _cmd_check_figures(args: argparse.Namespace) -> int:
         print("closest confusion matrix: " + ", ".join(f"{k.upper()} {v}" for k, v in res.confusion.items()))
     swap = check_sensitivity_specificity_swap(args.accuracy, args.ppv, args.npv, tolerance=args.tolerance)
     print("alternative: " + swap.explanation)
-    if args.json:
+    path = args.json or (f"{args.out}/check_figures.json" if args.out else None)
+    if path:
         from breastlab._io import write_json
 
-        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, args.json)
-        print(f"wrote {args.json}")
+        write_json({"as_reported": res.to_dict(), "as_sensitivity_specificity_balanced": swap.to_dict()}, path)
+        print(f"wrote {path}")
     return 0 if res.possible else 1

@@ -2,8 +2,8 @@
 
 From a labelled slice table (an exported store's manifest, or the real Duke
 metadata through :func:`duke_cohort`) it builds patient-level train / val /
-test (/ tune) splits as index tables into the store (contract D: a split
-directory with ``manifest.parquet``, ``summary.json``, ``config.json``):
+test (/ tune) splits as index tables into the store (a split folder, :data:`breastlab.schemas.SPLIT`:
+``manifest.parquet``, ``summary.json``, ``config.json``):
 
 - baselines (random patients), spurious splits for any clinical column with two
   groups, image-transform splits (vertical flip, ...), all at correlation
@@ -15,14 +15,7 @@ directory with ``manifest.parquet``, ``summary.json``, ``config.json``):
 
 from breastlab.curate.check import Check, CheckReport, check_split, check_splits, find_split_dirs
 from breastlab.curate.cohort import Cohort, as_cohort, duke_cohort, duke_slice_table
-from breastlab.curate.features import (
-    TRANSFORMS,
-    GroupSpec,
-    ImageTransform,
-    apply_transforms,
-    get_transform,
-    register_transform,
-)
+from breastlab.curate.features import GroupSpec
 from breastlab.curate.release import ReleaseImport, read_spurbreast_release
 from breastlab.curate.scan import scan_features, scan_table
 from breastlab.curate.splits import (
@@ -34,6 +27,7 @@ from breastlab.curate.splits import (
     load_split,
     read_split,
     rebuild_split,
+    splits_overview,
     splits_table,
     summarize,
     write_split,
@@ -46,6 +40,7 @@ from breastlab.curate.spurbreast import (
     compare_with_paper,
     drop_last_tumour_slice,
 )
+from breastlab.transforms import TRANSFORMS, ImageTransform, apply_transforms, get_transform, register_transform
 
 __all__ = [
     "PAPER_TABLE1",
@@ -81,6 +76,7 @@ __all__ = [
     "register_transform",
     "scan_features",
     "scan_table",
+    "splits_overview",
     "splits_table",
     "summarize",
     "write_split",

@@ -2,7 +2,7 @@
 
 Checks (each passes, fails, or does not apply):
 
-- ``columns``: the contract-D columns exist, ``split`` and ``label`` hold valid
+- ``columns``: the split-manifest columns exist, ``split`` and ``label`` hold valid
   values, ``group`` equals ``"<label>|<attribute>"``, transforms are registered;
 - ``unique_images``: no image twice within a split;
 - ``patients_disjoint``: no patient in two splits;
@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab.curate.features import TRANSFORMS
 from breastlab.curate.splits import MANIFEST_COLUMNS, SPLITS, measured_rho, summarize
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import SPLIT
+from breastlab.transforms import TRANSFORMS
 
 
 @dataclasses.dataclass
@@ -63,7 +64,7 @@ class CheckReport:
 
 
 def _split_meta(split_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    cfg_path, sum_path = split_dir / "config.json", split_dir / "summary.json"
+    cfg_path, sum_path = split_dir / SPLIT.config, split_dir / SPLIT.summary
     saved = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
     summary = json.loads(sum_path.read_text()) if sum_path.exists() else None
     cfg = saved.get("config") or {}
@@ -125,12 +126,12 @@ def check_split(
 def find_split_dirs(root: str | os.PathLike) -> list[Path]:
     """``root`` itself if it is a split directory, else every split directory below it."""
     root = Path(root)
-    if (root / "manifest.parquet").exists():
+    if (root / SPLIT.manifest).exists():
         return [root]
     found = sorted(
         p.parent
-        for p in root.rglob("manifest.parquet")
-        if (p.parent / "summary.json").exists() or (p.parent / "config.json").exists()
+        for p in root.rglob(SPLIT.manifest)
+        if (p.parent / SPLIT.summary).exists() or (p.parent / SPLIT.config).exists()
     )
     if not found:
         raise BreastlabInputError(
@@ -161,7 +162,7 @@ def _columns(m: pd.DataFrame) -> Check:
     bad_tr = sorted(set(m["transform"].fillna("").astype(str)) - set(TRANSFORMS) - {""})
     if bad_tr:
         problems.append(f"unregistered transforms {bad_tr}")
-    return Check("columns", not problems, "; ".join(problems) or f"{len(m)} rows, contract-D columns valid")
+    return Check("columns", not problems, "; ".join(problems) or f"{len(m)} rows, split-manifest columns valid")
 
 
 def _unique(m: pd.DataFrame) -> Check:

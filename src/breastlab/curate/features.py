@@ -5,14 +5,14 @@ A *clinical* feature is a patient-level column of the slice table (e.g.
 one value or a set of values (``GroupSpec("surgery_type", ["BCS"], ["mastectomy"])``).
 An *image-transform* feature is a named pixel operation (e.g. ``"vflip"``) that
 is applied at load time to the rows whose manifest ``transform`` column names
-it; the array store is never modified. New transforms are added with
-:func:`register_transform`.
+it; the array store is never modified. The transforms live in :mod:`breastlab.transforms`
+(new ones are added with :func:`breastlab.transforms.register_transform`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -165,65 +165,3 @@ def value_counts_text(values: pd.Series, limit: int = 12) -> str:
     if n_missing:
         text += f"; missing ({n_missing})"
     return text or "none (all missing)"
-
-
-# ----------------------------------------------------------------------------- image transforms
-@dataclasses.dataclass(frozen=True)
-class ImageTransform:
-    """A pixel operation applied at load time to the rows that name it.
-
-    ``fn`` maps an array whose last two axes are (rows, columns) to one of the
-    same shape; ``attribute`` is the manifest attribute of transformed rows
-    ("flipped"), untransformed rows get ``"original"``.
-    """
-
-    name: str
-    attribute: str
-    fn: Callable[[np.ndarray], np.ndarray]
-    description: str = ""
-
-
-TRANSFORMS: dict[str, ImageTransform] = {}
-
-
-def register_transform(
-    name: str, fn: Callable[[np.ndarray], np.ndarray], attribute: str, description: str = ""
-) -> None:
-    """Make a new image-transform feature available to the split builder and loaders."""
-    if not name or "|" in name or "," in name:
-        raise BreastlabInputError(f"transform name {name!r}: use a short identifier without '|' or ','")
-    TRANSFORMS[name] = ImageTransform(name, attribute, fn, description)
-
-
-def get_transform(name: str) -> ImageTransform:
-    if name not in TRANSFORMS:
-        raise BreastlabInputError(f"transform {name!r} is not registered; known transforms: {sorted(TRANSFORMS)}")
-    return TRANSFORMS[name]
-
-
-register_transform(
-    "vflip",
-    lambda a: a[..., ::-1, :],
-    "flipped",
-    "vertical flip (rows reversed): SpurBreast's 'vertical alignment' feature",
-)
-register_transform("hflip", lambda a: a[..., :, ::-1], "mirrored", "horizontal flip (columns reversed)")
-
-
-def apply_transforms(images: np.ndarray, transforms: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Apply each row's transform (manifest column ``transform``; "" = none) to a batch.
-
-    ``images`` has shape (N, H, W) (or (N, C, H, W)); returns a new array, the
-    input (often a read-only memory map) is not modified.
-    """
-    images = np.asarray(images)
-    transforms = np.asarray(transforms, dtype=object)
-    if len(transforms) != len(images):
-        raise BreastlabInputError(f"{len(images)} images but {len(transforms)} transform names")
-    out = np.array(images, copy=True)
-    for name in pd.unique(transforms):
-        if not name:
-            continue
-        idx = np.flatnonzero(transforms == name)
-        out[idx] = get_transform(str(name)).fn(images[idx])
-    return out

@@ -13,7 +13,7 @@ surgery_type, vertical_flip, baseline_high, baseline_mid, baseline_low, and
   slice appears in several features (the shared test set), identical pixels are
   stored once; ``image_id`` is ``"<patient>:<slice>"`` (plus ``":<hash>"`` when a
   slice occurs with different pixels, e.g. flipped);
-- ``OUT/splits/<feature>/``: a contract-D split directory per feature, whose
+- ``OUT/splits/<feature>/``: a split folder (:data:`breastlab.schemas.SPLIT`) per feature, whose
   ``attribute`` comes from the clinical table joined on the patient ID (so
   ``breastlab curate check`` can measure the correlation the release claims).
   For ``vertical_flip`` the attribute is recovered from the pixels: "flipped"
@@ -39,6 +39,7 @@ from breastlab.curate.features import display
 from breastlab.curate.splits import LAYOUT, summarize
 from breastlab.curate.spurbreast import SPURBREAST_FEATURES
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import SPLIT
 
 RELEASE_FEATURES = (
     "field_strength",
@@ -236,8 +237,8 @@ def _write_feature(
         }
     )
     target.mkdir(parents=True, exist_ok=True)
-    write_table(m, target / "manifest.parquet")
-    write_json(summary, target / "summary.json")
+    write_table(m, target / SPLIT.manifest)
+    write_json(summary, target / SPLIT.summary)
     write_json(
         {
             "layout": LAYOUT,
@@ -250,7 +251,7 @@ def _write_feature(
             "store": str(Path(store.path).resolve()),
             "store_checksum": store.checksum,
         },
-        target / "config.json",
+        target / SPLIT.config,
     )
     return target
 

@@ -55,11 +55,13 @@ import pandas as pd
 from breastlab import __version__
 from breastlab._io import write_json, write_table
 from breastlab.curate.cohort import Cohort, as_cohort
-from breastlab.curate.features import GroupSpec, assign_groups, display, get_transform
+from breastlab.curate.features import GroupSpec, assign_groups, display
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import SPLIT
+from breastlab.transforms import get_transform
 
 SPLITS = ("train", "val", "test", "tune")
-LAYOUT = "breastlab-split-1"
+LAYOUT = SPLIT.layout
 Kind = Literal["baseline", "spurious", "transform"]
 MANIFEST_COLUMNS = ["row", "image_id", "patient_id", "slice_index", "label", "split", "attribute", "group", "transform"]
 
@@ -148,7 +150,7 @@ class SplitConfig:
 
 @dataclasses.dataclass
 class Split:
-    """A built split: manifest (contract D columns), summary counts and full provenance."""
+    """A built split: manifest (split-manifest columns), summary counts and full provenance."""
 
     config: SplitConfig
     manifest: pd.DataFrame
@@ -661,7 +663,7 @@ def build_splits(
 
 
 def _is_done(target: Path, cfg: SplitConfig, cohort: Cohort) -> bool:
-    path = target / "config.json"
+    path = target / SPLIT.config
     if not path.exists():
         return False
     saved = json.loads(path.read_text())
@@ -672,8 +674,8 @@ def write_split(split: Split, out: str | os.PathLike) -> Path:
     """Write ``manifest.parquet``, ``summary.json`` and, last (completion marker), ``config.json``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(split.manifest, out / "manifest.parquet")
-    write_json(split.summary, out / "summary.json")
+    write_table(split.manifest, out / SPLIT.manifest)
+    write_json(split.summary, out / SPLIT.summary)
     prov = split.provenance
     store = prov.get("source") if prov.get("store_checksum") else None  # the store the rows address, if any
     write_json(
@@ -684,14 +686,14 @@ def write_split(split: Split, out: str | os.PathLike) -> Path:
             "config": split.config.to_dict(),
             "data": prov,
         },
-        out / "config.json",
+        out / SPLIT.config,
     )
     return out
 
 
 def load_split(split_dir: str | os.PathLike) -> pd.DataFrame:
-    """The manifest of a split directory (contract D columns)."""
-    path = Path(split_dir) / "manifest.parquet"
+    """The manifest of a split folder (split-manifest columns)."""
+    path = Path(split_dir) / SPLIT.manifest
     if not path.exists():
         raise BreastlabInputError(
             f"{split_dir}: not a split directory (no manifest.parquet); build one with `breastlab curate splits`"
@@ -703,8 +705,8 @@ def read_split(split_dir: str | os.PathLike) -> Split:
     """Manifest, summary and config of a split directory written by :func:`write_split`."""
     split_dir = Path(split_dir)
     manifest = load_split(split_dir)
-    saved = json.loads((split_dir / "config.json").read_text())
-    summary = json.loads((split_dir / "summary.json").read_text())
+    saved = json.loads((split_dir / SPLIT.config).read_text())
+    summary = json.loads((split_dir / SPLIT.summary).read_text())
     return Split(SplitConfig.from_dict(saved["config"]), manifest, summary, saved.get("data", {}))
 
 
@@ -739,3 +741,19 @@ def splits_table(splits: Sequence[Split]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def splits_overview(splits: Sequence[Split]) -> pd.DataFrame:
+    """One row per (configuration, split) over the repeats: patients, mean / min / max images, mean rho."""
+    return (
+        splits_table(splits)
+        .groupby(["config", "split"], sort=False)
+        .agg(
+            patients=("patients", "first"),
+            images_mean=("images", "mean"),
+            images_min=("images", "min"),
+            images_max=("images", "max"),
+            rho=("rho", "mean"),
+        )
+        .reset_index()
+    )

@@ -23,7 +23,7 @@ Per exam (Oviedo et al., Radiology 2025, built from DICOM instead of ready TIFFs
    clip(M / P, 0, 1))`` with ``P`` the ``percentile`` (default 99.5) of ``M`` over the
    breast foreground (pre-contrast MIP above its Otsu threshold) of both breasts.
 
-Labels (contract A's clinical table): the breast on the side of ``tumor_location`` is
+Labels (the Duke clinical table): the breast on the side of ``tumor_location`` is
 abnormal (1), the other normal (0). Bilateral cancer or contralateral involvement makes
 both breasts abnormal: such patients are left out by default (``bilateral="exclude"``,
 listed in the problems report with the clinical flag that says so; their exams are not
@@ -647,7 +647,7 @@ def build_mip_store(
             "normalisation": settings.normalisation(),
             "settings": dataclasses.asdict(settings),
             "source": "Duke-Breast-Cancer-MRI",  # not the local path: store.json is shared
-            "generator": "breastlab.anomaly.build_mip_store",
+            "generator": "breastlab.data.mip.build_mip_store",
         }
         writer = StoreWriter(
             out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta, inputs=inputs

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from breastlab._table import format_ci
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.detect._boxes import BOX, centre_in, check_box_table, iou_matrix
 from breastlab.errors import BreastlabInputError
@@ -312,8 +313,7 @@ def unit_scores(
 
 
 def _table1_row(level: str, c: str, y: np.ndarray, s: np.ndarray, conf_level: float, notes: list[str]) -> dict:
-    from breastlab.evaluate.stats import ci_auc, youden
-    from breastlab.evaluate.stats._validate import DegenerateCIWarning
+    from breastlab.evaluate.stats import DegenerateCIWarning, ci_auc, youden
 
     row = {
         "level": level,
@@ -342,7 +342,7 @@ def _table1_row(level: str, c: str, y: np.ndarray, s: np.ndarray, conf_level: fl
         lower=ci.lower,
         upper=ci.upper,
         se=ci.se,
-        auc_ci=f"{ci.auc:.3f} ({ci.lower:.3f}–{ci.upper:.3f})",
+        auc_ci=format_ci(ci.auc, ci.lower, ci.upper),
         cutoff=op.threshold,
         sensitivity=op.sensitivity,
         specificity=op.specificity,

@@ -59,6 +59,7 @@ from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device, save_torch
+from breastlab.schemas import RUN
 from breastlab.train.harness import Harness, Schedule, Step, check_run_folder
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
@@ -483,7 +484,7 @@ def train_detector(
         "rows_sum": int(rows.sum()),
     }
     check_run_folder(out, fp, resume, what="a detector run")
-    write_json(fp, out / "config.json")
+    write_json(fp, out / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
@@ -494,7 +495,7 @@ def train_detector(
         torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg)),
         Schedule("iteration", cfg.iterations, cfg.checkpoint_every, scheduler_step="iteration", log="iteration"),
         device,
-        checkpoint=out / "checkpoint.pt",
+        checkpoint=out / RUN.checkpoint,
         run=out,
         fingerprint=fp,
         desc="detector",
@@ -511,7 +512,7 @@ def train_detector(
     fit = harness.fit(study, stop_after)
     if fit.finished:
         save_torch(
-            {"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / "model.pt"
+            {"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, out / RUN.model
         )
     return out
 
@@ -522,7 +523,7 @@ def load_detector(
     """Model and config of a run folder (``model.pt``, else ``checkpoint.pt``) or a checkpoint file."""
     path = Path(run)
     if path.is_dir():
-        path = path / "model.pt" if (path / "model.pt").exists() else path / "checkpoint.pt"
+        path = path / RUN.model if (path / RUN.model).exists() else path / RUN.checkpoint
     if not path.exists():
         raise BreastlabInputError(f"{run}: no model.pt or checkpoint.pt; train a detector first")
     ck = load_torch(path)

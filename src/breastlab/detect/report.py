@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab._html import html_page, html_table, img_tag, png_uri, pyplot
 from breastlab._io import read_table, write_bytes, write_json, write_table, write_text
 from breastlab.data.store import ArrayStore
 from breastlab.detect.froc import FP_RATES, DetectionEvaluation
-from breastlab.report.html import REPORT_CSS, html_table, img_tag, png_uri, pyplot
+from breastlab.schemas import DETECTION_SECTION, SECTION, read_section_marker, section_marker
 
-MARKER = "detection_section.json"
-SECTION_VERSION = 1
+MARKER = DETECTION_SECTION
 
 
 def froc_figure(ev: DetectionEvaluation) -> str:
@@ -158,8 +158,6 @@ def write_detection_section(
     ``store``: where the gallery's images come from (None: no gallery). The marker is
     written last, so a folder holding it is complete.
     """
-    from breastlab import __version__
-
     folder = Path(folder)
     ev.write(folder)
     entries, thr = [], None
@@ -170,37 +168,30 @@ def write_detection_section(
             write_bytes(png, folder / name)
             entries.append({"kind": kind, "image_id": iid, "file": name})
         write_table(pd.DataFrame(entries, columns=["kind", "image_id", "file"]), folder / "gallery.csv")
-    marker = {
-        "kind": "detection",
-        "version": SECTION_VERSION,
-        "breastlab": __version__,
-        "settings": {**(settings or {}), "per_kind": per_kind},
-        "store": None if store is None else str(store.path),
-        "working_threshold": thr,
-        "rates": list(next(iter(ev.froc.values())).rates) if ev.froc else [],
-        "files": {
-            "froc": "froc.csv",
-            "table1": "table1.csv",
-            "curves": "froc_curves.csv",
-            "evaluation": "evaluation.json",
-            "gallery": "gallery.csv" if store is not None else None,
-        },
+    files = {
+        "froc": "froc.csv",
+        "table1": "table1.csv",
+        "curves": "froc_curves.csv",
+        "evaluation": "evaluation.json",
+        "gallery": "gallery.csv" if store is not None else None,
     }
+    marker = section_marker(
+        "detection",
+        files,
+        settings={**(settings or {}), "per_kind": per_kind},
+        store=None if store is None else str(store.path),
+        working_threshold=thr,
+        rates=list(next(iter(ev.froc.values())).rates) if ev.froc else [],
+    )
     return write_json(marker, folder / MARKER)
 
 
 def section_from_dir(path: str | os.PathLike) -> str:
     """The detection section's HTML fragment (starting with its ``<h2>``), rebuilt from a folder that
     :func:`write_detection_section` (``breastlab mammo detect evaluate --out``) wrote."""
-    from breastlab.report.sections import read_section_marker
-
     folder = Path(path)
-    meta = read_section_marker(
-        folder,
-        MARKER,
-        version=SECTION_VERSION,
-        remedy=f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out {folder}`",
-    )
+    remedy = f"write it with `breastlab mammo detect evaluate STORE DETECTIONS --out {folder}`"
+    meta = read_section_marker(folder, MARKER, remedy=remedy, version=SECTION.version)
     files = meta["files"]
     froc_table = read_table(folder / files["froc"])
     curves = read_table(folder / files["curves"])
@@ -232,11 +223,7 @@ def write_detection_report(
     store: ArrayStore | None = None,
     title: str = "breastlab detection report",
 ) -> Path:
-    body = detection_section(ev, store)
-    doc = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{REPORT_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+    doc = html_page(title, detection_section(ev, store))
     return write_text(doc, path)
 
 

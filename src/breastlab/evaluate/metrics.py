@@ -1,6 +1,6 @@
 """SpurBreast's Table 2 and the shortcut figures, from a run's predictions.
 
-Input: a predictions table (contract E, ``RUN/predictions.parquet``) with one row
+Input: a run's predictions table (``RUN/predictions.parquet``, :data:`breastlab.schemas.RUN`) with one row
 per image and columns ``image_id``, ``patient_id``, ``split``, ``label`` (0/1),
 ``group`` ("<label>|<attribute>"), ``attribute``, ``score`` (probability of
 tumour) and ``pred`` (0/1).
@@ -47,7 +47,9 @@ import numpy as np
 import pandas as pd
 
 from breastlab._io import read_table, write_json, write_table
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import EVALUATION, RUN, run_config
 
 #: The figures of one split, in this order (Table 2 has the first three).
 METRICS = ("accuracy", "ppv", "npv", "sensitivity", "specificity", "auc")
@@ -62,7 +64,6 @@ METRIC_LABELS = {
 SPLIT_ORDER = ("train", "val", "test", "tune")
 SPLIT_LABELS = {"train": "Train", "val": "Validation", "test": "Test", "tune": "Tune"}
 PREDICTION_COLUMNS = ("image_id", "patient_id", "split", "label", "group", "attribute", "score", "pred")
-EVAL_DIR = "evaluation"  # RUN/evaluation/: metrics.json, metrics.csv, groups.csv
 
 
 # --------------------------------------------------------------------------- point estimates
@@ -199,7 +200,7 @@ def _wmean(w: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- validation
 def check_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
-    """Validate a predictions table (contract E) and return a clean copy."""
+    """Validate a run's predictions table (columns: :data:`PREDICTION_COLUMNS`) and return a clean copy."""
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing:
         raise BreastlabInputError(
@@ -468,10 +469,10 @@ class RunEvaluation:
     def write(self, out_dir: str | os.PathLike) -> Path:
         """Write metrics.json, metrics.csv (overall), groups.csv, shortcut.csv into ``out_dir``."""
         out_dir = Path(out_dir)
-        write_json(self.to_dict(), out_dir / "metrics.json")
-        write_table(self.overall, out_dir / "metrics.csv")
-        write_table(self.groups, out_dir / "groups.csv")
-        write_table(self.shortcut, out_dir / "shortcut.csv")
+        write_json(self.to_dict(), out_dir / EVALUATION.metrics_json)
+        write_table(self.overall, out_dir / EVALUATION.metrics)
+        write_table(self.groups, out_dir / EVALUATION.groups)
+        write_table(self.shortcut, out_dir / EVALUATION.shortcut)
         return out_dir
 
 
@@ -510,19 +511,23 @@ def evaluate_predictions(
     )
 
 
-def find_runs(path: str | os.PathLike) -> list[Path]:
-    """Run directories under ``path``: itself when it holds predictions.parquet, else every sub-folder that does."""
+def find_runs(path: str | os.PathLike, missing_ok: bool = False) -> list[Path]:
+    """Run directories under ``path``: itself when it holds predictions.parquet, else every sub-folder that does.
+
+    ``missing_ok``: an empty list, rather than an error, when ``path`` holds no run (a predictions
+    table without the run columns then does not count at ``path`` itself either)."""
     path = Path(path)
     if not path.exists():
         raise BreastlabInputError(f"{path}: no such run or sweep directory")
-    if (path / "predictions.parquet").exists():
+    own = path / RUN.predictions
+    if own.exists() and (not missing_ok or _has_prediction_columns(own)):
         return [path]
-    # Below a folder, only tables in this contract count: anomaly, classification and detection
+    # Below a folder, only tables with these columns count: anomaly, classification and detection
     # runs keep their own predictions.parquet with other columns.
-    runs = sorted(p.parent for p in path.rglob("predictions.parquet") if _has_prediction_columns(p))
-    if not runs:
+    runs = sorted(p.parent for p in path.rglob(RUN.predictions) if _has_prediction_columns(p))
+    if not runs and not missing_ok:
         raise BreastlabInputError(
-            f"{path}: neither a run (no predictions.parquet) nor a sweep (no sub-folder holds one); "
+            f"{path}: neither a run (no {RUN.predictions}) nor a sweep (no sub-folder holds one); "
             "finish training with `breastlab train` first"
         )
     return runs
@@ -536,11 +541,6 @@ def _has_prediction_columns(path: Path) -> bool:
     except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
         return False
     return set(PREDICTION_COLUMNS) <= names
-
-
-def read_run_config(run_dir: str | os.PathLike) -> dict:
-    path = Path(run_dir) / "config.json"
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _fingerprint(path: Path) -> str:
@@ -562,14 +562,14 @@ def evaluate_run(
     and the same ``n_boot``, ``seed`` and ``level`` is read back instead of recomputed.
     """
     run_dir = Path(run_dir)
-    pred_path = run_dir / "predictions.parquet"
+    pred_path = run_dir / RUN.predictions
     if not pred_path.exists():
         raise BreastlabInputError(
-            f"{run_dir}: no predictions.parquet; train the run to the end (`breastlab train`) first"
+            f"{run_dir}: no {RUN.predictions}; train the run to the end (`breastlab train`) first"
         )
     predictions = check_predictions(read_table(pred_path), source=str(pred_path))
-    config = read_run_config(run_dir)
-    cached = run_dir / EVAL_DIR / "metrics.json"
+    config = run_config(run_dir)
+    cached = run_dir / EVALUATION.folder / EVALUATION.metrics_json
     key = {"predictions": _fingerprint(pred_path), "n_boot": int(n_boot), "seed": seed, "level": level}
     if reuse and cached.exists():
         saved = json.loads(cached.read_text())
@@ -578,7 +578,7 @@ def evaluate_run(
     ev = evaluate_predictions(predictions, n_boot=n_boot, seed=seed, level=level, name=run_name(run_dir, config))
     ev.run_dir, ev.config = run_dir, config
     if write:
-        ev.write(run_dir / EVAL_DIR)
+        ev.write(run_dir / EVALUATION.folder)
         write_json({**ev.to_dict(), "cache_key": key}, cached)
     return ev
 
@@ -590,11 +590,7 @@ def run_name(run_dir: Path, config: dict) -> str:
 
 # --------------------------------------------------------------------------- formatting
 def _cell(est: float, low: float, high: float, digits: int = 2) -> str:
-    if not np.isfinite(est):
-        return "-"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{est:.{digits}f}"
-    return f"{est:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+    return format_ci(est, low, high, digits)
 
 
 def table2_frame(
@@ -687,21 +683,22 @@ def format_evaluation(ev: RunEvaluation) -> str:
     return "\n\n".join(parts)
 
 
-def evaluate_runs_cli(
+def evaluate_runs(
     path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95, reuse: bool = True
 ) -> list[RunEvaluation]:
-    """``breastlab evaluate``: evaluate a run (or every run of a sweep folder), print and write the tables."""
+    """Evaluate a run (or every run of a sweep folder) and write each run's evaluation folder."""
     from breastlab.progress import progress
 
     runs = find_runs(path)
-    evs = [
+    return [
         evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
         for r in progress(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
     ]
-    if len(evs) == 1:
-        print(format_evaluation(evs[0]))
-    else:
-        print(format_table2(evs))
-    for ev in evs:
-        print(f"written: {ev.run_dir / EVAL_DIR}/metrics.json, metrics.csv, groups.csv, shortcut.csv")
-    return evs
+
+
+def format_evaluations(evs: Sequence[RunEvaluation]) -> str:
+    """What ``breastlab evaluate`` prints: every table of one run, or Table 2 of several; then the files written."""
+    text = [format_evaluation(evs[0]) if len(evs) == 1 else format_table2(evs)]
+    files = ", ".join((EVALUATION.metrics_json, EVALUATION.metrics, EVALUATION.groups, EVALUATION.shortcut))
+    text += [f"written: {ev.run_dir / EVALUATION.folder}/{files}" for ev in evs]
+    return "\n".join(text)

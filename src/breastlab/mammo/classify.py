@@ -84,6 +84,7 @@ from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_sce
 from breastlab.models import get_model, imagenet_weights_file, list_models
 from breastlab.presets import CPU_PRESET, PAPER_PRESET  # noqa: F401 - re-exported by breastlab.mammo
 from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
+from breastlab.schemas import CLASSIFY_SECTION, RUN
 from breastlab.train.harness import Harness, Schedule, Step, config_fingerprint, digest
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
@@ -91,7 +92,7 @@ MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background
 _CACHE_BYTES = 1 << 30
 HOLDOUT_FRACTIONS = (0.05, 0.10, 0.15)
 _NOT_IN_FINGERPRINT = {"device", "checkpoint_every", "eval_batch_size"}
-SECTION_MARKER = "classify_section.json"  # breastlab report's marker of a classify output folder
+SECTION_MARKER = CLASSIFY_SECTION  # breastlab report's marker of a classify output folder
 
 
 # ============================================================================ data
@@ -405,7 +406,7 @@ def train_classifier(
     init = str(init) if init is not None else None
     fp = _fingerprint(cfg, parts, num_classes, init)
     device = resolve_device(cfg.device)
-    final = out / "model.pt"
+    final = out / RUN.model
     if final.exists():
         saved = load_torch(final)
         if saved.get("fingerprint") == fp:
@@ -462,7 +463,7 @@ def _train(
         sched,
         Schedule("iteration", cfg.iterations, cfg.checkpoint_every, scheduler_step="iteration"),
         device,
-        checkpoint=out / "checkpoint.pt",
+        checkpoint=out / RUN.checkpoint,
         run=out,
         fingerprint=fp,
         desc=f"{cfg.model} -> {out.name}",
@@ -480,7 +481,7 @@ def _train(
             "n_train": int(len(y_all)),
             "class_counts": np.bincount(y_all, minlength=num_classes).tolist(),
         },
-        out / "config.json",
+        out / RUN.config,
     )
     fit = harness.fit(ClassifierStudy(parts, y_all, num_classes, cfg, device), stop_after)
     if fit.finished:
@@ -492,7 +493,7 @@ def _train(
                 "config": dataclasses.asdict(cfg),
                 "init": init,
             },
-            out / "model.pt",
+            out / RUN.model,
         )
     return model.eval(), fit.images_per_second
 
@@ -860,7 +861,7 @@ def classify(
                 preds.append(frame)
     predictions = pd.concat(preds, ignore_index=True)
     results, comparisons = summarize_predictions(predictions, n_boot=n_boot, seed=seed)
-    write_table(predictions, out / "predictions.parquet")
+    write_table(predictions, out / RUN.predictions)
     write_table(pd.DataFrame([r.row() for r in results]), out / "results.csv")
     pw = [r.pairwise.assign(strategy=r.strategy, scenario=r.scenario) for r in results if r.pairwise is not None]
     write_table(pd.concat(pw, ignore_index=True) if pw else pd.DataFrame(), out / "pairwise.csv")
@@ -896,7 +897,7 @@ def classify(
                 "results": "results.csv",
                 "comparisons": "comparisons.csv",
                 "pairwise": "pairwise.csv",
-                "predictions": "predictions.parquet",
+                "predictions": RUN.predictions,
                 "scenario_results": "scenario_results.json",
                 "settings": "classify.json",
             },

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastlab._html import html_page, html_table, img_tag, png_uri, pyplot
 from breastlab._io import write_text
-from breastlab.mammo.classify import SECTION_MARKER, ClassifyResult, ScenarioResult, load_scenario_results
+from breastlab.mammo.classify import ClassifyResult, ScenarioResult, load_scenario_results
 from breastlab.mammo.scenarios import SCENARIOS
-from breastlab.report.html import img_tag, png_uri, pyplot
+from breastlab.schemas import CLASSIFY_SECTION, read_section_marker
 
 FIGURES = (
     (
@@ -110,10 +111,6 @@ def _strategy_figure(results: Sequence[ScenarioResult], comparisons: pd.DataFram
     return png_uri(fig)
 
 
-def html_table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="tbl", na_rep="")
-
-
 def classify_section(result: ClassifyResult, heading: str = "Mammogram classification") -> str:
     """The HTML section (a ``<section>`` element) of one :func:`classify` result."""
     return f"<section>{_fragment(result, heading)}</section>"
@@ -125,12 +122,10 @@ def section_from_dir(path: str | os.PathLike) -> str:
     ``path`` is an output folder of :func:`breastlab.mammo.classify` / ``breastlab mammo
     classify``: its ``classify_section.json`` marker names the files the section is built from.
     """
-    from breastlab.report.sections import read_section_marker
-
     path = Path(path)
     info = read_section_marker(
         path,
-        SECTION_MARKER,
+        CLASSIFY_SECTION,
         remedy="not a complete output folder of `breastlab mammo classify`; run it with `--out` this folder",
     )
     files = info.get("files", {})
@@ -154,7 +149,8 @@ def _fragment(result: ClassifyResult, heading: str) -> str:
         for c in ("strategy", "scenario", "auc", "ci_lower", "ci_upper", "n_images", "n_patients")
         if c in result.results
     ]
-    parts.append("<h3>AUC per scenario (patient-level bootstrap 95 % CI)</h3>" + html_table(result.results[cols]))
+    parts.append("<h3>AUC per scenario (patient-level bootstrap 95 % CI)</h3>")
+    parts.append(html_table(result.results[cols], decimals=3))
     for number, caption, names in FIGURES:
         uri = _panels(result.scenario_results, names, f"{number}: {caption}")
         if uri:
@@ -163,7 +159,8 @@ def _fragment(result: ClassifyResult, heading: str) -> str:
             )
     pw = [r.pairwise.assign(strategy=r.strategy) for r in result.scenario_results if r.pairwise is not None]
     if pw:
-        parts.append("<h3>Three-class task: pairwise AUCs (Hand &amp; Till)</h3>" + html_table(pd.concat(pw)))
+        parts.append("<h3>Three-class task: pairwise AUCs (Hand &amp; Till)</h3>")
+        parts.append(html_table(pd.concat(pw), decimals=3))
     uri = _strategy_figure(result.scenario_results, result.comparisons)
     if uri:
         parts.append(
@@ -172,19 +169,13 @@ def _fragment(result: ClassifyResult, heading: str) -> str:
             "</figcaption>"
             "</figure>"
         )
-        parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + html_table(result.comparisons))
+        parts.append("<h3>Strategy comparison (paired DeLong test)</h3>" + html_table(result.comparisons, decimals=3))
     return "\n".join(parts)
 
 
 def write_classify_report(result: ClassifyResult, path: str | os.PathLike | None = None) -> Path:
     """A self-contained HTML file holding :func:`classify_section` (default ``OUT/report.html``)."""
     path = Path(path) if path is not None else result.out / "report.html"
-    body = classify_section(result)
-    doc = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>breastlab mammogram classification</title>"
-        "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}img{max-width:100%}"
-        ".tbl td,.tbl th{padding:2px 8px;text-align:right}</style></head><body>"
-        f"{body}</body></html>"
-    )
+    doc = html_page("breastlab mammogram classification", classify_section(result))
     write_text(doc, path)
     return path

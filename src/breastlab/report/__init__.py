@@ -1,6 +1,10 @@
-"""breastlab.report: the self-contained HTML shortcut report and Grad-CAM."""
+"""breastlab.report: one self-contained HTML page from the folders the studies write.
 
-from breastlab.report.gradcam import grad_cam, last_conv_layer
-from breastlab.report.html import find_runs, write_report
+:func:`write_report` finds every kind of section (:data:`SECTION_KINDS`) under its paths and
+renders them in turn.
+"""
 
-__all__ = ["find_runs", "grad_cam", "last_conv_layer", "write_report"]
+from breastlab.report.html import write_report
+from breastlab.report.sections import SECTION_KINDS, SectionKind, find_sections
+
+__all__ = ["SECTION_KINDS", "SectionKind", "find_sections", "write_report"]

@@ -1,546 +1,77 @@
-"""The report: one self-contained HTML file for runs, sweeps and the other capabilities' sections.
+"""The report: one self-contained HTML page for the folders the studies leave behind.
 
-Sections: the runs; SpurBreast's Table 2 layout (accuracy, PPV, NPV on train,
-validation and test, 95% CIs from a patient-level bootstrap); all figures per
-run (sensitivity, specificity, AUC); ROC curves; per-group accuracy bars and
-confusion counts; the shortcut (attribute-only rule) and the validation-minus-
-test gap; accuracy against the correlation strength rho when the runs' splits
-differ in rho; a check of published figures (can one confusion matrix give
-them?); and a gallery of test slices with Grad-CAM, correct predictions beside
-shortcut-driven errors (wrong, and equal to the attribute-only rule).
-
-Every figure is a matplotlib PNG inlined as base64; the file references nothing
-outside itself (no scripts, fonts or style sheets are fetched).
+The page is a header and one section per kind of folder found (:mod:`breastlab.report.sections`):
+the SpurBreast shortcut runs first (Table 2 with patient-level bootstrap CIs, groups, shortcut,
+Grad-CAM gallery), then anomaly, classification and detection sections. Every figure is a PNG
+inlined as base64; the file references nothing outside itself (no scripts, fonts or style
+sheets are fetched).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import html
-import io
-import json
+import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from breastlab import __version__
+from breastlab._html import html_page
 from breastlab._io import write_text
 from breastlab.errors import BreastlabInputError
-from breastlab.evaluate.consistency import SPURBREAST_FIELD_STRENGTH_RESNET50_TEST, check_reported_metrics
-from breastlab.evaluate.metrics import (
-    METRIC_LABELS,
-    SPLIT_LABELS,
-    RunEvaluation,
-    detail_frame,
-    evaluate_run,
-    find_runs,
-    group_frame,
-    shortcut_frame,
-    table2_frame,
-)
-from breastlab.report.sections import SectionKind, find_sections, is_inside
-
-ModelLoader = Callable[[Path], tuple[Any, dict]]
-
-#: Published triples checked in the report: (label, accuracy, PPV, NPV, n_pos or None, n_neg or None).
-PUBLISHED = [
-    (
-        "SpurBreast Table 2, field strength, ResNet-50, test (balanced)",
-        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["accuracy"],
-        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["ppv"],
-        SPURBREAST_FIELD_STRENGTH_RESNET50_TEST["npv"],
-        None,
-        None,
-    ),
-]
-
-REPORT_CSS = """
-body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
-h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-top:10px}h3{font-size:15px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
-th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}th{background:#eee}
-td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:13px}.bad{color:#a00;font-weight:bold}.good{color:#070}
-img{max-width:100%;border:1px solid #ddd;margin:4px 0}
-"""
+from breastlab.report.sections import SECTION_KINDS, SectionKind, find_sections
 
 
-# --------------------------------------------------------------------------- discovery
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def split_dir_of(config: dict) -> Path | None:
-    for key in ("split", "split_dir"):
-        if config.get(key):
-            return Path(config[key])
-    return None
-
-
-def rho_of(config: dict) -> float | None:
-    """The correlation strength of a run's split (split config ``rho``; measured rho as a fallback)."""
-    split = split_dir_of(config)
-    candidates = [config.get("rho")]
-    if split is not None:
-        cfg = _read_json(split / "config.json")
-        summary = _read_json(split / "summary.json")
-        candidates += [cfg.get("rho"), summary.get("rho"), summary.get("measured_rho"), summary.get("rho_measured")]
-    for value in candidates:
-        if isinstance(value, int | float) and np.isfinite(value):
-            return float(value)
-    return None
-
-
-# --------------------------------------------------------------------------- figures
-def png_uri(fig) -> str:
-    """A matplotlib figure as a base64 PNG data URI (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def img_tag(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{html.escape(alt)}">'
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def roc_figure(ev: RunEvaluation) -> str:
-    """ROC curves of every split of one run (AUC in the legend)."""
-    from breastlab.evaluate.stats import roc_curve
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    df = ev.predictions
-    for split in ev.overall["split"].unique():
-        part = df[df["split"] == split]
-        if part["label"].nunique() < 2:
-            continue
-        curve = roc_curve(part["label"].to_numpy(), part["score"].to_numpy())
-        a = ev.value(split, "auc")
-        ax.plot(curve.fpr, curve.tpr, label=f"{SPLIT_LABELS.get(split, split)} (AUC {a:.3f})")
-    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC: {ev.name}", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
-    return png_uri(fig)
-
-
-def group_figure(ev: RunEvaluation) -> str:
-    """Accuracy per group (label|attribute) and split, with CI error bars."""
-    plt = pyplot()
-    g = ev.groups
-    groups = sorted(g["group"].unique())
-    splits = list(dict.fromkeys(g["split"]))
-    fig, ax = plt.subplots(figsize=(max(4.6, 1.3 * len(groups) + 2), 3.6))
-    width = 0.8 / max(len(splits), 1)
-    for i, split in enumerate(splits):
-        sub = g[g["split"] == split].set_index("group").reindex(groups)
-        x = np.arange(len(groups)) + (i - (len(splits) - 1) / 2) * width
-        acc = sub["accuracy"].to_numpy(dtype=float)
-        err = np.vstack([acc - sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float) - acc])
-        err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
-        ax.bar(x, acc, width, yerr=err, capsize=2, label=SPLIT_LABELS.get(split, split))
-    ax.set_xticks(np.arange(len(groups)), [f"label {s.replace('|', chr(10) + 'attr ')}" for s in groups], fontsize=8)
-    ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"Per-group accuracy: {ev.name}")
-    ax.axhline(0.5, ls=":", c="grey", lw=1)
-    ax.legend(fontsize=8, ncol=len(splits), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    return png_uri(fig)
-
-
-def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
-    """Validation, test and worst-group test accuracy against the split's rho (one point per run, mean line)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    rows = []
-    for ev, rho in zip(evs, rhos, strict=True):
-        for split, what in (("val", "Validation accuracy"), ("test", "Test accuracy")):
-            if (ev.overall["split"] == split).any():
-                rows.append((rho, what, ev.value(split, "accuracy")))
-        rows.append((rho, "Test worst-group accuracy", ev.worst_group_accuracy("test")))
-    df = pd.DataFrame(rows, columns=["rho", "what", "value"]).dropna()
-    for what, sub in df.groupby("what", sort=False):
-        ax.scatter(sub["rho"], sub["value"], s=14, alpha=0.5)
-        mean = sub.groupby("rho")["value"].mean()
-        ax.plot(mean.index, mean.to_numpy(), marker="o", label=what)
-    ax.set(
-        xlabel="correlation strength rho of the split",
-        ylabel="accuracy",
-        ylim=(0, 1.05),
-        title="Accuracy against correlation strength",
-    )
-    ax.axhline(0.5, ls=":", c="grey", lw=1)
-    ax.legend(fontsize=8)
-    return png_uri(fig)
-
-
-# --------------------------------------------------------------------------- gallery
-def _default_loader(run_dir: Path):
-    from breastlab.train import load_run_model
-
-    return load_run_model(run_dir)
-
-
-def gallery_selection(ev: RunEvaluation, per_kind: int = 4, seed: int = 0) -> pd.DataFrame:
-    """Test images to show: correct ones and shortcut-driven errors (wrong and equal to the attribute rule).
-
-    Falls back to other errors when no error follows the rule. Column ``kind`` says which.
-    """
-    df = ev.predictions
-    test = df[df["split"] == "test"].copy()
-    if test.empty:
-        return test.assign(kind=pd.Series(dtype=str))
-    test["rule"] = test["attribute"].isin(ev.rule).astype(int)
-    wrong = test["pred"] != test["label"]
-    kinds = {
-        "correct": test[~wrong],
-        "shortcut-driven error": test[wrong & (test["pred"] == test["rule"])],
-    }
-    if kinds["shortcut-driven error"].empty:
-        kinds["other error"] = test[wrong]
-    picked = []
-    for kind, sub in kinds.items():
-        if sub.empty:
-            continue
-        # Half of each kind per true label when possible, so both classes show up.
-        take = []
-        for _, lab in sub.groupby("label"):
-            take.append(lab.sample(min(len(lab), max(1, per_kind // 2)), random_state=seed))
-        chosen = pd.concat(take).head(per_kind)
-        picked.append(chosen.assign(kind=kind))
-    return pd.concat(picked) if picked else test.head(0).assign(kind=pd.Series(dtype=str))
-
-
-def _store_of(run_dir: Path, config: dict):
-    from breastlab.data.store import ArrayStore
-
-    for key in ("store", "store_dir"):
-        if config.get(key):
-            return ArrayStore(config[key])
-    split = split_dir_of(config)
-    if split is not None:
-        cfg = _read_json(split / "config.json")
-        store = cfg.get("store") if isinstance(cfg.get("store"), str) else (cfg.get("store") or {}).get("path")
-        if store:
-            return ArrayStore(store)
-    raise BreastlabInputError(f"{run_dir}: config.json names no array store ('store'), so no slices can be shown")
-
-
-def gallery_figure(
-    ev: RunEvaluation,
-    loader: ModelLoader | None = None,
-    preprocess: Callable | None = None,
-    per_kind: int = 4,
-    seed: int = 0,
-) -> tuple[str, pd.DataFrame]:
-    """Grid of test slices (top) with their Grad-CAM overlays (bottom), by kind. Returns (PNG URI, selection)."""
-    import torch
-
-    from breastlab.report.gradcam import grad_cam
-
-    sel = gallery_selection(ev, per_kind=per_kind, seed=seed)
-    if sel.empty:
-        raise BreastlabInputError(f"{ev.name}: no test images to show")
-    model, cfg = (loader or _default_loader)(ev.run_dir)
-    if preprocess is None:
-        from breastlab.train import preprocess_eval as preprocess
-    store = _store_of(ev.run_dir, {**ev.config, **cfg})
-    images = store.batch(sel["row"].to_numpy())
-    x = preprocess(
-        images,
-        image_size=int(cfg.get("image_size", images.shape[-1])),
-        in_channels=int(cfg.get("in_channels", 1)),
-        transforms=sel["transform"].fillna("").tolist(),
-    )
-    model.eval()
-    cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
-    shown = x[:, 0].detach().numpy()
-    plt = pyplot()
-    n = len(sel)
-    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.3), squeeze=False)
-    for i, (_, r) in enumerate(sel.iterrows()):
-        for row in (0, 1):
-            ax = axes[row, i]
-            ax.imshow(shown[i], cmap="gray")
-            if row == 1:
-                ax.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[0, i].set_title(
-            f"{r['kind']}\ntrue {r['label']} pred {r['pred']}\nattr {r['attribute']} p={r['score']:.2f}", fontsize=7
-        )
-    axes[1, 0].set_ylabel("Grad-CAM (predicted class)", fontsize=7)
-    fig.suptitle(f"Test slices: {ev.name}", fontsize=9)
-    return png_uri(fig), sel
-
-
-# --------------------------------------------------------------------------- HTML pieces
-def html_table(df: pd.DataFrame, header_groups: list[tuple[str, int]] | None = None) -> str:
-    """An HTML table; ``header_groups`` adds a first header row of (label, colspan)."""
-    head = ""
-    if header_groups:
-        head = (
-            "<tr>"
-            + "".join(f'<th colspan="{n}" style="text-align:center">{html.escape(t)}</th>' for t, n in header_groups)
-            + "</tr>"
-        )
-    head += "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr>"
-
-    def fmt(v) -> str:
-        if isinstance(v, float):
-            return "-" if not np.isfinite(v) else f"{v:.4g}"
-        return html.escape(str(v))
-
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
-    return f"<table>{head}{body}</table>"
-
-
-def _table2_html(evs: Sequence[RunEvaluation]) -> str:
-    t2 = table2_frame(evs)
-    t2.columns = ["Run"] + [c.split(" ", 1)[1] for c in t2.columns[1:]]
-    present = [SPLIT_LABELS[s] for s in ("train", "val", "test")]
-    return html_table(t2, header_groups=[("", 1)] + [(s, 3) for s in present])
-
-
-def _fmt3(x: float) -> str:
-    return f"{x:.3f}" if np.isfinite(x) else "-"
-
-
-def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> str:
-    rows = []
-    for ev, rho in zip(evs, rhos, strict=True):
-        c = ev.config
-        split = split_dir_of(c)
-        rows.append(
-            {
-                "run": ev.name,
-                "split": split.name if split else "-",
-                "rho": "-" if rho is None else f"{rho:g}",
-                "model": c.get("model", "-"),
-                "method": c.get("method", "-"),
-                "optimizer": c.get("optimizer", "-"),
-                "lr": c.get("lr", "-"),
-                "wd": c.get("wd", "-"),
-                "epochs": c.get("epochs", "-"),
-                "images": len(ev.predictions) if ev.predictions is not None else "-",
-                "patients": ev.predictions["patient_id"].nunique() if ev.predictions is not None else "-",
-                "val worst-group acc": _fmt3(ev.worst_group_accuracy("val")),
-                "test worst-group acc": _fmt3(ev.worst_group_accuracy("test")),
-            }
-        )
-    return html_table(pd.DataFrame(rows))
-
-
-def _share_frame(ev: RunEvaluation) -> pd.DataFrame:
-    share = pd.DataFrame(ev.tumour_share).T
-    share.columns = [f"P(tumour | attribute {c})" for c in share.columns]
-    return share.rename_axis("split").reset_index()
-
-
-def _consistency_html(published: Sequence[tuple]) -> str:
-    rows, notes = [], []
-    for label, acc, ppv, npv, n_pos, n_neg in published:
-        res = check_reported_metrics(acc, ppv, npv, n_pos=n_pos, n_neg=n_neg)
-        c = res.closest
-        rows.append(
-            {
-                "figures": label,
-                "accuracy": f"{acc:g}",
-                "PPV": f"{ppv:g}",
-                "NPV": f"{npv:g}",
-                "one confusion matrix possible?": "yes" if res.possible else "NO",
-                "implied sens / spec": f"{res.implied_sensitivity:.2f} / {res.implied_specificity:.2f}",
-                "closest achievable acc / PPV / NPV": f"{c['accuracy']:.3f} / {c['ppv']:.3f} / {c['npv']:.3f}",
-            }
-        )
-        cls = "good" if res.possible else "bad"
-        notes.append(
-            f'<p class="note"><span class="{cls}">{html.escape(label)}:</span> {html.escape(res.explanation)}</p>'
-        )
-    return html_table(pd.DataFrame(rows)) + "".join(notes)
-
-
-def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind: int, seed: int) -> str:
-    name = html.escape(ev.name)
-    level = int(round(100 * ev.level))
-    out = [
-        f'<h2 id="run-{name}">Run {name}</h2>',
-        f"<h3>All figures ({level}% CI, {ev.n_boot} patient-level bootstrap replicates)</h3>",
-        html_table(detail_frame(ev)),
-    ]
-    out += [
-        img_tag(roc_figure(ev), f"ROC curves {ev.name}"),
-        img_tag(group_figure(ev), f"per-group accuracy {ev.name}"),
-    ]
-    out += [
-        "<h3>Per group (label|attribute): confusion counts and accuracy; * = worst group</h3>",
-        html_table(group_frame(ev)),
-    ]
-    rule = " or ".join(ev.rule) if ev.rule else "none (no attribute value is mostly tumour on train)"
-    gap = ev.gap
-    out += [
-        "<h3>Shortcut</h3>",
-        f'<p class="note">Attribute-only rule fitted on the train labels: predict tumour iff attribute is '
-        f"<b>{html.escape(rule)}</b>. rule_accuracy: the rule against the truth; rule_agreement: the rule "
-        "against the model's predictions; rule_kappa: Cohen's kappa of rule and model (0: chance); "
-        "attribute_explained: the share of the model's predictions that the best attribute-only rule "
-        "reproduces; model_accuracy: the model against the truth.</p>",
-        html_table(shortcut_frame(ev)),
-        '<p class="note">Share of tumour slices per attribute value (the attribute-label correlation):</p>',
-        html_table(_share_frame(ev)),
-        f"<p>Validation minus test accuracy: <b>{gap['estimate']:.3f}</b> ({level}% CI "
-        f"{gap['ci_low']:.3f} to {gap['ci_high']:.3f})</p>",
-    ]
-    if gallery:
-        out.append("<h3>Test slices with Grad-CAM</h3>")
-        try:
-            uri, _ = gallery_figure(ev, loader=loader, preprocess=preprocess, per_kind=per_kind, seed=seed)
-            out += [
-                '<p class="note">Top: the slice as the model sees it; bottom: Grad-CAM of the predicted class '
-                "on the last convolutional layer (red = most influential). A shortcut-driven error is wrong and "
-                "equals the attribute-only rule.</p>",
-                img_tag(uri, f"Grad-CAM gallery {ev.name}"),
-            ]
-        except (BreastlabInputError, FileNotFoundError, ImportError, KeyError) as exc:
-            out.append(f'<p class="note">Gallery not available: {html.escape(str(exc))}</p>')
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------------- entry point
 def write_report(
-    runs: str | os.PathLike | Sequence[str | os.PathLike] | Sequence[RunEvaluation],
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
     out_html: str | os.PathLike = "report.html",
-    n_boot: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-    gallery: bool = True,
-    max_gallery_runs: int = 3,
-    per_kind: int = 4,
-    published: Sequence[tuple] | None = None,
-    model_loader: ModelLoader | None = None,
-    preprocess: Callable | None = None,
+    *,
     title: str | None = None,
-    section_kinds: tuple[SectionKind, ...] | None = None,
+    section_kinds: Sequence[SectionKind] | None = None,
+    **options: Any,
 ) -> Path:
     """Write the self-contained HTML report for runs, sweep folders, evaluations and other sections.
 
-    Each path is searched for shortcut training runs (folders with predictions.parquet) and
-    for the output folders of the other capabilities (anomaly evaluation, mammogram
-    classification, finding detection; see :mod:`breastlab.report.sections`), whose
-    sections follow the shortcut part in the page.
-
-    Runs are evaluated with :func:`breastlab.evaluate.metrics.evaluate_run` (an existing
-    evaluation with the same settings is reused). ``model_loader(run_dir) -> (model, config)``
-    defaults to ``breastlab.train.load_run_model``; ``preprocess`` to ``breastlab.train.preprocess_eval``.
-    ``published``: (label, accuracy, PPV, NPV, n_pos, n_neg) triples to check for consistency
-    (default: :data:`PUBLISHED`).
+    Each path is searched for the folders of every section kind (default: :data:`SECTION_KINDS`).
+    ``options`` are the sections' settings, each kind takes those its ``render`` names: the
+    shortcut runs take ``n_boot``, ``seed``, ``level``, ``gallery``, ``max_gallery_runs``,
+    ``per_kind``, ``published``, ``model_loader`` and ``preprocess``
+    (:func:`breastlab.train.report.runs_section`).
     """
-    if isinstance(runs, str | os.PathLike):
-        runs = [runs]
-    evs: list[RunEvaluation] = []
-    sections: list[tuple[SectionKind, Path]] = []
-    for item in runs:
-        if isinstance(item, RunEvaluation):
-            evs.append(item)
-            continue
-        found = find_sections(item, section_kinds)
-        folders = [folder for _, folder in found]
-        run_dirs = [r for r in _runs_under(item, bool(found)) if not is_inside(r, folders)]
-        sections += found
-        evs += [evaluate_run(run_dir, n_boot=n_boot, seed=seed, level=level) for run_dir in run_dirs]
-    if not evs and not sections:
-        raise BreastlabInputError("write_report: no runs given")
-    for ev in evs:
-        if ev.predictions is None:
-            raise BreastlabInputError(f"{ev.name}: the evaluation carries no predictions (needed for ROC curves)")
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    title = title or ("breastlab shortcut report" if not sections else "breastlab report")
-    parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{REPORT_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f'<p class="note">breastlab {__version__}, {stamp}.</p>',
-    ]
-    if evs:
-        parts += _shortcut_parts(evs, gallery, max_gallery_runs, model_loader, preprocess, per_kind, seed, published)
-    for kind, folder in sections:
-        parts.append(kind.render(folder))
-    parts.append("</body></html>")
-    return write_text("\n".join(parts), out_html)
-
-
-def _runs_under(item: str | os.PathLike, has_sections: bool) -> list[Path]:
-    """Shortcut runs under a path; none (rather than an error) when the path holds only other sections."""
-    try:
-        return find_runs(item)
-    except BreastlabInputError:
-        if has_sections:
-            return []
-        raise
-
-
-def _shortcut_parts(
-    evs: Sequence[RunEvaluation],
-    gallery: bool,
-    max_gallery_runs: int,
-    model_loader,
-    preprocess,
-    per_kind: int,
-    seed: int,
-    published,
-) -> list[str]:
-    """The shortcut part of the page: runs, Table 2, rho curve, published-figure check, one section per run."""
-    rhos = [rho_of(ev.config) for ev in evs]
-    parts = [
-        '<p class="note">Shortcut evaluation. Confidence intervals: percentile intervals of a '
-        "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
-        "<h2>Runs</h2>",
-        '<p class="note">Worst-group accuracy: the lowest accuracy over the label x attribute groups '
-        "(compare mitigation methods by it).</p>",
-        _runs_table(evs, rhos),
-        "<h2>Table 2 layout (SpurBreast): accuracy, PPV, NPV</h2>",
-        f'<p class="note">Estimate ({int(round(100 * evs[0].level))}% CI).</p>',
-        _table2_html(evs),
-    ]
-    with_rho = [(ev, r) for ev, r in zip(evs, rhos, strict=True) if r is not None]
-    if len({r for _, r in with_rho}) >= 2:
-        parts += [
-            "<h2>Accuracy against correlation strength</h2>",
-            img_tag(rho_figure([e for e, _ in with_rho], [r for _, r in with_rho]), "accuracy against rho"),
-        ]
-    parts += [
-        "<h2>Published figures: can one confusion matrix produce them?</h2>",
-        _consistency_html(PUBLISHED if published is None else published),
-    ]
-    for i, ev in enumerate(evs):
-        parts.append(
-            _run_section(
-                ev,
-                gallery and i < max_gallery_runs and ev.run_dir is not None,
-                model_loader,
-                preprocess,
-                per_kind,
-                seed,
-            )
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    for path in paths:
+        if not Path(path).exists():
+            raise BreastlabInputError(f"{path}: no such run, sweep or section folder")
+    kinds = SECTION_KINDS if section_kinds is None else tuple(section_kinds)
+    _check_options(options, kinds)
+    found = find_sections(paths, kinds)
+    if not found:
+        raise BreastlabInputError(
+            f"{', '.join(map(str, paths))}: no report section found (looked for: "
+            f"{', '.join(k.name for k in kinds)}); train or evaluate first"
         )
-    return parts
+    if title is None:
+        title = f"breastlab report: {found[0][0].name}" if len(found) == 1 else "breastlab report"
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    parts = [f'<p class="note">breastlab {html.escape(__version__)}, {stamp}.</p>']
+    parts += [kind.render(folders, **options) for kind, folders in found]
+    return write_text(html_page(title, "\n".join(parts)), out_html)
 
 
-__all__ = ["write_report", "find_runs", "rho_of", "gallery_selection", "PUBLISHED", "METRIC_LABELS"]
+def _check_options(options: dict[str, Any], kinds: Sequence[SectionKind]) -> None:
+    """Refuse an option no section kind takes (a misspelt setting would otherwise do nothing)."""
+    known = {
+        name
+        for kind in kinds
+        for name, p in inspect.signature(kind.render).parameters.items()
+        if p.kind is p.KEYWORD_ONLY
+    }
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise BreastlabInputError(f"write_report: unknown option(s) {unknown}; the sections take {sorted(known)}")
+
+
+__all__ = ["write_report"]

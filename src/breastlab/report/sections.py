@@ -1,85 +1,89 @@
-"""Report sections of the other capabilities, found on disk by a marker file.
+"""The kinds of report section, one per study, and how their folders are found on disk.
 
-``breastlab report PATH ...`` writes one HTML page. Besides shortcut training runs it
-recognises the output folders of ``breastlab anomaly evaluate``, ``breastlab mammo
-classify`` and ``breastlab mammo detect evaluate``: each writes a marker JSON there, and
-its capability's ``section_from_dir(folder) -> str`` rebuilds its HTML fragment from what
-it saved. Adding a capability means adding one :class:`SectionKind` here; the page
-writer does not change.
+``breastlab report PATH ...`` writes one HTML page from the folders the studies leave
+behind: SpurBreast shortcut training runs (``breastlab train``), anomaly evaluations
+(``breastlab anomaly evaluate``), mammogram classifications (``breastlab mammo classify``)
+and detection evaluations (``breastlab mammo detect evaluate``). Each study owns its
+section: a function that finds its folders and one that renders them. The report sits
+above the studies and lists them in :data:`SECTION_KINDS`, by plain imports; a new study
+adds one row here and the page writer does not change.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from breastlab.errors import BreastlabInputError
+from breastlab import schemas
+from breastlab.anomaly import report as anomaly_report
+from breastlab.detect import report as detect_report
+from breastlab.mammo import report as mammo_report
+from breastlab.train import report as shortcut_report
 
 
 @dataclass(frozen=True)
 class SectionKind:
-    """One kind of report section: its marker file and the module whose ``section_from_dir`` renders it."""
+    """One kind of report section.
+
+    ``find(path)``: the folders of this kind at or below ``path`` (none: an empty list).
+    ``render(folders, **options)``: the HTML fragment of all of them; ``options`` are the
+    report's settings (bootstrap replicates, seed, gallery, ...), each kind takes what it uses.
+    """
 
     name: str
-    marker: str
-    module: str
+    find: Callable[[Path], list[Path]]
+    render: Callable[..., str]
 
-    def render(self, folder: str | os.PathLike) -> str:
-        """HTML fragment of the section saved in ``folder``."""
-        build = getattr(importlib.import_module(self.module), "section_from_dir", None)
-        if build is None:
-            raise BreastlabInputError(f"{folder}: {self.module} has no section_from_dir() to render its {self.name}")
-        return build(Path(folder))
+    @classmethod
+    def marked(cls, name: str, marker: str, section_from_dir: Callable[[Path], str]) -> SectionKind:
+        """A kind whose folders hold the file ``marker`` and render one by one with ``section_from_dir``."""
+
+        def render(folders: Sequence[Path], **_options) -> str:
+            return "\n".join(section_from_dir(Path(f)) for f in folders)
+
+        return cls(name, lambda path: marked_folders(path, marker), render)
+
+
+def marked_folders(path: str | os.PathLike, marker: str) -> list[Path]:
+    """``path`` itself when it holds ``marker``, else every folder below it that does, in path order."""
+    path = Path(path)
+    if (path / marker).is_file():
+        return [path]
+    return sorted(m.parent for m in path.rglob(marker))
 
 
 SECTION_KINDS: tuple[SectionKind, ...] = (
-    SectionKind("anomaly detection", "anomaly_section.json", "breastlab.anomaly.report"),
-    SectionKind("mammogram classification", "classify_section.json", "breastlab.mammo.report"),
-    SectionKind("finding detection", "detection_section.json", "breastlab.detect.report"),
+    SectionKind("SpurBreast shortcut runs", shortcut_report.find_run_folders, shortcut_report.runs_section),
+    SectionKind.marked("anomaly detection", schemas.ANOMALY_SECTION, anomaly_report.section_from_dir),
+    SectionKind.marked("mammogram classification", schemas.CLASSIFY_SECTION, mammo_report.section_from_dir),
+    SectionKind.marked("finding detection", schemas.DETECTION_SECTION, detect_report.section_from_dir),
 )
 
 
 def find_sections(
-    path: str | os.PathLike, kinds: tuple[SectionKind, ...] | None = None
-) -> list[tuple[SectionKind, Path]]:
-    """(kind, folder) for ``path`` itself and every folder below it that holds a section marker, in path order."""
-    path = Path(path)
-    found: list[tuple[SectionKind, Path]] = []
-    for kind in SECTION_KINDS if kinds is None else kinds:
-        if (path / kind.marker).is_file():
-            found.append((kind, path))
-        else:
-            found += [(kind, marker.parent) for marker in sorted(path.rglob(kind.marker))]
-    return sorted(found, key=lambda item: str(item[1]))
+    paths: Sequence[str | os.PathLike], kinds: Sequence[SectionKind] | None = None
+) -> list[tuple[SectionKind, list[Path]]]:
+    """(kind, folders) for every kind with folders at or below ``paths``, in the order of ``kinds``.
+
+    A folder inside another kind's folder belongs to that kind (a classification's own runs
+    are not shortcut runs), so it is left out of its own kind."""
+    kinds = SECTION_KINDS if kinds is None else tuple(kinds)
+    found = {kind: [f for p in paths for f in kind.find(Path(p))] for kind in kinds}
+    result = []
+    for kind, folders in found.items():
+        others = [f for other, fs in found.items() if other is not kind for f in fs]
+        own = [f for f in dict.fromkeys(folders) if not is_inside(f, others)]
+        if own:
+            result.append((kind, own))
+    return result
 
 
 def is_inside(folder: Path, parents: list[Path]) -> bool:
-    """Whether ``folder`` is one of ``parents`` or below one (a section folder's own files are not runs)."""
+    """Whether ``folder`` lies strictly below one of ``parents``."""
     folder = folder.resolve()
-    return any(folder == p.resolve() or p.resolve() in folder.parents for p in parents)
+    return any(p.resolve() in folder.parents for p in parents)
 
 
-def read_section_marker(folder: str | os.PathLike, marker: str, *, remedy: str, version: int | None = None) -> dict:
-    """The marker JSON of a section folder, checked: present, of ``version`` (when given), and every
-    file named in its ``files`` mapping (``None`` entries are optional files not written) on disk.
-
-    ``remedy`` says how to (re)write the folder, e.g. "run `breastlab anomaly evaluate ... --out DIR`"."""
-    folder = Path(folder)
-    path = folder / marker
-    if not path.is_file():
-        raise BreastlabInputError(f"{folder}: no {marker}; {remedy}")
-    meta = json.loads(path.read_text())
-    if version is not None and meta.get("version") != version:
-        raise BreastlabInputError(
-            f"{path}: section version {meta.get('version')!r}, this breastlab reads {version}; {remedy}"
-        )
-    missing = sorted(f for f in (meta.get("files") or {}).values() if f is not None and not (folder / f).is_file())
-    if missing:
-        raise BreastlabInputError(f"{folder}: files named by {marker} are missing: {missing}; {remedy}")
-    return meta
-
-
-__all__ = ["SECTION_KINDS", "SectionKind", "find_sections", "is_inside", "read_section_marker"]
+__all__ = ["SECTION_KINDS", "SectionKind", "find_sections", "is_inside", "marked_folders"]

@@ -1,4 +1,4 @@
-"""breastlab.train: SpurBreast's training protocol on split directories, written to run folders.
+"""breastlab.train: SpurBreast's training protocol on split folders, writing run folders (:mod:`breastlab.schemas`).
 
 ``train(TrainConfig(...))`` runs one trial; ``run_sweep(config)`` the grid; ``load_run_model`` and
 ``preprocess_eval`` give evaluation the selected model and its input transform.

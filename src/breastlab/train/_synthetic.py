@@ -1,4 +1,4 @@
-"""Tiny synthetic stores and split directories for tests and benchmarks.
+"""Tiny synthetic stores and split directories (the layouts of :mod:`breastlab.schemas`) for tests and benchmarks.
 
 Images are noise with a bright disc for label 1 ("tumour"); the attribute ("A"/"B")
 adds a brightness offset to the whole image. ``rho`` is the share of training/validation
@@ -16,6 +16,7 @@ import pandas as pd
 
 from breastlab._io import write_json, write_table
 from breastlab.data.store import write_store
+from breastlab.schemas import SPLIT
 
 
 def make_toy_split(
@@ -74,13 +75,13 @@ def make_toy_split(
         row=np.arange(len(man)), group=man["label"].astype(str) + "|" + man["attribute"], transform=transform
     )
     split = split[["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]]
-    write_table(split, root / "split" / "manifest.parquet")
+    write_table(split, root / "split" / SPLIT.manifest)
     write_json(
         {"store": str(root / "store"), "store_checksum": store.checksum, "rho": rho, "seed": seed},
-        root / "split" / "config.json",
+        root / "split" / SPLIT.config,
     )
     write_json(
         {"counts": split.groupby(["split", "group"]).size().rename("n").reset_index().to_dict("records")},
-        root / "split" / "summary.json",
+        root / "split" / SPLIT.summary,
     )
     return root / "store", root / "split"

@@ -39,6 +39,8 @@ import torch.nn.functional as F
 
 from breastlab.data.store import ArrayStore, manifest_checksum
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import SPLIT
+from breastlab.transforms import apply_transforms
 
 SPLIT_COLUMNS = ["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]
 SPLIT_NAMES = ("train", "val", "test", "tune")
@@ -46,16 +48,16 @@ SPLIT_NAMES = ("train", "val", "test", "tune")
 
 def known_transforms() -> list[str]:
     """Transform names a split may use: "" (none) and every transform registered with curation."""
-    from breastlab.curate.features import TRANSFORMS as REGISTERED
+    from breastlab.transforms import TRANSFORMS as REGISTERED
 
     return ["", *sorted(REGISTERED)]
 
 
 # --------------------------------------------------------------------------- split + store
 def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read ``SPLIT/manifest.parquet`` (the split folder's image table) and validate its columns and values."""
+    """Read ``SPLIT/manifest.parquet`` (:data:`breastlab.schemas.SPLIT`) and validate its columns and values."""
     split_dir = Path(split_dir)
-    path = split_dir / "manifest.parquet"
+    path = split_dir / SPLIT.manifest
     if not path.exists():
         raise BreastlabInputError(
             f"{split_dir}: not a split directory (no manifest.parquet); build one with `breastlab curate`"
@@ -87,7 +89,7 @@ def load_split_manifest(split_dir: str | os.PathLike) -> pd.DataFrame:
 def check_split_matches_store(man: pd.DataFrame, split_dir: str | os.PathLike, store: ArrayStore) -> None:
     """The split must address this store: same checksum (config.json) and the same image_id at every row."""
     split_dir = Path(split_dir)
-    cfg_path = split_dir / "config.json"
+    cfg_path = split_dir / SPLIT.config
     if cfg_path.exists():
         cfg = json.loads(cfg_path.read_text())
         want = _find_checksum(cfg)
@@ -200,41 +202,6 @@ def _to_float(images: torch.Tensor | np.ndarray, device: torch.device | None) ->
 
 
 _TENSOR_FLIPS = {"vflip": -2, "hflip": -1}  # built-ins done as tensor flips on the device
-
-
-def apply_transforms(x: torch.Tensor, transforms: Sequence[str] | None) -> torch.Tensor:
-    """Apply each image's transform (the split's ``transform`` column) to a (B, C, H, W) batch.
-
-    "vflip"/"hflip" are tensor flips on the batch's device; any other name must be
-    registered with :func:`breastlab.curate.register_transform`, whose array function is
-    applied per image (so a new image-transform feature needs no change here).
-    """
-    if transforms is None:
-        return x
-    transforms = ["" if t is None else str(t) for t in transforms]
-    if len(transforms) != len(x):
-        raise BreastlabInputError(f"transforms: {len(transforms)} values for {len(x)} images")
-    if not any(transforms):
-        return x
-    from breastlab.curate.features import TRANSFORMS as REGISTERED
-
-    unknown = set(transforms) - {""} - set(_TENSOR_FLIPS) - set(REGISTERED)
-    if unknown:
-        raise BreastlabInputError(
-            f"transform values {sorted(unknown)} unknown; valid: {sorted(set(_TENSOR_FLIPS) | set(REGISTERED))} "
-            "(register new ones with breastlab.curate.register_transform)"
-        )
-    x = x.clone()  # never modify the caller's tensor
-    for name in sorted(set(transforms) - {""}):
-        idx = [i for i, t in enumerate(transforms) if t == name]
-        sel = torch.tensor(idx, device=x.device)
-        if name in _TENSOR_FLIPS:
-            x[sel] = x[sel].flip(_TENSOR_FLIPS[name])
-        else:
-            fn = REGISTERED[name].fn
-            done = [torch.from_numpy(np.ascontiguousarray(fn(x[i].cpu().numpy()))) for i in idx]
-            x[sel] = torch.stack(done).to(device=x.device, dtype=x.dtype)
-    return x
 
 
 def random_resized_crop_boxes(

@@ -225,7 +225,7 @@ class Harness:
             self.scheduler.load_state_dict(ck["scheduler"])
         unit = self.schedule.unit
         self.done = int(ck[unit])
-        self.history = list(ck.get("history", []))
+        self.history = list(ck.get("history", ck.get("metrics", [])))  # detector checkpoints of older versions
         self.best_score = float(ck.get("best_score", -math.inf))
         self.best_round = int(ck.get(f"best_{unit}", 0))
         return True

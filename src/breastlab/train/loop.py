@@ -57,6 +57,7 @@ from breastlab.runtime import (
     resolve_device,
     save_torch,
 )
+from breastlab.schemas import RUN
 from breastlab.train.data import (
     ImageSource,
     SplitPart,
@@ -260,10 +261,10 @@ def train(
     store, man, names, parts = _prepare(cfg)
     fp = _fingerprint(cfg, store.checksum, split_checksum(man))
     run = Path(cfg.out)
-    summary_path = run / "summary.json"
+    summary_path = run / RUN.summary
     check_run_folder(run, fp, resume)
-    if resume and summary_path.exists() and (run / "checkpoint.pt").exists():
-        ckpt = load_torch(run / "checkpoint.pt")
+    if resume and summary_path.exists() and (run / RUN.checkpoint).exists():
+        ckpt = load_torch(run / RUN.checkpoint)
         if ckpt.get("fingerprint") == fp and ckpt["epoch"] >= cfg.epochs:
             hist, summary = pd.DataFrame(ckpt["history"]), json.loads(summary_path.read_text())
             return TrainResult(run, True, ckpt["best_epoch"], ckpt["best_score"], hist, summary)
@@ -360,7 +361,7 @@ def _run(cfg, store, man, names, parts, fp, dist: DistInfo, device, stop_after, 
         scheduler,
         Schedule("epoch", cfg.epochs),
         device,
-        checkpoint=run / "checkpoint.pt",
+        checkpoint=run / RUN.checkpoint,
         run=run,
         fingerprint=fp,
         dist=dist,
@@ -387,7 +388,7 @@ def _run(cfg, store, man, names, parts, fp, dist: DistInfo, device, stop_after, 
                 "device": str(device),
                 "torch": torch.__version__,
             },
-            run / "config.json",
+            run / RUN.config,
         )
     fit = harness.fit(study, stop_after)
     metrics = fit.metrics
@@ -412,7 +413,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
     """Load the selected model, refit its last layer for DFR, score every split part, write the summary."""
     run = Path(cfg.out)
     model = get_model(cfg.model, 2, cfg.in_channels, None, **cfg.model_kwargs).to(device)
-    best = load_torch(run / "best.pt", device)
+    best = load_torch(run / RUN.best, device)
     model.load_state_dict(best["model"])
     extra: dict[str, Any] = {}
     if cfg.method == "dfr":
@@ -424,7 +425,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
             return f, p.labels, p.groups
 
         extra = dfr_refit(head, features, n_repeats=cfg.dfr_repeats, seed=cfg.seed)
-        save_torch({**best, "model": model.state_dict(), **extra}, run / "best.pt")
+        save_torch({**best, "model": model.state_dict(), **extra}, run / RUN.best)
     frames = []
     for p in parts.values():
         if len(p) == 0:
@@ -437,7 +438,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
         sub["pred"] = (prob >= 0.5).astype(np.int64)
         frames.append(sub)
     pred = pd.concat(frames).sort_index().reset_index(drop=True)
-    write_table(pred, run / "predictions.parquet")
+    write_table(pred, run / RUN.predictions)
     summary = {
         "best_epoch": best_epoch,
         "select_by": cfg.select_by,
@@ -449,7 +450,7 @@ def _finish(cfg, store, man, names, parts, source, device, best_epoch, best_scor
         ok = sub["pred"] == sub["label"]
         summary[f"{name}_acc"] = float(ok.mean())
         summary[f"{name}_worst_group_acc"] = float(ok.groupby(sub["group"]).mean().min())
-    write_json(summary, run / "summary.json")
+    write_json(summary, run / RUN.summary)
     return summary
 
 
@@ -460,10 +461,10 @@ def load_run_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu
     Feed it ``preprocess_eval(images, config["image_size"], config["in_channels"], transforms)``.
     """
     run = Path(run_dir)
-    if not (run / "config.json").exists() or not (run / "best.pt").exists():
+    if not (run / RUN.config).exists() or not (run / RUN.best).exists():
         raise BreastlabInputError(f"{run}: not a finished training run (needs config.json and best.pt)")
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = json.loads((run / RUN.config).read_text())
     model = get_model(cfg["model"], cfg.get("num_classes", 2), cfg["in_channels"], None, **cfg.get("model_kwargs", {}))
-    state = load_torch(run / "best.pt")
+    state = load_torch(run / RUN.best)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), cfg

@@ -33,6 +33,7 @@ import pandas as pd
 
 from breastlab._io import write_table
 from breastlab.errors import BreastlabInputError
+from breastlab.schemas import RUN
 from breastlab.train.loop import TrainConfig, train
 
 PAPER_OPTIMIZERS = ["sgd", "adam", "adamw"]
@@ -140,8 +141,8 @@ def _trial_row(name: str, cfg: TrainConfig, status: str) -> dict[str, Any]:
         "wd": cfg.wd,
         "status": status,
     }
-    if (run / "summary.json").exists():
-        s = json.loads((run / "summary.json").read_text())
+    if (run / RUN.summary).exists():
+        s = json.loads((run / RUN.summary).read_text())
         row.update(
             {
                 k: s.get(k)
@@ -156,8 +157,8 @@ def _trial_row(name: str, cfg: TrainConfig, status: str) -> dict[str, Any]:
                 )
             }
         )
-    elif (run / "metrics.csv").exists():
-        m = pd.read_csv(run / "metrics.csv")
+    elif (run / RUN.metrics).exists():
+        m = pd.read_csv(run / RUN.metrics)
         row.update({"epochs_done": int(m["epoch"].max()), "val_acc": float(m["val_acc"].max())})
     row["run_dir"] = str(run)
     return row
@@ -170,7 +171,7 @@ def _run_trial(name: str, cfg_dict: dict[str, Any], threads: int | None) -> tupl
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(**cfg_dict)
-    if (Path(cfg.out) / "summary.json").exists():
+    if (Path(cfg.out) / RUN.summary).exists():
         return name, "done (skipped)"
     try:
         train(cfg, resume=True)
@@ -243,7 +244,7 @@ def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha) -> dic
     except ImportError as exc:
         raise BreastlabInputError("--backend ray needs Ray Tune: pip install 'ray[tune]'") from exc
     configs = {n: dataclasses.asdict(c) for n, c in trials}
-    todo = [n for n, c in trials if not (Path(c.out) / "summary.json").exists()]
+    todo = [n for n, c in trials if not (Path(c.out) / RUN.summary).exists()]
     status = {n: "done (skipped)" for n in configs if n not in todo}
     if not todo:
         return status
@@ -280,7 +281,7 @@ def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha) -> dic
         by_out = {configs[n]["out"]: n for n in todo}
         for r in results:
             name = by_out[r.config["cfg"]["out"]]
-            done = (Path(configs[name]["out"]) / "summary.json").exists()
+            done = (Path(configs[name]["out"]) / RUN.summary).exists()
             status[name] = "done" if done else ("failed: " + str(r.error) if r.error else "stopped (ASHA)")
     finally:
         if started:

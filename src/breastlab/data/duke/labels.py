@@ -1,4 +1,4 @@
-"""Slice-level tumour labels from Duke's boxes (issue 2).
+"""Slice-level tumour labels from Duke's boxes.
 
 For a patient with box slices ``Start Slice..End Slice`` (1-based inclusive) and a
 volume of ``n`` slices, slice ``i`` (0-based, ``i = slice - 1``) is

@@ -1,11 +1,13 @@
 """Synthetic phantom cohorts in the formats of the real public data sets.
 
 ``make_mri_cohort`` writes a Duke-Breast-Cancer-MRI look-alike (TCIA DICOM tree,
-clinical workbook, annotation boxes); mammography phantoms will join this package.
+clinical workbook, annotation boxes); ``make_mammo_cohort`` a mammography cohort in the
+CBIS-DDSM layout (case CSVs, DICOM) with VinDr-style tables.
 """
 
 from breastlab.data.phantom._render import render_patient, tumour_mask
 from breastlab.data.phantom._spec import Anatomy, MRIPatient, Series, Tumour
+from breastlab.data.phantom.mammo import make_mammo_cohort
 from breastlab.data.phantom.mri import (
     MRICohortPlan,
     annotation_box,
@@ -22,6 +24,7 @@ __all__ = [
     "Series",
     "Tumour",
     "annotation_box",
+    "make_mammo_cohort",
     "make_mri_cohort",
     "plan_mri_cohort",
     "render_patient",
@@ -29,4 +32,3 @@ __all__ = [
     "tumour_mask",
     "write_patient",
 ]
-from breastlab.data.phantom.mammo import make_mammo_cohort as make_mammo_cohort  # noqa: E402  (mammography)

@@ -4,7 +4,7 @@ Coordinates are normalised to the field of view so the anatomy does not depend o
 the matrix size: ``x`` in [-1, 1] along columns (patient right -> left, as for
 ImageOrientationPatient ``[1,0,0, 0,1,0]``), ``y`` in [0, 1] along rows (anterior ->
 posterior: the prone breasts point to the top of the image) and ``z`` in [-1, 1]
-along slices (inferior -> superior, the slice-index order of contract A).
+along slices (inferior -> superior, the slice-index order of the Duke reader).
 
 Signal model for phase ``p`` (fat-saturated T1 gradient echo, arbitrary units)::
 
@@ -59,7 +59,7 @@ def tumour_block(t: Tumour, shape: tuple[int, int, int]) -> tuple[tuple[slice, s
 
 
 def tumour_mask(patient: MRIPatient) -> np.ndarray:
-    """Boolean tumour mask ``(n_slices, rows, columns)`` in slice-index order (contract A)."""
+    """Boolean tumour mask ``(n_slices, rows, columns)`` in slice-index order (as the Duke reader's)."""
     mask = np.zeros(patient.shape, bool)
     window, block, _ = tumour_block(patient.tumour, patient.shape)
     mask[window] = block

@@ -18,7 +18,7 @@ irregular enhancing tumour on the side given by ``Tumor Location``, and the
 acquisition effects of the scanner (SNR and B1 bias grow with field strength; the
 matrix follows the scanner model).
 
-Conventions (contract A): slice index ascends with ImagePositionPatient along the
+Conventions (as the Duke reader's): slice index ascends with ImagePositionPatient along the
 slice normal (here +z); ``Start Slice = slice_index + 1``. InstanceNumber (and the
 file name ``1-NNN.dcm``) is in descending position order for about half the
 patients, so readers must sort by position. Everything derives from ``seed``

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.froc._data import FROCData
 from breastlab.evaluate.froc._fom import FROC_FOMS, fom_key, froc_fom_and_covariance
@@ -69,10 +70,9 @@ class StandaloneResult:
         ]
         for row in self.analyses.itertuples():
             df = "" if not np.isfinite(row.df) else f", df {_num(row.df, 1)}"
-            lines.append(
-                f"  {row.analysis}: {self.comparison} = {row.estimate:+.4f} ({level} CI {row.ci_lower:+.4f}, "
-                f"{row.ci_upper:+.4f}; SE {row.se:.4f}{df}), {_p(row.p_value)}"
-            )
+            ci = format_ci(row.estimate, row.ci_lower, row.ci_upper, 4, signed=True)
+            p = _p(row.p_value)
+            lines.append(f"  {row.analysis}: {self.comparison} = {ci} [{level} CI; SE {row.se:.4f}{df}], {p}")
         lines.append(f"  Var = {_num(self.var_error)}, Cov2 = {_num(self.cov2)}, MS(R) = {_num(self.ms_r)}")
         return "\n".join(lines)
 

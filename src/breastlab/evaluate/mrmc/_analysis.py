@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
@@ -155,13 +156,12 @@ class ORHillisResult:
             for row in trts.itertuples():
                 df_txt = f", df {_num(row.df, 1)}" if df_col else ""
                 out.append(
-                    f"  {row.treatment}: reader-averaged {lab} {row.estimate:.3f} "
-                    f"({level} CI: {row.ci_lower:.3f}, {row.ci_upper:.3f}; SE {row.se:.4f}{df_txt})"
+                    f"  {row.treatment}: reader-averaged {lab} {format_ci(row.estimate, row.ci_lower, row.ci_upper)} "
+                    f"[{level} CI; SE {row.se:.4f}{df_txt}]"
                 )
             for row in diffs.itertuples():
-                out.append(
-                    f"  {row.comparison}: {row.estimate:+.3f} ({level} CI: {row.ci_lower:+.3f}, {row.ci_upper:+.3f})"
-                )
+                ci = format_ci(row.estimate, row.ci_lower, row.ci_upper, signed=True)
+                out.append(f"  {row.comparison}: {ci} [{level} CI]")
             if test is not None:
                 out.append(f"  test of equal {lab}s: {test}")
             return out + [""]
@@ -209,13 +209,13 @@ class ORHillisResult:
         for trt in self.treatments:
             sub = self.reader_foms[self.reader_foms["treatment"] == trt].set_index("reader").loc[list(self.readers)]
             wide[trt] = [
-                f"{e:.3f} ({lo:.3f}-{hi:.3f})"
+                format_ci(e, lo, hi)
                 for e, lo, hi in zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)
             ]
         for comp, sub in self.reader_differences.groupby("comparison", sort=False):
             sub = sub.set_index("reader").loc[list(self.readers)]
             wide[comp] = [
-                f"{e:+.3f} ({lo:+.3f}, {hi:+.3f})"
+                format_ci(e, lo, hi, signed=True)
                 for e, lo, hi in zip(sub["estimate"], sub["ci_lower"], sub["ci_upper"], strict=True)
             ]
             wide[f"p {comp}"] = [_p(v, prefix=False) for v in sub["p_value"]]

@@ -22,7 +22,7 @@ Covariance methods
   :math:`V_{01}` (one per non-diseased case) of every column,
   :math:`\widehat{\mathrm{Cov}} = S_{10}/m + S_{01}/n` (sample covariances,
   ddof 1). Computed for all K columns at once by the fast midrank algorithm
-  of Sun & Xu (2014) in :mod:`breastlab.evaluate.stats._delong`.
+  of Sun & Xu (2014) in :mod:`breastlab.evaluate._delong`.
 * ``"jackknife"`` (case jackknife, Hillis et al. 2005): with
   :math:`\hat\theta_{(k)}` the FOM without case k (of all N cases) and
   :math:`\bar\theta_{(\cdot)}` their mean,
@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from breastlab.errors import BreastlabInputError
-from breastlab.evaluate.stats._delong import delong_components
+from breastlab.evaluate._delong import delong_components
 
 FOMS = ("auc", "sensitivity", "specificity", "pauc", "binormal_auc")
 COV_METHODS = ("delong", "jackknife")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.mrmc._analysis import or_hillis
 
@@ -57,9 +57,7 @@ MRMC_DISPLAY_COLUMNS = [
 
 
 def _ci(est: float, lo: float, hi: float) -> str:
-    if not np.isfinite(est):
-        return "-"
-    return f"{est:.3f}" if not np.isfinite(lo) else f"{est:.3f} ({lo:.3f}–{hi:.3f})"
+    return format_ci(est, lo, hi)
 
 
 def or_hillis_table(

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import stats as _st
 
 from breastlab.errors import BreastlabInputError
-from breastlab.evaluate.stats._delong import DeLongComponents, delong_components
+from breastlab.evaluate._delong import DeLongComponents, delong_components
 from breastlab.evaluate.stats._validate import (
     check_alternative,
     check_conf_level,

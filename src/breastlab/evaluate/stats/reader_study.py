@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import DegenerateCIWarning
 from breastlab.evaluate.stats.agreement import cohen_kappa
@@ -178,10 +179,7 @@ def _fmt_int(v) -> str:
 
 
 def _fmt_est_ci(est, lo, hi, decimals: int = 3, scale: float = 1.0) -> str:
-    if est is None or not np.isfinite(est):
-        return "-"
-    sep = ", " if lo < 0 or hi < 0 else "–"  # a dash between negative bounds reads as a minus sign
-    return f"{est * scale:.{decimals}f} ({lo * scale:.{decimals}f}{sep}{hi * scale:.{decimals}f})"
+    return format_ci(est, lo, hi, decimals, scale=scale)
 
 
 # Printed / Word columns per table: (header, formatter of a row). One decimals count per column.
@@ -274,9 +272,7 @@ def _journal(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_ci(est: float, lo: float, hi: float) -> str:
-    if not np.isfinite(est):
-        return "-"
-    return f"{est:.3f} ({lo:.3f}–{hi:.3f})"
+    return format_ci(est, lo, hi)
 
 
 def _order(values: pd.Series, given: Sequence[str] | None, name: str) -> list[str]:
@@ -513,7 +509,7 @@ def reader_study(
         findings=findings,
         notes=notes,
     )
-    result.mrmc = _mrmc(d, conditions, notes)  # issue 6: OR-Hillis MRMC table
+    result.mrmc = _mrmc(d, conditions, notes)
     return result
 
 
@@ -801,7 +797,7 @@ def _per_reader(d, cases, groups, conditions, threshold, conf_level, notes) -> p
     return pd.DataFrame(rows, columns=columns)
 
 
-# --------------------------------------------------------------------------- MRMC table (issue 6, owner: mrmc)
+# --------------------------------------------------------------------------- MRMC table (OR-Hillis)
 def _mrmc(d: pd.DataFrame, conditions: list[str], notes: list[str]) -> pd.DataFrame | None:
     """OR-Hillis random-reader random-case comparison of the first two conditions, per group and overall."""
     from breastlab.evaluate.mrmc import or_hillis_table

@@ -17,6 +17,9 @@ X), T_Y (within Y), each O(N log N):
 
 This equals the Mann-Whitney AUC with ties counted 1/2 and pROC's
 ``var(roc, method = "delong")``. Everything is vectorised over k score columns.
+
+Shared by the ROC statistics (:mod:`breastlab.evaluate.stats`) and the MRMC analysis
+(:mod:`breastlab.evaluate.mrmc`), so that neither reaches into the other.
 """
 
 from __future__ import annotations

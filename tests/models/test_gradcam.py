@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from breastlab.errors import BreastlabInputError
-from breastlab.report.gradcam import grad_cam, last_conv_layer
+from breastlab.models.gradcam import grad_cam, last_conv_layer
 
 
 def _identity_model(n_out: int) -> nn.Module:

@@ -1,0 +1,47 @@
+"""Classifier configurations from a named preset and the options a user changed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from breastlab.errors import BreastlabInputError
+from breastlab.mammo.classify import ClassifierConfig
+from breastlab.presets import CPU_PRESET, PAPER_PRESET
+
+PRESETS = {"paper": PAPER_PRESET, "cpu": CPU_PRESET}
+
+
+def preset_config(
+    preset: str = "paper",
+    *,
+    weights: str | None = "imagenet",
+    seed: int = 0,
+    device: str = "auto",
+    balanced: bool | None = None,
+    **overrides,
+) -> ClassifierConfig:
+    """The preset's :class:`ClassifierConfig` with every override that is not ``None``.
+
+    ``image_size=0`` means the stored size (no resize). A model other than the preset's drops the
+    preset's ``model_kwargs`` (they belong to its model). ``weights="none"`` trains from random
+    initialisation; ``balanced=False`` draws uniform batches.
+    """
+    if preset not in PRESETS:
+        raise BreastlabInputError(f"preset {preset!r}: valid presets are {', '.join(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise BreastlabInputError(f"unknown classifier settings {unknown}; valid: {', '.join(sorted(fields))}")
+    config = {k: v for k, v in PRESETS[preset].items() if k in fields}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "image_size" in given:
+        given["image_size"] = given["image_size"] or None
+    if given.get("model", config.get("model")) != config.get("model"):
+        config.pop("model_kwargs", None)
+    if balanced is not None:
+        config["balanced"] = balanced
+    weights = None if isinstance(weights, str) and weights.lower() == "none" else weights
+    return ClassifierConfig(**{**config, **given}, weights=weights, seed=seed, device=device)
+
+
+__all__ = ["PRESETS", "preset_config"]
