@@ -132,3 +132,12 @@ def test_a_library_stage_logs_lines_when_stderr_is_not_a_terminal(capsys, monkey
     lines = err.splitlines()
     assert lines[0] == "Roe-Metz studies: started, 0/3 chunk"
     assert lines[-1].startswith("Roe-Metz studies: done, 3/3 chunk in ")
+
+
+def test_an_unsized_log_bar_is_still_truthy_and_counts_without_a_total():
+    out, clock, bar = _log(desc="scan", unit="file")
+    assert bar and len(bar) == 0
+    bar.update(7)
+    clock.now += 2
+    bar.close()
+    assert out.getvalue().splitlines() == ["scan: started, 0 file", "scan: done, 7 file in 2.0 s (3.5 file/s)"]

@@ -130,6 +130,9 @@ class LogProgress:
     def __len__(self) -> int:
         return 0 if self.total is None else self.total
 
+    def __bool__(self) -> bool:  # an empty or unsized bar is still a bar (``if bar:``), as tqdm's
+        return True
+
     def update(self, n: int = 1) -> None:
         self.n += n
         now = self._clock()
