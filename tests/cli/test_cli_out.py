@@ -14,8 +14,9 @@ from breastlab.cli import build_parser, main
 # commands whose output place is not an --out: what they write and where
 WRITES_ELSEWHERE = {
     "sweep": "the folder named by the sweep YAML's `out`",
-    "evaluate": "the evaluated run's own evaluation/ folder",
 }
+# `evaluate` takes --out for a predictions file, but a run (or sweep) is evaluated into the run's own
+# evaluation/ folder, where `report` finds it.
 
 
 def _leaves(parser, path=()):

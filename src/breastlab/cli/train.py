@@ -113,8 +113,25 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="Table 2 (acc/PPV/NPV with patient-level CIs), groups, shortcut of a run")
-    p.add_argument("run", help="run directory (with predictions.parquet) or a sweep folder of runs")
+    p = sub.add_parser(
+        "evaluate",
+        help="Table 2 (acc/PPV/NPV with patient-level CIs), groups, shortcut of a run or of any model's predictions",
+    )
+    p.add_argument(
+        "run",
+        help="run directory (with predictions.parquet), a sweep folder of runs, "
+        "or any model's predictions file (.csv or .parquet; see --truth, --score, --patient)",
+    )
+    f = p.add_argument_group("a predictions file (one row per image)")
+    f.add_argument("--truth", default=None, help="column of the 0/1 truth, 1 = tumour (default: label)")
+    f.add_argument("--score", default=None, help="column of the model's score, higher = tumour (default: score)")
+    f.add_argument(
+        "--patient", default=None, help="column of the patient id, the bootstrap's unit (default: patient_id)"
+    )
+    f.add_argument("--split", default=None, help="column of the split: train, val, test or tune (default: all test)")
+    f.add_argument("--attribute", default=None, help="column of the attribute for groups and the shortcut rule")
+    f.add_argument("--threshold", type=float, default=None, help="predict tumour iff score >= T (default: 0.5)")
+    f.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
@@ -147,12 +164,58 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_check_figures)
 
 
+_FILE_OPTIONS = ("truth", "score", "patient", "split", "attribute", "threshold", "out")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.errors import BreastlabInputError
     from breastlab.evaluate.metrics import evaluate_runs, format_evaluations
 
+    if Path(args.run).suffix.lower() in (".csv", ".parquet"):
+        return _evaluate_file(args)
+    given = [f"--{o}" for o in _FILE_OPTIONS if getattr(args, o) is not None]
+    if given:
+        raise BreastlabInputError(
+            f"{' '.join(given)}: only for a predictions file (.csv or .parquet); {args.run} is a run or sweep "
+            "folder, evaluated into its own evaluation/ folder"
+        )
     with folder_lock(args.run):  # its evaluation/ folders are written
         evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
     print(format_evaluations(evs))
+    return 0
+
+
+def _evaluate_file(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from breastlab.evaluate.metrics import evaluate_predictions_file, format_evaluation
+    from breastlab.schemas import EVALUATION
+
+    if args.recompute:
+        from breastlab.errors import BreastlabInputError
+
+        raise BreastlabInputError("--recompute: only for a run folder; a predictions file is always evaluated afresh")
+    lock = folder_lock(args.out) if args.out else contextlib.nullcontext()
+    with lock:
+        ev = evaluate_predictions_file(
+            args.run,
+            truth=args.truth or "label",
+            score=args.score or "score",
+            patient=args.patient or "patient_id",
+            split=args.split,
+            attribute=args.attribute,
+            threshold=0.5 if args.threshold is None else args.threshold,
+            out=args.out,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+            level=args.level,
+        )
+    print(format_evaluation(ev))
+    if args.out:
+        files = ", ".join((EVALUATION.metrics_json, EVALUATION.metrics, EVALUATION.groups, EVALUATION.shortcut))
+        print(f"written: {args.out}/{files}")
     return 0
 
 

@@ -199,6 +199,28 @@ def _wmean(w: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- validation
+def _binary_values(values: pd.Series, source: str, what: str) -> pd.Series:
+    """``values`` as int64 0/1, or an error naming ``source`` and ``what`` (e.g. "column 'label'")."""
+    nums = pd.to_numeric(values, errors="coerce")
+    if nums.isna().any() or not set(nums.unique()) <= {0, 1}:
+        bad = sorted(map(str, set(values[nums.isna() | ~nums.isin([0, 1])].unique())))[:5]
+        raise BreastlabInputError(f"{source}: {what} must hold only 0 and 1 (found {bad})")
+    return nums.astype(np.int64)
+
+
+def _score_values(values: pd.Series, source: str, what: str) -> pd.Series:
+    """``values`` as finite float64, or an error naming the first bad row."""
+    nums = pd.to_numeric(values, errors="coerce").astype(np.float64)
+    bad = ~np.isfinite(nums.to_numpy())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise BreastlabInputError(
+            f"{source}: {what} must hold finite numbers; {int(bad.sum())} rows do not "
+            f"(first: data row {row + 1}, value {values.iloc[row]!r})"
+        )
+    return nums
+
+
 def check_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
     """Validate a run's predictions table (columns: :data:`PREDICTION_COLUMNS`) and return a clean copy."""
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
@@ -208,15 +230,8 @@ def check_predictions(df: pd.DataFrame, source: str = "predictions") -> pd.DataF
         )
     out = df.copy()
     for col in ("label", "pred"):
-        vals = pd.to_numeric(out[col], errors="coerce")
-        if vals.isna().any() or not set(vals.unique()) <= {0, 1}:
-            bad = sorted(map(str, set(out[col].unique()) - {0, 1}))[:5]
-            raise BreastlabInputError(f"{source}: column {col!r} must hold only 0 and 1 (found {bad})")
-        out[col] = vals.astype(np.int64)
-    score = pd.to_numeric(out["score"], errors="coerce")
-    if not np.isfinite(score.to_numpy(dtype=np.float64)).all():
-        raise BreastlabInputError(f"{source}: column 'score' holds missing or non-finite values")
-    out["score"] = score.astype(np.float64)
+        out[col] = _binary_values(out[col], source, f"column {col!r}")
+    out["score"] = _score_values(out["score"], source, "column 'score'")
     for col in ("split", "group", "attribute", "patient_id", "image_id"):
         out[col] = out[col].astype(str)
     if out.empty:
@@ -426,7 +441,11 @@ class RunEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         def records(df: pd.DataFrame) -> list[dict]:
-            return json.loads(df.to_json(orient="records"))
+            # Plain Python values at full precision (to_json would round to 10 digits); nan -> null.
+            return [
+                {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
+                for row in df.astype(object).to_dict(orient="records")
+            ]
 
         return {
             "name": self.name,
@@ -583,6 +602,135 @@ def evaluate_run(
     return ev
 
 
+# --------------------------------------------------------------------------- any model's predictions
+#: Split names a predictions file may use (Table 2 reads train, val and test).
+SPLIT_NAMES = SPLIT_ORDER
+#: The split of every row when a predictions file has no split column.
+DEFAULT_SPLIT = "test"
+#: The attribute of every row when a predictions file names no attribute column (one group per class).
+NO_ATTRIBUTE = "all"
+
+
+def _required_column(df: pd.DataFrame, col: str, option: str, source: str) -> pd.Series:
+    if col not in df.columns:
+        raise BreastlabInputError(
+            f"{source}: no column {col!r} (named by {option}); its columns are {[str(c) for c in df.columns]}"
+        )
+    return df[col]
+
+
+def _label_column(df: pd.DataFrame, col: str, option: str, source: str) -> pd.Series:
+    """A text column without blanks (patient, split, attribute)."""
+    values = _required_column(df, col, option, source)
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        row = int(np.flatnonzero(blank.to_numpy())[0])
+        raise BreastlabInputError(
+            f"{source}: column {col!r} ({option}) is blank in {int(blank.sum())} rows (first: data row {row + 1}); "
+            "every row needs a value"
+        )
+    return values.astype(str).str.strip()
+
+
+def predictions_from_table(
+    table: pd.DataFrame,
+    truth: str = "label",
+    score: str = "score",
+    patient: str = "patient_id",
+    split: str | None = None,
+    attribute: str | None = None,
+    threshold: float = 0.5,
+    source: str = "predictions",
+) -> pd.DataFrame:
+    """Any model's predictions as breastlab's predictions table (:data:`PREDICTION_COLUMNS`).
+
+    ``truth``: 0/1 reference (1 = tumour); ``score``: the model's score, higher = more likely tumour
+    (a probability, a logit, any finite number); ``patient``: the unit the bootstrap resamples.
+    ``pred = score >= threshold``. Without ``split`` every row is in the split ``"test"``; without
+    ``attribute`` every row has the attribute ``"all"`` (then the groups are the two classes).
+    Image ids are the data row numbers (1-based). Errors name ``source``, the column and its option.
+    """
+    if not np.isfinite(threshold):
+        raise BreastlabInputError(f"--threshold {threshold!r}: must be a finite number (e.g. 0.5)")
+    if table.empty:
+        raise BreastlabInputError(f"{source}: no rows")
+    y = _binary_values(_required_column(table, truth, "--truth", source), source, f"column {truth!r} (--truth)")
+    s = _score_values(_required_column(table, score, "--score", source), source, f"column {score!r} (--score)")
+    out = pd.DataFrame(
+        {
+            "image_id": [str(i) for i in range(1, len(table) + 1)],
+            "patient_id": _label_column(table, patient, "--patient", source).to_numpy(),
+            "split": DEFAULT_SPLIT if split is None else _label_column(table, split, "--split", source).to_numpy(),
+            "label": y.to_numpy(),
+            "attribute": NO_ATTRIBUTE
+            if attribute is None
+            else _label_column(table, attribute, "--attribute", source).to_numpy(),
+            "score": s.to_numpy(),
+            "pred": (s.to_numpy() >= threshold).astype(np.int64),
+        }
+    )
+    unknown = sorted(set(out["split"]) - set(SPLIT_NAMES))
+    if unknown:
+        raise BreastlabInputError(
+            f"{source}: column {split!r} (--split) holds {unknown[:5]}; split names must be one of {list(SPLIT_NAMES)}"
+        )
+    out["group"] = out["label"].astype(str) + "|" + out["attribute"]
+    return out[list(PREDICTION_COLUMNS)]
+
+
+def read_predictions_file(path: str | os.PathLike) -> pd.DataFrame:
+    """A predictions table from a ``.csv`` or ``.parquet`` file (errors name the file)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise BreastlabInputError(f"{path}: a predictions file must be .csv or .parquet")
+    if not path.is_file():
+        raise BreastlabInputError(f"{path}: no such predictions file")
+    try:
+        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BreastlabInputError(f"{path}: not a readable table ({exc})") from exc
+
+
+def evaluate_predictions_file(
+    path: str | os.PathLike,
+    truth: str = "label",
+    score: str = "score",
+    patient: str = "patient_id",
+    split: str | None = None,
+    attribute: str | None = None,
+    threshold: float = 0.5,
+    out: str | os.PathLike | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> RunEvaluation:
+    """All figures of any model's predictions file (see :func:`predictions_from_table`).
+
+    With ``out``: metrics.json, metrics.csv, groups.csv and shortcut.csv written there, as for a run.
+    """
+    path = Path(path)
+    predictions = predictions_from_table(
+        read_predictions_file(path),
+        truth=truth,
+        score=score,
+        patient=patient,
+        split=split,
+        attribute=attribute,
+        threshold=threshold,
+        source=str(path),
+    )
+    ev = evaluate_predictions(predictions, n_boot=n_boot, seed=seed, level=level, name=path.stem)
+    ev.config = {
+        "predictions_file": path.name,
+        "columns": {"truth": truth, "score": score, "patient": patient, "split": split, "attribute": attribute},
+        "threshold": threshold,
+    }
+    if out is not None:
+        ev.write(out)
+        write_json({**ev.to_dict(), "input": ev.config}, Path(out) / EVALUATION.metrics_json)
+    return ev
+
+
 def run_name(run_dir: Path, config: dict) -> str:
     """A readable run label: the folder name (model and split name added when the config has them)."""
     return run_dir.name
@@ -667,6 +815,8 @@ def format_evaluation(ev: RunEvaluation) -> str:
         "'tumour iff attribute is " + " or ".join(repr(v) for v in ev.rule) + "'"
         if ev.rule
         else "none: no attribute value is mostly tumour on train, the rule calls every image non-tumour"
+        if "train" in set(ev.overall["split"])
+        else "none: no train split to fit it on, the rule calls every image non-tumour"
     )
     gap = ev.gap
     parts = [
