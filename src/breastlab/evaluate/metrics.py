@@ -3,7 +3,9 @@
 Input: a run's predictions table (``RUN/predictions.parquet``, :data:`breastlab.schemas.RUN`) with one row
 per image and columns ``image_id``, ``patient_id``, ``split``, ``label`` (0/1),
 ``group`` ("<label>|<attribute>"), ``attribute``, ``score`` (probability of
-tumour) and ``pred`` (0/1).
+tumour) and ``pred`` (0/1). Any other model's predictions (a CSV or Parquet file naming its truth, score,
+patient and optional split and attribute columns) are mapped onto that table by
+:func:`predictions_from_table` and evaluated by the same code (:func:`evaluate_predictions_file`).
 
 Figures (per split; TP, FP, TN, FN counted over images)::
 
