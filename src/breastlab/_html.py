@@ -24,7 +24,7 @@ table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}th{background:#eee}
 td:first-child,th:first-child{text-align:left}
 .note{color:#555;font-size:13px}.bad{color:#a00;font-weight:bold}.good{color:#070}
-img{max-width:100%;border:1px solid #ddd;margin:4px 0}
+img{max-width:100%;box-sizing:border-box;border:1px solid #ddd;margin:4px 0}
 """
 
 
