@@ -4,6 +4,7 @@ missing, no negative zero, a gallery title clear of the captions."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,9 @@ def test_gallery_title_clear_of_captions(n):
         assert not title.overlaps(ax.title.get_window_extent(renderer)), ax.title.get_text()
         assert not title.overlaps(ax.get_window_extent(renderer))
     pyplot().close(fig)
+
+
+def test_report_prints_no_negative_zero(report):
+    text = re.sub(r'src="data:[^"]*"', "", report.read_text())
+    assert "rule_kappa" in text  # the shortcut table, where a kappa near 0 once read "-0.000"
+    assert re.findall(r"(?<![\w.])-0(?:\.0+)?(?![\d.])", text) == []
