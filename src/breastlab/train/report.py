@@ -108,7 +108,16 @@ def draw_group_bars(ax, ev: RunEvaluation) -> None:
         for xi, gone, a in zip(x, missing, acc, strict=True):
             if gone:
                 ax.bar(xi, 1.0, width, fill=False, hatch="///", edgecolor=colour, linewidth=0.8)
-                ax.text(xi, 0.5, "n/a", ha="center", va="center", rotation=90, fontsize=7, color="#444")
+                ax.text(
+                    xi,
+                    0.5,
+                    "n/a",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="#222",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                )
             elif a == 0:
                 ax.text(xi, 0.01, "0", ha="center", va="bottom", fontsize=7, color="#444")
     ax.set_xticks(np.arange(len(groups)), [f"label {s.replace('|', chr(10) + 'attr ')}" for s in groups], fontsize=8)
