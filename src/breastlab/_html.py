@@ -15,6 +15,8 @@ import io
 import numpy as np
 import pandas as pd
 
+from breastlab._table import fixed, format_number
+
 REPORT_CSS = """
 body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-top:10px}h3{font-size:15px}
@@ -22,7 +24,7 @@ table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}th{background:#eee}
 td:first-child,th:first-child{text-align:left}
 .note{color:#555;font-size:13px}.bad{color:#a00;font-weight:bold}.good{color:#070}
-img{max-width:100%;border:1px solid #ddd;margin:4px 0}
+img{max-width:100%;box-sizing:border-box;border:1px solid #ddd;margin:4px 0}
 """
 
 
@@ -54,7 +56,8 @@ def html_table(
 ) -> str:
     """``df`` as an HTML table (no index); cells are escaped, a missing or non-finite float shows as ``-``.
 
-    Floats print with 4 significant digits, or with ``decimals`` fixed decimals when given.
+    Floats print as :func:`breastlab._table.format_number` does (4 significant digits, whole numbers as
+    integers, never ``-0``), or with ``decimals`` fixed decimals when given (never ``-0.000``).
     ``header_groups`` adds a first header row of (label, column span) pairs.
     """
     head = ""
@@ -67,7 +70,7 @@ def html_table(
         if isinstance(v, float | np.floating):
             if not np.isfinite(v):
                 return "-"
-            return f"{v:.{decimals}f}" if decimals is not None else f"{v:.4g}"
+            return fixed(float(v), decimals) if decimals is not None else format_number(float(v))
         if v is None or v is pd.NA:
             return "-"
         return html.escape(str(v))

@@ -39,12 +39,6 @@ class _Collect(HTMLParser):
                 self.refs.append(a[key])
 
 
-@pytest.fixture(scope="module")
-def report(fake_sweep, model_loader, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report") / "report.html"
-    return write_report(fake_sweep, out, n_boot=100, seed=0, model_loader=model_loader, per_kind=4)
-
-
 def test_report_is_self_contained_with_tables_and_images(report):
     text = report.read_text()
     doc = _Collect()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab._html import html_table, img_tag, png_uri, pyplot
+from breastlab._table import fixed, format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.consistency import SPURBREAST_FIELD_STRENGTH_RESNET50_TEST, check_reported_metrics
 from breastlab.evaluate.metrics import (
@@ -78,23 +79,61 @@ def roc_figure(ev: RunEvaluation) -> str:
 def group_figure(ev: RunEvaluation) -> str:
     """Accuracy per group (label|attribute) and split, with CI error bars."""
     plt = pyplot()
+    n_groups = ev.groups["group"].nunique()
+    fig, ax = plt.subplots(figsize=(max(4.6, 1.3 * n_groups + 2), 3.6))
+    draw_group_bars(ax, ev)
+    return png_uri(fig)
+
+
+def draw_group_bars(ax, ev: RunEvaluation) -> None:
+    """The per-group accuracy bars on ``ax``.
+
+    A group with no images in a split has no accuracy: it gets a hatched outline over the whole
+    height labelled "n/a", so it cannot be mistaken for an accuracy of 0 (drawn as a bar of height
+    0 labelled "0").
+    """
     g = ev.groups
     groups = sorted(g["group"].unique())
     splits = list(dict.fromkeys(g["split"]))
-    fig, ax = plt.subplots(figsize=(max(4.6, 1.3 * len(groups) + 2), 3.6))
     width = 0.8 / max(len(splits), 1)
     for i, split in enumerate(splits):
         sub = g[g["split"] == split].set_index("group").reindex(groups)
         x = np.arange(len(groups)) + (i - (len(splits) - 1) / 2) * width
         acc = sub["accuracy"].to_numpy(dtype=float)
+        missing = ~np.isfinite(acc)
         err = np.vstack([acc - sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float) - acc])
         err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
-        ax.bar(x, acc, width, yerr=err, capsize=2, label=SPLIT_LABELS.get(split, split))
+        bars = ax.bar(x, np.where(missing, 0, acc), width, yerr=err, capsize=2, label=SPLIT_LABELS.get(split, split))
+        colour = bars.patches[0].get_facecolor() if bars.patches else "grey"
+        for xi, gone, a in zip(x, missing, acc, strict=True):
+            if gone:
+                ax.bar(xi, 1.0, width, fill=False, hatch="///", edgecolor=colour, linewidth=0.8)
+                ax.text(
+                    xi,
+                    0.5,
+                    "n/a",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="#222",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                )
+            elif a == 0:
+                ax.text(xi, 0.01, "0", ha="center", va="bottom", fontsize=7, color="#444")
     ax.set_xticks(np.arange(len(groups)), [f"label {s.replace('|', chr(10) + 'attr ')}" for s in groups], fontsize=8)
     ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"Per-group accuracy: {ev.name}")
     ax.axhline(0.5, ls=":", c="grey", lw=1)
     ax.legend(fontsize=8, ncol=len(splits), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    return png_uri(fig)
+    if g["accuracy"].isna().any() or len(g) < len(groups) * len(splits):
+        ax.annotate(
+            "hatched n/a: no images of the group in that split",
+            xy=(0.5, -0.32),
+            xycoords="axes fraction",
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="#444",
+        )
 
 
 def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
@@ -124,6 +163,10 @@ def rho_figure(evs: Sequence[RunEvaluation], rhos: Sequence[float]) -> str:
 
 
 # --------------------------------------------------------------------------- gallery
+SHORTCUT_ERROR = "shortcut-driven error"
+NO_RULE_ERROR = "error (no shortcut rule)"
+
+
 def _default_loader(run_dir: Path):
     from breastlab.train import load_run_model
 
@@ -133,20 +176,23 @@ def _default_loader(run_dir: Path):
 def gallery_selection(ev: RunEvaluation, per_kind: int = 4, seed: int = 0) -> pd.DataFrame:
     """Test images to show: correct ones and shortcut-driven errors (wrong and equal to the attribute rule).
 
-    Falls back to other errors when no error follows the rule. Column ``kind`` says which.
+    Falls back to other errors when no error follows the rule. A run without an attribute-only rule
+    (:attr:`RunEvaluation.rule` empty: no attribute value is mostly tumour on train) has no shortcut
+    to follow, so its errors are "error (no shortcut rule)". Column ``kind`` says which.
     """
     df = ev.predictions
     test = df[df["split"] == "test"].copy()
     if test.empty:
         return test.assign(kind=pd.Series(dtype=str))
-    test["rule"] = test["attribute"].isin(ev.rule).astype(int)
     wrong = test["pred"] != test["label"]
-    kinds = {
-        "correct": test[~wrong],
-        "shortcut-driven error": test[wrong & (test["pred"] == test["rule"])],
-    }
-    if kinds["shortcut-driven error"].empty:
-        kinds["other error"] = test[wrong]
+    kinds = {"correct": test[~wrong]}
+    if not ev.rule:
+        kinds[NO_RULE_ERROR] = test[wrong]
+    else:
+        follows_rule = test["pred"] == test["attribute"].isin(ev.rule).astype(int)
+        kinds[SHORTCUT_ERROR] = test[wrong & follows_rule]
+        if kinds[SHORTCUT_ERROR].empty:
+            kinds["other error"] = test[wrong]
     picked = []
     for kind, sub in kinds.items():
         if sub.empty:
@@ -200,9 +246,19 @@ def gallery_figure(
     model.eval()
     cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
     shown = x[:, 0].detach().numpy()
+    fig = gallery_grid(shown, cams, sel, f"Test slices: {ev.name}")
+    return png_uri(fig), sel
+
+
+def gallery_grid(shown: np.ndarray, cams: np.ndarray, sel: pd.DataFrame, title: str):
+    """The gallery's figure: slices (top row) over their Grad-CAM overlays, one column per row of ``sel``.
+
+    Constrained layout makes room for the three-line column captions under the title (a plain
+    ``suptitle`` overlaps the middle columns' captions).
+    """
     plt = pyplot()
     n = len(sel)
-    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.3), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.6), squeeze=False, layout="constrained")
     for i, (_, r) in enumerate(sel.iterrows()):
         for row in (0, 1):
             ax = axes[row, i]
@@ -215,8 +271,8 @@ def gallery_figure(
             f"{r['kind']}\ntrue {r['label']} pred {r['pred']}\nattr {r['attribute']} p={r['score']:.2f}", fontsize=7
         )
     axes[1, 0].set_ylabel("Grad-CAM (predicted class)", fontsize=7)
-    fig.suptitle(f"Test slices: {ev.name}", fontsize=9)
-    return png_uri(fig), sel
+    fig.suptitle(title, fontsize=9)
+    return fig
 
 
 # --------------------------------------------------------------------------- HTML pieces
@@ -228,7 +284,7 @@ def _table2_html(evs: Sequence[RunEvaluation]) -> str:
 
 
 def _fmt3(x: float) -> str:
-    return f"{x:.3f}" if np.isfinite(x) else "-"
+    return fixed(x, 3) if np.isfinite(x) else "-"
 
 
 def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> str:
@@ -285,6 +341,15 @@ def _consistency_html(published: Sequence[tuple]) -> str:
     return html_table(pd.DataFrame(rows)) + "".join(notes)
 
 
+def _error_kinds_note(ev: RunEvaluation) -> str:
+    if not ev.rule:
+        return (
+            "This run has no attribute-only rule (no attribute value is mostly tumour on train), so no error "
+            "can be called shortcut-driven: its errors are shown as plain errors."
+        )
+    return "A shortcut-driven error is wrong and equals the attribute-only rule."
+
+
 def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind: int, seed: int) -> str:
     name = html.escape(ev.name)
     level = int(round(100 * ev.level))
@@ -313,8 +378,8 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
         html_table(shortcut_frame(ev)),
         '<p class="note">Share of tumour slices per attribute value (the attribute-label correlation):</p>',
         html_table(_share_frame(ev)),
-        f"<p>Validation minus test accuracy: <b>{gap['estimate']:.3f}</b> ({level}% CI "
-        f"{gap['ci_low']:.3f} to {gap['ci_high']:.3f})</p>",
+        f"<p>Validation minus test accuracy ({level}% CI): "
+        f"<b>{format_ci(gap['estimate'], gap['ci_low'], gap['ci_high'], signed=True)}</b></p>",
     ]
     if gallery:
         out.append("<h3>Test slices with Grad-CAM</h3>")
@@ -322,8 +387,7 @@ def _run_section(ev: RunEvaluation, gallery: bool, loader, preprocess, per_kind:
             uri, _ = gallery_figure(ev, loader=loader, preprocess=preprocess, per_kind=per_kind, seed=seed)
             out += [
                 '<p class="note">Top: the slice as the model sees it; bottom: Grad-CAM of the predicted class '
-                "on the last convolutional layer (red = most influential). A shortcut-driven error is wrong and "
-                "equals the attribute-only rule.</p>",
+                f"on the last convolutional layer (red = most influential). {_error_kinds_note(ev)}</p>",
                 img_tag(uri, f"Grad-CAM gallery {ev.name}"),
             ]
         except (BreastlabInputError, FileNotFoundError, ImportError, KeyError) as exc:
