@@ -21,15 +21,7 @@ MODULE_PATH = re.compile(r"breastlab(?:\.[A-Za-z_]\w*)*")
 
 #: Known edges that break the table, each with the reason it is still there. Keep it empty:
 #: an entry is a debt, listed here so that it is seen and counted, never a relaxation of the rule.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("breastlab.evaluate.mrmc._fom", "breastlab.evaluate.stats.partial"): (
-        "the partial-AUC figure of merit of the MRMC analysis calls stats' partial_auc, while "
-        "stats.reader_study calls the MRMC analysis; partial_auc belongs in the kernel below both"
-    ),
-    ("breastlab.evaluate.mrmc._analysis", "breastlab.evaluate.stats.partial"): (
-        "the MRMC result describes its partial-AUC range with stats' check_partial (same debt as above)"
-    ),
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,16 @@ def test_partial_auc_needs_bounds_and_the_jackknife(vd):
         or_hillis(vd, fom="pauc", partial=(0.8, 1), cov="delong")
 
 
+def test_partial_auc_jackknife_needs_three_cases_of_each_class(vd):
+    """Each left-out sample keeps an ROC curve of at least two cases of each class."""
+    diseased = sorted(vd.loc[vd["truth"] == 1, "case"].unique())
+    few = vd[(vd["truth"] == 0) | vd["case"].isin(diseased[:2])]
+    with pytest.raises(BreastlabInputError, match="at least 3 diseased and 3 non-diseased cases; got 2 and"):
+        or_hillis(few, fom="pauc", partial=(0.8, 1), cov="jackknife")
+    three = vd[(vd["truth"] == 0) | vd["case"].isin(diseased[:3])]
+    assert np.isfinite(or_hillis(three, fom="pauc", partial=(0.8, 1), cov="jackknife").foms).all()
+
+
 @pytest.mark.needs_r
 def test_partial_auc_per_reader_matches_proc(vd, tmp_path):
     import shutil

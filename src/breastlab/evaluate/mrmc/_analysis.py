@@ -17,6 +17,7 @@ import pandas as pd
 
 from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
+from breastlab.evaluate._partial import check_partial
 from breastlab.evaluate.mrmc import _or
 from breastlab.evaluate.mrmc._design import MRMCData, mrmc_arrays
 from breastlab.evaluate.mrmc._fom import _check, fom_and_covariance
@@ -523,8 +524,6 @@ def or_hillis_arrays(
 
 
 def _partial_description(partial, focus: str) -> str:
-    from breastlab.evaluate.stats.partial import check_partial
-
     lo, hi = check_partial(partial, focus)
     return f"partial area under the empirical ROC curve, {focus} {lo:g}-{hi:g} (uncorrected, as pROC)"
 

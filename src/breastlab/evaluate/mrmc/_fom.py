@@ -45,6 +45,7 @@ import numpy as np
 
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate._delong import delong_components
+from breastlab.evaluate._partial import empirical_partial_auc
 
 FOMS = ("auc", "sensitivity", "specificity", "pauc", "binormal_auc")
 COV_METHODS = ("delong", "jackknife")
@@ -115,10 +116,8 @@ def _leave_one_out(fom: str, ratings: np.ndarray, truth: np.ndarray, threshold: 
 
 
 def _partial_aucs(ratings: np.ndarray, truth: np.ndarray, partial, focus: str) -> np.ndarray:
-    from breastlab.evaluate.stats.partial import partial_auc
-
     flat = ratings.reshape(-1, ratings.shape[-1])
-    return np.array([partial_auc(truth, col, partial, focus) for col in flat]).reshape(ratings.shape[:-1])
+    return np.array([empirical_partial_auc(truth, col, partial, focus) for col in flat]).reshape(ratings.shape[:-1])
 
 
 def _partial_leave_one_out(ratings: np.ndarray, truth: np.ndarray, partial, focus: str):
@@ -149,7 +148,7 @@ def fom_and_covariance(
     ``fom="pauc"``: the partial area under the empirical ROC curve over ``partial`` =
     (low, high) of ``focus`` (specificity or sensitivity), uncorrected, as pROC's
     ``auc(partial.auc = ...)`` and MRMCaov's ``empirical_auc(partial = ...)``
-    (:func:`breastlab.evaluate.stats.partial_auc`); jackknife covariance only.
+    (:func:`breastlab.evaluate._partial.empirical_partial_auc`); jackknife covariance only.
     ``fom="binormal_auc"``: the binormal maximum-likelihood AUC of each reader's ordinal
     ratings, as MRMCaov's ``binormal_auc`` (:mod:`breastlab.evaluate.mrmc._binormal`);
     jackknife covariance (each left-out sample refitted).
@@ -168,6 +167,11 @@ def fom_and_covariance(
             f"the case jackknife needs at least 2 diseased and 2 non-diseased cases; got {m} and {n}"
         )
     if fom == "pauc":
+        if min(m, n) < 3:  # each left-out sample must keep two of each class for its ROC curve
+            raise BreastlabInputError(
+                f"the case jackknife of the partial AUC needs at least 3 diseased and 3 non-diseased cases; "
+                f"got {m} and {n}"
+            )
         theta, loo = _partial_leave_one_out(ratings, truth, partial, focus)
     elif fom == "binormal_auc":
         from breastlab.evaluate.mrmc._binormal import binormal_leave_one_out

@@ -27,96 +27,26 @@ use the formula without that check, as pROC's bootstrap does
 
 from __future__ import annotations
 
-import math
-import warnings
+from breastlab.evaluate._partial import (
+    FOCUSES,
+    PartialAucWarning,
+    check_partial,
+    curve_partial_auc,
+    mcclish,
+    mcclish_min,
+    partial_area,
+)
 
-import numpy as np
-
-from breastlab.errors import BreastlabInputError
-
-FOCUSES = ("specificity", "sensitivity")
-
-
-class PartialAucWarning(UserWarning):
-    """McClish's correction is undefined (the curve lies below the diagonal over the range)."""
-
-
-def check_partial(bounds, focus: str = "specificity") -> tuple[float, float]:
-    """``(low, high)`` from a pair in any order, both within [0, 1] and distinct."""
-    if focus not in FOCUSES:
-        raise BreastlabInputError(f"partial AUC focus must be 'specificity' or 'sensitivity', got {focus!r}")
-    try:
-        lo, hi = sorted(float(v) for v in bounds)
-    except (TypeError, ValueError):
-        raise BreastlabInputError(f"partial AUC range must be two numbers in [0, 1], got {bounds!r}") from None
-    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
-        raise BreastlabInputError(f"partial AUC range must lie within [0, 1] ({focus}), got {bounds!r}")
-    if lo == hi:
-        raise BreastlabInputError(f"partial AUC range must have two different ends, got {bounds!r}")
-    return lo, hi
-
-
-def partial_area(x: np.ndarray, y: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Area under the polygon through (x, y) between ``low`` and ``high``, per row.
-
-    ``x``, ``y``: (b, K) or (K,), ``x`` non-decreasing along the last axis and
-    covering [0, 1]. Each segment is clipped to [low, high] and its ends
-    interpolated linearly (vertical segments add nothing).
-    """
-    x = np.atleast_2d(x)
-    y = np.atleast_2d(y)
-    x0, x1, y0, y1 = x[:, :-1], x[:, 1:], y[:, :-1], y[:, 1:]
-    a = np.maximum(x0, low)
-    c = np.minimum(x1, high)
-    inside = (c > a) & (x1 > x0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(inside, (y1 - y0) / np.where(inside, x1 - x0, 1.0), 0.0)
-    ya = y0 + (a - x0) * slope
-    yc = y0 + (c - x0) * slope
-    return np.where(inside, (c - a) * (ya + yc) / 2.0, 0.0).sum(axis=1)
-
-
-def mcclish(area, low: float, high: float):
-    """McClish (1989) standardised partial AUC (no validity check)."""
-    pmin = (2.0 - low - high) * (high - low) / 2.0
-    pmax = high - low
-    return (1.0 + (area - pmin) / (pmax - pmin)) / 2.0
-
-
-def mcclish_min(low: float, high: float) -> float:
-    return (2.0 - low - high) * (high - low) / 2.0
-
-
-def curve_partial_auc(
-    sensitivities: np.ndarray,
-    specificities: np.ndarray,
-    bounds,
-    focus: str = "specificity",
-    correct: bool = False,
-    allow_invalid: bool = False,
-):
-    """Partial AUC of curves given by their points, ordered by increasing specificity.
-
-    ``sensitivities``/``specificities``: (K,) for one curve or (b, K) for b curves
-    (bootstrap replicates). Returns a float for one curve, else an array.
-    """
-    lo, hi = check_partial(bounds, focus)
-    se = np.atleast_2d(np.asarray(sensitivities, dtype=np.float64))
-    sp = np.atleast_2d(np.asarray(specificities, dtype=np.float64))
-    x, y = (sp, se) if focus == "specificity" else (se[:, ::-1], sp[:, ::-1])
-    area = partial_area(x, y, lo, hi)
-    if correct:
-        below = area < mcclish_min(lo, hi)
-        area = mcclish(area, lo, hi)
-        if not allow_invalid and below.any():
-            warnings.warn(
-                f"partial AUC correction (McClish) is not defined for ROC curves below the diagonal over the "
-                f"{focus} range [{lo:g}, {hi:g}]; the corrected partial AUC is NaN (as pROC returns NA)",
-                PartialAucWarning,
-                stacklevel=3,
-            )
-            area = np.where(below, math.nan, area)
-    return float(area[0]) if np.ndim(sensitivities) == 1 else area
+__all__ = [
+    "FOCUSES",
+    "PartialAucWarning",
+    "check_partial",
+    "curve_partial_auc",
+    "mcclish",
+    "mcclish_min",
+    "partial_area",
+    "partial_auc",
+]
 
 
 def partial_auc(

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from breastlab.errors import BreastlabInputError
+from breastlab.evaluate._partial import empirical_roc_points
 from breastlab.evaluate.stats._validate import check_direction, check_scores, check_truth, orient
 
 
@@ -96,14 +97,6 @@ def roc_thresholds(values: np.ndarray) -> np.ndarray:
     return thr
 
 
-def _counts_by_level(truth: np.ndarray, scores: np.ndarray):
-    """Distinct sorted scores and the number of positives/negatives at each."""
-    unique, level = np.unique(scores, return_inverse=True)
-    n_pos = np.bincount(level, weights=truth.astype(np.float64), minlength=unique.size)
-    n_all = np.bincount(level, minlength=unique.size)
-    return unique, n_pos.astype(np.int64), (n_all - n_pos).astype(np.int64)
-
-
 def roc_curve(y_true, y_score, direction: str = "<") -> RocCurve:
     """Empirical ROC curve with pROC's thresholds (see the module docstring).
 
@@ -116,10 +109,7 @@ def roc_curve(y_true, y_score, direction: str = "<") -> RocCurve:
     if s.ndim != 1:
         raise BreastlabInputError(f"roc_curve takes one score column; y_score has shape {s.shape}")
     m, n = int(truth.sum()), int((~truth).sum())
-    _, pos_per_level, neg_per_level = _counts_by_level(truth, s)
-    tp = np.concatenate([np.cumsum(pos_per_level[::-1])[::-1], [0]])  # positives >= t_i
-    tn = np.concatenate([[0], np.cumsum(neg_per_level)])  # negatives < t_i
-    sens, spec = tp / m, tn / n
+    sens, spec = empirical_roc_points(truth, s)
     thr = roc_thresholds(s)
     if direction == ">":  # scores were negated: map the thresholds back (now descending, as pROC's)
         thr = -thr
