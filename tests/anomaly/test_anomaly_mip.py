@@ -16,6 +16,7 @@ from breastlab.data.duke.dicom import index_dicom_tree, read_series
 from breastlab.data.mip import (
     MipSettings,
     box_to_canonical,
+    breast_counts,
     breast_labels,
     build_mip_store,
     canonical_axes,
@@ -101,6 +102,20 @@ def test_store_rows_labels_and_findings(store, cohort):
         img = st[int(man.loc[man["image_id"] == rec.image_id, "row"].item())].astype(float)
         inside = img[rec.y0 : rec.y1, rec.x0 : rec.x1]
         assert inside.max() > np.percentile(img[img > 0], 95), rec.image_id
+
+
+def test_breast_counts_per_side_and_label(store):
+    from collections import Counter
+
+    man = store[0].manifest
+    counts = breast_counts(man)
+    by_hand = Counter(zip(man["side"], man["label"], strict=True))
+    got = {(r.side, r.label): r.breasts for r in counts.table.itertuples()}
+    assert got == dict(by_hand) and list(counts.table.columns) == ["side", "label", "breasts"]
+    assert counts.breasts == sum(by_hand.values()) == len(man)
+    assert counts.patients == len(set(man["patient_id"])) and counts.breasts == 2 * counts.patients
+    with pytest.raises(BreastlabInputError, match=r"lacks the column\(s\) \['label'\]"):
+        breast_counts(man.drop(columns="label"))
 
 
 def test_contact_sheet(store, tmp_path):

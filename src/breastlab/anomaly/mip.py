@@ -4,9 +4,11 @@ data layer), re-exported here where the anomaly study and its command use them."
 from __future__ import annotations
 
 from breastlab.data.mip import (
+    BreastCounts,
     BreastImage,
     ExamMips,
     MipSettings,
+    breast_counts,
     breast_labels,
     breast_mips,
     build_mip_store,
@@ -18,6 +20,6 @@ from breastlab.data.mip import (
 )
 
 __all__ = [
-    "BreastImage", "ExamMips", "MipSettings", "breast_labels", "breast_mips", "build_mip_store", "contact_sheet",
-    "exam_mips", "find_midline", "subtraction_mips", "subtraction_volume",
+    "BreastCounts", "BreastImage", "ExamMips", "MipSettings", "breast_counts", "breast_labels", "breast_mips",
+    "build_mip_store", "contact_sheet", "exam_mips", "find_midline", "subtraction_mips", "subtraction_volume",
 ]  # fmt: skip

@@ -69,7 +69,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
     from breastlab._table import format_table
-    from breastlab.anomaly.mip import MipSettings, build_mip_store, contact_sheet
+    from breastlab.anomaly.mip import MipSettings, breast_counts, build_mip_store, contact_sheet
 
     settings = MipSettings(
         size=args.size,
@@ -79,9 +79,8 @@ def _cmd_anomaly_mip(args: argparse.Namespace) -> int:
         bilateral=args.bilateral,
     )
     store, problems = build_mip_store(args.source, args.out, settings, workers=args.workers)
-    man = store.manifest
-    counts = man.groupby(["side", "label"]).size().rename("breasts").reset_index()
-    print(format_table(counts, f"{args.out}: {len(man)} breasts of {man['patient_id'].nunique()} patients"))
+    counts = breast_counts(store.manifest)
+    print(format_table(counts.table, f"{args.out}: {counts.breasts} breasts of {counts.patients} patients"))
     for p in problems.problems:
         print(f"{p.stage}: {p.item}: {p.message}")
     if args.sheet:

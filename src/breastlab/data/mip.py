@@ -766,6 +766,25 @@ def _attach_clinical(
     return kept
 
 
+# ============================================================================ store summary
+@dataclasses.dataclass(frozen=True)
+class BreastCounts:
+    """How many breasts a MIP store holds, per side and label (0 normal, 1 abnormal)."""
+
+    table: pd.DataFrame  # columns side, label, breasts
+    breasts: int
+    patients: int
+
+
+def breast_counts(manifest: pd.DataFrame) -> BreastCounts:
+    """Breasts per (side, label) of a MIP store's manifest, with the totals of breasts and patients."""
+    missing = [c for c in ("side", "label", "patient_id") if c not in manifest.columns]
+    if missing:
+        raise BreastlabInputError(f"the MIP manifest lacks the column(s) {missing}; need side, label and patient_id")
+    table = manifest.groupby(["side", "label"]).size().rename("breasts").reset_index()
+    return BreastCounts(table, len(manifest), int(manifest["patient_id"].nunique()))
+
+
 # ============================================================================ contact sheet
 def contact_sheet(
     store: ArrayStore | str | os.PathLike, path: str | os.PathLike, n_per_class: int = 4, seed: int = 0
