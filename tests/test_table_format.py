@@ -131,3 +131,20 @@ def test_emit_prints_a_fitting_table_and_writes_every_column(tmp_path, capsys):
     assert max(len(line) for line in printed.splitlines()) <= 120 and "0.8589" in printed
     assert f"note; full table: {tmp_path / 't.csv'}" in " ".join(printed.split())  # the note may wrap
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), df)
+
+
+def test_emit_prints_one_wide_row_as_field_value_lines(capsys):
+    from breastlab._table import emit
+
+    row = pd.DataFrame(
+        [{f"metric_{i:02d}": 0.5 + i / 100 for i in range(20)} | {"cases": 20130.0, "x": 1 / 3, "m": "erm"}]
+    )
+    assert len(format_table(row).splitlines()[0]) > 120
+    emit(row, "run")
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120 and lines[2].split() == ["field", "value"]
+    assert lines[3].split() == ["metric_00", "0.5"] and [line.split() for line in lines[-3:]] == [
+        ["cases", "20130"],
+        ["x", "0.3333"],
+        ["m", "erm"],
+    ]  # numbers in the table's format, though the column mixes text and numbers

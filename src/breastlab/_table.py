@@ -186,10 +186,15 @@ def emit(
     """Print ``df`` (or ``shown``, its screen version) and write ``df`` as CSV and/or JSON (records, plus ``extra``).
 
     The printed table fits :data:`SCREEN_WIDTH` columns: its first ``keep`` columns always show, the
-    columns that do not fit are named on screen and kept in the files (see :func:`format_table`).
+    columns that do not fit are named on screen and kept in the files (see :func:`format_table`);
+    a single row too wide for the screen prints as ``field`` / ``value`` lines instead.
     """
+    screen = df if shown is None else shown
+    if len(screen) == 1 and _width(_render(screen, "{:.4g}")) > SCREEN_WIDTH:  # one wide row reads as field/value
+        cells = screen.astype(object).map(lambda v: format_number(v) if isinstance(v, float) else v)
+        screen = cells.T.reset_index().set_axis(["field", "value"], axis=1)
     full_table = csv_path or json_path
-    print(format_table(df if shown is None else shown, title, max_width=SCREEN_WIDTH, keep=keep, full_table=full_table))
+    print(format_table(screen, title, max_width=SCREEN_WIDTH, keep=keep, full_table=full_table))
     if csv_path:
         write_table(df, Path(csv_path))
     if json_path:
