@@ -95,3 +95,56 @@ def test_evaluate_reader_study_and_mrmc_printers_use_the_same_format():
     assert _fmt_est_ci(0.8, 0.7, 0.9, 1, 100) == "80.0 (70.0–90.0)"
     for cell in (_cell(0.1, -0.2, 0.3), _fmt_ci(-0.1, -0.2, 0.3)):
         assert CI.match(cell) and " to " in cell
+
+
+def test_wide_tables_show_the_columns_that_fit_and_name_the_rest():
+    from breastlab._table import fit_columns
+
+    df = pd.DataFrame(
+        {"column": ["field_strength_t", "age"], "group": ["1.5", "<=52"], "reason": ["x" * 150, "feasible"],
+         "patients": [20130.0, 7.0], "headroom": [1.25, 0.5]}
+    )  # fmt: skip
+    assert len(format_table(df).splitlines()[0]) > 120  # too wide as it is
+    text = format_table(df, "scan", max_width=120, keep=2, full_table="out/scan.csv")
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    header = lines[2].split()
+    assert header == ["column", "group", "patients", "headroom"]  # the narrow columns after the wide one stay
+    assert "20130" in text and "1.25" in text  # numbers as before
+    assert lines[-1] == "left out to fit 120 characters: reason; full table: out/scan.csv"
+    assert "pass --out DIR" in format_table(df, max_width=120)
+    narrow = df.drop(columns="reason")
+    assert format_table(narrow, max_width=120) == format_table(narrow)  # a table that fits is unchanged
+    # identifying columns that are too wide on their own are cut, never dropped; numbers are never cut
+    shown, left_out = fit_columns(df.assign(column=["y" * 200, "age"]), 60, keep=2)
+    assert list(shown.columns)[:2] == ["column", "group"] and "reason" in left_out
+    assert shown["column"].iloc[0].endswith("\u2026") and shown["column"].iloc[1] == "age"
+    assert max(len(line) for line in format_table(shown).splitlines()) <= 60
+
+
+def test_emit_prints_a_fitting_table_and_writes_every_column(tmp_path, capsys):
+    from breastlab._table import emit
+
+    df = pd.DataFrame({"id": ["a", "b"], "note": ["n" * 130, "m"], "value": [0.8589, 3.0]})
+    emit(df, "t", csv_path=tmp_path / "t.csv")
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 120 and "0.8589" in printed
+    assert f"note; full table: {tmp_path / 't.csv'}" in " ".join(printed.split())  # the note may wrap
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), df)
+
+
+def test_emit_prints_one_wide_row_as_field_value_lines(capsys):
+    from breastlab._table import emit
+
+    row = pd.DataFrame(
+        [{f"metric_{i:02d}": 0.5 + i / 100 for i in range(20)} | {"cases": 20130.0, "x": 1 / 3, "m": "erm"}]
+    )
+    assert len(format_table(row).splitlines()[0]) > 120
+    emit(row, "run")
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120 and lines[2].split() == ["field", "value"]
+    assert lines[3].split() == ["metric_00", "0.5"] and [line.split() for line in lines[-3:]] == [
+        ["cases", "20130"],
+        ["x", "0.3333"],
+        ["m", "erm"],
+    ]  # numbers in the table's format, though the column mixes text and numbers

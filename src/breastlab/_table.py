@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 from breastlab._io import write_json, write_table
 
 EN_DASH = "\u2013"
+SCREEN_WIDTH = 120  # widest table printed on the terminal; wider ones keep their full width in the files
 
 
 def fixed(value: float, digits: int, signed: bool = False) -> str:
@@ -94,12 +96,81 @@ def with_ci_columns(df: pd.DataFrame, conf_level: float = 0.95, digits: int = 3)
     return out
 
 
-def format_table(df: pd.DataFrame, title: str | None = None, floatfmt: str = "{:.4g}") -> str:
-    """Render ``df`` as an aligned plain-text table (numbers by :func:`format_number`)."""
-    text = df.to_string(index=False, float_format=lambda v: format_number(v, floatfmt), na_rep="-")
+def _render(df: pd.DataFrame, floatfmt: str) -> str:
+    return df.to_string(index=False, float_format=lambda v: format_number(v, floatfmt), na_rep="-")
+
+
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _shorten(cells: pd.Series, length: int) -> pd.Series:
+    """Text cells cut to ``length`` characters, the cut marked by an ellipsis."""
+    return cells.map(lambda v: v if not isinstance(v, str) or len(v) <= length else v[: length - 1] + "\u2026")
+
+
+def fit_columns(
+    df: pd.DataFrame, max_width: int = SCREEN_WIDTH, keep: int = 1, floatfmt: str = "{:.4g}"
+) -> tuple[pd.DataFrame, list[str]]:
+    """The columns of ``df`` that fit ``max_width`` characters when rendered, and those left out.
+
+    The first ``keep`` columns (the ones naming a row) always stay; every later column is taken, left
+    to right, when the table with it still fits, so one wide column does not hide the narrow ones
+    after it. The first columns take at most half the width: their longest text cells are cut to one
+    common length (ending in ``…``) so the columns after them can show; numbers are never cut.
+    """
+    if _width(_render(df, floatfmt)) <= max_width:
+        return df, []
+    ids = _cut_to_width(df.iloc[:, : max(keep, 1)], max_width // 2, floatfmt)
+    shown = pd.concat([ids, df.iloc[:, ids.shape[1] :]], axis=1)
+    cols = list(ids.columns)
+    for col in df.columns[len(cols) :]:
+        if _width(_render(shown[[*cols, col]], floatfmt)) <= max_width:
+            cols.append(col)
+    return _cut_to_width(shown[cols], max_width, floatfmt), [c for c in df.columns if c not in cols]
+
+
+def _cut_to_width(df: pd.DataFrame, width: int, floatfmt: str) -> pd.DataFrame:
+    """``df`` with its longest text cells cut to one common length (never under 8) so it renders within ``width``."""
+    lengths = [len(v) for col in df.columns for v in df[col] if isinstance(v, str)]
+    out = df
+    for length in range(max(lengths, default=0), 7, -1):
+        if _width(_render(out, floatfmt)) <= width:
+            break
+        out = df.apply(lambda cells, n=length: _shorten(cells, n))
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def format_table(
+    df: pd.DataFrame,
+    title: str | None = None,
+    floatfmt: str = "{:.4g}",
+    *,
+    max_width: int | None = None,
+    keep: int = 1,
+    full_table: str | os.PathLike | None = None,
+) -> str:
+    """Render ``df`` as an aligned plain-text table (numbers by :func:`format_number`).
+
+    With ``max_width``, a wider table shows the columns :func:`fit_columns` keeps and one closing
+    line naming the ones left out and where the full table is (``full_table``, or how to get it).
+    """
+    left_out: list[str] = []
+    if max_width:
+        df, left_out = fit_columns(df, max_width, keep, floatfmt)
+    text = _render(df, floatfmt)
+    if left_out:
+        where = f"full table: {full_table}" if full_table else "pass --out DIR to write the full table"
+        note = f"left out to fit {max_width} characters: {', '.join(left_out)}; {where}"
+        text += "\n" + "\n".join(_wrap(note, max_width))
     if title:
-        rule = "=" * max(len(title), min(100, max(len(line) for line in text.splitlines() or [""])))
-        return f"{title}\n{rule}\n{text}"
+        heading = "\n".join(_wrap(title, max_width)) if max_width else title
+        rule = "=" * max(_width(heading), min(100, _width(text)))
+        return f"{heading}\n{rule}\n{text}"
     return text
 
 
@@ -110,9 +181,20 @@ def emit(
     json_path: str | os.PathLike | None = None,
     extra: dict[str, Any] | None = None,
     shown: pd.DataFrame | None = None,
+    keep: int = 1,
 ) -> None:
-    """Print ``df`` (or ``shown``, its screen version) and write ``df`` as CSV and/or JSON (records, plus ``extra``)."""
-    print(format_table(df if shown is None else shown, title))
+    """Print ``df`` (or ``shown``, its screen version) and write ``df`` as CSV and/or JSON (records, plus ``extra``).
+
+    The printed table fits :data:`SCREEN_WIDTH` columns: its first ``keep`` columns always show, the
+    columns that do not fit are named on screen and kept in the files (see :func:`format_table`);
+    a single row too wide for the screen prints as ``field`` / ``value`` lines instead.
+    """
+    screen = df if shown is None else shown
+    if len(screen) == 1 and _width(_render(screen, "{:.4g}")) > SCREEN_WIDTH:  # one wide row reads as field/value
+        cells = screen.astype(object).map(lambda v: format_number(v) if isinstance(v, float) else v)
+        screen = cells.T.reset_index().set_axis(["field", "value"], axis=1)
+    full_table = csv_path or json_path
+    print(format_table(screen, title, max_width=SCREEN_WIDTH, keep=keep, full_table=full_table))
     if csv_path:
         write_table(df, Path(csv_path))
     if json_path:

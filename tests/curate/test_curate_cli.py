@@ -165,3 +165,28 @@ def test_cli_errors_are_clear(slices, tmp_path, capsys):
     capsys.readouterr()
     assert main(["curate", "check", str(d)]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_cli_scan_prints_within_120_columns_and_writes_every_column(slices, tmp_path, capsys):
+    from breastlab._table import format_table
+    from breastlab.curate import scan_features, scan_table
+
+    store = _store(slices, tmp_path / "store")
+    args = ["curate", "scan", "--store", store, "--sizes", "40/20", "80/20", "--test", "30"]
+    assert main([*args, "--out", str(tmp_path / "scan")]) == 0
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 120
+    expected = scan_features(slices, sizes=["40/20", "80/20"], n_test=30)
+    assert len(format_table(scan_table(expected)).splitlines()[0]) > 120  # the unfitted table is wider
+    written = pd.read_csv(tmp_path / "scan" / "feature_scan.csv", keep_default_na=False, na_values=[""])
+    assert list(written.columns) == list(expected.columns) and len(written) == len(expected)
+    assert (written["reason"] == expected["reason"]).all()
+    flat = " ".join(printed.split())
+    assert "left out to fit 120 characters:" in flat and "reason" in flat
+    assert f"full table: {tmp_path / 'scan' / 'feature_scan.csv'}" in flat
+    # the identifying columns and the feasibility of every shown row are on screen
+    header = next(line for line in printed.splitlines() if line.lstrip().startswith("column ")).split()
+    assert header[:3] == ["column", "group_a", "group_b"] and "feasible_40_20" in header
+    # without --out nothing is written and the screen says how to get the full table
+    assert main(args) == 0
+    assert "pass --out DIR" in " ".join(capsys.readouterr().out.split())

@@ -72,7 +72,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0, help="seed of the patient draw")
     q.add_argument("--columns", nargs="+", help="scan only these columns")
     q.add_argument("--top", type=int, default=40, help="rows printed (all go to the CSV)")
-    q.add_argument("--out", default="feature_scan.csv", help="CSV of every partition (feature_scan.csv)")
+    q.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write every partition with every column as DIR/feature_scan.csv (a path ending in .csv: that file)",
+    )
     q.set_defaults(func=_cmd_curate_scan)
 
     q = cs.add_parser("check", help="verify split directories (ours or the imported SpurBreast release)")
@@ -151,10 +155,12 @@ def _cmd_curate_scan(args: argparse.Namespace) -> int:
     scan = scan_features(
         _curate_cohort(args), sizes=args.sizes, n_test=args.test, rho=args.rho, seed=args.seed, columns=args.columns
     )
-    from breastlab._io import write_table
-
-    write_table(scan, args.out)
-    emit(scan_table(scan, args.top), f"feature scan, sorted by feasibility (all {len(scan)} rows in {args.out})")
+    csv = None
+    if args.out:
+        csv = args.out if args.out.endswith(".csv") else os.path.join(args.out, "feature_scan.csv")
+    shown = scan_table(scan, args.top)
+    title = f"feature scan: {len(shown)} of {len(scan)} partitions, most feasible first"
+    emit(scan, title + (f" (all in {csv})" if csv else ""), csv_path=csv, shown=shown, keep=3)
     return 0
 
 

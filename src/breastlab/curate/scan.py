@@ -220,21 +220,22 @@ def _unsplittable(col: str, why: str, sizes: list[tuple[int, int]], missing: flo
 
 
 def scan_table(scan: pd.DataFrame, top: int | None = 40) -> pd.DataFrame:
-    """Readable columns of a scan, for the terminal."""
+    """Readable columns of a scan, for the terminal: the partition, its feasibility, then the counts
+    behind it (a narrow screen shows the first ones; see :func:`breastlab._table.fit_columns`)."""
     feas = [c for c in scan.columns if c.startswith("feasible_")]
     cols = [
         "column",
         "group_a",
         "group_b",
-        "patients_a",
-        "patients_b",
-        "eligible_a",
-        "eligible_b",
-        "tumour_slices_a",
-        "nontumour_slices_b",
-        "missing_share",
         *feas,
         "headroom",
+        "eligible_a",
+        "eligible_b",
+        "patients_a",
+        "patients_b",
+        "missing_share",
+        "tumour_slices_a",
+        "nontumour_slices_b",
         "reason",
     ]
     out = scan[[c for c in cols if c in scan.columns]]
