@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_fit_save_load_and_pair(paired_store, tmp_path):
     # truth of the pairs: same lesion iff both detections hit the true boxes of one breast's finding
     hits = pairs[pairs["same_lesion"] == 1]
     assert len(hits) == len(paired_store.findings) // 2
-    path = save_pair_model(model, tmp_path / "pairs.pkl")
+    path = save_pair_model(model, tmp_path / "pairs.json")
     loaded = load_pair_model(path)
     X = pairs[list(PAIR_FEATURES)].to_numpy(float)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
@@ -55,21 +56,41 @@ def test_fit_save_load_and_pair(paired_store, tmp_path):
 
 def test_load_refuses_other_files(tmp_path):
     with pytest.raises(BreastlabInputError, match="fit-pairs"):
-        load_pair_model(tmp_path / "missing.pkl")
-    (tmp_path / "other.pkl").write_bytes(pickle.dumps({"model": 1}))
+        load_pair_model(tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text(json.dumps({"model": 1}))
     with pytest.raises(BreastlabInputError, match="not a pair model"):
-        load_pair_model(tmp_path / "other.pkl")
-    (tmp_path / "old.pkl").write_bytes(pickle.dumps({"kind": "breastlab pair model", "features": ["a"], "model": 1}))
+        load_pair_model(tmp_path / "other.json")
+    old = {"kind": "breastlab pair model", "version": 2, "features": ["a"], "seed": 0, "pairs": [], "same_lesion": []}
+    (tmp_path / "old.json").write_text(json.dumps(old))
     with pytest.raises(BreastlabInputError, match="fit it again"):
-        load_pair_model(tmp_path / "old.pkl")
-    (tmp_path / "junk.pkl").write_bytes(b"junk")
+        load_pair_model(tmp_path / "old.json")
+    (tmp_path / "junk.json").write_bytes(b"junk")
     with pytest.raises(BreastlabInputError, match="not a pair model"):
-        load_pair_model(tmp_path / "junk.pkl")
+        load_pair_model(tmp_path / "junk.json")
+
+
+class _Planted:
+    """Unpickling this object would create a file: a pair model file must never be unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_pair_model_is_never_executed(tmp_path):
+    marker = tmp_path / "executed"
+    blob = {"kind": "breastlab pair model", "features": list(PAIR_FEATURES), "model": _Planted(str(marker))}
+    (tmp_path / "pairs.pkl").write_bytes(pickle.dumps(blob))
+    with pytest.raises(BreastlabInputError, match="not a pair model"):
+        load_pair_model(tmp_path / "pairs.pkl")
+    assert not marker.exists()
 
 
 def test_cli_fit_pairs(paired_store, tmp_path, capsys):
     _detections(paired_store).to_csv(tmp_path / "det.csv", index=False)
-    out = tmp_path / "pm.pkl"
+    out = tmp_path / "pm.json"
     assert (
         main(["mammo", "detect", "fit-pairs", str(paired_store.path), str(tmp_path / "det.csv"), "--out", str(out)])
         == 0

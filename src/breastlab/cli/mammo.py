@@ -221,7 +221,9 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     f = d.add_parser("fit-pairs", help="fit the gradient-boosted CC-MLO pair model on detections with known truth")
     f.add_argument("store", help="mammography store holding the images and their true findings")
     f.add_argument("detections", help="detections.csv of images the detector did not train on (e.g. out-of-fold)")
-    f.add_argument("--out", required=True, help="model file to write (pickle)")
+    f.add_argument(
+        "--out", required=True, help="model file to write (JSON: the training pairs and seed; refitted when read)"
+    )
     f.add_argument("--split", default="all", help="manifest split whose images are used")
     f.add_argument("--min-score", type=float, default=0.1, help="detections below this score are left out")
     f.add_argument("--seed", type=int, default=0, help="seed of the gradient-boosted model")

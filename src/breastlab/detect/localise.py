@@ -79,6 +79,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -343,7 +344,20 @@ def heuristic_pair_score(
     return cls * np.exp(-0.5 * geometry / sigma**2) * np.clip(1.0 - f[..., 2], 0.0, 1.0) * confidence
 
 
-def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0):
+@dataclasses.dataclass(frozen=True)
+class PairModel:
+    """A fitted CC-MLO pair scorer and what it was fitted on (training pairs and seed)."""
+
+    features: np.ndarray  # (n, 7) pair features, :data:`PAIR_FEATURES` order
+    same_lesion: np.ndarray  # (n,) 0/1 labels
+    seed: int
+    trees: Any  # the fitted HistGradientBoostingClassifier
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.trees.predict_proba(X)
+
+
+def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0) -> PairModel:
     """Gradient-boosted pair scorer from labelled pairs (features (n, 7) of :func:`pair_features`, labels 0/1).
 
     scikit-learn's ``HistGradientBoostingClassifier``: 50 trees of at most 4 leaves (at
@@ -359,6 +373,10 @@ def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0)
     radial and chest-wall cues added (and the marks' containment suppression), 4-fold
     cross-validation on the current phantom paired 169 of 173 lesions (nipple distance
     alone: 164).
+
+    The result keeps its training pairs and seed (:class:`PairModel`), so that
+    :func:`save_pair_model` can write it as plain JSON and :func:`load_pair_model` refit the
+    same trees: nothing executable is stored.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -371,7 +389,7 @@ def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0)
         )
     if len(np.unique(y)) < 2:
         raise BreastlabInputError("fit_pair_model: training pairs need both same-lesion (1) and different (0) pairs")
-    return HistGradientBoostingClassifier(
+    trees = HistGradientBoostingClassifier(
         max_iter=50,
         max_leaf_nodes=4,
         min_samples_leaf=10,
@@ -379,6 +397,7 @@ def fit_pair_model(features: np.ndarray, same_lesion: np.ndarray, seed: int = 0)
         monotonic_cst=list(PAIR_MONOTONE),
         random_state=seed,
     ).fit(X, y)
+    return PairModel(features=X, same_lesion=y, seed=int(seed), trees=trees)
 
 
 def _breast_key(marks: pd.DataFrame) -> pd.Series:
@@ -552,38 +571,57 @@ def match_views(cc: pd.DataFrame, mlo: pd.DataFrame, *, threshold: float | None 
     return pd.DataFrame(rows, columns=["cc_index", "mlo_index", "pair_score"])
 
 
-def save_pair_model(model, path) -> Path:
-    """Write a fitted pair model (pickle, with the feature names and scikit-learn version it was fitted with)."""
-    import pickle
+PAIR_MODEL_KIND = "breastlab pair model"
+PAIR_MODEL_VERSION = 2  # version 1 was a pickle, never read
 
+
+def save_pair_model(model: PairModel, path) -> Path:
+    """Write a fitted pair model as JSON: its training pairs, labels and seed (no pickle).
+
+    :func:`load_pair_model` refits the trees from them, which gives the same trees with
+    the same scikit-learn release (pinned in requirements.lock).
+    """
     import sklearn
 
-    from breastlab._io import write_bytes
+    from breastlab._io import write_json
 
     blob = {
-        "kind": "breastlab pair model",
+        "kind": PAIR_MODEL_KIND,
+        "version": PAIR_MODEL_VERSION,
         "features": list(PAIR_FEATURES),
         "sklearn": sklearn.__version__,
-        "model": model,
+        "seed": model.seed,
+        "pairs": np.asarray(model.features, float).tolist(),
+        "same_lesion": np.asarray(model.same_lesion, int).tolist(),
     }
-    return write_bytes(pickle.dumps(blob), path)
+    return write_json(blob, path)
 
 
-def load_pair_model(path):
-    """A pair model written by :func:`save_pair_model` (a pickle: load only files you made yourself)."""
-    import pickle
+def load_pair_model(path) -> PairModel:
+    """A pair model written by :func:`save_pair_model`, refitted from its stored pairs (plain JSON, nothing run)."""
+    import json
 
     path = Path(path)
     if not path.is_file():
         raise BreastlabInputError(f"{path}: no such pair model; fit one with `breastlab mammo detect fit-pairs`")
     try:
-        blob = pickle.loads(path.read_bytes())
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not our file
-        raise BreastlabInputError(f"{path}: not a pair model written by breastlab ({exc})") from exc
-    if not isinstance(blob, dict) or blob.get("kind") != "breastlab pair model":
-        raise BreastlabInputError(f"{path}: not a pair model written by breastlab (save_pair_model)")
-    if blob["features"] != list(PAIR_FEATURES):
+        blob = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BreastlabInputError(
-            f"{path}: fitted on features {blob['features']}; this version uses {list(PAIR_FEATURES)}; fit it again"
+            f"{path}: not a pair model written by breastlab (JSON from save_pair_model; older pickled models "
+            f"are not read: fit it again with `breastlab mammo detect fit-pairs`): {exc}"
+        ) from exc
+    if not isinstance(blob, dict) or blob.get("kind") != PAIR_MODEL_KIND:
+        raise BreastlabInputError(f"{path}: not a pair model written by breastlab (save_pair_model)")
+    if blob.get("features") != list(PAIR_FEATURES) or blob.get("version") != PAIR_MODEL_VERSION:
+        raise BreastlabInputError(
+            f"{path}: fitted on features {blob.get('features')} (format version {blob.get('version')}); this version "
+            f"uses {list(PAIR_FEATURES)} (version {PAIR_MODEL_VERSION}); fit it again"
         )
-    return blob["model"]
+    try:
+        pairs = np.asarray(blob["pairs"], float).reshape(-1, len(PAIR_FEATURES))
+        labels = np.asarray(blob["same_lesion"], int)
+        seed = int(blob["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BreastlabInputError(f"{path}: pair model lacks valid 'pairs', 'same_lesion' or 'seed' ({exc})") from exc
+    return fit_pair_model(pairs, labels, seed=seed)
