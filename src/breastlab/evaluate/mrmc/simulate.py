@@ -205,9 +205,7 @@ def simulate_rejection(
     auc = true_auc(p)
     true_diff = float(auc[0] - auc[1])
     rng = np.random.default_rng(seed)
-    rejected = covered = 0
-    diffs: list[np.ndarray] = []
-    dfs: list[np.ndarray] = []
+    results = []
     sizes = [min(chunk, n_studies - k) for k in range(0, n_studies, chunk)]
     if progress:
         from breastlab.progress import progress as progress_bar
@@ -215,18 +213,22 @@ def simulate_rejection(
         sizes = progress_bar(sizes, desc="Roe-Metz studies", unit="chunk")
     for size in sizes:
         x, truth = roe_metz(n_readers, n_positive, n_negative, p, n_studies=size, seed=rng)
-        res = or_hillis_batch(x, truth, cov=cov, alpha=alpha)
-        rejected += int(np.sum(res["p_value"] < alpha))
-        covered += int(np.sum((res["diff_lower"][:, 0] <= true_diff) & (true_diff <= res["diff_upper"][:, 0])))
-        diffs.append(res["diff_estimate"][:, 0])
-        dfs.append(res["df2"])
+        results.append(or_hillis_batch(x, truth, cov=cov, alpha=alpha))
+    return _summarise(results, n_studies, true_diff, alpha)
+
+
+def _summarise(results: list[dict], n_studies: int, true_diff: float, alpha: float) -> SimulationSummary:
+    """Rejection rate, CI coverage of the true difference, mean difference and median df over chunks of studies."""
+    p_value = np.concatenate([r["p_value"] for r in results])
+    lower = np.concatenate([r["diff_lower"][:, 0] for r in results])
+    upper = np.concatenate([r["diff_upper"][:, 0] for r in results])
     return SimulationSummary(
         n_studies=n_studies,
-        rejection_rate=rejected / n_studies,
-        coverage=covered / n_studies,
+        rejection_rate=int(np.sum(p_value < alpha)) / n_studies,
+        coverage=int(np.sum((lower <= true_diff) & (true_diff <= upper))) / n_studies,
         true_difference=true_diff,
-        mean_difference=float(np.mean(np.concatenate(diffs))),
-        median_df2=float(np.nanmedian(np.concatenate(dfs))),
+        mean_difference=float(np.mean(np.concatenate([r["diff_estimate"][:, 0] for r in results]))),
+        median_df2=float(np.nanmedian(np.concatenate([r["df2"] for r in results]))),
     )
 
 
@@ -271,8 +273,7 @@ def split_plot_rejection(
     r = n_groups * rg
     groups = np.repeat(np.arange(n_groups), rg)
     rng = np.random.default_rng(seed)
-    rejected = covered = 0
-    diffs, dfs = [], []
+    results = []
     for size in (min(chunk, n_studies - k) for k in range(0, n_studies, chunk)):
         theta = np.empty((size, t, r))
         c = np.zeros((size, t * r, t * r))
@@ -283,19 +284,8 @@ def split_plot_rejection(
             theta[:, :, rdr] = th.reshape(size, t, rg)
             idx = (np.arange(t)[:, None] * r + rdr[None, :]).ravel()
             c[:, idx[:, None], idx[None, :]] = cv
-        res = _or.random_readers(_or.or_moments(theta, c, groups), alpha)
-        rejected += int(np.sum(res["p_value"] < alpha))
-        covered += int(np.sum((res["diff_lower"][:, 0] <= true_diff) & (true_diff <= res["diff_upper"][:, 0])))
-        diffs.append(res["diff_estimate"][:, 0])
-        dfs.append(res["df2"])
-    return SimulationSummary(
-        n_studies=n_studies,
-        rejection_rate=rejected / n_studies,
-        coverage=covered / n_studies,
-        true_difference=true_diff,
-        mean_difference=float(np.mean(np.concatenate(diffs))),
-        median_df2=float(np.nanmedian(np.concatenate(dfs))),
-    )
+        results.append(_or.random_readers(_or.or_moments(theta, c, groups), alpha))
+    return _summarise(results, n_studies, true_diff, alpha)
 
 
 def pilot_and_rejection(

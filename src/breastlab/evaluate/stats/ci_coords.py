@@ -69,6 +69,15 @@ def _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, 
     return levels, point, reps
 
 
+def _ci_at_levels(y_true, y_score, levels, given, conf_level, n_boot, stratified, seed, direction) -> pd.DataFrame:
+    """Bootstrap CI of the other coordinate at each level of ``given`` (the body of ``ci_se`` and ``ci_sp``)."""
+    conf_level = check_conf_level(conf_level)
+    lv, point, reps = _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, direction)
+    lo, med, hi = _quantiles(reps, conf_level)
+    other = "sensitivity" if given == "specificity" else "specificity"
+    return pd.DataFrame({given: lv, other: point, "lower": lo, "median": med, "upper": hi, "n_boot": reps.shape[0]})
+
+
 def ci_se(
     y_true,
     y_score,
@@ -80,14 +89,7 @@ def ci_se(
     direction="<",
 ) -> pd.DataFrame:
     """Bootstrap CI of the sensitivity at each given specificity (pROC ``ci.se``)."""
-    conf_level = check_conf_level(conf_level)
-    lv, point, reps = _curve_replicates(
-        y_true, y_score, specificities, "specificity", n_boot, stratified, seed, direction
-    )
-    lo, med, hi = _quantiles(reps, conf_level)
-    return pd.DataFrame(
-        {"specificity": lv, "sensitivity": point, "lower": lo, "median": med, "upper": hi, "n_boot": reps.shape[0]}
-    )
+    return _ci_at_levels(y_true, y_score, specificities, "specificity", conf_level, n_boot, stratified, seed, direction)
 
 
 def ci_sp(
@@ -101,14 +103,7 @@ def ci_sp(
     direction="<",
 ) -> pd.DataFrame:
     """Bootstrap CI of the specificity at each given sensitivity (pROC ``ci.sp``)."""
-    conf_level = check_conf_level(conf_level)
-    lv, point, reps = _curve_replicates(
-        y_true, y_score, sensitivities, "sensitivity", n_boot, stratified, seed, direction
-    )
-    lo, med, hi = _quantiles(reps, conf_level)
-    return pd.DataFrame(
-        {"sensitivity": lv, "specificity": point, "lower": lo, "median": med, "upper": hi, "n_boot": reps.shape[0]}
-    )
+    return _ci_at_levels(y_true, y_score, sensitivities, "sensitivity", conf_level, n_boot, stratified, seed, direction)
 
 
 def _threshold_replicates(y_true, y_score, thresholds, n_boot, stratified, seed, direction):

@@ -1,28 +1,12 @@
 """Partial area under the ROC curve, raw and with McClish's standardisation (pROC's ``partial.auc``).
 
 McClish DK. Analyzing a portion of the ROC curve. Medical Decision Making 1989;9:190-195.
-Robin X, et al. pROC. BMC Bioinformatics 2011;12:77 (``auc(roc, partial.auc=, partial.auc.focus=,
-partial.auc.correct=)``).
+Robin X, et al. pROC. BMC Bioinformatics 2011;12:77.
 
-With the ROC points ordered by increasing specificity, ``focus="specificity"``
-integrates sensitivity over specificity in ``[low, high]``; ``focus="sensitivity"``
-integrates specificity over sensitivity in ``[low, high]``. The curve is the
-polygon through the points (trapezoids), cut at ``low`` and ``high`` by linear
-interpolation between the neighbouring points, as pROC does:
-
-    pAUC = integral_{low}^{high} y(x) dx        (x, y) = (sp, se) or (se, sp)
-
-McClish's standardisation maps the area of the diagonal (``min``) to 0.5 and a
-perfect curve (``max``) to 1:
-
-    min = (high - low) (2 - low - high) / 2,   max = high - low,
-    pAUC_c = (1 + (pAUC - min) / (max - min)) / 2
-
-As in pROC, the standardisation is undefined for a curve below the diagonal
-over the range (``pAUC < min``): the result is NaN with a
-:class:`PartialAucWarning` (pROC: ``NA`` with a warning). Bootstrap replicates
-use the formula without that check, as pROC's bootstrap does
-(``allow.invalid.partial.auc.correct = TRUE``).
+:func:`partial_auc` validates its input and integrates the empirical curve; the
+formulas (the cut polygon, McClish's min/max standardisation, NaN with
+:class:`PartialAucWarning` where pROC gives NA) are written out once, in
+:mod:`breastlab.evaluate._partial`, whose functions this module re-exports.
 """
 
 from __future__ import annotations
