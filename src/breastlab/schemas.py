@@ -22,9 +22,10 @@ Four layouts travel between the steps of a study (the array store has its own,
 that made it), metrics.csv, groups.csv, shortcut.csv.
 
 ``SECTION`` -- a report-section folder (``anomaly evaluate``, ``mammo classify``, ``mammo detect
-evaluate``): the section's own files and, written last, a marker JSON (``ANOMALY_SECTION``,
-``CLASSIFY_SECTION``, ``DETECTION_SECTION``) with ``kind``, ``version``, ``breastlab`` and ``files``
-(the role -> file name of every file the section is rebuilt from).
+evaluate``, ``stats reader-study``): the section's own files and, written last, a marker JSON
+(``ANOMALY_SECTION``, ``CLASSIFY_SECTION``, ``DETECTION_SECTION``, ``READER_STUDY_SECTION``) with
+``kind``, ``version``, ``breastlab`` and ``files`` (the role -> file name of every file the section
+is rebuilt from).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ SECTION = SectionLayout()
 ANOMALY_SECTION = "anomaly_section.json"
 CLASSIFY_SECTION = "classify_section.json"
 DETECTION_SECTION = "detection_section.json"
+READER_STUDY_SECTION = "reader_study_section.json"
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -161,6 +163,7 @@ __all__ = [
     "ANOMALY_SECTION",
     "CLASSIFY_SECTION",
     "DETECTION_SECTION",
+    "READER_STUDY_SECTION",
     "EVALUATION",
     "RUN",
     "SECTION",

@@ -132,6 +132,19 @@ def report(fake_sweep, model_loader, tmp_path_factory) -> Path:
     return write_report(fake_sweep, out, n_boot=100, seed=0, model_loader=model_loader, per_kind=4)
 
 
+@pytest.fixture(scope="session")
+def report_with_reader_study(fake_sweep, model_loader, tmp_path_factory) -> Path:
+    """The shortcut runs and a reader study (its tables and MRMC analysis) on one page."""
+    from breastlab.evaluate.stats import reader_study, simulate_reader_study
+
+    root = tmp_path_factory.mktemp("report_rs")
+    study = reader_study(simulate_reader_study(n_cases=80, readers_per_group=3, seed=2, ai_skill=2.2))
+    folder = study.write(root / "reader_study", heading="AI-assisted reader study", description="simulated readers")
+    return write_report(
+        [fake_sweep, folder], root / "report.html", n_boot=100, seed=0, model_loader=model_loader, per_kind=4
+    )
+
+
 # --------------------------------------------------------------------------- layout in headless Chromium
 # A copy of the page gets a script that, once loaded, measures every text line box (through DOM
 # ranges) and image box, and every table against its container and the viewport, and writes the

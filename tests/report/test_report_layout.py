@@ -22,6 +22,16 @@ def test_report_layout(report, chromium, layout, tmp_path, screen):
     assert found["page_width"] <= found["viewport"]  # nothing pushes the page sideways
 
 
+@pytest.mark.parametrize("screen", WIDTHS)
+def test_report_with_reader_study_layout(report_with_reader_study, chromium, layout, tmp_path, screen):
+    width = WIDTHS[screen]
+    found = layout(chromium, report_with_reader_study, width, tmp_path)
+    print(f"{screen} {width}px: {found['n_boxes']} boxes, {found['n_tables']} tables, page {found['page_width']}px")
+    assert found["n_tables"] >= 16  # the shortcut runs' tables and the reader study's six
+    assert found["overlaps"] == [] and found["clipped_tables"] == []
+    assert found["page_width"] <= found["viewport"]
+
+
 BAD_PAGE = """<!DOCTYPE html><html><body>
 <p style="position:absolute;top:10px;left:10px">first caption text</p>
 <p style="position:absolute;top:14px;left:30px">second caption text</p>

@@ -28,16 +28,21 @@ def _section_dir(root: Path, name: str, note: str) -> Path:
     return d
 
 
-def test_kinds_are_the_four_studies_shortcut_first(tmp_path):
+def test_kinds_are_the_four_studies_shortcut_first_then_the_reader_study(tmp_path):
     assert [k.name for k in SECTION_KINDS] == [
         "SpurBreast shortcut runs",
         "anomaly detection",
         "mammogram classification",
         "finding detection",
+        "reader study",
     ]
-    for kind, marker in zip(
-        SECTION_KINDS[1:], (schemas.ANOMALY_SECTION, schemas.CLASSIFY_SECTION, schemas.DETECTION_SECTION), strict=True
-    ):
+    markers = (
+        schemas.ANOMALY_SECTION,
+        schemas.CLASSIFY_SECTION,
+        schemas.DETECTION_SECTION,
+        schemas.READER_STUDY_SECTION,
+    )
+    for kind, marker in zip(SECTION_KINDS[1:], markers, strict=True):
         (tmp_path / marker).write_text("{}")
         assert kind.find(tmp_path) == [tmp_path]
         (tmp_path / marker).unlink()

@@ -2,7 +2,7 @@
 
 The page is a header and one section per kind of folder found (:mod:`breastlab.report.sections`):
 the SpurBreast shortcut runs first (Table 2 with patient-level bootstrap CIs, groups, shortcut,
-Grad-CAM gallery), then anomaly, classification and detection sections. Every figure is a PNG
+Grad-CAM gallery), then anomaly, classification, detection and reader-study sections. Every figure is a PNG
 inlined as base64; the file references nothing outside itself (no scripts, fonts or style
 sheets are fetched).
 """

@@ -2,8 +2,9 @@
 
 ``breastlab report PATH ...`` writes one HTML page from the folders the studies leave
 behind: SpurBreast shortcut training runs (``breastlab train``), anomaly evaluations
-(``breastlab anomaly evaluate``), mammogram classifications (``breastlab mammo classify``)
-and detection evaluations (``breastlab mammo detect evaluate``). Each study owns its
+(``breastlab anomaly evaluate``), mammogram classifications (``breastlab mammo classify``),
+detection evaluations (``breastlab mammo detect evaluate``) and reader studies with their MRMC
+analysis (``breastlab stats reader-study --out``). Each study owns its
 section: a function that finds its folders and one that renders them. The report sits
 above the studies and lists them in :data:`SECTION_KINDS`, by plain imports; a new study
 adds one row here and the page writer does not change.
@@ -19,6 +20,7 @@ from pathlib import Path
 from breastlab import schemas
 from breastlab.anomaly import report as anomaly_report
 from breastlab.detect import report as detect_report
+from breastlab.evaluate.stats import reader_study_report
 from breastlab.mammo import report as mammo_report
 from breastlab.train import report as shortcut_report
 
@@ -59,6 +61,7 @@ SECTION_KINDS: tuple[SectionKind, ...] = (
     SectionKind.marked("anomaly detection", schemas.ANOMALY_SECTION, anomaly_report.section_from_dir),
     SectionKind.marked("mammogram classification", schemas.CLASSIFY_SECTION, mammo_report.section_from_dir),
     SectionKind.marked("finding detection", schemas.DETECTION_SECTION, detect_report.section_from_dir),
+    SectionKind.marked("reader study", schemas.READER_STUDY_SECTION, reader_study_report.section_from_dir),
 )
 
 

@@ -5,27 +5,28 @@ Plain functions on arrays returning small dataclasses. Scores: higher means
 ``direction=">"``. Bad input raises :class:`breastlab.errors.BreastlabInputError`;
 degenerate but valid input warns with :class:`DegenerateCIWarning`.
 
-==============================  =====================================================
-``roc_curve``, ``auc``          empirical ROC (pROC thresholds), Mann-Whitney AUC
-``var_auc``, ``ci_auc``         DeLong (or Hanley-McNeil) variance, DeLong/bootstrap CI
-``delong_cov``, ``delong_test`` k columns at once; paired and unpaired DeLong tests
-``bootstrap_ci``/``_metrics``   stratified, simple or clustered percentile CIs
-``bootstrap_test``              bootstrap test of two AUCs
-``youden``, ``coords_best``     Youden-optimal threshold(s)
-``partial_auc``                 partial AUC over a specificity/sensitivity range, McClish
-``smooth_roc``                  binormal or kernel-density smoothed ROC curve and its AUC
-``coords``, ``best_threshold``  pROC's coords; best by youden/closest.topleft, best.weights
-``pr_curve``, ``pr_auc``        precision-recall points and average precision
-``ci_se``, ``ci_sp``, ...       bootstrap CIs of operating points (ci_thresholds, ci_coords)
-``roc_test``                    delong, bootstrap, venkatraman, sensitivity/specificity tests
-``power_*``                     power / sample size / detectable AUC (Obuchowski)
-``sensitivity_at_specificity``  and ``specificity_at_sensitivity``
-``multiclass_auc``              Hand & Till (2001)
-``cohen_kappa``                 unweighted / linear / quadratic, SE, CI, p, Landis-Koch
-``wilcoxon_signed_rank``        with median (min–max); ``shapiro_wilk``
-``reader_study``                the four tables of a DNN-assisted reader study
-``simulate_reader_study``       synthetic reader-study data
-==============================  =====================================================
+================================  =====================================================
+``roc_curve``, ``auc``            empirical ROC (pROC thresholds), Mann-Whitney AUC
+``var_auc``, ``ci_auc``           DeLong (or Hanley-McNeil) variance, DeLong/bootstrap CI
+``delong_cov``, ``delong_test``   k columns at once; paired and unpaired DeLong tests
+``bootstrap_ci``/``_metrics``     stratified, simple or clustered percentile CIs
+``bootstrap_test``                bootstrap test of two AUCs
+``youden``, ``coords_best``       Youden-optimal threshold(s)
+``partial_auc``                   partial AUC over a specificity/sensitivity range, McClish
+``smooth_roc``                    binormal or kernel-density smoothed ROC curve and its AUC
+``coords``, ``best_threshold``    pROC's coords; best by youden/closest.topleft, best.weights
+``pr_curve``, ``pr_auc``          precision-recall points and average precision
+``ci_se``, ``ci_sp``, ...         bootstrap CIs of operating points (ci_thresholds, ci_coords)
+``roc_test``                      delong, bootstrap, venkatraman, sensitivity/specificity tests
+``power_*``                       power / sample size / detectable AUC (Obuchowski)
+``sensitivity_at_specificity``    and ``specificity_at_sensitivity``
+``multiclass_auc``                Hand & Till (2001)
+``cohen_kappa``                   unweighted / linear / quadratic, SE, CI, p, Landis-Koch
+``wilcoxon_signed_rank``          with median (min–max); ``shapiro_wilk``
+``reader_study``                  the four tables of a DNN-assisted reader study
+``simulate_reader_study``         synthetic reader-study data
+``simulate_aided_reader_study``   simulated readers aided by a real model's case scores
+================================  =====================================================
 """
 
 from breastlab.evaluate.stats._validate import DegenerateCIWarning
@@ -67,7 +68,7 @@ from breastlab.evaluate.stats.power import (
 from breastlab.evaluate.stats.reader_study import ReaderStudyResult, reader_study
 from breastlab.evaluate.stats.roc import RocCurve, auc, roc_curve
 from breastlab.evaluate.stats.roc_test import RocTest, roc_test
-from breastlab.evaluate.stats.simulate import simulate_reader_study
+from breastlab.evaluate.stats.simulate import simulate_aided_reader_study, simulate_reader_study
 from breastlab.evaluate.stats.smooth import SmoothRoc, smooth_roc
 
 __all__ = [
@@ -119,6 +120,7 @@ __all__ = [
     "roc_test",
     "sensitivity_at_specificity",
     "shapiro_wilk",
+    "simulate_aided_reader_study",
     "simulate_reader_study",
     "smooth_roc",
     "specificity_at_sensitivity",

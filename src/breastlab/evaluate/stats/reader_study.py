@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import os
 import warnings
@@ -72,6 +73,7 @@ REQUIRED = ("case_id", "truth", "reader", "reader_group", "condition", "finding"
 AI_CONDITION = "standalone"
 NO_FINDING = ("", "none", "normal", "nan", "na")
 ALL = "all"
+_TABLES = ("performance", "comparisons", "agreement", "reading_time", "per_reader")  # mrmc: optional
 
 
 @dataclasses.dataclass
@@ -100,7 +102,7 @@ class ReaderStudyResult:
     }
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        out = {k: getattr(self, k) for k in ("performance", "comparisons", "agreement", "reading_time", "per_reader")}
+        out = {k: getattr(self, k) for k in _TABLES}
         if self.mrmc is not None:
             out["mrmc"] = self.mrmc
         return out
@@ -113,9 +115,12 @@ class ReaderStudyResult:
             parts.append("Notes:\n" + "\n".join(f"- {n}" for n in self.notes))
         return "\n\n".join(parts)
 
-    def write(self, out_dir: str | os.PathLike) -> Path:
-        """One CSV per table plus ``reader_study.json`` (all tables and notes), written atomically."""
+    def write(self, out_dir: str | os.PathLike, *, heading: str = "Reader study", description: str = "") -> Path:
+        """One CSV per table, ``reader_study.json`` (all tables and notes) and ``reader_study.docx``, each
+        written atomically, then the report-section marker (``schemas.READER_STUDY_SECTION``: ``breastlab
+        report OUT`` shows the study under ``heading``, with ``description`` as its first paragraph)."""
         from breastlab._io import write_json, write_table
+        from breastlab.schemas import READER_STUDY_SECTION, section_marker
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +135,35 @@ class ReaderStudyResult:
             payload[name] = df.astype(object).where(df.notna(), None).to_dict(orient="records")
         write_json(payload, out / "reader_study.json")
         self.write_docx(out / "reader_study.docx")
+        files = {"tables": "reader_study.json", "docx": "reader_study.docx"}
+        write_json(
+            section_marker("reader_study", files, heading=heading, description=description),
+            out / READER_STUDY_SECTION,
+        )
         return out
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> ReaderStudyResult:
+        """The result :meth:`write` saved as ``reader_study.json`` (a file or the folder holding it)."""
+        path = Path(path)
+        path = path / "reader_study.json" if path.is_dir() else path
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BreastlabInputError(f"{path}: not a readable reader_study.json ({exc})") from exc
+        missing = [k for k in (*_TABLES, "groups", "conditions", "findings") if k not in payload]
+        if missing:
+            raise BreastlabInputError(f"{path}: lacks {missing}; write it with `breastlab stats reader-study`")
+        frames = {k: pd.DataFrame(payload[k]) for k in _TABLES}
+        mrmc = pd.DataFrame(payload["mrmc"]) if payload.get("mrmc") is not None else None
+        return cls(
+            **frames,
+            groups=payload["groups"],
+            conditions=payload["conditions"],
+            findings=payload["findings"],
+            mrmc=mrmc,
+            notes=list(payload.get("notes", [])),
+        )
 
     def journal_tables(self) -> dict[str, pd.DataFrame]:
         """The tables as printed: strings, one decimals count per column, p < 0.001 as "<0.001"."""
