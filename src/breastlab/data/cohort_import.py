@@ -62,26 +62,28 @@ _NO_FAT_SAT_WORDS = re.compile(r"(?<![a-z])(non ?fs|no ?fs|non ?fat ?sat\w*|w/?o
 
 
 # ============================================================================ header reading
-def read_header(path: str | os.PathLike) -> dict[str, Any]:
+def read_header(path: str | os.PathLike, tags: dict[int, str] | None = None) -> dict[str, Any]:
     """The scan's header fields of one file as plain values (text stripped, several values joined
-    by ``\\``, Rows/Columns as int; absent fields left out).
+    by ``\\``, Rows/Columns as int; absent fields left out). ``tags`` (DICOM tag -> keyword, all
+    below group 0x0029) replaces the MRI scan's fields (the mammography scan reads others).
 
     Uncompressed little-endian files are walked by the exporter's header scanner
     (:mod:`breastlab.data.duke.dicom`); anything else is read by pydicom with
     ``stop_before_pixels``. Raises :class:`BreastlabInputError` for a file that is not DICOM.
     """
-    values = _header_fast(path)
-    return values if values is not None else _header_pydicom(path)
+    tags = _SCAN_TAGS if tags is None else tags
+    values = _header_fast(path, tags)
+    return values if values is not None else _header_pydicom(path, tags)
 
 
-def _header_pydicom(path: str | os.PathLike) -> dict[str, Any]:
+def _header_pydicom(path: str | os.PathLike, tags: dict[int, str] = _SCAN_TAGS) -> dict[str, Any]:
     """:func:`read_header` by pydicom (``stop_before_pixels``)."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_SCAN_TAGS.values()))
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(tags.values()))
     except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
         raise BreastlabInputError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
     out: dict[str, Any] = {}
-    for name in _SCAN_TAGS.values():
+    for name in tags.values():
         v = ds.get(name)
         if v is None or v == "":
             continue
@@ -99,7 +101,7 @@ _LAST_SCAN_GROUP = 0x00290000
 _HEAD_BYTES = 16384
 
 
-def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
+def _header_fast(path: str | os.PathLike, tags: dict[int, str] = _SCAN_TAGS) -> dict[str, Any] | None:
     """:func:`read_header` by a minimal walk of the head of an uncompressed little-endian file (the
     exporter's element reader, :mod:`breastlab.data.duke.dicom`), or None where the file is anything
     else or a value is not plain ASCII (pydicom reads it then)."""
@@ -119,7 +121,7 @@ def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
     elems, explicit = elems
     out: dict[str, Any] = {}
     for tag, vr, start, length in elems:
-        name = _SCAN_TAGS.get(tag)
+        name = tags.get(tag)
         if name is None:
             continue
         if name in _US:
