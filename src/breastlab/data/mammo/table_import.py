@@ -252,8 +252,8 @@ def read_image_table(
 ) -> MammoDataset:
     """The :class:`MammoDataset` of an image table (module notes; README "Your own data").
 
-    Required columns ``patient_id, path, laterality, view, label``; optional ``image_id`` (default
-    ``<patient>_<laterality>_<view>``, numbered where repeated), ``spacing_mm`` (required for PNG /
+    Required columns ``patient_id, path, laterality, view, label``; optional ``image_id`` (where blank
+    or absent ``<patient>_<laterality>_<view>``, numbered where repeated), ``spacing_mm`` (required for PNG /
     TIFF / JPEG / PGM unless ``fallback_spacing``), ``source``, ``density``, ``split``; every other
     column is copied into the manifest. Findings (``findings``: a CSV with ``path`` or ``image_id``,
     ``class``, ``x0, y0, x1, y1`` in pixels, 0-based, half-open; ``coco``: a COCO annotation file)
@@ -310,17 +310,18 @@ def read_image_table(
 
 
 def _image_ids(cells: pd.DataFrame) -> list[str]:
-    """The ``image_id`` column, or ``<patient>_<laterality>_<view>`` numbered ``_1``, ``_2`` .. where repeated."""
-    if "image_id" in cells.columns:
-        return list(cells["image_id"])
-    base = [f"{p}_{str(lat).upper()}_{str(v).upper()}" for p, lat, v in
-            zip(cells["patient_id"], cells["laterality"], cells["view"], strict=True)]  # fmt: skip
-    count: dict[str, int] = {}
+    """The ``image_id`` cells; where blank or absent, ``<patient>_<laterality>_<view>``, numbered ``_1``,
+    ``_2`` .. where several images share it."""
+    given = list(cells["image_id"]) if "image_id" in cells.columns else [""] * len(cells)
+    base = [f"{p}_{str(lat).upper()}_{str(v).upper()}" if p and not g else g for g, p, lat, v in
+            zip(given, cells["patient_id"], cells["laterality"], cells["view"], strict=True)]  # fmt: skip
+    count = {b: sum(1 for g, x in zip(given, base, strict=True) if x == b and not g) for b in set(base)}
     seen: dict[str, int] = {}
-    for b in base:
-        count[b] = count.get(b, 0) + 1
     out = []
-    for b in base:
+    for g, b in zip(given, base, strict=True):
+        if g or not b:
+            out.append(b)
+            continue
         seen[b] = seen.get(b, 0) + 1
         out.append(b if count[b] == 1 else f"{b}_{seen[b]}")
     return out
@@ -342,8 +343,6 @@ def _image_record(rec: pd.Series, typed: pd.Series, attributes: list[str], image
     pid = rec["patient_id"]
     if not pid:
         raise BreastlabInputError("blank patient_id; every image needs its (pseudonymous) patient id")
-    if not image_id:
-        raise BreastlabInputError("blank image_id; give each image a distinct id (or drop the column)")
     for column, value in (("path", path), ("image_id", image_id)):
         if value in repeated[column]:
             rows = ", ".join(str(r) for r in repeated[column][value])
