@@ -100,7 +100,10 @@ def test_flat_export_scan_import_classify(export, mammo_dir: Path, tmp_path: Pat
     mias, mias_findings = dataset_table(read_mini_mias(mammo_dir / "mini-mias"), mammo_dir / "mini-mias")
     mias["path"] = mias["path"].str.replace(".pgm", ".png")
     pd.concat([scanned, mias], ignore_index=True).to_csv(table_path, index=False)
-    mias_findings.to_csv(tmp_path / "findings.csv", index=False)
+    boxed = truth[truth["x0"].notna()]
+    phantom_findings = pd.DataFrame({"path": boxed["file"], "class": boxed["finding_class"],
+                                     **{k: boxed[k].astype(int) for k in ("x0", "y0", "x1", "y1")}})  # fmt: skip
+    pd.concat([mias_findings, phantom_findings], ignore_index=True).to_csv(tmp_path / "findings.csv", index=False)
 
     store_dir = tmp_path / "store"
     argv = ["import", "mammo", str(table_path), "--root", str(folder), "--out", str(store_dir), "--findings",
@@ -121,7 +124,9 @@ def test_flat_export_scan_import_classify(export, mammo_dir: Path, tmp_path: Pat
     expected = pp.preprocess_mammogram(display, (0.1, 0.1), "CC", settings)
     np.testing.assert_array_equal(store[int(man.loc[voi_id, "row"])], expected.image)
     assert (man.loc[voi_id, "map_low"], man.loc[voi_id, "map_high"]) == (expected.map_low, expected.map_high)
-    assert set(store.findings["image_id"]) == set(mias_findings["image_id"])
+    assert len(store.findings) == len(mias_findings) + len(boxed)
+    phantom_ids = man.index[man["source"].str.startswith("image table")]
+    assert store.findings["image_id"].isin(phantom_ids).sum() == len(boxed)
 
     out = tmp_path / "classify"
     assert main(["mammo", "classify", str(store_dir), "--out", str(out), "--scenario", "malignant_vs_rest",
@@ -131,6 +136,22 @@ def test_flat_export_scan_import_classify(export, mammo_dir: Path, tmp_path: Pat
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert set(predictions["image_id"]) <= set(store.manifest["image_id"]) and len(predictions) > 0
     assert (out / "report.html").exists() and "malignant_vs_rest" in capsys.readouterr().out
+
+    # the detector (which reads ragged stores) trains, predicts and is evaluated on the same table's
+    # ragged store (one iteration: the plumbing)
+    ragged = tmp_path / "ragged"
+    argv = [*argv[: argv.index("--out") + 1], str(ragged), "--findings", str(tmp_path / "findings.csv"),
+            "--spacing", str(SPACING)]  # fmt: skip
+    assert main(argv) == 0
+    run, pred = tmp_path / "run", tmp_path / "pred"
+    assert main(["mammo", "detect", "train", str(ragged), "--out", str(run), "--split", "all", "--iterations",
+                 "1", "--batch-size", "2", "--spacing", str(SPACING)]) == 0  # fmt: skip
+    assert main(["mammo", "detect", "predict", str(run), str(ragged), "--out", str(pred), "--min-score", "0",
+                 "--no-png"]) == 0  # fmt: skip
+    assert main(["mammo", "detect", "evaluate", str(ragged), str(pred / "detections.csv"), "--out",
+                 str(tmp_path / "ev")]) == 0  # fmt: skip
+    froc = pd.read_csv(tmp_path / "ev" / "froc.csv")
+    assert froc["n_findings"].sum() == len(ArrayStore(ragged).findings.dropna(subset=["x0"])) > 0
 
 
 # ---------------------------------------------------------------------------- README

@@ -298,7 +298,7 @@ def read_image_table(
     images = {r["image_id"]: r for r in records}
     finding_rows = []
     if findings is not None:
-        finding_rows += _findings_table(Path(findings), images, problems)
+        finding_rows += _findings_table(Path(findings), images)
     if coco is not None:
         finding_rows += _coco_findings(Path(coco), images, problems)
     kept_findings, dropped = _checked_findings(finding_rows, images, problems)
@@ -395,24 +395,25 @@ def _density(text: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------- findings
-def _findings_table(path: Path, images: dict[str, dict], problems: ProblemLog) -> list[dict[str, Any]]:
+def _findings_table(path: Path, images: dict[str, dict]) -> list[dict[str, Any]]:
     """Finding rows of a findings CSV: ``(where, image_id or None, class, box, extra columns)`` dicts."""
     from breastlab.data._csv import read_text_csv
 
     raw = read_text_csv(path, "findings table")
     raw.columns = [str(c).strip() for c in raw.columns]
-    key = "image_id" if "image_id" in raw.columns else "path" if "path" in raw.columns else None
+    keys = [c for c in ("image_id", "path") if c in raw.columns]  # per row: the image id where given, else the path
     cls = "class" if "class" in raw.columns else "finding_class" if "finding_class" in raw.columns else None
     missing = [c for c in BOX if c not in raw.columns]
-    if key is None or cls is None or missing:
+    if not keys or cls is None or missing:
         raise BreastlabInputError(
             f"{path}: a findings table needs image_id or path, class, and x0, y0, x1, y1 (pixels, 0-based, "
             f"half-open; all four empty for a finding without box); columns found: {', '.join(raw.columns)}"
         )
     by_path = {r["_rel"]: k for k, r in images.items()}
     rows = []
-    extra = [c for c in raw.columns if c not in (key, cls, "image_id", "path", "finding_id", *BOX)]
+    extra = [c for c in raw.columns if c not in (cls, "image_id", "path", "finding_id", *BOX)]
     for i, rec in raw.iterrows():
+        key = next((k for k in keys if rec[k].strip()), keys[-1])
         cell = rec[key].strip()
         image_id = cell if key == "image_id" else by_path.get(os.path.normpath(cell)) if cell else None
         rows.append({
