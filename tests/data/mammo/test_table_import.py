@@ -331,17 +331,25 @@ def test_coco_annotations_give_the_findings_of_the_table(cohort: Path, tmp_path:
 
 
 # ============================================================================ adapters
-def test_phantom_cbis_table_imports_to_the_preprocess_store(cohort: Path, tmp_path: Path) -> None:
-    """CBIS-DDSM layout (the phantom): `mammo table --cbis` then `import mammo` gives `mammo preprocess`'s store."""
-    from breastlab.data.mammo import read_cbis_ddsm
+@pytest.mark.parametrize("layout", ["cbis", "vindr"])
+def test_phantom_public_layout_tables_import_to_the_preprocess_store(cohort: Path, tmp_path: Path, layout) -> None:
+    """CBIS-DDSM and VinDr-Mammo layouts (the phantom writes both): `mammo table` then `import mammo` gives
+    `mammo preprocess`'s store."""
+    from breastlab.data.mammo import read_cbis_ddsm, read_vindr_mammo
 
-    assert main(["mammo", "table", "--cbis", str(cohort), "--dicom", str(cohort / "CBIS-DDSM"), "--out",
-                 str(tmp_path / "t" / "images.csv")]) == 0  # fmt: skip
+    if layout == "cbis":
+        source, root = ["--cbis", str(cohort), "--dicom", str(cohort / "CBIS-DDSM")], cohort / "CBIS-DDSM"
+        dataset = read_cbis_ddsm(cohort, cohort / "CBIS-DDSM")
+    else:
+        source, root = ["--vindr", str(cohort / "vindr")], cohort / "vindr"
+        dataset = read_vindr_mammo(cohort / "vindr")
+    assert main(["mammo", "table", *source, "--out", str(tmp_path / "t" / "images.csv")]) == 0
     text = (tmp_path / "t" / "images.csv").read_text()
     assert str(cohort) not in text
-    assert main(["import", "mammo", str(tmp_path / "t" / "images.csv"), "--root", str(cohort / "CBIS-DDSM"),
+    assert main(["import", "mammo", str(tmp_path / "t" / "images.csv"), "--root", str(root),
                  "--findings", str(tmp_path / "t" / "findings.csv"), "--out", str(tmp_path / "imp")]) == 0  # fmt: skip
-    build_mammo_store(read_cbis_ddsm(cohort, cohort / "CBIS-DDSM"), tmp_path / "pre", progress=False)
+    build_mammo_store(dataset, tmp_path / "pre", progress=False)
+    assert len(ArrayStore(tmp_path / "pre")) == len(dataset.manifest) > 0
     _assert_same_store(ArrayStore(tmp_path / "imp"), ArrayStore(tmp_path / "pre"))
 
 

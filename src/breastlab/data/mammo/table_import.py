@@ -256,8 +256,8 @@ def read_image_table(
     or absent ``<patient>_<laterality>_<view>``, numbered where repeated), ``spacing_mm`` (required for PNG /
     TIFF / JPEG / PGM unless ``fallback_spacing``), ``source``, ``density``, ``split``; every other
     column is copied into the manifest. Findings (``findings``: a CSV with ``path`` or ``image_id``,
-    ``class``, ``x0, y0, x1, y1`` in pixels, 0-based, half-open; ``coco``: a COCO annotation file)
-    must lie inside their image. Each bad row goes to ``problems`` naming the table row, the file
+    ``class``, ``x0, y0, x1, y1`` in pixels, 0-based, half-open, optional ``finding_id``; ``coco``: a
+    COCO annotation file) must lie inside their image. Each bad row goes to ``problems`` naming the table row, the file
     and what would be valid, and is left out; an image with a bad finding is left out with it (its
     truth would be incomplete).
     """
@@ -419,6 +419,7 @@ def _findings_table(path: Path, images: dict[str, dict]) -> list[dict[str, Any]]
         rows.append({
             "where": f"{path.name} row {i + 1}", "ref": cell, "image_id": image_id, "class": rec[cls].strip(),
             "box": tuple(rec[c].strip() for c in BOX), "extra": {c: rec[c] for c in extra},
+            "finding_id": rec["finding_id"].strip() if "finding_id" in raw.columns else "",
         })  # fmt: skip
     return rows
 
@@ -459,7 +460,8 @@ def _coco_findings(path: Path, images: dict[str, dict], problems: ProblemLog) ->
         if image_id is None and len(by_name.get(os.path.basename(rel), [])) == 1:
             image_id = by_name[os.path.basename(rel)][0]
         box = (f"{x!r}", f"{y!r}", f"{x + w!r}", f"{y + h!r}")
-        rows.append({"where": where, "ref": file, "image_id": image_id, "class": cls, "box": box, "extra": {}})
+        rows.append({"where": where, "ref": file, "image_id": image_id, "class": cls, "box": box, "extra": {},
+                     "finding_id": ""})  # fmt: skip
     return rows
 
 
@@ -470,6 +472,7 @@ def _checked_findings(
     dropped: set[str] = set()
     sizes: dict[str, tuple[int, int]] = {}
     kept: list[dict[str, Any]] = []
+    given = _repeats([row["finding_id"] for row in rows])
     for row in rows:
         where, image_id = row["where"], row["image_id"]
         if image_id is None or image_id not in images:
@@ -478,6 +481,11 @@ def _checked_findings(
                                               "relative to --root or its image_id); finding skipped")  # fmt: skip
             continue
         try:
+            if row["finding_id"] in given:
+                times = len(given[row["finding_id"]])
+                raise BreastlabInputError(
+                    f"finding_id {row['finding_id']} is given {times} times; each finding needs its own id (or none)"
+                )
             if row["class"] not in FINDING_CLASSES:
                 raise BreastlabInputError(f"class {row['class']!r}; valid: {', '.join(FINDING_CLASSES)}")
             if image_id not in sizes:
@@ -489,7 +497,8 @@ def _checked_findings(
             dropped.add(image_id)
             continue
         n = sum(f["image_id"] == image_id for f in kept) + 1
-        record = {"image_id": image_id, "finding_id": f"{image_id}_{n}", "finding_class": row["class"],
+        finding_id = row["finding_id"] or f"{image_id}_{n}"
+        record = {"image_id": image_id, "finding_id": finding_id, "finding_class": row["class"],
                   **dict(zip(BOX, box, strict=True))}  # fmt: skip
         record.update({k: v for k, v in row["extra"].items() if k not in record})
         for column in ("source_label", "pathology", "birads", "label"):
@@ -600,7 +609,7 @@ def dataset_table(dataset: MammoDataset, root: str | os.PathLike) -> tuple[pd.Da
     images = pd.DataFrame(rows)
     kept = set(images["image_id"]) if len(images) else set()
     fin = dataset.findings[dataset.findings["image_id"].isin(kept)]
-    fin = fin.drop(columns=[c for c in ("finding_id", "roi_path") if c in fin.columns])
+    fin = fin.drop(columns=[c for c in ("roi_path",) if c in fin.columns])
     fin = fin.rename(columns={"finding_class": "class"})
     return images, fin.reset_index(drop=True)
 
