@@ -210,6 +210,7 @@ def test_cli_evaluate_coco(tmp_path, capsys):
     assert str(tmp_path) not in json.dumps(marker)  # file names only
     # half of the pair, or a store as well: refused with exit code 2
     assert main(["mammo", "detect", "evaluate", "--coco-gt", str(gt_path), "--out", str(out)]) == 2
+    assert main([*args, "--split", "test", "--out", str(out)]) == 2
     res_path.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 1}]))
     assert main([*args, "--out", str(tmp_path / "ev2")]) == 2
     assert "entry 0: field 'bbox'" in capsys.readouterr().err

@@ -158,7 +158,10 @@ def heatmap_pixel_aucs(
     store: ArrayStore | None = None,
     masks: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Pixel AUC of each abnormal breast's ``ID.npy`` heatmap (module notes): ``row, image_id, pixel_auc``."""
+    """Pixel AUC of each abnormal breast's ``ID.npy`` heatmap (module notes): ``row, image_id, pixel_auc``.
+
+    ``row`` is the store row (``store``) or the 0-based data row of ``scores`` (``masks``).
+    """
     if (store is None) == (masks is None):
         raise BreastlabInputError("heatmaps: give the reference as exactly one of a store (its lesion boxes) or masks")
     if store is not None:

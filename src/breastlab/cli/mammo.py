@@ -372,6 +372,8 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
             raise BreastlabInputError(
                 "give either STORE DETECTIONS or both --coco-gt GT.json and --coco-results RESULTS.json"
             )
+        if args.split != "all":
+            raise BreastlabInputError("--split: only with a store; COCO files are evaluated on all their images")
         from breastlab.detect.coco import evaluate_coco
 
         store = None
