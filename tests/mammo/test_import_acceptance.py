@@ -4,7 +4,9 @@ The folder holds the real mini-MIAS films converted to PNG, phantom mammography 
 without ``.dcm``, and a MONOCHROME1 DICOM with a VOI LUT written here. `import mammo --scan` drafts
 the table (the PNGs are listed in problems.csv: no header), the user's review is simulated (labels
 from the phantom's truth, PNG rows from the mini-MIAS adapter), `import mammo` builds the store and
-`mammo classify` (small CNN, a few iterations) runs on it.
+`mammo classify` (small CNN, a few iterations) runs on it; the ragged store of the same table goes
+through `mammo detect train/predict/evaluate`, and the predictions written as COCO files evaluate to
+the same FROC table.
 """
 
 from __future__ import annotations
@@ -147,11 +149,15 @@ def test_flat_export_scan_import_classify(export, mammo_dir: Path, tmp_path: Pat
     assert main(["mammo", "detect", "train", str(ragged), "--out", str(run), "--split", "all", "--iterations",
                  "1", "--batch-size", "2", "--spacing", str(SPACING)]) == 0  # fmt: skip
     assert main(["mammo", "detect", "predict", str(run), str(ragged), "--out", str(pred), "--min-score", "0",
-                 "--no-png"]) == 0  # fmt: skip
+                 "--no-png", "--coco"]) == 0  # fmt: skip
     assert main(["mammo", "detect", "evaluate", str(ragged), str(pred / "detections.csv"), "--out",
                  str(tmp_path / "ev")]) == 0  # fmt: skip
     froc = pd.read_csv(tmp_path / "ev" / "froc.csv")
     assert froc["n_findings"].sum() == len(ArrayStore(ragged).findings.dropna(subset=["x0"])) > 0
+    # the same detections as a COCO result file against the store's findings as COCO ground truth
+    coco = ["--coco-gt", str(pred / "coco_ground_truth.json"), "--coco-results", str(pred / "coco_results.json")]
+    assert main(["mammo", "detect", "evaluate", *coco, "--out", str(tmp_path / "ev_coco")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ev_coco" / "froc.csv"), froc)
 
 
 # ---------------------------------------------------------------------------- README
