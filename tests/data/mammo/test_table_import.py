@@ -26,6 +26,7 @@ from breastlab.data.mammo.table_import import (
     MAMMO_TAGS,
     dataset_table,
     import_mammo,
+    laterality_and_view,
     read_image_table,
     scan_mammo_tree,
 )
@@ -127,6 +128,33 @@ def test_scan_flat_folder_headers_to_table(cohort: Path, tmp_path: Path) -> None
     assert "laterality" in items["img1"] and "L or R" in items["img1"] and "MLO" in items["img1"]
     text = table.to_csv(index=False)
     assert not UID.search(text) and not DATE.search(text) and str(tmp_path) not in text and "Phantom" not in text
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"SeriesDescription": "R MLO"}, ("R", "MLO")),
+        ({"SeriesDescription": "LCC tomo"}, ("L", "CC")),
+        ({"SeriesDescription": "left cc"}, ("L", "CC")),
+        ({"SeriesDescription": "RIGHT_MLO"}, ("R", "MLO")),
+        ({"SeriesDescription": "full mammogram images"}, ("", "")),  # no view inside words
+        ({"ViewPosition": "MLO", "Laterality": "L", "SeriesDescription": "R CC"}, ("L", "MLO")),  # tags first
+        ({"ViewPosition": "RXCCL"}, ("R", "XCCL")),
+        ({"ImageLaterality": "B", "SeriesDescription": "R ML"}, ("R", "ML")),  # B is no side of one breast
+    ],
+)
+def test_laterality_and_view_from_tags_then_words(header, expected) -> None:
+    assert laterality_and_view(header) == expected
+
+
+def test_cli_refuses_incomplete_commands(tmp_path: Path, capsys) -> None:
+    assert main(["import", "mammo", "--out", str(tmp_path / "s")]) == 2
+    assert main(["import", "mammo", str(tmp_path / "t.csv"), "--scan", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert main(["import", "mammo", "--scan", str(tmp_path / "nowhere"), "--out", str(tmp_path / "t.csv")]) == 2
+    assert main(["import", "mammo", str(tmp_path / "t.csv"), "--root", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "s")]) == 2  # fmt: skip
+    assert main(["import", "mammo", "--scan", str(tmp_path), "--out", str(tmp_path / "t.txt")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_mammography_header_fast_path_equals_pydicom(cohort: Path) -> None:

@@ -252,14 +252,14 @@ def read_image_table(
 ) -> MammoDataset:
     """The :class:`MammoDataset` of an image table (module notes; README "Your own data").
 
-    Required columns ``patient_id, path, laterality, view, label``; optional ``image_id`` (where blank
-    or absent ``<patient>_<laterality>_<view>``, numbered where repeated), ``spacing_mm`` (required for PNG /
-    TIFF / JPEG / PGM unless ``fallback_spacing``), ``source``, ``density``, ``split``; every other
-    column is copied into the manifest. Findings (``findings``: a CSV with ``path`` or ``image_id``,
-    ``class``, ``x0, y0, x1, y1`` in pixels, 0-based, half-open, optional ``finding_id``; ``coco``: a
-    COCO annotation file) must lie inside their image. Each bad row goes to ``problems`` naming the table row, the file
-    and what would be valid, and is left out; an image with a bad finding is left out with it (its
-    truth would be incomplete).
+    Required columns ``patient_id, path, laterality, view, label``; optional ``image_id`` (where
+    blank or absent ``<patient>_<laterality>_<view>``, numbered where repeated), ``spacing_mm``
+    (required for PNG / TIFF / JPEG / PGM unless ``fallback_spacing``), ``source``, ``density``,
+    ``split``; every other column is copied into the manifest. Findings (``findings``: a CSV with
+    ``path`` or ``image_id``, ``class``, ``x0, y0, x1, y1`` in pixels, 0-based, half-open, optional
+    ``finding_id``; ``coco``: a COCO annotation file) must lie inside their image. Each bad row goes
+    to ``problems`` naming the table row, the file and what would be valid, and is left out; an
+    image with a bad finding is left out with it (its truth would be incomplete).
     """
     from breastlab.data._csv import read_text_csv
 
