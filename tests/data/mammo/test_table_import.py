@@ -375,7 +375,8 @@ def test_phantom_public_layout_tables_import_to_the_preprocess_store(cohort: Pat
     text = (tmp_path / "t" / "images.csv").read_text()
     assert str(cohort) not in text
     assert main(["import", "mammo", str(tmp_path / "t" / "images.csv"), "--root", str(root),
-                 "--findings", str(tmp_path / "t" / "findings.csv"), "--out", str(tmp_path / "imp")]) == 0  # fmt: skip
+                 "--findings", str(tmp_path / "t" / "findings.csv"), "--out", str(tmp_path / "imp"),
+                 "--workers", "2"]) == 0  # fmt: skip
     build_mammo_store(dataset, tmp_path / "pre", progress=False)
     assert len(ArrayStore(tmp_path / "pre")) == len(dataset.manifest) > 0
     _assert_same_store(ArrayStore(tmp_path / "imp"), ArrayStore(tmp_path / "pre"))
