@@ -21,6 +21,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from breastlab.cli import main
 from breastlab.data.cohort_import import (
     BOX_COLUMNS,
     import_mri,
@@ -303,3 +304,69 @@ def test_labels_from_a_dicom_seg_equal_the_phantom_boxes(
     problems = pd.read_csv(tmp_path / "s2" / "problems.csv").set_index("item")["message"]
     assert "row 3" in problems[ids[2]] and "shifted.dcm" in problems[ids[2]] and "lies on no slice" in problems[ids[2]]
     assert "row 2" in problems[ids[1]] and "not a segmentation" in problems[ids[1]]
+
+
+# ---------------------------------------------------------------------------- the MIP store
+def test_import_mip_equals_the_duke_mip_store_and_refuses_phases_of_different_geometry(
+    cohort: Path, tmp_path: Path
+) -> None:
+    """``import mri --mip`` on the flat phantom (the clinical table's tumour side columns added to the
+    cohort table) gives the images, labels and boxes of ``anomaly mip`` on the Duke layout; a patient
+    whose post1 phase lacks two slices goes to the MIP store's problems.csv naming its row."""
+    from breastlab.data.duke.clinical import read_clinical
+    from breastlab.data.mip import MipSettings, build_mip_store
+
+    root = tmp_path / "pacs"
+    ids = _flat(cohort, root)
+    table = _table(root, cohort, tmp_path / "cohort.csv")
+    clinical = read_clinical(cohort / "Clinical_and_Other_Features.xlsx").set_index("patient_id")
+    for c in ("tumor_location", "bilateral", "contralateral_involvement"):
+        table[c] = table["patient_id"].map(clinical[c])
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    argv = ["import", "mri", str(tmp_path / "cohort.csv"), "--root", str(root), "--out", str(tmp_path / "store"),
+            "--size", str(SIZE), "--workers", "1", "--mip", "--mip-size", "64"]  # fmt: skip
+    assert main(argv) == 0
+    mips = ArrayStore(tmp_path / "store_mip")
+    duke, _ = build_mip_store(cohort, tmp_path / "duke_mip", MipSettings(size=64), progress=False)
+    assert len(duke) > 0
+    np.testing.assert_array_equal(mips.images, duke.images)
+    cols = ["image_id", "patient_id", "side", "label", "has_box", "mip_scale", "midline_col", "chest_row"]
+    pd.testing.assert_frame_equal(mips.manifest[cols], duke.manifest[cols])
+    pd.testing.assert_frame_equal(mips.findings, duke.findings)
+    assert (mips.manifest["tumor_location"].astype(str) == duke.manifest["tumor_location"].astype(str)).all()
+    # phases of different geometry: one patient's post1 two slices short
+    kept = sorted(set(duke.manifest["patient_id"]))
+    k = ids.index(kept[0])
+    table.at[k, "post1"] = ";".join(table.at[k, "post1"].split(";")[:-2])
+    table.to_csv(tmp_path / "short.csv", index=False)
+    argv[2], argv[6] = str(tmp_path / "short.csv"), str(tmp_path / "s2")
+    assert main(argv) == 0
+    mips = ArrayStore(tmp_path / "s2_mip")
+    assert set(mips.manifest["patient_id"]) == set(kept) - {kept[0]}
+    problems = pd.read_csv(tmp_path / "s2_mip" / "problems.csv")
+    message = problems.loc[problems["item"] == kept[0], "message"].iloc[0]
+    assert f"row {k + 1}" in message and "same geometry" in message and f"({N_SLICES}, " in message
+
+
+# ---------------------------------------------------------------------------- bad series
+def test_series_with_mixed_orientations_or_matrix_sizes_go_to_problems(cohort: Path, tmp_path: Path) -> None:
+    """Row 1: one file of the series turned 90 degrees in plane; row 2: one file with a smaller matrix.
+    Both rows go to problems.csv naming the row, the file and what differs; row 3 is stored."""
+    root = tmp_path / "pacs"
+    ids = _flat(cohort, root)
+    table = _table(root, cohort, tmp_path / "cohort.csv")
+    turned = root / table.at[0, "pre"].split(";")[5]
+    ds = pydicom.dcmread(turned)
+    ds.ImageOrientationPatient = [0, 1, 0, -1, 0, 0]
+    ds.save_as(turned, enforce_file_format=True)
+    small = root / table.at[1, "pre"].split(";")[7]
+    ds = pydicom.dcmread(small)
+    ds.PixelData = ds.pixel_array[::2, ::2].copy().tobytes()
+    ds.Rows, ds.Columns = ds.Rows // 2, ds.Columns // 2
+    ds.save_as(small, enforce_file_format=True)
+    store = _import(tmp_path / "cohort.csv", root, tmp_path / "store")
+    assert store.manifest["patient_id"].unique().tolist() == [ids[2]]
+    problems = pd.read_csv(tmp_path / "store" / "problems.csv").set_index("item")["message"]
+    assert "row 1" in problems[ids[0]] and "mixed orientations" in problems[ids[0]] and turned.name in problems[ids[0]]
+    assert "row 2" in problems[ids[1]] and "mixed matrix sizes" in problems[ids[1]] and small.name in problems[ids[1]]
+    assert str(root) not in problems.to_csv()

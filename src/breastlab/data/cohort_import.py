@@ -601,25 +601,9 @@ def _plan_import(
         problems.add(item, IMPORT_STAGE, message)
 
     seq = settings.sequence
-    ids = raw["patient_id"].str.strip()
-    rows_of: dict[str, list[int]] = {}
-    for i, pid in enumerate(ids):
-        rows_of.setdefault(pid, []).append(i + 1)
-    paths_and_labels = {"patient_id", MASK_COLUMN, *PHASE_COLUMNS, *BOX_COLUMNS}
-    attributes = [c for c in typed.columns if c not in paths_and_labels]
+    attributes = _attribute_columns(typed)
     jobs = []
-    for i, pid in enumerate(ids):
-        row = i + 1
-        cell = raw.at[i, seq].strip()
-        where = f"{name} row {row}"
-        if not pid:
-            fail(f"row {row}", f"{where}: blank patient_id; every row needs one")
-            continue
-        if len(rows_of[pid]) > 1:
-            fail(pid, f"{where} ({_short(cell)}): patient_id {pid} also on row(s) "
-                      f"{', '.join(str(r) for r in rows_of[pid] if r != row)}; one row per patient "
-                      "(keep one exam per patient, or give each exam its own patient_id)")  # fmt: skip
-            continue
+    for i, pid, where, cell in _table_rows(raw, name, seq, fail):
         try:
             folder, names, n_slices = phase_source(root, cell, seq)
             mask = raw.at[i, MASK_COLUMN].strip() if MASK_COLUMN in raw.columns else ""
@@ -640,6 +624,95 @@ def _plan_import(
         )
         jobs.append(_ImportJob(job, where, cell))
     return jobs
+
+
+def _attribute_columns(typed: pd.DataFrame) -> list[str]:
+    """The table's columns copied onto every image of a patient: all but the paths and the labels."""
+    paths_and_labels = {"patient_id", MASK_COLUMN, *PHASE_COLUMNS, *BOX_COLUMNS}
+    return [c for c in typed.columns if c not in paths_and_labels and not re.fullmatch(r"post\d+", str(c))]
+
+
+def _table_rows(raw: pd.DataFrame, name: str, column: str, fail: Any) -> Any:
+    """``(index, patient_id, "<table> row <n>", cell of column)`` of each row with a patient id given once;
+    blank and repeated ids go to ``fail(item, message)`` naming the rows."""
+    ids = raw["patient_id"].str.strip()
+    rows_of: dict[str, list[int]] = {}
+    for i, pid in enumerate(ids):
+        rows_of.setdefault(pid, []).append(i + 1)
+    for i, pid in enumerate(ids):
+        row = i + 1
+        cell = raw.at[i, column].strip()
+        where = f"{name} row {row}"
+        if not pid:
+            fail(f"row {row}", f"{where}: blank patient_id; every row needs one")
+            continue
+        if len(rows_of[pid]) > 1:
+            fail(pid, f"{where} ({_short(cell)}): patient_id {pid} also on row(s) "
+                      f"{', '.join(str(r) for r in rows_of[pid] if r != row)}; one row per patient "
+                      "(keep one exam per patient, or give each exam its own patient_id)")  # fmt: skip
+            continue
+        yield i, pid, where, cell
+
+
+def import_mri_mips(
+    table: str | os.PathLike,
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: Any = None,
+    workers: int = 1,
+    *,
+    progress: bool = True,
+) -> tuple[ArrayStore, ProblemLog]:
+    """The breast-MIP store (:func:`breastlab.data.mip.build_mip_store`) of a cohort table: per patient the
+    subtraction MIP of ``settings.post`` (default ``post1``) minus ``pre``, split into breasts, labelled by
+    the ``tumor_location`` column where the table has one (else the side of the box), with the in-plane
+    box (box columns or ``mask``) projected as a finding. Phases may be any form :func:`import_mri`
+    reads. Rows without both phases, with a bad label or id, and exams whose two phases differ in
+    geometry go to ``OUT/problems.csv`` naming the row; the others go on."""
+    from breastlab.data.export import has_in_plane_box
+    from breastlab.data.mip import MipExam, MipSettings, build_mip_store_from_exams
+
+    settings = settings if settings is not None else MipSettings()
+    settings.validate()
+    table, root, out = Path(table), Path(root), Path(out)
+    check_output_folder(out, "--out folder")
+    if not root.is_dir():
+        raise BreastlabInputError(f"--root {root}: folder not found (the table's paths are relative to it)")
+    raw, typed = read_cohort_table(table, "pre")
+    if settings.post not in raw.columns:
+        raise BreastlabInputError(f"{table}: no column {settings.post}; the MIP subtracts pre from {settings.post}")
+    problems = ProblemLog()
+
+    def fail(item: str, message: str) -> None:
+        problems.add(item, "import_mip", message)
+
+    attributes = _attribute_columns(typed)
+    exams = []
+    for i, pid, where, cell in _table_rows(raw, table.name, "pre", fail):
+        try:
+            pre, pre_files, _ = phase_source(root, cell, "pre")
+            post, post_files, _ = phase_source(root, raw.at[i, settings.post].strip(), settings.post)
+            mask = raw.at[i, MASK_COLUMN].strip() if MASK_COLUMN in raw.columns else ""
+            box = _box_from_mask(root, mask, pre, pre_files, raw.iloc[i], pid) if mask else _box(raw.iloc[i], pid)
+        except BreastlabInputError as exc:
+            fail(pid, f"{where} (patient {pid}): {exc}")
+            continue
+        box_row = box.iloc[0]
+        in_plane = {c: int(box_row[c]) for c in BOX_COLUMNS[:4]} if has_in_plane_box(box_row) else None
+        clinical = {c: _plain_value(typed.at[i, c]) for c in attributes}
+        exams.append(MipExam(pid, str(pre), str(post), in_plane, clinical,
+                             tuple(pre_files) if pre_files else None, tuple(post_files) if post_files else None,
+                             f"{where} ({_short(cell)})"))  # fmt: skip
+    inputs = fingerprint(**{"cohort table": table, "settings": dataclasses.asdict(settings)})
+    return build_mip_store_from_exams(exams, out, settings, inputs=inputs, source=f"cohort table {table.name}",
+                                      workers=workers, problems=problems, progress=progress)  # fmt: skip
+
+
+def _plain_value(value: Any) -> Any:
+    """A table cell as a plain Python value (numpy scalars unwrapped, missing as None)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def phase_source(root: Path, cell: str, column: str) -> tuple[Path, list[str] | None, int | None]:
