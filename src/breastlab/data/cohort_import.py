@@ -13,9 +13,11 @@ Two steps, both plain functions on a folder and a table:
   from such a table (one patient per row), through the exporter's per-patient code path.
 
 The table (CSV): ``patient_id``; one column per DCE phase (``pre``, ``post1`` .. ``post4``) holding a
-series folder or a ``;``-separated list of files, relative to ``--root``; the label as Duke's 1-based
-inclusive box ``start_row, end_row, start_column, end_column, start_slice, end_slice``; every other
-column is an attribute copied onto each slice of the manifest.
+series folder, a ``;``-separated list of files, a NIfTI file or one multi-frame DICOM file, relative
+to ``--root`` (compressed transfer syntaxes decode through pydicom's pylibjpeg plug-ins); the label as
+Duke's 1-based inclusive box ``start_row, end_row, start_column, end_column, start_slice, end_slice``
+or a ``mask`` (NIfTI or DICOM SEG on the image's grid); every other column is an attribute copied onto
+each slice of the manifest. :func:`import_mri_mips` builds the breast-MIP store from the same table.
 """
 
 from __future__ import annotations
