@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -242,29 +243,8 @@ def test_multiframe_phase_imports_to_the_series_pixels(cohort: Path, export_stor
 
 
 # ---------------------------------------------------------------------------- DICOM SEG masks
-def _seg(sources: list[pydicom.Dataset], mask: np.ndarray, out: Path) -> None:
-    """A binary DICOM SEG (highdicom) of ``mask`` (slices in ``sources`` order) over ``sources``."""
-    import highdicom as hd
-
-    for d in sources:
-        d.StudyTime = d.get("StudyTime") or "000000"  # the phantom writes none; a SEG copies the study's
-    description = hd.seg.SegmentDescription(
-        segment_number=1, segment_label="tumour",
-        segmented_property_category=hd.sr.CodedConcept("49755003", "SCT", "Morphologically Altered Structure"),
-        segmented_property_type=hd.sr.CodedConcept("108369006", "SCT", "Neoplasm"),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-    )  # fmt: skip
-    seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=mask.astype(np.uint8), segmentation_type="BINARY",
-        segment_descriptions=[description], series_instance_uid=generate_uid(), series_number=900,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="breastlab test",
-        manufacturer_model_name="test", software_versions="0", device_serial_number="0",
-    )  # fmt: skip
-    seg.save_as(out)
-
-
 def test_labels_from_a_dicom_seg_equal_the_phantom_boxes(
-    cohort: Path, export_store: ArrayStore, tmp_path: Path
+    cohort: Path, export_store: ArrayStore, tmp_path: Path, write_seg: Callable
 ) -> None:
     """Patient 2 labelled by a DICOM SEG of the phantom's tumour mask over its pre-contrast series: the
     slice labels and boxes equal the phantom's truth (export's store); a SEG off the image's grid, and a
@@ -278,7 +258,11 @@ def test_labels_from_a_dicom_seg_equal_the_phantom_boxes(
     sources = sorted((pydicom.dcmread(root / f) for f in table.at[2, "pre"].split(";")),
                      key=lambda d: float(d.ImagePositionPatient[2]))  # fmt: skip
     mask = tumour_mask(plan[ids[2]])
-    _seg(sources, mask, root / "seg.dcm")
+    before = scan_mri_tree(root)
+    write_seg(sources, mask, root / "seg.dcm")
+    problems = ProblemLog()  # the scan leaves the SEG out of the series and says where it belongs
+    pd.testing.assert_frame_equal(scan_mri_tree(root, problems), before)
+    assert problems.to_frame()["item"].tolist() == ["seg.dcm"] and "mask column" in problems.to_frame()["message"][0]
     np.testing.assert_array_equal(
         read_seg_mask(root / "seg.dcm", root / "subject2", [Path(f).name for f in table.at[2, "pre"].split(";")]), mask
     )
@@ -295,7 +279,7 @@ def test_labels_from_a_dicom_seg_equal_the_phantom_boxes(
     for d in shifted:
         d.ImagePositionPatient = [*d.ImagePositionPatient[:2], float(d.ImagePositionPatient[2]) + 0.5 * float(
             d.SpacingBetweenSlices)]  # fmt: skip
-    _seg(shifted, mask, root / "shifted.dcm")
+    write_seg(shifted, mask, root / "shifted.dcm")
     table.loc[2, "mask"] = "shifted.dcm"
     table.loc[1, ["mask", *BOX_COLUMNS]] = [table.at[1, "pre"].split(";")[0], *[""] * 6]  # an MR image, not a SEG
     table.to_csv(tmp_path / "bad.csv", index=False)

@@ -225,8 +225,9 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     ``FS`` or the series description; empty where neither says), ``series_description`` (of the
     first phase), and the empty box columns (``start_row`` .. ``end_slice``) to fill in.
 
-    Files that are not DICOM, carry no SeriesInstanceUID or PatientID, or series with mixed matrix
-    sizes go to ``problems`` (file relative to ``root`` and the reason) and are left out.
+    Files that are not DICOM, carry no SeriesInstanceUID or PatientID, DICOM SEG and NIfTI files (for the
+    table's ``mask`` and phase columns), or series with mixed matrix sizes go to ``problems`` (file
+    relative to ``root`` and the reason) and are left out.
     """
     root = Path(root)
     if not root.is_dir():
@@ -246,6 +247,10 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
             header = read_header(root / rel)
         except BreastlabInputError as exc:
             problems.add(rel, SCAN_STAGE, str(exc))
+            continue
+        if header.get("Modality") == "SEG":
+            problems.add(rel, SCAN_STAGE, "a DICOM SEG (a segmentation, not an image series): name it in the mask "
+                                          "column of its patient's row")  # fmt: skip
             continue
         missing = [k for k in ("SeriesInstanceUID", "PatientID") if not header.get(k)]
         if missing:

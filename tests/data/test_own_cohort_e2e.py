@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,26 +43,7 @@ def _nifti(series: Path, out: Path) -> None:
     nib.save(nib.Nifti1Image(np.transpose(vol.array, (2, 1, 0)), np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps), out)
 
 
-def _seg(sources: list[pydicom.Dataset], mask: np.ndarray, out: Path) -> None:
-    import highdicom as hd
-
-    for d in sources:
-        d.StudyTime = d.get("StudyTime") or "000000"  # the phantom writes none; a SEG copies the study's
-    description = hd.seg.SegmentDescription(
-        segment_number=1, segment_label="tumour",
-        segmented_property_category=hd.sr.CodedConcept("49755003", "SCT", "Morphologically Altered Structure"),
-        segmented_property_type=hd.sr.CodedConcept("108369006", "SCT", "Neoplasm"),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-    )  # fmt: skip
-    hd.seg.Segmentation(
-        source_images=sources, pixel_array=mask.astype(np.uint8), segmentation_type="BINARY",
-        segment_descriptions=[description], series_instance_uid=hd.UID(), series_number=900,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="breastlab test",
-        manufacturer_model_name="test", software_versions="0", device_serial_number="0",
-    ).save_as(out)  # fmt: skip
-
-
-def test_hospital_export_through_the_command_line(tmp_path: Path) -> None:
+def test_hospital_export_through_the_command_line(tmp_path: Path, write_seg: Callable) -> None:
     cohort = tmp_path / "phantom"
     make_mri_cohort(cohort, N_PATIENTS, seed=SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=1, progress=False)
     index = index_dicom_tree(cohort)
@@ -108,7 +90,7 @@ def test_hospital_export_through_the_command_line(tmp_path: Path) -> None:
     seg_row = table.index[table["patient_id"] == ids[SEG]][0]
     sources = sorted((pydicom.dcmread(pacs / f) for f in table.at[seg_row, "pre"].split(";")),
                      key=lambda d: float(d.ImagePositionPatient[2]))  # fmt: skip
-    _seg(sources, tumour_mask(plan[ids[SEG]]), pacs / "lesion_seg.dcm")
+    write_seg(sources, tumour_mask(plan[ids[SEG]]), pacs / "lesion_seg.dcm")
     table["mask"] = ""
     table.loc[seg_row, ["mask", *BOX_COLUMNS]] = ["lesion_seg.dcm", *[""] * 6]
     nifti = f"{nifti_folder}/{ids[NIFTI]}"
