@@ -354,3 +354,17 @@ def test_series_with_mixed_orientations_or_matrix_sizes_go_to_problems(cohort: P
     assert "row 1" in problems[ids[0]] and "mixed orientations" in problems[ids[0]] and turned.name in problems[ids[0]]
     assert "row 2" in problems[ids[1]] and "mixed matrix sizes" in problems[ids[1]] and small.name in problems[ids[1]]
     assert str(root) not in problems.to_csv()
+
+
+def test_multiframe_without_positions_or_single_frame_is_refused(cohort: Path, tmp_path: Path) -> None:
+    from breastlab.errors import BreastlabInputError
+
+    series = _series(cohort, "Breast_MRI_001")
+    _multiframe(series, tmp_path / "legacy", per_frame_positions=False)
+    ds = pydicom.dcmread(tmp_path / "legacy")
+    del ds.SpacingBetweenSlices, ds.SliceThickness
+    ds.save_as(tmp_path / "unplaced", enforce_file_format=True)
+    with pytest.raises(BreastlabInputError, match=r"unplaced: \d+ frames without PlanePositionSequence"):
+        read_multiframe_slices(tmp_path / "unplaced")
+    with pytest.raises(BreastlabInputError, match="not a multi-frame image"):
+        read_multiframe_slices(next(series.glob("*.dcm")))
