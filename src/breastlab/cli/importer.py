@@ -26,6 +26,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--png", default=None, metavar="DIR", help="also write DIR/<label>/<seq>-<slice>-<patient>.png")
     m.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (default: 0)")
     m.add_argument("--overwrite", action="store_true", help="rebuild a finished store in --out")
+    m.add_argument(
+        "--mip", nargs="?", const="", default=None, metavar="DIR",
+        help="also build the breast-MIP store of `anomaly mip` (post1 - pre) in DIR (default: OUT_mip)",
+    )  # fmt: skip
+    m.add_argument("--mip-size", type=int, default=256, help="MIP image size in pixels with --mip (default: 256)")
     m.set_defaults(func=_cmd_import_mri)
     _add_import_mammo(kinds)
 
@@ -121,7 +126,24 @@ def _cmd_import_mri(args: argparse.Namespace) -> int:
     emit(export_summary(store), title=f"Slice store {out} ({store.shape[0]}x{store.shape[1]} uint8)",
          csv_path=out / "export_summary.csv")  # fmt: skip
     _print_problems(read_problems(out), out / "problems.csv", "patient(s) left out")
+    if args.mip is not None:
+        _import_mips(args, Path(args.mip) if args.mip else out.with_name(f"{out.name}_mip"))
     return 0
+
+
+def _import_mips(args: argparse.Namespace, mip_dir) -> None:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from breastlab._table import format_table
+    from breastlab.data.cohort_import import import_mri_mips
+    from breastlab.data.mip import MipSettings, breast_counts
+
+    store, problems = import_mri_mips(args.table, args.root, mip_dir, MipSettings(size=args.mip_size),
+                                      workers=args.workers)  # fmt: skip
+    counts = breast_counts(store.manifest)
+    print()
+    print(format_table(counts.table, f"MIP store {mip_dir}: {counts.breasts} breasts of {counts.patients} patients"))
+    _print_problems(problems.to_frame(), Path(mip_dir) / "problems.csv", "MIP problem(s) and note(s)")
 
 
 def _print_problems(problems, path, what: str) -> None:  # noqa: ANN001 - a problems frame and its file
