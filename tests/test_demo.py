@@ -122,3 +122,13 @@ def test_demo_report_headline_and_stage_times(demo):
 
     sheet = np.asarray(Image.open(result["mip_contact_sheet"]).convert("L"), dtype=float)
     assert sheet.shape[0] > 100 and sheet.shape[1] > 100 and sheet.std() > 10
+
+
+@pytest.mark.parametrize("width", [1366, 1024])
+def test_demo_report_layout(demo, chromium, layout, tmp_path, width):
+    """The one page of all five sections, laid out by headless Chromium at desktop and laptop widths."""
+    out, _, _ = demo
+    found = layout(chromium, out / "report.html", width, tmp_path)
+    print(f"{width}px: {found['n_boxes']} boxes, {found['n_tables']} tables, page {found['page_width']}px")
+    assert found["n_tables"] >= 20 and found["overlaps"] == [] and found["clipped_tables"] == []
+    assert found["page_width"] <= found["viewport"]

@@ -257,11 +257,11 @@ def _render(models: Sequence[ModelSection], settings: dict) -> str:
         f"{'?' if prevalence is None else f'{100 * prevalence:g}'}% prevalence), triage figures, and pixel AUC of "
         "each heatmap against the projected tumour box (median and IQR; FCDD: Gaussian-upsampled A(X); "
         "BCE and HSC: Grad-CAM). Figures are means over the CV seeds; curves and gallery show the first seed.</p>",
-        html_table(table),
+        html_table(_wrappable(table.drop(columns=triage_cols[1:]))),
         "<h3>Triage</h3>",
         "<p class='note'>Share of normal breasts set aside (specificity) at 100, 99 and 95% sensitivity; "
         "sensitivity at 90% specificity (balanced task).</p>",
-        html_table(table[triage_cols]),
+        html_table(_wrappable(table[triage_cols])),
         "<h3>ROC curves</h3>",
         img_tag(roc_figure(models), "ROC curves per model and task"),
         "<h3>Explanation quality</h3>",
@@ -278,6 +278,12 @@ def _render(models: Sequence[ModelSection], settings: dict) -> str:
         )
         parts.append(img_tag(gallery_figure(m), f"gallery {m.name}"))
     return "\n".join(parts)
+
+
+def _wrappable(table: pd.DataFrame) -> pd.DataFrame:
+    """Column names with spaces for underscores, so that a narrow window wraps the headers instead of
+    pushing the table past the page's edge."""
+    return table.rename(columns=lambda c: str(c).replace("_", " "))
 
 
 def _comparison(models: Sequence[ModelSection]) -> pd.DataFrame:
