@@ -12,11 +12,7 @@ import pytest
 from breastlab.cli import build_parser, main
 
 # commands whose output place is not an --out: what they write and where
-WRITES_ELSEWHERE = {
-    "sweep": "the folder named by the sweep YAML's `out`",
-}
-# `evaluate` takes --out for a predictions file, but a run (or sweep) is evaluated into the run's own
-# evaluation/ folder, where `report` finds it.
+WRITES_ELSEWHERE: dict[str, str] = {}
 
 
 def _leaves(parser, path=()):
