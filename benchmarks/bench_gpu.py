@@ -86,10 +86,11 @@ def _timed(fn: Callable[[], int], device: torch.device) -> float:
 
 # --------------------------------------------------------------------------- SpurBreast
 def bench_spurbreast(tmp: Path, device: torch.device, sz: Sizes) -> list[tuple[str, float, float]]:
+    from breastlab.curate.split_store import load_split_manifest
     from breastlab.data.store import ArrayStore
     from breastlab.train import TrainConfig, train
     from breastlab.train._synthetic import make_toy_split
-    from breastlab.train.data import ImageSource, load_split_manifest, split_parts
+    from breastlab.train.data import ImageSource, split_parts
     from breastlab.train.loop import load_run_model, predict_part
 
     store, split = make_toy_split(tmp / "spur", n_patients=sz.spur_patients, per_patient=8, size=sz.spur_px)

@@ -37,3 +37,29 @@ def synthetic_slice_table(n_patients: int = 120, seed: int = 0, buffer: int = 5)
 @pytest.fixture
 def slices() -> pd.DataFrame:
     return synthetic_slice_table()
+
+
+def _release_pixels(p: int, s: int) -> np.ndarray:
+    return np.random.default_rng(p * 1000 + s).integers(0, 256, (16, 12), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def small_release(tmp_path_factory):
+    """A one-feature release tree (baseline_low, 16x12 PNGs) and its import: (tree root, ReleaseImport)."""
+    from PIL import Image
+
+    from breastlab.curate import read_spurbreast_release
+
+    root = tmp_path_factory.mktemp("release") / "release"
+    layout = {
+        "training": {1: [(1, 10), (1, 11), (2, 7)], 0: [(1, 1), (2, 2), (2, 3)]},
+        "validation": {1: [(3, 10)], 0: [(3, 1)]},
+        "test": {1: [(4, 10), (5, 8)], 0: [(4, 1), (5, 2)]},
+    }
+    for folder, by_label in layout.items():
+        for label, items in by_label.items():
+            d = root / "baseline_low" / folder / str(label)
+            d.mkdir(parents=True, exist_ok=True)
+            for p, s in items:
+                Image.fromarray(_release_pixels(p, s)).save(d / f"duke-{s}-Breast_MRI_{p:03d}.png")
+    return root, read_spurbreast_release(root, root.parent / "imported", progress=False)

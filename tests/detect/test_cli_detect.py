@@ -43,6 +43,7 @@ def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):
                 "--min-score",
                 "0",
                 "--no-png",
+                "--coco",
             ]
         )
         == 0
@@ -69,6 +70,11 @@ def test_cli_train_predict_evaluate(tiny_store, tmp_path, capsys):
     )
     froc = pd.read_csv(tmp_path / "ev" / "froc.csv")
     assert froc["n_findings"].sum() == len(tiny_store.findings)
+    # predict --coco: the same detections and findings as COCO files give the same FROC table
+    coco_args = ["--coco-gt", str(out / "coco_ground_truth.json"), "--coco-results", str(out / "coco_results.json")]
+    assert main(["mammo", "detect", "evaluate", *coco_args, "--out", str(tmp_path / "ev_coco")]) == 0
+    froc_coco = pd.read_csv(tmp_path / "ev_coco" / "froc.csv")
+    pd.testing.assert_frame_equal(froc_coco, froc[froc["finding_class"].isin(froc_coco["finding_class"])])
     assert "FROC" in (tmp_path / "report.html").read_text()
     # the report section is rebuilt from the evaluate folder alone (marker + saved tables + drawn gallery)
     from breastlab.detect.report import section_from_dir

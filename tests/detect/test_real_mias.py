@@ -39,3 +39,15 @@ def test_mini_mias_predict_and_score(mammo_dir, tmp_path):
     )
     marks = annotate(det, store)
     assert (marks["region"] != "").all()
+    # the same images, findings and detections as COCO files give the same FROC/AP table
+    import json
+
+    import pandas as pd
+
+    from breastlab.detect.coco import evaluate_coco, to_coco
+
+    gt, results = to_coco(man[["image_id", "patient_id", "laterality", "height", "width"]], store.findings, det)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    coco = evaluate_coco(tmp_path / "gt.json", tmp_path / "results.json")
+    pd.testing.assert_frame_equal(coco.froc_table, ev.froc_table)

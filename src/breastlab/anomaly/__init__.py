@@ -3,7 +3,8 @@
 ``mip``: subtraction MIPs per breast from the DICOM tree into an array store (labels, projected boxes);
 ``fcdd``: FCDD network, loss, Gaussian receptive-field upsampling, HSC, confetti noise;
 ``train``: patient-grouped k-fold training of fcdd / bce / hsc; ``evaluate``: breast-level AUC
-(balanced, low prevalence), triage, pixel AUC; ``report``: the HTML anomaly section (also rebuilt from
+(balanced, low prevalence), triage, pixel AUC; ``scores``: the same figures of any model's per-breast
+scores file and ``ID.npy`` heatmaps; ``report``: the HTML anomaly section (also rebuilt from
 the folder ``breastlab anomaly evaluate`` writes: ``section_from_dir``).
 Submodules are imported lazily (MIP workers do not load torch).
 """
@@ -19,6 +20,7 @@ _EXPORTS = {
     "AnomalyConfig": "train", "train_anomaly": "train", "patient_folds": "train",
     "evaluate_anomaly_run": "evaluate", "comparison_table": "evaluate", "pixel_auc": "evaluate",
     "low_prevalence_draws": "evaluate", "mean_roc": "evaluate",
+    "evaluate_breast_scores": "scores", "read_breast_scores": "scores", "heatmap_pixel_aucs": "scores",
     "write_anomaly_report": "report", "anomaly_section": "report", "write_anomaly_section": "report",
     "section_from_dir": "report",
 }  # fmt: skip

@@ -212,6 +212,7 @@ class AnomalyEvaluation:
     pixel: pd.DataFrame  # one row per (seed, abnormal breast with box)
     predictions: pd.DataFrame
     settings: dict = dataclasses.field(default_factory=dict)  # prevalence, repeats, seed of the evaluation
+    kind: str = "run"  # "run": a trained run folder (its store and heatmaps give the gallery); "scores": a file
 
     def summary(self) -> dict[str, float]:
         b = self.balanced.mean(numeric_only=True)

@@ -120,6 +120,9 @@ def _gallery_panels(ev: AnomalyEvaluation, pred: pd.DataFrame, per_kind: int):
     from breastlab.data.store import ArrayStore
     from breastlab.evaluate.stats import youden
 
+    if ev.kind != "run":  # a scores file: no images to show
+        empty = pd.DataFrame(columns=["kind", "image_id", "score", "label", "x0", "y0", "x1", "y1"])
+        return empty, np.zeros((0, 1, 1), np.uint8), np.zeros((0, 1, 1), np.float32)
     thr = youden(pred["label"], pred["score"]).threshold
     picks = [
         pred[(pred["label"] == 1) & (pred["score"] >= thr)].nlargest(per_kind, "score"),
@@ -265,6 +268,8 @@ def _render(models: Sequence[ModelSection], settings: dict) -> str:
         img_tag(pixel_box_figure(models), "pixel AUC box plots"),
     ]
     for m in models:
+        if not len(m.gallery):  # a model evaluated from a scores file
+            continue
         parts.append(f"<h3>Gallery: {html.escape(m.name)}</h3>")
         parts.append(
             "<p class='note'>At the Youden threshold: true positives (highest scores), misses "

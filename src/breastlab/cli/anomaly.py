@@ -6,6 +6,7 @@ import argparse
 
 from breastlab._lock import folder_lock
 from breastlab.cli._args import config_argument, save_config
+from breastlab.errors import BreastlabInputError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +53,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     config_argument(q)
     q.set_defaults(func=_cmd_anomaly_train)
     q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
-    q.add_argument("runs", nargs="+", help="run folders from `anomaly train` (one per model)")
+    q.add_argument("runs", nargs="*", help="run folders from `anomaly train` (one per model)")
+    f = q.add_argument_group("any model's per-breast scores (beside or instead of runs)")
+    f.add_argument("--scores", default=None, metavar="FILE", help="scores file, .csv or .parquet, one row per breast")
+    f.add_argument("--truth", default="label", help="column of the 0/1 truth, 1 = abnormal breast (default: label)")
+    f.add_argument("--score", default="score", help="column of the score, higher = more abnormal (default: score)")
+    f.add_argument("--patient", default="patient_id", help="column of the patient id (default: patient_id)")
+    f.add_argument("--id", default=None, help="column of the breast id; names the ID.npy heatmaps and masks")
+    f.add_argument("--heatmaps", default=None, metavar="DIR", help="folder of one ID.npy heatmap per breast")
+    f.add_argument(
+        "--store", default=None, help="anomaly MIP store whose lesion boxes are the heatmaps' reference (ids: image_id)"
+    )
+    f.add_argument("--masks", default=None, metavar="DIR", help="folder of one ID.npy lesion mask per abnormal breast")
     q.add_argument(
         "--prevalence", type=float, default=0.02, help="share of abnormal breasts in the low-prevalence draws"
     )
@@ -126,9 +138,30 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     from breastlab.anomaly.evaluate import comparison_table, evaluate_anomaly_run
     from breastlab.anomaly.report import write_anomaly_report, write_anomaly_section
 
-    out = Path(args.out) if args.out else Path(args.runs[0]).resolve().parent / "anomaly_evaluation"
+    if not args.runs and args.scores is None:
+        raise BreastlabInputError("give run folders from `anomaly train`, a --scores file, or both")
+    first = args.runs[0] if args.runs else args.scores
+    out = Path(args.out) if args.out else Path(first).resolve().parent / "anomaly_evaluation"
     with folder_lock(out):  # the evaluation folder
         evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
+        if args.scores is not None:
+            from breastlab.anomaly.scores import evaluate_breast_scores
+
+            evs.append(
+                evaluate_breast_scores(
+                    args.scores,
+                    truth=args.truth,
+                    score=args.score,
+                    patient=args.patient,
+                    image_id=args.id,
+                    heatmaps=args.heatmaps,
+                    store=args.store,
+                    masks=args.masks,
+                    prevalence=args.prevalence,
+                    repeats=args.repeats,
+                    seed=args.seed,
+                )
+            )
         emit(
             comparison_table(evs),
             f"anomaly detection (balanced DeLong 95% CI; prevalence {args.prevalence:g})",

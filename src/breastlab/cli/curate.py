@@ -96,6 +96,19 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--features", nargs="+", help="only these feature folders")
     q.set_defaults(func=_cmd_curate_import_release)
 
+    q = cs.add_parser(
+        "export-split",
+        help="write a split's images as PNG folders in the SpurBreast release layout, with labels.csv",
+    )
+    q.add_argument("split", help="split directory (manifest.parquet) whose images are written")
+    q.add_argument("--store", required=True, help="store whose rows the split addresses")
+    q.add_argument(
+        "--out", required=True, help="new or empty folder: OUT/<training|validation|test>/<0|1>/*.png, labels.csv"
+    )
+    q.add_argument("--prefix", default="img", help="first part of each file name <prefix>-<slice>-<patient>.png")
+    q.add_argument("--subset", nargs="+", default=None, help="only these parts: train, val, test, tune (default all)")
+    q.set_defaults(func=_cmd_curate_export_split)
+
 
 def _curate_cohort(args: argparse.Namespace):
     from breastlab.curate import as_cohort, duke_cohort
@@ -210,4 +223,16 @@ def _cmd_curate_import_release(args: argparse.Namespace) -> int:
     reports = [check_split(d, balance_tol=0.01) for d in result.splits.values()]
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     emit(table, f"imported {len(result.files)} files into {result.store}; checks of the release's splits")
+    return 0
+
+
+def _cmd_curate_export_split(args: argparse.Namespace) -> int:
+    from breastlab._lock import folder_lock
+    from breastlab._table import emit
+    from breastlab.curate.release import export_split
+
+    with folder_lock(args.out):  # one command at a time writes the folder
+        res = export_split(args.store, args.split, args.out, prefix=args.prefix, subsets=args.subset)
+    counts = res.labels.groupby(["split", "label"]).size().rename("images").reset_index()
+    emit(counts, f"wrote {len(res.labels)} PNG images and labels.csv to {res.out}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 from breastlab._lock import folder_lock
 from breastlab.cli._args import config_argument, save_config
+from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
@@ -221,6 +222,11 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-png", action="store_true", help="no PNG of each image with its marks")
     q.add_argument("--level", default="patient", help="reader-study case: patient, breast or image")
     q.add_argument("--pair-model", default=None, help="CC-MLO pair model from `fit-pairs` (default: the heuristic)")
+    q.add_argument(
+        "--coco",
+        action="store_true",
+        help="also write coco_results.json and coco_ground_truth.json (the store's findings), for COCO tools",
+    )
     q.set_defaults(func=_cmd_detect_predict)
     f = d.add_parser("fit-pairs", help="fit the gradient-boosted CC-MLO pair model on detections with known truth")
     f.add_argument("store", help="mammography store holding the images and their true findings")
@@ -232,9 +238,27 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     f.add_argument("--min-score", type=float, default=0.1, help="detections below this score are left out")
     f.add_argument("--seed", type=int, default=0, help="seed of the gradient-boosted model")
     f.set_defaults(func=_cmd_detect_fit_pairs)
-    e = d.add_parser("evaluate", help="FROC, AP@0.5, image/breast ROC (Table 1), report section")
-    e.add_argument("store", help="mammography store holding the images and their true findings")
-    e.add_argument("detections", help="detections.csv written by predict")
+    e = d.add_parser(
+        "evaluate",
+        help="FROC, AP@0.5, image/breast ROC (Table 1), report section: of predict's detections on a store, "
+        "or of any detector's COCO results against a COCO ground truth (--coco-gt, --coco-results)",
+    )
+    e.add_argument("store", nargs="?", help="mammography store holding the images and their true findings")
+    e.add_argument("detections", nargs="?", help="detections.csv written by predict")
+    e.add_argument(
+        "--coco-gt",
+        default=None,
+        metavar="GT.json",
+        help="COCO ground truth (images, annotations with bbox [x,y,w,h], categories named mass, calcification, "
+        "asymmetry, architectural_distortion or any other name, kept as its own class); instead of STORE",
+    )
+    e.add_argument(
+        "--coco-results",
+        default=None,
+        metavar="RESULTS.json",
+        help="COCO detection results (a list of {image_id, category_id, bbox, score}, as MMDetection, "
+        "detectron2 and torchvision write them); with --coco-gt, instead of DETECTIONS",
+    )
     e.add_argument("--out", required=True, help="output folder (tables, curves, report section)")
     e.add_argument("--split", default="all", help="manifest split to evaluate ('all': every image)")
     e.add_argument("--hit", default="iou_or_centre", help="iou, centre or iou_or_centre")
@@ -304,6 +328,15 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
         from breastlab.detect.jafroc import write_ai_reader
 
         write_ai_reader(det, images, store.findings, out / "jafroc")
+        if args.coco:
+            from breastlab._io import write_json
+            from breastlab.detect.coco import to_coco
+            from breastlab.detect.select import evaluation_images
+
+            extra = sorted(set(store.findings["finding_class"]) - set(cfg.classes))
+            gt, results = to_coco(evaluation_images(images), store.findings, det, classes=(*cfg.classes, *extra))
+            write_json(gt, out / "coco_ground_truth.json")
+            write_json(results, out / "coco_results.json")
     print(
         f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv, "
         "jafroc/ (the AI's marks as a JAFROC reader)"
@@ -338,17 +371,29 @@ def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     from breastlab.detect.report import write_detection_report, write_detection_section
     from breastlab.detect.select import detections_on, evaluation_images, split_images
 
-    store = ArrayStore(args.store)
-    images = split_images(store, args.split)
-    det = detections_on(read_table(args.detections), images)
-    ev = evaluate_detections(evaluation_images(images), store.findings, det, hit=args.hit, iou_threshold=args.iou)
+    coco = args.coco_gt is not None or args.coco_results is not None
+    if coco:
+        if args.coco_gt is None or args.coco_results is None or args.store or args.detections:
+            raise BreastlabInputError(
+                "give either STORE DETECTIONS or both --coco-gt GT.json and --coco-results RESULTS.json"
+            )
+        if args.split != "all":
+            raise BreastlabInputError("--split: only with a store; COCO files are evaluated on all their images")
+        from breastlab.detect.coco import evaluate_coco
+
+        store = None
+        ev = evaluate_coco(args.coco_gt, args.coco_results, hit=args.hit, iou_threshold=args.iou)
+        settings = {"coco_gt": Path(args.coco_gt).name, "coco_results": Path(args.coco_results).name}
+    else:
+        if not (args.store and args.detections):
+            raise BreastlabInputError("give STORE and DETECTIONS (or --coco-gt and --coco-results)")
+        store = ArrayStore(args.store)
+        images = split_images(store, args.split)
+        det = detections_on(read_table(args.detections), images)
+        ev = evaluate_detections(evaluation_images(images), store.findings, det, hit=args.hit, iou_threshold=args.iou)
+        settings = {"detections": str(Path(args.detections).resolve()), "split": args.split}
     print(ev.format())
-    settings = {
-        "detections": str(Path(args.detections).resolve()),
-        "split": args.split,
-        "hit": args.hit,
-        "iou": args.iou,
-    }
+    settings.update(hit=args.hit, iou=args.iou)
     with folder_lock(args.out):  # the evaluation folder
         section = write_detection_section(ev, Path(args.out), store, settings=settings)
     print(f"wrote {section} (`breastlab report` section)")

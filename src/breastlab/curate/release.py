@@ -21,6 +21,11 @@ surgery_type, vertical_flip, baseline_high, baseline_mid, baseline_low, and
   release, "original" when it equals it, "unknown" without a counterpart.
 
 Slice numbers are kept as written in the file names (``slice_index``).
+
+:func:`export_split` goes the other way: the images of any split of a store written as
+PNG folders in the release's layout (``OUT/<training|validation|test>/<0|1>/``; a
+``tune`` part goes to ``tuning/``), for code that reads the release, with
+``OUT/labels.csv`` listing every file and its split row.
 """
 
 from __future__ import annotations
@@ -277,3 +282,91 @@ def _flip_state(g: pd.DataFrame, allfiles: pd.DataFrame) -> pd.Series:
         ref = known.get((rec.patient_id, rec.slice_index), set())
         out.append("original" if rec.digest in ref else "flipped" if rec.mirror in ref else "unknown")
     return pd.Series(out, index=g.index)
+
+
+RELEASE_FOLDERS = {**{v: k for k, v in SPLIT_FOLDERS.items()}, "tune": "tuning"}
+LABEL_COLUMNS = ["file", "image_id", "patient_id", "label", "split", "attribute", "group", "transform", "row"]
+
+
+@dataclasses.dataclass
+class ExportedSplit:
+    out: Path
+    labels: pd.DataFrame  # LABEL_COLUMNS (+ slice_index when known): one row per PNG
+
+
+def _file_names(man: pd.DataFrame, store_manifest: pd.DataFrame, prefix: str) -> pd.Series:
+    """``<prefix>-<n>-<patient>.png`` per row: n the slice index when it names every file of a folder
+    apart, else the store row; patient ids keep letters, digits, '_' and '.' (others become '_')."""
+    from breastlab.data.export import png_name
+
+    patient = man["patient_id"].astype(str).str.replace(r"[^A-Za-z0-9_.]", "_", regex=True)
+    folder = man["split"].map(RELEASE_FOLDERS) + "/" + man["label"].astype(str) + "/"
+    slices = man["slice_index"] if "slice_index" in man.columns else None
+    if slices is None and "slice_index" in store_manifest.columns:
+        slices = store_manifest["slice_index"].to_numpy()[man["row"].to_numpy()]
+    for number in ([] if slices is None else [pd.Series(slices, index=man.index)]) + [man["row"]]:
+        names = folder + [png_name(prefix, n, p) for n, p in zip(number, patient, strict=True)]
+        if not names.duplicated().any():
+            return names
+    dup = names[names.duplicated()].iloc[0]
+    raise BreastlabInputError(
+        f"split: two rows would both be written as {dup} (the same store row twice in one part and label); "
+        "a release folder holds each image once"
+    )
+
+
+def export_split(
+    store: str | os.PathLike,
+    split: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    prefix: str = "img",
+    subsets: list[str] | None = None,
+) -> ExportedSplit:
+    """Write the images of ``split`` (all parts, or ``subsets``) as PNG folders in the release layout.
+
+    Each image is the stored pixels with the split's per-image transform applied (what a
+    trainer sees), as 8-bit (uint8 stores) or 16-bit (uint16 stores) grayscale PNG, so
+    reading a file back gives the pixels exactly. The three release parts get both label
+    folders even when empty (so :func:`read_spurbreast_release` reads the export of a
+    feature folder). ``OUT/labels.csv`` (written last): ``file`` (relative path),
+    ``image_id``, ``patient_id``, ``label``, ``split``, ``attribute``, ``group``,
+    ``transform``, ``row`` (store row) and ``slice_index`` when the split has it.
+    ``out`` must be empty or new: files of an earlier export are never mixed in.
+    """
+    from PIL import Image
+
+    from breastlab._io import atomic_path
+    from breastlab._lock import LOCK_NAME
+    from breastlab.curate.split_store import check_split_store, load_split_manifest, split_subset, transformed_pixels
+    from breastlab.data.store import ArrayStore, check_output_folder
+
+    if not prefix or "/" in prefix or not re.fullmatch(r"[A-Za-z0-9_.-]+", prefix):
+        raise BreastlabInputError(f"prefix={prefix!r}: use letters, digits, '_', '.' or '-' (e.g. 'img' or 'pre')")
+    out = Path(out)
+    check_output_folder(out)
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):  # the lock of a command writing it
+        raise BreastlabInputError(f"{out}: not empty; export into a new or empty folder")
+    st = store if isinstance(store, ArrayStore) else ArrayStore(store)
+    man = load_split_manifest(split)
+    check_split_store(man, split, st)
+    if subsets:
+        man = pd.concat([split_subset(man, s, str(split)) for s in subsets], ignore_index=True)
+    names = _file_names(man, st.manifest, prefix)
+    for folder in sorted({*SPLIT_FOLDERS, *(RELEASE_FOLDERS[s] for s in man["split"])}):
+        for label in (0, 1):
+            (out / folder / str(label)).mkdir(parents=True, exist_ok=True)
+    for name, rec in zip(names, man.itertuples(), strict=True):
+        pixels = np.ascontiguousarray(transformed_pixels(st, rec.row, rec.transform))
+        if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
+            raise BreastlabInputError(
+                f"{st.path.name}: row {rec.row} is {pixels.dtype} of shape {pixels.shape}; PNG export needs "
+                "2-D uint8 or uint16 images"
+            )
+        with atomic_path(out / name) as tmp:
+            Image.fromarray(pixels).save(tmp, format="PNG")
+    labels = man.assign(file=names.to_numpy())
+    cols = LABEL_COLUMNS + (["slice_index"] if "slice_index" in labels.columns else [])
+    labels = labels[cols].reset_index(drop=True)
+    write_table(labels, out / "labels.csv")
+    return ExportedSplit(out, labels)

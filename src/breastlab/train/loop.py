@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from breastlab._io import write_json, write_table
+from breastlab.curate.split_store import load_split_manifest
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, list_models
@@ -62,7 +63,6 @@ from breastlab.train.data import (
     ImageSource,
     SplitPart,
     check_split_matches_store,
-    load_split_manifest,
     preprocess_eval,
     preprocess_train,
     random_resized_crop_boxes,
