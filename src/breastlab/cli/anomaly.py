@@ -23,7 +23,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--bilateral",
         choices=["exclude", "include"],
         default="exclude",
-        help="patients with both breasts abnormal: leave out (default) or keep",
+        help="patients with both breasts abnormal: exclude (leave out, the default) or include (keep)",
     )
     q.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
