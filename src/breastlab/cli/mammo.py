@@ -264,30 +264,24 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_detect_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from breastlab.data.store import ArrayStore
-    from breastlab.detect.model import preset, train_detector
+    from breastlab.detect.model import train_detector
+    from breastlab.detect.presets import detector_config
     from breastlab.detect.select import split_rows
 
     store = ArrayStore(args.store)
-    over = {
-        k: v
-        for k, v in {
-            "iterations": args.iterations,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "spacing_mm": args.spacing,
-            "weights": args.weights,
-            "workers": args.workers,
-            "device": args.device,
-            "seed": args.seed,
-        }.items()
-        if v is not None
-    }
-    if args.classes:
-        over["classes"] = tuple(c.strip() for c in args.classes.split(","))
-    cfg = dataclasses.replace(preset(args.preset), **over)
+    cfg = detector_config(
+        args.preset,
+        classes=args.classes,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        spacing_mm=args.spacing,
+        weights=args.weights,
+        workers=args.workers,
+        device=args.device,
+        seed=args.seed,
+    )
     with folder_lock(args.out):  # one command at a time writes a run folder
         run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
     print(f"wrote {run}")
@@ -301,11 +295,11 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     from breastlab.data.store import ArrayStore
     from breastlab.detect.marks import annotate, reader_study_rows, write_marks
     from breastlab.detect.model import load_detector, predict
+    from breastlab.detect.presets import parse_classes
     from breastlab.detect.select import split_images, split_rows
 
     store = ArrayStore(args.store)
-    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
-    model, cfg = load_detector(args.run, classes=classes)
+    model, cfg = load_detector(args.run, classes=parse_classes(args.classes))
     rows = split_rows(store, args.split)
     out = Path(args.out)
     with folder_lock(out):  # one command at a time writes the output folder
