@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
@@ -318,14 +317,9 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
 
         write_ai_reader(det, images, store.findings, out / "jafroc")
         if args.coco:
-            from breastlab._io import write_json
-            from breastlab.detect.coco import to_coco
-            from breastlab.detect.select import evaluation_images
+            from breastlab.detect.coco import write_coco_files
 
-            extra = sorted(set(store.findings["finding_class"]) - set(cfg.classes))
-            gt, results = to_coco(evaluation_images(images), store.findings, det, classes=(*cfg.classes, *extra))
-            write_json(gt, out / "coco_ground_truth.json")
-            write_json(results, out / "coco_results.json")
+            write_coco_files(out, images, store.findings, det, cfg.classes)
     print(
         f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv, "
         "jafroc/ (the AI's marks as a JAFROC reader)"
@@ -354,38 +348,22 @@ def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
 def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from breastlab._io import read_table
-    from breastlab.data.store import ArrayStore
-    from breastlab.detect.froc import evaluate_detections
     from breastlab.detect.report import write_detection_report, write_detection_section
-    from breastlab.detect.select import detections_on, evaluation_images, split_images
+    from breastlab.detect.select import evaluate_inputs
 
-    coco = args.coco_gt is not None or args.coco_results is not None
-    if coco:
-        if args.coco_gt is None or args.coco_results is None or args.store or args.detections:
-            raise BreastlabInputError(
-                "give either STORE DETECTIONS or both --coco-gt GT.json and --coco-results RESULTS.json"
-            )
-        if args.split != "all":
-            raise BreastlabInputError("--split: only with a store; COCO files are evaluated on all their images")
-        from breastlab.detect.coco import evaluate_coco
-
-        store = None
-        ev = evaluate_coco(args.coco_gt, args.coco_results, hit=args.hit, iou_threshold=args.iou)
-        settings = {"coco_gt": Path(args.coco_gt).name, "coco_results": Path(args.coco_results).name}
-    else:
-        if not (args.store and args.detections):
-            raise BreastlabInputError("give STORE and DETECTIONS (or --coco-gt and --coco-results)")
-        store = ArrayStore(args.store)
-        images = split_images(store, args.split)
-        det = detections_on(read_table(args.detections), images)
-        ev = evaluate_detections(evaluation_images(images), store.findings, det, hit=args.hit, iou_threshold=args.iou)
-        settings = {"detections": str(Path(args.detections).resolve()), "split": args.split}
-    print(ev.format())
-    settings.update(hit=args.hit, iou=args.iou)
+    done = evaluate_inputs(
+        args.store,
+        args.detections,
+        coco_gt=args.coco_gt,
+        coco_results=args.coco_results,
+        split=args.split,
+        hit=args.hit,
+        iou_threshold=args.iou,
+    )
+    print(done.evaluation.format())
     with folder_lock(args.out):  # the evaluation folder
-        section = write_detection_section(ev, Path(args.out), store, settings=settings)
+        section = write_detection_section(done.evaluation, Path(args.out), done.store, settings=done.settings)
     print(f"wrote {section} (`breastlab report` section)")
     if args.html:
-        print(f"wrote {write_detection_report(ev, args.html, store)}")
+        print(f"wrote {write_detection_report(done.evaluation, args.html, done.store)}")
     return 0
