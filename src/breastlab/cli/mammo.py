@@ -84,6 +84,23 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     src.add_argument("--mias", metavar="DIR", help="mini-MIAS folder (Info.txt and mdbNNN.pgm)")
     p.add_argument("--dicom", default=None, help="CBIS-DDSM DICOM root (default: next to the CSVs)")
     p.add_argument("--out", required=True, help="output store folder")
+    add_preprocess_options(p)
+    p.set_defaults(func=_cmd_mammo_preprocess)
+    t = mammo_sub.add_parser(
+        "table",
+        help="write a public data set as the image table of `breastlab import mammo` (images.csv, findings.csv)",
+    )
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cbis", metavar="CSV_DIR", help="folder of the CBIS-DDSM case-description CSVs")
+    src.add_argument("--vindr", metavar="DIR", help="VinDr-Mammo folder (finding_annotations.csv, images)")
+    src.add_argument("--mias", metavar="DIR", help="mini-MIAS folder (Info.txt and mdbNNN.pgm)")
+    t.add_argument("--dicom", default=None, help="CBIS-DDSM DICOM root (needed with --cbis: paths are relative to it)")
+    t.add_argument("--out", required=True, help="image table (.csv); findings.csv and problems.csv go beside it")
+    t.set_defaults(func=_cmd_mammo_table)
+
+
+def add_preprocess_options(p: argparse.ArgumentParser) -> None:
+    """The preprocessing options of `mammo preprocess` and `import mammo` (one store format)."""
     p.add_argument(
         "--method",
         default="standard",
@@ -107,23 +124,47 @@ def _add_mammo_preprocess(mammo_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
     p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
-    p.add_argument("--workers", type=int, default=1, help="images processed in parallel")
-    p.set_defaults(func=_cmd_mammo_preprocess)
+    p.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
+
+
+def _read_public(args: argparse.Namespace):  # noqa: ANN202 - a MammoDataset
+    from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
+
+    if args.cbis:
+        return read_cbis_ddsm(args.cbis, args.dicom)
+    if args.vindr:
+        return read_vindr_mammo(args.vindr)
+    return read_mini_mias(args.mias)
+
+
+def preprocess_size(size: list[int] | None) -> int | tuple[int, ...] | None:
+    """``--size N`` or ``--size H W`` as build_mammo_store's ``size``."""
+    return None if size is None else (size[0] if len(size) == 1 else tuple(size))
+
+
+def _cmd_mammo_table(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from breastlab.data.mammo.table_import import write_dataset_table
+    from breastlab.errors import BreastlabInputError
+
+    if args.cbis and not args.dicom:
+        raise BreastlabInputError("mammo table --cbis: give --dicom ROOT (the table's paths are relative to it)")
+    dataset = _read_public(args)
+    root = Path(args.dicom if args.cbis else args.vindr or args.mias)
+    images, findings = write_dataset_table(dataset, root, args.out)
+    print(f"{dataset.source}: wrote {images}, {findings} and {images.with_name('problems.csv')}")
+    print(f"next: breastlab import mammo {images} --root {root} --findings {findings} --out STORE")
+    return 0
 
 
 def _cmd_mammo_preprocess(args: argparse.Namespace) -> int:
     from breastlab._table import emit
-    from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
     from breastlab.data.mammo.preprocess import build_mammo_store
 
-    if args.cbis:
-        dataset = read_cbis_ddsm(args.cbis, args.dicom)
-    elif args.vindr:
-        dataset = read_vindr_mammo(args.vindr)
-    else:
-        dataset = read_mini_mias(args.mias)
+    dataset = _read_public(args)
     emit(dataset.summary(), title=f"{dataset.source}: images and findings")
-    size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))
+    size = preprocess_size(args.size)
     store = build_mammo_store(
         dataset,
         args.out,
