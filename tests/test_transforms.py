@@ -92,6 +92,8 @@ def test_resized_crops_uint8_reads_rows_with_flips_on_any_thread_count():
         resized_crops_uint8(images, boxes[:3], 16, rows)
     with pytest.raises(BreastlabInputError, match="flips: 1 values for 4 images"):
         resized_crops_uint8(images, boxes, 16, rows, [None])
+    with pytest.raises(BreastlabInputError, match=r"flips: axes \[0\]; valid: -2 \(rows\), -1"):
+        resized_crops_uint8(images, boxes, 16, rows, [0, None, None, None])
 
 
 def test_resizes_of_float_batches_match_pil_and_block_means():
