@@ -13,9 +13,11 @@ Two steps, both plain functions on a folder and a table:
   from such a table (one patient per row), through the exporter's per-patient code path.
 
 The table (CSV): ``patient_id``; one column per DCE phase (``pre``, ``post1`` .. ``post4``) holding a
-series folder or a ``;``-separated list of files, relative to ``--root``; the label as Duke's 1-based
-inclusive box ``start_row, end_row, start_column, end_column, start_slice, end_slice``; every other
-column is an attribute copied onto each slice of the manifest.
+series folder, a ``;``-separated list of files, a NIfTI file or one multi-frame DICOM file, relative
+to ``--root`` (compressed transfer syntaxes decode through pydicom's pylibjpeg plug-ins); the label as
+Duke's 1-based inclusive box ``start_row, end_row, start_column, end_column, start_slice, end_slice``
+or a ``mask`` (NIfTI or DICOM SEG on the image's grid); every other column is an attribute copied onto
+each slice of the manifest. :func:`import_mri_mips` builds the breast-MIP store from the same table.
 """
 
 from __future__ import annotations
@@ -62,26 +64,28 @@ _NO_FAT_SAT_WORDS = re.compile(r"(?<![a-z])(non ?fs|no ?fs|non ?fat ?sat\w*|w/?o
 
 
 # ============================================================================ header reading
-def read_header(path: str | os.PathLike) -> dict[str, Any]:
+def read_header(path: str | os.PathLike, tags: dict[int, str] | None = None) -> dict[str, Any]:
     """The scan's header fields of one file as plain values (text stripped, several values joined
-    by ``\\``, Rows/Columns as int; absent fields left out).
+    by ``\\``, Rows/Columns as int; absent fields left out). ``tags`` (DICOM tag -> keyword, all
+    below group 0x0029) replaces the MRI scan's fields (the mammography scan reads others).
 
     Uncompressed little-endian files are walked by the exporter's header scanner
     (:mod:`breastlab.data.duke.dicom`); anything else is read by pydicom with
     ``stop_before_pixels``. Raises :class:`BreastlabInputError` for a file that is not DICOM.
     """
-    values = _header_fast(path)
-    return values if values is not None else _header_pydicom(path)
+    tags = _SCAN_TAGS if tags is None else tags
+    values = _header_fast(path, tags)
+    return values if values is not None else _header_pydicom(path, tags)
 
 
-def _header_pydicom(path: str | os.PathLike) -> dict[str, Any]:
+def _header_pydicom(path: str | os.PathLike, tags: dict[int, str] = _SCAN_TAGS) -> dict[str, Any]:
     """:func:`read_header` by pydicom (``stop_before_pixels``)."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_SCAN_TAGS.values()))
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(tags.values()))
     except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
         raise BreastlabInputError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
     out: dict[str, Any] = {}
-    for name in _SCAN_TAGS.values():
+    for name in tags.values():
         v = ds.get(name)
         if v is None or v == "":
             continue
@@ -99,7 +103,7 @@ _LAST_SCAN_GROUP = 0x00290000
 _HEAD_BYTES = 16384
 
 
-def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
+def _header_fast(path: str | os.PathLike, tags: dict[int, str] = _SCAN_TAGS) -> dict[str, Any] | None:
     """:func:`read_header` by a minimal walk of the head of an uncompressed little-endian file (the
     exporter's element reader, :mod:`breastlab.data.duke.dicom`), or None where the file is anything
     else or a value is not plain ASCII (pydicom reads it then)."""
@@ -119,7 +123,7 @@ def _header_fast(path: str | os.PathLike) -> dict[str, Any] | None:
     elems, explicit = elems
     out: dict[str, Any] = {}
     for tag, vr, start, length in elems:
-        name = _SCAN_TAGS.get(tag)
+        name = tags.get(tag)
         if name is None:
             continue
         if name in _US:
@@ -202,6 +206,12 @@ class _Series:
     times: dict[str, float]  # earliest clock time per field of _TIME_FIELDS
     matrices: set[tuple[int, int]]
 
+    @property
+    def n_slices(self) -> int:
+        """Files of the series, or the frames of its one multi-frame file."""
+        frames = int(_number(self.header.get("NumberOfFrames")) or 1)
+        return frames if len(self.files) == 1 and frames > 1 else len(self.files)
+
 
 def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -> pd.DataFrame:
     """Draft cohort table of every MR exam under ``root`` (one row per patient and study).
@@ -217,8 +227,9 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     ``FS`` or the series description; empty where neither says), ``series_description`` (of the
     first phase), and the empty box columns (``start_row`` .. ``end_slice``) to fill in.
 
-    Files that are not DICOM, carry no SeriesInstanceUID or PatientID, or series with mixed matrix
-    sizes go to ``problems`` (file relative to ``root`` and the reason) and are left out.
+    Files that are not DICOM, carry no SeriesInstanceUID or PatientID, DICOM SEG and NIfTI files (for the
+    table's ``mask`` and phase columns), or series with mixed matrix sizes go to ``problems`` (file
+    relative to ``root`` and the reason) and are left out.
     """
     root = Path(root)
     if not root.is_dir():
@@ -238,6 +249,10 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
             header = read_header(root / rel)
         except BreastlabInputError as exc:
             problems.add(rel, SCAN_STAGE, str(exc))
+            continue
+        if header.get("Modality") == "SEG":
+            problems.add(rel, SCAN_STAGE, "a DICOM SEG (a segmentation, not an image series): name it in the mask "
+                                          "column of its patient's row")  # fmt: skip
             continue
         missing = [k for k in ("SeriesInstanceUID", "PatientID") if not header.get(k)]
         if missing:
@@ -407,7 +422,7 @@ def _exam_row(pid: str, exam: int, series: list[_Series], folder_files: dict[str
         {
             "description": str(s.header.get("SeriesDescription", "")),
             "number": _number(s.header.get("SeriesNumber")),
-            "geometry": (*next(iter(s.matrices)), len(s.files)),
+            "geometry": (*next(iter(s.matrices)), s.n_slices),
             "times": s.times,
         }
         for s in series
@@ -426,7 +441,7 @@ def _exam_row(pid: str, exam: int, series: list[_Series], folder_files: dict[str
             "n_series": len(series),
             "rows": rows_ or pd.NA,
             "columns": cols_ or pd.NA,
-            "n_slices": len(first.files),
+            "n_slices": first.n_slices,
             "field_strength_t": _number(h.get("MagneticFieldStrength")),
             "manufacturer": h.get("Manufacturer", ""),
             "manufacturer_model": h.get("ManufacturerModelName", ""),
@@ -587,7 +602,6 @@ def _plan_import(
     problems: ProblemLog,
     errors: str,
 ) -> list[_ImportJob]:
-    from breastlab.data.duke.dicom import _dicom_names
     from breastlab.data.export import _expected_slices, _Job
 
     def fail(item: str, message: str) -> None:
@@ -596,16 +610,47 @@ def _plan_import(
         problems.add(item, IMPORT_STAGE, message)
 
     seq = settings.sequence
+    attributes = _attribute_columns(typed)
+    jobs = []
+    for i, pid, where, cell in _table_rows(raw, name, seq, fail):
+        try:
+            folder, names, n_slices = phase_source(root, cell, seq)
+            mask = raw.at[i, MASK_COLUMN].strip() if MASK_COLUMN in raw.columns else ""
+            box = _box_from_mask(root, mask, folder, names, raw.iloc[i], pid) if mask else _box(raw.iloc[i], pid)
+        except BreastlabInputError as exc:
+            fail(pid, f"{where} (patient {pid}): {exc}")
+            continue
+        job = _Job(
+            patient_id=pid,
+            series_path=str(folder),
+            box=box,
+            clinical=typed.loc[[i], attributes].reset_index(drop=True),
+            settings=settings,
+            out=str(out),
+            png_dir=str(png_dir) if png_dir is not None else None,
+            n_images=None if n_slices is None else _expected_slices(box, pid, n_slices, settings),
+            files=tuple(names) if names is not None else None,
+        )
+        jobs.append(_ImportJob(job, where, cell))
+    return jobs
+
+
+def _attribute_columns(typed: pd.DataFrame) -> list[str]:
+    """The table's columns copied onto every image of a patient: all but the paths and the labels."""
+    paths_and_labels = {"patient_id", MASK_COLUMN, *PHASE_COLUMNS, *BOX_COLUMNS}
+    return [c for c in typed.columns if c not in paths_and_labels and not re.fullmatch(r"post\d+", str(c))]
+
+
+def _table_rows(raw: pd.DataFrame, name: str, column: str, fail: Any) -> Any:
+    """``(index, patient_id, "<table> row <n>", cell of column)`` of each row with a patient id given once;
+    blank and repeated ids go to ``fail(item, message)`` naming the rows."""
     ids = raw["patient_id"].str.strip()
     rows_of: dict[str, list[int]] = {}
     for i, pid in enumerate(ids):
         rows_of.setdefault(pid, []).append(i + 1)
-    paths_and_labels = {"patient_id", MASK_COLUMN, *PHASE_COLUMNS, *BOX_COLUMNS}
-    attributes = [c for c in typed.columns if c not in paths_and_labels]
-    jobs = []
     for i, pid in enumerate(ids):
         row = i + 1
-        cell = raw.at[i, seq].strip()
+        cell = raw.at[i, column].strip()
         where = f"{name} row {row}"
         if not pid:
             fail(f"row {row}", f"{where}: blank patient_id; every row needs one")
@@ -615,28 +660,83 @@ def _plan_import(
                       f"{', '.join(str(r) for r in rows_of[pid] if r != row)}; one row per patient "
                       "(keep one exam per patient, or give each exam its own patient_id)")  # fmt: skip
             continue
+        yield i, pid, where, cell
+
+
+def import_mri_mips(
+    table: str | os.PathLike,
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: Any = None,
+    workers: int = 1,
+    *,
+    progress: bool = True,
+) -> tuple[ArrayStore, ProblemLog]:
+    """The breast-MIP store (:func:`breastlab.data.mip.build_mip_store`) of a cohort table: per patient the
+    subtraction MIP of ``settings.post`` (default ``post1``) minus ``pre``, split into breasts, labelled by
+    the ``tumor_location`` column where the table has one (else the side of the box), with the in-plane
+    box (box columns or ``mask``) projected as a finding. Phases may be any form :func:`import_mri`
+    reads. Rows without both phases, with a bad label or id, and exams whose two phases differ in
+    geometry go to ``OUT/problems.csv`` naming the row; the others go on."""
+    from breastlab.data.export import has_in_plane_box
+    from breastlab.data.mip import MipExam, MipSettings, build_mip_store_from_exams
+
+    settings = settings if settings is not None else MipSettings()
+    settings.validate()
+    table, root, out = Path(table), Path(root), Path(out)
+    check_output_folder(out, "--out folder")
+    if not root.is_dir():
+        raise BreastlabInputError(f"--root {root}: folder not found (the table's paths are relative to it)")
+    raw, typed = read_cohort_table(table, "pre")
+    if settings.post not in raw.columns:
+        raise BreastlabInputError(f"{table}: no column {settings.post}; the MIP subtracts pre from {settings.post}")
+    problems = ProblemLog()
+
+    def fail(item: str, message: str) -> None:
+        problems.add(item, "import_mip", message)
+
+    attributes = _attribute_columns(typed)
+    exams = []
+    for i, pid, where, cell in _table_rows(raw, table.name, "pre", fail):
         try:
-            folder, names = resolve_series(root, cell, seq)
+            pre, pre_files, _ = phase_source(root, cell, "pre")
+            post, post_files, _ = phase_source(root, raw.at[i, settings.post].strip(), settings.post)
             mask = raw.at[i, MASK_COLUMN].strip() if MASK_COLUMN in raw.columns else ""
-            box = _box_from_mask(root, mask, folder, names, raw.iloc[i], pid) if mask else _box(raw.iloc[i], pid)
+            box = _box_from_mask(root, mask, pre, pre_files, raw.iloc[i], pid) if mask else _box(raw.iloc[i], pid)
         except BreastlabInputError as exc:
             fail(pid, f"{where} (patient {pid}): {exc}")
             continue
-        nifti = folder.is_file()  # a NIfTI file: its slice count is known once it is read
-        n_files = len(names) if names is not None else (0 if nifti else len(_dicom_names(folder)))
-        job = _Job(
-            patient_id=pid,
-            series_path=str(folder),
-            box=box,
-            clinical=typed.loc[[i], attributes].reset_index(drop=True),
-            settings=settings,
-            out=str(out),
-            png_dir=str(png_dir) if png_dir is not None else None,
-            n_images=None if nifti else _expected_slices(box, pid, n_files, settings),
-            files=tuple(names) if names is not None else None,
-        )
-        jobs.append(_ImportJob(job, where, cell))
-    return jobs
+        box_row = box.iloc[0]
+        in_plane = {c: int(box_row[c]) for c in BOX_COLUMNS[:4]} if has_in_plane_box(box_row) else None
+        clinical = {c: _plain_value(typed.at[i, c]) for c in attributes}
+        exams.append(MipExam(pid, str(pre), str(post), in_plane, clinical,
+                             tuple(pre_files) if pre_files else None, tuple(post_files) if post_files else None,
+                             f"{where} ({_short(cell)})"))  # fmt: skip
+    inputs = fingerprint(**{"cohort table": table, "settings": dataclasses.asdict(settings)})
+    return build_mip_store_from_exams(exams, out, settings, inputs=inputs, source=f"cohort table {table.name}",
+                                      workers=workers, problems=problems, progress=progress)  # fmt: skip
+
+
+def _plain_value(value: Any) -> Any:
+    """A table cell as a plain Python value (numpy scalars unwrapped, missing as None)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def phase_source(root: Path, cell: str, column: str) -> tuple[Path, list[str] | None, int | None]:
+    """``(path, file names or None, slice count or None where unknown before reading)`` of a phase cell
+    (:func:`resolve_series`); a cell naming one multi-frame DICOM file (alone or as the only file of its
+    folder) gives that file, read by :func:`read_multiframe_slices`."""
+    from breastlab.data.duke.dicom import _dicom_names
+
+    folder, names = resolve_series(root, cell, column)
+    if folder.is_file():  # NIfTI: its slice count is known once it is read
+        return folder, None, None
+    listed = names if names is not None else _dicom_names(folder)
+    if len(listed) == 1 and (frames := frame_count(folder / listed[0])) > 1:
+        return folder / listed[0], None, frames
+    return folder, names, len(listed)
 
 
 def resolve_series(root: Path, cell: str, column: str) -> tuple[Path, list[str] | None]:
@@ -734,44 +834,181 @@ def read_nifti_slices(path: str | os.PathLike) -> tuple[list[Any], Any]:
     return slices, volume
 
 
+def read_phase_slices(
+    path: str | os.PathLike, files: Sequence[str] | None = None, *, header: bool = True, buffer: Any = None
+) -> tuple[list[Any], Any]:
+    """The stored slices and geometry of one phase cell, whatever its form: a NIfTI file
+    (:func:`read_nifti_slices`), a single multi-frame DICOM file (:func:`read_multiframe_slices`), or a
+    series folder (some of its ``files``, or all) read by
+    :func:`~breastlab.data.duke.dicom.read_series_slices`."""
+    path = Path(path)
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        return read_nifti_slices(path)
+    if path.is_file():
+        return read_multiframe_slices(path)
+    from breastlab.data.duke.dicom import read_series_slices
+
+    return read_series_slices(path, header=header, buffer=buffer, names=files)
+
+
+def _frame_item(ds: Any, frame: int | None, sequence: str) -> Any:
+    """The first item of a functional-group macro (``PlanePositionSequence`` ..) of one frame: its own
+    (PerFrameFunctionalGroupsSequence) where present, else the shared one; None where neither has it."""
+    groups = []
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    if frame is not None and per is not None and frame < len(per):
+        groups.append(per[frame])
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    for group in groups:
+        seq = group.get(sequence)
+        if seq:
+            return seq[0]
+    return None
+
+
+def _frame_value(ds: Any, frame: int | None, sequence: str, keyword: str) -> Any:
+    """``keyword`` of a frame from its functional groups (per-frame, then shared), else the top-level value."""
+    item = _frame_item(ds, frame, sequence)
+    value = item.get(keyword) if item is not None else None
+    return value if value not in (None, "") else ds.get(keyword)
+
+
+def read_multiframe_slices(path: str | os.PathLike) -> tuple[list[Any], Any]:
+    """One multi-frame DICOM file (enhanced MR, or any file with NumberOfFrames > 1) as the slice stack
+    :func:`~breastlab.data.duke.dicom.read_series_slices` gives for a series of single-frame files.
+
+    Each frame's position is its PlanePositionSequence (PerFrameFunctionalGroupsSequence) where present;
+    a file without per-frame positions places frame ``k`` at ImagePositionPatient + ``k`` times
+    SpacingBetweenSlices (or SliceThickness) along the slice normal. Orientation, PixelSpacing and the
+    rescale come from the functional groups (per-frame, then shared) or the top-level header. Frames
+    are ordered by position along the normal and checked as a series is (one orientation, no
+    duplicated or missing positions). Compressed pixel data decode through pydicom's decoders.
+    Raises :class:`BreastlabInputError` naming the file.
+    """
+    from breastlab.data.duke.dicom import (
+        StoredSlice,
+        Volume,
+        _check_consistent,
+        _check_slice,
+        _check_spacing,
+        _decoder_message,
+        _normal,
+        header_meta,
+        shown,
+    )
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
+        raise BreastlabInputError(f"{shown(path)}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames < 2 or "PixelData" not in ds:
+        raise BreastlabInputError(f"{shown(path)}: not a multi-frame image (NumberOfFrames {frames}); name its "
+                                  "series folder instead")  # fmt: skip
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise BreastlabInputError(
+            f"{shown(path)}: SamplesPerPixel={ds.SamplesPerPixel}; expected a grey-level MR image"
+        )
+    try:
+        pixels = np.asarray(ds.pixel_array)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise BreastlabInputError(_decoder_message(ds, path, exc)) from exc
+    except (ValueError, AttributeError, TypeError, EOFError) as exc:
+        raise BreastlabInputError(f"{shown(path)}: corrupt or truncated pixel data ({exc})") from exc
+
+    def numbers(value: Any, n: int, what: str, frame: int) -> np.ndarray:
+        try:
+            out = np.asarray([float(v) for v in value], dtype=float)
+        except (TypeError, ValueError):
+            out = np.empty(0)
+        if out.shape != (n,):
+            raise BreastlabInputError(f"{shown(path)}: frame {frame + 1} has no valid {what}; frames cannot be "
+                                      "placed in space without it")  # fmt: skip
+        return out
+
+    first = numbers(_frame_value(ds, 0, "PlaneOrientationSequence", "ImageOrientationPatient"), 6,
+                    "ImageOrientationPatient", 0)  # fmt: skip
+    per_frame = _frame_item(ds, 0, "PlanePositionSequence") is not None
+    if not per_frame:
+        step = _number(_frame_value(ds, None, "PixelMeasuresSequence", "SpacingBetweenSlices")) or _number(
+            _frame_value(ds, None, "PixelMeasuresSequence", "SliceThickness")
+        )
+        if ds.get("ImagePositionPatient") is None or not step:
+            raise BreastlabInputError(
+                f"{shown(path)}: {frames} frames without PlanePositionSequence, and no ImagePositionPatient with "
+                "SpacingBetweenSlices or SliceThickness to place them; the frames cannot be ordered in space"
+            )
+        origin = numbers(ds.ImagePositionPatient, 3, "ImagePositionPatient", 0)
+    slices = []
+    for k in range(frames):
+        orientation = numbers(_frame_value(ds, k, "PlaneOrientationSequence", "ImageOrientationPatient"), 6,
+                              "ImageOrientationPatient", k)  # fmt: skip
+        if per_frame:
+            position = numbers(_frame_value(ds, k, "PlanePositionSequence", "ImagePositionPatient"), 3,
+                               "ImagePositionPatient", k)  # fmt: skip
+        else:
+            position = origin + k * step * _normal(first)
+        slope = _number(_frame_value(ds, k, "PixelValueTransformationSequence", "RescaleSlope"))
+        intercept = _number(_frame_value(ds, k, "PixelValueTransformationSequence", "RescaleIntercept"))
+        sl = StoredSlice(f"{path.name}#{k + 1}", pixels[k], position, orientation,
+                         1.0 if slope is None else slope, intercept or 0.0, None)  # fmt: skip
+        _check_slice(sl, path)
+        slices.append(sl)
+    _check_consistent(path, slices, 1e-4)
+    depth = np.array([s.position @ _normal(first) for s in slices])
+    order = np.argsort(depth, kind="stable")
+    slices = [slices[i] for i in order]
+    dz = _check_spacing(path, slices, depth[order], 1.5)
+    spacing = _frame_value(ds, 0, "PixelMeasuresSequence", "PixelSpacing")
+    dy, dx = (float(spacing[0]), float(spacing[1])) if spacing else (1.0, 1.0)
+    thickness = _number(_frame_value(ds, 0, "PixelMeasuresSequence", "SliceThickness"))
+    between = _number(_frame_value(ds, 0, "PixelMeasuresSequence", "SpacingBetweenSlices"))
+    volume = Volume(
+        array=np.empty((frames, 0, 0), dtype=np.float32), spacing=(float(dz), dy, dx), thickness=thickness,
+        orientation=first, positions=np.stack([s.position for s in slices]), meta=header_meta(ds),
+        spacing_between_slices=between, files=[s.name for s in slices], folder=str(path.parent),
+    )  # fmt: skip
+    return slices, volume
+
+
+def frame_count(path: str | os.PathLike) -> int:
+    """NumberOfFrames of a DICOM file from its header (1 where absent or unreadable: the reader judges)."""
+    try:
+        return int(_number(read_header(path).get("NumberOfFrames")) or 1)
+    except BreastlabInputError:
+        return 1
+
+
 MASK_COLUMN = "mask"
 
 
 def _box_from_mask(
     root: Path, cell: str, folder: Path, names: list[str] | None, row: pd.Series, pid: str
 ) -> pd.DataFrame:
-    """Duke's box (1-based inclusive rows, columns and slices) around the voxels of a NIfTI mask, laid out
-    as :func:`read_nifti_slices` lays out images; the mask must have the image's slices and matrix."""
+    """Duke's box (1-based inclusive rows, columns and slices) around the voxels of a mask on the image's
+    grid: a NIfTI mask (voxels > 0.5, laid out as :func:`read_nifti_slices` lays out images, with the
+    image's slices and matrix) or a DICOM SEG (:func:`read_seg_mask`: any segment, frames placed on
+    the image's slices by position)."""
     given = [c for c in BOX_COLUMNS if c in row.index and str(row[c]).strip()]
     if given:
         raise BreastlabInputError(
             f"column {MASK_COLUMN} and box column(s) {', '.join(given)} both given; give the label one way"
         )
-    if Path(cell).is_absolute() or ".." in Path(cell).parts or not cell.lower().endswith(NIFTI_SUFFIXES):
+    if Path(cell).is_absolute() or ".." in Path(cell).parts:
         raise BreastlabInputError(
-            f"column {MASK_COLUMN}: {cell} must be a NIfTI file (.nii, .nii.gz) relative to --root, inside it"
+            f"column {MASK_COLUMN}: {cell} must be a NIfTI file (.nii, .nii.gz) or a DICOM SEG file relative to "
+            "--root, inside it"
         )
     path = _resolve(root, cell, MASK_COLUMN)
     if not path.is_file():
         raise BreastlabInputError(f"column {MASK_COLUMN}: file {cell} does not exist under --root")
-    slices, _ = read_nifti_slices(path)
-    voxels = np.stack([sl.pixels > 0.5 for sl in slices])
-    image = _image_shape(folder, names)
-    if voxels.shape != image:
-        raise BreastlabInputError(
-            f"column {MASK_COLUMN}: mask {cell} has {voxels.shape[0]} slices of {voxels.shape[1]}x{voxels.shape[2]} "
-            f"but the image has {image[0]} slices of {image[1]}x{image[2]}; the mask must be drawn on the image's grid"
-        )
-    if folder.is_file():  # a NIfTI image: the mask must lie where the image lies, not only share its shape
-        import nibabel as nib
-
-        image_affine = nib.as_closest_canonical(nib.load(folder)).affine
-        mask_affine = nib.as_closest_canonical(nib.load(path)).affine
-        if not np.allclose(image_affine, mask_affine, atol=1e-3 * max(1.0, float(np.abs(image_affine).max()))):
-            raise BreastlabInputError(
-                f"column {MASK_COLUMN}: mask {cell} has the image's shape but another affine (position, spacing "
-                "or orientation); the mask must be drawn on the image's grid"
-            )
+    if cell.lower().endswith(NIFTI_SUFFIXES):
+        voxels = _nifti_mask(path, cell, folder, names)
+    else:
+        voxels = read_seg_mask(path, folder, names, cell)
     if not voxels.any():
         raise BreastlabInputError(f"column {MASK_COLUMN}: mask {cell} is empty (no voxel > 0.5)")
     (z0, z1), (r0, r1), (c0, c1) = (
@@ -782,9 +1019,110 @@ def _box_from_mask(
     return pd.DataFrame([{"patient_id": pid, **values}])
 
 
+def _nifti_mask(path: Path, cell: str, folder: Path, names: list[str] | None) -> np.ndarray:
+    """The voxels > 0.5 of a NIfTI mask as (slices, rows, columns), checked to lie on the image's grid."""
+    slices, _ = read_nifti_slices(path)
+    voxels = np.stack([sl.pixels > 0.5 for sl in slices])
+    image = _image_shape(folder, names)
+    if voxels.shape != image:
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN}: mask {cell} has {voxels.shape[0]} slices of {voxels.shape[1]}x{voxels.shape[2]} "
+            f"but the image has {image[0]} slices of {image[1]}x{image[2]}; the mask must be drawn on the image's grid"
+        )
+    if folder.is_file() and folder.name.lower().endswith(NIFTI_SUFFIXES):  # where the image lies, not only its shape
+        import nibabel as nib
+
+        image_affine = nib.as_closest_canonical(nib.load(folder)).affine
+        mask_affine = nib.as_closest_canonical(nib.load(path)).affine
+        if not np.allclose(image_affine, mask_affine, atol=1e-3 * max(1.0, float(np.abs(image_affine).max()))):
+            raise BreastlabInputError(
+                f"column {MASK_COLUMN}: mask {cell} has the image's shape but another affine (position, spacing "
+                "or orientation); the mask must be drawn on the image's grid"
+            )
+    return voxels
+
+
+SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage SOP class
+# Largest distance (a fraction of the smallest voxel side) between a SEG frame and the image slice it is placed on.
+SEG_POSITION_TOL = 0.05
+
+
+def read_seg_mask(
+    path: str | os.PathLike, image: str | os.PathLike, names: Sequence[str] | None = None, shown_as: str = ""
+) -> np.ndarray:
+    """A DICOM SEG (highdicom) as a boolean mask on the grid of its image, (slices, rows, columns) in the
+    slice order of the image's reader: a voxel is set where any segment covers it.
+
+    Each SEG frame is placed on the image slice at its position (PlanePositionSequence, within
+    ``SEG_POSITION_TOL`` of the smallest voxel side); the SEG's orientation, pixel spacing and matrix must
+    be the image's. Frames the SEG omits (highdicom leaves empty frames out) are empty. Raises
+    :class:`BreastlabInputError` naming the file for a file that is not a SEG, or a SEG that does not lie
+    on the image's grid (another matrix, spacing, orientation, or a frame between or beyond the slices).
+    """
+    import highdicom as hd
+
+    path = Path(path)
+    name = shown_as or path.name
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a user's file is bad input
+        raise BreastlabInputError(f"column {MASK_COLUMN}: {name} is neither NIfTI (.nii, .nii.gz) nor a readable "
+                                  f"DICOM file ({type(exc).__name__})") from exc  # fmt: skip
+    if str(header.get("SOPClassUID", "")) != SEG_STORAGE:
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN}: {name} is a DICOM file but not a segmentation (SOPClassUID "
+            f"{header.get('SOPClassUID', 'missing')}, expected {SEG_STORAGE}); give a DICOM SEG or a NIfTI mask"
+        )
+    try:
+        seg = hd.seg.segread(path)
+        volume = seg.get_volume(combine_segments=True, skip_overlap_checks=True)
+    except Exception as exc:  # noqa: BLE001 - highdicom raises many types on a malformed SEG
+        raise BreastlabInputError(f"column {MASK_COLUMN}: {name}: not a readable DICOM SEG "
+                                  f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
+    slices, vol = read_phase_slices(image, names, header=False)
+    rows, cols = slices[0].pixels.shape
+    array = np.asarray(volume.array)
+    array = array.reshape(array.shape[:3]) if array.ndim == 4 and array.shape[3] == 1 else array
+    affine = np.asarray(volume.affine, dtype=float)  # (slice, row, column) index -> patient (LPS) mm
+    row_step, col_step = affine[:3, 1], affine[:3, 2]  # along a column (down the rows), along a row
+    dy, dx = float(np.linalg.norm(row_step)), float(np.linalg.norm(col_step))
+    orientation = np.concatenate([col_step / dx, row_step / dy])
+    problems = []
+    if array.shape[1:] != (rows, cols):
+        problems.append(f"frames of {array.shape[1]}x{array.shape[2]}, the image's slices {rows}x{cols}")
+    if not np.allclose((dy, dx), vol.spacing[1:], rtol=1e-3):
+        problems.append(f"pixel spacing {dy:g}x{dx:g} mm, the image's {vol.spacing[1]:g}x{vol.spacing[2]:g} mm")
+    if not np.allclose(orientation, vol.orientation, atol=1e-3):
+        problems.append(f"orientation {orientation.round(4).tolist()}, the image's {vol.orientation.round(4).tolist()}")
+    tol = SEG_POSITION_TOL * min(vol.spacing)
+    placed = []
+    if not problems:
+        for k in range(array.shape[0]):
+            position = affine[:3, 3] + k * affine[:3, 0]
+            distance = np.linalg.norm(vol.positions - position, axis=1)
+            nearest = int(np.argmin(distance))
+            if distance[nearest] > tol and array[k].any():
+                problems.append(f"a frame at {position.round(2).tolist()} mm lies on no slice of the image "
+                                f"(nearest {distance[nearest]:.2f} mm away)")  # fmt: skip
+                break
+            placed.append((nearest, k))
+    if problems:
+        raise BreastlabInputError(
+            f"column {MASK_COLUMN}: SEG {name} does not lie on its image's grid ({'; '.join(problems)}); the "
+            "mask must be drawn on the image's slices"
+        )
+    voxels = np.zeros((len(slices), rows, cols), dtype=bool)
+    for slice_index, frame in placed:
+        voxels[slice_index] |= array[frame] > 0
+    return voxels
+
+
 def _image_shape(folder: Path, names: list[str] | None) -> tuple[int, int, int]:
     """(slices, rows, columns) of a phase without reading its pixels: a NIfTI's header, or the DICOM file
     count and the first file's matrix."""
+    if folder.is_file() and not folder.name.lower().endswith(NIFTI_SUFFIXES):  # one multi-frame DICOM file
+        header = read_header(folder)
+        return frame_count(folder), int(header.get("Rows", 0)), int(header.get("Columns", 0))
     if folder.is_file():  # NIfTI
         import nibabel as nib
 

@@ -56,6 +56,7 @@ from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
+from breastlab.transforms import window_to_uint8
 
 STAGE = "anomaly_mip"
 SIDES = ("R", "L")  # patient right, patient left
@@ -439,11 +440,6 @@ def _clip_box(b: tuple[int, int, int, int], content: tuple[int, int, int, int]) 
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """The documented rule: ``round(255 * clip(x, 0, 1))`` of a MIP already divided by its exam's P."""
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-
-
 # ============================================================================ labels
 def breast_labels(
     clinical_row: pd.Series | dict, box_side: str | None, bilateral: str = "exclude", patient: str = "?"
@@ -505,6 +501,9 @@ class _Job:
     box: dict[str, int] | None
     settings: MipSettings
     clinical: dict[str, Any] | None = None  # attached in the parent once the clinical table is read
+    pre_files: tuple[str, ...] | None = None  # the series' files in ``pre`` (None: the whole folder)
+    post_files: tuple[str, ...] | None = None
+    where: str = ""  # the exam's row of a cohort table, named in its errors
 
 
 _LOCAL = threading.local()
@@ -521,19 +520,30 @@ def _read_buffers() -> tuple:
 
 def _exam_images(job: _Job) -> ExamMips:
     """Read, project, split one exam (runs in a worker; needs no clinical data). The breasts'
-    images are returned as uint8 (a quarter of the float32 bytes to send back)."""
-    from breastlab.data.duke.dicom import read_series_slices
+    images are returned as uint8 (a quarter of the float32 bytes to send back). An error names the
+    exam's table row where it has one."""
+    try:
+        return _read_exam_images(job)
+    except BreastlabInputError as exc:
+        if not job.where:
+            raise
+        raise BreastlabInputError(f"{job.where}: {exc}") from exc
+
+
+def _read_exam_images(job: _Job) -> ExamMips:
+    from breastlab.data.cohort_import import read_phase_slices
 
     # Stored slices, no float32 volumes: both projections are computed slice by slice. The file
     # bytes go into buffers kept for the next patient (fresh memory costs a page fault per 4 kB).
+    # A phase is a series folder (or some of its files), a NIfTI or a multi-frame DICOM file.
     buffers = _read_buffers()
-    pre_slices, pre = read_series_slices(job.pre, header=False, buffer=buffers[0])
-    post_slices, post = read_series_slices(job.post, header=False, buffer=buffers[1])
+    pre_slices, pre = read_phase_slices(job.pre, job.pre_files, header=False, buffer=buffers[0])
+    post_slices, post = read_phase_slices(job.post, job.post_files, header=False, buffer=buffers[1])
     sub_mip, pre_mip = subtraction_mips(pre_slices, pre, post_slices, post, job.patient_id)
     del pre_slices, post_slices
     ex = breast_mips(sub_mip, pre_mip, pre, job.settings, job.box, job.patient_id)
     for b in ex.breasts.values():
-        b.image = to_uint8(b.image)
+        b.image = window_to_uint8(b.image, 0.0, 1.0)  # the documented round(255 * clip(MIP / P, 0, 1))
     return ex
 
 
@@ -642,43 +652,71 @@ def build_mip_store(
         if finished is not None:
             return finished
         boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
-        meta = {
-            "modality": "mri_mip",
-            "normalisation": settings.normalisation(),
-            "settings": dataclasses.asdict(settings),
-            "source": "Duke-Breast-Cancer-MRI",  # not the local path: store.json is shared
-            "generator": "breastlab.data.mip.build_mip_store",
-        }
-        writer = StoreWriter(
-            out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta, inputs=inputs
-        )
-        saved = writer.meta.get("settings")
-        if saved is not None and saved != dataclasses.asdict(settings):
-            raise BreastlabInputError(
-                f"{out}: resuming with settings {dataclasses.asdict(settings)} but the "
-                f"interrupted job used {saved}; use the same settings or another folder"
-            )
+        writer = _mip_writer(out, settings, inputs, "Duke-Breast-Cancer-MRI")
         exams = _plan(index, boxes, settings, problems, patients)
-        done = writer.done_keys()
-        todo = [j for j in exams if j.patient_id not in done]
-        jobs: dict[str, _Job] = {}  # the kept exams with their clinical rows
+        jobs = _run_exams(runner, writer, exams, lambda: read_clinical_records(clinical_path), settings, problems)
+    return _finish(out, writer, jobs, problems)
 
-        def attach_clinical() -> set[str]:
-            """Runs while the workers read the first exams; returns the patients left out (clinical data)."""
-            clinical = read_clinical_records(clinical_path)  # read_clinical's rows, missing values None
-            jobs.update((j.patient_id, j) for j in _attach_clinical(exams, clinical, settings, problems))
-            return {j.patient_id for j in todo} - set(jobs)
 
-        def store_exam(job: _Job, ex: ExamMips) -> None:
-            images, man, finds, notes = _assemble(jobs[job.patient_id], ex)  # labelled here, with the clinical row
-            # notes kept with the images (in memory, then in a checkpoint batch): a resumed job reports them
-            writer.add(job.patient_id, images, man, finds, extra=notes or None)
+def _mip_writer(out: Path, settings: MipSettings, inputs: dict[str, str], source: str) -> StoreWriter:
+    """The store's writer (``source`` names the data, never a local path: store.json is shared); a resumed
+    job must use the interrupted one's settings."""
+    meta = {
+        "modality": "mri_mip",
+        "normalisation": settings.normalisation(),
+        "settings": dataclasses.asdict(settings),
+        "source": source,
+        "generator": "breastlab.data.mip.build_mip_store",
+    }
+    writer = StoreWriter(
+        out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta, inputs=inputs
+    )
+    saved = writer.meta.get("settings")
+    if saved is not None and saved != dataclasses.asdict(settings):
+        raise BreastlabInputError(
+            f"{out}: resuming with settings {dataclasses.asdict(settings)} but the "
+            f"interrupted job used {saved}; use the same settings or another folder"
+        )
+    return writer
 
-        try:
-            runner.run(_exam_images, todo, key=lambda job: job.patient_id, on_result=store_exam,
-                       before_results=attach_clinical, initial=len(exams) - len(todo))  # fmt: skip
-        finally:
-            _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
+
+def _run_exams(
+    runner: JobRunner,
+    writer: StoreWriter,
+    exams: list[_Job],
+    load_clinical: Any,
+    settings: MipSettings,
+    problems: ProblemLog,
+) -> dict[str, _Job]:
+    """Project the exams not yet in the store (workers) and store each with its labels (here); returns the
+    kept exams with their clinical rows. ``load_clinical()`` gives the clinical rows by patient; it runs
+    while the workers read the first exams."""
+    done = writer.done_keys()
+    todo = [j for j in exams if j.patient_id not in done]
+    jobs: dict[str, _Job] = {}  # the kept exams with their clinical rows
+
+    def attach_clinical() -> set[str]:
+        """Runs while the workers read the first exams; returns the patients left out (clinical data)."""
+        jobs.update((j.patient_id, j) for j in _attach_clinical(exams, load_clinical(), settings, problems))
+        return {j.patient_id for j in todo} - set(jobs)
+
+    def store_exam(job: _Job, ex: ExamMips) -> None:
+        images, man, finds, notes = _assemble(jobs[job.patient_id], ex)  # labelled here, with the clinical row
+        # notes kept with the images (in memory, then in a checkpoint batch): a resumed job reports them
+        writer.add(job.patient_id, images, man, finds, extra=notes or None)
+
+    try:
+        runner.run(_exam_images, todo, key=lambda job: job.patient_id, on_result=store_exam,
+                   before_results=attach_clinical, initial=len(exams) - len(todo))  # fmt: skip
+    finally:
+        _LOCAL.__dict__.pop("buffers", None)  # two series of file bytes: not kept after the build
+    return jobs
+
+
+def _finish(
+    out: Path, writer: StoreWriter, jobs: dict[str, _Job], problems: ProblemLog
+) -> tuple[ArrayStore, ProblemLog]:
+    """The notes of every stored exam into the problem log, the store finalised, ``problems.csv`` written."""
     notes_path = out / ".shards" / "notes"
     notes = {}
     for path in sorted(notes_path.glob("*.json")) if notes_path.exists() else []:  # shards of older versions
@@ -691,6 +729,61 @@ def build_mip_store(
     store = writer.finalize(key_order=list(jobs))
     problems.write(out / "problems.csv")
     return store, problems
+
+
+@dataclasses.dataclass(frozen=True)
+class MipExam:
+    """One exam of a cohort table for :func:`build_mip_store_from_exams`: the pre-contrast and the
+    subtracted post-contrast phase (a series folder with its files or None for all, a NIfTI or a
+    multi-frame DICOM file), the in-plane tumour box (Duke's 1-based inclusive ``start_row`` ..
+    ``end_column``) or None, and the clinical row (``tumor_location``, ``bilateral``,
+    ``contralateral_involvement`` decide the labels; every value lands in the manifest)."""
+
+    patient_id: str
+    pre: str
+    post: str
+    box: dict[str, int] | None
+    clinical: dict[str, Any]
+    pre_files: tuple[str, ...] | None = None
+    post_files: tuple[str, ...] | None = None
+    where: str = ""  # its row of the table ("cohort.csv row 3"), named in problems
+
+
+@locks_folder("out")  # one writer per store folder
+def build_mip_store_from_exams(
+    exams: Sequence[MipExam],
+    out: str | os.PathLike,
+    settings: MipSettings = MipSettings(),  # noqa: B008
+    *,
+    inputs: dict[str, str],
+    source: str,
+    workers: int = 1,
+    problems: ProblemLog | None = None,
+    progress: bool = True,
+) -> tuple[ArrayStore, ProblemLog]:
+    """:func:`build_mip_store` from exams listed by a cohort table instead of a Duke tree: the same
+    subtraction MIPs, breasts, labels, boxes, store and problems (resumable, parallel over patients).
+
+    ``inputs`` fingerprints what the exams were read from (a finished store with other inputs is refused);
+    ``source`` names the data in ``store.json``; ``problems`` may hold the table's rows already left out.
+    """
+    settings.validate()
+    check_workers(workers)
+    out = Path(out)
+    problems = problems if problems is not None else ProblemLog()
+    finished = _finished(out, settings, None, inputs)
+    if finished is not None:
+        return finished
+    writer = _mip_writer(out, settings, inputs, source)
+    jobs = [_Job(e.patient_id, e.pre, e.post, e.box, settings, None, e.pre_files, e.post_files, e.where) for e in exams]
+    clinical = {e.patient_id: dict(e.clinical) for e in exams}
+    with JobRunner(min(workers, max(1, len(jobs))), problems, STAGE, preload=[*_WORKER_MODULES, __name__],
+                   desc="anomaly mip", progress=progress) as runner:  # fmt: skip
+        kept = _run_exams(runner, writer, jobs, lambda: clinical, settings, problems)
+    return _finish(out, writer, kept, problems)
+
+
+_WORKER_MODULES = ["breastlab.data.duke.dicom", "breastlab.data.cohort_import"]
 
 
 def _finished(

@@ -143,3 +143,141 @@ def read_mammogram(path: str | os.PathLike) -> Mammogram:
         pixels = top - np.minimum(pixels, top)
     spacing, tag = read_spacing(ds)
     return Mammogram(pixels, spacing, tag, meta)
+
+
+# ============================================================================ display values
+# Files the table import reads with Pillow; anything else is read as DICOM (exports often drop ".dcm").
+RASTER_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+UINT16_TOP = 65535
+
+
+def spacing_of_header(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str]:
+    """``(spacing, tag)`` with ``ImagerPixelSpacing`` first (the detector's pixels, what mammography
+    headers describe), else ``PixelSpacing``; ``(None, "")`` when neither holds two positive values."""
+    for tag in ("ImagerPixelSpacing", "PixelSpacing"):
+        value = ds.get(tag)
+        if value is not None and len(value) == 2:
+            try:
+                row, col = float(value[0]), float(value[1])
+            except (TypeError, ValueError):
+                continue
+            if row > 0 and col > 0:
+                return (row, col), tag
+    return None, ""
+
+
+def display_range(ds: pydicom.Dataset) -> tuple[float, float]:
+    """``(low, high)`` of the values the modality and VOI transforms can give (DICOM PS3.3 C.11).
+
+    A VOI LUT Sequence: ``[0, 2**bits - 1]`` of its LUT Descriptor; a window: pydicom's output range
+    (the stored range, through Rescale Slope/Intercept where given, or ``[0, 2**bits - 1]`` of a
+    Modality LUT Sequence); neither: the stored range through the modality transform.
+    """
+    if ds.get("VOILUTSequence"):
+        return 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
+    if ds.get("ModalityLUTSequence"):
+        return 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
+    bits = int(ds.get("BitsStored", 16) or 16)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 0:
+        lo, hi = 0.0, float(2**bits - 1)
+    else:
+        lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope is not None and intercept is not None:
+        lo, hi = sorted((lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)))
+    return lo, hi
+
+
+def to_display(stored: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Stored pixel values as ``uint16`` display values, bright = dense.
+
+    ``apply_modality_lut`` (Rescale Slope/Intercept or a Modality LUT), then ``apply_voi_lut``
+    (the first VOI LUT, else the first window: Window Center/Width with the VOI LUT Function),
+    then shifted so that the low end of :func:`display_range` is 0; MONOCHROME1 (bright = low
+    values) is inverted within that range, ``(high - low) - v``. Rounded to integers; a range wider
+    than 16 bits is scaled onto ``[0, 65535]``.
+    """
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    values = apply_voi_lut(apply_modality_lut(stored, ds), ds, index=0)
+    lo, hi = display_range(ds)
+    span = hi - lo
+    v = np.asarray(values, np.float64) - lo
+    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip() == "MONOCHROME1":
+        v = span - v
+    if span > UINT16_TOP:
+        v *= UINT16_TOP / span
+        span = UINT16_TOP
+    return np.clip(np.rint(v), 0, span).astype(np.uint16)
+
+
+def read_display_mammogram(path: str | os.PathLike) -> Mammogram:
+    """One image as the table import stores it: a DICOM's display values (:func:`to_display`, spacing
+    by :func:`spacing_of_header`), a PNG / TIFF / JPEG's grey levels (:func:`read_raster`, no
+    spacing), or a PGM (:func:`~breastlab.data.mammo.mias.read_pgm`). Raises
+    :class:`BreastlabInputError` naming the file for anything unreadable or not one grey-level frame.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pgm" or suffix in RASTER_SUFFIXES:
+        if suffix == ".pgm":
+            from breastlab.data.mammo.mias import read_pgm
+
+            pixels = read_pgm(path).astype(np.uint16)
+        else:
+            pixels = read_raster(path)
+        return Mammogram(pixels, None, "", {"photometric": "MONOCHROME2"})
+    try:
+        ds = pydicom.dcmread(path)
+        stored = ds.pixel_array
+    except FileNotFoundError:
+        raise BreastlabInputError(f"{_name(path)}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
+        raise BreastlabInputError(
+            f"{_name(path)}: not a readable DICOM image ({type(exc).__name__}: {_no_path(exc, path)})"
+        ) from None
+    if stored.ndim != 2:
+        raise BreastlabInputError(f"{_name(path)}: expected one 2-D grey-level frame, got pixel shape {stored.shape}")
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise BreastlabInputError(
+            f"{_name(path)}: PhotometricInterpretation {photometric!r}; a mammogram is MONOCHROME1 or MONOCHROME2"
+        )
+    try:
+        pixels = to_display(stored, ds)
+    except (ValueError, NotImplementedError, AttributeError) as exc:
+        raise BreastlabInputError(f"{_name(path)}: cannot apply its modality/VOI transform ({exc})") from None
+    spacing, tag = spacing_of_header(ds)
+    return Mammogram(pixels, spacing, tag, _meta(ds))
+
+
+def read_raster(path: str | os.PathLike) -> np.ndarray:
+    """A PNG / TIFF / JPEG as ``uint16`` grey levels (Pillow): 8- and 16-bit grey kept as stored, 32-bit
+    integer grey when its values fit 16 bits, colour only when its channels are equal (a grey image
+    saved as RGB). Anything else (float, colour, palette with colours) raises :class:`BreastlabInputError`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("RGB", "RGBA", "P", "LA", "PA"):
+                array = np.asarray(img.convert("RGB"))
+                if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
+                    raise BreastlabInputError(
+                        f"{path.name}: a colour image (mode {mode}); expected grey levels (save it as grey)"
+                    )
+                return array[..., 0].astype(np.uint16)
+            array = np.asarray(img)
+    except FileNotFoundError:
+        raise BreastlabInputError(f"{path.name}: file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BreastlabInputError(f"{path.name}: not a readable image ({type(exc).__name__}: {exc})") from None
+    if array.ndim != 2 or array.dtype.kind not in "ui":
+        raise BreastlabInputError(
+            f"{path.name}: image mode {mode} ({array.dtype}, shape {array.shape}); expected 8- or 16-bit grey levels"
+        )
+    if array.size and (int(array.min()) < 0 or int(array.max()) > UINT16_TOP):
+        raise BreastlabInputError(f"{path.name}: grey levels outside 0..65535 (mode {mode}); expected 16 bits or fewer")
+    return array.astype(np.uint16)

@@ -434,6 +434,7 @@ class _Job:
     out: str
     dtype: str
     shape: tuple[int, int] | None
+    pixels: str = "stored"
 
 
 def _settings(
@@ -474,6 +475,7 @@ def build_mammo_store(
     pectoral: bool = False,
     seg_stride: int = 4,
     fallback_spacing: float | None = None,
+    pixels: str = "stored",
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -486,12 +488,24 @@ def build_mammo_store(
     spacing in the manifest); without it such an image is reported and skipped.
     Problems (missing file, no spacing, no breast found, a box lost in the crop) go to
     ``out/problems.csv`` together with the reader's.
+
+    ``pixels``: which values are stored. "stored" (the public data sets' readers): the DICOM's
+    stored values (:func:`~breastlab.data.mammo.dicom.read_mammogram`), spacing from the header
+    first, then the manifest's ``spacing_row_mm``/``spacing_col_mm``. "display" (your own
+    export, :mod:`breastlab.data.mammo.table_import`): the display values after the modality and
+    VOI transforms, PNG / TIFF / JPEG too
+    (:func:`~breastlab.data.mammo.dicom.read_display_mammogram`), the manifest's spacing first
+    (the table the user reviewed), then the header.
     """
     settings = _settings(method, spacing, layout, size, pectoral, seg_stride, fallback_spacing)
+    if pixels not in PIXEL_READERS:
+        raise BreastlabInputError(f"pixels={pixels!r}: valid values are {', '.join(map(repr, PIXEL_READERS))}")
     check_workers(workers)
     out = Path(out)
-    # the dataset's images and findings (local paths included: only the digest is kept) and the settings
-    inputs = fingerprint(images=dataset.manifest, findings=dataset.findings, settings=settings.as_dict())
+    # the dataset's images and findings (local paths included: only the digest is kept) and the settings;
+    # the pixel reader only where it is not the public readers' (stores built before it existed stay valid)
+    reader = {"pixels": pixels} if pixels != "stored" else {}
+    inputs = fingerprint(images=dataset.manifest, findings=dataset.findings, settings=settings.as_dict(), **reader)
     finished = _finished(out, settings, overwrite, inputs)
     if finished is not None:
         return finished
@@ -500,6 +514,7 @@ def build_mammo_store(
         "modality": "MG",
         "source": dataset.source,
         "preprocess": settings.as_dict(),
+        **reader,
         "normalisation": (
             "stored uint16; mapped = (v - map_low) / (map_high - map_low) with map_low/map_high "
             f"the {settings.low:g}/{settings.high:g} quantiles of the breast pixels"
@@ -537,6 +552,7 @@ def build_mammo_store(
             str(out),
             dtype,
             settings.size,
+            pixels,
         )
         for k in keys
         if k not in done
@@ -585,26 +601,34 @@ def _finished(out: Path, settings: PreprocessSettings, overwrite: bool, inputs: 
 WORKER_MODULES = ["breastlab.data.mammo.preprocess", "breastlab.data.mammo.dicom", "PIL.Image", "scipy.ndimage"]
 
 
-def _spacing_of(rec: pd.Series, found: tuple[float, float] | None, fallback: float | None):
-    if found is not None:
-        return found
+# How each `pixels` choice reads an image: (function of data.mammo.dicom, manifest spacing before the header's).
+PIXEL_READERS = {"stored": ("read_mammogram", False), "display": ("read_display_mammogram", True)}
+
+
+def _spacing_of(rec: pd.Series, found: tuple[float, float] | None, fallback: float | None, table_first: bool = False):
     row, col = rec.get("spacing_row_mm"), rec.get("spacing_col_mm")
+    listed = None
     if row is not None and col is not None and not pd.isna(row) and not pd.isna(col):
-        return float(row), float(col)
+        listed = float(row), float(col)
+    for value in (listed, found) if table_first else (found, listed):
+        if value is not None:
+            return value
     return (fallback, fallback) if fallback else None
 
 
 def _process_patient(job: _Job) -> None:
     """Preprocess one patient's images into one shard (problems saved beside it)."""
     from breastlab._io import write_json as _write_json
-    from breastlab.data.mammo.dicom import read_mammogram
+    from breastlab.data.mammo import dicom
 
+    name, table_first = PIXEL_READERS[job.pixels]
+    read = getattr(dicom, name)
     images, rows, finding_rows, problems = [], [], [], []
     for _, rec in job.images.iterrows():
         where = f"image {rec['image_id']} (patient {rec['patient_id']}, file {Path(rec['path']).name})"
         try:
-            m = read_mammogram(rec["path"])
-            spacing = _spacing_of(rec, m.spacing, job.settings.fallback_spacing)
+            m = read(rec["path"])
+            spacing = _spacing_of(rec, m.spacing, job.settings.fallback_spacing, table_first)
             if spacing is None and job.settings.method == "standard":
                 raise BreastlabInputError(
                     f"{Path(rec['path']).name}: DICOM without pixel spacing (no PixelSpacing or "
