@@ -245,6 +245,31 @@ def _check_mammo(work: Path, names: dict[str, Path]) -> None:
     assert set(results["strategy"]) == {"imagenet", "incremental"}
 
 
+def _own_mammograms(work: Path, phantom: Path) -> dict[str, Path]:
+    """A phantom mammography export (CBIS-DDSM's DICOM tree)."""
+    _run("phantom", "mammo", work / "mammo", "--patients", 40, "--matrix", 128, "--proportions", 0.2, 0.4, 0.4)
+    return {"DICOM_DIR": work / "mammo" / "CBIS-DDSM"}
+
+
+def _fill_in_mammogram_labels(argv: list[str], names: dict[str, Path]) -> None:
+    """The review step: the label of each mammogram (the phantom's truth); CBIS-DDSM's ROI crops and masks,
+    which the scan lists too, are left out."""
+    if "--scan" not in argv:
+        return
+    table = pd.read_csv(names["images.csv"])
+    truth = pd.read_csv(names["DICOM_DIR"].parent / "phantom_truth.csv")
+    label = dict(zip(truth["path"].str.removeprefix("CBIS-DDSM/"), truth["label"], strict=True))
+    table["label"] = table["path"].map(label)
+    table.dropna(subset=["label"]).to_csv(names["images.csv"], index=False)
+
+
+def _check_own_mammograms(work: Path, names: dict[str, Path]) -> None:
+    truth = pd.read_csv(names["DICOM_DIR"].parent / "phantom_truth.csv")
+    store = pd.read_parquet(work / "STORE" / "manifest.parquet")
+    assert len(store) == len(truth)
+    assert (work / "RUNS" / "results.csv").is_file()
+
+
 def _run(*argv) -> None:
     assert main([str(a) for a in argv]) == 0, argv
 
@@ -272,6 +297,12 @@ SETUPS = {
         lambda work, phantom: {"COHORT": phantom}, extra=_anomaly_extra, check=_check_anomaly
     ),
     "Mammogram classification": Setup(_mammo, extra=_mammo_extra, check=_check_mammo),
+    "Your own data #2": Setup(
+        lambda work, phantom: {**_own_mammograms(work, phantom), "images.csv": work / "images.csv"},
+        extra=lambda argv: _mammo_extra(argv) if argv[:2] == ["mammo", "classify"] else [],
+        after=_fill_in_mammogram_labels,
+        check=_check_own_mammograms,
+    ),
 }
 N_PATIENTS, N_SLICES = 10, 24
 PHANTOM_BOXES: list[Path] = []  # the session phantom's Annotation_Boxes.csv, once made

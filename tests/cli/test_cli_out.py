@@ -120,6 +120,18 @@ RUNS = [
     Run("anomaly mip", lambda i: [i / "mri", "--size", 32]),
     Run("anomaly train", lambda i: ["--store", i / "mips", "--epochs", 1, "--folds", 2, "--batch-size", 8]),
     Run("anomaly evaluate", lambda i: [i / "arun", "--repeats", 5]),
+    Run("mammo table", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run("import mammo", lambda i: ["--scan", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run(
+        "import mammo",
+        lambda i: [
+            i / "mtable" / "images.csv",
+            "--root",
+            i / "mammo" / "CBIS-DDSM",
+            "--findings",
+            i / "mtable" / "findings.csv",
+        ],
+    ),  # fmt: skip
     Run("mammo preprocess", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM", "--spacing", 1]),
     Run(
         "mammo classify",
@@ -200,6 +212,7 @@ def inputs(tmp_path_factory) -> Path:
     _run("mammo", "preprocess", *cbis, "--out", i / "mstore", "--layout", "fixed", "--spacing", 1.6,
          "--size", 128, 96)  # fmt: skip
     _run("mammo", "preprocess", *cbis, "--out", i / "dstore", "--spacing", 1)
+    _run("mammo", "table", *cbis, "--out", i / "mtable" / "images.csv")
     # a detector that finds every finding, and marks a false one beside each
     hits = pd.read_parquet(i / "dstore" / "findings.parquet")[["image_id", "finding_class", "x0", "y0", "x1", "y1"]]
     false = hits.assign(x0=hits["x0"] + 30, x1=hits["x1"] + 30, score=0.3)
