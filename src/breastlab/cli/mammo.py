@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
+from breastlab.cli._args import config_argument, save_config
+from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
@@ -66,6 +68,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0, help="seed of the splits, the training and the bootstrap")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     c.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    config_argument(c)
     c.set_defaults(func=_cmd_mammo_classify)
     _add_mammo_preprocess(mammo_sub)
     _add_mammo_detect(mammo_sub)
@@ -146,7 +149,6 @@ def _cmd_mammo_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from breastlab.data.mammo.table_import import write_dataset_table
-    from breastlab.errors import BreastlabInputError
 
     if args.cbis and not args.dicom:
         raise BreastlabInputError("mammo table --cbis: give --dicom ROOT (the table's paths are relative to it)")
@@ -220,6 +222,7 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
+        save_config(args, args.out)
     emit(res.results, title="AUC per scenario")
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
@@ -245,6 +248,7 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the preset's)")
     t.add_argument("--seed", type=int, default=None, help="seed of the sample order (default: the preset's)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    config_argument(t)
     t.set_defaults(func=_cmd_detect_train)
     q = d.add_parser("predict", help="detections + AI marks (CSV/JSON/PNG per image) + reader-study rows")
     q.add_argument("run", help="run folder or checkpoint")
@@ -324,6 +328,7 @@ def _cmd_detect_train(args: argparse.Namespace) -> int:
     )
     with folder_lock(args.out):  # one command at a time writes a run folder
         run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
+        save_config(args, args.out)
     print(f"wrote {run}")
     return 0
 
