@@ -120,18 +120,6 @@ RUNS = [
     Run("anomaly mip", lambda i: [i / "mri", "--size", 32]),
     Run("anomaly train", lambda i: ["--store", i / "mips", "--epochs", 1, "--folds", 2, "--batch-size", 8]),
     Run("anomaly evaluate", lambda i: [i / "arun", "--repeats", 5]),
-    Run("mammo table", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM"], "images.csv"),
-    Run("import mammo", lambda i: ["--scan", i / "mammo" / "CBIS-DDSM"], "images.csv"),
-    Run(
-        "import mammo",
-        lambda i: [
-            i / "mtable" / "images.csv",
-            "--root",
-            i / "mammo" / "CBIS-DDSM",
-            "--findings",
-            i / "mtable" / "findings.csv",
-        ],
-    ),  # fmt: skip
     Run("mammo preprocess", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM", "--spacing", 1]),
     Run(
         "mammo classify",
@@ -148,6 +136,20 @@ RUNS = [
             "--n-boot",
             10,
             "--no-progress",
+        ],
+    ),  # fmt: skip
+    Run("mammo table", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run("import mammo", lambda i: ["--scan", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run(
+        "import mammo",
+        lambda i: [
+            i / "mtable" / "images.csv",
+            "--root",
+            i / "mammo" / "CBIS-DDSM",
+            "--findings",
+            i / "mtable" / "findings.csv",
+            "--spacing",
+            1,
         ],
     ),  # fmt: skip
     Run("mammo detect fit-pairs", lambda i: [i / "dstore", i / "detections.csv"], "pairs.json"),

@@ -6,6 +6,7 @@ import argparse
 
 from breastlab._lock import folder_lock
 from breastlab.cli._args import config_argument, save_config
+from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
 
@@ -148,7 +149,6 @@ def _cmd_mammo_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from breastlab.data.mammo.table_import import write_dataset_table
-    from breastlab.errors import BreastlabInputError
 
     if args.cbis and not args.dicom:
         raise BreastlabInputError("mammo table --cbis: give --dicom ROOT (the table's paths are relative to it)")
