@@ -222,7 +222,7 @@ def _anomaly_extra(argv: list[str]) -> list[str]:
 
 def _check_anomaly(work: Path, names: dict[str, Path]) -> None:
     assert (work / "mips" / "sheet.png").is_file()
-    assert "Anomaly" in (work / "runs" / "anomaly_evaluation" / "report.html").read_text()
+    assert "Anomaly" in (work / "anomaly_evaluation_report.html").read_text()
 
 
 def _mammo(work: Path, phantom: Path) -> dict[str, Path]:

@@ -318,3 +318,14 @@ def test_sweep_and_evaluate_write_under_out(inputs, tmp_path, capsys):
     assert (tmp_path / "ev" / below / "metrics.json").is_file()
     assert not (trials[0] / "evaluation").exists()
     assert f"written: {tmp_path / 'ev' / below}/metrics.json" in capsys.readouterr().out
+
+
+def test_default_outputs_go_to_the_working_folder_not_beside_the_input(inputs, tmp_path, monkeypatch, capsys):
+    """Without --out, `report` and `anomaly evaluate` write in the working folder, named after their first input."""
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(inputs)
+    assert main(["report", str(inputs / "run"), "--no-gallery", "--bootstrap", "20"]) == 0
+    assert main(["anomaly", "evaluate", str(inputs / "arun"), "--repeats", "5"]) == 0
+    assert _snapshot(inputs) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arun_anomaly_evaluation", "run_report.html"]
+    assert (tmp_path / "arun_anomaly_evaluation" / "anomaly_section.json").is_file()

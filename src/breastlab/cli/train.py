@@ -158,7 +158,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
         "`mammo classify` and `mammo detect evaluate` (each becomes a section)",
     )
-    p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
+    p.add_argument(
+        "--out", default=None, help="output HTML (default: ./<name>_report.html, named after the first path)"
+    )
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
@@ -239,7 +241,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from breastlab.report import write_report
 
-    out = args.out or str(Path(args.run[0]) / "report.html")
+    out = args.out or f"{Path(args.run[0]).resolve().stem}_report.html"  # in the working folder, never beside the input
     path = write_report(args.run, out, n_boot=args.bootstrap, seed=args.seed, gallery=not args.no_gallery)
     print(f"report written to {path}")
     return 0
