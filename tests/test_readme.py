@@ -287,10 +287,10 @@ SETUPS = {
         check=_check_phantom,
     ),  # fmt: skip
     "Your own data": Setup(_own_data, extra=_own_data_extra, after=_fill_in_labels, check=_check_own_data),
-    "Evaluation and the shortcut report": Setup(_evaluate_names, extra=lambda argv: ["--bootstrap", "200"]),
+    "Evaluation and the shortcut report": Setup(_evaluate_names, extra=lambda argv: ["--n-boot", "200"]),
     "Statistics": Setup(
         _scores,
-        extra=lambda argv: {"roc-test": ["--boot-n", "100"], "bootstrap": ["--n-boot", "100"]}.get(argv[1], []),
+        extra=lambda argv: {"roc-test": ["--n-boot", "100"], "bootstrap": ["--n-boot", "100"]}.get(argv[1], []),
         check=_check_statistics,
     ),
     "Anomaly detection on breast MRI MIPs": Setup(

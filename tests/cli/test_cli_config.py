@@ -97,9 +97,18 @@ def test_a_positional_comes_from_the_file_or_from_the_command_line(tmp_path):
     cfg = _write(tmp_path / "c.yaml", "store: from_file\nout: O\npreset: cpu\n")
     assert _parse(["mammo", "classify", "--config", cfg]).store == "from_file"
     assert _parse(["mammo", "classify", "given", "--config", cfg]).store == "given"
-    sweep = _write(tmp_path / "s.yaml", "grid: grid.yaml\nparallel: 2\n")
+    sweep = _write(tmp_path / "s.yaml", "grid: grid.yaml\nworkers: 2\n")
     args = _parse(["sweep", "--config", sweep])
-    assert (args.grid, args.parallel, args.out) == ("grid.yaml", 2, None)
+    assert (args.grid, args.workers, args.out) == ("grid.yaml", 2, None)
+
+
+def test_a_config_key_may_be_an_old_spelling_of_the_option(tmp_path, capsys):
+    """A sweep folder's config.yaml written before `--parallel` became `--workers` still repeats it."""
+    old = _write(tmp_path / "old.yaml", "grid: grid.yaml\nparallel: 3\n")
+    assert _parse(["sweep", "--config", old]).workers == 3
+    both = _write(tmp_path / "both.yaml", "grid: grid.yaml\nparallel: 3\nworkers: 3\n")
+    assert main(["sweep", "--config", both]) == 2
+    assert "workers given twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
