@@ -86,6 +86,35 @@ def test_every_default_is_shown_in_its_help_line(command):
     assert hidden == [], f"breastlab {command}: defaults not shown in --help: {hidden}"
 
 
+def _is_column(action: argparse.Action) -> bool:
+    return action.type is None and action.nargs is None and action.choices is None
+
+
+# the option names the README's "Command line" section gives one meaning, as the parser must define them
+SHARED_OPTIONS = {
+    "--truth": _is_column,
+    "--patient": _is_column,
+    "--score": _is_column,  # a column, given once or repeated (append)
+    "--out": lambda a: a.nargs is None and a.type is None and a.choices is None,
+    "--seed": lambda a: a.type is int and a.nargs is None,
+    "--workers": lambda a: a.type is int and a.nargs is None,
+    "--config": lambda a: a.dest == "config_file" and a.metavar == "FILE.yaml",
+}
+
+
+def test_shared_option_names_mean_one_thing_everywhere():
+    found = {option: 0 for option in SHARED_OPTIONS}
+    wrong = []
+    for command, parser in LEAVES.items():
+        for action in parser._actions:
+            for option in set(action.option_strings) & set(SHARED_OPTIONS):
+                found[option] += 1
+                if not SHARED_OPTIONS[option](action):
+                    wrong.append(f"breastlab {command} {option}")
+    assert wrong == []
+    assert all(found.values()), found  # each name is used somewhere: the list is not stale
+
+
 def test_options_without_a_default_do_not_claim_one():
     text = _flat(LEAVES["stats auc"].format_help())
     assert "(default: None)" not in text and "(default: False)" not in text

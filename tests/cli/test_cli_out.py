@@ -138,6 +138,20 @@ RUNS = [
             "--no-progress",
         ],
     ),  # fmt: skip
+    Run("mammo table", lambda i: ["--cbis", i / "mammo", "--dicom", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run("import mammo", lambda i: ["--scan", i / "mammo" / "CBIS-DDSM"], "images.csv"),
+    Run(
+        "import mammo",
+        lambda i: [
+            i / "mtable" / "images.csv",
+            "--root",
+            i / "mammo" / "CBIS-DDSM",
+            "--findings",
+            i / "mtable" / "findings.csv",
+            "--spacing",
+            1,
+        ],
+    ),  # fmt: skip
     Run("mammo detect fit-pairs", lambda i: [i / "dstore", i / "detections.csv"], "pairs.json"),
     Run("mammo detect evaluate", lambda i: [i / "dstore", i / "detections.csv"]),
     Run("demo", lambda i: [], exit_code=-1),  # listed in NOT_RUN
@@ -200,6 +214,7 @@ def inputs(tmp_path_factory) -> Path:
     _run("mammo", "preprocess", *cbis, "--out", i / "mstore", "--layout", "fixed", "--spacing", 1.6,
          "--size", 128, 96)  # fmt: skip
     _run("mammo", "preprocess", *cbis, "--out", i / "dstore", "--spacing", 1)
+    _run("mammo", "table", *cbis, "--out", i / "mtable" / "images.csv")
     # a detector that finds every finding, and marks a false one beside each
     hits = pd.read_parquet(i / "dstore" / "findings.parquet")[["image_id", "finding_class", "x0", "y0", "x1", "y1"]]
     false = hits.assign(x0=hits["x0"] + 30, x1=hits["x1"] + 30, score=0.3)

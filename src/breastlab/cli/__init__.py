@@ -4,6 +4,9 @@ Each capability registers its subcommands in its own module of this package
 (``add(sub)``); handlers import their library lazily so ``breastlab --help``
 stays fast. Keep handlers thin: no logic here that a library function should own.
 
+Commands that train take ``--config FILE.yaml`` (:func:`~breastlab.cli._args.config_argument`):
+the file's values become the command parser's defaults before the command line is parsed.
+
 Exit codes: 0 done; 1 a check failed (the output says which); 2 bad input (a usage
 error, or a :class:`~breastlab.errors.BreastlabInputError`: one line naming what was
 wrong); 130 interrupted by Ctrl-C and 143 by SIGTERM (what was finished is kept).

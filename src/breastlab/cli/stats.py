@@ -188,10 +188,10 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", type=int, default=120, help="cases (40 %% positive), each read by every reader")
     p.add_argument("--readers-per-group", type=int, default=3, help="readers in each of the junior and senior groups")
     p.add_argument(
-        "--score",
+        "--scale",
         choices=["birads", "probability"],
         default="birads",
-        help="ratings as BI-RADS categories 1-5 or probabilities in (0, 1)",
+        help="rating scale: BI-RADS categories 1-5 or probabilities in (0, 1)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same table")
     p.add_argument("--ai-skill", type=float, default=None, help="add a standalone AI reader of this separation")
@@ -383,7 +383,7 @@ def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
     df = simulate_reader_study(
         n_cases=args.cases,
         readers_per_group=args.readers_per_group,
-        score=args.score,
+        score=args.scale,
         seed=args.seed,
         ai_skill=args.ai_skill,
     )
