@@ -114,7 +114,10 @@ def test_a_config_key_may_be_an_old_spelling_of_the_option(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("epoch: 3\n", "unknown key 'epoch' for `breastlab train`; valid keys: batch_size, device, epochs"),
+        (
+            "epoch: 3\n",
+            "unknown key 'epoch' for `breastlab train`; valid keys: batch_size, device, dfr_repeats, epochs",
+        ),
         ("epochs: many\n", "epochs: 'many' is not valid; expected a whole number"),
         ("epochs: 2.5\n", "epochs: 2.5 is not valid; expected a whole number"),
         ("lr: [0.1, 0.2]\n", "lr: [0.1, 0.2] is not valid; expected a number"),

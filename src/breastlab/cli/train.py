@@ -33,6 +33,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="which epoch is kept: best validation accuracy or best worst-group validation accuracy",
     )
     p.add_argument("--weights", default="none", help="none, imagenet (torch hub cache) or PATH to a state dict")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--groupdro-eta", type=float, default=0.01, help="GroupDRO's step size of the group weights")
+    p.add_argument("--dfr-repeats", type=int, default=10, help="DFR: group-balanced subsets the last layer is fit on")
     p.add_argument(
         "--in-channels", type=int, default=1, choices=[1, 3], help="model input channels (3: grey repeated to RGB)"
     )
@@ -77,6 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         method=args.method,
         select_by=args.select_by,
         weights=args.weights,
+        momentum=args.momentum,
+        groupdro_eta=args.groupdro_eta,
+        dfr_repeats=args.dfr_repeats,
         in_channels=args.in_channels,
         image_size=args.image_size,
         device=args.device,
