@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
+from breastlab.cli._args import config_argument, save_config
 from breastlab.errors import BreastlabInputError
 
 
@@ -22,7 +23,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--bilateral",
         choices=["exclude", "include"],
         default="exclude",
-        help="patients with both breasts abnormal: leave out (default) or keep",
+        help="patients with both breasts abnormal: exclude (leave out, the default) or include (keep)",
     )
     q.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
@@ -49,6 +50,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
     q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    config_argument(q)
     q.set_defaults(func=_cmd_anomaly_train)
     q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
     q.add_argument("runs", nargs="*", help="run folders from `anomaly train` (one per model)")
@@ -72,7 +74,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--out",
         default=None,
         help="output folder: the report section's files (`breastlab report OUT`); "
-        "default: anomaly_evaluation beside the first run",
+        "default: ./<name>_anomaly_evaluation, named after the first run or the scores file",
     )
     q.add_argument("--csv", default=None, help="write the comparison table here")
     q.add_argument("--html", default=None, help="write the anomaly report here")
@@ -121,6 +123,7 @@ def _cmd_anomaly_train(args: argparse.Namespace) -> int:
     )
     with folder_lock(args.out):  # one command at a time writes a run folder
         run = train_anomaly(cfg)
+        save_config(args, args.out)
     print(
         f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
         f"training {run.images_per_second:.0f} images/s"
@@ -138,7 +141,8 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     if not args.runs and args.scores is None:
         raise BreastlabInputError("give run folders from `anomaly train`, a --scores file, or both")
     first = args.runs[0] if args.runs else args.scores
-    out = Path(args.out) if args.out else Path(first).resolve().parent / "anomaly_evaluation"
+    # in the working folder, never beside the input
+    out = Path(args.out) if args.out else Path(f"{Path(first).resolve().stem}_anomaly_evaluation")
     with folder_lock(out):  # the evaluation folder
         evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
         if args.scores is not None:

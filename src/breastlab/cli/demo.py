@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab.cli._args import config_argument, save_config
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,6 +23,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "protocol at 128 px, 600 classifier and detector iterations; a GPU is used when present): "
         "hours on a CPU; give it its own --out",
     )
+    config_argument(p)
     p.set_defaults(func=_cmd_demo)
 
 
@@ -29,4 +32,5 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from breastlab.demo import run_demo
 
     result = run_demo(out=args.out, patients=args.patients, seed=args.seed, full=args.full)
+    save_config(args, args.out)
     return EXIT_OK if result["passed"] else EXIT_CHECK_FAILED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
+from breastlab.cli._args import config_argument, save_config
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="which epoch is kept: best validation accuracy or best worst-group validation accuracy",
     )
     p.add_argument("--weights", default="none", help="none, imagenet (torch hub cache) or PATH to a state dict")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--groupdro-eta", type=float, default=0.01, help="GroupDRO's step size of the group weights")
+    p.add_argument("--dfr-repeats", type=int, default=10, help="DFR: group-balanced subsets the last layer is fit on")
     p.add_argument(
         "--in-channels", type=int, default=1, choices=[1, 3], help="model input channels (3: grey repeated to RGB)"
     )
@@ -40,18 +44,21 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="run at most N epochs now (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    config_argument(p)
     p.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sweep", help="run a hyper-parameter grid (local processes or Ray Tune)")
-    s.add_argument("config", help="sweep YAML (see breastlab.train.sweep)")
+    s.add_argument("grid", metavar="GRID", help="sweep YAML: store, splits, models, grid (breastlab.train.sweep)")
+    s.add_argument("--out", default=None, help="sweep folder (trials/, summary.csv; default: the sweep YAML's out)")
     s.add_argument(
         "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
     )
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    s.add_argument("--parallel", type=int, default=1, help="local trials at once")
+    s.add_argument("--workers", "--parallel", type=int, default=1, help="local trials run at once (local backend)")
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
+    config_argument(s)
     s.set_defaults(func=_cmd_sweep)
 
 
@@ -73,6 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         method=args.method,
         select_by=args.select_by,
         weights=args.weights,
+        momentum=args.momentum,
+        groupdro_eta=args.groupdro_eta,
+        dfr_repeats=args.dfr_repeats,
         in_channels=args.in_channels,
         image_size=args.image_size,
         device=args.device,
@@ -80,6 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     with folder_lock(args.out):  # one command at a time writes a run folder
         result = train(cfg, resume=args.resume, stop_after=args.stop_after)
+        save_config(args, args.out)
     if result.summary:
         import pandas as pd
 
@@ -93,16 +104,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.train.sweep import load_sweep_config, run_sweep
 
-    with folder_lock(load_sweep_config(args.config)["out"]):  # the sweep folder
+    out = args.out or load_sweep_config(args.grid)["out"]
+    with folder_lock(out):  # the sweep folder
         table = run_sweep(
-            args.config,
+            args.grid,
+            out=out,
             backend=args.backend,
-            parallel=args.parallel,
+            parallel=args.workers,
             address=args.address,
             gpus_per_trial=args.gpus_per_trial,
             cpus_per_trial=args.cpus_per_trial,
             asha=args.asha,
         )
+        save_config(args, out)
     cols = [
         c
         for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
@@ -131,8 +145,15 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--split", default=None, help="column of the split: train, val, test or tune (default: all test)")
     f.add_argument("--attribute", default=None, help="column of the attribute for groups and the shortcut rule")
     f.add_argument("--threshold", type=float, default=None, help="predict tumour iff score >= T (default: 0.5)")
-    f.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv (a sweep: one sub-folder per run); "
+        "default: a run's own evaluation/ folder, where `report` finds it; a predictions file: printed only",
+    )
+    p.add_argument(
+        "--n-boot", "--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing RUN/evaluation/metrics.json")
@@ -145,8 +166,10 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
         "`mammo classify` and `mammo detect evaluate` (each becomes a section)",
     )
-    p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument(
+        "--out", default=None, help="output HTML (default: ./<name>_report.html, named after the first path)"
+    )
+    p.add_argument("--n-boot", "--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
     p.set_defaults(func=_cmd_report)
@@ -164,7 +187,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_check_figures)
 
 
-_FILE_OPTIONS = ("truth", "score", "patient", "split", "attribute", "threshold", "out")
+_FILE_OPTIONS = ("truth", "score", "patient", "split", "attribute", "threshold")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -181,8 +204,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             f"{' '.join(given)}: only for a predictions file (.csv or .parquet); {args.run} is a run or sweep "
             "folder, evaluated into its own evaluation/ folder"
         )
-    with folder_lock(args.run):  # its evaluation/ folders are written
-        evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    with folder_lock(args.out or args.run):  # the evaluation folders are written
+        evs = evaluate_runs(
+            args.run, n_boot=args.n_boot, seed=args.seed, level=args.level, reuse=not args.recompute, out=args.out
+        )
     print(format_evaluations(evs))
     return 0
 
@@ -208,7 +233,7 @@ def _evaluate_file(args: argparse.Namespace) -> int:
             attribute=args.attribute,
             threshold=0.5 if args.threshold is None else args.threshold,
             out=args.out,
-            n_boot=args.bootstrap,
+            n_boot=args.n_boot,
             seed=args.seed,
             level=args.level,
         )
@@ -224,8 +249,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from breastlab.report import write_report
 
-    out = args.out or str(Path(args.run[0]) / "report.html")
-    path = write_report(args.run, out, n_boot=args.bootstrap, seed=args.seed, gallery=not args.no_gallery)
+    out = args.out or f"{Path(args.run[0]).resolve().stem}_report.html"  # in the working folder, never beside the input
+    path = write_report(args.run, out, n_boot=args.n_boot, seed=args.seed, gallery=not args.no_gallery)
     print(f"report written to {path}")
     return 0
 

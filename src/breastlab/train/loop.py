@@ -65,7 +65,6 @@ from breastlab.train.data import (
     check_split_matches_store,
     preprocess_eval,
     preprocess_train,
-    random_resized_crop_boxes,
     split_checksum,
     split_parts,
 )
@@ -78,6 +77,7 @@ from breastlab.train.harness import (
     config_fingerprint,
 )
 from breastlab.train.methods import METHODS, Objective, dfr_refit
+from breastlab.transforms import random_resized_crop_boxes
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SELECT_BY = ("val_acc", "worst_group_acc")
@@ -102,7 +102,7 @@ class TrainConfig:
     seed: int = 0
     method: str = "erm"
     select_by: str = "val_acc"
-    weights: str | None = None
+    weights: str = "none"  # "none", "imagenet" or the path of a state dict (None is read as "none")
     in_channels: int = 1
     image_size: int = 224
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +113,11 @@ class TrainConfig:
     device: str = "auto"
     preload: str | bool = "auto"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # one spelling of "no weights", so a run of the API and one of `breastlab train` share a fingerprint
+        if self.weights is None or (isinstance(self.weights, str) and self.weights.lower() == "none"):
+            self.weights = "none"
 
     def validate(self) -> None:
         if self.model not in list_models():
