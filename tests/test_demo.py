@@ -9,11 +9,15 @@ own verdict, and checked against its goal:
 - classification: three-class mean pairwise AUC (Hand & Till) >= 0.75;
 - detection: mass FROC mean sensitivity >= 0.7;
 - reader study: the aided readers' reader-averaged AUC above the unaided one.
+
+The same run's report is laid out in headless Chromium; cheaper tests check the verdict and
+exit code of a missed goal and the refusal of a folder made with other sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -22,7 +26,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from breastlab.demo import GOALS, run_demo
+from breastlab.demo import DEMO, GOALS, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +136,46 @@ def test_demo_report_layout(demo, chromium, layout, tmp_path, width):
     print(f"{width}px: {found['n_boxes']} boxes, {found['n_tables']} tables, page {found['page_width']}px")
     assert found["n_tables"] >= 20 and found["overlaps"] == [] and found["clipped_tables"] == []
     assert found["page_width"] <= found["viewport"]
+
+
+def test_a_missed_goal_fails_the_headline_and_the_exit_code(monkeypatch, tmp_path):
+    """Without running the demo: a result whose detector misses its goal is reported FAIL, and the
+    command exits 1 (a check failed) instead of 0."""
+    from breastlab import demo as demo_module
+    from breastlab.cli import main
+
+    accuracy = {"baseline": {"val_acc": 0.9, "test_acc": 0.85}}
+    accuracy |= {s: {"val_acc": 1.0, "test_acc": 0.5} for s in ("field_strength", "vflip")}
+    anomaly = pd.DataFrame({"model": ["fcdd", "bce"], "auc_balanced": [0.99, 0.8], "pixel_auc_median": [0.9, 0.8]})
+    result = {
+        "training": {"accuracy": accuracy},
+        "anomaly": {"table": anomaly},
+        "classification": {"auc": 0.8},
+        "detection": {"mass_froc": 0.65},
+        "reader_study": {"auc_aided": 0.85, "auc_unaided": 0.8},
+    }
+    table = demo_module.headline_table(result)
+    failed = table.loc[~table["passed"], "figure"].tolist()
+    assert failed == ["mass FROC mean sensitivity"] and len(table) == 10
+    result["detection"]["mass_froc"] = 0.7  # the goal is >= 0.7
+    assert demo_module.headline_table(result)["passed"].all()
+    result["reader_study"]["auc_aided"] = 0.8  # aided must be above unaided, not equal
+    assert demo_module.headline_table(result)["passed"].sum() == 9
+
+    monkeypatch.setattr(demo_module, "run_demo", lambda **kwargs: {"passed": False, **kwargs})
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 1
+    monkeypatch.setattr(demo_module, "run_demo", lambda **kwargs: {"passed": True, **kwargs})
+    assert main(["demo", "--out", str(tmp_path / "d"), "--full"]) == 0
+
+
+def test_a_folder_of_other_sizes_is_refused(tmp_path):
+    from breastlab._io import write_json
+    from breastlab.errors import BreastlabInputError
+
+    out = tmp_path / "demo_out"
+    write_json({"size": dataclasses.asdict(DEMO), "seed": 0}, out / "demo_settings.json")
+    with pytest.raises(BreastlabInputError, match="other settings.*another --out"):
+        run_demo(out=str(out), full=True)
+    with pytest.raises(BreastlabInputError, match="other settings"):
+        run_demo(out=str(out), seed=1)
+    assert sorted(p.name for p in out.iterdir()) == ["demo_settings.json"]  # nothing else was started
