@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab.cli._args import positive_int
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on the built-in phantom cohort")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--patients", type=int, default=None, help="phantom patients (default: the demo's own)")
+    p.add_argument("--patients", type=positive_int, default=None, help="phantom patients (default: the demo's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the phantom cohorts and of every training")
     p.set_defaults(func=_cmd_demo)
 

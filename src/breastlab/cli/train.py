@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
+from breastlab.cli._args import non_negative_float, non_negative_int, open_fraction, positive_int
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +22,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (SpurBreast: 1e-5 to 1e-2)")
     p.add_argument("--wd", type=float, default=1e-4, help="weight decay (SpurBreast: 1e-4, 1e-5 or 0)")
-    p.add_argument("--epochs", type=int, default=50, help="training epochs; the best validation epoch is kept")
-    p.add_argument("--batch-size", type=int, default=32, help="images per step (the global batch under torchrun)")
+    p.add_argument("--epochs", type=positive_int, default=50, help="training epochs; the best validation epoch is kept")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per step (the global batch under torchrun)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, sample order and crops")
     p.add_argument("--method", default="erm", help="erm, reweight, resample, groupdro, dfr")
     p.add_argument(
@@ -132,9 +135,11 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--attribute", default=None, help="column of the attribute for groups and the shortcut rule")
     f.add_argument("--threshold", type=float, default=None, help="predict tumour iff score >= T (default: 0.5)")
     f.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)")
+    p.add_argument(
+        "--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--level", type=open_fraction, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing RUN/evaluation/metrics.json")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -146,7 +151,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         "`mammo classify` and `mammo detect evaluate` (each becomes a section)",
     )
     p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
     p.set_defaults(func=_cmd_report)
@@ -157,8 +162,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--npv", type=float, required=True, help="reported negative predictive value, in [0, 1]")
     p.add_argument("--n-pos", type=int, default=None, help="positives in the evaluated set (with --n-neg)")
     p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
-    p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
-    p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
+    p.add_argument(
+        "--prevalence", type=open_fraction, default=None, help="share of positives without counts (default 0.5)"
+    )
+    p.add_argument(
+        "--tolerance", type=non_negative_float, default=None, help="allowed deviation (default: rounding of each)"
+    )
     p.add_argument("--json", default=None, help="also write both checks as JSON here")
     p.add_argument("--out", metavar="DIR", default=None, help="also write both checks as DIR/check_figures.json")
     p.set_defaults(func=_cmd_check_figures)

@@ -129,7 +129,10 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
         raise BreastlabInputError(f"{root}: folder to scan not found")
     problems = problems if problems is not None else ProblemLog()
     rows = []
-    for rel in _walk_files(root):
+    files = _walk_files(root)
+    if not files:  # a wrong folder would otherwise give an empty image table and no error
+        raise BreastlabInputError(f"{root}: no files in it or below it; give the folder holding the mammograms")
+    for rel in files:
         if os.path.basename(rel).upper() == "DICOMDIR":
             continue
         if rel.lower().endswith(IMAGE_SUFFIXES):
@@ -575,6 +578,12 @@ def import_mammo(
     check_output_folder(Path(out), "--out folder")
     dataset = read_image_table(table, root, labels=labels, findings=findings, coco=coco,
                                fallback_spacing=fallback_spacing)  # fmt: skip
+    if dataset.manifest.empty:  # a wrong --root would otherwise give a store of no images
+        first = dataset.problems.problems[0].message if len(dataset.problems) else "the table lists no image"
+        raise BreastlabInputError(
+            f"{Path(table).name}: no image of it could be imported ({len(dataset.problems)} problem(s); first: "
+            f"{first}); check --root {root} and the path column"
+        )
     return build_mammo_store(
         dataset, out, method=method, spacing=spacing, layout=layout, size=size, pectoral=pectoral,
         fallback_spacing=fallback_spacing, pixels="display", workers=workers, overwrite=overwrite, progress=progress,
