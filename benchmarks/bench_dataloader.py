@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from breastlab.data.store import write_store
-from breastlab.train.data import ImageSource, crop_uint8, preprocess_train, random_resized_crop_boxes, to_model_input
+from breastlab.train.data import ImageSource, crop_uint8, preprocess_train, to_model_input
+from breastlab.transforms import random_resized_crop_boxes
 
 
 def slices(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from breastlab.data.store import ArrayStore, write_store
 from breastlab.models import get_model
-from breastlab.train.data import ImageSource, preprocess_train, random_resized_crop_boxes
+from breastlab.train.data import ImageSource, preprocess_train
+from breastlab.transforms import random_resized_crop_boxes
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_dataloader import slices  # noqa: E402

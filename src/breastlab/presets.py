@@ -7,7 +7,11 @@ arguments of ``build_mammo_store``); :mod:`breastlab.mammo.classify` says why it
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from breastlab.errors import BreastlabInputError
 
 PAPER_PRESET: dict[str, Any] = {
     "model": "alexnet",
@@ -57,3 +61,22 @@ def describe_preset(preset: dict[str, Any]) -> str:
         h, w = store["size"]
         parts.append(f"for a {store['method']}-path {store['layout']} store at {store['spacing']:g} mm, {h}x{w}")
     return ", ".join(parts)
+
+
+def check_preset_options(
+    preset: str, presets: Iterable[str], config_type: type, options: Mapping[str, Any], what: str
+) -> set[str]:
+    """The field names of the dataclass ``config_type``, after checking a preset name and the options given.
+
+    ``preset`` must be one of ``presets`` and every key of ``options`` a field of ``config_type``;
+    otherwise a :class:`~breastlab.errors.BreastlabInputError` lists the valid ones (``what``
+    names the settings in it: "classifier", "detector").
+    """
+    names = list(presets)
+    if preset not in names:
+        raise BreastlabInputError(f"preset {preset!r}: valid presets are {', '.join(names)}")
+    fields = {f.name for f in dataclasses.fields(config_type)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise BreastlabInputError(f"unknown {what} settings {unknown}; valid: {', '.join(sorted(fields))}")
+    return fields

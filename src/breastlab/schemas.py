@@ -13,6 +13,7 @@ Four layouts travel between the steps of a study (the array store has its own,
 ``mammo detect train``; each study writes the files that apply to it)::
 
     config.json          everything that defines the run; "store" and "split": the folders it read
+    config.yaml          the command's options (``breastlab COMMAND --config RUN/config.yaml`` repeats it)
     checkpoint.pt        last epoch (resume); best.pt / model.pt: the selected model
     metrics.csv          one row per epoch
     predictions.parquet  every image scored by the selected model
@@ -49,6 +50,7 @@ class SplitLayout:
 @dataclass(frozen=True)
 class RunLayout:
     config: str = "config.json"
+    config_yaml: str = "config.yaml"  # the command's resolved options, read back by --config
     checkpoint: str = "checkpoint.pt"
     best: str = "best.pt"
     model: str = "model.pt"

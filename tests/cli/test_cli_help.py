@@ -62,6 +62,30 @@ def test_defaults_are_shown(command, option, default):
     assert re.search(rf"{re.escape(option)} \S+ .*?\(default: {re.escape(default)}\)", text), text
 
 
+def _shown_defaults(default) -> list[str]:
+    """How a default may read in a help text: as %(default)s prints it, or its items joined by spaces."""
+    shown = [str(default)]
+    if isinstance(default, list | tuple):
+        shown.append(" ".join(map(str, default)))
+    return [s.lower() for s in shown]
+
+
+@pytest.mark.parametrize("command", sorted(LEAVES))
+def test_every_default_is_shown_in_its_help_line(command):
+    """An option with a default (not None, not an off switch) states it in its own help line."""
+    parser = LEAVES[command]
+    formatter = parser._get_formatter()
+    hidden = []
+    for action in parser._actions:
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS or action.nargs == 0:
+            continue
+        text = _flat(formatter._expand_help(action)).lower()
+        if not any(shown in text for shown in _shown_defaults(default)):
+            hidden.append(f"{action.option_strings[0] if action.option_strings else action.dest}={default!r}")
+    assert hidden == [], f"breastlab {command}: defaults not shown in --help: {hidden}"
+
+
 def test_options_without_a_default_do_not_claim_one():
     text = _flat(LEAVES["stats auc"].format_help())
     assert "(default: None)" not in text and "(default: False)" not in text
@@ -78,11 +102,21 @@ def test_classify_help_states_the_presets_the_code_uses():
     assert f"--spacing {CPU_PRESET['store']['spacing']:g} --size 128 96" in text
 
 
-def test_readme_states_the_same_cpu_preset_and_no_stale_sentence():
+def test_readme_states_the_presets_the_code_uses_and_no_stale_sentence():
     readme = _flat((ROOT / "README.md").read_text())
     assert "is not built yet" not in readme
     section = readme[readme.index("## Mammogram classification") : readme.index("## Mammography detection")]
+    paper, size = PAPER_PRESET, PAPER_PRESET["image_size"]
+    assert (
+        f"`--preset paper` ({paper['model']}, batch {paper['batch_size']}, lr {paper['lr']:g}, {size}×{size}" in section
+    )
+    assert (
+        f"batch {paper['batch_size']}, SGD momentum {paper['momentum']:g}, wd {paper['wd']:g}, "
+        f"lr {paper['lr']:g} ×{paper['lr_gamma']:g} every {paper['lr_step']:,} iterations"
+    ) in section
+    assert f"`{CPU_PRESET['model']}` (width {CPU_PRESET['model_kwargs']['width']}, global max pool" in section
     assert f"batch {CPU_PRESET['batch_size']}, lr {CPU_PRESET['lr']:g}" in section
+    assert f"(×{CPU_PRESET['lr_gamma']:g} after {CPU_PRESET['lr_step']})" in section
     assert f"{CPU_PRESET['iterations']} iterations" in section
     store = CPU_PRESET["store"]
     assert f"--spacing {store['spacing']:g} --size {' '.join(map(str, store['size']))}" in section

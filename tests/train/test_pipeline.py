@@ -13,7 +13,8 @@ from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
 from breastlab.errors import BreastlabInputError
-from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes
+from breastlab.train.data import preprocess_eval, preprocess_train
+from breastlab.transforms import random_resized_crop_boxes
 
 
 def test_crop_boxes_follow_torchvision_distribution():

@@ -48,6 +48,7 @@ from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, autocast_context, derive_seed, resolve_device
 from breastlab.schemas import RUN
 from breastlab.train.harness import Harness, Schedule, Step
+from breastlab.transforms import resize_area, scale_to_unit
 
 MODELS = ("fcdd", "bce", "hsc")
 
@@ -145,9 +146,9 @@ def explain(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def load_images(store: ArrayStore, rows: np.ndarray, image_size: int | None) -> torch.Tensor:
     """uint8 store rows -> float (B, 1, S, S) in [0, 1] (area-resized when ``image_size`` is set)."""
-    x = torch.from_numpy(store.batch(rows).astype(np.float32) / 255.0)[:, None]
+    x = torch.from_numpy(scale_to_unit(store.batch(rows)))[:, None]
     if image_size is not None and image_size != x.shape[-1]:
-        x = F.interpolate(x, size=(image_size, image_size), mode="area")
+        x = resize_area(x, image_size)
     return x
 
 

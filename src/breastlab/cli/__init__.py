@@ -24,7 +24,7 @@ from typing import Any
 
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, importer, mammo, stats, train
-from breastlab.cli._args import resolve_out
+from breastlab.cli._args import CONFIG_DEST, apply_config_file, resolve_out
 from breastlab.errors import BreastlabInputError, Interrupted
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -96,12 +96,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        applied = apply_config_file(parser, argv)  # --config FILE: the file's values become the defaults
+    except BreastlabInputError as exc:
+        print(f"breastlab: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
     previous = _raise_on_sigterm()
     try:
+        if getattr(args, CONFIG_DEST, None) not in (None, applied):  # e.g. an abbreviated --conf
+            raise BreastlabInputError(f"--config {getattr(args, CONFIG_DEST)}: write the option in full, --config")
         resolve_out(args)
         return int(args.func(args) or EXIT_OK)
     except BreastlabInputError as exc:

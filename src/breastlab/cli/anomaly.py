@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import int_at_least, open_fraction, positive_int
+from breastlab.cli._args import config_argument, int_at_least, open_fraction, positive_int, save_config
 from breastlab.errors import BreastlabInputError
 
 
@@ -23,7 +23,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--bilateral",
         choices=["exclude", "include"],
         default="exclude",
-        help="patients with both breasts abnormal: leave out (default) or keep",
+        help="patients with both breasts abnormal: exclude (leave out, the default) or include (keep)",
     )
     q.add_argument("--workers", type=positive_int, default=1, help="patients processed in parallel")
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
@@ -50,6 +50,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
     q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    config_argument(q)
     q.set_defaults(func=_cmd_anomaly_train)
     q = a.add_parser("evaluate", help="breast-level AUC (balanced, low prevalence), triage, pixel AUC; HTML")
     q.add_argument("runs", nargs="*", help="run folders from `anomaly train` (one per model)")
@@ -122,6 +123,7 @@ def _cmd_anomaly_train(args: argparse.Namespace) -> int:
     )
     with folder_lock(args.out):  # one command at a time writes a run folder
         run = train_anomaly(cfg)
+        save_config(args, args.out)
     print(
         f"wrote {run.run_dir}/predictions.parquet ({len(run.predictions)} rows); "
         f"training {run.images_per_second:.0f} images/s"

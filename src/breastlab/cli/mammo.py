@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import int_at_least, non_negative_int, positive_int
+from breastlab.cli._args import config_argument, int_at_least, non_negative_int, positive_int, save_config
 from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
@@ -74,6 +74,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0, help="seed of the splits, the training and the bootstrap")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     c.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    config_argument(c)
     c.set_defaults(func=_cmd_mammo_classify)
     _add_mammo_preprocess(mammo_sub)
     _add_mammo_detect(mammo_sub)
@@ -154,7 +155,6 @@ def _cmd_mammo_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from breastlab.data.mammo.table_import import write_dataset_table
-    from breastlab.errors import BreastlabInputError
 
     if args.cbis and not args.dicom:
         raise BreastlabInputError("mammo table --cbis: give --dicom ROOT (the table's paths are relative to it)")
@@ -228,6 +228,7 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
+        save_config(args, args.out)
     emit(res.results, title="AUC per scenario")
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
@@ -255,6 +256,7 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the preset's)")
     t.add_argument("--seed", type=int, default=None, help="seed of the sample order (default: the preset's)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    config_argument(t)
     t.set_defaults(func=_cmd_detect_train)
     q = d.add_parser("predict", help="detections + AI marks (CSV/JSON/PNG per image) + reader-study rows")
     q.add_argument("run", help="run folder or checkpoint")
@@ -314,32 +316,27 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_detect_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from breastlab.data.store import ArrayStore
-    from breastlab.detect.model import preset, train_detector
+    from breastlab.detect.model import train_detector
+    from breastlab.detect.presets import detector_config
     from breastlab.detect.select import split_rows
 
     store = ArrayStore(args.store)
-    over = {
-        k: v
-        for k, v in {
-            "iterations": args.iterations,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "spacing_mm": args.spacing,
-            "weights": args.weights,
-            "workers": args.workers,
-            "device": args.device,
-            "seed": args.seed,
-        }.items()
-        if v is not None
-    }
-    if args.classes:
-        over["classes"] = tuple(c.strip() for c in args.classes.split(","))
-    cfg = dataclasses.replace(preset(args.preset), **over)
+    cfg = detector_config(
+        args.preset,
+        classes=args.classes,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        spacing_mm=args.spacing,
+        weights=args.weights,
+        workers=args.workers,
+        device=args.device,
+        seed=args.seed,
+    )
     with folder_lock(args.out):  # one command at a time writes a run folder
         run = train_detector(store, args.out, cfg, rows=split_rows(store, args.split), resume=args.resume)
+        save_config(args, args.out)
     print(f"wrote {run}")
     return 0
 
@@ -351,11 +348,11 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
     from breastlab.data.store import ArrayStore
     from breastlab.detect.marks import annotate, reader_study_rows, write_marks
     from breastlab.detect.model import load_detector, predict
+    from breastlab.detect.presets import parse_classes
     from breastlab.detect.select import split_images, split_rows
 
     store = ArrayStore(args.store)
-    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
-    model, cfg = load_detector(args.run, classes=classes)
+    model, cfg = load_detector(args.run, classes=parse_classes(args.classes))
     rows = split_rows(store, args.split)
     out = Path(args.out)
     with folder_lock(out):  # one command at a time writes the output folder
@@ -374,14 +371,9 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
 
         write_ai_reader(det, images, store.findings, out / "jafroc")
         if args.coco:
-            from breastlab._io import write_json
-            from breastlab.detect.coco import to_coco
-            from breastlab.detect.select import evaluation_images
+            from breastlab.detect.coco import write_coco_files
 
-            extra = sorted(set(store.findings["finding_class"]) - set(cfg.classes))
-            gt, results = to_coco(evaluation_images(images), store.findings, det, classes=(*cfg.classes, *extra))
-            write_json(gt, out / "coco_ground_truth.json")
-            write_json(results, out / "coco_results.json")
+            write_coco_files(out, images, store.findings, det, cfg.classes)
     print(
         f"{len(det)} detections on {len(images)} images; wrote {out}/detections.csv, marks/, reader_study_model.csv, "
         "jafroc/ (the AI's marks as a JAFROC reader)"
@@ -409,37 +401,22 @@ def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
 def _cmd_detect_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from breastlab.data.store import ArrayStore
-    from breastlab.detect.froc import evaluate_detections
     from breastlab.detect.report import write_detection_report, write_detection_section
-    from breastlab.detect.select import detections_on, evaluation_images, read_detections, split_images
+    from breastlab.detect.select import evaluate_inputs
 
-    coco = args.coco_gt is not None or args.coco_results is not None
-    if coco:
-        if args.coco_gt is None or args.coco_results is None or args.store or args.detections:
-            raise BreastlabInputError(
-                "give either STORE DETECTIONS or both --coco-gt GT.json and --coco-results RESULTS.json"
-            )
-        if args.split != "all":
-            raise BreastlabInputError("--split: only with a store; COCO files are evaluated on all their images")
-        from breastlab.detect.coco import evaluate_coco
-
-        store = None
-        ev = evaluate_coco(args.coco_gt, args.coco_results, hit=args.hit, iou_threshold=args.iou)
-        settings = {"coco_gt": Path(args.coco_gt).name, "coco_results": Path(args.coco_results).name}
-    else:
-        if not (args.store and args.detections):
-            raise BreastlabInputError("give STORE and DETECTIONS (or --coco-gt and --coco-results)")
-        store = ArrayStore(args.store)
-        images = split_images(store, args.split)
-        det = detections_on(read_detections(args.detections), images)
-        ev = evaluate_detections(evaluation_images(images), store.findings, det, hit=args.hit, iou_threshold=args.iou)
-        settings = {"detections": str(Path(args.detections).resolve()), "split": args.split}
-    print(ev.format())
-    settings.update(hit=args.hit, iou=args.iou)
+    done = evaluate_inputs(
+        args.store,
+        args.detections,
+        coco_gt=args.coco_gt,
+        coco_results=args.coco_results,
+        split=args.split,
+        hit=args.hit,
+        iou_threshold=args.iou,
+    )
+    print(done.evaluation.format())
     with folder_lock(args.out):  # the evaluation folder
-        section = write_detection_section(ev, Path(args.out), store, settings=settings)
+        section = write_detection_section(done.evaluation, Path(args.out), done.store, settings=done.settings)
     print(f"wrote {section} (`breastlab report` section)")
     if args.html:
-        print(f"wrote {write_detection_report(ev, args.html, store)}")
+        print(f"wrote {write_detection_report(done.evaluation, args.html, done.store)}")
     return 0

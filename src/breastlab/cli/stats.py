@@ -503,7 +503,7 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
         "--order",
         choices=("AI,readers", "readers,AI"),
         default="AI,readers",
-        help="with --standalone: the difference is first minus second (default AI minus readers)",
+        help="with --standalone: the difference is first minus second (default: AI,readers, AI minus readers)",
     )
     p.add_argument("--plots", action="store_true", help="also write FROC, AFROC and wAFROC curve PNGs and points")
     p.set_defaults(func=_cmd_stats_froc)

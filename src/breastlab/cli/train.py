@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import non_negative_float, non_negative_int, open_fraction, positive_int
+from breastlab.cli._args import (
+    config_argument,
+    non_negative_float,
+    non_negative_int,
+    open_fraction,
+    positive_int,
+    save_config,
+)
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +50,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="run at most N epochs now (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    config_argument(p)
     p.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sweep", help="run a hyper-parameter grid (local processes or Ray Tune)")
-    s.add_argument("config", help="sweep YAML (see breastlab.train.sweep)")
+    s.add_argument("grid", metavar="GRID", help="sweep YAML: store, splits, models, grid (breastlab.train.sweep)")
+    s.add_argument("--out", default=None, help="sweep folder (trials/, summary.csv; default: the sweep YAML's out)")
     s.add_argument(
         "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
     )
@@ -55,6 +64,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
+    config_argument(s)
     s.set_defaults(func=_cmd_sweep)
 
 
@@ -83,6 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     with folder_lock(args.out):  # one command at a time writes a run folder
         result = train(cfg, resume=args.resume, stop_after=args.stop_after)
+        save_config(args, args.out)
     if result.summary:
         import pandas as pd
 
@@ -96,9 +107,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from breastlab._table import emit
     from breastlab.train.sweep import load_sweep_config, run_sweep
 
-    with folder_lock(load_sweep_config(args.config)["out"]):  # the sweep folder
+    out = args.out or load_sweep_config(args.grid)["out"]
+    with folder_lock(out):  # the sweep folder
         table = run_sweep(
-            args.config,
+            args.grid,
+            out=out,
             backend=args.backend,
             parallel=args.parallel,
             address=args.address,
@@ -106,6 +119,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             cpus_per_trial=args.cpus_per_trial,
             asha=args.asha,
         )
+        save_config(args, out)
     cols = [
         c
         for c in ("trial", "status", "best_epoch", "val_acc", "val_worst_group_acc", "test_acc", "selected")
@@ -134,7 +148,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--split", default=None, help="column of the split: train, val, test or tune (default: all test)")
     f.add_argument("--attribute", default=None, help="column of the attribute for groups and the shortcut rule")
     f.add_argument("--threshold", type=float, default=None, help="predict tumour iff score >= T (default: 0.5)")
-    f.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for metrics.json, metrics.csv, groups.csv, shortcut.csv (a sweep: one sub-folder per run); "
+        "default: a run's own evaluation/ folder, where `report` finds it; a predictions file: printed only",
+    )
     p.add_argument(
         "--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)"
     )
@@ -173,7 +192,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_check_figures)
 
 
-_FILE_OPTIONS = ("truth", "score", "patient", "split", "attribute", "threshold", "out")
+_FILE_OPTIONS = ("truth", "score", "patient", "split", "attribute", "threshold")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -190,8 +209,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             f"{' '.join(given)}: only for a predictions file (.csv or .parquet); {args.run} is a run or sweep "
             "folder, evaluated into its own evaluation/ folder"
         )
-    with folder_lock(args.run):  # its evaluation/ folders are written
-        evs = evaluate_runs(args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute)
+    with folder_lock(args.out or args.run):  # the evaluation folders are written
+        evs = evaluate_runs(
+            args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute, out=args.out
+        )
     print(format_evaluations(evs))
     return 0
 

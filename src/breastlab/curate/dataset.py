@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 from breastlab.curate.split_store import check_split_store, load_split_manifest, split_subset, transformed_pixels
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
+from breastlab.transforms import scale_to_unit
 
 META_COLUMNS = ("image_id", "patient_id", "split", "attribute", "group", "transform")
 
@@ -48,10 +49,9 @@ def to_float_tensor(pixels: np.ndarray) -> torch.Tensor:
     a = np.asarray(pixels)
     if a.ndim != 2:
         raise BreastlabInputError(f"image of shape {a.shape}: expected a 2-D grayscale image")
-    x = torch.from_numpy(a.astype(np.float32))
     if np.issubdtype(a.dtype, np.integer):
-        x = x / float(np.iinfo(a.dtype).max)
-    return x[None]
+        return torch.from_numpy(scale_to_unit(a, float(np.iinfo(a.dtype).max)))[None]
+    return torch.from_numpy(a.astype(np.float32))[None]
 
 
 class StoreDataset(Dataset):

@@ -45,6 +45,7 @@ from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, check_output_folder, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
+from breastlab.transforms import percentile_window, window_to_uint8
 
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
 PERCENTILES = (0.5, 99.5)
@@ -438,7 +439,7 @@ def _export_patient(job: _Job) -> int:
     images = np.empty((len(labels), *s.size), dtype=np.uint8)
     for k, i in enumerate(labels["slice_index"]):
         # slice by slice: the float image stays in cache from rescale to uint8
-        window_uint8(resize_slice(slices[int(i)].rescaled(), s.size), lo, hi, out=images[k])
+        window_to_uint8(resize_slice(slices[int(i)].rescaled(), s.size), lo, hi, out=images[k])
     del slices
     man, findings = _manifest(job, labels, vol, (rows, cols), n, lo, hi)
     if job.png_dir:
@@ -466,7 +467,7 @@ def _slices_window(slices: list[Any], percentiles: tuple[float, float]) -> tuple
     for k, sl in enumerate(slices):
         if sl.slope != 1 or sl.intercept:
             sample[k] = sample[k] * np.float32(sl.slope) + np.float32(sl.intercept)
-    return _window_from_sample(sample.ravel(), percentiles)
+    return percentile_window(sample.ravel(), percentiles)
 
 
 # ============================================================================ pixels
@@ -481,14 +482,7 @@ def volume_window(array: np.ndarray, percentiles: tuple[float, float] = PERCENTI
     one uint8 step, at 1/64 of the cost of sorting the whole volume.
     """
     st = WINDOW_STRIDE
-    return _window_from_sample(np.asarray(array[:, ::st, ::st], dtype=np.float32).ravel(), percentiles)
-
-
-def _window_from_sample(sample: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    lo, hi = np.percentile(sample, percentiles)
-    if not hi > lo:  # constant volume: any window maps it to 0
-        hi = lo + 1.0
-    return float(lo), float(hi)
+    return percentile_window(np.asarray(array[:, ::st, ::st], dtype=np.float32).ravel(), percentiles)
 
 
 def resize_slices(array: np.ndarray, indices: Sequence[int] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -513,18 +507,6 @@ def resize_slice(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if img.shape == tuple(size):
         return img.copy()
     return np.asarray(Image.fromarray(img, mode="F").resize((size[1], size[0]), Image.BILINEAR))
-
-
-def window_uint8(images: np.ndarray, lo: float, hi: float, out: np.ndarray | None = None) -> np.ndarray:
-    """``round(255 * clip((v - lo) / (hi - lo), 0, 1))`` as uint8 (``images`` is left as it is)."""
-    scaled = np.subtract(images, np.float32(lo), dtype=np.float32)
-    scaled *= np.float32(255.0 / (hi - lo))
-    np.clip(scaled, 0, 255, out=scaled)
-    np.rint(scaled, out=scaled)
-    if out is None:
-        return scaled.astype(np.uint8)
-    np.copyto(out, scaled, casting="unsafe")
-    return out
 
 
 IN_PLANE = ("start_row", "end_row", "start_column", "end_column")

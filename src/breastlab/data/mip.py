@@ -56,6 +56,7 @@ from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
+from breastlab.transforms import window_to_uint8
 
 STAGE = "anomaly_mip"
 SIDES = ("R", "L")  # patient right, patient left
@@ -439,11 +440,6 @@ def _clip_box(b: tuple[int, int, int, int], content: tuple[int, int, int, int]) 
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """The documented rule: ``round(255 * clip(x, 0, 1))`` of a MIP already divided by its exam's P."""
-    return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-
-
 # ============================================================================ labels
 def breast_labels(
     clinical_row: pd.Series | dict, box_side: str | None, bilateral: str = "exclude", patient: str = "?"
@@ -547,7 +543,7 @@ def _read_exam_images(job: _Job) -> ExamMips:
     del pre_slices, post_slices
     ex = breast_mips(sub_mip, pre_mip, pre, job.settings, job.box, job.patient_id)
     for b in ex.breasts.values():
-        b.image = to_uint8(b.image)
+        b.image = window_to_uint8(b.image, 0.0, 1.0)  # the documented round(255 * clip(MIP / P, 0, 1))
     return ex
 
 

@@ -47,9 +47,11 @@ from typing import Any
 
 import pandas as pd
 
+from breastlab._io import write_json
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.detect._boxes import BOX, DETECTION_COLUMNS
 from breastlab.detect.froc import DetectionEvaluation, evaluate_detections
+from breastlab.detect.select import evaluation_images
 from breastlab.errors import BreastlabInputError
 
 CATEGORY_ALIASES = {
@@ -342,6 +344,25 @@ def to_coco(
     return gt, results
 
 
+def write_coco_files(
+    out: str | os.PathLike,
+    images: pd.DataFrame,
+    truth: pd.DataFrame,
+    detections: pd.DataFrame,
+    classes: Sequence[str],
+) -> tuple[Path, Path]:
+    """``OUT/coco_ground_truth.json`` and ``OUT/coco_results.json``: :func:`to_coco` of the images (a
+    store's manifest rows), their findings and the detections, for COCO tools.
+
+    The categories are the detector's ``classes`` and then the finding classes of ``truth`` it was
+    not trained on: their findings stay in the ground truth (misses, as breastlab counts them).
+    """
+    out = Path(out)
+    extra = sorted(set(truth["finding_class"]) - set(classes))
+    gt, results = to_coco(evaluation_images(images), truth, detections, classes=(*classes, *extra))
+    return write_json(gt, out / "coco_ground_truth.json"), write_json(results, out / "coco_results.json")
+
+
 __all__ = [
     "CATEGORY_ALIASES",
     "CocoTruth",
@@ -350,4 +371,5 @@ __all__ = [
     "read_coco_ground_truth",
     "read_coco_results",
     "to_coco",
+    "write_coco_files",
 ]

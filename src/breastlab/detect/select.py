@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,4 +67,62 @@ def evaluation_images(images: pd.DataFrame) -> pd.DataFrame:
     return images[[c for c in IMAGE_COLUMNS if c in images.columns]]
 
 
-__all__ = ["IMAGE_COLUMNS", "detections_on", "evaluation_images", "read_detections", "split_images", "split_rows"]
+@dataclasses.dataclass(frozen=True)
+class EvaluatedInputs:
+    """What :func:`evaluate_inputs` evaluated: the evaluation, the store (None for COCO files) and the
+    settings to record with it (file names, never paths)."""
+
+    evaluation: Any  # breastlab.detect.froc.DetectionEvaluation
+    store: ArrayStore | None
+    settings: dict[str, Any]
+
+
+def evaluate_inputs(
+    store: str | os.PathLike | None = None,
+    detections: str | os.PathLike | None = None,
+    *,
+    coco_gt: str | os.PathLike | None = None,
+    coco_results: str | os.PathLike | None = None,
+    split: str = "all",
+    hit: str = "iou_or_centre",
+    iou_threshold: float = 0.5,
+) -> EvaluatedInputs:
+    """FROC, AP@0.5 and Table 1 of one of two inputs: a store with the ``detections.csv`` of its
+    images (those of ``split``), or COCO results against a COCO ground truth (all their images).
+
+    Exactly one of the two pairs must be given, whole; ``split`` goes with a store only.
+    """
+    from breastlab.detect.froc import evaluate_detections
+
+    if coco_gt is not None or coco_results is not None:
+        if coco_gt is None or coco_results is None or store is not None or detections is not None:
+            raise BreastlabInputError(
+                "give either STORE DETECTIONS or both --coco-gt GT.json and --coco-results RESULTS.json"
+            )
+        if split != "all":
+            raise BreastlabInputError("--split: only with a store; COCO files are evaluated on all their images")
+        from breastlab.detect.coco import evaluate_coco
+
+        ev = evaluate_coco(coco_gt, coco_results, hit=hit, iou_threshold=iou_threshold)
+        settings = {"coco_gt": Path(coco_gt).name, "coco_results": Path(coco_results).name}
+        return EvaluatedInputs(ev, None, {**settings, "hit": hit, "iou": iou_threshold})
+    if store is None or detections is None:
+        raise BreastlabInputError("give STORE and DETECTIONS (or --coco-gt and --coco-results)")
+    st = ArrayStore(store)
+    images = split_images(st, split)
+    det = detections_on(read_detections(detections), images)
+    ev = evaluate_detections(evaluation_images(images), st.findings, det, hit=hit, iou_threshold=iou_threshold)
+    settings = {"detections": Path(detections).name, "split": split, "hit": hit, "iou": iou_threshold}
+    return EvaluatedInputs(ev, st, settings)
+
+
+__all__ = [
+    "IMAGE_COLUMNS",
+    "EvaluatedInputs",
+    "detections_on",
+    "evaluate_inputs",
+    "evaluation_images",
+    "read_detections",
+    "split_images",
+    "split_rows",
+]

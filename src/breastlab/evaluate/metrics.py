@@ -427,6 +427,7 @@ class RunEvaluation:
     level: float
     run_dir: Path | None = None
     config: dict = dataclasses.field(default_factory=dict)
+    evaluation_dir: Path | None = None  # where it was written (None: not written)
     tumour_share: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     predictions: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
@@ -576,8 +577,10 @@ def evaluate_run(
     level: float = 0.95,
     write: bool = True,
     reuse: bool = True,
+    out: str | os.PathLike | None = None,
 ) -> RunEvaluation:
-    """Evaluate ``RUN/predictions.parquet``; write ``RUN/evaluation/`` (metrics.json, metrics.csv, groups.csv).
+    """Evaluate ``RUN/predictions.parquet``; write ``RUN/evaluation/`` (metrics.json, metrics.csv, groups.csv),
+    or the folder ``out`` instead (``breastlab report`` finds only ``RUN/evaluation/``).
 
     With ``reuse`` an existing evaluation computed from the same predictions file
     and the same ``n_boot``, ``seed`` and ``level`` is read back instead of recomputed.
@@ -590,17 +593,21 @@ def evaluate_run(
         )
     predictions = check_predictions(read_table(pred_path), source=str(pred_path))
     config = run_config(run_dir)
-    cached = run_dir / EVALUATION.folder / EVALUATION.metrics_json
+    folder = run_dir / EVALUATION.folder if out is None else Path(out)
+    cached = folder / EVALUATION.metrics_json
     key = {"predictions": _fingerprint(pred_path), "n_boot": int(n_boot), "seed": seed, "level": level}
     if reuse and cached.exists():
         saved = json.loads(cached.read_text())
         if saved.get("cache_key") == key:
-            return RunEvaluation.from_dict(saved, predictions=predictions, config=config)
+            ev = RunEvaluation.from_dict(saved, predictions=predictions, config=config)
+            ev.evaluation_dir = folder
+            return ev
     ev = evaluate_predictions(predictions, n_boot=n_boot, seed=seed, level=level, name=run_name(run_dir, config))
     ev.run_dir, ev.config = run_dir, config
     if write:
-        ev.write(run_dir / EVALUATION.folder)
+        ev.write(folder)
         write_json({**ev.to_dict(), "cache_key": key}, cached)
+        ev.evaluation_dir = folder
     return ev
 
 
@@ -836,14 +843,26 @@ def format_evaluation(ev: RunEvaluation) -> str:
 
 
 def evaluate_runs(
-    path: str | os.PathLike, n_boot: int = 2000, seed: int = 0, level: float = 0.95, reuse: bool = True
+    path: str | os.PathLike,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    reuse: bool = True,
+    out: str | os.PathLike | None = None,
 ) -> list[RunEvaluation]:
-    """Evaluate a run (or every run of a sweep folder) and write each run's evaluation folder."""
+    """Evaluate a run (or every run of a sweep folder) and write each run's evaluation folder:
+    ``RUN/evaluation/``, or with ``out`` the folder ``out`` for a run and ``out/<run below path>`` for
+    the runs of a sweep."""
     from breastlab.progress import progress
 
+    path = Path(path)
     runs = find_runs(path)
+
+    def folder(run: Path) -> Path | None:
+        return None if out is None else Path(out) / run.relative_to(path)
+
     return [
-        evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse)
+        evaluate_run(r, n_boot=n_boot, seed=seed, level=level, reuse=reuse, out=folder(r))
         for r in progress(runs, desc="evaluate", unit="run", disable=len(runs) < 2)
     ]
 
@@ -852,5 +871,5 @@ def format_evaluations(evs: Sequence[RunEvaluation]) -> str:
     """What ``breastlab evaluate`` prints: every table of one run, or Table 2 of several; then the files written."""
     text = [format_evaluation(evs[0]) if len(evs) == 1 else format_table2(evs)]
     files = ", ".join((EVALUATION.metrics_json, EVALUATION.metrics, EVALUATION.groups, EVALUATION.shortcut))
-    text += [f"written: {ev.run_dir / EVALUATION.folder}/{files}" for ev in evs]
+    text += [f"written: {ev.evaluation_dir}/{files}" for ev in evs if ev.evaluation_dir is not None]
     return "\n".join(text)

@@ -87,6 +87,7 @@ from breastlab.presets import CPU_PRESET, PAPER_PRESET  # noqa: F401 - re-export
 from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
 from breastlab.train.harness import Harness, Schedule, Step, config_fingerprint, digest
+from breastlab.transforms import resize_bilinear, scale_to_unit
 
 STRATEGIES = ("imagenet", "incremental", "mixed")
 MAPPED_RANGE = (-0.5, 6.0)  # clip of the mapped standard-path input; background = the lower bound
@@ -186,7 +187,8 @@ def load_images(
         rows = np.unique(np.linspace(0, len(man) - 1, min(512, len(man))).round().astype(np.int64))
         sample = man.iloc[rows]
         raw = st.batch(sample["row"].to_numpy() if "row" in sample else rows)
-        x = _convert(raw, sample["map_low"].to_numpy(), sample["map_high"].to_numpy()) if mapped else raw / 255.0
+        x = _convert(raw, sample["map_low"].to_numpy(), sample["map_high"].to_numpy()) if mapped else None
+        x = scale_to_unit(raw, dtype=np.float64) if x is None else x
         mean = float(np.asarray(x, np.float64).mean())
     return MammoImages(st, table.reset_index(drop=True), float(mean))
 
@@ -327,10 +329,13 @@ def _inputs(images: MammoImages, positions: np.ndarray, image_size: int | None) 
     """Converted, resized, mean-subtracted (n, 1, H, W) float inputs of the images at ``positions`` (CPU)."""
     tab = images.table.iloc[positions]
     raw = images.store.batch(tab["row"].to_numpy())
-    x = _convert(raw, tab["map_low"].to_numpy(), tab["map_high"].to_numpy()) if images.mapped else raw / 255.0
+    if images.mapped:
+        x = _convert(raw, tab["map_low"].to_numpy(), tab["map_high"].to_numpy())
+    else:
+        x = scale_to_unit(raw, dtype=np.float64)
     x = torch.from_numpy(np.ascontiguousarray(x, np.float32))[:, None]
     if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        x = resize_bilinear(x, image_size)
     return x - images.pixel_mean
 
 

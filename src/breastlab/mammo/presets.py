@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from breastlab.errors import BreastlabInputError
 from breastlab.mammo.classify import ClassifierConfig
-from breastlab.presets import CPU_PRESET, PAPER_PRESET
+from breastlab.presets import CPU_PRESET, PAPER_PRESET, check_preset_options
 
 PRESETS = {"paper": PAPER_PRESET, "cpu": CPU_PRESET}
 
@@ -26,12 +23,7 @@ def preset_config(
     preset's ``model_kwargs`` (they belong to its model). ``weights="none"`` trains from random
     initialisation; ``balanced=False`` draws uniform batches.
     """
-    if preset not in PRESETS:
-        raise BreastlabInputError(f"preset {preset!r}: valid presets are {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise BreastlabInputError(f"unknown classifier settings {unknown}; valid: {', '.join(sorted(fields))}")
+    fields = check_preset_options(preset, PRESETS, ClassifierConfig, overrides, "classifier")
     config = {k: v for k, v in PRESETS[preset].items() if k in fields}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "image_size" in given:

@@ -4,9 +4,10 @@
 ``preprocess_eval`` give evaluation the selected model and its input transform.
 """
 
-from breastlab.train.data import preprocess_eval, preprocess_train, random_resized_crop_boxes
+from breastlab.train.data import preprocess_eval, preprocess_train
 from breastlab.train.loop import TrainConfig, TrainingDivergedError, TrainResult, load_run_model, train
 from breastlab.train.methods import METHODS
+from breastlab.transforms import random_resized_crop_boxes
 
 __all__ = [
     "METHODS",

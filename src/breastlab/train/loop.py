@@ -65,7 +65,6 @@ from breastlab.train.data import (
     check_split_matches_store,
     preprocess_eval,
     preprocess_train,
-    random_resized_crop_boxes,
     split_checksum,
     split_parts,
 )
@@ -78,6 +77,7 @@ from breastlab.train.harness import (
     config_fingerprint,
 )
 from breastlab.train.methods import METHODS, Objective, dfr_refit
+from breastlab.transforms import random_resized_crop_boxes
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SELECT_BY = ("val_acc", "worst_group_acc")

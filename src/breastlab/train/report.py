@@ -467,13 +467,14 @@ def runs_section(
     preprocess: Callable | None = None,
 ) -> str:
     """The shortcut section's HTML for training-run folders, evaluated with
-    :func:`breastlab.evaluate.metrics.evaluate_run` (an existing evaluation with the same settings is reused).
+    :func:`breastlab.evaluate.metrics.evaluate_run` (an existing evaluation with the same settings is reused;
+    nothing is written into the run folders: the report writes only its own file).
 
     ``model_loader(run_dir) -> (model, config)`` defaults to ``breastlab.train.load_run_model``;
     ``preprocess`` to ``breastlab.train.preprocess_eval``. ``published``: (label, accuracy, PPV, NPV,
     n_pos, n_neg) triples to check for consistency (default: :data:`PUBLISHED`).
     """
-    evs = [evaluate_run(run_dir, n_boot=n_boot, seed=seed, level=level) for run_dir in run_dirs]
+    evs = [evaluate_run(run_dir, n_boot=n_boot, seed=seed, level=level, write=False) for run_dir in run_dirs]
     for ev in evs:
         if ev.predictions is None:
             raise BreastlabInputError(f"{ev.name}: the evaluation carries no predictions (needed for ROC curves)")

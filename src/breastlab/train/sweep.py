@@ -200,8 +200,11 @@ def run_sweep(
     gpus_per_trial: float = 0.0,
     cpus_per_trial: float = 1.0,
     asha: bool = False,
+    out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Run (or continue) a sweep; return the summary table.
+
+    ``out`` (default: the configuration's ``out``) is the sweep folder.
 
     ``backend="local"`` runs the trials one after another (``parallel=1``) or in
     ``parallel`` worker processes; ``backend="ray"`` through Ray Tune on the cluster at
@@ -210,6 +213,8 @@ def run_sweep(
     validation score.
     """
     spec = load_sweep_config(config)
+    if out is not None:
+        spec["out"] = str(out)
     trials = expand_grid(spec)
     progress = parallel == 1 and backend == "local"
     trials = [(n, dataclasses.replace(c, progress=progress and c.progress)) for n, c in trials]
