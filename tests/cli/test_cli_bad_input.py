@@ -7,7 +7,9 @@ empty file, a CSV with the wrong columns, a CSV that is not UTF-8, a folder wher
 reverse, a JSON or YAML that does not parse. Counts and levels get out-of-range values (negative workers or
 iterations, a confidence level outside (0, 1), zero bootstrap resamples). A new command or argument is
 covered without editing this file; ``KIND`` corrects what the name-based guess gets wrong, ``NOT_A_PATH``
-lists path-sounding arguments that are not paths, and ``NOT_COVERED`` lists what cannot be reached cheaply.
+lists path-sounding arguments that are not paths, ``REQUIRES``/``VALID`` give the other inputs a case needs
+(valid ones, so that the message must name the input under test), and ``NOT_COVERED`` lists what cannot be
+reached cheaply.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from breastlab.cli import EXIT_BAD_INPUT, build_parser, main
 
 # file kinds: each has its own family of bad inputs (see BAD_INPUTS)
 DIR, TABLE, XLSX, JSON, YAML, FILE, DIR_OR_FILE = "dir", "table", "xlsx", "json", "yaml", "file", "dir_or_file"
+CONFIG = "config"  # --config FILE.yaml of options (an empty one is valid: no options)
 
 # where the guess from names and help is wrong or too coarse: (command, dest) -> kind
 KIND = {
@@ -42,7 +45,7 @@ KIND = {
     ("stats mrmc-power", "pilot"): TABLE,
     ("stats power", "pilot"): TABLE,
     ("stats froc", "lesions"): TABLE,
-    ("sweep", "config"): YAML,
+    ("sweep", "grid"): YAML,
     ("duke clinical", "xlsx"): XLSX,
     ("curate import-release", "clinical"): XLSX,
     ("duke labels", "boxes"): TABLE,
@@ -57,19 +60,21 @@ KIND = {
     ("mammo table", "dicom"): DIR,
     ("mammo classify", "store"): DIR,
     ("curate check", "dir"): DIR,
+    # --weights: a keyword (none, imagenet, coco) or a state dict file; the file cases
+    **{(command, "weights"): FILE for command in ("train", "anomaly train", "mammo classify", "mammo detect train")},
 }
 # arguments whose name or help sounds like a path but that are not one
 NOT_A_PATH = {
     "sequence",  # a DCE phase ("--store: sequence to use ...")
     "split",  # a split name or column, except where KIND says it is a folder (train, export-split)
     "address",  # a Ray cluster address
-    "weights",  # a keyword (none, imagenet, coco) or a path: covered by SPECIFIC below
+    "weights",  # a keyword (none, imagenet, coco) or a path: KIND names the commands whose file cases run
 }
 SPLIT_FOLDERS = {("train", "split"), ("curate export-split", "split")}
 # arguments that are outputs (written, not read)
 OUTPUT_DESTS = {"out", "out_option", "json", "out_csv", "html", "png", "sheet"}
 
-# inputs given together: each is given (as a path that does not exist) when the other is under test
+# inputs given together: each is given (valid where VALID has it, else absent) when the other is under test
 TOGETHER = {
     "mammo detect evaluate": [("store", "detections"), ("coco_gt", "coco_results")],
 }
@@ -93,6 +98,7 @@ REQUIRES = {
 EXTRA_ARGS = {
     ("mammo classify", "*"): ["--weights", "none"],  # ImageNet weights are not needed to read the inputs
     ("mammo classify", "pretrain_store"): ["--strategy", "incremental"],
+    ("anomaly train", "weights"): ["--backbone", "vgg11"],  # the backbone that takes weights
     ("stats power", "pilot"): ["--truth", "label", "--score", "score"],
     ("anomaly evaluate", "heatmaps"): ["--id", "image_id"],
     ("anomaly evaluate", "store"): ["--id", "image_id"],
@@ -103,9 +109,10 @@ OUT_NAME = {("import mri", "scan"): "cohort.csv", ("import mammo", "scan"): "ima
 # the --out of commands that write one file, by what its help says it is
 OUT_FILE = [("html", "report.html"), ("model file", "pairs.json"), ("csv", "out.csv")]
 
-# commands that read no file or folder and whose numbers cannot be reached before a long computation
+# what the cases cannot reach cheaply: (command, dest) -> why (a long computation or a trained model first)
 NOT_COVERED = {
-    "sweep": "starts Ray before the sweep's trials are checked; its YAML is covered, its numbers are not",
+    ("mammo detect predict", "pair_model"): "read after the detector of RUN is loaded: needs a trained run",
+    ("curate check", "store"): "read after the split directory: needs a split made by `curate splits` of a store",
 }
 
 _PATH_WORDS = re.compile(
@@ -136,6 +143,8 @@ def _is_output(action: argparse.Action) -> bool:
 
 def _guess_kind(command: str, action: argparse.Action) -> str | None:
     """The kind of file or folder an argument reads, or None when it is not an input path."""
+    if action.dest == "config_file":
+        return CONFIG
     if (command, action.dest) in KIND:
         return KIND[(command, action.dest)]
     if (command, action.dest) in SPLIT_FOLDERS:
@@ -228,6 +237,18 @@ def _bad_yaml(tmp: Path, suffix: str) -> Path:
     return path
 
 
+def _unknown_option(tmp: Path, suffix: str) -> Path:
+    path = tmp / "unknown_option.yaml"
+    path.write_text("no_such_option: 3\n")
+    return path
+
+
+def _not_utf8_yaml(tmp: Path, suffix: str) -> Path:
+    path = tmp / "latin1.yaml"
+    path.write_bytes("seed: 1\n# caf\xe9\n".encode("latin-1"))
+    return path
+
+
 def _not_xlsx(tmp: Path, suffix: str) -> Path:
     path = tmp / "text.xlsx"
     path.write_text("this is a text file, not a workbook\n")
@@ -247,9 +268,25 @@ BAD_INPUTS = {
     JSON: {"missing": _missing, "empty_file": _empty_file, "bad_json": _bad_json, "folder_not_file": _folder_not_file},
     YAML: {"missing": _missing, "empty_file": _empty_file, "bad_yaml": _bad_yaml, "folder_not_file": _folder_not_file},
     FILE: {"missing": _missing, "empty_file": _empty_file, "folder_not_file": _folder_not_file},
+    CONFIG: {
+        "missing": _missing,
+        "bad_yaml": _bad_yaml,
+        "not_utf8": _not_utf8_yaml,
+        "unknown_option": _unknown_option,
+        "folder_not_file": _folder_not_file,
+    },
     DIR_OR_FILE: {"missing": _missing, "empty_folder": _empty_folder, "empty_file": _empty_file},
 }
-SUFFIX = {DIR: "", TABLE: ".csv", XLSX: ".xlsx", JSON: ".json", YAML: ".yaml", FILE: ".bin", DIR_OR_FILE: ".csv"}
+SUFFIX = {
+    CONFIG: ".yaml",
+    DIR: "",
+    TABLE: ".csv",
+    XLSX: ".xlsx",
+    JSON: ".json",
+    YAML: ".yaml",
+    FILE: ".bin",
+    DIR_OR_FILE: ".csv",
+}
 
 # numbers that are out of range wherever an option of this name exists: dest -> bad values
 BAD_NUMBERS = {
@@ -271,6 +308,10 @@ BAD_NUMBERS = {
     "power": ["1.2"],
     "prevalence": ["1.5"],
     "tolerance": ["-1"],
+    "cases": ["-1"],
+    "parallel": ["0"],
+    "controls": ["0"],
+    "readers_per_group": ["0"],
 }
 
 
@@ -300,6 +341,7 @@ class Case:
     bad: str  # the name of the bad input
     argv: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # what the message may name
+    own: list[str] = field(default_factory=list)  # of those, the names of the input under test
     out: Path | None = None
 
     @property
@@ -358,6 +400,40 @@ def _valid_classify_store(tmp: Path) -> Path:
     return tmp / "valid_classify_store"
 
 
+def _valid_mip_store(tmp: Path) -> Path:
+    """Twelve 16x16 uint8 breasts of six patients, fixed size, labels 0/1, as `anomaly train` reads."""
+    from breastlab.data.store import write_store
+
+    images = np.stack([np.full((16, 16), 20 * i, dtype=np.uint8) for i in range(12)])
+    manifest = pd.DataFrame(
+        {"image_id": [f"b{i}" for i in range(12)], "patient_id": [f"p{i // 2}" for i in range(12)], "label": [0, 1] * 6}
+    )
+    write_store(tmp / "valid_mip_store", images, manifest, layout="fixed")
+    return tmp / "valid_mip_store"
+
+
+def _valid_split(tmp: Path) -> Path:
+    """A split of the six images of :func:`_valid_classify_store` (built beside it if not there yet)."""
+    store = tmp / "valid_classify_store"
+    if not store.exists():
+        _valid_classify_store(tmp)
+    folder = tmp / "valid_split"
+    folder.mkdir()
+    pd.DataFrame(
+        {
+            "row": range(6),
+            "image_id": [f"img{i}" for i in range(6)],
+            "patient_id": [f"p{i}" for i in range(6)],
+            "label": [0, 1] * 3,
+            "split": ["train", "train", "val", "val", "test", "test"],
+            "attribute": "none",
+            "group": 0,
+            "transform": "",
+        }
+    ).to_parquet(folder / "manifest.parquet", index=False)
+    return folder
+
+
 def _valid_boxes(tmp: Path) -> Path:
     path = tmp / "valid_boxes.csv"
     path.write_text(
@@ -394,6 +470,32 @@ def _valid_cohort_table(tmp: Path) -> Path:
     return path
 
 
+def _valid_cbis_csvs(tmp: Path) -> Path:
+    """The case-description CSVs of a two-patient phantom (its DICOM tree elsewhere)."""
+    from breastlab.data.phantom.mammo import make_mammo_cohort
+
+    cohort = make_mammo_cohort(tmp / "phantom", 2, matrix=64, progress=False)
+    folder = tmp / "valid_cbis"
+    folder.mkdir()
+    for csv in Path(cohort).glob("*_case_description_*.csv"):
+        (folder / csv.name).write_bytes(csv.read_bytes())
+    return folder
+
+
+def _valid_release(tmp: Path) -> Path:
+    """A SpurBreast release of one 8x8 PNG per part and class."""
+    from PIL import Image
+
+    root = tmp / "valid_release"
+    for part in ("training", "validation", "test"):
+        for label in ("0", "1"):
+            folder = root / "field_strength" / part / label
+            folder.mkdir(parents=True)
+            name = f"pre-{10 + int(label)}-Breast_MRI_00{1 + ('training', 'validation', 'test').index(part)}.png"
+            Image.fromarray(np.full((8, 8), 40 * int(label) + 10, dtype=np.uint8)).save(folder / name)
+    return root
+
+
 def _existing_folder(tmp: Path) -> Path:
     folder = tmp / "valid_root"
     folder.mkdir()
@@ -414,9 +516,16 @@ VALID = {
     ("mammo table", "dicom"): _existing_folder,
     ("mammo classify", "store"): _valid_classify_store,
     ("mammo detect evaluate", "coco_gt"): _valid_coco_gt,
+    ("mammo preprocess", "cbis"): _valid_cbis_csvs,
+    ("mammo table", "cbis"): _valid_cbis_csvs,
+    ("curate import-release", "root"): _valid_release,
+    ("train", "store"): _valid_classify_store,
+    ("train", "split"): _valid_split,
+    ("anomaly train", "store"): _valid_mip_store,
+    ("curate export-split", "store"): _valid_classify_store,
     **{
         (command, "store"): _valid_mammo_store
-        for command in ("mammo detect predict", "mammo detect fit-pairs", "mammo detect evaluate")
+        for command in ("mammo detect train", "mammo detect predict", "mammo detect fit-pairs", "mammo detect evaluate")
     },
 }
 
@@ -473,8 +582,9 @@ def _build(command: str, target: str, bad: str, tmp: Path, value: str | None = N
             if is_target:
                 path = BAD_INPUTS[kind][bad](tmp, SUFFIX[kind]) if value is None else None
                 text = str(path) if path is not None else value
-                case.names += [Path(text).name] if path is not None else []
-                case.names += ["colour"] if bad == "wrong_columns" else []  # the columns it has
+                case.own += [Path(text).name] if path is not None else []
+                case.own += ["colour"] if bad == "wrong_columns" else []  # the columns it has
+                case.names += case.own
             elif _needed(command, action, target):
                 path, valid = _companion(tmp, command, action.dest, kind)
                 text = str(path)
@@ -484,8 +594,8 @@ def _build(command: str, target: str, bad: str, tmp: Path, value: str | None = N
             values = [text]
         elif is_target:
             values = [value]
-            case.names = [*action.option_strings]  # a number is checked before any input is read
-        elif action.dest in ("out", "out_option") or (action.dest == "out" and _is_output(action)):
+            case.names = case.own = [*action.option_strings]  # a number is checked before any input is read
+        elif action.dest in ("out", "out_option"):
             if out_dest is not None or action.dest == "out" and not action.option_strings and action.nargs == "?":
                 continue  # OUT positional of out_argument: --out is used
             out_dest = action.dest
@@ -509,19 +619,23 @@ def _build(command: str, target: str, bad: str, tmp: Path, value: str | None = N
             flags = [a for a in group._group_actions if a.nargs == 0]
             first = (flags or group._group_actions)[0]
             options += [first.option_strings[0], *([] if first.nargs == 0 else _filler(first))]
-    options += [*EXTRA_ARGS.get((command, "*"), []), *EXTRA_ARGS.get((command, target), [])]
+    every = EXTRA_ARGS.get((command, "*"), [])
+    pairs = [every[i : i + 2] for i in range(0, len(every), 2)]
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    options += [x for pair in pairs if pair[0] != flags.get(target) for x in pair]  # the one under test wins
+    options += EXTRA_ARGS.get((command, target), [])
     # options before positionals would let a nargs='+' option swallow them; keep positionals first
     case.argv += [*positionals, *options]
     return case
 
 
-def _cases(tmp_factory) -> list[tuple[str, str, str, str | None]]:
+def _cases() -> list[tuple[str, str, str, str | None]]:
     """(command, target dest, bad-input name, bad value for numbers) for every leaf command."""
     table = []
     for command in sorted(LEAVES):
-        if command in NOT_COVERED:
-            continue
         for dest, (_, kind) in _inputs(command).items():
+            if (command, dest) in NOT_COVERED:
+                continue
             for bad in BAD_INPUTS[kind]:
                 table.append((command, dest, bad, None))
         for action in LEAVES[command]._actions:
@@ -530,10 +644,11 @@ def _cases(tmp_factory) -> list[tuple[str, str, str, str | None]]:
     return table
 
 
-CASES = _cases(None)
+CASES = _cases()
 
 
 def _run(argv: list[str]) -> tuple[int, str]:
+    """Exit code and printed text of ``breastlab argv``; any other exception than exit fails the test."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -559,5 +674,59 @@ def test_bad_input_is_refused_with_a_message_naming_it(command, target, bad, val
     shown = " ".join(case.argv)
     assert "Traceback" not in text, f"breastlab {shown}\n{text}"
     assert code == EXIT_BAD_INPUT, f"breastlab {shown}: exit {code}\n{text}"
+    assert text.count("error:") == 1, f"breastlab {shown}: not one error message\n{text}"
     assert any(name in text for name in case.names), f"breastlab {shown}: message names none of {case.names}\n{text}"
     assert _written(case.out) == [], f"breastlab {shown}: half-written output {_written(case.out)}"
+
+
+def test_every_command_gets_bad_input_cases():
+    """A command without a case reads no file and has no count or level this test knows: say so here."""
+    without = sorted(set(LEAVES) - {case[0] for case in CASES})
+    assert without == [], f"commands without bad-input cases (add to KIND or BAD_NUMBERS): {without}"
+
+
+def test_the_tables_name_real_commands_and_arguments():
+    """KIND, REQUIRES, VALID and NOT_COVERED go stale when a command or argument is renamed."""
+    for command, dest in [*KIND, *REQUIRES, *VALID, *NOT_COVERED]:
+        assert command in LEAVES, command
+        assert dest in {a.dest for a in LEAVES[command]._actions}, (command, dest)
+    for (command, target), needed in REQUIRES.items():
+        assert {target, *needed} <= set(_inputs(command)), (command, target)
+
+
+# --- inputs the generic cases reach but whose fault is in how they combine ---------------------------------------
+
+
+def test_anomaly_weights_for_a_backbone_that_takes_none_are_refused(tmp_path):
+    store, out = _valid_mip_store(tmp_path), tmp_path / "out"
+    code, text = _run(["anomaly", "train", "--store", str(store), "--out", str(out), "--weights", "imagenet"])
+    assert code == EXIT_BAD_INPUT and "Traceback" not in text, text
+    assert "only the vgg11 backbone takes weights" in text and "'small'" in text
+    assert _written(out) == []
+
+
+def test_a_pretrain_store_no_strategy_uses_is_refused(tmp_path):
+    store, out = _valid_classify_store(tmp_path), tmp_path / "out"
+    argv = ["mammo", "classify", str(store), "--out", str(out), "--weights", "none", "--pretrain-store", str(store)]
+    code, text = _run(argv)
+    assert code == EXIT_BAD_INPUT and "Traceback" not in text, text
+    assert "incremental and mixed strategies only" in text
+    assert _written(out) == []
+
+
+def test_a_count_is_refused_while_parsing_before_any_input_is_read(tmp_path):
+    """--workers -1 with a cohort folder that does not exist: the count is named, not the folder."""
+    code, text = _run(["export", str(tmp_path / "absent"), "--out", str(tmp_path / "out"), "--workers", "-1"])
+    assert code == EXIT_BAD_INPUT
+    assert "argument --workers: '-1' is out of range: give a whole number >= 1" in text
+    assert "absent" not in text
+
+
+def test_a_config_file_count_out_of_range_is_refused_naming_the_key(tmp_path):
+    """--config values go through the same checked types as the command line."""
+    config = tmp_path / "demo.yaml"
+    config.write_text("patients: -3\n")
+    code, text = _run(["demo", "--config", str(config), "--out", str(tmp_path / "out")])
+    assert code == EXIT_BAD_INPUT and "Traceback" not in text, text
+    assert "demo.yaml" in text and "patients" in text and "a whole number >= 1" in text
+    assert _written(tmp_path / "out") == []

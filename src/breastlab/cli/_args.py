@@ -208,10 +208,10 @@ def _convert_one(where: str, action: argparse.Action, value: Any) -> Any:
     try:
         if kind is None:
             converted: Any = value if isinstance(value, str) else str(value)
-        elif kind is int and isinstance(value, float):
+        elif getattr(kind, "base", kind) is int and isinstance(value, float):  # int or a checked count
             if not value.is_integer():
                 raise ValueError(value)
-            converted = int(value)
+            converted = kind(str(int(value)))  # type: ignore[misc, operator]
         elif kind in (int, float) and not isinstance(value, str):
             converted = kind(value)
         else:
@@ -273,6 +273,7 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = f"int_at_least_{minimum}"
+    parse.base = int  # type: ignore[attr-defined]  # the plain type it checks
     parse.expected = f"a whole number >= {minimum}"  # type: ignore[attr-defined]  # what --config says
     return parse
 
@@ -293,6 +294,7 @@ def _float_in(low: float, high: float, closed: bool, what: str) -> Callable[[str
         return value
 
     parse.__name__ = "float"
+    parse.base = float  # type: ignore[attr-defined]
     parse.expected = what  # type: ignore[attr-defined]
     return parse
 

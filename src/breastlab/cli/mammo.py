@@ -140,10 +140,13 @@ def _read_public(args: argparse.Namespace):  # noqa: ANN202 - a MammoDataset
     from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
 
     if args.cbis:
-        return read_cbis_ddsm(args.cbis, args.dicom)
-    if args.vindr:
-        return read_vindr_mammo(args.vindr)
-    return read_mini_mias(args.mias)
+        dataset, images = read_cbis_ddsm(args.cbis, args.dicom), args.dicom or args.cbis
+    elif args.vindr:
+        dataset, images = read_vindr_mammo(args.vindr), args.vindr
+    else:
+        dataset, images = read_mini_mias(args.mias), args.mias
+    dataset.check_located(images)
+    return dataset
 
 
 def preprocess_size(size: list[int] | None) -> int | tuple[int, ...] | None:

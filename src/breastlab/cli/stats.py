@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from breastlab.cli._args import int_at_least, open_fraction, out_argument, positive_int, unit_fraction
+from breastlab.cli._args import int_at_least, open_fraction, out_argument, positive_float, positive_int, unit_fraction
 
 ALTERNATIVE_HELP = "H1: the first curve's AUC (first --score, or --by's first group) is greater, less, or either"
 ALPHA_HELP = "significance level of the tests; the CIs are 1 - alpha"
@@ -95,9 +95,9 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_stats_roc_test)
     p = stats_sub.add_parser("power", help="power, number of cases or detectable AUC (pROC's power.roc.test)")
     p.add_argument("--auc", type=float, default=None, help="AUC of one curve (tested against 0.5)")
-    p.add_argument("--cases", type=float, default=None, help="number of cases (positives)")
-    p.add_argument("--controls", type=float, default=None, help="number of controls (negatives)")
-    p.add_argument("--controls-per-case", type=float, default=None, help="kappa = controls / cases")
+    p.add_argument("--cases", type=positive_float, default=None, help="number of cases (positives)")
+    p.add_argument("--controls", type=positive_float, default=None, help="number of controls (negatives)")
+    p.add_argument("--controls-per-case", type=positive_float, default=None, help="kappa = controls / cases")
     p.add_argument(
         "--power", type=open_fraction, default=None, help="wanted power (give all but one of AUC, cases, power)"
     )
@@ -189,8 +189,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
     out_argument(p, "output CSV")
-    p.add_argument("--cases", type=int, default=120, help="cases (40 %% positive), each read by every reader")
-    p.add_argument("--readers-per-group", type=int, default=3, help="readers in each of the junior and senior groups")
+    p.add_argument(
+        "--cases", type=int_at_least(4), default=120, help="cases (40 %% positive), each read by every reader"
+    )
+    p.add_argument(
+        "--readers-per-group", type=positive_int, default=3, help="readers in each of the junior and senior groups"
+    )
     p.add_argument(
         "--score",
         choices=["birads", "probability"],

@@ -60,7 +60,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
     )
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    s.add_argument("--parallel", type=int, default=1, help="local trials at once")
+    s.add_argument("--parallel", type=positive_int, default=1, help="local trials at once")
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")

@@ -161,6 +161,8 @@ def check_weights(name: str, weights: str | os.PathLike | None) -> None:
         _imagenet_file(name)
     elif not Path(weights).is_file():
         raise BreastlabInputError(f"weights={str(weights)!r}: no such file; valid: 'none', 'imagenet' or a .pth path")
+    elif Path(weights).stat().st_size == 0:
+        raise BreastlabInputError(f"weights {weights}: an empty file, not a state dict")
 
 
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str, source: str) -> None:
@@ -246,7 +248,9 @@ def get_model(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as exc:
-        raise BreastlabInputError(f"weights {path}: not a state dict torch can read ({exc})") from None
+        raise BreastlabInputError(
+            f"weights {path}: not a state dict torch can read ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # one of our checkpoints
     _load_state_dict(model, state, name, str(path))

@@ -578,12 +578,7 @@ def import_mammo(
     check_output_folder(Path(out), "--out folder")
     dataset = read_image_table(table, root, labels=labels, findings=findings, coco=coco,
                                fallback_spacing=fallback_spacing)  # fmt: skip
-    if dataset.manifest.empty:  # a wrong --root would otherwise give a store of no images
-        first = dataset.problems.problems[0].message if len(dataset.problems) else "the table lists no image"
-        raise BreastlabInputError(
-            f"{Path(table).name}: no image of it could be imported ({len(dataset.problems)} problem(s); first: "
-            f"{first}); check --root {root} and the path column"
-        )
+    dataset.check_located(root)
     return build_mammo_store(
         dataset, out, method=method, spacing=spacing, layout=layout, size=size, pectoral=pectoral,
         fallback_spacing=fallback_spacing, pixels="display", workers=workers, overwrite=overwrite, progress=progress,
@@ -629,6 +624,7 @@ def write_dataset_table(dataset: MammoDataset, root: str | os.PathLike, out: str
     out = Path(out)
     if out.suffix != ".csv":
         raise BreastlabInputError(f"--out {out}: the image table is written as CSV; give a name ending in .csv")
+    dataset.check_located()
     images, findings = dataset_table(dataset, root)
     found = out.with_name("findings.csv")
     if found == out:
