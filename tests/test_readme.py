@@ -1,4 +1,4 @@
-"""The README's runnable command blocks run as written, on the phantom; help and README state the same presets.
+"""The README's runnable command blocks run as written, on the phantom (the presets it states: test_cli_help.py).
 
 A block is runnable when the line before its opening fence is ``<!-- runnable -->``. Its ``breastlab``
 lines (a trailing ``\\`` continues a line; ``# comments`` and optional ``[...]`` parts are dropped) run
@@ -14,7 +14,7 @@ import re
 import shlex
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,6 @@ class Block:
 def _commands(body: list[str]) -> tuple[str, ...]:
     joined = re.sub(r"\\\n\s*", " ", "\n".join(body))
     lines = (re.sub(r"\s#.*$", "", line) for line in joined.splitlines())
-
     return tuple(_plain(line) for line in lines if line.startswith("breastlab "))
 
 
@@ -48,7 +47,7 @@ def _plain(line: str) -> str:
 
 
 def runnable_blocks(text: str) -> list[Block]:
-    """The README's runnable blocks, in order, named by their section (``#2`` for a second in one section)."""
+    """The README's runnable blocks, in order, named by their section (``#2``, ``#3``: more in one section)."""
     lines, section, blocks = text.splitlines(), "", []
     for i, line in enumerate(lines):
         if line.startswith("## "):
@@ -59,7 +58,8 @@ def runnable_blocks(text: str) -> list[Block]:
             f"README line {i + 1}: {MARKER} must stand right above a ```bash block"
         )
         end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
-        name = section if all(b.section.split(" #")[0] != section for b in blocks) else f"{section} #2"
+        earlier = sum(b.section.split(" #")[0] == section for b in blocks)
+        name = f"{section} #{earlier + 1}" if earlier else section
         blocks.append(Block(name, _commands(lines[i + 2 : end])))
     return blocks
 
@@ -79,7 +79,6 @@ class Setup:
     extra: Callable[[list[str]], list[str]] = _nothing  # options appended to a command (its argv)
     after: Callable[[list[str], dict[str, Path]], object] = _nothing  # run after each command
     check: Callable[[Path, dict[str, Path]], object] = _nothing  # run after the block
-    names: dict[str, Path] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------ setups
@@ -134,7 +133,8 @@ def _own_data(work: Path, phantom: Path) -> dict[str, Path]:
     for k, patient in enumerate(sorted((phantom / COLLECTION).iterdir())):
         for j, f in enumerate(sorted(patient.rglob("*.dcm"))):
             shutil.copyfile(f, flat / f"{k}_{j}")
-    return {"DICOM_DIR": flat, "cohort.csv": work / "cohort.csv", "STORE": work / "STORE", "SPLITS": work / "SPLITS"}
+    names = {"DICOM_DIR": flat, "cohort.csv": work / "cohort.csv", "STORE": work / "STORE", "SPLITS": work / "SPLITS"}
+    return {**names, "truth": phantom / "Annotation_Boxes.csv"}
 
 
 def _own_data_extra(argv: list[str]) -> list[str]:
@@ -152,7 +152,7 @@ def _fill_in_labels(argv: list[str], names: dict[str, Path]) -> None:
 
     if "--scan" in argv:
         table = pd.read_csv(names["cohort.csv"])
-        boxes = read_boxes(PHANTOM_BOXES[0]).set_index("patient_id")
+        boxes = read_boxes(names["truth"]).set_index("patient_id")
         for column in BOX_COLUMNS:
             table[column] = table["patient_id"].map(boxes[column])
         table.to_csv(names["cohort.csv"], index=False)
@@ -163,7 +163,7 @@ def _check_own_data(work: Path, names: dict[str, Path]) -> None:
     from breastlab.data.store import ArrayStore
 
     store = ArrayStore(names["STORE"])
-    truth = read_boxes(PHANTOM_BOXES[0]).set_index("patient_id")
+    truth = read_boxes(names["truth"]).set_index("patient_id")
     one_based = store.manifest["slice_index"] + 1
     in_box = (one_based >= store.manifest["patient_id"].map(truth["start_slice"])) & (
         one_based <= store.manifest["patient_id"].map(truth["end_slice"])
@@ -222,7 +222,7 @@ def _anomaly_extra(argv: list[str]) -> list[str]:
 
 def _check_anomaly(work: Path, names: dict[str, Path]) -> None:
     assert (work / "mips" / "sheet.png").is_file()
-    assert "Anomaly" in (work / "runs" / "anomaly_evaluation" / "report.html").read_text()
+    assert "Anomaly" in (work / "anomaly_evaluation_report.html").read_text()
 
 
 def _mammo(work: Path, phantom: Path) -> dict[str, Path]:
@@ -245,6 +245,31 @@ def _check_mammo(work: Path, names: dict[str, Path]) -> None:
     assert set(results["strategy"]) == {"imagenet", "incremental"}
 
 
+def _own_mammograms(work: Path, phantom: Path) -> dict[str, Path]:
+    """A phantom mammography export (CBIS-DDSM's DICOM tree)."""
+    _run("phantom", "mammo", work / "mammo", "--patients", 40, "--matrix", 128, "--proportions", 0.2, 0.4, 0.4)
+    return {"DICOM_DIR": work / "mammo" / "CBIS-DDSM"}
+
+
+def _fill_in_mammogram_labels(argv: list[str], names: dict[str, Path]) -> None:
+    """The review step: the label of each mammogram (the phantom's truth); CBIS-DDSM's ROI crops and masks,
+    which the scan lists too, are left out."""
+    if "--scan" not in argv:
+        return
+    table = pd.read_csv(names["images.csv"])
+    truth = pd.read_csv(names["DICOM_DIR"].parent / "phantom_truth.csv")
+    label = dict(zip(truth["path"].str.removeprefix("CBIS-DDSM/"), truth["label"], strict=True))
+    table["label"] = table["path"].map(label)
+    table.dropna(subset=["label"]).to_csv(names["images.csv"], index=False)
+
+
+def _check_own_mammograms(work: Path, names: dict[str, Path]) -> None:
+    truth = pd.read_csv(names["DICOM_DIR"].parent / "phantom_truth.csv")
+    store = pd.read_parquet(work / "STORE" / "manifest.parquet")
+    assert len(store) == len(truth)
+    assert (work / "RUNS" / "results.csv").is_file()
+
+
 def _run(*argv) -> None:
     assert main([str(a) for a in argv]) == 0, argv
 
@@ -262,19 +287,24 @@ SETUPS = {
         check=_check_phantom,
     ),  # fmt: skip
     "Your own data": Setup(_own_data, extra=_own_data_extra, after=_fill_in_labels, check=_check_own_data),
-    "Evaluation and the shortcut report": Setup(_evaluate_names, extra=lambda argv: ["--bootstrap", "200"]),
+    "Evaluation and the shortcut report": Setup(_evaluate_names, extra=lambda argv: ["--n-boot", "200"]),
     "Statistics": Setup(
         _scores,
-        extra=lambda argv: {"roc-test": ["--boot-n", "100"], "bootstrap": ["--n-boot", "100"]}.get(argv[1], []),
+        extra=lambda argv: {"roc-test": ["--n-boot", "100"], "bootstrap": ["--n-boot", "100"]}.get(argv[1], []),
         check=_check_statistics,
     ),
     "Anomaly detection on breast MRI MIPs": Setup(
         lambda work, phantom: {"COHORT": phantom}, extra=_anomaly_extra, check=_check_anomaly
     ),
     "Mammogram classification": Setup(_mammo, extra=_mammo_extra, check=_check_mammo),
+    "Your own data #2": Setup(
+        lambda work, phantom: {**_own_mammograms(work, phantom), "images.csv": work / "images.csv"},
+        extra=lambda argv: _mammo_extra(argv) if argv[:2] == ["mammo", "classify"] else [],
+        after=_fill_in_mammogram_labels,
+        check=_check_own_mammograms,
+    ),
 }
 N_PATIENTS, N_SLICES = 10, 24
-PHANTOM_BOXES: list[Path] = []  # the session phantom's Annotation_Boxes.csv, once made
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +314,6 @@ def phantom(tmp_path_factory) -> Path:
 
     cohort = tmp_path_factory.mktemp("readme") / "phantom"
     make_mri_cohort(cohort, N_PATIENTS, seed=1, n_slices=N_SLICES, matrix=32, n_post=1, progress=False)
-    PHANTOM_BOXES[:] = [cohort / "Annotation_Boxes.csv"]
     return cohort
 
 
@@ -293,6 +322,20 @@ def test_the_readme_marks_blocks_and_each_has_a_setup():
     assert set(BLOCKS) == set(SETUPS)
     for block in BLOCKS.values():
         assert block.commands, f"{block.section}: a runnable block without breastlab commands"
+
+
+def test_block_parsing_joins_lines_and_drops_comments_and_optional_parts():
+    text = (
+        "## A\n```bash\nbreastlab x  # not marked\n```\n"
+        f"{MARKER}\n```bash\nbreastlab y IN \\\n    --k 1 [--opt V] # a comment\n# review\necho no\n"
+        "breastlab z [--a | --b]\n```\n## B\n"
+        f"{MARKER}\n```bash\nbreastlab w\n```\n{MARKER}\n```bash\nbreastlab v\n```\n"
+    )
+    assert runnable_blocks(text) == [
+        Block("A", ("breastlab y IN --k 1", "breastlab z")),
+        Block("B", ("breastlab w",)),
+        Block("B #2", ("breastlab v",)),
+    ]
 
 
 @pytest.mark.parametrize("section", sorted(SETUPS))

@@ -309,10 +309,13 @@ BAD_NUMBERS = {
     "prevalence": ["1.5"],
     "tolerance": ["-1"],
     "cases": ["-1"],
-    "parallel": ["0"],
     "controls": ["0"],
     "readers_per_group": ["0"],
 }
+
+
+# where a value is valid for one command: (command, dest) -> bad values (0 resamples = no CIs there)
+BAD_NUMBERS_OF = {("evaluate", "n_boot"): ["-1"], ("report", "n_boot"): ["-1"]}
 
 
 # --- building a command line ------------------------------------------------------------------------------------
@@ -639,7 +642,8 @@ def _cases() -> list[tuple[str, str, str, str | None]]:
             for bad in BAD_INPUTS[kind]:
                 table.append((command, dest, bad, None))
         for action in LEAVES[command]._actions:
-            for value in BAD_NUMBERS.get(action.dest, []) if action.type is not None else []:
+            bad = BAD_NUMBERS_OF.get((command, action.dest), BAD_NUMBERS.get(action.dest, []))
+            for value in bad if action.type is not None else []:
                 table.append((command, action.dest, f"number {value}", value))
     return table
 

@@ -98,15 +98,27 @@ def test_a_positional_comes_from_the_file_or_from_the_command_line(tmp_path):
     cfg = _write(tmp_path / "c.yaml", "store: from_file\nout: O\npreset: cpu\n")
     assert _parse(["mammo", "classify", "--config", cfg]).store == "from_file"
     assert _parse(["mammo", "classify", "given", "--config", cfg]).store == "given"
-    sweep = _write(tmp_path / "s.yaml", "grid: grid.yaml\nparallel: 2\n")
+    sweep = _write(tmp_path / "s.yaml", "grid: grid.yaml\nworkers: 2\n")
     args = _parse(["sweep", "--config", sweep])
-    assert (args.grid, args.parallel, args.out) == ("grid.yaml", 2, None)
+    assert (args.grid, args.workers, args.out) == ("grid.yaml", 2, None)
+
+
+def test_a_config_key_may_be_an_old_spelling_of_the_option(tmp_path, capsys):
+    """A sweep folder's config.yaml written before `--parallel` became `--workers` still repeats it."""
+    old = _write(tmp_path / "old.yaml", "grid: grid.yaml\nparallel: 3\n")
+    assert _parse(["sweep", "--config", old]).workers == 3
+    both = _write(tmp_path / "both.yaml", "grid: grid.yaml\nparallel: 3\nworkers: 3\n")
+    assert main(["sweep", "--config", both]) == 2
+    assert "workers given twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("epoch: 3\n", "unknown key 'epoch' for `breastlab train`; valid keys: batch_size, device, epochs"),
+        (
+            "epoch: 3\n",
+            "unknown key 'epoch' for `breastlab train`; valid keys: batch_size, device, dfr_repeats, epochs",
+        ),
         ("epochs: many\n", "epochs: 'many' is not valid; expected a whole number"),
         ("epochs: 2.5\n", "epochs: 2.5 is not valid; expected a whole number"),
         ("lr: [0.1, 0.2]\n", "lr: [0.1, 0.2] is not valid; expected a number"),

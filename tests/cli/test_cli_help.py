@@ -86,6 +86,86 @@ def test_every_default_is_shown_in_its_help_line(command):
     assert hidden == [], f"breastlab {command}: defaults not shown in --help: {hidden}"
 
 
+def _is_column(action: argparse.Action) -> bool:
+    return action.type is None and action.nargs is None and action.choices is None
+
+
+def _whole_number(action: argparse.Action) -> bool:
+    """int, or a checked count of cli._args (int_at_least: its plain type is int)."""
+    return getattr(action.type, "base", action.type) is int
+
+
+# the option names the README's "Command line" section gives one meaning, as the parser must define them
+SHARED_OPTIONS = {
+    "--truth": _is_column,
+    "--patient": _is_column,
+    "--score": _is_column,  # a column, given once or repeated (append)
+    "--out": lambda a: a.nargs is None and a.type is None and a.choices is None,
+    "--n-boot": lambda a: _whole_number(a) and a.nargs is None,
+    "--seed": lambda a: a.type is int and a.nargs is None,
+    "--workers": lambda a: _whole_number(a) and a.nargs is None,
+    "--config": lambda a: a.dest == "config_file" and a.metavar == "FILE.yaml",
+}
+
+
+def test_shared_option_names_mean_one_thing_everywhere():
+    found = {option: 0 for option in SHARED_OPTIONS}
+    wrong = []
+    for command, parser in LEAVES.items():
+        for action in parser._actions:
+            for option in set(action.option_strings) & set(SHARED_OPTIONS):
+                found[option] += 1
+                if not SHARED_OPTIONS[option](action):
+                    wrong.append(f"breastlab {command} {option}")
+    assert wrong == []
+    assert all(found.values()), found  # each name is used somewhere: the list is not stale
+
+
+# other names for the same things: never an option's own name (at most a second spelling of the shared one)
+OTHER_NAMES = {
+    "--n-boot": ("--bootstrap", "--boot-n", "--boot", "--nboot", "--n-bootstrap", "--replicates", "--n-replicates"),
+    "--patient": ("--cluster", "--patient-id", "--patient-col"),
+    "--seed": ("--random-state", "--random-seed", "--rng"),
+    "--workers": ("--jobs", "--n-jobs", "-j", "--processes", "--parallel", "--procs", "--num-workers"),
+    "--truth": ("--label", "--labels-col", "--target", "--y-true", "--gt"),
+    "--score": ("--scores-col", "--prob", "--probability", "--y-score"),
+}
+
+
+def test_no_command_names_a_shared_option_otherwise():
+    """An option spelt as another name of a shared one is a second spelling of that option, not its own name."""
+    wrong = []
+    for command, parser in LEAVES.items():
+        for action in parser._actions:
+            for shared, others in OTHER_NAMES.items():
+                if set(action.option_strings) & set(others) and action.option_strings[0] != shared:
+                    wrong.append(f"breastlab {command} {'/'.join(action.option_strings)} (name it {shared})")
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("command", "old", "new", "value"),
+    [
+        ("evaluate", "--bootstrap", "--n-boot", "7"),
+        ("report", "--bootstrap", "--n-boot", "7"),
+        ("stats roc-test", "--boot-n", "--n-boot", "7"),
+        ("stats auc", "--cluster", "--patient", "pid"),
+        ("stats bootstrap", "--cluster", "--patient", "pid"),
+        ("sweep", "--parallel", "--workers", "3"),
+    ],
+)
+def test_old_spellings_still_work_but_help_shows_the_new_name(command, old, new, value):
+    parser = LEAVES[command]
+    action = next(a for a in parser._actions if new in a.option_strings)
+    required = [a for a in parser._actions if a.required or (not a.option_strings and a.nargs is None)]
+    argv = ["X" if not a.option_strings else f"{a.option_strings[0]}=X" for a in required]
+    expected = action.type(value) if action.type else value
+    assert getattr(parser.parse_args([*argv, old, value]), action.dest) == expected
+    assert vars(parser.parse_args([*argv, old, value])) == vars(parser.parse_args([*argv, new, value]))
+    text = parser.format_help()
+    assert re.search(rf"{re.escape(new)}\b", text) and not re.search(rf"{re.escape(old)}\b(?!-)", text), text
+
+
 def test_options_without_a_default_do_not_claim_one():
     text = _flat(LEAVES["stats auc"].format_help())
     assert "(default: None)" not in text and "(default: False)" not in text

@@ -100,9 +100,9 @@ RUNS = [
         ],
     ),  # fmt: skip
     Run("sweep", lambda i: [i / "grid.yaml"]),
-    Run("evaluate", lambda i: [i / "run", "--bootstrap", 20]),
-    Run("evaluate", lambda i: [i / "preds.csv", "--truth", "label", "--bootstrap", 20]),
-    Run("report", lambda i: [i / "run", "--no-gallery", "--bootstrap", 20], "report.html"),
+    Run("evaluate", lambda i: [i / "run", "--n-boot", 20]),
+    Run("evaluate", lambda i: [i / "preds.csv", "--truth", "label", "--n-boot", 20]),
+    Run("report", lambda i: [i / "run", "--no-gallery", "--n-boot", 20], "report.html"),
     Run("check-figures", lambda i: ["--accuracy", 0.8, "--ppv", 0.8, "--npv", 0.8, "--n-pos", 50, "--n-neg", 50]),
     _stats("auc", "--truth", "y", "--score", "a"),
     _stats("roc-test", "--truth", "y", "--score", "a", "--score", "b"),
@@ -313,8 +313,19 @@ def test_sweep_and_evaluate_write_under_out(inputs, tmp_path, capsys):
     assert (tmp_path / "sw" / "summary.csv").is_file() and not (inputs / "sweep_of_the_yaml").exists()
     trials = sorted(p.parent for p in (tmp_path / "sw").rglob("predictions.parquet"))
     assert len(trials) == 1
-    assert main(["evaluate", str(tmp_path / "sw"), "--bootstrap", "20", "--out", str(tmp_path / "ev")]) == 0
+    assert main(["evaluate", str(tmp_path / "sw"), "--n-boot", "20", "--out", str(tmp_path / "ev")]) == 0
     below = trials[0].relative_to(tmp_path / "sw")
     assert (tmp_path / "ev" / below / "metrics.json").is_file()
     assert not (trials[0] / "evaluation").exists()
     assert f"written: {tmp_path / 'ev' / below}/metrics.json" in capsys.readouterr().out
+
+
+def test_default_outputs_go_to_the_working_folder_not_beside_the_input(inputs, tmp_path, monkeypatch, capsys):
+    """Without --out, `report` and `anomaly evaluate` write in the working folder, named after their first input."""
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(inputs)
+    assert main(["report", str(inputs / "run"), "--no-gallery", "--n-boot", "20"]) == 0
+    assert main(["anomaly", "evaluate", str(inputs / "arun"), "--repeats", "5"]) == 0
+    assert _snapshot(inputs) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arun_anomaly_evaluation", "run_report.html"]
+    assert (tmp_path / "arun_anomaly_evaluation" / "anomaly_section.json").is_file()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
 import pytest
 import yaml
 
 from breastlab.cli import main
+from breastlab.cli._args import config_options
 from breastlab.errors import BreastlabInputError
+from breastlab.train.loop import TrainConfig
 from breastlab.train.sweep import expand_grid, load_sweep_config, run_sweep
 
 
@@ -66,3 +73,49 @@ def test_ray_backend_two_tiny_trials(toy_split, tmp_path):
     assert list(table["status"]) == ["done", "done"]
     for run in table["run_dir"]:
         assert (tmp_path / "ray" / "trials").exists() and run.startswith(str(tmp_path / "ray" / "trials"))
+        assert yaml.safe_load((Path(run) / "config.yaml").read_text())["out"] == run  # the sweep's out, as given
+
+
+def _train_parser():
+    from breastlab.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train"]
+
+
+def test_a_trial_config_yaml_repeats_the_trial_with_breastlab_train(toy_split, tmp_path, monkeypatch, capsys):
+    """A trial's config.yaml given to `breastlab train --config` makes the same run (paths as in the YAML)."""
+    store, split = toy_split
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(store.parent)
+    assert store.parent == split.parent
+    given = {"store": f"data/{store.name}", "split": f"data/{split.name}"}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(_config(toy_split, "sw", lrs=[1e-2], **given)))
+    assert main(["sweep", str(path)]) == 0
+    trial = tmp_path / "sw" / "trials" / split.name / "small_cnn" / "adamw_lr0.01_wd0"
+    options = yaml.safe_load((trial / "config.yaml").read_text())
+    assert set(options) == set(config_options(_train_parser())) - {"resume", "stop_after"}
+    assert (options["store"], options["split"], options["out"]) == (
+        given["store"],
+        given["split"],
+        f"sw/trials/{split.name}/small_cnn/adamw_lr0.01_wd0",
+    )
+    assert main(["train", "--config", str(trial / "config.yaml"), "--out", "again"]) == 0
+    first, again = (json.loads((run / "config.json").read_text()) for run in (trial, tmp_path / "again"))
+    assert again["fingerprint"] == first["fingerprint"] and first["fingerprint"]["weights"] == "none"
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(trial / "predictions.parquet"), pd.read_parquet(tmp_path / "again" / "predictions.parquet")
+    )
+
+
+def test_no_weights_is_one_value_in_the_api_and_on_the_command_line(tmp_path):
+    from breastlab.train.loop import _fingerprint
+
+    cli_default = _train_parser().parse_args(["--store", "S", "--split", "D", "--out", "O"]).weights
+    runs = [
+        TrainConfig("S", "D", str(tmp_path / f"r{k}"), weights=w) for k, w in enumerate([None, "None", cli_default])
+    ]
+    assert [c.weights for c in runs] == ["none"] * 3
+    assert len({json.dumps(_fingerprint(c, "store", "split"), sort_keys=True) for c in runs}) == 1
+    assert TrainConfig("S", "D", "O", weights="imagenet").weights == "imagenet"

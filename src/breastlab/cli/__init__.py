@@ -4,6 +4,9 @@ Each capability registers its subcommands in its own module of this package
 (``add(sub)``); handlers import their library lazily so ``breastlab --help``
 stays fast. Keep handlers thin: no logic here that a library function should own.
 
+Commands that train take ``--config FILE.yaml`` (:func:`~breastlab.cli._args.config_argument`):
+the file's values become the command parser's defaults before the command line is parsed.
+
 Exit codes: 0 done; 1 a check failed (the output says which); 2 bad input (a usage
 error, or a :class:`~breastlab.errors.BreastlabInputError`: one line naming what was
 wrong); 130 interrupted by Ctrl-C and 143 by SIGTERM (what was finished is kept).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import signal
 import sys
@@ -24,7 +28,7 @@ from typing import Any
 
 from breastlab import __version__
 from breastlab.cli import anomaly, curate, data, demo, importer, mammo, stats, train
-from breastlab.cli._args import CONFIG_DEST, apply_config_file, resolve_out
+from breastlab.cli._args import CONFIG_DEST, OLD_SPELLINGS, apply_config_file, resolve_out
 from breastlab.errors import BreastlabInputError, Interrupted
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -32,7 +36,16 @@ EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default unless it has none (None, off) or its help text already says it."""
+    """Shows each option's default unless it has none (None, off) or its help text already says it,
+    and each option by its current names only (the old spellings of ``OLD_SPELLINGS`` still work)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        current = [o for o in action.option_strings if o not in OLD_SPELLINGS]
+        if current == action.option_strings or not current:
+            return super()._format_action_invocation(action)
+        shown = copy.copy(action)
+        shown.option_strings = current
+        return super()._format_action_invocation(shown)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

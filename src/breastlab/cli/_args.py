@@ -23,6 +23,9 @@ CONFIG_DEST = "config_file"
 _NOT_SAVED = frozenset({"resume", "stop_after"})
 # not options of the command: the file itself, the second spelling of a positional OUT
 _NOT_KEYS = frozenset({CONFIG_DEST, "out_option"})
+# option names of before the grammar was made one, still accepted after the new name (same
+# destination) so that existing scripts and config files keep working; --help shows the new name only
+OLD_SPELLINGS = {"--bootstrap": "--n-boot", "--boot-n": "--n-boot", "--cluster": "--patient", "--parallel": "--workers"}
 
 
 def out_argument(p: argparse.ArgumentParser, help: str) -> None:
@@ -72,16 +75,17 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: Sequence[str]) -> s
     if path is None:
         return None
     options = config_options(leaf)
+    spellings = {_key(o): dest for dest, a in options.items() for o in a.option_strings}
     defaults: dict[str, Any] = {}
     for key, value in _read_mapping(path).items():
-        name = str(key).replace("-", "_")
+        name = spellings.get(_key(str(key)), _key(str(key)))
         action = options.get(name)
         if action is None:
             raise BreastlabInputError(
                 f"{path}: unknown key {key!r} for `{leaf.prog}`; valid keys: {', '.join(sorted(options))}"
             )
         if name in defaults:
-            raise BreastlabInputError(f"{path}: {name} given twice (as {name} and {name.replace('_', '-')})")
+            raise BreastlabInputError(f"{path}: {name} given twice (as {key} and an earlier spelling)")
         defaults[name] = _convert(f"{path}: {key}", action, value)
         _not_required(action)
     leaf.set_defaults(**defaults)
@@ -97,6 +101,11 @@ def config_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action
         and a.dest != argparse.SUPPRESS
         and not isinstance(a, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction)
     }
+
+
+def _key(option: str) -> str:
+    """A config file's key for an option string: ``--batch-size`` and ``batch-size`` are ``batch_size``."""
+    return option.lstrip("-").replace("-", "_")
 
 
 def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.ArgumentParser, list[str]]:

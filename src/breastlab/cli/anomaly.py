@@ -74,7 +74,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--out",
         default=None,
         help="output folder: the report section's files (`breastlab report OUT`); "
-        "default: anomaly_evaluation beside the first run",
+        "default: ./<name>_anomaly_evaluation, named after the first run or the scores file",
     )
     q.add_argument("--csv", default=None, help="write the comparison table here")
     q.add_argument("--html", default=None, help="write the anomaly report here")
@@ -141,7 +141,8 @@ def _cmd_anomaly_evaluate(args: argparse.Namespace) -> int:
     if not args.runs and args.scores is None:
         raise BreastlabInputError("give run folders from `anomaly train`, a --scores file, or both")
     first = args.runs[0] if args.runs else args.scores
-    out = Path(args.out) if args.out else Path(first).resolve().parent / "anomaly_evaluation"
+    # in the working folder, never beside the input
+    out = Path(args.out) if args.out else Path(f"{Path(first).resolve().stem}_anomaly_evaluation")
     with folder_lock(out):  # the evaluation folder
         evs = [evaluate_anomaly_run(r, args.prevalence, args.repeats, args.seed) for r in args.runs]
         if args.scores is not None:

@@ -54,7 +54,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         "--n-boot", type=int_at_least(2), default=2000, help="bootstrap replicates (--method bootstrap, --var-method)"
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id) for --method bootstrap")
+    p.add_argument(
+        "--patient",
+        "--cluster",
+        default=None,
+        help="column of the patient id (or other cluster), resampled whole by --method bootstrap",
+    )
     partial_args(p)
     p.add_argument("--smooth", choices=["binormal", "density"], default=None, help="also the smoothed curve's AUC")
     p.add_argument(
@@ -88,7 +93,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--alternative", choices=["two-sided", "greater", "less"], default="two-sided", help=ALTERNATIVE_HELP
     )
-    p.add_argument("--boot-n", type=positive_int, default=2000, help="bootstrap replicates or permutations")
+    p.add_argument("--n-boot", "--boot-n", type=positive_int, default=2000, help="bootstrap replicates or permutations")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap or the permutations")
     p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
     partial_args(p)
@@ -132,7 +137,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         "--alternative", choices=["two-sided", "greater", "less"], default="two-sided", help=ALTERNATIVE_HELP
     )
     p.set_defaults(func=_cmd_stats_delong)
-    p = stats_sub.add_parser("bootstrap", help="percentile bootstrap CIs (stratified or --cluster)")
+    p = stats_sub.add_parser("bootstrap", help="percentile bootstrap CIs (stratified or by --patient)")
     common(p, score="optional")
     p.add_argument(
         "--metric",
@@ -142,7 +147,9 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pred", default=None, help="column of 0/1 predictions for the 2x2 metrics")
     p.add_argument("--threshold", type=float, default=None, help="call positive when score >= threshold")
-    p.add_argument("--cluster", default=None, help="cluster column (e.g. patient_id): resample clusters")
+    p.add_argument(
+        "--patient", "--cluster", default=None, help="column of the patient id (or other cluster): resampled whole"
+    )
     p.add_argument("--n-boot", type=int_at_least(2), default=2000, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-stratify", action="store_true", help="resample all cases together")
@@ -196,10 +203,10 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         "--readers-per-group", type=positive_int, default=3, help="readers in each of the junior and senior groups"
     )
     p.add_argument(
-        "--score",
+        "--scale",
         choices=["birads", "probability"],
         default="birads",
-        help="ratings as BI-RADS categories 1-5 or probabilities in (0, 1)",
+        help="rating scale: BI-RADS categories 1-5 or probabilities in (0, 1)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same table")
     p.add_argument("--ai-skill", type=float, default=None, help="add a standalone AI reader of this separation")
@@ -248,7 +255,7 @@ def _cmd_stats_auc(args: argparse.Namespace) -> int:
         args.method,
         args.n_boot,
         args.seed,
-        args.cluster,
+        args.patient,
         partial=args.partial_auc,
         focus=args.partial_focus,
         correct=args.partial_correct,
@@ -272,7 +279,7 @@ def _cmd_stats_roc_test(args: argparse.Namespace) -> int:
         args.by,
         level=args.level,
         alternative=args.alternative,
-        n_boot=args.boot_n,
+        n_boot=args.n_boot,
         seed=args.seed,
         stratified=not args.no_stratify,
         partial=args.partial_auc,
@@ -329,7 +336,7 @@ def _cmd_stats_bootstrap(args: argparse.Namespace) -> int:
         args.metric or ["auc"],
         args.pred,
         args.threshold,
-        args.cluster,
+        args.patient,
         args.n_boot,
         args.conf_level,
         not args.no_stratify,
@@ -391,7 +398,7 @@ def _cmd_stats_simulate_readers(args: argparse.Namespace) -> int:
     df = simulate_reader_study(
         n_cases=args.cases,
         readers_per_group=args.readers_per_group,
-        score=args.score,
+        score=args.scale,
         seed=args.seed,
         ai_skill=args.ai_skill,
     )

@@ -42,6 +42,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="which epoch is kept: best validation accuracy or best worst-group validation accuracy",
     )
     p.add_argument("--weights", default="none", help="none, imagenet (torch hub cache) or PATH to a state dict")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--groupdro-eta", type=float, default=0.01, help="GroupDRO's step size of the group weights")
+    p.add_argument("--dfr-repeats", type=int, default=10, help="DFR: group-balanced subsets the last layer is fit on")
     p.add_argument(
         "--in-channels", type=int, default=1, choices=[1, 3], help="model input channels (3: grey repeated to RGB)"
     )
@@ -60,7 +63,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
     )
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    s.add_argument("--parallel", type=positive_int, default=1, help="local trials at once")
+    s.add_argument(
+        "--workers", "--parallel", type=positive_int, default=1, help="local trials run at once (local backend)"
+    )
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
@@ -86,6 +91,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         method=args.method,
         select_by=args.select_by,
         weights=args.weights,
+        momentum=args.momentum,
+        groupdro_eta=args.groupdro_eta,
+        dfr_repeats=args.dfr_repeats,
         in_channels=args.in_channels,
         image_size=args.image_size,
         device=args.device,
@@ -113,7 +121,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             args.grid,
             out=out,
             backend=args.backend,
-            parallel=args.parallel,
+            parallel=args.workers,
             address=args.address,
             gpus_per_trial=args.gpus_per_trial,
             cpus_per_trial=args.cpus_per_trial,
@@ -155,7 +163,11 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         "default: a run's own evaluation/ folder, where `report` finds it; a predictions file: printed only",
     )
     p.add_argument(
-        "--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)"
+        "--n-boot",
+        "--bootstrap",
+        type=non_negative_int,
+        default=2000,
+        help="bootstrap replicates (0: no CIs; default 2000)",
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=open_fraction, default=0.95, help="confidence level (default 0.95)")
@@ -169,8 +181,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="run directories, sweep folders, or output folders of `anomaly evaluate`, "
         "`mammo classify` and `mammo detect evaluate` (each becomes a section)",
     )
-    p.add_argument("--out", default=None, help="output HTML (default: FIRST_PATH/report.html)")
-    p.add_argument("--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument(
+        "--out", default=None, help="output HTML (default: ./<name>_report.html, named after the first path)"
+    )
+    p.add_argument(
+        "--n-boot", "--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (default 2000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
     p.set_defaults(func=_cmd_report)
@@ -211,7 +227,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         )
     with folder_lock(args.out or args.run):  # the evaluation folders are written
         evs = evaluate_runs(
-            args.run, n_boot=args.bootstrap, seed=args.seed, level=args.level, reuse=not args.recompute, out=args.out
+            args.run, n_boot=args.n_boot, seed=args.seed, level=args.level, reuse=not args.recompute, out=args.out
         )
     print(format_evaluations(evs))
     return 0
@@ -238,7 +254,7 @@ def _evaluate_file(args: argparse.Namespace) -> int:
             attribute=args.attribute,
             threshold=0.5 if args.threshold is None else args.threshold,
             out=args.out,
-            n_boot=args.bootstrap,
+            n_boot=args.n_boot,
             seed=args.seed,
             level=args.level,
         )
@@ -254,8 +270,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from breastlab.report import write_report
 
-    out = args.out or str(Path(args.run[0]) / "report.html")
-    path = write_report(args.run, out, n_boot=args.bootstrap, seed=args.seed, gallery=not args.no_gallery)
+    out = args.out or f"{Path(args.run[0]).resolve().stem}_report.html"  # in the working folder, never beside the input
+    path = write_report(args.run, out, n_boot=args.n_boot, seed=args.seed, gallery=not args.no_gallery)
     print(f"report written to {path}")
     return 0
 

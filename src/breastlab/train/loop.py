@@ -102,7 +102,7 @@ class TrainConfig:
     seed: int = 0
     method: str = "erm"
     select_by: str = "val_acc"
-    weights: str | None = None
+    weights: str = "none"  # "none", "imagenet" or the path of a state dict (None is read as "none")
     in_channels: int = 1
     image_size: int = 224
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +113,11 @@ class TrainConfig:
     device: str = "auto"
     preload: str | bool = "auto"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # one spelling of "no weights", so a run of the API and one of `breastlab train` share a fingerprint
+        if self.weights is None or (isinstance(self.weights, str) and self.weights.lower() == "none"):
+            self.weights = "none"
 
     def validate(self) -> None:
         if self.model not in list_models():

@@ -14,7 +14,9 @@ A sweep configuration (YAML or dict)::
 
 Every trial is a run directory ``OUT/trials/<split>/<model>/<optimizer>_lr<lr>_wd<wd>``;
 a trial with ``summary.json`` is finished and skipped, an interrupted one is resumed
-from its checkpoint, so re-running a sweep continues it. ``OUT/summary.csv`` lists
+from its checkpoint, so re-running a sweep continues it. A trial that trains writes
+``config.yaml``, the options of ``breastlab train`` that repeat it (paths as the sweep
+configuration gives them). ``OUT/summary.csv`` lists
 every trial; ``selected`` marks the best validation score per split and model (the
 paper's model selection).
 """
@@ -31,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from breastlab._io import write_table
+from breastlab._io import write_table, write_text
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import RUN
 from breastlab.train.loop import TrainConfig, train
@@ -175,8 +177,61 @@ def _trial_row(name: str, cfg: TrainConfig, status: str) -> dict[str, Any]:
     return row
 
 
-def _run_trial(name: str, cfg_dict: dict[str, Any], threads: int | None) -> tuple[str, str]:
-    """One trial (also the body of a worker process): finished -> skipped, else trained or resumed."""
+# TrainConfig fields that are options of `breastlab train`, in the order of its --help
+_TRAIN_OPTIONS = (
+    "store",
+    "split",
+    "out",
+    "model",
+    "optimizer",
+    "lr",
+    "wd",
+    "epochs",
+    "batch_size",
+    "seed",
+    "method",
+    "select_by",
+    "weights",
+    "momentum",
+    "groupdro_eta",
+    "dfr_repeats",
+    "in_channels",
+    "image_size",
+    "device",
+)
+
+
+def train_options(cfg: TrainConfig, store: str, split: str, out: str) -> dict[str, Any]:
+    """The options of ``breastlab train`` that repeat the run ``cfg`` (the keys of its ``config.yaml``).
+
+    ``store``, ``split`` and ``out`` are written as given (relative paths are read from the
+    working folder, as on the command line); ``cfg`` holds them resolved.
+    """
+    options = {k: getattr(cfg, k) for k in _TRAIN_OPTIONS} | {"store": store, "split": split, "out": out}
+    return options | {"no_progress": not cfg.progress}
+
+
+def write_train_options(cfg: TrainConfig, options: dict[str, Any], folder: str | os.PathLike) -> Path:
+    """``folder/config.yaml``: ``options`` (:func:`train_options`) as ``breastlab train --config`` reads them."""
+    import yaml
+
+    header = "# `breastlab train` options; repeat with: breastlab train --config THIS_FILE --out NEW\n"
+    if cfg.model_kwargs:  # no option of the command sets them: say so rather than repeat another run
+        header += f"# not repeatable by `breastlab train`: model_kwargs {cfg.model_kwargs} has no option\n"
+    body = yaml.safe_dump(options, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return write_text(header + body, Path(folder) / RUN.config_yaml)
+
+
+def _trial_options(name: str, cfg: TrainConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    given = {str(Path(s).resolve()): s for s in spec["splits"]}
+    return train_options(cfg, spec["store"], given[cfg.split], str(Path(spec["out"]) / "trials" / name))
+
+
+def _run_trial(
+    name: str, cfg_dict: dict[str, Any], threads: int | None, options: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """One trial (also the body of a worker process): finished -> skipped, else trained or resumed;
+    a trial that trains writes ``options`` (:func:`train_options`) as its ``config.yaml``."""
     import torch
 
     if threads:
@@ -188,6 +243,8 @@ def _run_trial(name: str, cfg_dict: dict[str, Any], threads: int | None) -> tupl
         train(cfg, resume=True)
     except BreastlabInputError as exc:  # e.g. a diverging learning rate: a result of the sweep, not its end
         return name, f"failed: {exc}"
+    if options is not None:
+        write_train_options(cfg, options, cfg.out)
     return name, "done"
 
 
@@ -229,31 +286,34 @@ def run_sweep(
     trials = expand_grid(spec)
     progress = parallel == 1 and backend == "local"
     trials = [(n, dataclasses.replace(c, progress=progress and c.progress)) for n, c in trials]
+    options = {n: _trial_options(n, c, spec) for n, c in trials}
     if backend == "local":
-        status = _run_local(trials, parallel)
+        status = _run_local(trials, parallel, options)
     elif backend == "ray":
-        status = _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha)
+        status = _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha, options)
     else:
         raise BreastlabInputError(f"backend {backend!r}: valid backends are 'local' and 'ray'")
     return summarise(trials, status, spec["out"])
 
 
-def _run_local(trials: list[tuple[str, TrainConfig]], parallel: int) -> dict[str, str]:
+def _run_local(
+    trials: list[tuple[str, TrainConfig]], parallel: int, options: dict[str, dict[str, Any]]
+) -> dict[str, str]:
     if parallel < 1:
         raise BreastlabInputError(f"parallel={parallel}: must be >= 1")
     if parallel == 1:
-        return dict(_run_trial(n, dataclasses.asdict(c), None) for n, c in trials)
+        return dict(_run_trial(n, dataclasses.asdict(c), None, options[n]) for n, c in trials)
     threads = max(1, (os.cpu_count() or 1) // parallel)
     status: dict[str, str] = {}
     with cf.ProcessPoolExecutor(max_workers=parallel, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_trial, n, dataclasses.asdict(c), threads) for n, c in trials]
+        futures = [pool.submit(_run_trial, n, dataclasses.asdict(c), threads, options[n]) for n, c in trials]
         for f in cf.as_completed(futures):
             name, st = f.result()
             status[name] = st
     return status
 
 
-def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha) -> dict[str, str]:
+def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha, options) -> dict[str, str]:
     try:
         import ray
         from ray import tune
@@ -299,6 +359,8 @@ def _run_ray(trials, spec, address, gpus_per_trial, cpus_per_trial, asha) -> dic
             name = by_out[r.config["cfg"]["out"]]
             done = (Path(configs[name]["out"]) / RUN.summary).exists()
             status[name] = "done" if done else ("failed: " + str(r.error) if r.error else "stopped (ASHA)")
+            if not r.error:
+                write_train_options(TrainConfig(**configs[name]), options[name], configs[name]["out"])
     finally:
         if started:
             ray.shutdown()

@@ -61,6 +61,7 @@ from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
+from breastlab.transforms import window_to_uint8
 
 DEFAULT_SPACING = 0.15
 AB2018_SIZE = (227, 227)
@@ -364,7 +365,7 @@ def preprocess_mammogram(
         eq = equalize_histogram(crop, mask)
         eq[~mask] = 0
         out = resize_float(eq, (AB2018_SIZE[1], AB2018_SIZE[0]), Image.Resampling.BICUBIC)
-        out = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+        out = window_to_uint8(out, 0.0, 1.0)  # round(255 * equalised), bicubic overshoot clipped
         scale = (AB2018_SIZE[1] / crop.shape[1], AB2018_SIZE[0] / crop.shape[0])
         return Preprocessed(out, seg.box, flipped, scale, (0, 0), 0.0, 255.0, False)
     if spacing is None:

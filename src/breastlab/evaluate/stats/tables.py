@@ -55,7 +55,7 @@ def auc_table(
     from breastlab.evaluate.stats.delong import ci_auc
 
     y = column(df, truth, "--truth")
-    cl = None if cluster is None else column(df, cluster, "--cluster")
+    cl = None if cluster is None else column(df, cluster, "--patient")
     rows = []
     for s in scores:
         ci = ci_auc(
@@ -255,7 +255,7 @@ def bootstrap_table(
         n_boot=n_boot,
         conf_level=conf_level,
         stratified=stratified,
-        cluster=None if cluster is None else column(df, cluster, "--cluster"),
+        cluster=None if cluster is None else column(df, cluster, "--patient"),
         seed=seed,
     )
     return pd.DataFrame([r.to_dict() for r in res.values()])
