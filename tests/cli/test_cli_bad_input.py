@@ -734,3 +734,21 @@ def test_a_config_file_count_out_of_range_is_refused_naming_the_key(tmp_path):
     assert code == EXIT_BAD_INPUT and "Traceback" not in text, text
     assert "demo.yaml" in text and "patients" in text and "a whole number >= 1" in text
     assert _written(tmp_path / "out") == []
+
+
+def test_an_import_whose_every_patient_fails_keeps_problems_csv_only(tmp_path):
+    """The series exists but is no DICOM: the patient goes to problems.csv and no empty store is written."""
+    series = tmp_path / "root" / "P1" / "pre"
+    series.mkdir(parents=True)
+    (series / "a.dcm").write_text("not a DICOM file\n")
+    table = tmp_path / "cohort.csv"
+    table.write_text(
+        "patient_id,pre,start_row,end_row,start_column,end_column,start_slice,end_slice\nP1,P1/pre,1,2,1,2,1,1\n"
+    )
+    out = tmp_path / "out"
+    code, text = _run(
+        ["import", "mri", str(table), "--root", str(tmp_path / "root"), "--out", str(out), "--workers", "1"]
+    )
+    assert code == EXIT_BAD_INPUT and "Traceback" not in text, text
+    assert "no patient was stored" in text and "cohort.csv row 1" in text and "not a readable DICOM file" in text
+    assert sorted(p.name for p in out.rglob("*")) == ["problems.csv"]

@@ -93,7 +93,7 @@ class AnomalyConfig:
             raise BreastlabInputError(f"n_abnormal={self.n_abnormal}: must be None (all) or >= 0")
         if self.model == "bce" and self.n_abnormal == 0 and self.oe == "none":
             raise BreastlabInputError("model='bce' needs anomalous examples: n_abnormal > 0 or oe='confetti'")
-        if self.weights is not None:
+        if self.weights is not None and str(self.weights).lower() != "none":
             if self.backbone != "vgg11":
                 raise BreastlabInputError(
                     f"weights={self.weights!r}: only the vgg11 backbone takes weights; the {self.backbone!r} "

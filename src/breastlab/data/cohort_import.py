@@ -549,6 +549,7 @@ def import_mri(
                    progress=progress) as runner:  # fmt: skip
         runner.run(_import_patient, todo, key=lambda j: j.job.patient_id, initial=len(jobs) - len(todo))
     problems.write(out / "problems.csv")
+    export.check_some_stored(writer, problems, out)
     return writer.finalize(key_order=sorted(j.job.patient_id for j in jobs))
 
 
