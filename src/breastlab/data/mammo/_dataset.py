@@ -82,11 +82,14 @@ class MammoDataset:
         man = self.manifest
         if len(man) and man["path"].notna().any():
             return
-        first = self.problems.problems[0].message if len(self.problems) else "it lists no image"
-        raise BreastlabInputError(
-            f"{self.source}: no image file found for any of its {len(man)} image(s) ({len(self.problems)} "
-            f"problem(s); first: {first}); check the image folder{f' {folder}' if folder is not None else ''}"
-        )
+        where = f" {folder}" if folder is not None else ""
+        if not len(man):
+            why = f"no image left to read ({len(self.problems)} problem(s))"
+        else:
+            why = f"no image file found for any of its {len(man)} image(s)"
+        if len(self.problems):
+            why += f"; first problem: {self.problems.problems[0].message}"
+        raise BreastlabInputError(f"{self.source}: {why}; check the image folder{where}")
 
 
 def shareable(frame: pd.DataFrame) -> pd.DataFrame:
