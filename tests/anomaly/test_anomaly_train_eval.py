@@ -220,3 +220,17 @@ def test_low_prevalence_mean_roc_against_sklearn():
     assert roc["tpr_mean"].iloc[-1] == 1.0 and (np.diff(roc["tpr_mean"]) >= -1e-12).all()
     # the area under the mean curve is the mean AUC (up to the grid's trapezoids)
     assert np.trapezoid(roc["tpr_mean"], roc["fpr"]) == pytest.approx(lp["auc"].mean(), abs=0.01)
+
+
+def test_weights_are_checked_before_training(tmp_path):
+    """Weights go with the vgg11 backbone only (the small one would ignore them) and must be a file or imagenet."""
+    for weights in (None, "none", "None"):
+        AnomalyConfig(store="s", out="o", weights=weights).validate()
+    with pytest.raises(BreastlabInputError, match="only the vgg11 backbone takes weights"):
+        AnomalyConfig(store="s", out="o", weights="imagenet").validate()
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path, why in ((tmp_path / "absent.pt", "no such file"), (empty, "an empty file")):
+        with pytest.raises(BreastlabInputError, match=why):
+            AnomalyConfig(store="s", out="o", backbone="vgg11", weights=str(path)).validate()
+    AnomalyConfig(store="s", out="o", backbone="vgg11", weights="imagenet").validate()

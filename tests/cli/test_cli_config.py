@@ -52,7 +52,8 @@ def _unusual_value(action):
     if action.choices is not None:
         one = [c for c in action.choices if c != action.default][-1]
     else:
-        one = {int: 7, float: 0.25}.get(action.type, "some/path")
+        base = getattr(action.type, "base", action.type)  # a checked count or level: its plain type
+        one = {int: 7, float: 0.25}.get(base, "some/path")
     many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
     return [str(one), str(one)] if many else [str(one)]
 
@@ -125,7 +126,7 @@ def test_a_config_key_may_be_an_old_spelling_of_the_option(tmp_path, capsys):
         ("in_channels: 2\n", "in_channels: 2 is not valid; expected one of 1, 3"),
         ("no_progress: 1\n", "no_progress: 1 is not valid; expected true or false"),
         ("weights: no\n", "weights: False is not valid; expected text (YAML reads yes, no, on, off"),
-        ("epochs: null\n", "epochs: no value; expected a whole number (default 50)"),
+        ("epochs: null\n", "epochs: no value; expected a whole number >= 1 (default 50)"),
         ("batch_size: 8\nbatch-size: 8\n", "batch_size given twice"),
         ("- epochs\n", "a config file is a mapping of option names to values"),
         ("epochs: [1\n", "not valid YAML at line 2"),

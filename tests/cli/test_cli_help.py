@@ -90,15 +90,20 @@ def _is_column(action: argparse.Action) -> bool:
     return action.type is None and action.nargs is None and action.choices is None
 
 
+def _whole_number(action: argparse.Action) -> bool:
+    """int, or a checked count of cli._args (int_at_least: its plain type is int)."""
+    return getattr(action.type, "base", action.type) is int
+
+
 # the option names the README's "Command line" section gives one meaning, as the parser must define them
 SHARED_OPTIONS = {
     "--truth": _is_column,
     "--patient": _is_column,
     "--score": _is_column,  # a column, given once or repeated (append)
     "--out": lambda a: a.nargs is None and a.type is None and a.choices is None,
-    "--n-boot": lambda a: a.type is int and a.nargs is None,
+    "--n-boot": lambda a: _whole_number(a) and a.nargs is None,
     "--seed": lambda a: a.type is int and a.nargs is None,
-    "--workers": lambda a: a.type is int and a.nargs is None,
+    "--workers": lambda a: _whole_number(a) and a.nargs is None,
     "--config": lambda a: a.dest == "config_file" and a.metavar == "FILE.yaml",
 }
 

@@ -192,7 +192,7 @@ def vgg11_trunk(weights: str | None = None, in_channels: int = 1) -> nn.Sequenti
 
     vgg = torchvision.models.vgg11_bn(weights=None)
     feats = vgg.features[:-8]  # up to conv4_2 + BN + ReLU, before the last pool(s): stride 8
-    if weights is not None:
+    if weights is not None and str(weights).lower() != "none":
         state = None
         if weights == "imagenet":
             default, known = imagenet_weights_file("vgg11_bn")

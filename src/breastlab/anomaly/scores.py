@@ -164,11 +164,12 @@ def heatmap_pixel_aucs(
     """
     if (store is None) == (masks is None):
         raise BreastlabInputError("heatmaps: give the reference as exactly one of a store (its lesion boxes) or masks")
+    heatmaps = _existing_folder(heatmaps, "heatmaps")
     if store is not None:
         rows = store_rows(store, scores["image_id"])
         heat = NpyHeatmaps(heatmaps, store, dict(zip(rows.tolist(), scores["image_id"], strict=True)))
         return pixel_aucs(store, heat, rows)
-    masks = Path(masks)
+    masks = _existing_folder(masks, "masks")
     out = []
     for k, rec in enumerate(scores.itertuples()):
         if rec.label != 1 or not (masks / _plain_name(rec.image_id, masks)).is_file():
@@ -176,7 +177,18 @@ def heatmap_pixel_aucs(
         mask = load_npy_map(masks, rec.image_id, None, "masks") != 0
         heat = load_npy_map(heatmaps, rec.image_id, mask.shape, "heatmaps")
         out.append({"row": k, "image_id": rec.image_id, "pixel_auc": pixel_auc(heat, mask)})
+    if not out:  # a wrong folder would otherwise give an empty pixel table and no error
+        raise BreastlabInputError(
+            f"masks {masks.name}: no ID.npy mask for any abnormal breast of the scores (ids: the --id column)"
+        )
     return pd.DataFrame(out, columns=PIXEL_COLUMNS)
+
+
+def _existing_folder(folder: str | os.PathLike, what: str) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BreastlabInputError(f"{what} {folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    return folder
 
 
 def evaluate_breast_scores(

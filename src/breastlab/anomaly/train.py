@@ -93,6 +93,18 @@ class AnomalyConfig:
             raise BreastlabInputError(f"n_abnormal={self.n_abnormal}: must be None (all) or >= 0")
         if self.model == "bce" and self.n_abnormal == 0 and self.oe == "none":
             raise BreastlabInputError("model='bce' needs anomalous examples: n_abnormal > 0 or oe='confetti'")
+        if self.weights is not None and str(self.weights).lower() != "none":
+            if self.backbone != "vgg11":
+                raise BreastlabInputError(
+                    f"weights={self.weights!r}: only the vgg11 backbone takes weights; the {self.backbone!r} "
+                    "backbone would train from random initialisation and ignore them"
+                )
+            path = Path(self.weights)
+            if self.weights != "imagenet" and not (path.is_file() and path.stat().st_size > 0):
+                raise BreastlabInputError(
+                    f"weights={str(self.weights)!r}: {'an empty file' if path.is_file() else 'no such file'}; "
+                    "valid: 'imagenet' or the path of a state dict"
+                )
 
     def use_oe(self) -> bool:
         return self.oe == "confetti" or (self.oe == "auto" and self.n_abnormal == 0)
@@ -223,6 +235,8 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     for col in ("label", "patient_id"):
         if col not in man.columns:
             raise BreastlabInputError(f"{cfg.store}: manifest lacks column {col!r} (build it with `anomaly mip`)")
+    for seed in cfg.seeds:  # the folds can be drawn: checked before anything is written
+        patient_folds(man, cfg.folds, seed)
     run = Path(cfg.out)
     folds_dir = run / ".folds"
     folds_dir.mkdir(parents=True, exist_ok=True)

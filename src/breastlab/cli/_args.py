@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,10 @@ def _expected(action: argparse.Action) -> str:
     if action.choices is not None:
         one = "one of " + ", ".join(map(str, action.choices))
     else:
-        one = {int: "a whole number", float: "a number"}.get(action.type, "text")  # type: ignore[arg-type]
+        one = getattr(action.type, "expected", None) or {int: "a whole number", float: "a number"}.get(
+            action.type,  # type: ignore[arg-type]
+            "text",
+        )
     many = action.nargs in (argparse.ONE_OR_MORE, argparse.ZERO_OR_MORE) or isinstance(action.nargs, int)
     if many or isinstance(action, argparse._AppendAction):
         return f"a list, each {one}"
@@ -214,10 +217,10 @@ def _convert_one(where: str, action: argparse.Action, value: Any) -> Any:
     try:
         if kind is None:
             converted: Any = value if isinstance(value, str) else str(value)
-        elif kind is int and isinstance(value, float):
+        elif getattr(kind, "base", kind) is int and isinstance(value, float):  # int or a checked count
             if not value.is_integer():
                 raise ValueError(value)
-            converted = int(value)
+            converted = kind(str(int(value)))  # type: ignore[misc, operator]
         elif kind in (int, float) and not isinstance(value, str):
             converted = kind(value)
         else:
@@ -259,3 +262,55 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+# ----------------------------------------------------------------------------- checked numbers
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (counts of workers, epochs, resamples ...).
+
+    A bad count is refused while the command line is parsed, before any input is read, with a
+    message naming the option; a negative count would otherwise run zero epochs or resamples silently.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a whole number >= {minimum}")
+        return value
+
+    parse.__name__ = f"int_at_least_{minimum}"
+    parse.base = int  # type: ignore[attr-defined]  # the plain type it checks
+    parse.expected = f"a whole number >= {minimum}"  # type: ignore[attr-defined]  # what --config says
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def _float_in(low: float, high: float, closed: bool, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        inside = low <= value <= high if closed else low < value < high
+        if not inside:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {what}")
+        return value
+
+    parse.__name__ = "float"
+    parse.base = float  # type: ignore[attr-defined]
+    parse.expected = what  # type: ignore[attr-defined]
+    return parse
+
+
+# confidence and significance levels, prevalences, powers: strictly between 0 and 1
+open_fraction = _float_in(0.0, 1.0, closed=False, what="a number strictly between 0 and 1")
+# a fixed sensitivity or specificity: 0 and 1 included
+unit_fraction = _float_in(0.0, 1.0, closed=True, what="a number from 0 to 1")
+non_negative_float = _float_in(0.0, float("inf"), closed=True, what="a number >= 0")
+positive_float = _float_in(0.0, float("inf"), closed=False, what="a number > 0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import config_argument, save_config
+from breastlab.cli._args import config_argument, int_at_least, open_fraction, positive_int, save_config
 from breastlab.errors import BreastlabInputError
 
 
@@ -25,7 +25,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         default="exclude",
         help="patients with both breasts abnormal: exclude (leave out, the default) or include (keep)",
     )
-    q.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
+    q.add_argument("--workers", type=positive_int, default=1, help="patients processed in parallel")
     q.add_argument("--sheet", default=None, help="also write a PNG contact sheet here")
     q.set_defaults(func=_cmd_anomaly_mip)
     q = a.add_parser("train", help="patient-grouped k-fold training and scoring of fcdd, bce or hsc")
@@ -42,10 +42,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--weights", default=None, help="vgg11: 'imagenet' or a state dict path")
     q.add_argument("--image-size", type=int, default=None, help="resize on load (default: the store's size)")
-    q.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
-    q.add_argument("--batch-size", type=int, default=16, help="images per step")
+    q.add_argument("--epochs", type=positive_int, default=30, help="training epochs per fold")
+    q.add_argument("--batch-size", type=positive_int, default=16, help="images per step")
     q.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine-annealed over the epochs)")
-    q.add_argument("--folds", type=int, default=5, help="patient-grouped cross-validation folds")
+    q.add_argument("--folds", type=int_at_least(2), default=5, help="patient-grouped cross-validation folds")
     q.add_argument("--seeds", type=int, nargs="+", default=[0], help="one cross-validation per seed")
     q.add_argument("--n-abnormal", type=int, default=None, help="abnormal breasts used per fold (default all)")
     q.add_argument("--oe", choices=["auto", "confetti", "none"], default="auto", help="outlier exposure")
@@ -66,9 +66,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     f.add_argument("--masks", default=None, metavar="DIR", help="folder of one ID.npy lesion mask per abnormal breast")
     q.add_argument(
-        "--prevalence", type=float, default=0.02, help="share of abnormal breasts in the low-prevalence draws"
+        "--prevalence", type=open_fraction, default=0.02, help="share of abnormal breasts in the low-prevalence draws"
     )
-    q.add_argument("--repeats", type=int, default=200, help="low-prevalence draws (their spread is reported)")
+    q.add_argument("--repeats", type=positive_int, default=200, help="low-prevalence draws (their spread is reported)")
     q.add_argument("--seed", type=int, default=0, help="seed of the low-prevalence draws")
     q.add_argument(
         "--out",

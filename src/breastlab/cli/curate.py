@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from breastlab.cli._args import positive_int
 from breastlab.errors import BreastlabInputError
 
 
@@ -48,7 +49,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--test", type=int, default=150, help="test patients, drawn first (150)")
     q.add_argument("--tune", type=int, default=0, help="patients of a group-balanced tuning split (0: none)")
     q.add_argument("--rho", type=float, default=1.0, help="correlation strength in [0.5, 1] (1.0)")
-    q.add_argument("--repeats", type=int, default=1, help="splits with different random patients (1)")
+    q.add_argument("--repeats", type=positive_int, default=1, help="splits with different random patients (1)")
     q.add_argument("--seed", type=int, default=0, help="seed of the patient draw; repeat r draws with (seed, r)")
     q.add_argument(
         "--negatives",

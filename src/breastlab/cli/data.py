@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from breastlab.cli._args import out_argument
+from breastlab.cli._args import out_argument, positive_int
 
 
 def add_duke(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +89,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=320, help="stored image size in pixels, square (default: 320)")
     p.add_argument("--buffer", type=int, default=5, help="slices left out each side of the tumour (default: 5)")
     p.add_argument("--negatives", default="all", help="non-tumour slices: all, match or an integer cap per patient")
-    p.add_argument("--workers", type=int, default=2, help="patients exported in parallel (default: 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="patients exported in parallel (default: 2)")
     p.add_argument("--png", default=None, metavar="DIR", help="also write DIR/<label>/<seq>-<slice>-<patient>.png")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="rebuild a finished store in --out")
@@ -123,7 +123,7 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     phantom_sub = p.add_subparsers(dest="phantom_command", metavar="KIND")
     m = phantom_sub.add_parser("mri", help="Duke-like breast DCE-MRI cohort (TCIA DICOM tree, clinical xlsx, boxes)")
     out_argument(m, "output folder (empty, or a cohort to resume with the same arguments)")
-    m.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
+    m.add_argument("--patients", type=positive_int, default=20, help="number of patients (default: 20)")
     m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     m.add_argument("--slices", type=int, default=None, help="slices per volume (default: 48-64 per patient)")
     m.add_argument(
@@ -133,11 +133,11 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
         help="in-plane size of 512-matrix scanners, others scaled in proportion (default: real sizes)",
     )
     m.add_argument("--post", type=int, default=2, help="post-contrast phases, 1-4 (default: 2)")
-    m.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    m.add_argument("--workers", type=positive_int, default=1, help="processes (default: 1)")
     m.set_defaults(func=_cmd_phantom_mri)
     g = phantom_sub.add_parser("mammo", help="mammography cohort: CBIS-DDSM layout DICOM + case CSVs, VinDr-style CSVs")
     out_argument(g, "output folder (empty, or a cohort to resume with the same arguments)")
-    g.add_argument("--patients", type=int, default=20, help="number of patients (default: 20)")
+    g.add_argument("--patients", type=positive_int, default=20, help="number of patients (default: 20)")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     g.add_argument(
         "--matrix",
@@ -155,7 +155,7 @@ def add_phantom(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--film-fraction", type=float, default=0.5, help="share of patients from the film-like site")
     g.add_argument("--test-fraction", type=float, default=0.2, help="share of patients in the test split")
-    g.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    g.add_argument("--workers", type=positive_int, default=1, help="processes (default: 1)")
     g.set_defaults(func=_cmd_phantom_mammo)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from breastlab.cli._args import config_argument, save_config
+from breastlab.cli._args import config_argument, positive_int, save_config
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "three-class mammogram classification, finding detection and an AI-assisted reader study, in one report",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--patients", type=int, default=None, help="phantom MRI patients (default: the demo's own)")
+    p.add_argument("--patients", type=positive_int, default=None, help="phantom MRI patients (default: the demo's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the phantom cohorts and of every training")
     p.add_argument(
         "--full",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from breastlab.cli._args import positive_int
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="your own data: cohort tables from any DICOM tree, stores from tables")
@@ -22,7 +24,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--size", type=int, default=320, help="stored image size in pixels, square (default: 320)")
     m.add_argument("--buffer", type=int, default=5, help="slices left out each side of the tumour (default: 5)")
     m.add_argument("--negatives", default="all", help="non-tumour slices: all, match or an integer cap per patient")
-    m.add_argument("--workers", type=int, default=2, help="patients in parallel (default: 2)")
+    m.add_argument("--workers", type=positive_int, default=2, help="patients in parallel (default: 2)")
     m.add_argument("--png", default=None, metavar="DIR", help="also write DIR/<label>/<seq>-<slice>-<patient>.png")
     m.add_argument("--seed", type=int, default=0, help="seed of the negative-slice sampling (default: 0)")
     m.add_argument("--overwrite", action="store_true", help="rebuild a finished store in --out")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import config_argument, save_config
+from breastlab.cli._args import config_argument, int_at_least, non_negative_int, positive_int, save_config
 from breastlab.errors import BreastlabInputError
 from breastlab.presets import CPU_PRESET, PAPER_PRESET, describe_preset
 
@@ -45,7 +45,9 @@ def add(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="patient-level held-out test (0.05/0.10/0.15; default 0.15 unless --folds)",
     )
-    c.add_argument("--folds", type=int, default=None, help="patient-grouped k-fold cross-validation (e.g. 6)")
+    c.add_argument(
+        "--folds", type=int_at_least(2), default=None, help="patient-grouped k-fold cross-validation (e.g. 6)"
+    )
     c.add_argument("--train-patients", type=int, default=None, help="keep this many of B's training patients")
     c.add_argument(
         "--preset",
@@ -56,15 +58,19 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
     c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
-    c.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
-    c.add_argument("--pretrain-iterations", type=int, default=None, help="iterations on dataset A (default: same)")
-    c.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
+    c.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: the preset's)")
+    c.add_argument(
+        "--pretrain-iterations", type=positive_int, default=None, help="iterations on dataset A (default: same)"
+    )
+    c.add_argument("--batch-size", type=positive_int, default=None, help="images per step (default: the preset's)")
     c.add_argument("--lr", type=float, default=None, help="SGD learning rate (default: the preset's)")
     c.add_argument("--lr-step", type=int, default=None, help="multiply lr by 0.1 every N iterations")
     c.add_argument("--wd", type=float, default=None, help="weight decay (default: the preset's)")
     c.add_argument("--image-size", type=int, default=None, help="input size (0: the stored size, no resize)")
     c.add_argument("--no-balance", action="store_true", help="uniform batches instead of class-balanced ones")
-    c.add_argument("--n-boot", type=int, default=2000, help="patient-level bootstrap replicates of the AUC CIs")
+    c.add_argument(
+        "--n-boot", type=int_at_least(2), default=2000, help="patient-level bootstrap replicates of the AUC CIs"
+    )
     c.add_argument("--seed", type=int, default=0, help="seed of the splits, the training and the bootstrap")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     c.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
@@ -127,17 +133,20 @@ def add_preprocess_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pectoral", action="store_true", help="remove the pectoral muscle on MLO views")
     p.add_argument("--fallback-spacing", type=float, default=None, help="mm, for images without spacing tags")
-    p.add_argument("--workers", type=int, default=1, help="patients processed in parallel")
+    p.add_argument("--workers", type=positive_int, default=1, help="patients processed in parallel")
 
 
 def _read_public(args: argparse.Namespace):  # noqa: ANN202 - a MammoDataset
     from breastlab.data.mammo import read_cbis_ddsm, read_mini_mias, read_vindr_mammo
 
     if args.cbis:
-        return read_cbis_ddsm(args.cbis, args.dicom)
-    if args.vindr:
-        return read_vindr_mammo(args.vindr)
-    return read_mini_mias(args.mias)
+        dataset, images = read_cbis_ddsm(args.cbis, args.dicom), args.dicom or args.cbis
+    elif args.vindr:
+        dataset, images = read_vindr_mammo(args.vindr), args.vindr
+    else:
+        dataset, images = read_mini_mias(args.mias), args.mias
+    dataset.check_located(images)
+    return dataset
 
 
 def preprocess_size(size: list[int] | None) -> int | tuple[int, ...] | None:
@@ -238,13 +247,15 @@ def _add_mammo_detect(mammo_sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, metavar="RUN", help="run folder (config.json, checkpoint.pt, model.pt)")
     t.add_argument("--preset", default="cpu-small", help="cpu-small (CPU, small arch) or study (ResNet-50 FPN v2)")
     t.add_argument("--split", default="train", help="manifest split to train on ('all': every image)")
-    t.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
-    t.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
+    t.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: the preset's)")
+    t.add_argument("--batch-size", type=positive_int, default=None, help="images per step (default: the preset's)")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     t.add_argument("--spacing", type=float, default=None, help="pixel spacing (mm) the store was made at")
     t.add_argument("--classes", default=None, help="comma-separated subset of the four finding classes")
     t.add_argument("--weights", default=None, help="coco (torch hub cache) or PATH of a checkpoint / state dict")
-    t.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the preset's)")
+    t.add_argument(
+        "--workers", type=non_negative_int, default=None, help="data-loading processes (default: the preset's)"
+    )
     t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the preset's)")
     t.add_argument("--seed", type=int, default=None, help="seed of the sample order (default: the preset's)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -374,14 +385,13 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect_fit_pairs(args: argparse.Namespace) -> int:
-    from breastlab._io import read_table
     from breastlab.data.store import ArrayStore
     from breastlab.detect.localise import save_pair_model
     from breastlab.detect.marks import fit_pair_model_on
-    from breastlab.detect.select import detections_on, split_images
+    from breastlab.detect.select import detections_on, read_detections, split_images
 
     store = ArrayStore(args.store)
-    det = detections_on(read_table(args.detections), split_images(store, args.split))
+    det = detections_on(read_detections(args.detections), split_images(store, args.split))
     model, pairs = fit_pair_model_on(det, store, min_score=args.min_score, seed=args.seed)
     path = save_pair_model(model, args.out)
     print(

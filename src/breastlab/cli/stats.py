@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from breastlab.cli._args import out_argument
+from breastlab.cli._args import int_at_least, open_fraction, out_argument, positive_float, positive_int, unit_fraction
 
 ALTERNATIVE_HELP = "H1: the first curve's AUC (first --score, or --by's first group) is greater, less, or either"
 ALPHA_HELP = "significance level of the tests; the CIs are 1 - alpha"
@@ -32,7 +32,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
                 + ("; repeat for several" if score == "many" else ""),
             )
             p.add_argument("--direction", choices=["<", ">"], default="<", help=DIRECTION_HELP)
-        p.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the CIs")
+        p.add_argument("--conf-level", type=open_fraction, default=0.95, help="confidence level of the CIs")
         output_args(p)
 
     def partial_args(p) -> None:
@@ -50,7 +50,9 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p = stats_sub.add_parser("auc", help="AUC with DeLong (or bootstrap) CI per score column")
     common(p)
     p.add_argument("--method", choices=["delong", "bootstrap"], default="delong", help="how the CI is computed")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (--method bootstrap, --var-method)")
+    p.add_argument(
+        "--n-boot", type=int_at_least(2), default=2000, help="bootstrap replicates (--method bootstrap, --var-method)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument(
         "--patient",
@@ -86,23 +88,25 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         default="delong",
         help="test of the AUCs (delong, bootstrap), of the curves' shapes (venkatraman) or at a fixed --level",
     )
-    p.add_argument("--level", type=float, default=None, help="fixed sensitivity/specificity for those methods")
+    p.add_argument("--level", type=unit_fraction, default=None, help="fixed sensitivity/specificity for those methods")
     p.add_argument("--by", default=None, help="two-level column: unpaired test of one --score between its groups")
     p.add_argument(
         "--alternative", choices=["two-sided", "greater", "less"], default="two-sided", help=ALTERNATIVE_HELP
     )
-    p.add_argument("--n-boot", "--boot-n", type=int, default=2000, help="bootstrap replicates or permutations")
+    p.add_argument("--n-boot", "--boot-n", type=positive_int, default=2000, help="bootstrap replicates or permutations")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap or the permutations")
     p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
     partial_args(p)
     p.set_defaults(func=_cmd_stats_roc_test)
     p = stats_sub.add_parser("power", help="power, number of cases or detectable AUC (pROC's power.roc.test)")
     p.add_argument("--auc", type=float, default=None, help="AUC of one curve (tested against 0.5)")
-    p.add_argument("--cases", type=float, default=None, help="number of cases (positives)")
-    p.add_argument("--controls", type=float, default=None, help="number of controls (negatives)")
-    p.add_argument("--controls-per-case", type=float, default=None, help="kappa = controls / cases")
-    p.add_argument("--power", type=float, default=None, help="wanted power (give all but one of AUC, cases, power)")
-    p.add_argument("--sig-level", type=float, default=0.05, help="significance level (type I error)")
+    p.add_argument("--cases", type=positive_float, default=None, help="number of cases (positives)")
+    p.add_argument("--controls", type=positive_float, default=None, help="number of controls (negatives)")
+    p.add_argument("--controls-per-case", type=positive_float, default=None, help="kappa = controls / cases")
+    p.add_argument(
+        "--power", type=open_fraction, default=None, help="wanted power (give all but one of AUC, cases, power)"
+    )
+    p.add_argument("--sig-level", type=open_fraction, default=0.05, help="significance level (type I error)")
     p.add_argument(
         "--alternative", choices=["two-sided", "one-sided"], default="two-sided", help="two- or one-sided test"
     )
@@ -146,7 +150,7 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--patient", "--cluster", default=None, help="column of the patient id (or other cluster): resampled whole"
     )
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
+    p.add_argument("--n-boot", type=int_at_least(2), default=2000, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-stratify", action="store_true", help="resample all cases together")
     p.set_defaults(func=_cmd_stats_bootstrap)
@@ -187,13 +191,17 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         default="case",
         help="reading-time pairs: cases (time averaged over a group's readers) or reader-case readings",
     )
-    p.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the CIs")
+    p.add_argument("--conf-level", type=open_fraction, default=0.95, help="confidence level of the CIs")
     p.add_argument("--ai-group", default="AI", help="reader_group of standalone AI readings (default: AI)")
     p.set_defaults(func=_cmd_stats_reader_study)
     p = stats_sub.add_parser("simulate-readers", help="write a synthetic reader-study CSV (demo, tests)")
     out_argument(p, "output CSV")
-    p.add_argument("--cases", type=int, default=120, help="cases (40 %% positive), each read by every reader")
-    p.add_argument("--readers-per-group", type=int, default=3, help="readers in each of the junior and senior groups")
+    p.add_argument(
+        "--cases", type=int_at_least(4), default=120, help="cases (40 %% positive), each read by every reader"
+    )
+    p.add_argument(
+        "--readers-per-group", type=positive_int, default=3, help="readers in each of the junior and senior groups"
+    )
     p.add_argument(
         "--scale",
         choices=["birads", "probability"],
@@ -427,7 +435,7 @@ def _add_stats_mrmc(stats_sub: argparse._SubParsersAction) -> None:
         default=None,
         help="case covariance (default: delong for auc, jackknife otherwise)",
     )
-    p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
+    p.add_argument("--alpha", type=open_fraction, default=0.05, help=ALPHA_HELP)
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--csv", default=None, help="write the per-reader table as CSV here")
     p.add_argument(
@@ -489,11 +497,11 @@ def _add_stats_froc(stats_sub: argparse._SubParsersAction) -> None:
         help="wAFROC (default), AFROC, wAFROC1, AFROC1, HrAuc, HrSe, HrSp, MaxLLF, MaxNLF, MaxNLFAllCases",
     )
     p.add_argument("--cov", choices=("jackknife", "bootstrap"), default="jackknife", help="case covariance")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap samples (--cov bootstrap)")
+    p.add_argument("--n-boot", type=int_at_least(2), default=200, help="bootstrap samples (--cov bootstrap)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (--cov bootstrap)")
     p.add_argument("--treatments", default=None, help="comma-separated modalities and their order, e.g. AI,unaided")
     p.add_argument("--readers", default=None, help="comma-separated readers to keep")
-    p.add_argument("--alpha", type=float, default=0.05, help=ALPHA_HELP)
+    p.add_argument("--alpha", type=open_fraction, default=0.05, help=ALPHA_HELP)
     p.add_argument("--out", default=None, help="output folder (default: ./<name>_froc)")
     p.add_argument("--json", default=None, help="also write the full result as JSON here")
     p.add_argument(
@@ -567,8 +575,8 @@ def _add_stats_mrmc_power(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fom", default=None, help="figure of merit (ROC: auc; FROC: wafroc)")
     p.add_argument("--readers", default="4,6,8,10,12", help="comma-separated numbers of readers")
     p.add_argument("--cases", default="50,100,150,200,300,400,500", help="comma-separated numbers of cases")
-    p.add_argument("--power", type=float, default=0.8, help="target power for the sample-size column")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the planned test")
+    p.add_argument("--power", type=open_fraction, default=0.8, help="target power for the sample-size column")
+    p.add_argument("--alpha", type=open_fraction, default=0.05, help="significance level of the planned test")
     p.add_argument(
         "--out", metavar="DIR", default=None, help="write the grid as DIR/power_grid.csv and the JSON as DIR/power.json"
     )

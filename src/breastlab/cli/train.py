@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from breastlab._lock import folder_lock
-from breastlab.cli._args import config_argument, save_config
+from breastlab.cli._args import (
+    config_argument,
+    non_negative_float,
+    non_negative_int,
+    open_fraction,
+    positive_int,
+    save_config,
+)
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +29,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (SpurBreast: 1e-5 to 1e-2)")
     p.add_argument("--wd", type=float, default=1e-4, help="weight decay (SpurBreast: 1e-4, 1e-5 or 0)")
-    p.add_argument("--epochs", type=int, default=50, help="training epochs; the best validation epoch is kept")
-    p.add_argument("--batch-size", type=int, default=32, help="images per step (the global batch under torchrun)")
+    p.add_argument("--epochs", type=positive_int, default=50, help="training epochs; the best validation epoch is kept")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per step (the global batch under torchrun)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, sample order and crops")
     p.add_argument("--method", default="erm", help="erm, reweight, resample, groupdro, dfr")
     p.add_argument(
@@ -54,7 +63,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "--backend", default="local", choices=["local", "ray"], help="local processes or Ray Tune (pip install ray)"
     )
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    s.add_argument("--workers", "--parallel", type=int, default=1, help="local trials run at once (local backend)")
+    s.add_argument(
+        "--workers", "--parallel", type=positive_int, default=1, help="local trials run at once (local backend)"
+    )
     s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (Ray backend)")
     s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (Ray backend)")
     s.add_argument("--asha", action="store_true", help="ASHA early stopping (Ray backend)")
@@ -152,10 +163,14 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         "default: a run's own evaluation/ folder, where `report` finds it; a predictions file: printed only",
     )
     p.add_argument(
-        "--n-boot", "--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no CIs; default 2000)"
+        "--n-boot",
+        "--bootstrap",
+        type=non_negative_int,
+        default=2000,
+        help="bootstrap replicates (0: no CIs; default 2000)",
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--level", type=open_fraction, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--recompute", action="store_true", help="ignore an existing RUN/evaluation/metrics.json")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -169,7 +184,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default=None, help="output HTML (default: ./<name>_report.html, named after the first path)"
     )
-    p.add_argument("--n-boot", "--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument(
+        "--n-boot", "--bootstrap", type=non_negative_int, default=2000, help="bootstrap replicates (default 2000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-gallery", action="store_true", help="skip the Grad-CAM gallery (no model loading)")
     p.set_defaults(func=_cmd_report)
@@ -180,8 +197,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--npv", type=float, required=True, help="reported negative predictive value, in [0, 1]")
     p.add_argument("--n-pos", type=int, default=None, help="positives in the evaluated set (with --n-neg)")
     p.add_argument("--n-neg", type=int, default=None, help="negatives in the evaluated set (with --n-pos)")
-    p.add_argument("--prevalence", type=float, default=None, help="share of positives without counts (default 0.5)")
-    p.add_argument("--tolerance", type=float, default=None, help="allowed deviation (default: rounding of each)")
+    p.add_argument(
+        "--prevalence", type=open_fraction, default=None, help="share of positives without counts (default 0.5)"
+    )
+    p.add_argument(
+        "--tolerance", type=non_negative_float, default=None, help="allowed deviation (default: rounding of each)"
+    )
     p.add_argument("--json", default=None, help="also write both checks as JSON here")
     p.add_argument("--out", metavar="DIR", default=None, help="also write both checks as DIR/check_figures.json")
     p.set_defaults(func=_cmd_check_figures)

@@ -237,7 +237,10 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     problems = problems if problems is not None else ProblemLog()
     series: dict[str, _Series] = {}
     folder_files: dict[str, int] = {}
-    for rel in _walk_files(root):
+    files = _walk_files(root)
+    if not files:  # a wrong folder would otherwise give an empty cohort table and no error
+        raise BreastlabInputError(f"{root}: no files in it or below it; give the folder holding the DICOM series")
+    for rel in files:
         folder_files[os.path.dirname(rel)] = folder_files.get(os.path.dirname(rel), 0) + 1
         if os.path.basename(rel).upper() == "DICOMDIR":  # indexes a media, holds no image (counted above:
             continue  # a folder holding one is not a series folder for the reader)
@@ -523,6 +526,12 @@ def import_mri(
     export._check_resume_settings(out, settings)
     problems = ProblemLog()
     jobs = _plan_import(raw, typed, table.name, root, settings, out, png_dir, problems, errors)
+    if not jobs:  # a wrong --root would otherwise give a store of no slices
+        first = problems.problems[0].message if len(problems) else "the table lists no patient"
+        raise BreastlabInputError(
+            f"{table.name}: no patient of it can be imported ({len(problems)} problem(s); first: {first}); "
+            f"check --root {root} and the {settings.sequence} column"
+        )
     writer = StoreWriter(
         out, layout="fixed", dtype="uint8", shape=settings.size,
         meta={"modality": "MRI", "source": f"cohort table {table.name}", "export": settings.as_dict(),
@@ -540,6 +549,7 @@ def import_mri(
                    progress=progress) as runner:  # fmt: skip
         runner.run(_import_patient, todo, key=lambda j: j.job.patient_id, initial=len(jobs) - len(todo))
     problems.write(out / "problems.csv")
+    export.check_some_stored(writer, problems, out)
     return writer.finalize(key_order=sorted(j.job.patient_id for j in jobs))
 
 

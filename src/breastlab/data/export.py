@@ -191,8 +191,22 @@ def export_slices(
                    desc="export", progress=progress) as runner:  # fmt: skip
         runner.run(_export_patient, todo, key=lambda job: job.patient_id, initial=len(jobs) - len(todo))
     problems.write(out / "problems.csv")
+    check_some_stored(writer, problems, out)
     store = writer.finalize(key_order=sorted(j.patient_id for j in jobs))
     return store
+
+
+def check_some_stored(writer: StoreWriter, problems: ProblemLog, out: Path) -> None:
+    """Refuse to finalise a store when every patient went to ``problems.csv``: a store of no slices (and
+    a summary of nothing) would otherwise end the command as if it had worked. The message names the
+    first problem; ``problems.csv`` lists them all and is all the folder keeps."""
+    if writer.done_keys():
+        return
+    shutil.rmtree(writer.shard_dir, ignore_errors=True)  # nothing to resume: the folder keeps problems.csv only
+    first = problems.problems[0].message if len(problems) else "no patient to export"
+    raise BreastlabInputError(
+        f"{out}: no patient was stored ({len(problems)} problem(s), listed in {out / 'problems.csv'}; first: {first})"
+    )
 
 
 # Pixels go straight into the final images.npy (StoreWriter.reserve); False writes shards and then

@@ -484,10 +484,10 @@ def train_detector(
         "rows_sum": int(rows.sum()),
     }
     check_run_folder(out, fp, resume, what="a detector run")
-    write_json(fp, out / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(device)  # before anything is written: a bad --weights file is refused here
+    write_json(fp, out / RUN.config)
     opt = _optimizer(model, cfg)
     harness = Harness(
         model,

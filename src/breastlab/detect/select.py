@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab.data.store import ArrayStore
+from breastlab.detect._boxes import DETECTION_COLUMNS
 from breastlab.errors import BreastlabInputError
 
 #: Manifest columns the detection evaluation reads of every image.
@@ -33,6 +34,26 @@ def split_images(store: ArrayStore, split: str) -> pd.DataFrame:
     """The manifest rows of the split ``split`` (every image for ``"all"``)."""
     rows = split_rows(store, split)
     return store.manifest if rows is None else store.manifest.iloc[rows]
+
+
+def read_detections(path: str | os.PathLike) -> pd.DataFrame:
+    """A detections table (``detections.csv`` of predict, or .parquet); errors name the file and what it lacks."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise BreastlabInputError(f"{path}: a detections file must be .csv or .parquet")
+    if not path.is_file():
+        raise BreastlabInputError(f"{path}: {'not a file' if path.exists() else 'no such detections file'}")
+    try:
+        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BreastlabInputError(f"{path}: not a readable detections table ({exc})") from None
+    missing = [c for c in DETECTION_COLUMNS if c not in table.columns]
+    if missing:
+        raise BreastlabInputError(
+            f"{path}: detections lack column(s) {missing}; it has {[str(c) for c in table.columns]}, "
+            f"needs {DETECTION_COLUMNS}"
+        )
+    return table
 
 
 def detections_on(detections: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +92,6 @@ def evaluate_inputs(
 
     Exactly one of the two pairs must be given, whole; ``split`` goes with a store only.
     """
-    from breastlab._io import read_table
     from breastlab.detect.froc import evaluate_detections
 
     if coco_gt is not None or coco_results is not None:
@@ -90,7 +110,7 @@ def evaluate_inputs(
         raise BreastlabInputError("give STORE and DETECTIONS (or --coco-gt and --coco-results)")
     st = ArrayStore(store)
     images = split_images(st, split)
-    det = detections_on(read_table(detections), images)
+    det = detections_on(read_detections(detections), images)
     ev = evaluate_detections(evaluation_images(images), st.findings, det, hit=hit, iou_threshold=iou_threshold)
     settings = {"detections": Path(detections).name, "split": split, "hit": hit, "iou": iou_threshold}
     return EvaluatedInputs(ev, st, settings)
@@ -102,6 +122,7 @@ __all__ = [
     "detections_on",
     "evaluate_inputs",
     "evaluation_images",
+    "read_detections",
     "split_images",
     "split_rows",
 ]

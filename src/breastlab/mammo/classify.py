@@ -78,10 +78,11 @@ from torch import nn
 
 from breastlab._io import write_json, write_table
 from breastlab.curate import patients
+from breastlab.data._csv import read_text_csv
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
-from breastlab.models import get_model, imagenet_weights_file, list_models
+from breastlab.models import check_weights, get_model, imagenet_weights_file, list_models
 from breastlab.presets import CPU_PRESET, PAPER_PRESET  # noqa: F401 - re-exported by breastlab.mammo
 from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
@@ -209,9 +210,10 @@ def _sites_of(image_ids: pd.Series, man: pd.DataFrame, sites) -> np.ndarray:
         path = Path(sites)
         if not path.exists():
             raise BreastlabInputError(f"sites={str(sites)!r}: no such file (a CSV with image_id and site columns)")
-        tab = pd.read_csv(path, dtype=str)
+        tab = read_text_csv(path, "sites CSV")
         if not {"image_id", "site"} <= set(tab.columns):
             raise BreastlabInputError(f"{path}: needs columns image_id and site, has {list(tab.columns)}")
+        tab = tab[tab["site"] != ""]  # an empty cell is no site: the image is reported below
         sites = dict(zip(tab["image_id"], tab["site"], strict=True))
     out = image_ids.map(sites)
     if out.isna().any():
@@ -800,6 +802,14 @@ def classify(
         raise BreastlabInputError(f"strategies {bad or strats}: valid strategies are {', '.join(STRATEGIES)}")
     if (test_fraction is None) == (folds is None):
         raise BreastlabInputError("give either test_fraction (held-out test) or folds (cross-validation), not both")
+    check_weights(cfg.model, cfg.weights)  # before anything is written to out
+    if any(s != "imagenet" for s in strats):
+        check_weights(pcfg.model, pcfg.weights)
+    elif pretrain_store is not None or pretrain_site is not None:
+        raise BreastlabInputError(
+            f"pretrain_store / pretrain_site: dataset A is used by the incremental and mixed strategies only; "
+            f"strategies {strats} would ignore it"
+        )
     out = Path(out)
     notes: list[str] = []
     b = load_images(store, sites, site)

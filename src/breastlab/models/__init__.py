@@ -6,10 +6,18 @@ input (pretrained first convolutions summed over RGB), from ImageNet weights or 
 """
 
 from breastlab.models.gradcam import grad_cam, last_conv_layer
-from breastlab.models.registry import SmallCNN, get_classifier, get_model, imagenet_weights_file, list_models
+from breastlab.models.registry import (
+    SmallCNN,
+    check_weights,
+    get_classifier,
+    get_model,
+    imagenet_weights_file,
+    list_models,
+)
 
 __all__ = [
     "SmallCNN",
+    "check_weights",
     "get_classifier",
     "get_model",
     "grad_cam",

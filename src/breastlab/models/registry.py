@@ -26,6 +26,7 @@ shape does not match ``num_classes`` is re-initialised).
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from torch import nn
 
 from breastlab.errors import BreastlabInputError
 
-__all__ = ["get_model", "list_models", "get_classifier", "SmallCNN", "imagenet_weights_file"]
+__all__ = ["get_model", "list_models", "get_classifier", "SmallCNN", "check_weights", "imagenet_weights_file"]
 
 
 class SmallCNN(nn.Module):
@@ -131,16 +132,37 @@ def imagenet_weights_file(name: str) -> tuple[Path, list[Path]]:
 
 
 def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
+    return torch.load(_imagenet_file(name), map_location="cpu", weights_only=True)
+
+
+def _imagenet_file(name: str) -> Path:
+    """The cached ImageNet weights file of ``name``; an error says where to place it when there is none."""
     default, known = imagenet_weights_file(name)
     for path in known:
         if path.exists():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return path
     raise BreastlabInputError(
         f"ImageNet weights for {name!r} are not in the torch hub cache and breastlab does not download them. "
         f"Place torchvision's file {default.name} (from https://download.pytorch.org/models/{default.name}) at "
         f"{default} (set TORCH_HOME to use another cache), or pass --weights PATH to a state dict, "
         "or --weights none to train from random initialisation"
     )
+
+
+def check_weights(name: str, weights: str | os.PathLike | None) -> None:
+    """Refuse, before any work, what :func:`get_model` would refuse when it loads the weights: an unknown
+    model, ImageNet weights of a model without them or not in the hub cache, a weights path that is no file."""
+    _check_name(name)
+    if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
+        return
+    if weights == "imagenet":
+        if name in _CUSTOM:
+            raise BreastlabInputError(f"model {name!r} has no ImageNet weights; use weights=None or a PATH")
+        _imagenet_file(name)
+    elif not Path(weights).is_file():
+        raise BreastlabInputError(f"weights={str(weights)!r}: no such file; valid: 'none', 'imagenet' or a .pth path")
+    elif Path(weights).stat().st_size == 0:
+        raise BreastlabInputError(f"weights {weights}: an empty file, not a state dict")
 
 
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str, source: str) -> None:
@@ -221,10 +243,14 @@ def get_model(
             raise BreastlabInputError(f"model {name!r} has no ImageNet weights; use weights=None or a PATH")
         _load_state_dict(model, _imagenet_state_dict(name), name, f"ImageNet weights of {name}")
         return model
+    check_weights(name, weights)
     path = Path(weights)
-    if not path.is_file():
-        raise BreastlabInputError(f"weights={str(weights)!r}: no such file; valid: 'none', 'imagenet' or a .pth path")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as exc:
+        raise BreastlabInputError(
+            f"weights {path}: not a state dict torch can read ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # one of our checkpoints
     _load_state_dict(model, state, name, str(path))

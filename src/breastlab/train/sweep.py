@@ -69,7 +69,18 @@ def load_sweep_config(config: str | os.PathLike | dict[str, Any]) -> dict[str, A
         path = Path(config)
         if not path.is_file():
             raise BreastlabInputError(f"{path}: no such sweep configuration file")
-        raw, where = yaml.safe_load(path.read_text()) or {}, str(path)
+        try:
+            raw, where = yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path)
+        except UnicodeDecodeError as exc:
+            raise BreastlabInputError(f"{path}: not UTF-8 text ({exc})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark is not None else ""
+            raise BreastlabInputError(f"{path}: not valid YAML{line}; see breastlab.train.sweep for the keys") from None
+    if not isinstance(raw, dict):
+        raise BreastlabInputError(
+            f"{where}: expected a mapping of keys ({sorted(_TOP_KEYS)}), found {type(raw).__name__}"
+        )
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise BreastlabInputError(f"{where}: unknown keys {sorted(unknown)}; valid keys: {sorted(_TOP_KEYS)}")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from breastlab._io import write_table
 from breastlab.data.store import check_output_folder
+from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog
 
 # The one local file mapping image ids to the source files on this machine: outputs a user
@@ -73,6 +74,22 @@ class MammoDataset:
         self.problems.write(out / "problems.csv")
         write_sources(self, out / SOURCES_FILE)
         return out
+
+    def check_located(self, folder: str | os.PathLike | None = None) -> None:
+        """Refuse a dataset none of whose images has a file: a wrong image folder would otherwise give an
+        empty store or table and no error. The message names ``folder`` (where the images were looked for,
+        when known) and the first problem (which file was missing)."""
+        man = self.manifest
+        if len(man) and man["path"].notna().any():
+            return
+        where = f" {folder}" if folder is not None else ""
+        if not len(man):
+            why = f"no image left to read ({len(self.problems)} problem(s))"
+        else:
+            why = f"no image file found for any of its {len(man)} image(s)"
+        if len(self.problems):
+            why += f"; first problem: {self.problems.problems[0].message}"
+        raise BreastlabInputError(f"{self.source}: {why}; check the image folder{where}")
 
 
 def shareable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -510,6 +510,7 @@ def build_mammo_store(
     finished = _finished(out, settings, overwrite, inputs)
     if finished is not None:
         return finished
+    dataset.check_located()
     dtype = "uint8" if settings.method == "aboutalib2018" else "uint16"
     meta = {
         "modality": "MG",

@@ -129,7 +129,10 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
         raise BreastlabInputError(f"{root}: folder to scan not found")
     problems = problems if problems is not None else ProblemLog()
     rows = []
-    for rel in _walk_files(root):
+    files = _walk_files(root)
+    if not files:  # a wrong folder would otherwise give an empty image table and no error
+        raise BreastlabInputError(f"{root}: no files in it or below it; give the folder holding the mammograms")
+    for rel in files:
         if os.path.basename(rel).upper() == "DICOMDIR":
             continue
         if rel.lower().endswith(IMAGE_SUFFIXES):
@@ -575,6 +578,7 @@ def import_mammo(
     check_output_folder(Path(out), "--out folder")
     dataset = read_image_table(table, root, labels=labels, findings=findings, coco=coco,
                                fallback_spacing=fallback_spacing)  # fmt: skip
+    dataset.check_located(root)
     return build_mammo_store(
         dataset, out, method=method, spacing=spacing, layout=layout, size=size, pectoral=pectoral,
         fallback_spacing=fallback_spacing, pixels="display", workers=workers, overwrite=overwrite, progress=progress,
@@ -620,6 +624,7 @@ def write_dataset_table(dataset: MammoDataset, root: str | os.PathLike, out: str
     out = Path(out)
     if out.suffix != ".csv":
         raise BreastlabInputError(f"--out {out}: the image table is written as CSV; give a name ending in .csv")
+    dataset.check_located()
     images, findings = dataset_table(dataset, root)
     found = out.with_name("findings.csv")
     if found == out:

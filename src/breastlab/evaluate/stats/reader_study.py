@@ -324,7 +324,10 @@ def _order(values: pd.Series, given: Sequence[str] | None, name: str) -> list[st
 def _validate(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise BreastlabInputError(f"reader-study table lacks column(s) {missing}; needs {list(REQUIRED)}")
+        raise BreastlabInputError(
+            f"reader-study table lacks column(s) {missing}; it has {[str(c) for c in df.columns]}, "
+            f"needs {list(REQUIRED)}"
+        )
     d = df.copy()
     for col in ("case_id", "reader", "reader_group", "condition"):
         if d[col].isna().any():
