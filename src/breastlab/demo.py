@@ -297,13 +297,13 @@ def run_classification(store: Path, out: Path, size: DemoSize, seed: int) -> dic
 
 def run_detection(store: Path, out: Path, size: DemoSize, seed: int) -> dict[str, Any]:
     """The ``cpu-small`` detector trained on the train split; detections, AI marks and FROC on the test split."""
-    from breastlab._io import read_table, write_table
+    from breastlab._io import write_table
     from breastlab.data.store import ArrayStore
     from breastlab.detect.froc import evaluate_detections
     from breastlab.detect.marks import annotate, write_marks
     from breastlab.detect.model import load_detector, predict, preset, train_detector
     from breastlab.detect.report import write_detection_section
-    from breastlab.detect.select import evaluation_images, split_images, split_rows
+    from breastlab.detect.select import evaluation_images, read_detections, split_images, split_rows
 
     st = ArrayStore(store)
     cfg = preset(
@@ -322,12 +322,12 @@ def run_detection(store: Path, out: Path, size: DemoSize, seed: int) -> dict[str
     if not detections_csv.exists():  # written after the model: a rerun goes straight to the evaluation
         model, cfg = load_detector(run)
         write_table(predict(model, cfg, st, rows=split_rows(st, "test")), detections_csv)
-    detections = read_table(detections_csv)
+    detections = read_detections(detections_csv)
     images = split_images(st, "test")
     write_marks(annotate(detections, st, min_score=0.05), st, out / "marks", png=False)
     ev = evaluate_detections(evaluation_images(images), st.findings, detections)
     print(ev.format())
-    settings = {"detections": str(detections_csv), "split": "test", "hit": "iou_or_centre", "iou": 0.5}
+    settings = {"detections": detections_csv.name, "split": "test", "hit": "iou_or_centre", "iou": 0.5}
     section = write_detection_section(ev, out / "evaluation", st, settings=settings).parent
     mass = ev.froc.get("mass")
     return {
