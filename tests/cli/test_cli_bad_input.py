@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from breastlab.cli import EXIT_BAD_INPUT, build_parser, main
+from breastlab.cli._args import leaf_commands
 
 # --- which arguments are inputs, and of what kind -----------------------------------------------------------
 
@@ -123,16 +124,7 @@ _OUTPUT_HELP = re.compile(
 )
 
 
-def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield " ".join(path), parser
-    for action in subs:
-        for name, child in action.choices.items():
-            yield from _leaves(child, (*path, name))
-
-
-LEAVES = dict(_leaves(build_parser()))
+LEAVES = leaf_commands(build_parser())
 
 
 def _is_output(action: argparse.Action) -> bool:
