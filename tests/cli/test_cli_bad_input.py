@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from breastlab.cli import EXIT_BAD_INPUT, build_parser, main
+from breastlab.cli._args import leaf_commands
 
 # --- which arguments are inputs, and of what kind -----------------------------------------------------------
 
@@ -85,6 +86,7 @@ REQUIRES = {
     ("anomaly evaluate", "masks"): ["scores", "heatmaps"],
     ("anomaly evaluate", "store"): ["scores", "heatmaps"],
     ("mammo preprocess", "dicom"): ["cbis"],
+    ("mammo detect predict", "pair_model"): ["run", "store"],
     ("import mri", "table"): ["root"],
     ("import mri", "root"): ["table"],
     ("import mammo", "table"): ["root"],
@@ -110,10 +112,7 @@ OUT_NAME = {("import mri", "scan"): "cohort.csv", ("import mammo", "scan"): "ima
 OUT_FILE = [("html", "report.html"), ("model file", "pairs.json"), ("csv", "out.csv")]
 
 # what the cases cannot reach cheaply: (command, dest) -> why (a long computation or a trained model first)
-NOT_COVERED = {
-    ("mammo detect predict", "pair_model"): "read after the detector of RUN is loaded: needs a trained run",
-    ("curate check", "store"): "read after the split directory: needs a split made by `curate splits` of a store",
-}
+NOT_COVERED = {}
 
 _PATH_WORDS = re.compile(
     r"\b(csv|tsv|table|file|folder|directory|dir|root|store|runs?|workbook|xlsx|json|yaml|checkpoint|pilot|"
@@ -125,16 +124,7 @@ _OUTPUT_HELP = re.compile(
 )
 
 
-def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield " ".join(path), parser
-    for action in subs:
-        for name, child in action.choices.items():
-            yield from _leaves(child, (*path, name))
-
-
-LEAVES = dict(_leaves(build_parser()))
+LEAVES = leaf_commands(build_parser())
 
 
 def _is_output(action: argparse.Action) -> bool:
@@ -430,10 +420,11 @@ def _valid_split(tmp: Path) -> Path:
             "label": [0, 1] * 3,
             "split": ["train", "train", "val", "val", "test", "test"],
             "attribute": "none",
-            "group": 0,
+            "group": [f"{label}|none" for label in [0, 1] * 3],
             "transform": "",
         }
     ).to_parquet(folder / "manifest.parquet", index=False)
+    (folder / "config.json").write_text("{}")
     return folder
 
 
@@ -499,6 +490,19 @@ def _valid_release(tmp: Path) -> Path:
     return root
 
 
+def _untrained_detector_run(tmp: Path) -> Path:
+    """A run folder holding the cpu-small detector as initialised (no training: only read, never used)."""
+    from breastlab.detect.model import PRESETS, build_model
+    from breastlab.runtime import save_torch
+
+    cfg = PRESETS["cpu-small"]
+    run = tmp / "valid_run"
+    run.mkdir()
+    model = build_model(cfg)
+    save_torch({"model": model.state_dict(), "config": cfg.to_dict(), "classes": list(cfg.classes)}, run / "model.pt")
+    return run
+
+
 def _existing_folder(tmp: Path) -> Path:
     folder = tmp / "valid_root"
     folder.mkdir()
@@ -519,11 +523,13 @@ VALID = {
     ("mammo table", "dicom"): _existing_folder,
     ("mammo classify", "store"): _valid_classify_store,
     ("mammo detect evaluate", "coco_gt"): _valid_coco_gt,
+    ("mammo detect predict", "run"): _untrained_detector_run,
     ("mammo preprocess", "cbis"): _valid_cbis_csvs,
     ("mammo table", "cbis"): _valid_cbis_csvs,
     ("curate import-release", "root"): _valid_release,
     ("train", "store"): _valid_classify_store,
     ("train", "split"): _valid_split,
+    ("curate check", "dir"): _valid_split,
     ("anomaly train", "store"): _valid_mip_store,
     ("curate export-split", "store"): _valid_classify_store,
     **{

@@ -10,23 +10,16 @@ import pytest
 import yaml
 
 from breastlab.cli import build_parser, main
-from breastlab.cli._args import CONFIG_DEST, apply_config_file, config_options, save_config
+from breastlab.cli._args import CONFIG_DEST, apply_config_file, config_options, leaf_commands, save_config
 from breastlab.schemas import RUN
 
 CONFIG_COMMANDS = {"train", "sweep", "anomaly train", "mammo classify", "mammo detect train", "demo"}
 
 
-def _leaves(parser, path=()):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield " ".join(path), parser
-    for action in subs:
-        for name, child in action.choices.items():
-            yield from _leaves(child, (*path, name))
-
-
 def _with_config():
-    return {name: p for name, p in _leaves(build_parser()) if any(a.dest == CONFIG_DEST for a in p._actions)}
+    return {
+        name: p for name, p in leaf_commands(build_parser()).items() if any(a.dest == CONFIG_DEST for a in p._actions)
+    }
 
 
 def _parse(argv):

@@ -12,21 +12,13 @@ from pathlib import Path
 import pytest
 
 from breastlab.cli import HelpFormatter, build_parser
+from breastlab.cli._args import leaf_commands
 from breastlab.presets import CPU_PRESET, PAPER_PRESET
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield path, parser
-    for action in subs:
-        for name, child in action.choices.items():
-            yield from _leaves(child, (*path, name))
-
-
-LEAVES = dict((" ".join(path), p) for path, p in _leaves(build_parser()))
+LEAVES = leaf_commands(build_parser())
 
 
 def _flat(text: str) -> str:

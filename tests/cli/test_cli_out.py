@@ -8,7 +8,6 @@ or in ``NOT_RUN`` with the reason.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from collections.abc import Callable
@@ -21,20 +20,12 @@ import pytest
 import yaml
 
 from breastlab.cli import build_parser, main
+from breastlab.cli._args import leaf_commands
 
 DATA = Path(__file__).resolve().parents[1] / "evaluate" / "data"
 
 
-def _leaves(parser, path=()):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield " ".join(path), parser
-    for action in subs:
-        for name, child in action.choices.items():
-            yield from _leaves(child, (*path, name))
-
-
-LEAVES = dict(_leaves(build_parser()))
+LEAVES = leaf_commands(build_parser())
 # commands that only print, with the reason (none today: every command can write what it prints)
 PRINTS_ONLY: dict[str, str] = {}
 WRITERS = sorted(set(LEAVES) - set(PRINTS_ONLY))

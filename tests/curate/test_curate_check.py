@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from breastlab.curate import GroupSpec, SplitConfig, build_splits, check_split, check_splits
@@ -59,3 +60,17 @@ def test_corruptions_are_caught(slices, tmp_path):
 
     correlated_test = m[~((m["split"] == "test") & (m["label"] == 1) & (m["attribute"] == "3.0"))]
     assert _status(check_split(correlated_test, kind="spurious", groups=("1.5", "3.0")))["test_uncorrelated"] is False
+
+
+def test_store_check_names_the_store_folder_not_its_local_path(tmp_path):
+    """The check table is shared: it names the store's folder, never the absolute path it was read from."""
+    from breastlab.curate.check import _store_check
+    from breastlab.data.store import write_store
+
+    images = np.zeros((3, 4, 4), np.uint8)
+    manifest = pd.DataFrame({"image_id": ["a", "b", "c"], "patient_id": ["p", "p", "q"], "label": [0, 1, 0]})
+    store = write_store(tmp_path / "my_store", images, manifest)
+    split = pd.DataFrame({"row": [0, 2], "image_id": ["a", "c"]})
+    check = _store_check(split, store.path)
+    assert check.passed is True
+    assert "my_store" in check.detail and str(tmp_path) not in check.detail

@@ -28,6 +28,19 @@ _NOT_KEYS = frozenset({CONFIG_DEST, "out_option"})
 OLD_SPELLINGS = {"--bootstrap": "--n-boot", "--boot-n": "--n-boot", "--cluster": "--patient", "--parallel": "--workers"}
 
 
+def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[str, argparse.ArgumentParser]:
+    """Every leaf command below ``parser`` by its name as typed (``"mammo detect train"``): the grammar's
+    tests and any generated documentation walk the one tree the command line runs."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return {" ".join(path): parser}
+    leaves: dict[str, argparse.ArgumentParser] = {}
+    for action in subs:
+        for name, child in action.choices.items():
+            leaves.update(leaf_commands(child, (*path, name)))
+    return leaves
+
+
 def out_argument(p: argparse.ArgumentParser, help: str) -> None:
     """OUT as a positional (the older form) or as ``--out OUT``, as every other command writes."""
     p.add_argument("out", nargs="?", default=None, help=f"{help} (or give it as --out)")

@@ -356,16 +356,16 @@ def _cmd_detect_predict(args: argparse.Namespace) -> int:
 
     store = ArrayStore(args.store)
     model, cfg = load_detector(args.run, classes=parse_classes(args.classes))
+    pair_model = None
+    if args.pair_model:  # read before anything is written
+        from breastlab.detect.localise import load_pair_model
+
+        pair_model = load_pair_model(args.pair_model)
     rows = split_rows(store, args.split)
     out = Path(args.out)
     with folder_lock(out):  # one command at a time writes the output folder
         det = predict(model, cfg, store, rows=rows, tta=args.tta)
         write_table(det, out / "detections.csv")
-        pair_model = None
-        if args.pair_model:
-            from breastlab.detect.localise import load_pair_model
-
-            pair_model = load_pair_model(args.pair_model)
         marks = annotate(det, store, min_score=args.min_score, pair_model=pair_model)
         write_marks(marks, store, out / "marks", max_per_image=args.max_marks, png=not args.no_png)
         images = split_images(store, args.split)

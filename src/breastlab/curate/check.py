@@ -283,9 +283,10 @@ def _store_check(m: pd.DataFrame, store: str | os.PathLike | None) -> Check:
     from breastlab.data.store import ArrayStore
 
     st = ArrayStore(store)
+    name = Path(store).name  # the folder's name: the table is shared, the local path is not
     rows = m["row"].to_numpy(np.int64)
     if (rows < 0).any() or (rows >= len(st)).any():
-        return Check("store_rows", False, f"rows outside 0..{len(st) - 1} of {store}")
+        return Check("store_rows", False, f"rows outside 0..{len(st) - 1} of store {name}")
     ids = st.manifest["image_id"].astype(str).to_numpy()[rows]
     bad = ids != m["image_id"].astype(str).to_numpy()
     if bad.any():
@@ -296,4 +297,4 @@ def _store_check(m: pd.DataFrame, store: str | os.PathLike | None) -> Check:
             f"{int(bad.sum())} rows address another image, e.g. row {rows[i]} is "
             f"{ids[i]} in the store but {m['image_id'].iloc[i]} in the split",
         )
-    return Check("store_rows", True, f"all {len(m)} rows address their image in {store}")
+    return Check("store_rows", True, f"all {len(m)} rows address their image in store {name}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -459,16 +459,26 @@ def _exam_row(pid: str, exam: int, series: list[_Series], folder_files: dict[str
     return row
 
 
-def write_scan(root: str | os.PathLike, out: str | os.PathLike) -> tuple[pd.DataFrame, ProblemLog]:
-    """:func:`scan_mri_tree` written to ``out`` (CSV) and ``problems.csv`` beside it."""
-    problems = ProblemLog()
-    table = scan_mri_tree(root, problems)
+def write_draft_table(
+    draft: Callable[[ProblemLog], pd.DataFrame], out: str | os.PathLike, what: str = "cohort table"
+) -> tuple[pd.DataFrame, ProblemLog]:
+    """``draft(problems)`` written to ``out`` (CSV) and its problems to ``problems.csv`` beside it.
+
+    The name is checked before the (possibly long) walk, so a wrong ``--out`` costs nothing.
+    """
     out = Path(out)
     if out.suffix != ".csv":
-        raise BreastlabInputError(f"--out {out}: the cohort table is written as CSV; give a name ending in .csv")
+        raise BreastlabInputError(f"--out {out}: the {what} is written as CSV; give a name ending in .csv")
+    problems = ProblemLog()
+    table = draft(problems)
     write_table(table, out)
     problems.write(out.with_name("problems.csv"))
     return table, problems
+
+
+def write_scan(root: str | os.PathLike, out: str | os.PathLike) -> tuple[pd.DataFrame, ProblemLog]:
+    """:func:`scan_mri_tree` written to ``out`` (CSV) and ``problems.csv`` beside it."""
+    return write_draft_table(lambda problems: scan_mri_tree(root, problems), out)
 
 
 # ============================================================================ import
@@ -1219,11 +1229,4 @@ def duke_cohort(duke_dir: str | os.PathLike, problems: ProblemLog | None = None)
 
 def write_duke_cohort(duke_dir: str | os.PathLike, out: str | os.PathLike) -> tuple[pd.DataFrame, ProblemLog]:
     """:func:`duke_cohort` written to ``out`` (CSV) and ``problems.csv`` beside it."""
-    out = Path(out)
-    if out.suffix != ".csv":
-        raise BreastlabInputError(f"--out {out}: the cohort table is written as CSV; give a name ending in .csv")
-    problems = ProblemLog()
-    table = duke_cohort(duke_dir, problems)
-    write_table(table, out)
-    problems.write(out.with_name("problems.csv"))
-    return table, problems
+    return write_draft_table(lambda problems: duke_cohort(duke_dir, problems), out)

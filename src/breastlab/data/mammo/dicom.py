@@ -38,8 +38,11 @@ class Mammogram:
     meta: dict  # laterality, view, manufacturer, photometric, bits_stored, ...
 
 
-def read_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str]:
-    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+def read_spacing(
+    ds: pydicom.Dataset, order: tuple[str, ...] = ("PixelSpacing", "ImagerPixelSpacing")
+) -> tuple[tuple[float, float] | None, str]:
+    """``(spacing, tag)`` from the first tag of ``order`` holding two positive values; ``(None, "")`` if none does."""
+    for tag in order:
         value = ds.get(tag)
         if value is not None and len(value) == 2:
             try:
@@ -154,16 +157,7 @@ UINT16_TOP = 65535
 def spacing_of_header(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str]:
     """``(spacing, tag)`` with ``ImagerPixelSpacing`` first (the detector's pixels, what mammography
     headers describe), else ``PixelSpacing``; ``(None, "")`` when neither holds two positive values."""
-    for tag in ("ImagerPixelSpacing", "PixelSpacing"):
-        value = ds.get(tag)
-        if value is not None and len(value) == 2:
-            try:
-                row, col = float(value[0]), float(value[1])
-            except (TypeError, ValueError):
-                continue
-            if row > 0 and col > 0:
-                return (row, col), tag
-    return None, ""
+    return read_spacing(ds, ("ImagerPixelSpacing", "PixelSpacing"))
 
 
 def display_range(ds: pydicom.Dataset) -> tuple[float, float]:

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from breastlab._io import write_table
-from breastlab.data.cohort_import import _walk_files, read_header
+from breastlab.data.cohort_import import _walk_files, read_header, write_draft_table
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import FINDING_COLUMNS, MammoDataset, finalize_tables
 from breastlab.data.mammo.dicom import RASTER_SUFFIXES
@@ -172,14 +172,7 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
 
 def write_mammo_scan(root: str | os.PathLike, out: str | os.PathLike) -> tuple[pd.DataFrame, ProblemLog]:
     """:func:`scan_mammo_tree` written to ``out`` (CSV) and ``problems.csv`` beside it."""
-    out = Path(out)
-    if out.suffix != ".csv":
-        raise BreastlabInputError(f"--out {out}: the image table is written as CSV; give a name ending in .csv")
-    problems = ProblemLog()
-    table = scan_mammo_tree(root, problems)
-    write_table(table, out)
-    problems.write(out.with_name("problems.csv"))
-    return table, problems
+    return write_draft_table(lambda problems: scan_mammo_tree(root, problems), out, "image table")
 
 
 # ============================================================================ import
