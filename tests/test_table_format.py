@@ -148,3 +148,12 @@ def test_emit_prints_one_wide_row_as_field_value_lines(capsys):
         ["x", "0.3333"],
         ["m", "erm"],
     ]  # numbers in the table's format, though the column mixes text and numbers
+
+
+def test_p_values_print_as_in_a_journal_table():
+    from breastlab._table import format_p
+
+    assert [format_p(p) for p in (0.0, 9.0e-6, 0.000999, 0.001, 0.01373, 0.5, 1.0)] == [
+        "<0.001", "<0.001", "<0.001", "0.001", "0.014", "0.500", "1.000"
+    ]  # fmt: skip
+    assert format_p(None) == format_p(float("nan")) == "-"

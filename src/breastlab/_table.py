@@ -22,6 +22,13 @@ def fixed(value: float, digits: int, signed: bool = False) -> str:
     return f"{0.0:.{digits}f}" if text.lstrip("+-").strip("0.") == "" else text
 
 
+def format_p(p: Any) -> str:
+    """A p-value as printed in a journal table: "<0.001" below 0.001, else three decimals; "-" if missing."""
+    if p is None or not math.isfinite(float(p)):
+        return "-"
+    return "<0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
 def format_ci(
     estimate: float | None,
     lower: float | None,

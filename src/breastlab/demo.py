@@ -344,7 +344,7 @@ def run_reader_study(detection: dict[str, Any], out: Path, size: DemoSize, seed:
     """Simulated readers of the detection test cases (breasts), unaided and aided by the detector's
     case scores -> the reader-study tables and the MRMC analysis -> report section."""
     from breastlab._io import write_table
-    from breastlab._table import emit
+    from breastlab._table import emit, format_p
     from breastlab.detect.marks import reader_study_rows
     from breastlab.evaluate.stats import reader_study, simulate_aided_reader_study
 
@@ -366,8 +366,9 @@ def run_reader_study(detection: dict[str, Any], out: Path, size: DemoSize, seed:
     if res.mrmc is None:
         raise BreastlabInputError(f"reader study: no MRMC analysis ({'; '.join(res.notes)})")
     cols = ["readers", "n_readers", "auc_first_ci", "auc_second_ci", "diff_ci", "p_value"]
+    printed = res.mrmc[cols].assign(p_value=res.mrmc["p_value"].map(format_p))
     emit(
-        res.mrmc[cols].rename(columns={"auc_first_ci": "unaided AUC", "auc_second_ci": "aided AUC"}),
+        printed.rename(columns={"auc_first_ci": "unaided AUC", "auc_second_ci": "aided AUC"}),
         title="Reader study: OR-Hillis MRMC, random readers and cases (difference = unaided - aided)",
     )
     overall = res.mrmc[res.mrmc["readers"] == "all readers"].iloc[0]

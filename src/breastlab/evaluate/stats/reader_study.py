@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab._table import format_ci
+from breastlab._table import format_ci, format_p
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats._validate import DegenerateCIWarning
 from breastlab.evaluate.stats.agreement import cohen_kappa
@@ -196,13 +196,6 @@ class ReaderStudyResult:
         return path
 
 
-def _fmt_p(p) -> str:
-    """p-value as printed in a journal table: "<0.001" below 0.001, else three decimals."""
-    if p is None or not np.isfinite(p):
-        return "-"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _fmt_num(v, decimals: int) -> str:
     return "-" if v is None or not np.isfinite(v) else f"{v:.{decimals}f}"
 
@@ -224,7 +217,7 @@ _JOURNAL = {
         ("Cases", lambda r: _fmt_int(r["n_pos"])),
         ("Controls", lambda r: _fmt_int(r["n_neg"])),
         ("AUC (95% CI)", lambda r: _fmt_est_ci(r["auc"], r["auc_lower"], r["auc_upper"])),
-        ("P (AUC vs 0.5)", lambda r: _fmt_p(r["p_value"])),
+        ("P (AUC vs 0.5)", lambda r: format_p(r["p_value"])),
         ("Cut-off", lambda r: r["cutoff"]),
         ("Sensitivity, % (95% CI)", lambda r: _fmt_est_ci(r["sensitivity"], r["sens_lower"], r["sens_upper"], 1, 100)),
         ("Specificity, % (95% CI)", lambda r: _fmt_est_ci(r["specificity"], r["spec_lower"], r["spec_upper"], 1, 100)),
@@ -237,7 +230,7 @@ _JOURNAL = {
         ("AUC second", lambda r: _fmt_num(r["auc2"], 3)),
         ("Difference (95% CI)", lambda r: _fmt_est_ci(r["difference"], r["diff_lower"], r["diff_upper"])),
         ("z", lambda r: _fmt_num(r["z"], 2)),
-        ("P", lambda r: _fmt_p(r["p_value"])),
+        ("P", lambda r: format_p(r["p_value"])),
     ],
     "agreement": [
         ("Finding", lambda r: r["finding"]),
@@ -247,7 +240,7 @@ _JOURNAL = {
         ("Reader 2", lambda r: r["reader2"]),
         ("Cases", lambda r: _fmt_int(r["n"])),
         ("Kappa (95% CI)", lambda r: _fmt_est_ci(r["kappa"], r["kappa_lower"], r["kappa_upper"], 2)),
-        ("P", lambda r: _fmt_p(r["p_value"])),
+        ("P", lambda r: format_p(r["p_value"])),
         ("Agreement", lambda r: r["strength"]),
     ],
     "reading_time": [
@@ -258,7 +251,7 @@ _JOURNAL = {
         ("Second", lambda r: r["second"]),
         ("Median (min–max), second", lambda r: _fmt_median(r, "second")),
         ("W", lambda r: _fmt_num(r["statistic"], 1)),
-        ("P", lambda r: _fmt_p(r["p_value"])),
+        ("P", lambda r: format_p(r["p_value"])),
     ],
     "per_reader": [
         ("Reader", lambda r: r["reader"]),
@@ -289,7 +282,7 @@ def _journal_generic(df: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_integer_dtype(col):
             out[c] = col.map(_fmt_int)
         elif c.startswith("p_") or c.endswith("p_value") or c == "p":
-            out[c] = col.map(_fmt_p)
+            out[c] = col.map(format_p)
         else:
             out[c] = col.map(lambda v: _fmt_num(v, 3))
     return out.reset_index(drop=True)
