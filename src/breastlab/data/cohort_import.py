@@ -552,14 +552,14 @@ def import_mri(
         writer.reserve([j.job.patient_id for j in jobs], [j.job.n_images for j in jobs])
     done = writer.done_keys()
     todo = [j for j in jobs if j.job.patient_id not in done]
-    from breastlab.data.runner import JobRunner
+    from breastlab.data.runner import JobRunner, check_some_stored
 
     with JobRunner(min(workers, max(1, len(todo))), problems, IMPORT_STAGE, errors=errors,
                    preload=[*export.WORKER_MODULES, "breastlab.data.cohort_import"], desc="import mri",
                    progress=progress) as runner:  # fmt: skip
         runner.run(_import_patient, todo, key=lambda j: j.job.patient_id, initial=len(jobs) - len(todo))
     problems.write(out / "problems.csv")
-    export.check_some_stored(writer, problems, out)
+    check_some_stored(writer, problems, out)
     return writer.finalize(key_order=sorted(j.job.patient_id for j in jobs))
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from breastlab._io import atomic_path, read_table
 from breastlab._lock import locks_folder
-from breastlab.data.runner import JobRunner
+from breastlab.data.runner import JobRunner, check_some_stored
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, check_output_folder, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
@@ -194,19 +194,6 @@ def export_slices(
     check_some_stored(writer, problems, out)
     store = writer.finalize(key_order=sorted(j.patient_id for j in jobs))
     return store
-
-
-def check_some_stored(writer: StoreWriter, problems: ProblemLog, out: Path) -> None:
-    """Refuse to finalise a store when every patient went to ``problems.csv``: a store of no slices (and
-    a summary of nothing) would otherwise end the command as if it had worked. The message names the
-    first problem; ``problems.csv`` lists them all and is all the folder keeps."""
-    if writer.done_keys():
-        return
-    shutil.rmtree(writer.shard_dir, ignore_errors=True)  # nothing to resume: the folder keeps problems.csv only
-    first = problems.problems[0].message if len(problems) else "no patient to export"
-    raise BreastlabInputError(
-        f"{out}: no patient was stored ({len(problems)} problem(s), listed in {out / 'problems.csv'}; first: {first})"
-    )
 
 
 # Pixels go straight into the final images.npy (StoreWriter.reserve); False writes shards and then

@@ -25,15 +25,20 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from breastlab.errors import BreastlabInputError, Interrupted
 from breastlab.problems import ProblemLog, check_workers
+
+if TYPE_CHECKING:
+    from breastlab.data.store import StoreWriter
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -213,3 +218,20 @@ class JobRunner:
             if self.errors == "raise":
                 raise
             self._failures[key(job)] = failure_message(exc)
+
+
+def check_some_stored(writer: StoreWriter, problems: ProblemLog, out: Path, also_remove: Sequence[str] = ()) -> None:
+    """Refuse to finalise a store when every patient went to ``problems.csv``: a store of no images (and
+    a summary of nothing) would otherwise end the command as if it had worked (slice export, MRI and
+    mammography import and preprocessing call it before ``finalize``). The message names the
+    first problem; ``problems.csv`` lists them all and is all the folder keeps (``also_remove``: other
+    files of ``out`` written before the run)."""
+    if writer.done_keys():
+        return
+    shutil.rmtree(writer.shard_dir, ignore_errors=True)  # nothing to resume: the folder keeps problems.csv only
+    for name in also_remove:  # side files written before the run (e.g. the local source list)
+        (Path(out) / name).unlink(missing_ok=True)
+    first = problems.problems[0].message if len(problems) else "nothing to do"
+    raise BreastlabInputError(
+        f"{out}: no patient was stored ({len(problems)} problem(s), listed in {out / 'problems.csv'}; first: {first})"
+    )

@@ -416,3 +416,23 @@ def test_dataset_table_leaves_out_files_outside_the_root(mammo_dir: Path, tmp_pa
     ds = read_mini_mias(mammo_dir / "mini-mias")
     images, findings = dataset_table(ds, tmp_path)
     assert images.empty and findings.empty and len(ds.problems) == 5
+
+
+def test_a_table_whose_every_image_fails_to_decode_is_refused_and_leaves_problems_only(tmp_path: Path) -> None:
+    """DICOM files whose headers read but whose pixel data is cut short pass the table checks and fail
+    in the workers: with none stored, the import is refused (no empty store) and the folder keeps
+    problems.csv alone, one row per image."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("a.dcm", "b.dcm"):
+        path = write_dicom(root / name, breast_stored(), ImagerPixelSpacing=[0.1, 0.1])
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 2000])  # the pixel data loses its last 1,000 values
+    rows = [{"patient_id": "p1", "path": "a.dcm", "laterality": "R", "view": "CC", "label": "negative"},
+            {"patient_id": "p2", "path": "b.dcm", "laterality": "L", "view": "CC", "label": "malignant"}]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(BreastlabInputError, match="no patient was stored") as err:
+        import_mammo(tmp_path / "t.csv", root, tmp_path / "s", spacing=0.2, progress=False)
+    assert "problems.csv" in str(err.value)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["problems.csv"]
+    assert len(pd.read_csv(tmp_path / "s" / "problems.csv")) == 2

@@ -57,7 +57,7 @@ from scipy import ndimage
 from breastlab._io import write_json
 from breastlab._lock import locks_folder
 from breastlab.data.mammo._dataset import SOURCES_FILE, MammoDataset, shareable_record, write_sources
-from breastlab.data.runner import JobRunner
+from breastlab.data.runner import JobRunner, check_some_stored
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, fingerprint
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog, check_workers
@@ -566,6 +566,7 @@ def build_mammo_store(
         for item, message in json.loads(path.read_text()):
             problems.add(item, STAGE, message)
     problems.write(out / "problems.csv")
+    check_some_stored(writer, problems, out, also_remove=[SOURCES_FILE])
     store = writer.finalize(key_order=keys)
     if dtype == "uint8" and len(store):
         store.meta["pixel_mean"] = float(np.asarray(store.images, np.float64).mean() / 255.0)
