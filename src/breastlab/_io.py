@@ -83,6 +83,22 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     raise ValueError(f"{path}: table suffix must be .parquet or .csv")
 
 
+def read_user_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
+    """A table a user hands in (``.csv`` or ``.parquet``): any failure is a BreastlabInputError naming
+    the file and ``what`` it should be (``"predictions"``, ``"detections"``), never a pandas traceback."""
+    from breastlab.errors import BreastlabInputError
+
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise BreastlabInputError(f"{path}: a {what} file must be .csv or .parquet")
+    if not path.is_file():
+        raise BreastlabInputError(f"{path}: {'not a file' if path.exists() else f'no such {what} file'}")
+    try:
+        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BreastlabInputError(f"{path}: not a readable {what} table ({exc})") from None
+
+
 def save_npy(array: np.ndarray, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)

@@ -86,7 +86,9 @@ class ModelSection:
                 "`breastlab anomaly evaluate` again into this folder"
             )
         tables = {key: pd.read_parquet(folder / files[key]) for key in cls._TABLES}
-        arrays = {key: np.load(folder / files[key]) for key in ("gallery_images", "gallery_heatmaps")}
+        arrays = {
+            key: np.load(folder / files[key], allow_pickle=False) for key in ("gallery_images", "gallery_heatmaps")
+        }
         return cls(entry["name"], entry["model"], entry.get("run_dir", ""), **tables, **arrays)
 
 

@@ -312,7 +312,7 @@ def _assemble(cfg: AnomalyConfig, store: ArrayStore, run: Path, folds_dir: Path)
             for fold in range(cfg.folds):
                 stem = folds_dir / f"s{seed}_f{fold}"
                 p = pd.read_parquet(f"{stem}.parquet")
-                heat[p["row"].to_numpy()] = np.load(f"{stem}.heat.npy")
+                heat[p["row"].to_numpy()] = np.load(f"{stem}.heat.npy", allow_pickle=False)
                 preds.append(p)
                 speeds.append(json.loads(Path(f"{stem}.done").read_text())["images_per_second"])
             heat.flush()
@@ -329,4 +329,4 @@ def load_heatmaps(run_dir: str | os.PathLike, seed: int) -> np.ndarray:
     path = Path(run_dir) / f"heatmaps_seed{seed}.npy"
     if not path.exists():
         raise BreastlabInputError(f"{path}: no heatmaps for seed {seed}; train with `breastlab anomaly train`")
-    return np.load(path, mmap_mode="r")
+    return np.load(path, mmap_mode="r", allow_pickle=False)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab._io import read_user_table
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import DETECTION_COLUMNS
 from breastlab.errors import BreastlabInputError
@@ -39,14 +40,7 @@ def split_images(store: ArrayStore, split: str) -> pd.DataFrame:
 def read_detections(path: str | os.PathLike) -> pd.DataFrame:
     """A detections table (``detections.csv`` of predict, or .parquet); errors name the file and what it lacks."""
     path = Path(path)
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise BreastlabInputError(f"{path}: a detections file must be .csv or .parquet")
-    if not path.is_file():
-        raise BreastlabInputError(f"{path}: {'not a file' if path.exists() else 'no such detections file'}")
-    try:
-        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BreastlabInputError(f"{path}: not a readable detections table ({exc})") from None
+    table = read_user_table(path, "detections")
     missing = [c for c in DETECTION_COLUMNS if c not in table.columns]
     if missing:
         raise BreastlabInputError(

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab._io import read_table, write_json, write_table
+from breastlab._io import read_table, read_user_table, write_json, write_table
 from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import EVALUATION, RUN, run_config
@@ -689,15 +689,7 @@ def predictions_from_table(
 
 def read_predictions_file(path: str | os.PathLike) -> pd.DataFrame:
     """A predictions table from a ``.csv`` or ``.parquet`` file (errors name the file)."""
-    path = Path(path)
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise BreastlabInputError(f"{path}: a predictions file must be .csv or .parquet")
-    if not path.is_file():
-        raise BreastlabInputError(f"{path}: no such predictions file")
-    try:
-        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BreastlabInputError(f"{path}: not a readable table ({exc})") from exc
+    return read_user_table(path, "predictions")
 
 
 def evaluate_predictions_file(
