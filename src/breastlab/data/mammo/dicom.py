@@ -119,9 +119,7 @@ def read_mammogram(path: str | os.PathLike) -> Mammogram:
     """Read a DICOM mammogram (see the module notes) or, for ``.pgm``, a mini-MIAS image."""
     path = Path(path)
     if path.suffix.lower() == ".pgm":
-        from breastlab.data.mammo.mias import read_pgm
-
-        return Mammogram(read_pgm(path).astype(np.uint16), None, "", {"photometric": "MONOCHROME2"})
+        return _grey_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -214,13 +212,7 @@ def read_display_mammogram(path: str | os.PathLike) -> Mammogram:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".pgm" or suffix in RASTER_SUFFIXES:
-        if suffix == ".pgm":
-            from breastlab.data.mammo.mias import read_pgm
-
-            pixels = read_pgm(path).astype(np.uint16)
-        else:
-            pixels = read_raster(path)
-        return Mammogram(pixels, None, "", {"photometric": "MONOCHROME2"})
+        return _grey_file(path)
     try:
         ds = pydicom.dcmread(path)
         stored = ds.pixel_array
@@ -243,6 +235,17 @@ def read_display_mammogram(path: str | os.PathLike) -> Mammogram:
         raise BreastlabInputError(f"{_name(path)}: cannot apply its modality/VOI transform ({exc})") from None
     spacing, tag = spacing_of_header(ds)
     return Mammogram(pixels, spacing, tag, _meta(ds))
+
+
+def _grey_file(path: Path) -> Mammogram:
+    """A mini-MIAS PGM or a PNG / TIFF / JPEG as a Mammogram: grey levels, no header, so no spacing."""
+    if path.suffix.lower() == ".pgm":
+        from breastlab.data.mammo.mias import read_pgm
+
+        pixels = read_pgm(path).astype(np.uint16)
+    else:
+        pixels = read_raster(path)
+    return Mammogram(pixels, None, "", {"photometric": "MONOCHROME2"})
 
 
 def read_raster(path: str | os.PathLike) -> np.ndarray:
