@@ -86,9 +86,9 @@ def simulate_reader_study(
         readers_per_group,
         groups,
         conditions,
-        _per_group(groups, skill, (1.2, 2.0, 2.6), "skill"),
+        skill,
         {g: model_gain[g] * truth for g in groups},
-        _per_group(groups, time_s, (90.0, 60.0, 45.0), "time_s"),
+        time_s,
         time_factor_aided,
         score,
         sigma_case,
@@ -150,9 +150,9 @@ def simulate_aided_reader_study(
         readers_per_group,
         groups,
         conditions,
-        _per_group(groups, skill, (1.2, 2.0, 2.6), "skill"),
+        skill,
         {g: reliance[g] * z for g in groups},
-        _per_group(groups, time_s, (90.0, 60.0, 45.0), "time_s"),
+        time_s,
         time_factor_aided,
         score,
         sigma_case,
@@ -195,9 +195,9 @@ def _readings(
     readers_per_group: int,
     groups: Sequence[str],
     conditions: Sequence[str],
-    skill: Mapping[str, float],
+    skill: Mapping[str, float] | None,
     aided_shift: Mapping[str, np.ndarray],
-    time_s: Mapping[str, float],
+    time_s: Mapping[str, float] | None,
     time_factor_aided: float,
     score: str,
     sigma_case: float,
@@ -206,7 +206,10 @@ def _readings(
 ) -> tuple[list[pd.DataFrame], np.ndarray]:
     """Every reader's readings of ``cases`` in both conditions (module notes) and the case effects drawn.
 
-    ``aided_shift[g]``: what the latent of group g's readers gains per case in the second condition."""
+    ``aided_shift[g]``: what the latent of group g's readers gains per case in the second condition;
+    ``skill`` and ``time_s`` per group, None for the defaults (separation 1.2 / 2.0 / 2.6, 90 / 60 / 45 s)."""
+    skill = _per_group(groups, skill, (1.2, 2.0, 2.6), "skill")
+    time_s = _per_group(groups, time_s, (90.0, 60.0, 45.0), "time_s")
     n_cases = len(cases)
     truth = cases["truth"].to_numpy(int)
     case_effect = rng.normal(0.0, sigma_case, n_cases)
