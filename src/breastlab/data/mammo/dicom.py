@@ -27,6 +27,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from breastlab.data.duke.dicom import stored_bits
 from breastlab.errors import BreastlabInputError
 
 
@@ -94,8 +95,8 @@ def _fast_pixels(raw: bytes, ds: pydicom.Dataset) -> np.ndarray | None:
 
     None (the caller decodes with pydicom) unless the pixel data element ends the file, one
     sample of 8 or 16 bits per pixel, and ``HighBit`` = ``BitsStored`` - 1. The values are
-    pydicom's: bits above ``BitsStored`` (overlays in old files) are cleared for unsigned data
-    and the sign is extended from bit ``BitsStored`` - 1 for signed data.
+    pydicom's (:func:`~breastlab.data.duke.dicom.stored_bits`): bits above ``BitsStored``
+    (overlays in old files) cleared, signed values sign-extended from ``BitsStored``.
     """
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
@@ -122,12 +123,7 @@ def _fast_pixels(raw: bytes, ds: pydicom.Dataset) -> np.ndarray | None:
     signed = int(ds.get("PixelRepresentation", 0)) == 1
     dtype = {(16, False): "<u2", (16, True): "<i2", (8, False): np.uint8, (8, True): np.int8}[bits, signed]
     pixels = np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=len(header)).reshape(rows, cols)
-    if stored == bits:
-        return pixels
-    if not signed:
-        return pixels & pixels.dtype.type((1 << stored) - 1)
-    unused = bits - stored
-    return (pixels << unused) >> unused  # arithmetic shift: bit stored - 1 becomes the sign
+    return stored_bits(pixels, stored)
 
 
 def _stored_pixels(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
