@@ -12,7 +12,8 @@ evaluation folder's froc.csv:
 - reader study: the aided readers' reader-averaged AUC above the unaided one.
 
 The same run's report is laid out in headless Chromium; cheaper tests check the verdict and
-exit code of a missed goal and the refusal of a folder made with other sizes.
+exit code of a missed goal, the refusal of a folder made with other sizes, and the ``--full``
+sizes' settings at toy counts.
 """
 
 from __future__ import annotations
@@ -182,3 +183,33 @@ def test_a_folder_of_other_sizes_is_refused(tmp_path):
     with pytest.raises(BreastlabInputError, match="other settings"):
         run_demo(out=str(out), seed=1)
     assert sorted(p.name for p in out.iterdir()) == ["demo_settings.json"]  # nothing else was started
+
+
+def test_full_sizes_run_end_to_end_at_toy_counts(monkeypatch, tmp_path):
+    """``demo --full`` takes branches the default never does (the MIP store's own 128 px, FCDD's
+    folds, the 384-row mammograms, the detector's 1 mm store, device "auto"). Here they run through
+    every stage with the counts cut to a toy (few patients, epochs and iterations; the goals are
+    then missed, so only the wiring is checked): each stage gets the full size's settings."""
+    import pydicom
+
+    from breastlab import demo as demo_module
+    from breastlab.data.store import ArrayStore
+
+    counts = {"mri_patients": 16, "fcdd_epochs": 2, "bce_epochs": 1, "anomaly_folds": 2, "mammo_patients": 40}
+    counts |= {"classify_iterations": 4, "detect_iterations": 4, "readers_per_group": 2}
+    toy = dataclasses.replace(demo_module.FULL, **counts)
+    monkeypatch.setattr(demo_module, "FULL", toy)
+    out = tmp_path / "full"
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run_demo(out=str(out), full=True)
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["size"] == dataclasses.asdict(toy) and headline["size"]["name"] == "full"
+    assert len(headline["headline"]) == 10 and (out / "report.html").stat().st_size > 10_000
+    mips = ArrayStore(out / "anomaly" / "mips")
+    assert mips.shape == (128, 128)  # the stored size, not the default's 64 px
+    for model in ("fcdd", "bce"):
+        config = json.loads((out / "anomaly" / "runs" / model / "config.json").read_text())
+        assert config["image_size"] is None and config["folds"] == 2 and config["device"] == "auto"
+    assert ArrayStore(result["mammo"]["detect_store"]).meta["preprocess"]["spacing"] == 1.0
+    dicom = next((out / "mammo" / "cohort" / "CBIS-DDSM").rglob("*.dcm"))
+    assert pydicom.dcmread(dicom, stop_before_pixels=True).Rows == 384

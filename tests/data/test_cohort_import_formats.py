@@ -313,6 +313,8 @@ def test_import_mip_equals_the_duke_mip_store_and_refuses_phases_of_different_ge
     mips = ArrayStore(tmp_path / "store_mip")
     duke, _ = build_mip_store(cohort, tmp_path / "duke_mip", MipSettings(size=64), progress=False)
     assert len(duke) > 0
+    assert mips.meta["generator"] == "breastlab.data.mip.build_mip_store_from_exams"
+    assert duke.meta["generator"] == "breastlab.data.mip.build_mip_store"
     np.testing.assert_array_equal(mips.images, duke.images)
     cols = ["image_id", "patient_id", "side", "label", "has_box", "mip_scale", "midline_col", "chest_row"]
     pd.testing.assert_frame_equal(mips.manifest[cols], duke.manifest[cols])

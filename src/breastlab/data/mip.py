@@ -652,21 +652,21 @@ def build_mip_store(
         if finished is not None:
             return finished
         boxes = read_boxes(boxes_path).drop_duplicates("patient_id").set_index("patient_id")
-        writer = _mip_writer(out, settings, inputs, "Duke-Breast-Cancer-MRI")
+        writer = _mip_writer(out, settings, inputs, "Duke-Breast-Cancer-MRI", "build_mip_store")
         exams = _plan(index, boxes, settings, problems, patients)
         jobs = _run_exams(runner, writer, exams, lambda: read_clinical_records(clinical_path), settings, problems)
     return _finish(out, writer, jobs, problems)
 
 
-def _mip_writer(out: Path, settings: MipSettings, inputs: dict[str, str], source: str) -> StoreWriter:
-    """The store's writer (``source`` names the data, never a local path: store.json is shared); a resumed
-    job must use the interrupted one's settings."""
+def _mip_writer(out: Path, settings: MipSettings, inputs: dict[str, str], source: str, builder: str) -> StoreWriter:
+    """The store's writer (``source`` names the data, never a local path: store.json is shared; ``builder``
+    names the function of this module that made it); a resumed job must use the interrupted one's settings."""
     meta = {
         "modality": "mri_mip",
         "normalisation": settings.normalisation(),
         "settings": dataclasses.asdict(settings),
         "source": source,
-        "generator": "breastlab.data.mip.build_mip_store",
+        "generator": f"{__name__}.{builder}",
     }
     writer = StoreWriter(
         out, layout="fixed", dtype="uint8", shape=(settings.size, settings.size), meta=meta, inputs=inputs
@@ -774,7 +774,7 @@ def build_mip_store_from_exams(
     finished = _finished(out, settings, None, inputs)
     if finished is not None:
         return finished
-    writer = _mip_writer(out, settings, inputs, source)
+    writer = _mip_writer(out, settings, inputs, source, "build_mip_store_from_exams")
     jobs = [_Job(e.patient_id, e.pre, e.post, e.box, settings, None, e.pre_files, e.post_files, e.where) for e in exams]
     clinical = {e.patient_id: dict(e.clinical) for e in exams}
     with JobRunner(min(workers, max(1, len(jobs))), problems, STAGE, preload=[*_WORKER_MODULES, __name__],

@@ -718,11 +718,7 @@ def _pixels(ds: pydicom.Dataset, path: Path) -> np.ndarray:
                 f"{shown(path)}: truncated pixel data ({len(raw)} bytes, {rows}x{cols}x{bits} bits needs {need})"
             )
         # Extra bytes are padding (odd lengths, trailing pad) and are ignored.
-        arr = np.frombuffer(raw, dtype=dtype, count=rows * cols).reshape(rows, cols)
-        if stored < bits:  # as pydicom: mask the unused high bits, sign-extend signed values
-            unused = bits - stored
-            arr = (arr << unused) >> unused if kind == "i" else arr & dtype.type((1 << stored) - 1)
-        return arr
+        return stored_bits(np.frombuffer(raw, dtype=dtype, count=rows * cols).reshape(rows, cols), stored)
     try:
         return np.asarray(ds.pixel_array)
     except (RuntimeError, NotImplementedError) as exc:
@@ -1059,15 +1055,24 @@ def _read_file(path: str | Path) -> bytes:
         os.close(fd)
 
 
-def _fits(arr: np.ndarray, stored: int) -> bool:
-    """Whether masking to ``stored`` bits (sign-extending signed values) would leave ``arr`` as it is.
+def stored_bits(arr: np.ndarray, stored: int) -> np.ndarray:
+    """``arr`` with the bits above ``stored`` cleared (unsigned) or the sign extended from bit ``stored`` - 1
+    (signed), as pydicom's ``pixel_array`` returns them; ``arr`` itself when that changes nothing.
 
-    Scanners leave the unused high bits 0 (or the sign): two read-only passes then replace
-    a masked copy of every slice (a new 128 kB array, page faults included).
+    Scanners leave the unused high bits 0 (or the sign): two read-only passes then replace a masked
+    copy of every image (a new array, page faults included); old files may hold overlays there.
     """
+    bits = arr.dtype.itemsize * 8
+    if stored >= bits:
+        return arr
     if arr.dtype.kind == "u":
-        return int(arr.max()) < (1 << stored)
-    return -(1 << (stored - 1)) <= int(arr.min()) and int(arr.max()) < (1 << (stored - 1))
+        if int(arr.max()) < (1 << stored):
+            return arr
+        return arr & arr.dtype.type((1 << stored) - 1)
+    if -(1 << (stored - 1)) <= int(arr.min()) and int(arr.max()) < (1 << (stored - 1)):
+        return arr
+    unused = bits - stored
+    return (arr << unused) >> unused
 
 
 def _file_into(path: str | Path, row: np.ndarray) -> int:
@@ -1119,10 +1124,7 @@ def _read_slice_fast(
     dtype = np.dtype(f"<{'i' if v['PixelRepresentation'] == 1 else 'u'}{bits // 8}")
     if length < rows * cols * dtype.itemsize:
         return None  # pydicom's path reports the truncation
-    arr = np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=offset).reshape(rows, cols)
-    if stored < bits and not _fits(arr, stored):
-        unused = bits - stored
-        arr = (arr << unused) >> unused if dtype.kind == "i" else arr & dtype.type((1 << stored) - 1)
+    arr = stored_bits(np.frombuffer(buf, dtype=dtype, count=rows * cols, offset=offset).reshape(rows, cols), stored)
     slope, intercept = v.get("RescaleSlope") or [1.0], v.get("RescaleIntercept") or [0.0]
     if len(slope) != 1 or len(intercept) != 1:
         return None  # several values: pydicom's path explains

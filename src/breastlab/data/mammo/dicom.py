@@ -9,10 +9,10 @@ Pixel spacing (mm, ``(row, column)``) comes from ``PixelSpacing`` and, when that
 absent (common for mammograms, which describe the detector), from
 ``ImagerPixelSpacing``; ``spacing`` is ``None`` when neither is present.
 
-Fast path: for uncompressed little-endian files whose last element is the pixel data
-(the normal layout), the pixels are taken straight from the file bytes with
-``numpy.frombuffer`` after pydicom has parsed the header only; any other file goes
-through ``pydicom``'s ``pixel_array``.
+Fast path (both readers): for uncompressed little-endian files whose last element is the
+pixel data (the normal layout), the pixels are taken straight from the file bytes with
+``numpy.frombuffer`` after pydicom has parsed the header only, with pydicom's handling of
+the bits above ``BitsStored``; any other file goes through ``pydicom``'s ``pixel_array``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from breastlab.data.duke.dicom import stored_bits
 from breastlab.errors import BreastlabInputError
 
 
@@ -90,12 +91,22 @@ def read_header(path: str | os.PathLike) -> tuple[dict, tuple[float, float] | No
 
 
 def _fast_pixels(raw: bytes, ds: pydicom.Dataset) -> np.ndarray | None:
+    """The pixels of an uncompressed little-endian single frame straight from the file bytes, or None.
+
+    None (the caller decodes with pydicom) unless the pixel data element ends the file, one
+    sample of 8 or 16 bits per pixel, and ``HighBit`` = ``BitsStored`` - 1. The values are
+    pydicom's (:func:`~breastlab.data.duke.dicom.stored_bits`): bits above ``BitsStored``
+    (overlays in old files) cleared, signed values sign-extended from ``BitsStored``.
+    """
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
         return None
     rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
     bits = int(ds.get("BitsAllocated", 0))
     if bits not in (8, 16) or int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        return None
+    stored = int(ds.get("BitsStored", bits) or bits)
+    if not 1 <= stored <= bits or int(ds.get("HighBit", stored - 1)) != stored - 1:
         return None
     n = rows * cols * bits // 8
     header = raw[: len(raw) - n - (n % 2 if bits == 8 else 0)]
@@ -109,10 +120,34 @@ def _fast_pixels(raw: bytes, ds: pydicom.Dataset) -> np.ndarray | None:
         tail = header[-8:]
         if len(tail) < 8 or tail[:4] != b"\xe0\x7f\x10\x00" or struct.unpack("<I", tail[4:8])[0] != n + (n % 2):
             return None
-    dtype = "<u2" if bits == 16 else np.uint8
-    if int(ds.get("PixelRepresentation", 0)) == 1:
-        dtype = "<i2" if bits == 16 else np.int8
-    return np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=len(header)).reshape(rows, cols)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    dtype = {(16, False): "<u2", (16, True): "<i2", (8, False): np.uint8, (8, True): np.int8}[bits, signed]
+    pixels = np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=len(header)).reshape(rows, cols)
+    return stored_bits(pixels, stored)
+
+
+def _stored_pixels(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
+    """``(header, stored pixel values)`` of a DICOM file: :func:`_fast_pixels` where it applies, else
+    pydicom's ``pixel_array`` (compressed syntaxes through the pinned plug-ins). Raises
+    :class:`BreastlabInputError` naming the file (its name only) when it cannot be read or decoded."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BreastlabInputError(f"{_name(path)}: file not found") from None
+    except OSError as exc:
+        raise BreastlabInputError(f"{_name(path)}: cannot read the file ({exc.strerror})") from None
+    try:
+        ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
+        pixels = _fast_pixels(raw, ds)
+        if pixels is None:
+            full = pydicom.dcmread(io.BytesIO(raw))
+            pixels = full.pixel_array
+            ds = full
+    except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
+        raise BreastlabInputError(
+            f"{_name(path)}: not a readable DICOM image ({type(exc).__name__}: {_no_path(exc, path)})"
+        ) from None
+    return ds, pixels
 
 
 def read_mammogram(path: str | os.PathLike) -> Mammogram:
@@ -120,19 +155,7 @@ def read_mammogram(path: str | os.PathLike) -> Mammogram:
     path = Path(path)
     if path.suffix.lower() == ".pgm":
         return _grey_file(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BreastlabInputError(f"{_name(path)}: cannot read the file ({exc.strerror})") from None
-    try:
-        ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
-        pixels = _fast_pixels(raw, ds)
-        if pixels is None:
-            pixels = pydicom.dcmread(io.BytesIO(raw)).pixel_array
-    except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
-        raise BreastlabInputError(
-            f"{_name(path)}: cannot decode the DICOM pixels ({type(exc).__name__}: {_no_path(exc, path)})"
-        ) from None
+    ds, pixels = _stored_pixels(path)
     if pixels.ndim != 2:
         raise BreastlabInputError(f"{_name(path)}: expected one 2-D grey-level frame, got pixel shape {pixels.shape}")
     meta = _meta(ds)
@@ -213,15 +236,7 @@ def read_display_mammogram(path: str | os.PathLike) -> Mammogram:
     suffix = path.suffix.lower()
     if suffix == ".pgm" or suffix in RASTER_SUFFIXES:
         return _grey_file(path)
-    try:
-        ds = pydicom.dcmread(path)
-        stored = ds.pixel_array
-    except FileNotFoundError:
-        raise BreastlabInputError(f"{_name(path)}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - any parse/decode failure is bad input
-        raise BreastlabInputError(
-            f"{_name(path)}: not a readable DICOM image ({type(exc).__name__}: {_no_path(exc, path)})"
-        ) from None
+    ds, stored = _stored_pixels(path)
     if stored.ndim != 2:
         raise BreastlabInputError(f"{_name(path)}: expected one 2-D grey-level frame, got pixel shape {stored.shape}")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
