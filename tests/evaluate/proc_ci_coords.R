@@ -1,5 +1,5 @@
 # Reference figures from R's pROC for tests/evaluate/test_stats_proc_ci_coords.py: ci.se, ci.sp,
-# ci.thresholds, ci.coords (stratified bootstrap, boot.n = 4000).
+# ci.thresholds, ci.coords, also at x = "best" (stratified bootstrap, boot.n = 4000).
 # Usage: Rscript proc_ci_coords.R DATA_DIR OUT_FILE ; DATA_DIR/index.csv lists <name>.csv files (y, s);
 # aSAH's s100b is written first as asah_s100b.csv.
 suppressPackageStartupMessages(library(pROC))
@@ -31,5 +31,13 @@ for (name in index$name) {
   put(name, "cc_ppv", cc$ppv)
   put(name, "cc_npv", cc$npv)
   put(name, "cc_accuracy", cc$accuracy)
+  best_ret <- c("threshold", "sensitivity", "specificity", "ppv", "npv")
+  for (spec in list(list("yd", "youden", c(1, 0.5)), list("tl", "closest.topleft", c(2, 0.3)))) {
+    cb <- ci.coords(r, x = "best", best.method = spec[[2]], best.weights = spec[[3]], best.policy = "random",
+                    ret = best_ret, boot.n = B)
+    for (k in best_ret) put(name, paste0("best_", spec[[1]], "_", k), cb[[k]])
+    pt <- coords(r, "best", best.method = spec[[2]], best.weights = spec[[3]], ret = best_ret, transpose = FALSE)
+    put(name, paste0("bestpt_", spec[[1]]), t(as.matrix(pt)))  # row-major: one row per tied best point
+  }
 }
 writeLines(lines, out_file)

@@ -4,6 +4,11 @@ The two bootstraps draw different random numbers: interval ends and medians must
 Monte-Carlo error, taken as 0.35 bootstrap SDs (4 SEs of a 2.5 % quantile estimated twice) plus one
 step of the statistic's grid (1 / class size: quantiles of a discrete statistic may land on
 neighbouring grid values). Point values (the original curve) agree to 1e-12.
+
+At ``x = "best"`` each replicate finds its own best threshold, whose distribution is lumpy, so
+there pROC's quantile q of level p is checked against our replicates' distribution function F:
+F(q-) <= p + e and F(q) >= p - e with e = 4 sqrt(2 p (1 - p) / B) + 1 / B (four SDs of the
+difference of two empirical CDFs at q, plus one replicate for R's interpolation between atoms).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breastlab.evaluate.stats.ci_coords import ci_coords, ci_se, ci_sp, ci_thresholds
+from breastlab.evaluate.stats.ci_coords import _best_replicates, ci_coords, ci_se, ci_sp, ci_thresholds
 from breastlab.evaluate.stats.coords import coords
 
 pytestmark = [pytest.mark.needs_r]
@@ -91,3 +96,53 @@ def test_ci_coords(proc, name):
         tol = _tol((row["upper"] - row["lower"]) / 3.92, y)
         assert abs(row["lower"] - ref[0]) <= tol and abs(row["median"] - ref[1]) <= tol
         assert abs(row["upper"] - ref[2]) <= tol
+
+
+BEST_RET = ["threshold", "sensitivity", "specificity", "ppv", "npv"]
+
+
+@pytest.mark.parametrize("name", ["asah_s100b", "gen_ties"])
+@pytest.mark.parametrize(
+    ("tag", "method", "weights"), [("yd", "youden", (1, 0.5)), ("tl", "closest.topleft", (2, 0.3))]
+)
+def test_ci_coords_best(proc, name, tag, method, weights):
+    data, fig = proc
+    y, s = data[name]["y"].to_numpy(), data[name]["s"].to_numpy()
+    kw = {"best_method": method, "best_weights": weights, "best_policy": "random", "n_boot": B, "seed": 4}
+    ours = ci_coords(y, s, "best", ret=BEST_RET, **kw).set_index("coordinate")
+    assert (ours["n_valid"] == B).all()
+    # the value is pROC's best point (one of them, drawn at random, where several tie)
+    points = fig[name][f"bestpt_{tag}"].reshape(-1, len(BEST_RET))
+    value = ours.loc[BEST_RET, "value"].to_numpy()
+    assert np.any(np.all(np.abs(points - value) <= 1e-12, axis=1)), (value, points)
+    _, reps = _best_replicates(y, s, method, weights, "random", B, True, 4, "<")
+    table = pd.DataFrame(
+        {
+            "threshold": reps["threshold"],
+            "sensitivity": reps["sensitivity"],
+            "specificity": reps["specificity"],
+            "ppv": reps["sensitivity"]
+            * reps["m"]
+            / (reps["sensitivity"] * reps["m"] + (1 - reps["specificity"]) * reps["n"]),
+            "npv": reps["specificity"]
+            * reps["n"]
+            / (reps["specificity"] * reps["n"] + (1 - reps["sensitivity"]) * reps["m"]),
+        }
+    )
+    for c in BEST_RET:
+        row = ours.loc[c]
+        ref = fig[name][f"best_{tag}_{c}"]
+        print(
+            name, tag, c, [round(float(row[k]), 4) for k in ("lower", "median", "upper")], "pROC", ref.round(4).tolist()
+        )
+        np.testing.assert_allclose(
+            row[["lower", "median", "upper"]].to_numpy(float), table[c].quantile([0.025, 0.5, 0.975])
+        )
+        rep = np.sort(table[c].to_numpy())
+        for p, q in zip((0.025, 0.5, 0.975), ref, strict=True):
+            e = 4 * math.sqrt(2 * p * (1 - p) / B) + 1 / B
+            below, upto = np.searchsorted(rep, q, "left") / B, np.searchsorted(rep, q, "right") / B
+            assert below <= p + e and upto >= p - e, (c, p, q, below, upto)
+        if c != "threshold":
+            tol = _tol((row["upper"] - row["lower"]) / 3.92, y)
+            assert np.all(np.abs(row[["lower", "median", "upper"]].to_numpy(float) - ref) <= tol), (c, tol)

@@ -167,10 +167,12 @@ class _AucPlan:
 
     Per-level weight sums are products with sparse 0/1 matrices (level x case), one
     pass over the weights in C; internally arrays are (levels, replicates).
+    ``merge=False`` keeps one level per distinct score (where the replicate's own
+    thresholds are read, not only its curve).
     """
 
-    def __init__(self, scores: np.ndarray, m: int):
-        level = self._merged_levels(scores, m)
+    def __init__(self, scores: np.ndarray, m: int, merge: bool = True):
+        level = self._merged_levels(scores, m) if merge else np.unique(scores, return_inverse=True)[1]
         self.n_levels = int(level.max()) + 1
         self.m = m
         self.pos = self._block(level[:m])

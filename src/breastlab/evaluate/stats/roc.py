@@ -76,25 +76,28 @@ def prepare(y_true, y_score, direction: str = "<", min_per_class: int = 2, score
     return truth, orient(scores, direction)
 
 
-def roc_thresholds(values: np.ndarray) -> np.ndarray:
-    """pROC's thresholds for oriented scores (higher = positive): -Inf, midpoints, +Inf.
+def threshold_between(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """pROC's threshold between neighbouring distinct oriented scores ``lo < hi`` (either may be infinite).
 
-    ``unique`` are the sorted distinct pooled scores; the midpoint is computed as
-    ``(a + b) / 2`` or, where that overflows (|t| > 1e100), ``a / 2 + b / 2``.
+    ``(lo + hi) / 2`` or, where that overflows (|t| > 1e100), ``lo / 2 + hi / 2``.
+    Adjacent floats: a midpoint equal to the lower score would call that score
+    positive; it is moved onto the upper score as pROC does for direction "<".
     """
-    unique = np.unique(values)
-    lo = np.concatenate([[-np.inf], unique])
-    hi = np.concatenate([unique, [np.inf]])
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         t1 = (lo + hi) / 2.0
         t2 = lo / 2.0 + hi / 2.0
     thr = np.where(np.abs(t1) > 1e100, t2, t1)
-    # Adjacent floats: a midpoint equal to the lower score would call that score
-    # positive; move it onto the upper score as pROC does for direction "<".
-    inner = thr[1:-1]
-    low_tie = inner == unique[:-1]
-    inner[low_tie] = unique[1:][low_tie]
-    return thr
+    return np.where((thr == lo) & np.isfinite(lo), hi, thr)
+
+
+def roc_thresholds(values: np.ndarray) -> np.ndarray:
+    """pROC's thresholds for oriented scores (higher = positive): -Inf, midpoints, +Inf.
+
+    ``unique`` are the sorted distinct pooled scores; see ``threshold_between``.
+    """
+    unique = np.unique(values)
+    return threshold_between(np.concatenate([[-np.inf], unique]), np.concatenate([unique, [np.inf]]))
 
 
 def roc_curve(y_true, y_score, direction: str = "<") -> RocCurve:
