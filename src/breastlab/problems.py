@@ -52,13 +52,32 @@ class ProblemLog:
         return write_table(frame, path)
 
 
-# A DICOM UID (PS3.5 9.1): numeric components separated by dots, at least three, 12+ characters
-_UID = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9][0-9]*)){2,}(?![\w.])")
+# A DICOM UID (PS3.5 9.1): numeric components separated by dots, at least three, 12+ characters; also
+# where a file suffix follows it (``<SOPInstanceUID>.dcm``, as PACS exports name files)
+_UID = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9][0-9]*)){2,}(?=\.[A-Za-z]|[^\w.]|$)")
+# A date in a name: TCIA's study folders (``01-01-1990-NA-...``) and ``20230115`` / ``2023-01-15``
+_DATE_IN_NAME = re.compile(r"(?<!\d)(?:\d{2}-\d{2}-(?:19|20)\d{2}|(?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?!\d)")
 
 
 def mask_uids(text: str) -> str:
     """``text`` with every DICOM UID replaced by ``<UID>`` (short dotted numbers, e.g. versions, kept)."""
     return _UID.sub(lambda m: "<UID>" if len(m.group()) >= 12 else m.group(), str(text))
+
+
+def holds_uid(text: str) -> bool:
+    """Whether ``text`` holds a DICOM UID (12+ characters; a file suffix may follow it)."""
+    return any(len(m.group()) >= 12 for m in _UID.finditer(str(text)))
+
+
+def shareable_name(name: str, prefix: str) -> str:
+    """``name`` (a folder or file name written into a shared output) as it is where it holds no DICOM
+    UID and no date; else the pseudonym ``prefix`` + the first 12 hex digits of its SHA-256, the same
+    for the same name, so series and files stay distinguishable without naming their UIDs."""
+    import hashlib
+
+    if not holds_uid(name) and not _DATE_IN_NAME.search(str(name)):
+        return str(name)
+    return prefix + hashlib.sha256(str(name).encode("utf-8")).hexdigest()[:12]
 
 
 def check_workers(workers: object) -> int:

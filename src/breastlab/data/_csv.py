@@ -67,3 +67,24 @@ def _likely_encoding(data: bytes) -> str:
     if any(0x80 <= b <= 0x9F for b in data):
         return "Windows-1252"
     return "Latin-1 (ISO-8859-1)"
+
+
+def refuse_uids(raw: pd.DataFrame, path: str | os.PathLike, columns: list[str], advice: dict[str, str]) -> None:
+    """Raise :class:`BreastlabInputError` where a cell of ``columns`` of a text table holds a DICOM UID.
+
+    These columns are written into the store's manifest or findings, which are shared, while a
+    UID identifies the study, series or image at its site. The message names the column, its
+    first rows (1-based data rows) and what to give instead (``advice[column]``, else: drop the
+    column or replace its values); the UIDs themselves are not repeated.
+    """
+    from breastlab.problems import holds_uid
+
+    for column in columns:
+        rows = [i + 1 for i, cell in enumerate(raw[column]) if holds_uid(cell)]
+        if rows:
+            listed = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+            instead = advice.get(column, "drop the column or replace its values (it is copied into the manifest)")
+            raise BreastlabInputError(
+                f"{Path(path).name}: column {column} holds DICOM UIDs (row(s) {listed}); a UID identifies the "
+                f"study or image at its site and would be written into the store, which is shared; {instead}"
+            )

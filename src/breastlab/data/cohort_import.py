@@ -286,7 +286,8 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     order = sorted(exams, key=lambda k: (k[0], _study_order(exams[k]), k[1]))
     for pid, study in order:
         numbers[pid] = numbers.get(pid, 0) + 1
-        rows.append(_exam_row(pid, numbers[pid], exams[(pid, study)], folder_files))
+        draft_id = draft_patient_id(pid, problems, SCAN_STAGE, first=numbers[pid] == 1)
+        rows.append(_exam_row(draft_id, numbers[pid], exams[(pid, study)], folder_files))
     table = pd.DataFrame(rows)
     for row in rows:  # a folder name whose date was replaced by "*" must still name one folder
         for phase in [c for c in row if c in PHASE_COLUMNS or re.fullmatch(r"post\d+", c)]:
@@ -301,6 +302,22 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     phases = [c for c in PHASE_COLUMNS + tuple(f"post{k}" for k in range(5, 20)) if c in table.columns]
     first = ["patient_id", "exam", *phases]
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def draft_patient_id(pid: str, problems: ProblemLog, stage: str, first: bool = True) -> str:
+    """The draft table's patient_id of a header PatientID: the PatientID itself, or where it holds a DICOM
+    UID (some exports set it to the StudyInstanceUID) the pseudonym ``patient-<hash>``
+    (:func:`~breastlab.problems.shareable_name`, the same for the same PatientID), noted in ``problems``
+    (``first``: once per patient), so that no UID reaches a store through the table."""
+    from breastlab.problems import holds_uid, shareable_name
+
+    if not holds_uid(pid):
+        return pid
+    draft_id = shareable_name(pid, "patient-")
+    if first:
+        message = f"the PatientID in the headers is a DICOM UID; patient_id {draft_id} is a pseudonym derived from it"
+        problems.add(draft_id, stage, f"{message} (edit it to the id you use, without UIDs)")
+    return draft_id
 
 
 def _walk_files(root: Path) -> list[str]:
@@ -601,6 +618,11 @@ def read_cohort_table(path: Path, sequence: str) -> tuple[pd.DataFrame, pd.DataF
             f"DCE phase ({', '.join(PHASE_COLUMNS)}) with a series folder or ';'-separated files, and the box "
             f"{', '.join(BOX_COLUMNS)} (1-based inclusive)"
         )
+    from breastlab.data._csv import refuse_uids
+
+    advice = {"patient_id": "give each patient a pseudonymous id (`import mri --scan` drafts one, patient-<hash>, "
+                            "where the headers' PatientID is a UID)"}  # fmt: skip
+    refuse_uids(raw, path, ["patient_id", *_attribute_columns(raw)], advice)
     in_plane = [c for c in BOX_COLUMNS[:4] if c in raw.columns]
     if 0 < len(in_plane) < 4:
         absent = [c for c in BOX_COLUMNS[:4] if c not in raw.columns]

@@ -44,7 +44,7 @@ from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner, check_some_stored
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint, check_output_folder, fingerprint
 from breastlab.errors import BreastlabInputError
-from breastlab.problems import ProblemLog, check_workers
+from breastlab.problems import ProblemLog, check_workers, shareable_name
 from breastlab.transforms import percentile_window, window_to_uint8
 
 CLINICAL_FILE = "Clinical_and_Other_Features.xlsx"
@@ -554,7 +554,7 @@ def _manifest(
             "slice_index": labels["slice_index"].astype(np.int64).to_numpy(),
             "label": labels["label"].astype(np.int64).to_numpy(),
             "sequence": s.sequence,
-            "series": Path(job.series_path).name,
+            "series": shareable_name(Path(job.series_path).name, "series-"),
             "series_description": str(vol.meta.get("SeriesDescription", "")),
             "n_slices": np.int64(n),
             "dicom_rows": np.int64(shape[0]),

@@ -55,7 +55,7 @@ from breastlab._lock import locks_folder
 from breastlab.data.runner import JobRunner
 from breastlab.data.store import ArrayStore, StoreWriter, check_fingerprint
 from breastlab.errors import BreastlabInputError
-from breastlab.problems import ProblemLog, check_workers
+from breastlab.problems import ProblemLog, check_workers, shareable_name
 from breastlab.transforms import window_to_uint8
 
 STAGE = "anomaly_mip"
@@ -581,8 +581,8 @@ def _assemble(job: _Job, ex: ExamMips) -> tuple[list[np.ndarray], pd.DataFrame, 
                 "content_y0": b.content[1],
                 "content_x1": b.content[2],
                 "content_y1": b.content[3],
-                "pre_series": Path(job.pre).name,
-                "post_series": Path(job.post).name,
+                "pre_series": shareable_name(Path(job.pre).name, "series-"),
+                "post_series": shareable_name(Path(job.post).name, "series-"),
             }
         )
         if b.box is not None:

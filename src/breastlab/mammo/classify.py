@@ -883,9 +883,9 @@ def classify(
     write_table(comparisons, out / "comparisons.csv")
     write_json(
         {
-            "store": str(Path(store).resolve()),
+            "store": Path(store).resolve().name,  # the folder's name: no local path in a shared run folder
             "site": site,
-            "pretrain_store": str(pretrain_store or store),
+            "pretrain_store": Path(pretrain_store or store).resolve().name,
             "pretrain_site": pretrain_site,
             "strategies": strats,
             "scenarios": [s.name for s in scs],
@@ -907,7 +907,7 @@ def classify(
             "kind": "mammogram classification",
             "heading": f"Mammogram classification ({out.name})",
             "notes": notes,
-            "store": str(Path(store).resolve()),
+            "store": Path(store).resolve().name,
             "files": {
                 "results": "results.csv",
                 "comparisons": "comparisons.csv",

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from breastlab._io import write_table
-from breastlab.data.cohort_import import _walk_files, read_header, write_draft_table
+from breastlab.data.cohort_import import _walk_files, draft_patient_id, read_header, write_draft_table
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import FINDING_COLUMNS, MammoDataset, finalize_tables
 from breastlab.data.mammo.dicom import RASTER_SUFFIXES
@@ -129,6 +129,7 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
         raise BreastlabInputError(f"{root}: folder to scan not found")
     problems = problems if problems is not None else ProblemLog()
     rows = []
+    seen: set[str] = set()  # header PatientIDs met (a pseudonymised one is noted once)
     files = _walk_files(root)
     if not files:  # a wrong folder would otherwise give an empty image table and no error
         raise BreastlabInputError(f"{root}: no files in it or below it; give the folder holding the mammograms")
@@ -154,6 +155,8 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
             continue
         side, view = laterality_and_view(header)
         pid = str(header.get("PatientID", "")).strip()
+        pid = draft_patient_id(pid, problems, SCAN_STAGE, first=pid not in seen) if pid else pid
+        seen.add(str(header.get("PatientID", "")).strip())
         missing = [what for what, value in (("patient_id", pid), ("laterality", side), ("view", view)) if not value]
         if missing:
             valid = {"patient_id": "a pseudonymous patient id", "laterality": "L or R",
@@ -276,6 +279,13 @@ def read_image_table(
             f"{table}: missing column(s) {', '.join(missing)}; an image table needs "
             f"{', '.join(REQUIRED_COLUMNS)} (optional: image_id, spacing_mm, source, density, split)"
         )
+    from breastlab.data._csv import refuse_uids
+
+    advice = {"patient_id": "give each patient a pseudonymous id (`import mammo --scan` drafts one, "
+                            "patient-<hash>, where the headers' PatientID is a UID)",
+              "image_id": "leave image_id blank (ids are then <patient_id>_<laterality>_<view>) or give "
+                          "pseudonymous ids"}  # fmt: skip
+    refuse_uids(raw, table, [c for c in raw.columns if c not in ("path", "spacing_mm")], advice)
     typed = pd.read_csv(table, encoding="utf-8-sig")
     typed.columns = raw.columns
     cells = raw.apply(lambda col: col.str.strip())
@@ -397,6 +407,11 @@ def _findings_table(path: Path, images: dict[str, dict]) -> list[dict[str, Any]]
 
     raw = read_text_csv(path, "findings table")
     raw.columns = [str(c).strip() for c in raw.columns]
+    from breastlab.data._csv import refuse_uids
+
+    refuse_uids(raw, path, [c for c in raw.columns if c != "path"],
+                {"image_id": "name each finding's image by its path relative to --root, or by a pseudonymous "
+                             "image_id of the image table"})  # fmt: skip
     keys = [c for c in ("image_id", "path") if c in raw.columns]  # per row: the image id where given, else the path
     cls = "class" if "class" in raw.columns else "finding_class" if "finding_class" in raw.columns else None
     missing = [c for c in BOX if c not in raw.columns]
