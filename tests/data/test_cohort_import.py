@@ -12,14 +12,13 @@ import pydicom
 import pytest
 
 from breastlab.cli import main
-from breastlab.data import cohort_import
-from breastlab.data.cohort_import import (
+from breastlab.data import mri_volumes
+from breastlab.data.cohort_import import import_mri
+from breastlab.data.cohort_scan import (
     BOX_COLUMNS,
     duke_cohort,
     fat_suppression,
     identify_phases,
-    import_mri,
-    read_header,
     resolve_series,
     scan_mri_tree,
     undated,
@@ -28,6 +27,7 @@ from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.clinical import read_clinical
 from breastlab.data.duke.dicom import COLLECTION, index_dicom_tree
 from breastlab.data.export import SLICE_COLUMNS, export_slices
+from breastlab.data.mri_volumes import read_header
 from breastlab.data.phantom import make_mri_cohort
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
@@ -204,9 +204,9 @@ def test_fat_suppression_from_scan_options_or_description() -> None:
 def test_read_header_fast_path_equals_pydicom(flat: tuple[Path, dict[str, Path]]) -> None:
     root, origin = flat
     for path in list(origin.values())[:: max(1, len(origin) // 10)]:
-        fast = cohort_import._header_fast(path)
+        fast = mri_volumes._header_fast(path)
         assert fast is not None  # the phantom's files are plain explicit VR little endian
-        assert fast == cohort_import._header_pydicom(path)
+        assert fast == mri_volumes._header_pydicom(path)
         assert read_header(path) == fast
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     assert fast["SeriesDescription"] == ds.SeriesDescription and fast["Rows"] == ds.Rows
@@ -218,11 +218,11 @@ def test_header_scanner_equals_pydicom_on_pydicom_test_files() -> None:
     """Every file of pydicom's test set the scanner reads gives pydicom's values (the others fall back)."""
     read = 0
     for path in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm")):  # shipped, local
-        fast = cohort_import._header_fast(path)
+        fast = mri_volumes._header_fast(path)
         if fast is None:
             continue
         read += 1
-        assert fast == cohort_import._header_pydicom(path), path
+        assert fast == mri_volumes._header_pydicom(path), path
     assert read >= 10
 
 
