@@ -397,6 +397,48 @@ def test_labels_from_a_nifti_mask_equal_the_phantom_boxes(
     assert "row 3" in message and "turned.nii.gz" in message and "another affine" in message
 
 
+def test_a_dicom_seg_labels_the_same_series_given_as_nifti(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path, write_seg
+) -> None:
+    """A SEG drawn on the DICOM series labels that series converted to NIfTI (dcm2niix's convention, slice
+    axis stored first): its frames are placed on the NIfTI's slices by position, and store and findings
+    equal export's; the SEG over a series half a slice off lies on no slice of the NIfTI and is refused."""
+    import copy
+
+    from breastlab.data.phantom import plan_mri_cohort, tumour_mask
+
+    root = tmp_path / "pacs"
+    shutil.copytree(flat[0], root)
+    table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
+    plan = {
+        p.patient_id: p for p in plan_mri_cohort(N_PATIENTS, SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=2).patients
+    }
+    index = index_dicom_tree(cohort)
+    pid = table.at[2, "patient_id"]
+    pre = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
+    _dicom_to_nifti(pre, root / "subject2_pre.nii.gz", axes=(2, 0, 1))
+    sources = sorted((pydicom.dcmread(f) for f in pre.glob("*.dcm")), key=lambda d: float(d.ImagePositionPatient[2]))
+    write_seg(sources, tumour_mask(plan[pid]), root / "seg.dcm")
+    table = table.astype({c: "object" for c in BOX_COLUMNS}).assign(mask="")
+    table.loc[2, ["pre", "mask", *BOX_COLUMNS]] = ["subject2_pre.nii.gz", "seg.dcm", *[""] * 6]
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_series_equal(store.manifest["label"], export_store.manifest["label"])
+    pd.testing.assert_frame_equal(store.findings, export_store.findings)
+    shifted = [copy.deepcopy(d) for d in sources]
+    for d in shifted:
+        position = d.ImagePositionPatient
+        d.ImagePositionPatient = [*position[:2], float(position[2]) + 0.5 * float(d.SpacingBetweenSlices)]
+    write_seg(shifted, tumour_mask(plan[pid]), root / "shifted.dcm")
+    table.at[2, "mask"] = "shifted.dcm"
+    table.to_csv(tmp_path / "shifted.csv", index=False)
+    store = import_mri(tmp_path / "shifted.csv", root, tmp_path / "s2", size=SIZE, workers=1, progress=False)
+    assert pid not in set(store.manifest["patient_id"])
+    message = pd.read_csv(tmp_path / "s2" / "problems.csv").set_index("item").at[pid, "message"]
+    assert "row 3" in message and "shifted.dcm" in message and "lies on no slice" in message
+
+
 # ---------------------------------------------------------------------------- Duke adapter
 def test_duke_cohort_imports_to_the_export_store(cohort: Path, export_store: ArrayStore, tmp_path: Path) -> None:
     assert main(["duke", "cohort", str(cohort), "--out", str(tmp_path / "duke.csv")]) == 0
