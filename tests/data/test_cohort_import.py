@@ -194,6 +194,41 @@ def test_scan_orders_phases_by_acquisition_time_when_descriptions_say_nothing(
         assert originals == {phase}
 
 
+@pytest.mark.parametrize("clock", [True, False])
+def test_one_series_holding_every_phase_is_drafted_phase_by_phase(
+    flat: tuple[Path, dict[str, Path]], cohort: Path, export_store: ArrayStore, tmp_path: Path, clock: bool
+) -> None:
+    """Patient 1's three phases rewritten as one series (one SeriesInstanceUID, number and description, as
+    scanners that store a dynamic run together write it), told apart by TemporalPositionIdentifier: each
+    phase is drafted with its own files, ordered by acquisition time or, without clock times, by the
+    temporal position; the import gives export's pixels and labels."""
+    root, origin = flat
+    index = index_dicom_tree(cohort)
+    phase_of = dict(zip(index["path"].map(str), index["sequence"], strict=True))
+    series_uid = pydicom.uid.generate_uid()
+    shutil.copytree(root, tmp_path / "pacs", ignore=shutil.ignore_patterns("subject1"))
+    (tmp_path / "pacs" / "subject1").mkdir()
+    for rel in [r for r in origin if r.startswith("subject1/")]:
+        ds = pydicom.dcmread(root / rel)
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = series_uid, 600, "ax 3d dyn multiphase"
+        if not clock:
+            for keyword in ("AcquisitionTime", "ContentTime", "SeriesTime"):
+                delattr(ds, keyword)
+        ds.save_as(tmp_path / "pacs" / rel)
+    table = scan_mri_tree(tmp_path / "pacs").sort_values("patient_id").reset_index(drop=True)
+    row = table.iloc[1]
+    assert row["phase_rule"] == ("acquisition time" if clock else "temporal position") and row["n_series"] == 3
+    for phase in ("pre", "post1", "post2"):
+        files = row[phase].split(";")
+        assert len(files) == N_SLICES and {phase_of[str(origin[f].parent)] for f in files} == {phase}
+    _with_boxes(table, cohort).to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", tmp_path / "pacs", tmp_path / "store", size=SIZE, workers=1,
+                       progress=False)  # fmt: skip
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_series_equal(store.manifest["label"], export_store.manifest["label"])
+    pd.testing.assert_frame_equal(store.findings, export_store.findings)
+
+
 def test_fat_suppression_from_scan_options_or_description() -> None:
     assert fat_suppression("FS\\PFP", "ax t1") == "yes"
     assert fat_suppression("", "Ax T1 FS post") == "yes"

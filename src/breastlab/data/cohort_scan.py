@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ SCAN_STAGE = "scan_dicom"
 IMPORT_STAGE = "import_mri"
 # Clock times that order the phases of one exam, in order of preference.
 _TIME_FIELDS = ("AcquisitionTime", "ContentTime", "SeriesTime")
+# Orders the phases of one series that holds them all (told apart by TemporalPositionIdentifier) where
+# no clock time does.
+_TEMPORAL = "TemporalPositionIdentifier"
 _FAT_SAT_WORDS = re.compile(r"(?<![a-z])(fs|fat ?sat\w*|fat ?supp\w*|spair|spir|spectral|fatsat)(?![a-z])")
 _NO_FAT_SAT_WORDS = re.compile(r"(?<![a-z])(non ?fs|no ?fs|non ?fat ?sat\w*|w/?o fs)(?![a-z])")
 
@@ -43,7 +47,7 @@ _NO_FAT_SAT_WORDS = re.compile(r"(?<![a-z])(non ?fs|no ?fs|non ?fat ?sat\w*|w/?o
 class _Series:
     files: list[str]  # relative to the scanned root, sorted
     header: dict[str, Any]  # the first file's
-    times: dict[str, float]  # earliest clock time per field of _TIME_FIELDS
+    times: dict[str, float]  # earliest clock time per field of _TIME_FIELDS; the temporal position
     matrices: set[tuple[int, int]]
 
     @property
@@ -60,8 +64,10 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
     phase found (``pre``, ``post1`` ..: the series folder relative to ``root`` where the folder holds
     that series alone, else its files joined by ``;``), ``phase_rule`` (how the phases were
     identified: ``series description`` by :func:`~breastlab.data.duke.dicom.resolve_sequences`, or
-    ``acquisition time``/``content time``/``series time`` ordering series of one geometry when the
-    descriptions name no phases), ``n_series`` (series of the exam), ``rows``, ``columns``,
+    ``acquisition time``/``content time``/``series time``/``temporal position`` ordering series of one
+    geometry when the descriptions name no phases), ``n_series`` (series of the exam; a series that
+    holds every phase, told apart by TemporalPositionIdentifier, counts once per phase and each phase
+    cell lists its files), ``rows``, ``columns``,
     ``n_slices`` (files of the first phase), ``field_strength_t``, ``manufacturer``,
     ``manufacturer_model``, ``slice_thickness_mm``, ``fat_suppression`` (yes/no from ScanOptions
     ``FS`` or the series description; empty where neither says), ``series_description`` (of the
@@ -101,10 +107,12 @@ def scan_mri_tree(root: str | os.PathLike, problems: ProblemLog | None = None) -
         if missing:
             problems.add(rel, SCAN_STAGE, f"no {' or '.join(missing)} in the header: not an image of a series; skipped")
             continue
-        uid = header["SeriesInstanceUID"]
-        s = series.get(uid)
+        # One series may hold every DCE phase (one temporal position each): each is drafted as a phase.
+        temporal = header_number(header.get(_TEMPORAL))
+        key = (header["SeriesInstanceUID"], temporal)
+        s = series.get(key)
         if s is None:
-            s = series[uid] = _Series([], header, {}, set())
+            s = series[key] = _Series([], header, {} if temporal is None else {_TEMPORAL: temporal}, set())
         s.files.append(rel)
         s.matrices.add((int(header.get("Rows", 0)), int(header.get("Columns", 0))))
         for field in _TIME_FIELDS:
@@ -223,30 +231,36 @@ def resolve_cell(root: Path, rel: str, column: str) -> Path:
 def identify_phases(series: list[dict[str, Any]]) -> tuple[dict[str, int], str]:
     """DCE phases of one exam: ``({"pre": i, "post1": j, ...}, rule)`` from the series' headers.
 
-    Each item has ``description``, ``number`` (SeriesNumber), ``geometry`` (rows, columns, files) and
-    ``times`` (earliest clock time per header field). The descriptions decide first
-    (:func:`~breastlab.data.duke.dicom.resolve_sequences`, the Duke rules). Where they name no
+    Each item has ``description``, ``number`` (SeriesNumber), ``geometry`` (rows, columns, files),
+    ``times`` (earliest clock time per header field) and optionally ``shares_series`` (one temporal
+    position of a series holding several). The descriptions decide first
+    (:func:`~breastlab.data.duke.dicom.resolve_sequences`, the Duke rules), unless an item shares its
+    series (then they cannot tell the phases apart). Where they name no
     pre-contrast phase, series of the most common geometry among the non-DCE-excluded ones, with
-    distinct clock times, are ordered by time: the earliest is ``pre``, then ``post1``, ``post2`` ...
+    distinct clock times, are ordered by time: the earliest is ``pre``, then ``post1``, ``post2`` ...;
+    where no clock time tells them apart, by their ``TemporalPositionIdentifier`` (the phases of one
+    series that holds them all).
     """
     from breastlab.data.duke.dicom import _NON_DCE, resolve_sequences
 
-    labels = resolve_sequences([s["description"] for s in series], [s["number"] for s in series])
     found: dict[str, int] = {}
     duplicated = set()
-    for i, lab in enumerate(labels):
-        if lab == "other":
-            continue
-        if lab in found:
-            duplicated.add(lab)
-        found.setdefault(lab, i)
+    # The phases of one series share its description and number: only their times tell them apart.
+    if not any(s.get("shares_series") for s in series):
+        labels = resolve_sequences([s["description"] for s in series], [s["number"] for s in series])
+        for i, lab in enumerate(labels):
+            if lab == "other":
+                continue
+            if lab in found:
+                duplicated.add(lab)
+            found.setdefault(lab, i)
     if "pre" in found and not duplicated:
         return found, "series description"
     candidates = [i for i, s in enumerate(series) if not _NON_DCE.search(str(s["description"]).lower())]
     groups: dict[tuple, list[int]] = {}
     for i in candidates:
         groups.setdefault(series[i]["geometry"], []).append(i)
-    for field in _TIME_FIELDS:
+    for field in (*_TIME_FIELDS, _TEMPORAL):
         best: list[int] = []
         for members in groups.values():
             timed = [i for i in members if field in series[i]["times"]]
@@ -256,7 +270,7 @@ def identify_phases(series: list[dict[str, Any]]) -> tuple[dict[str, int], str]:
         if best:
             ordered = sorted(best, key=lambda i: series[i]["times"][field])
             phases = {("pre" if k == 0 else f"post{k}"): i for k, i in enumerate(ordered)}
-            return phases, field.replace("Time", " time").lower()
+            return phases, "temporal position" if field == _TEMPORAL else field.replace("Time", " time").lower()
     if "pre" in found:  # duplicated phase names and no times to settle them: the first of each
         return found, "series description (several series share a phase; the lowest series number kept)"
     return {}, "none: no phase named in the descriptions and no series of one geometry with distinct times"
@@ -277,13 +291,22 @@ def fat_suppression(scan_options: Any, description: Any, sequence_name: Any = ""
 
 
 def _exam_row(pid: str, exam: int, series: list[_Series], folder_files: dict[str, int]) -> dict[str, Any]:
-    series = sorted(series, key=lambda s: (header_number(s.header.get("SeriesNumber")) or float("inf"), s.files[0]))
+    series = sorted(
+        series,
+        key=lambda s: (
+            header_number(s.header.get("SeriesNumber")) or float("inf"),
+            s.times.get(_TEMPORAL, 0),
+            s.files[0],
+        ),
+    )
+    parts = Counter(s.header["SeriesInstanceUID"] for s in series)
     items = [
         {
             "description": str(s.header.get("SeriesDescription", "")),
             "number": header_number(s.header.get("SeriesNumber")),
             "geometry": (*next(iter(s.matrices)), s.n_slices),
             "times": s.times,
+            "shares_series": parts[s.header["SeriesInstanceUID"]] > 1,
         }
         for s in series
     ]
