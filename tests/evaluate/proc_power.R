@@ -44,4 +44,17 @@ cov_lines("cov_bootstrap_s100b_ndka", cov(r1, r2, method = "bootstrap", boot.n =
 cov_lines("cov_bootstrap_wfns_s100b", cov(r3, r1, method = "bootstrap", boot.n = 4000))
 put("pilot_one_power", power.roc.test(r1))
 put("pilot_one_ncases", power.roc.test(r1, power = 0.9))
+# sig.level = NULL: the significance level at which the given size reaches the given power
+put("one_sig", power.roc.test(auc = 0.8, ncases = 41, ncontrols = 72, power = 0.9, sig.level = NULL))
+put("one_sig_onesided", power.roc.test(auc = 0.65, ncases = 60, ncontrols = 90, power = 0.7, sig.level = NULL,
+                                       alternative = "one.sided"))
+put("one_sig_kappa", power.roc.test(auc = 0.65, ncases = 20, kappa = 2, power = 0.7, sig.level = NULL))
+put("one_sig_over_1", power.roc.test(auc = 0.6, ncases = 10, ncontrols = 10, power = 0.95, sig.level = NULL))
+put("bin_sig", power.roc.test(pars, ncases = 300, ncontrols = 400, power = 0.8, sig.level = NULL))
+put("bin_sig_onesided", power.roc.test(pars, ncases = 300, kappa = 1.5, power = 0.8, sig.level = NULL,
+                                       alternative = "one.sided"))
+put("bin_partial_sig", power.roc.test(parp, ncases = 200, ncontrols = 300, power = 0.5, sig.level = NULL))
+put("pilot_sig", power.roc.test(r3, r2, power = 0.8, sig.level = NULL))
+put("pilot_sig_obuchowski", power.roc.test(r1, r2, power = 0.8, sig.level = NULL, method = "obuchowski"))
+put("pilot_one_sig", power.roc.test(r1, power = 0.9, sig.level = NULL))
 writeLines(lines, out_file)

@@ -121,6 +121,18 @@ def test_power_command(tmp_path, capsys, monkeypatch):
     assert "solved for ncases" in capsys.readouterr().out
 
 
+def test_power_command_solves_the_significance_level(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["stats", "power", "--auc", "0.65", "--cases", "20", "--controls-per-case", "2", "--power", "0.7"]
+    assert main([*argv, "--solve-sig-level", "--out", "."]) == 0
+    row = json.loads((tmp_path / "power.json").read_text())["rows"][0]
+    ref = power_one_curve(auc=0.65, ncases=20, kappa=2, power=0.7, sig_level=None)
+    assert row["solved_for"] == "sig_level" and row["sig_level"] == pytest.approx(ref.sig_level, rel=1e-12)
+    assert "solved for sig_level" in capsys.readouterr().out
+    assert main([*argv, "--solve-sig-level", "--sig-level", "0.05"]) == 2
+    assert "drop --sig-level" in capsys.readouterr().err
+
+
 def test_power_command_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["stats", "power", "--auc", "0.8", "--cases", "40", "--controls", "40", "--power", "0.9"]) == 2

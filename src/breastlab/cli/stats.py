@@ -98,7 +98,9 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
     partial_args(p)
     p.set_defaults(func=_cmd_stats_roc_test)
-    p = stats_sub.add_parser("power", help="power, number of cases or detectable AUC (pROC's power.roc.test)")
+    p = stats_sub.add_parser(
+        "power", help="power, number of cases, detectable AUC or significance level (pROC's power.roc.test)"
+    )
     p.add_argument("--auc", type=float, default=None, help="AUC of one curve (tested against 0.5)")
     p.add_argument("--cases", type=positive_float, default=None, help="number of cases (positives)")
     p.add_argument("--controls", type=positive_float, default=None, help="number of controls (negatives)")
@@ -106,7 +108,14 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--power", type=open_fraction, default=None, help="wanted power (give all but one of AUC, cases, power)"
     )
-    p.add_argument("--sig-level", type=open_fraction, default=0.05, help="significance level (type I error)")
+    p.add_argument(
+        "--sig-level", type=open_fraction, default=None, help="significance level (type I error; default 0.05)"
+    )
+    p.add_argument(
+        "--solve-sig-level",
+        action="store_true",
+        help="compute the significance level at which the sample size reaches --power (pROC's sig.level = NULL)",
+    )
     p.add_argument(
         "--alternative", choices=["two-sided", "one-sided"], default="two-sided", help="two- or one-sided test"
     )
@@ -293,16 +302,19 @@ def _cmd_stats_roc_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats_power(args: argparse.Namespace) -> int:
+    from breastlab.errors import BreastlabInputError
     from breastlab.evaluate.stats import tables
 
     args.csv = args.pilot
+    if args.solve_sig_level and args.sig_level is not None:
+        raise BreastlabInputError("--solve-sig-level computes the significance level; drop --sig-level")
     df = tables.power_table(
         auc=args.auc,
         ncases=args.cases,
         ncontrols=args.controls,
         kappa=args.controls_per_case,
         power=args.power,
-        sig_level=args.sig_level,
+        sig_level=None if args.solve_sig_level else (0.05 if args.sig_level is None else args.sig_level),
         alternative=args.alternative,
         binormal=args.binormal,
         pilot=None if args.pilot is None else tables.read_csv(args.pilot),

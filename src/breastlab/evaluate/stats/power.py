@@ -14,6 +14,13 @@ both scaled by the number of cases:
 
     n_cases = (z_a sqrt(V0) + z_b sqrt(VA))^2 / delta^2
     z_b     = (sqrt(n_cases delta^2) - z_a sqrt(V0)) / sqrt(VA)
+    z_a     = (sqrt(n_cases delta^2) - z_b sqrt(VA)) / sqrt(V0)
+
+The last gives the significance level ``1 - Phi(z_a)`` (doubled when two-sided) at
+which a study of the given size reaches the given power: pROC's
+``power.roc.test(..., sig.level = NULL)``, whose ``solve.zalpha`` is this closed form
+(for one curve, two binormal curves and two pilot curves alike). A two-sided level
+of 1 or more (``z_a <= 0``) is refused: no test reaches that power with that size.
 
 * One curve, H0: AUC = 0.5 (Obuchowski 1994): ``delta = AUC - 0.5``,
   ``V0 = 0.0792 (1 + 1 / kappa)``, ``VA = 0.0099 exp(-A^2 / 2) ((5 A^2 + 8) + (A^2 + 8) / kappa)``
@@ -51,7 +58,7 @@ class PowerResult:
     """A power / sample-size calculation; the computed quantity is named in ``solved_for``."""
 
     method: str
-    solved_for: str  # "power", "ncases" or "auc"
+    solved_for: str  # "power", "ncases", "auc" or "sig_level"
     ncases: float
     ncontrols: float
     sig_level: float
@@ -101,6 +108,22 @@ def solve_zbeta(nd: float, za: float, v0: float, va: float, delta: float) -> flo
     return (math.sqrt(nd * delta**2) - za * math.sqrt(v0)) / math.sqrt(va)
 
 
+def solve_zalpha(nd: float, zb: float, v0: float, va: float, delta: float) -> float:
+    """pROC's ``solve.zalpha``: the normal quantile of the significance level reached at ``nd`` cases."""
+    return (math.sqrt(nd * delta**2) - zb * math.sqrt(va)) / math.sqrt(v0)
+
+
+def _sig_level(za: float, alternative: str, ncases: float, power: float) -> float:
+    """The (two-sided: doubled) significance level ``1 - Phi(z_a)``, refused where it is not below 1."""
+    level = float(_st.norm.sf(za)) * (2.0 if alternative == "two-sided" else 1.0)
+    if not level < 1.0:
+        raise BreastlabInputError(
+            f"power {power:g} with {ncases:g} cases needs a significance level of {level:.3g} (not below 1): "
+            "no test reaches it; lower the power or add cases"
+        )
+    return level
+
+
 def var_theta_obuchowski(theta: float, kappa: float) -> float:
     """Obuchowski (1994): n_cases times the variance of an AUC ``theta`` (binormal, B = 1)."""
     a = _st.norm.ppf(theta) * 1.414
@@ -113,19 +136,41 @@ def power_one_curve(
     ncontrols: float | None = None,
     power: float | None = None,
     kappa: float = 1.0,
-    sig_level: float = 0.05,
+    sig_level: float | None = 0.05,
     alternative: str = "two-sided",
 ) -> PowerResult:
-    """Power, number of cases or detectable AUC of a test of one AUC against 0.5 (pROC ``power.roc.test``).
+    """Power, number of cases, detectable AUC or significance level of a test of one AUC against 0.5
+    (pROC ``power.roc.test``).
 
     Give all but one of ``auc``, the sample size (``ncases`` and/or ``ncontrols``, completed
-    with ``kappa = ncontrols / ncases``) and ``power``; the missing one is computed.
+    with ``kappa = ncontrols / ncases``), ``power`` and ``sig_level``; the missing one
+    (``None``) is computed.
     """
     sig_level = _check_level(sig_level, "sig_level")
     power = _check_level(power, "power")
     if auc is not None and not 0.5 < float(auc) < 1.0:
         raise BreastlabInputError(f"auc must be in (0.5, 1), got {auc!r}")
     ncases, ncontrols, kappa = _sizes(ncases, ncontrols, kappa)
+    if sig_level is None:
+        if auc is None or ncases is None or ncontrols is None or power is None:
+            raise BreastlabInputError(
+                "to compute the significance level give auc, the sample size (ncases and ncontrols, or one "
+                "with kappa) and power"
+            )
+        _half(0.05, alternative)  # validates alternative
+        k = ncontrols / ncases
+        za = solve_zalpha(ncases, _st.norm.ppf(power), 0.0792 * (1 + 1 / k), var_theta_obuchowski(auc, k), auc - 0.5)
+        sig_level = _sig_level(za, alternative, ncases, power)
+        return PowerResult(
+            "One ROC curve power calculation",
+            "sig_level",
+            float(ncases),
+            float(ncontrols),
+            sig_level,
+            float(power),
+            alternative,
+            auc=float(auc),
+        )
     alpha = _half(sig_level, alternative)
     za = _st.norm.ppf(1.0 - alpha)
     if auc is None:
@@ -161,7 +206,9 @@ def power_one_curve(
         power = float(_st.norm.cdf(zb))
         solved = "power"
     else:
-        raise BreastlabInputError("leave exactly one of auc, the sample size and power unset: it is computed")
+        raise BreastlabInputError(
+            "leave exactly one of auc, the sample size, power and sig_level unset: it is computed"
+        )
     return PowerResult(
         "One ROC curve power calculation",
         solved,
@@ -187,22 +234,30 @@ def cov_params_obuchowski(a1, b1, a2, b2, rn, ra, kappa, fpr1=None, fpr2=None) -
 
 
 def _two_curve(v1, v2, c12, delta, ncases, ncontrols, power, kappa, sig_level, alternative, method, **extra):
-    alpha = _half(sig_level, alternative)
-    za = _st.norm.ppf(1.0 - alpha)
+    _half(0.05, alternative)  # validates alternative
     v0, va = 2.0 * v1 - 2.0 * c12, v1 + v2 - 2.0 * c12
     if delta == 0:
         raise BreastlabInputError("the two AUCs are equal: no power or sample size for a zero difference")
-    if power is None:
-        if ncases is None:
-            raise BreastlabInputError("give the number of cases (or controls and kappa) to compute the power")
-        power = float(_st.norm.cdf(solve_zbeta(ncases, za, v0, va, delta)))
-        solved = "power"
-    elif ncases is None:
-        ncases = solve_nd(za, _st.norm.ppf(power), v0, va, delta)
-        ncontrols = kappa * ncases
-        solved = "ncases"
+    if sig_level is None:
+        if power is None or ncases is None:
+            raise BreastlabInputError(
+                "to compute the significance level give the number of cases (or controls and kappa) and power"
+            )
+        sig_level = _sig_level(solve_zalpha(ncases, _st.norm.ppf(power), v0, va, delta), alternative, ncases, power)
+        solved = "sig_level"
     else:
-        raise BreastlabInputError("leave the sample size or power unset: it is computed")
+        za = _st.norm.ppf(1.0 - _half(sig_level, alternative))
+        if power is None:
+            if ncases is None:
+                raise BreastlabInputError("give the number of cases (or controls and kappa) to compute the power")
+            power = float(_st.norm.cdf(solve_zbeta(ncases, za, v0, va, delta)))
+            solved = "power"
+        elif ncases is None:
+            ncases = solve_nd(za, _st.norm.ppf(power), v0, va, delta)
+            ncontrols = kappa * ncases
+            solved = "ncases"
+        else:
+            raise BreastlabInputError("leave one of the sample size, power and sig_level unset: it is computed")
     return PowerResult(
         method,
         solved,
@@ -228,13 +283,14 @@ def power_two_binormal(
     ncontrols: float | None = None,
     power: float | None = None,
     kappa: float = 1.0,
-    sig_level: float = 0.05,
+    sig_level: float | None = 0.05,
     alternative: str = "two-sided",
     fpr1=None,
     fpr2=None,
 ) -> PowerResult:
     """Two paired curves from binormal parameters (pROC ``power.roc.test(list(A1=, B1=, ...))``).
 
+    Leave one of the sample size, ``power`` and ``sig_level`` as ``None``: it is computed.
     ``fpr1``/``fpr2``: optional (FPR_high, FPR_low) pairs for partial AUCs of curve 1 / 2
     (pROC's FPR11, FPR12 / FPR21, FPR22).
     """
@@ -266,7 +322,7 @@ def power_two_pilot(
     score1,
     score2,
     power: float | None = None,
-    sig_level: float = 0.05,
+    sig_level: float | None = 0.05,
     kappa: float | None = None,
     alternative: str = "two-sided",
     direction: str = "<",
@@ -279,7 +335,8 @@ def power_two_pilot(
     Variances and covariance of the pilot's AUCs by ``method`` ("delong", "obuchowski"
     or "bootstrap", see :func:`~breastlab.evaluate.stats.delong.delong_cov`). Without
     ``power``: the power at the pilot's size. With ``power``: the number of cases
-    (controls = ``kappa`` x cases, ``kappa`` defaulting to the pilot's ratio).
+    (controls = ``kappa`` x cases, ``kappa`` defaulting to the pilot's ratio), or with
+    ``sig_level=None`` the significance level at which the pilot's size reaches ``power``.
     """
     from breastlab.evaluate.stats.delong import delong_cov
 
@@ -289,14 +346,14 @@ def power_two_pilot(
     truth = np.asarray(y_true).astype(float) == 1
     m, n = int(truth.sum()), int((~truth).sum())
     k = n / m if kappa is None else float(kappa)
-    ncases = m if power is None else None
+    at_pilot = power is None or sig_level is None  # power or significance level at the pilot's size
     return _two_curve(
         cov[0, 0] * m,
         cov[1, 1] * m,
         cov[0, 1] * m,
         float(aucs[0] - aucs[1]),
-        ncases,
-        n if power is None else None,
+        m if at_pilot else None,
+        n if at_pilot else None,
         power,
         k,
         sig_level,
@@ -311,17 +368,19 @@ def power_one_pilot(
     y_true,
     score,
     power: float | None = None,
-    sig_level: float = 0.05,
+    sig_level: float | None = 0.05,
     kappa: float | None = None,
     alternative: str = "two-sided",
     direction: str = "<",
 ) -> PowerResult:
-    """One curve from pilot data (pROC ``power.roc.test(roc)``): its AUC, and its size unless ``power`` is given."""
+    """One curve from pilot data (pROC ``power.roc.test(roc)``): its AUC, and its size unless both ``power``
+    and ``sig_level`` are given (then the number of cases is computed); ``sig_level=None``: the significance
+    level at which the pilot's size reaches ``power``."""
     from breastlab.evaluate.stats.roc import auc as _auc
 
     a = _auc(y_true, score, direction)
     truth = np.asarray(y_true).astype(float) == 1
     m, n = int(truth.sum()), int((~truth).sum())
-    if power is None:
-        return power_one_curve(a, m, n, None, n / m, sig_level, alternative)
+    if power is None or sig_level is None:
+        return power_one_curve(a, m, n, power, n / m, sig_level, alternative)
     return power_one_curve(a, None, None, power, n / m if kappa is None else kappa, sig_level, alternative)

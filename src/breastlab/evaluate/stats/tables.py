@@ -297,7 +297,7 @@ def power_table(
     ncontrols: float | None = None,
     kappa: float | None = None,
     power: float | None = None,
-    sig_level: float = 0.05,
+    sig_level: float | None = 0.05,
     alternative: str = "two-sided",
     binormal: Sequence[float] | None = None,
     pilot: pd.DataFrame | None = None,
@@ -306,7 +306,8 @@ def power_table(
     direction: str = "<",
     method: str = "delong",
 ) -> pd.DataFrame:
-    """One row: power, number of cases or detectable AUC (whichever is missing); see ``stats.power``."""
+    """One row: power, number of cases, detectable AUC or (``sig_level=None``) significance level, whichever
+    is missing; see ``stats.power``."""
     from breastlab.evaluate.stats import power as pw
 
     if pilot is not None:
