@@ -16,7 +16,7 @@ as pROC reports it. The point estimate is the original curve's value.
   (``"best"``: Youden's, as pROC's ``ci.thresholds(roc, thresholds = "best")``);
 * ``ci_coords``: any of pROC's coordinates (ppv, npv, accuracy, ...) at a threshold,
   sensitivity or specificity, computed from each replicate's sensitivity and
-  specificity with the sample's class sizes (fixed by the stratified bootstrap);
+  specificity with the replicate's class sizes (the sample's in the stratified bootstrap);
   or at ``x="best"``, each replicate's own best point (Youden or closest-to-top-left,
   pROC's ``best.method``, ``best.weights``, ``best.policy``), where the threshold and
   the coordinates are read on the replicate's curve with its class sizes.
@@ -49,8 +49,9 @@ def _setup(y_true, y_score, direction):
     return truth[order], s[order], int(truth.sum())
 
 
-def _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, direction):
-    """Replicates (n_boot, k) of the other coordinate at ``levels`` of ``given``, and the point values (k,)."""
+def _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, direction, sizes=False):
+    """Replicates (n_boot, k) of the other coordinate at ``levels`` of ``given``, and the point values (k,);
+    with ``sizes``, also each replicate's numbers of positives and negatives (n_boot,)."""
     from breastlab.evaluate.stats.roc_test import coord_at
 
     n_boot = _check_boot(n_boot)
@@ -64,13 +65,16 @@ def _curve_replicates(y_true, y_score, levels, given, n_boot, stratified, seed, 
     resampler = _Resampler(t, stratified, None)
     rng = _rng(seed)
     reps = np.empty((n_boot, levels.size))
+    m_r, n_r = np.empty(n_boot), np.empty(n_boot)
     done = 0
     for size in _chunks(n_boot, t.size):
-        se, sp = plan.curves(resampler.weights(rng, size))
+        w = resampler.weights(rng, size)
+        se, sp = plan.curves(w)
         for j, v in enumerate(levels):
             reps[done : done + size, j] = coord_at(se, sp, v, given)
+        m_r[done : done + size], n_r[done : done + size] = w[:, :m].sum(axis=1), w[:, m:].sum(axis=1)
         done += size
-    return levels, point, reps
+    return (levels, point, reps, m_r, n_r) if sizes else (levels, point, reps)
 
 
 def _ci_at_levels(y_true, y_score, levels, given, conf_level, n_boot, stratified, seed, direction) -> pd.DataFrame:
@@ -120,15 +124,17 @@ def _threshold_replicates(y_true, y_score, thresholds, n_boot, stratified, seed,
     resampler = _Resampler(t, stratified, None)
     rng = _rng(seed)
     se_r, sp_r = np.empty((n_boot, thr.size)), np.empty((n_boot, thr.size))
+    m_r, n_r = np.empty(n_boot), np.empty(n_boot)
     done = 0
     for size in _chunks(n_boot, t.size):
         w = resampler.weights(rng, size)
         wp, wn = w[:, :m], w[:, m:]
+        m_r[done : done + size], n_r[done : done + size] = wp.sum(axis=1), wn.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            se_r[done : done + size] = (wp @ pos_called) / wp.sum(axis=1, keepdims=True)
-            sp_r[done : done + size] = (wn @ neg_kept) / wn.sum(axis=1, keepdims=True)
+            se_r[done : done + size] = (wp @ pos_called) / m_r[done : done + size, None]
+            sp_r[done : done + size] = (wn @ neg_kept) / n_r[done : done + size, None]
         done += size
-    return thr, pos_called.mean(axis=0), neg_kept.mean(axis=0), se_r, sp_r, m, t.size - m
+    return thr, pos_called.mean(axis=0), neg_kept.mean(axis=0), se_r, sp_r, m_r, n_r
 
 
 def ci_thresholds(
@@ -306,12 +312,12 @@ def ci_coords(
             best_policy,
         )
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    truth = check_truth(y_true)
-    m, n = int(truth.sum()), int((~truth).sum())
     if input == "threshold":
-        _, _, _, se_r, sp_r, _, _ = _threshold_replicates(y_true, y_score, xs, n_boot, stratified, seed, direction)
+        _, _, _, se_r, sp_r, m_r, n_r = _threshold_replicates(y_true, y_score, xs, n_boot, stratified, seed, direction)
     elif input in ("specificity", "sensitivity"):
-        _, _, other = _curve_replicates(y_true, y_score, xs, input, n_boot, stratified, seed, direction)
+        _, _, other, m_r, n_r = _curve_replicates(
+            y_true, y_score, xs, input, n_boot, stratified, seed, direction, sizes=True
+        )
         given = np.broadcast_to(xs, other.shape)
         se_r, sp_r = (other, given) if input == "specificity" else (given, other)
     else:
@@ -322,7 +328,7 @@ def ci_coords(
         raise BreastlabInputError(f"ret {unknown} unknown; choose from {list(point.columns[1:])}")
     rows = []
     for j, v in enumerate(xs):
-        table = coords_table(np.full(se_r.shape[0], np.nan), se_r[:, j], sp_r[:, j], m, n, best_weights)
+        table = coords_table(np.full(se_r.shape[0], np.nan), se_r[:, j], sp_r[:, j], m_r, n_r, best_weights)
         for c in ret:
             lo, med, hi = _quantiles(table[c].to_numpy()[:, None], conf_level)
             rows.append(

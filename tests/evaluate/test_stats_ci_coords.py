@@ -1,9 +1,9 @@
-"""ci_coords at x="best": each replicate's best point equals coords(..., "best") on that resampled data.
+"""ci_coords replicates against coords on each resampled data set.
 
 The reference rebuilds every replicate as a plain data set (cases repeated by their bootstrap
-weights, drawn from the same generator) and asks ``coords`` for its best thresholds; the
-vectorised replicates must agree exactly, ties included (pROC's comparison against R is in
-test_stats_proc_ci_coords.py).
+weights, drawn from the same generator) and asks ``coords`` for its coordinates (at
+``x="best"``: its best thresholds); the vectorised replicates must agree exactly, ties
+included (pROC's comparison against R is in test_stats_proc_ci_coords.py).
 """
 
 from __future__ import annotations
@@ -125,3 +125,16 @@ def test_stop_refuses_ties_and_bad_arguments_are_named():
             ci_coords(y, s, "best", n_boot=N_BOOT, **({"best_policy": "random"} | kw))
     with pytest.raises(BreastlabInputError, match="x must be 'best' or numbers"):
         ci_coords(y, s, "all")
+
+
+@pytest.mark.parametrize(("x", "given"), [((0.0, 0.6), "threshold"), ((0.85,), "specificity"), ((0.7,), "sensitivity")])
+def test_simple_bootstrap_coordinates_use_each_replicates_class_sizes(x, given):
+    y, s = _data(seed=11)
+    ret = ["ppv", "npv", "accuracy", "fp"]
+    ours = ci_coords(y, s, list(x), input=given, ret=ret, n_boot=N_BOOT, stratified=False, seed=9)
+    for v in x:
+        ref = pd.concat([coords(yi, si, [v], input=given, ret=ret) for yi, si in _replicate_data(y, s, False, 9, "<")])
+        for c in ret:
+            row = ours[(ours[given] == v) & (ours["coordinate"] == c)].iloc[0]
+            want = ref[c].quantile([0.025, 0.5, 0.975]).to_numpy()
+            np.testing.assert_allclose(row[["lower", "median", "upper"]].to_numpy(float), want, rtol=1e-12, err_msg=c)
