@@ -172,6 +172,7 @@ class _AucPlan:
     """
 
     def __init__(self, scores: np.ndarray, m: int, merge: bool = True):
+        self.scores = scores  # oriented, cases positives first
         level = self._merged_levels(scores, m) if merge else np.unique(scores, return_inverse=True)[1]
         self.n_levels = int(level.max()) + 1
         self.m = m
@@ -439,11 +440,13 @@ def _auc_replicates(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Point values (k,) and replicate values (n_boot, k) of ``stat`` for score columns (N, k), shared replicates.
 
-    ``stat(plan, weights)`` maps (b, N) case weights to b values (default: the AUC).
+    ``stat(plan, weights)`` maps (b, N) case weights to b values (default: the AUC); a ``stat``
+    with ``merge_levels = False`` gets one level per distinct score (it reads every point of a curve).
     """
     order = np.lexsort((scores[:, 0], ~truth))  # the first column's level sums need no gather
     m = int(truth.sum())
-    plans = [_AucPlan(scores[order, j], m) for j in range(scores.shape[1])]
+    merge = getattr(stat, "merge_levels", True)
+    plans = [_AucPlan(scores[order, j], m, merge) for j in range(scores.shape[1])]
     est = np.array([stat(p, np.ones((1, truth.size)))[0] for p in plans])
     resampler = _Resampler(truth[order], stratified, None if codes is None else codes[order])
     reps = np.empty((n_boot, len(plans)))

@@ -278,6 +278,9 @@ def ci_auc(
     partial=None,
     focus: str = "specificity",
     correct: bool = False,
+    smooth: str | None = None,
+    smooth_n: int = 512,
+    smooth_bw="nrd0",
 ) -> AucCI:
     """AUC with a confidence interval (pROC ``ci.auc``).
 
@@ -294,12 +297,38 @@ def ci_auc(
     bootstrap CI of the partial AUC (pROC: only the bootstrap supports partial
     AUCs); ``z`` and ``p_value`` then test the value of the diagonal (``min`` of
     McClish, or 0.5 when corrected).
+
+    ``smooth="binormal"|"density"`` (with ``smooth_n``, ``smooth_bw``; see
+    :func:`~breastlab.evaluate.stats.smooth.smooth_roc`): the AUC of the smoothed curve
+    with the percentile bootstrap CI of replicates smoothed alike (pROC's ``ci.auc`` of a
+    ``smooth.roc``, which is bootstrap only; ``method`` must be ``"bootstrap"``).
     """
     conf_level = check_conf_level(conf_level)
     truth, s = prepare(y_true, y_score, direction)
     if s.ndim != 1:
         raise BreastlabInputError(f"ci_auc takes one score column; y_score has shape {s.shape}")
     m, n = int(truth.sum()), int((~truth).sum())
+    if smooth is not None:
+        if method != "bootstrap" or partial is not None:
+            raise BreastlabInputError(
+                "a smoothed AUC's CI is a bootstrap one over the full curve (as pROC's ci.auc of a smooth.roc): "
+                f"pass method='bootstrap' and no partial range, got method={method!r}, partial={partial!r}"
+            )
+        return _ci_smooth(
+            y_true,
+            y_score,
+            truth,
+            s,
+            conf_level,
+            n_boot,
+            stratified,
+            cluster,
+            seed,
+            smooth,
+            smooth_n,
+            smooth_bw,
+            direction,
+        )
     if partial is not None:
         if method != "bootstrap":
             raise BreastlabInputError("a partial AUC's CI needs method='bootstrap' (as in pROC)")
@@ -364,6 +393,25 @@ def _ci_partial(truth, s, conf_level, n_boot, stratified, cluster, seed, partial
     z, p = (_ratio(estimate - null, se), math.nan) if not np.isfinite(estimate) else _p_vs(estimate, null, se)
     m, n = int(truth.sum()), int((~truth).sum())
     return AucCI(estimate, lo, hi, se, conf_level, "bootstrap", z, p, m, n)
+
+
+def _ci_smooth(
+    y_true, y_score, truth, s, conf_level, n_boot, stratified, cluster, seed, smooth, smooth_n, smooth_bw, direction
+) -> AucCI:
+    from breastlab.evaluate.stats.bootstrap import _auc_replicates, _check_boot, _cluster_codes, _percentile, _rng
+    from breastlab.evaluate.stats.smooth import smooth_auc_statistic, smooth_roc
+
+    stat = smooth_auc_statistic(smooth, smooth_n, smooth_bw, direction)
+    estimate = smooth_roc(y_true, y_score, smooth, smooth_n, smooth_bw, direction).auc
+    codes = None if cluster is None else _cluster_codes(cluster, truth.size)
+    _, reps, _ = _auc_replicates(truth, s[:, None], _check_boot(n_boot), stratified, codes, _rng(seed), stat)
+    valid = reps[:, 0][np.isfinite(reps[:, 0])]
+    if valid.size < reps.shape[0]:
+        warn_degenerate(f"bootstrap {smooth} AUC: {reps.shape[0] - valid.size} replicates not smoothable, left out")
+    lo, hi = _percentile(valid, conf_level)
+    se = float(valid.std(ddof=1)) if valid.size > 1 else math.nan
+    z, p = _p_vs(estimate, 0.5, se)
+    return AucCI(estimate, lo, hi, se, conf_level, "bootstrap", z, p, int(truth.sum()), int((~truth).sum()))
 
 
 def _p_vs(a: float, null: float, se: float) -> tuple[float, float]:

@@ -21,6 +21,10 @@ specificity).
   or linear interpolation between its neighbours) and use the bootstrap as above.
 * ``venkatraman``: permutation test of the whole curves (two-sided only, full
   curves only, as in pROC); see :mod:`~breastlab.evaluate.stats.venkatraman`.
+* ``smooth="binormal"|"density"``: ``V`` is the AUC of the smoothed curve
+  (:func:`~breastlab.evaluate.stats.smooth.smooth_roc`), every replicate smoothed
+  alike; with the bootstrap method only, as pROC's ``roc.test`` of two ``smooth.roc``
+  (which refuses DeLong's and Venkatraman's tests for smoothed curves).
 
 Monte-Carlo methods take ``seed`` and report ``n_boot`` (replicates or
 permutations) and ``n_valid``; the random numbers are NumPy's, so p-values
@@ -131,12 +135,33 @@ def _measure_stat(method: str, level, partial, focus, correct):
 
 
 def _bootstrap(
-    truth1, s1, truth2, s2, paired, method, level, partial, focus, correct, n_boot, stratified, seed, alt, conf_level
+    truth1,
+    s1,
+    truth2,
+    s2,
+    paired,
+    method,
+    level,
+    partial,
+    focus,
+    correct,
+    n_boot,
+    stratified,
+    seed,
+    alt,
+    conf_level,
+    smooth=None,
 ) -> RocTest:
+    """The bootstrap tests; ``smooth``: (method, n, bw, direction, raw score1, raw score2) for smoothed AUCs."""
     from breastlab.evaluate.stats.bootstrap import _auc_replicates, _check_boot, _percentile, _rng
 
     n_boot = _check_boot(n_boot)
-    stat, label = _measure_stat(method, level, partial, focus, correct)
+    if smooth is None:
+        stat, label = _measure_stat(method, level, partial, focus, correct)
+    else:
+        from breastlab.evaluate.stats.smooth import smooth_auc_statistic
+
+        stat, label = smooth_auc_statistic(*smooth[:4]), f"smoothed AUC ({smooth[0]})"
     rng = _rng(seed)
     if paired:
         est, reps, _ = _auc_replicates(truth1, np.column_stack([s1, s2]), n_boot, stratified, None, rng, stat)
@@ -144,6 +169,10 @@ def _bootstrap(
         e1, r1, _ = _auc_replicates(truth1, s1[:, None], n_boot, stratified, None, rng, stat)
         e2, r2, _ = _auc_replicates(truth2, s2[:, None], n_boot, stratified, None, rng, stat)
         est, reps = np.r_[e1, e2], np.column_stack([r1[:, 0], r2[:, 0]])
+    if smooth is not None:  # the observed values as smooth_roc gives them
+        from breastlab.evaluate.stats.smooth import smooth_roc
+
+        est = np.array([smooth_roc(t, x, *smooth[:4]).auc for t, x in ((truth1, smooth[4]), (truth2, smooth[5]))])
     if partial is not None and correct:  # the observed values keep pROC's NA rule
         from breastlab.evaluate.stats.partial import curve_partial_auc
         from breastlab.evaluate.stats.roc import roc_curve
@@ -256,6 +285,9 @@ def roc_test(
     seed: int = 0,
     conf_level: float = 0.95,
     direction: str = "<",
+    smooth: str | None = None,
+    smooth_n: int = 512,
+    smooth_bw="nrd0",
 ) -> RocTest:
     """Compare two ROC curves (pROC ``roc.test``); ``estimate1 - estimate2`` as the user lists them.
 
@@ -264,9 +296,16 @@ def roc_test(
     ``alternative="greater"``: H1 is ``estimate1 > estimate2``.
     See the module docstring for the methods; ``level`` is the fixed
     specificity (``method="specificity"``) or sensitivity (``"sensitivity"``).
+    ``smooth`` (with ``smooth_n``, ``smooth_bw``) compares the AUCs of the smoothed
+    curves (``method="bootstrap"`` only).
     """
     if method not in METHODS:
         raise BreastlabInputError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if smooth is not None and (method != "bootstrap" or partial is not None):
+        raise BreastlabInputError(
+            "smoothed curves are compared by their full AUCs with method='bootstrap' (as pROC's roc.test), "
+            f"got method={method!r}, partial={partial!r}"
+        )
     alternative = check_alternative(alternative)
     conf_level = check_conf_level(conf_level)
     check_direction(direction)
@@ -334,4 +373,5 @@ def roc_test(
         seed,
         alternative,
         conf_level,
+        smooth=None if smooth is None else (smooth, smooth_n, smooth_bw, direction, x1, x2),
     )

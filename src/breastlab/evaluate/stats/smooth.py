@@ -178,15 +178,23 @@ def smooth_roc(
         sp = _st.norm.cdf(fit.intercept + fit.slope * zu)
         se, sp = _close(se, sp)
         return SmoothRoc(se, sp, method, fit.auc, fit.intercept, fit.slope, None, m, nn)
-    controls, cases = s[~truth], s[truth]
-    predictor = np.r_[controls, cases]
+    _check_bw(bw)
+    se, sp, bw = density_curve(s[~truth], s[truth], bw, n, direction)
+    return SmoothRoc(se, sp, method, _trapezoid_auc(se, sp), None, None, bw, m, nn)
+
+
+def _check_bw(bw) -> None:
     if isinstance(bw, str):
         if bw != "nrd0":
             raise BreastlabInputError(f"bw must be a positive number or 'nrd0', got {bw!r}")
-        bw = bw_nrd0(predictor)
-    bw = float(bw)
-    if not bw > 0:
+    elif not float(bw) > 0:
         raise BreastlabInputError(f"bw must be positive, got {bw!r}")
+
+
+def density_curve(controls: np.ndarray, cases: np.ndarray, bw, n: int, direction: str):
+    """The density-smoothed curve (se, sp, with end points) of raw scores, and the bandwidth used."""
+    predictor = np.r_[controls, cases]
+    bw = bw_nrd0(predictor) if isinstance(bw, str) else float(bw)
     start, stop = predictor.min() - 3.0 * bw, predictor.max() + 3.0 * bw
     f0 = r_density(controls, bw, start, stop, n)
     f1 = r_density(cases, bw, start, stop, n)
@@ -197,4 +205,63 @@ def smooth_roc(
         sp = (f0.sum() - np.cumsum(f0)) / f0.sum()
         se = np.cumsum(f1) / f1.sum()
     se, sp = _close(se, sp)
-    return SmoothRoc(se, sp, method, _trapezoid_auc(se, sp), None, None, bw, m, nn)
+    return se, sp, bw
+
+
+def smooth_auc_statistic(method: str, n: int = 512, bw="nrd0", direction: str = "<"):
+    """Bootstrap statistic ``stat(plan, weights)``: the AUC of each replicate's smoothed curve.
+
+    As pROC's ``ci.auc`` / ``roc.test`` of a ``smooth.roc``: every replicate is smoothed
+    again with the same arguments (``bw="nrd0"`` recomputed on the replicate's scores);
+    a replicate that cannot be smoothed gives NaN (pROC: NA).
+
+    * ``binormal``, vectorised: the least-squares line over each replicate's own ROC
+      points (one per distinct score it holds; ``qnorm`` of sensitivity and specificity
+      both finite), AUC ``pnorm(A / sqrt(1 + B^2))``;
+    * ``density``: each replicate's scores rebuilt from its case weights and smoothed
+      as by ``smooth_roc`` (a loop over replicates).
+    """
+    if method not in SMOOTH_METHODS:
+        raise BreastlabInputError(f"smoothing method must be one of {list(SMOOTH_METHODS)}, got {method!r}")
+    if int(n) != n or n < 2:
+        raise BreastlabInputError(f"n (points of the smoothed curve) must be an integer >= 2, got {n!r}")
+    check_direction(direction)
+    _check_bw(bw)
+
+    def binormal(plan, w: np.ndarray) -> np.ndarray:
+        p = plan._level_sums(w[:, : plan.m], plan.pos)  # (levels, b)
+        q = plan._level_sums(w[:, plan.m :], plan.neg)
+        zero = np.zeros((1, w.shape[0]))
+        tp = np.concatenate([np.cumsum(p[::-1], axis=0)[::-1], zero], axis=0)
+        tn = np.concatenate([zero, np.cumsum(q, axis=0)], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zse, zsp = _st.norm.ppf(tp / tp[:1]), _st.norm.ppf(tn / tn[-1:])
+        point = np.concatenate([(p + q) > 0, np.ones_like(zero, dtype=bool)], axis=0)  # the replicate's points
+        ok = point & np.isfinite(zse) & np.isfinite(zsp)
+        count = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xm = np.where(ok, zse, 0.0).sum(axis=0) / count
+            ym = np.where(ok, zsp, 0.0).sum(axis=0) / count
+            dx, dy = np.where(ok, zse - xm, 0.0), np.where(ok, zsp - ym, 0.0)
+            slope = (dx * dy).sum(axis=0) / (dx * dx).sum(axis=0)
+            auc = _st.norm.cdf((ym - slope * xm) / np.sqrt(1.0 + slope**2))
+        spread = np.where(ok, zse, -np.inf).max(axis=0) > np.where(ok, zse, np.inf).min(axis=0)
+        return np.where((count > 1) & spread, auc, np.nan)
+
+    def density(plan, w: np.ndarray) -> np.ndarray:
+        scores = plan.scores if direction == "<" else -plan.scores  # back to the raw scores
+        counts = np.rint(w).astype(np.int64)
+        out = np.full(w.shape[0], np.nan)
+        for i, c in enumerate(counts):
+            cases, controls = np.repeat(scores[: plan.m], c[: plan.m]), np.repeat(scores[plan.m :], c[plan.m :])
+            if cases.size and controls.size:
+                try:
+                    se, sp, _ = density_curve(controls, cases, bw, n, direction)
+                except BreastlabInputError:
+                    continue
+                out[i] = _trapezoid_auc(se, sp)
+        return out
+
+    stat = binormal if method == "binormal" else density
+    stat.merge_levels = method != "binormal"  # the binormal line reads every distinct score's point
+    return stat
