@@ -1,6 +1,6 @@
 """Speed of ``breastlab import mri``: the header scan and the store build, each against a reference.
 
-* ``--scan``: :func:`breastlab.data.cohort_import.scan_mri_tree` on the phantom's files renamed into
+* ``--scan``: :func:`breastlab.data.cohort_scan.scan_mri_tree` on the phantom's files renamed into
   one flat folder per patient (hard links, no ``.dcm``), against a loop of
   ``pydicom.dcmread(path, stop_before_pixels=True)`` over the same files (the usual way to read
   headers only; it groups nothing). Files per second of both and their ratio.
@@ -33,7 +33,8 @@ from pathlib import Path
 import pydicom
 
 from breastlab._io import write_table
-from breastlab.data.cohort_import import BOX_COLUMNS, duke_cohort, import_mri, scan_mri_tree
+from breastlab.data.cohort_import import import_mri
+from breastlab.data.cohort_scan import BOX_COLUMNS, duke_cohort, scan_mri_tree
 from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.dicom import COLLECTION
 from breastlab.data.export import export_slices

@@ -147,7 +147,7 @@ def _own_data_extra(argv: list[str]) -> list[str]:
 
 def _fill_in_labels(argv: list[str], names: dict[str, Path]) -> None:
     """The review step of the block: the user fills in the tumour boxes."""
-    from breastlab.data.cohort_import import BOX_COLUMNS
+    from breastlab.data.cohort_scan import BOX_COLUMNS
     from breastlab.data.duke.boxes import read_boxes
 
     if "--scan" in argv:

@@ -8,7 +8,8 @@ operating system drops when the process ends in any way (even SIGKILL). So:
 * a second command on the same folder is refused with a message naming the holder;
 * a lock file left by a process that died is *stale* (its ``flock`` is gone): the next
   command takes it over, with a warning naming the dead holder;
-* the lock file is removed when its holder finishes.
+* the lock file is removed when its holder finishes; a folder the lock created is removed too
+  when the command fails and leaves it empty (a refused input leaves nothing behind).
 
 Locks are re-entrant within one process (a command that locks its run folder may call a
 library function that locks it again). Where ``fcntl`` is missing (Windows) the lock file
@@ -79,6 +80,7 @@ def folder_lock(folder: str | os.PathLike, command: str | None = None) -> Iterat
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise BreastlabInputError(f"{folder}: exists and is not a folder; give a folder to write into")
+    created = _missing_folders(folder)
     folder.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(folder)
     if key in _HELD:
@@ -88,13 +90,40 @@ def folder_lock(folder: str | os.PathLike, command: str | None = None) -> Iterat
         finally:
             _HELD[key][1] -= 1
         return
-    fd = _acquire(folder, command or _command_line())
+    try:
+        fd = _acquire(folder, command or _command_line())
+    except BaseException:
+        _remove_empty(created)
+        raise
     _HELD[key] = [fd, 1]
     try:
         yield folder
-    finally:
+    except BaseException:
         del _HELD[key]
         _release(folder, fd)
+        _remove_empty(created)  # a refused or failed command leaves no empty folder behind
+        raise
+    del _HELD[key]
+    _release(folder, fd)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders (deepest first) this lock created, as long as they are empty: what a failed
+    command wrote (a resumable job's shards, its problems.csv) stays."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _acquire(folder: Path, command: str) -> int:

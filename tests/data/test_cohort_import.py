@@ -12,14 +12,13 @@ import pydicom
 import pytest
 
 from breastlab.cli import main
-from breastlab.data import cohort_import
-from breastlab.data.cohort_import import (
+from breastlab.data import mri_volumes
+from breastlab.data.cohort_import import import_mri
+from breastlab.data.cohort_scan import (
     BOX_COLUMNS,
     duke_cohort,
     fat_suppression,
     identify_phases,
-    import_mri,
-    read_header,
     resolve_series,
     scan_mri_tree,
     undated,
@@ -28,6 +27,7 @@ from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.clinical import read_clinical
 from breastlab.data.duke.dicom import COLLECTION, index_dicom_tree
 from breastlab.data.export import SLICE_COLUMNS, export_slices
+from breastlab.data.mri_volumes import read_header
 from breastlab.data.phantom import make_mri_cohort
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
@@ -194,6 +194,41 @@ def test_scan_orders_phases_by_acquisition_time_when_descriptions_say_nothing(
         assert originals == {phase}
 
 
+@pytest.mark.parametrize("clock", [True, False])
+def test_one_series_holding_every_phase_is_drafted_phase_by_phase(
+    flat: tuple[Path, dict[str, Path]], cohort: Path, export_store: ArrayStore, tmp_path: Path, clock: bool
+) -> None:
+    """Patient 1's three phases rewritten as one series (one SeriesInstanceUID, number and description, as
+    scanners that store a dynamic run together write it), told apart by TemporalPositionIdentifier: each
+    phase is drafted with its own files, ordered by acquisition time or, without clock times, by the
+    temporal position; the import gives export's pixels and labels."""
+    root, origin = flat
+    index = index_dicom_tree(cohort)
+    phase_of = dict(zip(index["path"].map(str), index["sequence"], strict=True))
+    series_uid = pydicom.uid.generate_uid()
+    shutil.copytree(root, tmp_path / "pacs", ignore=shutil.ignore_patterns("subject1"))
+    (tmp_path / "pacs" / "subject1").mkdir()
+    for rel in [r for r in origin if r.startswith("subject1/")]:
+        ds = pydicom.dcmread(root / rel)
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = series_uid, 600, "ax 3d dyn multiphase"
+        if not clock:
+            for keyword in ("AcquisitionTime", "ContentTime", "SeriesTime"):
+                delattr(ds, keyword)
+        ds.save_as(tmp_path / "pacs" / rel)
+    table = scan_mri_tree(tmp_path / "pacs").sort_values("patient_id").reset_index(drop=True)
+    row = table.iloc[1]
+    assert row["phase_rule"] == ("acquisition time" if clock else "temporal position") and row["n_series"] == 3
+    for phase in ("pre", "post1", "post2"):
+        files = row[phase].split(";")
+        assert len(files) == N_SLICES and {phase_of[str(origin[f].parent)] for f in files} == {phase}
+    _with_boxes(table, cohort).to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", tmp_path / "pacs", tmp_path / "store", size=SIZE, workers=1,
+                       progress=False)  # fmt: skip
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_series_equal(store.manifest["label"], export_store.manifest["label"])
+    pd.testing.assert_frame_equal(store.findings, export_store.findings)
+
+
 def test_fat_suppression_from_scan_options_or_description() -> None:
     assert fat_suppression("FS\\PFP", "ax t1") == "yes"
     assert fat_suppression("", "Ax T1 FS post") == "yes"
@@ -204,9 +239,9 @@ def test_fat_suppression_from_scan_options_or_description() -> None:
 def test_read_header_fast_path_equals_pydicom(flat: tuple[Path, dict[str, Path]]) -> None:
     root, origin = flat
     for path in list(origin.values())[:: max(1, len(origin) // 10)]:
-        fast = cohort_import._header_fast(path)
+        fast = mri_volumes._header_fast(path)
         assert fast is not None  # the phantom's files are plain explicit VR little endian
-        assert fast == cohort_import._header_pydicom(path)
+        assert fast == mri_volumes._header_pydicom(path)
         assert read_header(path) == fast
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     assert fast["SeriesDescription"] == ds.SeriesDescription and fast["Rows"] == ds.Rows
@@ -218,11 +253,11 @@ def test_header_scanner_equals_pydicom_on_pydicom_test_files() -> None:
     """Every file of pydicom's test set the scanner reads gives pydicom's values (the others fall back)."""
     read = 0
     for path in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm")):  # shipped, local
-        fast = cohort_import._header_fast(path)
+        fast = mri_volumes._header_fast(path)
         if fast is None:
             continue
         read += 1
-        assert fast == cohort_import._header_pydicom(path), path
+        assert fast == mri_volumes._header_pydicom(path), path
     assert read >= 10
 
 
@@ -395,6 +430,48 @@ def test_labels_from_a_nifti_mask_equal_the_phantom_boxes(
     import_mri(tmp_path / "turned.csv", root, tmp_path / "s3", size=SIZE, workers=1, progress=False)
     message = pd.read_csv(tmp_path / "s3" / "problems.csv")["message"].iloc[0]
     assert "row 3" in message and "turned.nii.gz" in message and "another affine" in message
+
+
+def test_a_dicom_seg_labels_the_same_series_given_as_nifti(
+    cohort: Path, flat: tuple[Path, dict[str, Path]], export_store: ArrayStore, tmp_path: Path, write_seg
+) -> None:
+    """A SEG drawn on the DICOM series labels that series converted to NIfTI (dcm2niix's convention, slice
+    axis stored first): its frames are placed on the NIfTI's slices by position, and store and findings
+    equal export's; the SEG over a series half a slice off lies on no slice of the NIfTI and is refused."""
+    import copy
+
+    from breastlab.data.phantom import plan_mri_cohort, tumour_mask
+
+    root = tmp_path / "pacs"
+    shutil.copytree(flat[0], root)
+    table = _with_boxes(scan_mri_tree(root), cohort).sort_values("patient_id").reset_index(drop=True)
+    plan = {
+        p.patient_id: p for p in plan_mri_cohort(N_PATIENTS, SEED, n_slices=N_SLICES, matrix=MATRIX, n_post=2).patients
+    }
+    index = index_dicom_tree(cohort)
+    pid = table.at[2, "patient_id"]
+    pre = Path(index[(index["patient_id"] == pid) & (index["sequence"] == "pre")]["path"].iloc[0])
+    _dicom_to_nifti(pre, root / "subject2_pre.nii.gz", axes=(2, 0, 1))
+    sources = sorted((pydicom.dcmread(f) for f in pre.glob("*.dcm")), key=lambda d: float(d.ImagePositionPatient[2]))
+    write_seg(sources, tumour_mask(plan[pid]), root / "seg.dcm")
+    table = table.astype({c: "object" for c in BOX_COLUMNS}).assign(mask="")
+    table.loc[2, ["pre", "mask", *BOX_COLUMNS]] = ["subject2_pre.nii.gz", "seg.dcm", *[""] * 6]
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    store = import_mri(tmp_path / "cohort.csv", root, tmp_path / "store", size=SIZE, workers=1, progress=False)
+    np.testing.assert_array_equal(store.images, export_store.images)
+    pd.testing.assert_series_equal(store.manifest["label"], export_store.manifest["label"])
+    pd.testing.assert_frame_equal(store.findings, export_store.findings)
+    shifted = [copy.deepcopy(d) for d in sources]
+    for d in shifted:
+        position = d.ImagePositionPatient
+        d.ImagePositionPatient = [*position[:2], float(position[2]) + 0.5 * float(d.SpacingBetweenSlices)]
+    write_seg(shifted, tumour_mask(plan[pid]), root / "shifted.dcm")
+    table.at[2, "mask"] = "shifted.dcm"
+    table.to_csv(tmp_path / "shifted.csv", index=False)
+    store = import_mri(tmp_path / "shifted.csv", root, tmp_path / "s2", size=SIZE, workers=1, progress=False)
+    assert pid not in set(store.manifest["patient_id"])
+    message = pd.read_csv(tmp_path / "s2" / "problems.csv").set_index("item").at[pid, "message"]
+    assert "row 3" in message and "shifted.dcm" in message and "lies on no slice" in message
 
 
 # ---------------------------------------------------------------------------- Duke adapter

@@ -23,16 +23,13 @@ from pydicom.uid import (
 )
 
 from breastlab.cli import main
-from breastlab.data.cohort_import import (
-    BOX_COLUMNS,
-    import_mri,
-    read_multiframe_slices,
-    read_seg_mask,
-    scan_mri_tree,
-)
+from breastlab.data.cohort_import import import_mri
+from breastlab.data.cohort_masks import read_seg_mask
+from breastlab.data.cohort_scan import BOX_COLUMNS, scan_mri_tree
 from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.dicom import COLLECTION, index_dicom_tree, read_series
 from breastlab.data.export import SLICE_COLUMNS, export_slices
+from breastlab.data.mri_volumes import read_multiframe_slices
 from breastlab.data.phantom import make_mri_cohort, plan_mri_cohort, tumour_mask
 from breastlab.data.store import ArrayStore
 from breastlab.problems import ProblemLog

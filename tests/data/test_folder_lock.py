@@ -85,3 +85,32 @@ def test_store_builders_and_cli_commands_lock_their_folder(tmp_path: Path, capsy
     finally:
         proc.stdin.close()
         proc.wait(10)
+
+
+def test_a_failed_command_leaves_no_empty_folder_it_created(tmp_path: Path) -> None:
+    """The folders the lock created go when the command fails with them empty; what it wrote stays,
+    and so does a folder the user made."""
+    made_by_user = tmp_path / "mine"
+    made_by_user.mkdir()
+    for folder in (tmp_path / "a" / "b" / "out", made_by_user):
+        with pytest.raises(BreastlabInputError, match="bad table"), folder_lock(folder):
+            raise BreastlabInputError("bad table")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and not any(made_by_user.iterdir())
+    with pytest.raises(KeyboardInterrupt), folder_lock(tmp_path / "job"):
+        (tmp_path / "job" / "problems.csv").write_text("item,message\n")
+        raise KeyboardInterrupt  # an interrupted job keeps what it wrote, to resume from
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["problems.csv"]
+    with folder_lock(tmp_path / "done"):
+        pass  # a command that succeeds keeps its folder, even empty
+    assert (tmp_path / "done").is_dir()
+
+
+def test_a_refused_table_leaves_no_output_folder(tmp_path: Path, capsys) -> None:
+    """``import mri`` with a table it refuses before reading any image: nothing is left at --out."""
+    from breastlab.cli import main
+
+    (tmp_path / "cohort.csv").write_text("patient_id,pre\n,series/a\n")
+    assert main(["import", "mri", str(tmp_path / "cohort.csv"), "--root", str(tmp_path), "--out",
+                 str(tmp_path / "new" / "store")]) != 0  # fmt: skip
+    assert "patient_id" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

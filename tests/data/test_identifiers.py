@@ -205,7 +205,7 @@ def test_own_mri_named_by_uids_holds_no_identifiers(tmp_path: Path) -> None:
     notes = pd.read_csv(draft / "problems.csv")
     assert notes["item"].tolist().count(pseudonym) == 1
     boxes = read_boxes(cohort / "Annotation_Boxes.csv").set_index("patient_id")
-    from breastlab.data.cohort_import import BOX_COLUMNS
+    from breastlab.data.cohort_scan import BOX_COLUMNS
 
     for c in BOX_COLUMNS:
         table[c] = table["patient_id"].replace(pseudonym, ids[0]).map(boxes[c]).astype(str)

@@ -20,7 +20,7 @@ import pydicom
 import pytest
 
 from breastlab.cli import main
-from breastlab.data.cohort_import import BOX_COLUMNS
+from breastlab.data.cohort_scan import BOX_COLUMNS
 from breastlab.data.duke.boxes import read_boxes
 from breastlab.data.duke.dicom import COLLECTION, index_dicom_tree, read_series
 from breastlab.data.phantom import make_mri_cohort, plan_mri_cohort, tumour_mask

@@ -31,7 +31,7 @@ def add_duke(sub: argparse._SubParsersAction) -> None:
 def _cmd_duke_cohort(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from breastlab.data.cohort_import import write_duke_cohort
+    from breastlab.data.cohort_scan import write_duke_cohort
 
     table, problems = write_duke_cohort(args.duke_dir, args.out)
     print(f"{len(table)} patient(s); wrote {args.out} and {Path(args.out).with_name('problems.csv')}")

@@ -104,7 +104,7 @@ def _cmd_import_mri(args: argparse.Namespace) -> int:
     if args.scan and args.table:
         raise BreastlabInputError("give --scan DIR (draft a table) or TABLE --root DIR (build a store), not both")
     if args.scan:
-        from breastlab.data.cohort_import import write_scan
+        from breastlab.data.cohort_scan import write_scan
 
         table, problems = write_scan(args.scan, args.out)
         phases = [c for c in table.columns if c == "pre" or str(c).startswith("post")]

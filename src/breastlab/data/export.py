@@ -451,9 +451,9 @@ def _export_patient(job: _Job) -> int:
 
 def _read_job_series(job: _Job) -> tuple[list[Any], Any]:
     """The job's series as stored slices: a DICOM series folder (or some of its files), or a single file
-    (NIfTI, multi-frame DICOM) read by :func:`breastlab.data.cohort_import.read_phase_slices`."""
+    (NIfTI, multi-frame DICOM) read by :func:`breastlab.data.mri_volumes.read_phase_slices`."""
     if not os.path.isdir(job.series_path):
-        from breastlab.data.cohort_import import read_phase_slices
+        from breastlab.data.mri_volumes import read_phase_slices
 
         return read_phase_slices(job.series_path)
     from breastlab.data.duke.dicom import read_series_slices

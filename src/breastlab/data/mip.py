@@ -531,7 +531,7 @@ def _exam_images(job: _Job) -> ExamMips:
 
 
 def _read_exam_images(job: _Job) -> ExamMips:
-    from breastlab.data.cohort_import import read_phase_slices
+    from breastlab.data.mri_volumes import read_phase_slices
 
     # Stored slices, no float32 volumes: both projections are computed slice by slice. The file
     # bytes go into buffers kept for the next patient (fresh memory costs a page fault per 4 kB).
@@ -783,7 +783,7 @@ def build_mip_store_from_exams(
     return _finish(out, writer, kept, problems)
 
 
-_WORKER_MODULES = ["breastlab.data.duke.dicom", "breastlab.data.cohort_import"]
+_WORKER_MODULES = ["breastlab.data.duke.dicom", "breastlab.data.mri_volumes"]
 
 
 def _finished(

@@ -158,12 +158,12 @@ def test_cli_refuses_incomplete_commands(tmp_path: Path, capsys) -> None:
 
 
 def test_mammography_header_fast_path_equals_pydicom(cohort: Path) -> None:
-    from breastlab.data import cohort_import
+    from breastlab.data import mri_volumes
 
     truth = pd.read_csv(cohort / "phantom_truth.csv")
     for rel in truth["path"]:
-        fast = cohort_import._header_fast(cohort / rel, MAMMO_TAGS)
-        assert fast is not None and fast == cohort_import._header_pydicom(cohort / rel, MAMMO_TAGS)
+        fast = mri_volumes._header_fast(cohort / rel, MAMMO_TAGS)
+        assert fast is not None and fast == mri_volumes._header_pydicom(cohort / rel, MAMMO_TAGS)
     assert {"ImageLaterality", "ViewPosition", "PatientID", "Rows"} <= set(fast)
 
 

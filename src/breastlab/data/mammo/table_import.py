@@ -1,7 +1,7 @@
 """Your own mammography export: draft an image table from any DICOM tree, build a store from a table.
 
-Two steps, as for MRI (:mod:`breastlab.data.cohort_import`, whose header reader and folder walk
-they use):
+Two steps, as for MRI (:mod:`breastlab.data.cohort_scan` and :mod:`breastlab.data.cohort_import`;
+the header reader of :mod:`breastlab.data.mri_volumes` and the scan's folder walk serve both):
 
 * :func:`scan_mammo_tree` walks any DICOM tree (any layout, files with or without ``.dcm``), reads
   headers only and drafts one row per image: the pseudonymous PatientID, the file relative to the
@@ -30,10 +30,11 @@ from typing import Any
 import pandas as pd
 
 from breastlab._io import write_table
-from breastlab.data.cohort_import import _walk_files, draft_patient_id, read_header, write_draft_table
+from breastlab.data.cohort_scan import draft_patient_id, walk_files, write_draft_table
 from breastlab.data.mammo import vocabulary as vocab
 from breastlab.data.mammo._dataset import FINDING_COLUMNS, MammoDataset, finalize_tables
 from breastlab.data.mammo.dicom import RASTER_SUFFIXES
+from breastlab.data.mri_volumes import read_header
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.problems import ProblemLog
@@ -130,7 +131,7 @@ def scan_mammo_tree(root: str | os.PathLike, problems: ProblemLog | None = None)
     problems = problems if problems is not None else ProblemLog()
     rows = []
     seen: set[str] = set()  # header PatientIDs met (a pseudonymised one is noted once)
-    files = _walk_files(root)
+    files = walk_files(root)
     if not files:  # a wrong folder would otherwise give an empty image table and no error
         raise BreastlabInputError(f"{root}: no files in it or below it; give the folder holding the mammograms")
     for rel in files:
@@ -501,7 +502,7 @@ def _checked_findings(
                 raise BreastlabInputError(f"class {row['class']!r}; valid: {', '.join(FINDING_CLASSES)}")
             if image_id not in sizes:
                 sizes[image_id] = image_size(Path(images[image_id]["path"]))
-            box = _box(row["box"], sizes[image_id])
+            box = box_from_row(row["box"], sizes[image_id])
         except BreastlabInputError as exc:
             problems.add(image_id, IMPORT_STAGE, f"{where} (image {image_id}): {exc}; image {image_id} left out "
                                                  "(its findings must all be valid)")  # fmt: skip
@@ -528,7 +529,7 @@ def _birads(value: Any) -> int | None:
     return int(float(text))
 
 
-def _box(cells: tuple[str, str, str, str], size: tuple[int, int]) -> tuple[int | None, ...]:
+def box_from_row(cells: tuple[str, str, str, str], size: tuple[int, int]) -> tuple[int | None, ...]:
     """The integer box enclosing ``cells`` (floor of the start, ceiling of the end), checked to lie in
     an image of ``size`` (height, width); all four empty: no box."""
     if not any(cells):
