@@ -12,10 +12,15 @@ where the study asks for them) on synthetic data written to a temporary store:
 * finding detection (``train_detector``): Faster R-CNN ResNet-50 FPN v2 (random weights: the
   machine may be offline), 1024 x 832 px mammograms, batch 4; inference: ``predict_images``.
 
+Inference precision on the GPU: bf16 autocast for SpurBreast (``predict_part`` uses it) and for the
+anomaly scores (as ``train_anomaly`` scores; FCDD's heatmaps in float32), bf16 autocast around the
+detector's ``predict_images`` here (``predict`` itself runs in float32), float32 for ``predict_proba``.
+
 Training images/s are the harness's measure (the training loop only, after ``cuda.synchronize``);
 the first round of each run includes kernel warm-up, so runs are two rounds or more. The whole script
 stops starting new studies after ``--budget`` seconds (default 420, to end within 8 minutes).
 
+A study that fails prints its traceback and the others are still measured (exit status 1).
 Without a CUDA GPU it says so and exits 0; ``--cpu-smoke`` runs the same code on the CPU at toy sizes
 (small models, a few steps) to check that the script works -- its figures mean nothing.
 
@@ -31,6 +36,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -256,34 +262,43 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cpu_smoke:
         device, sizes = torch.device("cpu"), SMOKE
+        name = f"CPU ({torch.get_num_threads()} threads)"
         print("CPU smoke run (toy sizes, small models): checks the code paths; the figures are not GPU figures")
     elif torch.cuda.is_available():
         device, sizes = torch.device("cuda", 0), GPU
         props = torch.cuda.get_device_properties(0)
-        print(
-            f"device: {torch.cuda.get_device_name(0)} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
-        )
+        name = f"{torch.cuda.get_device_name(0)} ({props.total_memory / 2**30:.0f} GiB)"
+        print(f"device: {name}, torch {torch.__version__}")
     else:
         print("no CUDA GPU present: nothing measured (run this on a machine with a GPU; --cpu-smoke checks the script)")
         return 0
     start = time.perf_counter()
     results: list[tuple[str, float, float]] = []
+    failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for study in only:
             if time.perf_counter() - start > args.budget:
                 print(f"{study}: skipped (budget of {args.budget:.0f} s spent)")
                 continue
             t0 = time.perf_counter()
-            rows = BENCHES[study](Path(tmp) / study, device, sizes)
+            try:
+                rows = BENCHES[study](Path(tmp) / study, device, sizes)
+            except Exception:  # noqa: BLE001 - the other studies are still measured; the traceback is shown
+                traceback.print_exc()
+                print(f"{study}: FAILED after {time.perf_counter() - t0:.0f} s (traceback above)")
+                failed.append(study)
+                continue
             results += rows
             for label, tr, inf in rows:
                 took = time.perf_counter() - t0
                 print(f"{label:32s} train {tr:9.1f} img/s   inference {inf:9.1f} img/s   ({took:.0f} s)")
-    print(f"\n{'study':32s} {'train img/s':>12s} {'infer img/s':>12s}   device: {device}")
+    print(f"\n{'study':32s} {'train img/s':>12s} {'infer img/s':>12s}   on {name}")
     for label, tr, inf in results:
         print(f"{label:32s} {tr:12.1f} {inf:12.1f}")
+    for study in failed:
+        print(f"{study:32s} {'failed':>12s} {'failed':>12s}")
     print(f"total {time.perf_counter() - start:.0f} s")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ def test_resized_crops_uint8_reads_rows_with_flips_on_any_thread_count():
     one = resized_crops_uint8(images, boxes, 16, rows, flips, threads=1)
     three = resized_crops_uint8(images, boxes, 16, rows, flips, threads=3)
     assert one.shape == (4, 1, 16, 16) and one.dtype == torch.uint8 and torch.equal(one, three)
+    elsewhere = torch.from_numpy(images).to("meta")  # a tensor off the CPU (a GPU's, on a GPU machine)
+    with pytest.raises(BreastlabInputError, match="images on meta: the uint8 crops are cut on the CPU"):
+        resized_crops_uint8(elsewhere, boxes, 16, rows, flips)
     for i, (r, f) in enumerate(zip(rows, flips, strict=True)):
         image = torch.from_numpy(images[r]) if f is None else torch.from_numpy(images[r]).flip(f)
         box = [int(v) for v in boxes[i]]

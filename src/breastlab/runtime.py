@@ -9,7 +9,8 @@ it imports nothing of breastlab except the error types and the atomic file write
 * :func:`resolve_device` -- ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N``; under DDP each rank its local GPU.
 * :func:`autocast_context` -- bf16 autocast on CUDA, nothing on the CPU (CPU results stay float32).
 * :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards.
-* :class:`DistInfo`, :func:`init_dist` -- rank / world of a ``torchrun`` (or ``launch_local``) job.
+* :class:`DistInfo`, :func:`init_dist` -- rank / world of a ``torchrun`` (or ``launch_local``) job; under
+  NCCL each rank on its local GPU, collectives of CPU tensors staged through it.
 * :func:`save_torch`, :func:`load_torch` -- checkpoints written atomically and read without pickle
   (``weights_only=True``: tensors, numbers, strings, lists and dicts only).
 """
@@ -70,21 +71,32 @@ def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu"
 
 @dataclass
 class DistInfo:
-    """Rank and world size of this process (one process: rank 0 of 1)."""
+    """Rank and world size of this process (one process: rank 0 of 1).
+
+    ``device``: where the group's collectives run (``cuda:LOCAL_RANK`` for NCCL, which reduces GPU
+    tensors only; None: on the tensor's own device, as gloo does on the CPU).
+    """
 
     rank: int = 0
     world: int = 1
     local_rank: int = 0
     created: bool = False  # this process created the group and must destroy it
     group: bool = False  # a process group exists (DDP even with one process, e.g. one GPU under torchrun)
+    device: torch.device | None = None
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
     def all_reduce(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum ``t`` over the ranks, in place; a tensor away from :attr:`device` goes there and back."""
         if self.world > 1:
-            torch.distributed.all_reduce(t)
+            if self.device is None or t.device == self.device:
+                torch.distributed.all_reduce(t)
+            else:
+                buf = t.to(self.device)
+                torch.distributed.all_reduce(buf)
+                t.copy_(buf)
         return t
 
     def barrier(self) -> None:
@@ -98,20 +110,39 @@ class DistInfo:
             self.created = False
 
 
+def _wants_cuda(device_pref: str) -> bool:
+    return torch.cuda.is_available() and (device_pref == "auto" or device_pref.startswith("cuda"))
+
+
+def _collective_device(local: int) -> torch.device | None:
+    """NCCL's device for this rank, made the current one (``all_gather_object`` and ``barrier`` use the
+    current device: without this every rank would take GPU 0); None for other backends."""
+    import torch.distributed as dist
+
+    if dist.get_backend() != "nccl":
+        return None
+    torch.cuda.set_device(local)
+    return torch.device("cuda", local)
+
+
 def init_dist(device_pref: str = "auto") -> DistInfo:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already."""
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already.
+
+    On GPUs (NCCL) each rank's current CUDA device becomes its ``LOCAL_RANK``.
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
-        return DistInfo(dist.get_rank(), dist.get_world_size(), local, group=True)
+        return DistInfo(dist.get_rank(), dist.get_world_size(), local, group=True, device=_collective_device(local))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
-    use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    dist.init_process_group(backend="nccl" if _wants_cuda(device_pref) else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local, created=True, group=True)
+    return DistInfo(
+        dist.get_rank(), dist.get_world_size(), local, created=True, group=True, device=_collective_device(local)
+    )
 
 
 def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
@@ -119,12 +150,26 @@ def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
     dist = dist or DistInfo()
     if pref == "auto":
         pref = "cuda" if torch.cuda.is_available() else "cpu"
+    valid = f"device={pref!r}: valid values are auto, cpu, cuda, cuda:N"
     if pref.startswith("cuda"):
+        try:
+            device = torch.device(pref)
+        except RuntimeError:
+            raise BreastlabInputError(valid) from None
+        if device.type != "cuda":
+            raise BreastlabInputError(valid)
         if not torch.cuda.is_available():
             raise BreastlabInputError(f"device={pref!r}: no CUDA device is available; use --device cpu")
-        return torch.device("cuda", dist.local_rank) if dist.world > 1 else torch.device(pref)
+        if dist.world > 1:
+            return torch.device("cuda", dist.local_rank)
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise BreastlabInputError(
+                f"device={pref!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            )
+        return device
     if pref != "cpu":
-        raise BreastlabInputError(f"device={pref!r}: valid values are auto, cpu, cuda, cuda:N")
+        raise BreastlabInputError(valid)
     return torch.device("cpu")
 
 

@@ -204,7 +204,7 @@ def resized_crop_uint8(image, box: tuple[int, int, int, int], size: int, out=Non
     import torch
 
     if isinstance(image, torch.Tensor):
-        image = image.numpy()
+        image = _cpu_pixels(image, "image")
     if out is None:
         out = torch.empty((size, size), dtype=torch.uint8)
     batch = out[None, None]
@@ -231,7 +231,7 @@ def resized_crops_uint8(
     import torch
 
     box_list = torch.as_tensor(boxes).to(torch.int64).tolist()
-    pixels = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    pixels = _cpu_pixels(images, "images") if isinstance(images, torch.Tensor) else np.asarray(images)
     rows = list(range(len(box_list))) if rows is None else np.asarray(rows, dtype=np.int64).tolist()
     if len(rows) != len(box_list):
         raise BreastlabInputError(f"boxes: {len(box_list)} crop boxes for {len(rows)} images")
@@ -251,6 +251,16 @@ def resized_crops_uint8(
 
     run_parallel(crop, len(rows), threads)
     return out
+
+
+def _cpu_pixels(t, name: str) -> np.ndarray:
+    """A CPU tensor's pixels as an array (a view); a tensor on another device is refused."""
+    if t.device.type != "cpu":
+        raise BreastlabInputError(
+            f"{name} on {t.device}: the uint8 crops are cut on the CPU (a NumPy array or a CPU tensor); "
+            "on a GPU resize float tensors with resize_bilinear"
+        )
+    return t.numpy()
 
 
 _POOLS: dict = {}

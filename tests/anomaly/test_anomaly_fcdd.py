@@ -128,3 +128,31 @@ def test_fcdd_net_shapes_and_confetti():
     g = torch.Generator().manual_seed(0)
     noisy = confetti_noise(x * 0.2, g)
     assert noisy.min() >= 0 and noisy.max() <= 1 and (noisy != x * 0.2).any(dim=(1, 2, 3)).all()
+
+
+def test_pseudo_huber_of_half_precision_values_is_float32():
+    """``sqrt(x^2 + 1) - 1`` of bf16 inputs: in bf16 the small values all cancel to 0."""
+    x = torch.tensor([0.01, 0.05, -0.03, 2.0], dtype=torch.bfloat16)
+    xd = x.double()
+    expected = (torch.sqrt(xd * xd + 1) - 1).tolist()  # of the same bf16 inputs, in float64
+    for a in (pseudo_huber(x), hsc_score(x[:, None])):
+        assert a.dtype == torch.float32 and torch.equal(a, pseudo_huber(x.float()))
+        # float32's own cancellation: 1 + x^2 is rounded to float32's spacing near 1 (2**-23)
+        np.testing.assert_allclose(a.tolist(), expected, rtol=0, atol=2**-23)
+    assert pseudo_huber(x.double()).dtype == torch.float64  # float64 stays float64
+
+
+def test_fcdd_scores_under_bf16_autocast_follow_float32():
+    """Under autocast (bf16 on a GPU; the CPU's bf16 autocast here) the network's phi is bf16; the
+    heatmap A(X) and its mean, the anomaly score, must not lose the small values of normal images."""
+    torch.manual_seed(0)
+    net = FCDDNet("small", width=8, depth=3).eval()
+    with torch.no_grad():
+        net.head.weight.mul_(0.2)  # small phi, as a trained FCDD gives normal images
+        x = torch.rand(4, 1, 64, 64)
+        a32 = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            a16 = net(x)
+    assert a16.dtype == torch.float32 and bool((a16 > 0).all())
+    # phi carries bf16's relative error (2**-9); A ~ phi^2 / 2 about twice that
+    np.testing.assert_allclose(a16.flatten(1).mean(1), a32.flatten(1).mean(1), rtol=2e-2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -124,3 +125,71 @@ def test_store_without_spacing_or_other_spacing(tiny_store, store_factory, tmp_p
     with pytest.raises(BreastlabInputError, match="img0 has no pixel spacing"):
         predict(build_model(CFG), CFG, nospacing, progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def _pinned_like_cuda(t: torch.Tensor) -> torch.Tensor:
+    """What ``Tensor.pin_memory()`` does on a CUDA machine (``_pin_memory_cuda``): a buffer of the tensor's
+    extent with its strides, filled by ``copy_``. Here the buffer is ordinary memory: the test machine has
+    no GPU, and without one the DataLoader's ``pin_memory=True`` is skipped."""
+    extent = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True)) if t.numel() else 0
+    buf = torch.empty(extent, dtype=t.dtype)
+    return torch.empty(0, dtype=t.dtype).set_(buf.untyped_storage(), 0, t.shape, t.stride()).copy_(t)
+
+
+def test_loader_batches_can_be_pinned_and_train_with_three_channels(tiny_store):
+    """On a GPU the detector's DataLoader pins every batch; an image expanded to three channels (three
+    rows of one memory) cannot be pinned, so the loader ships one grey channel and the step expands it."""
+    from breastlab.detect.model import DetectorStudy
+    from breastlab.train.harness import Step
+
+    cfg = dataclasses.replace(CFG, rescale=(0.9, 1.1), hflip=True)
+    data = DetectionData(tiny_store, cfg, store_targets(tiny_store, cfg))
+    study = DetectorStudy(data, np.arange(4), cfg, torch.device("cpu"))
+    images, targets = next(iter(study.batches(range(0, 1))))
+    for x in images:
+        assert torch.equal(_pinned_like_cuda(x), x) and x.shape[0] == 1
+    for t in targets:
+        assert torch.equal(_pinned_like_cuda(t["boxes"]), t["boxes"])
+    with pytest.raises(RuntimeError, match="single memory location"):  # what an expanded image met
+        _pinned_like_cuda(images[0].expand(3, -1, -1))
+
+    seen = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, imgs, tgts):
+            seen.extend(imgs)
+            return {"loss": sum(x.sum() for x in imgs)}
+
+    out = study.step(Recording(), (images, targets), contextlib.nullcontext)
+    assert isinstance(out, Step) and out.n == len(images)
+    for x, y in zip(images, seen, strict=True):
+        assert y.shape == (3, *x.shape[1:]) and all(torch.equal(y[c], x[0]) for c in range(3))
+
+
+def test_box_coordinates_stay_float32_under_bf16_autocast():
+    """bf16 autocast (the GPU's; the CPU's here) runs the convolutions in bf16; anchors, proposals and
+    boxes stay float32 (in bf16 a coordinate above 1024 px is a multiple of 8 px)."""
+    torch.manual_seed(0)
+    model = build_model(dataclasses.replace(CFG, score_threshold=0.0)).eval()
+    seen: dict[str, list] = {"anchors": [], "proposals": []}
+    model.rpn.anchor_generator.register_forward_hook(lambda m, a, out: seen["anchors"].append(out))
+    model.rpn.register_forward_hook(lambda m, a, out: seen["proposals"].append(out[0]))
+    x = [torch.rand(3, 1216, 1000)]
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(x)
+        again = model(x)
+    (a32,), (a16,), (a32_after,) = seen["anchors"]
+    assert a16[0].dtype == torch.float32 and torch.equal(a16[0], a32[0])  # anchors depend on shapes only
+    assert torch.equal(a32_after[0], a32[0])  # the generator's cell anchors were not rounded in place
+    assert seen["proposals"][1][0].dtype == torch.float32
+    boxes = half[0]["boxes"]
+    assert boxes.dtype == torch.float32 and len(boxes) > 0
+    far = boxes[boxes > 1024]
+    assert len(far) > 0 and bool((far % 8 != 0).any())  # not on bf16's 8 px grid
+    assert torch.equal(again[0]["boxes"], ref[0]["boxes"])  # float32 runs unchanged by the bf16 one
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model(x, [{"boxes": torch.tensor([[1020.0, 300.0, 1100.0, 390.0]]), "labels": torch.tensor([1])}])
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())

@@ -164,3 +164,9 @@ def test_uint8_crops_shipped_then_expanded_equal_the_float_path(tmp_path):
     assert torch.equal(crops[0], ref)
     with pytest.raises(BreastlabInputError, match="crop_uint8 applies only"):
         crop_uint8(source.for_training(np.arange(6)), boxes, 24, ["rot90"] * 6)
+    # a gathered batch (a preloaded or GPU source's) has no memory map to cut from: named, not an AttributeError
+    gathered = source.get(np.arange(6))
+    with pytest.raises(BreastlabInputError, match="batch is a Tensor on cpu; it takes a MappedBatch"):
+        crop_uint8(gathered, boxes, 24)
+    with pytest.raises(BreastlabInputError, match="batch is a Tensor on meta; it takes a MappedBatch"):
+        crop_uint8(gathered.to("meta"), boxes, 24)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from breastlab.errors import BreastlabInputError
-from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
+from breastlab.runtime import DistInfo, derive_seed, init_dist, load_torch, resolve_device, save_torch
 
 
 class _Planted:
@@ -52,3 +53,87 @@ def test_resolve_device_names_valid_values():
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(BreastlabInputError, match="valid values are auto, cpu"):
         resolve_device("tpu")
+
+
+def test_resolve_device_checks_the_cuda_index(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(BreastlabInputError, match=r"1 CUDA device\(s\), cuda:0 to cuda:0"):
+        resolve_device("cuda:1")
+    with pytest.raises(BreastlabInputError, match="valid values are auto, cpu, cuda, cuda:N"):
+        resolve_device("cudax")
+    assert resolve_device("cuda:3", DistInfo(rank=1, world=2, local_rank=1)) == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BreastlabInputError, match="no CUDA device is available"):
+        resolve_device("cuda:0")
+
+
+def _fake_launch(monkeypatch, cuda: bool) -> dict:
+    """torchrun's environment of rank 1 of 2 and a process-group API that records what it is asked."""
+    import torch.distributed as dist
+
+    seen: dict = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("set_device", d))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: seen.setdefault("backend", backend))
+    monkeypatch.setattr(dist, "get_backend", lambda *a: seen["backend"])
+    monkeypatch.setattr(dist, "get_rank", lambda *a: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda *a: 2)
+    return seen
+
+
+@pytest.mark.parametrize("pref", ["auto", "cuda", "cuda:0"])
+def test_init_dist_on_gpus_joins_nccl_on_the_local_gpu(monkeypatch, pref):
+    seen = _fake_launch(monkeypatch, cuda=True)
+    info = init_dist(pref)
+    # every rank on its own GPU: all_gather_object and barrier use the current device
+    assert seen == {"backend": "nccl", "set_device": 1}
+    assert (info.rank, info.world, info.local_rank, info.device) == (1, 2, 1, torch.device("cuda", 1))
+
+
+def test_init_dist_on_cpus_joins_gloo(monkeypatch):
+    seen = _fake_launch(monkeypatch, cuda=False)
+    info = init_dist("auto")
+    assert seen == {"backend": "gloo"} and info.device is None and info.world == 2
+
+
+class _FakeGPU(TorchFunctionMode):
+    """``Tensor.to(cuda)`` gives a CPU copy marked as a GPU tensor (the test machine has no GPU)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        targets = [*args[1:], kwargs.get("device")]
+        if func is torch.Tensor.to and any(isinstance(a, torch.device) and a.type == "cuda" for a in targets):
+            out = args[0].clone()
+            out.on_fake_gpu = True
+            return out
+        return func(*args, **kwargs)
+
+
+def test_all_reduce_under_nccl_reduces_cpu_tensors_on_the_gpu(monkeypatch):
+    """NCCL refuses CPU tensors; the trainers' statistics live on the CPU, so they travel to the GPU and back."""
+    import torch.distributed as dist
+
+    def nccl_all_reduce(t):
+        if not getattr(t, "on_fake_gpu", False):
+            raise ValueError("Tensors must be CUDA and dense")  # what NCCL says to a CPU tensor
+        t.mul_(2)  # two ranks that hold the same values
+
+    monkeypatch.setattr(dist, "all_reduce", nccl_all_reduce)
+    stats = torch.tensor([1.5, 3.0, 32.0], dtype=torch.float64)
+    with _FakeGPU():
+        out = DistInfo(rank=0, world=2, device=torch.device("cuda", 0)).all_reduce(stats)
+    assert out is stats and stats.tolist() == [3.0, 6.0, 64.0] and stats.dtype == torch.float64
+
+    seen = []
+    monkeypatch.setattr(dist, "all_reduce", lambda t: seen.append(t))
+    cpu = torch.zeros(2)
+    DistInfo(rank=0, world=2).all_reduce(cpu)  # gloo: the tensor itself, no copy
+    assert seen[0] is cpu
+    DistInfo(rank=0, world=1, device=torch.device("cuda", 0)).all_reduce(cpu)  # one rank: nothing to reduce
+    assert len(seen) == 1

@@ -161,6 +161,51 @@ def _no_resize_transform(model: nn.Module) -> None:
     model.transform = _Transform(old.min_size, old.max_size, old.image_mean, old.image_std, size_divisible=32)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _float32(x: Any) -> Any:
+    """``x`` (a tensor, or lists / tuples of them) with half-precision tensors as float32."""
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.dtype in _HALF else x
+    if isinstance(x, list | tuple):
+        return type(x)(_float32(v) for v in x)
+    return x
+
+
+def _has_half(x: Any) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.dtype in _HALF
+    return isinstance(x, list | tuple) and any(_has_half(v) for v in x)
+
+
+def _float32_outputs(_module: nn.Module, _inputs: Any, out: Any) -> Any:
+    return _float32(out) if _has_half(out) else None
+
+
+def _float32_anchor_inputs(_module: nn.Module, args: tuple) -> tuple | None:
+    image_list, feature_maps = args
+    if not _has_half(feature_maps):
+        return None
+    # the generator reads the maps' shape, dtype and device only: float32 stand-ins of no memory
+    stand_ins = [torch.empty((), dtype=torch.float32, device=f.device).expand(f.shape) for f in feature_maps]
+    return image_list, stand_ins
+
+
+def _float32_box_coordinates(model: nn.Module) -> None:
+    """Anchors, proposals and detected boxes in float32 under bf16 autocast (the convolutions stay bf16).
+
+    torchvision makes the anchors in the feature maps' dtype (and keeps its cell anchors in it) and
+    decodes boxes in the dtype of the regression outputs; in bf16 (8 significant bits) a coordinate
+    between 1024 and 2048 px is a multiple of 8 px. These hooks give the anchor generator float32
+    stand-ins of the feature maps and turn the RPN head's and the box predictor's outputs into float32;
+    on float32 inputs they do nothing.
+    """
+    model.rpn.anchor_generator.register_forward_pre_hook(_float32_anchor_inputs)
+    model.rpn.head.register_forward_hook(_float32_outputs)
+    model.roi_heads.box_predictor.register_forward_hook(_float32_outputs)
+
+
 def build_model(cfg: DetectorConfig) -> nn.Module:
     """A torchvision Faster R-CNN as configured (module notes)."""
     from torchvision.models.detection import faster_rcnn as frc
@@ -197,6 +242,7 @@ def build_model(cfg: DetectorConfig) -> nn.Module:
         if len(sizes) == k:
             model.rpn.anchor_generator = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * k)
     _no_resize_transform(model)
+    _float32_box_coordinates(model)
     if cfg.weights not in (None, "coco"):
         state = load_torch(cfg.weights)
         if isinstance(state, dict) and "model" in state:
@@ -325,7 +371,12 @@ def store_targets(store: ArrayStore, cfg: DetectorConfig) -> dict[str, pd.DataFr
 
 
 class DetectionData(torch.utils.data.Dataset):
-    """(image (3, H, W) float, target) for items ``(row, augmentation seed or -1)``."""
+    """(image (1, H, W) float, target) for items ``(row, augmentation seed or -1)``.
+
+    One grey channel: the loader's pinned-memory copy needs a tensor whose elements have memory of
+    their own (an image expanded to three channels has not), and a third of the bytes crosses to the
+    GPU; :class:`DetectorStudy` expands it to the model's three channels on the device.
+    """
 
     def __init__(self, store: ArrayStore, cfg: DetectorConfig, targets: dict[str, pd.DataFrame]) -> None:
         self.store, self.cfg, self.targets = store, cfg, targets
@@ -351,7 +402,7 @@ class DetectionData(torch.utils.data.Dataset):
         )
         if seed >= 0:
             img, boxes = self._augment(img, boxes, np.random.default_rng(seed))
-        return img.expand(3, -1, -1), {"boxes": boxes, "labels": labels, "row": row}
+        return img[None], {"boxes": boxes, "labels": labels, "row": row}
 
     def _augment(self, img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
         lo, hi = self.cfg.rescale
@@ -438,7 +489,7 @@ class DetectorStudy:
 
     def step(self, net: nn.Module, batch, amp) -> Step:
         images, tgts = batch
-        images = [x.to(self.device, non_blocking=True) for x in images]
+        images = [x.to(self.device, non_blocking=True).expand(3, -1, -1) for x in images]
         tgts = [{"boxes": t["boxes"].to(self.device), "labels": t["labels"].to(self.device)} for t in tgts]
         with amp():
             losses = net(images, tgts)
@@ -571,9 +622,10 @@ def predict_images(
     out = []
     for k in range(0, len(images), batch_size):
         chunk = [torch.as_tensor(np.asarray(x, np.float32)) for x in images[k : k + batch_size]]
+        on_device = [x.to(device) for x in chunk]  # one grey channel crosses, once for all views
         per_view = {}
         for view in _views(chunk[0], tta):
-            batch = [_apply(x, view).expand(3, -1, -1).to(device) for x in chunk]
+            batch = [_apply(x, view).expand(3, -1, -1) for x in on_device]
             per_view[view] = model(batch)
         for i, x in enumerate(chunk):
             h, w = x.shape

@@ -191,6 +191,13 @@ def crop_uint8(
     Same pixels as :func:`preprocess_train` before its scaling to [0, 1]; :func:`to_model_input` finishes
     the job on the device (a quarter of the bytes of float, a twelfth of float RGB, cross the bus).
     """
+    if not isinstance(batch, MappedBatch):
+        where = f" on {batch.device}" if isinstance(batch, torch.Tensor) else ""
+        raise BreastlabInputError(
+            f"crop_uint8: batch is a {type(batch).__name__}{where}; it takes a MappedBatch, the batch that "
+            "ImageSource.for_training gives for a CPU source without preload (the crops are cut from the "
+            "store's memory map on the CPU; to_model_input then moves them to the device)"
+        )
     names = ["" if t is None else str(t) for t in transforms] if transforms is not None else [""] * len(batch)
     axes = flip_axes()
     bad = sorted(set(names) - {"", *axes})
