@@ -13,7 +13,15 @@ import pandas as pd
 import pytest
 
 from breastlab.cli import main
-from breastlab.evaluate.stats import best_threshold, partial_auc, power_one_curve, roc_test, smooth_roc, var_auc
+from breastlab.evaluate.stats import (
+    best_threshold,
+    ci_auc,
+    partial_auc,
+    power_one_curve,
+    roc_test,
+    smooth_roc,
+    var_auc,
+)
 
 
 @pytest.fixture()
@@ -110,6 +118,25 @@ def test_roc_test_command(csv, method, extra):
     assert row["statistic"] == pytest.approx(ref.statistic, rel=1e-12)
     assert row["p_value"] == pytest.approx(ref.p_value, rel=1e-12)
     assert row["comparison"] == "ai - reader"
+
+
+def test_smoothed_curves_bootstrap_commands(csv):
+    path, df = csv
+    base = ["stats", "roc-test", str(path), "--truth", "truth", "--score", "ai", "--score", "reader", "--boot-n", "200"]
+    out = path.with_name("smooth_test.json")
+    assert main([*base, "--method", "bootstrap", "--smooth", "density", "--seed", "3", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    ref = roc_test(df["truth"], df["ai"], df["reader"], method="bootstrap", smooth="density", n_boot=200, seed=3)
+    assert row["measure"] == "smoothed AUC (density)"
+    assert row["statistic"] == pytest.approx(ref.statistic, rel=1e-12) and row["estimate1"] == ref.estimate1
+    assert main([*base, "--smooth", "binormal"]) == 2  # DeLong's test of smoothed curves is refused
+    out = path.with_name("smooth_auc.json")
+    argv = ["stats", "auc", str(path), "--truth", "truth", "--score", "ai", "--method", "bootstrap", "--n-boot", "200"]
+    assert main([*argv, "--smooth", "binormal", "--seed", "5", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    ci = ci_auc(df["truth"], df["ai"], method="bootstrap", smooth="binormal", n_boot=200, seed=5)
+    assert row["auc_binormal"] == pytest.approx(ci.auc, abs=1e-12)
+    assert (row["auc_binormal_lower"], row["auc_binormal_upper"]) == pytest.approx((ci.lower, ci.upper), abs=1e-12)
 
 
 def test_power_command(tmp_path, capsys, monkeypatch):

@@ -61,7 +61,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
         help="column of the patient id (or other cluster), resampled whole by --method bootstrap",
     )
     partial_args(p)
-    p.add_argument("--smooth", choices=["binormal", "density"], default=None, help="also the smoothed curve's AUC")
+    p.add_argument(
+        "--smooth",
+        choices=["binormal", "density"],
+        default=None,
+        help="also the smoothed curve's AUC (with --method bootstrap: and its CI, every replicate smoothed)",
+    )
     p.add_argument(
         "--var-method",
         choices=["delong", "obuchowski", "bootstrap"],
@@ -96,6 +101,12 @@ def _add_stats_roc(stats_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-boot", "--boot-n", type=positive_int, default=2000, help="bootstrap replicates or permutations")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap or the permutations")
     p.add_argument("--no-stratify", action="store_true", help="bootstrap all cases together")
+    p.add_argument(
+        "--smooth",
+        choices=["binormal", "density"],
+        default=None,
+        help="compare the smoothed curves' AUCs (--method bootstrap; every replicate smoothed)",
+    )
     partial_args(p)
     p.set_defaults(func=_cmd_stats_roc_test)
     p = stats_sub.add_parser(
@@ -296,6 +307,7 @@ def _cmd_stats_roc_test(args: argparse.Namespace) -> int:
         correct=args.partial_correct,
         conf_level=args.conf_level,
         direction=args.direction,
+        smooth=args.smooth,
     )
     _stats_emit(args, df, f"ROC test ({args.method}); difference = first - second as listed", transpose=True)
     return 0

@@ -51,7 +51,8 @@ def auc_table(
     best_weights=(1.0, 0.5),
 ) -> pd.DataFrame:
     """One row per score: AUC with CI, and on request the partial AUC (bootstrap CI),
-    the smoothed AUC, the AUC variance by ``var_method`` and the best threshold."""
+    the smoothed AUC (with its bootstrap CI where ``method="bootstrap"``), the AUC
+    variance by ``var_method`` and the best threshold."""
     from breastlab.evaluate.stats.delong import ci_auc
 
     y = column(df, truth, "--truth")
@@ -96,6 +97,19 @@ def auc_table(
                 ),
             }
         )
+        if smooth is not None and method == "bootstrap":
+            sc = ci_auc(
+                y,
+                column(df, s, "--score"),
+                conf_level,
+                "bootstrap",
+                direction,
+                n_boot=n_boot,
+                seed=seed,
+                cluster=cl,
+                smooth=smooth,
+            )
+            rows[-1].update({f"auc_{smooth}_lower": sc.lower, f"auc_{smooth}_upper": sc.upper})
     return pd.DataFrame(rows)
 
 
