@@ -13,10 +13,10 @@ degenerate but valid input warns with :class:`DegenerateCIWarning`.
 ``bootstrap_test``                bootstrap test of two AUCs
 ``youden``, ``coords_best``       Youden-optimal threshold(s)
 ``partial_auc``                   partial AUC over a specificity/sensitivity range, McClish
-``smooth_roc``                    binormal or kernel-density smoothed ROC curve and its AUC
+``smooth_roc``                    binormal or kernel-density smoothed ROC curve and its AUC (bootstrap: smooth=)
 ``coords``, ``best_threshold``    pROC's coords; best by youden/closest.topleft, best.weights
 ``pr_curve``, ``pr_auc``          precision-recall points and average precision
-``ci_se``, ``ci_sp``, ...         bootstrap CIs of operating points (ci_thresholds, ci_coords)
+``ci_se``, ``ci_sp``, ...         bootstrap CIs of operating points (ci_thresholds, ci_coords, also at "best")
 ``roc_test``                      delong, bootstrap, venkatraman, sensitivity/specificity tests
 ``power_*``                       power / sample size / detectable AUC (Obuchowski)
 ``sensitivity_at_specificity``    and ``specificity_at_sensitivity``
