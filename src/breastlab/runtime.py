@@ -8,6 +8,8 @@ it imports nothing of breastlab except the error types and the atomic file write
   so a stream for "epoch 3, crop boxes" never depends on how many numbers another stream drew.
 * :func:`resolve_device` -- ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N``; under DDP each rank its local GPU.
 * :func:`autocast_context` -- bf16 autocast on CUDA, nothing on the CPU (CPU results stay float32).
+* :func:`inference_autocast`, :func:`float32_layers` -- prediction's precision: the network under bf16
+  autocast on CUDA, its final layer in float32 (scores are not rounded to bf16's 8 significant bits).
 * :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards.
 * :class:`DistInfo`, :func:`init_dist` -- rank / world of a ``torchrun`` (or ``launch_local``) job; under
   NCCL each rank on its local GPU, collectives of CPU tensors staged through it.
@@ -197,11 +199,51 @@ def autocast_context(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _float32_rerun(module: torch.nn.Module, args: tuple, out: Any) -> Any:
+    """Forward hook: an output autocast made in half precision is computed again in float32 from the
+    layer's inputs (as they came, bf16 values exactly representable in float32); other outputs stay."""
+    if not isinstance(out, torch.Tensor) or out.dtype not in _HALF:
+        return None
+    with torch.autocast(out.device.type, enabled=False):
+        return module.forward(*(a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args))
+
+
+@contextlib.contextmanager
+def float32_layers(*layers: torch.nn.Module):
+    """While open, ``layers`` give float32 outputs under autocast (outside autocast nothing changes).
+
+    bf16 keeps 8 significant bits: a logit of 3.2 is a multiple of 1/64, so the scores of
+    different images tie, and ranks, AUCs and thresholds follow the rounding. The final layer is a
+    small share of a network's work; computed in float32 from the bf16 features its outputs are
+    distinct again.
+    """
+    handles = [m.register_forward_hook(_float32_rerun) for m in layers]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def inference_autocast(device: torch.device, *heads: torch.nn.Module):
+    """Prediction's precision: the network under :func:`autocast_context` (bf16 on CUDA, whose tensor
+    cores run the convolutions about twice as fast as float32), its final layers ``heads`` in float32
+    (:func:`float32_layers`), so the scores are float32. On the CPU everything is float32, unchanged."""
+    with autocast_context(device), float32_layers(*heads):
+        yield
+
+
 __all__ = [
     "DistInfo",
     "autocast_context",
     "derive_seed",
     "deterministic_kernels",
+    "float32_layers",
+    "inference_autocast",
     "init_dist",
     "load_torch",
     "resolve_device",
