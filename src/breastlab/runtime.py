@@ -10,7 +10,9 @@ it imports nothing of breastlab except the error types and the atomic file write
 * :func:`autocast_context` -- bf16 autocast on CUDA, nothing on the CPU (CPU results stay float32).
 * :func:`inference_autocast`, :func:`float32_layers` -- prediction's precision: the network under bf16
   autocast on CUDA, its final layer in float32 (scores are not rounded to bf16's 8 significant bits).
-* :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards.
+* :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards
+  (``CUBLAS_WORKSPACE_CONFIG`` is set when this module is imported, before CUDA is used; a warning
+  when CUDA came first).
 * :class:`DistInfo`, :func:`init_dist` -- rank / world of a ``torchrun`` (or ``launch_local``) job; under
   NCCL each rank on its local GPU, collectives of CPU tensors staged through it.
 * :func:`save_torch`, :func:`load_torch` -- checkpoints written atomically and read without pickle
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,11 +178,43 @@ def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+# cuBLAS is deterministic only with a fixed workspace, which it reads from this variable once per
+# process, at its first use: set when this module is imported, before a study can touch the GPU.
+_CUBLAS_VAR, _CUBLAS_DETERMINISTIC = "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
+_cublas_late = False  # the variable was set only after CUDA had been initialised in this process
+
+
+def _ask_deterministic_cublas() -> None:
+    """Set CUBLAS_WORKSPACE_CONFIG (a value the environment gives is kept); remember when it comes
+    after CUDA's initialisation, where cuBLAS may have read the variable already."""
+    global _cublas_late
+    if _CUBLAS_VAR in os.environ:
+        return
+    _cublas_late = torch.cuda.is_initialized()
+    os.environ[_CUBLAS_VAR] = _CUBLAS_DETERMINISTIC
+
+
+_ask_deterministic_cublas()
+
+
 @contextlib.contextmanager
 def deterministic_kernels(device: torch.device):
-    """Deterministic kernels where the hardware has them (restored afterwards)."""
+    """Deterministic kernels where the hardware has them (restored afterwards).
+
+    On CUDA, a warning says when cuBLAS may not be deterministic: CUDA was initialised in this process
+    before ``CUBLAS_WORKSPACE_CONFIG`` was set (by :mod:`breastlab.runtime`'s import or here).
+    """
     if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        _ask_deterministic_cublas()
+        if _cublas_late:
+            warnings.warn(
+                f"deterministic kernels: CUDA was initialised in this process before {_CUBLAS_VAR} was set, so "
+                "cuBLAS may keep its default workspace and its matrix products may differ from run to run; "
+                f"set {_CUBLAS_VAR}={_CUBLAS_DETERMINISTIC} in the environment before starting Python (or import "
+                "breastlab before using the GPU)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     prev = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),

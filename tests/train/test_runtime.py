@@ -137,3 +137,46 @@ def test_all_reduce_under_nccl_reduces_cpu_tensors_on_the_gpu(monkeypatch):
     assert seen[0] is cpu
     DistInfo(rank=0, world=1, device=torch.device("cuda", 0)).all_reduce(cpu)  # one rank: nothing to reduce
     assert len(seen) == 1
+
+
+def test_cublas_workspace_is_set_before_cuda_or_a_warning_says_it_came_late(monkeypatch):
+    """cuBLAS reads CUBLAS_WORKSPACE_CONFIG once, at its first use: importing breastlab.runtime sets it;
+    when CUDA was initialised before it was set, deterministic mode warns instead of trusting it."""
+    import warnings
+
+    from breastlab import runtime
+
+    cuda = torch.device("cuda", 0)
+    # importing the module set it (the test process has not initialised CUDA)
+    assert runtime.os.environ.get("CUBLAS_WORKSPACE_CONFIG") is not None
+    # set before CUDA: deterministic mode is silent
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(runtime, "_cublas_late", False)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    runtime._ask_deterministic_cublas()
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)  # another study used the GPU since
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(cuda):
+            assert torch.are_deterministic_algorithms_enabled()
+    # a value the environment gives is kept, and trusted
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(cuda):
+            pass
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    # unset while a CUDA context exists (e.g. the demo's earlier study): set now, with a warning
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    late = "CUDA was initialised in this process before CUBLAS_WORKSPACE_CONFIG"
+    with pytest.warns(RuntimeWarning, match=late), runtime.deterministic_kernels(cuda):
+        pass
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    with pytest.warns(RuntimeWarning, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"), runtime.deterministic_kernels(cuda):
+        pass  # and every later time
+    # the CPU needs no cuBLAS: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(torch.device("cpu")):
+            pass
