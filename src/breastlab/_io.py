@@ -42,6 +42,49 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+# ---------------------------------------------------------------------------- paths recorded in files
+def record_path(target: str | os.PathLike, folder: str | os.PathLike) -> str:
+    """``target`` as a file in ``folder`` records it: relative to ``folder``, with POSIX separators.
+
+    A folder that records its inputs this way (a run its store and split, a split its store)
+    holds no absolute local path and keeps working when the folders are moved or copied
+    together. Both paths are taken with their symbolic links resolved (the last component of
+    ``target`` kept, so a store linked into a project stays addressed through the link), so
+    ``..`` steps lead where the file system leads them. Only across drives (Windows), where
+    no relative path exists, is the absolute path recorded.
+    """
+    full = os.path.abspath(target)
+    target_real = os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
+    try:
+        rel = os.path.relpath(target_real, os.path.realpath(folder))
+    except ValueError:
+        return Path(target_real).as_posix()
+    return Path(rel).as_posix()
+
+
+def recorded_path(value: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """The path a file in ``folder`` recorded with :func:`record_path`: a relative ``value`` is read from
+    ``folder``; an absolute one (folders written by earlier versions) is used as it is."""
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    return Path(os.path.normpath(os.path.join(os.path.realpath(folder), path)))
+
+
+def option_path(value: Any) -> Any:
+    """A command's option as its saved ``config.yaml`` records it: an absolute path relative to the
+    working folder (where ``--config`` reads relative paths from, as the command line does); any other
+    value (relative paths, numbers, lists of them) as it is."""
+    if isinstance(value, list | tuple):
+        return [option_path(v) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        try:
+            return Path(os.path.relpath(value)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return value
+    return value
+
+
 def write_json(obj: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write ``obj`` as indented JSON atomically (NumPy scalars converted)."""
     with atomic_path(path) as tmp:

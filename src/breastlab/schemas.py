@@ -7,12 +7,14 @@ Four layouts travel between the steps of a study (the array store has its own,
 
     manifest.parquet   one row per image: row, image_id, patient_id, split, label, group, attribute, transform
     summary.json       counts per split, class and group; "rho": the split's correlation strength
-    config.json        "layout", the split's configuration and the data it came from (written last)
+    config.json        "layout", the split's configuration and the data it came from (written last);
+                       "store": the array store, relative to the split folder
 
 ``RUN`` -- a training-run folder (``breastlab train``, ``mammo classify``, ``anomaly train``,
 ``mammo detect train``; each study writes the files that apply to it)::
 
-    config.json          everything that defines the run; "store" and "split": the folders it read
+    config.json          everything that defines the run; "store" and "split": the folders it read,
+                         relative to the run folder (:func:`breastlab._io.record_path`)
     config.yaml          the command's options (``breastlab COMMAND --config RUN/config.yaml`` repeats it)
     checkpoint.pt        last epoch (resume); best.pt / model.pt: the selected model
     metrics.csv          one row per epoch
@@ -101,21 +103,36 @@ def run_config(run_dir: str | os.PathLike) -> dict:
     return read_json(Path(run_dir) / RUN.config)
 
 
-def run_split_dir(config: dict) -> Path | None:
-    """The split folder a run's config names (``None`` when it names none)."""
+def _recorded(value: str, folder: str | os.PathLike) -> Path:
+    from breastlab._io import recorded_path  # NumPy and pandas only when a path is read
+
+    return recorded_path(value, folder)
+
+
+def run_split_dir(config: dict, run_dir: str | os.PathLike) -> Path | None:
+    """The split folder the config of the run in ``run_dir`` names (``None`` when it names none).
+
+    Runs record it relative to their own folder; runs of earlier versions recorded it absolute."""
     split = config.get(RUN.split)
-    return Path(split) if split else None
+    return _recorded(split, run_dir) if isinstance(split, str) and split else None
 
 
-def run_store_dir(config: dict) -> Path | None:
-    """The array store a run read: its config's ``"store"``, else the store its split folder names."""
-    if config.get(RUN.store):
-        return Path(config[RUN.store])
-    split = run_split_dir(config)
+def run_store_dir(config: dict, run_dir: str | os.PathLike) -> Path | None:
+    """The array store the run in ``run_dir`` read: its config's ``"store"``, else the store its split
+    folder names (each path read from the folder of the file that records it)."""
+    store = config.get(RUN.store)
+    if isinstance(store, str) and store:
+        return _recorded(store, run_dir)
+    split = run_split_dir(config, run_dir)
     if split is None:
         return None
-    store = read_json(split / SPLIT.config).get("store")
-    return Path(store) if isinstance(store, str) and store else None
+    return split_store_dir(split)
+
+
+def split_store_dir(split_dir: str | os.PathLike) -> Path | None:
+    """The array store a split folder's ``config.json`` names (``None`` when it names none)."""
+    store = read_json(Path(split_dir) / SPLIT.config).get("store")
+    return _recorded(store, split_dir) if isinstance(store, str) and store else None
 
 
 def split_rho(split_dir: str | os.PathLike) -> float | None:
@@ -177,4 +194,5 @@ __all__ = [
     "run_store_dir",
     "section_marker",
     "split_rho",
+    "split_store_dir",
 ]

@@ -234,3 +234,33 @@ def test_weights_are_checked_before_training(tmp_path):
         with pytest.raises(BreastlabInputError, match=why):
             AnomalyConfig(store="s", out="o", backbone="vgg11", weights=str(path)).validate()
     AnomalyConfig(store="s", out="o", backbone="vgg11", weights="imagenet").validate()
+
+
+def test_a_moved_run_finds_its_store_and_earlier_runs_still_evaluate(toy_store, tmp_path, monkeypatch):
+    """The run records its store relative to itself: the project (store and runs) moved elsewhere evaluates
+    with the same figures and resumes without training again. A run of an earlier version (the store as
+    typed, from the working folder) still evaluates; a store of another checksum is refused."""
+    import json
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(toy_store.path, project / "mips")
+    cfg = AnomalyConfig(store=str(project / "mips"), out=str(project / "runs" / "bce"), model="bce", width=8,
+                        depth=3, epochs=1, batch_size=8, folds=2, seeds=(0,), progress=False)  # fmt: skip
+    first = train_anomaly(cfg)
+    config = json.loads((project / "runs" / "bce" / "config.json").read_text())
+    assert (config["store"], config["out"]) == ("../../mips", "bce") and str(tmp_path) not in json.dumps(config)
+    before = evaluate_anomaly_run(first.run_dir, prevalence=0.1, repeats=3)
+    shutil.move(project, tmp_path / "moved")
+    run = tmp_path / "moved" / "runs" / "bce"
+    after = evaluate_anomaly_run(run, prevalence=0.1, repeats=3)
+    pd.testing.assert_frame_equal(after.balanced, before.balanced)
+    pd.testing.assert_frame_equal(after.pixel, before.pixel)
+    again = train_anomaly(AnomalyConfig(**{**cfg.__dict__, "store": str(tmp_path / "moved" / "mips"), "out": str(run)}))
+    pd.testing.assert_frame_equal(again.predictions, first.predictions)
+    monkeypatch.chdir(tmp_path / "moved")
+    (run / "config.json").write_text(json.dumps({**config, "store": "mips"}))  # as typed in the project folder
+    pd.testing.assert_frame_equal(evaluate_anomaly_run(run, prevalence=0.1, repeats=3).pixel, before.pixel)
+    (run / "config.json").write_text(json.dumps({**config, "store_checksum": "0" * 64}))
+    with pytest.raises(BreastlabInputError, match="no store with the checksum it was trained on"):
+        evaluate_anomaly_run(run, prevalence=0.1, repeats=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 import yaml
@@ -166,7 +167,9 @@ def test_train_config_yaml_repeats_the_run(toy, tmp_path, capsys):
     a, b = (json.loads((d / RUN.config).read_text()) for d in (first, second))
     assert a["fingerprint"] == b["fingerprint"]
     assert {k: v for k, v in a.items() if k != "out"} == {k: v for k, v in b.items() if k != "out"}
+    given = {d: os.path.relpath(d) for d in (first, second)}  # absolute paths saved from the working folder
     assert (second / RUN.config_yaml).read_text() == (first / RUN.config_yaml).read_text().replace(
-        f"out: {first}", f"out: {second}"
+        f"out: {given[first]}", f"out: {given[second]}"
     )
+    assert saved["out"] == given[first] and not os.path.isabs(saved["store"])
     capsys.readouterr()

@@ -15,9 +15,11 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+import yaml
 
 from breastlab.data.mammo._dataset import SOURCES_FILE
 from breastlab.data.phantom import make_mri_cohort
@@ -33,11 +35,13 @@ TCIA_STUDY_DATE = re.compile(r"\b\d{2}-\d{2}-(?:19|20)\d{2}-")  # "01-01-1990-NA
 SHARED_SUFFIXES = {".csv", ".json", ".parquet", ".txt", ".html", ".md"}
 
 
-def _texts(folder: Path) -> dict[Path, str]:
-    """Every shareable file under ``folder`` (the local sources file excluded) as text."""
+def _texts(folder: Path, yaml: bool = False) -> dict[Path, str]:
+    """Every shareable file under ``folder`` (the local sources file excluded) as text (``yaml``: the
+    config.yaml files too)."""
     out = {}
+    suffixes = SHARED_SUFFIXES | ({".yaml"} if yaml else set())
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name == SOURCES_FILE or path.suffix not in SHARED_SUFFIXES:
+        if not path.is_file() or path.name == SOURCES_FILE or path.suffix not in suffixes:
             continue
         if path.suffix == ".parquet":
             out[path] = pd.read_parquet(path).to_csv(index=False)
@@ -61,9 +65,9 @@ def _identifying_values(dicom_files: list[Path]) -> set[str]:
     return values
 
 
-def _scan(folder: Path, identifying: set[str], local_roots: list[Path]) -> list[str]:
+def _scan(folder: Path, identifying: set[str], local_roots: list[Path], yaml: bool = False) -> list[str]:
     found = []
-    for path, text in _texts(folder).items():
+    for path, text in _texts(folder, yaml).items():
         name = path.relative_to(folder)
         for value in identifying:
             if value in text:
@@ -336,3 +340,127 @@ def test_tables_with_uids_in_shared_columns_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(BreastlabInputError, match=r"findings.csv: column image_id holds DICOM UIDs"):
         read_image_table(tmp_path / "images.csv", tmp_path / "root", findings=tmp_path / "findings.csv")
+
+
+# ---------------------------------------------------------------------------- SpurBreast: split, run, report
+def _slice_store(path: Path, n_patients: int = 24, per_patient: int = 4) -> Path:
+    """A store of 24 px slices (a bright square marks the tumour ones) with a field-strength column."""
+    from breastlab.data.store import write_store
+
+    rng = np.random.default_rng(3)
+    rows, images = [], []
+    for p in range(n_patients):
+        for s in range(per_patient):
+            label = int(s < per_patient // 2)
+            img = rng.integers(0, 60, (24, 24)).astype(np.uint8)
+            if label:
+                img[8:16, 8:16] += 120
+            images.append(img)
+            rows.append({"image_id": f"Breast_MRI_{p + 1:03d}:{s}", "patient_id": f"Breast_MRI_{p + 1:03d}",
+                         "slice_index": s, "label": label, "field_strength_t": 1.5 if p % 2 else 3.0})  # fmt: skip
+    write_store(path, np.stack(images), pd.DataFrame(rows))
+    return path
+
+
+def _spurbreast_project(project: Path) -> dict[str, Path]:
+    """store -> curate splits -> train -> evaluate -> sweep -> export-split -> import-release, all inside
+    ``project`` (paths given absolute, the worst case); returns the folders a user shares."""
+    from breastlab.cli import main
+
+    store = _slice_store(project / "store")
+    splits = project / "splits"
+    assert main(["curate", "splits", "--store", str(store), "--feature", "field_strength_t", "--groups", "1.5",
+                 "3.0", "--out", str(splits), "--train", "12", "--val", "4", "--test", "6"]) == 0  # fmt: skip
+    split = splits / "field_strength_t" / "rep00"
+    run = project / "runs" / "r1"
+    assert main(["train", "--store", str(store), "--split", str(split), "--out", str(run), "--model", "small_cnn",
+                 "--epochs", "1", "--batch-size", "16", "--image-size", "24", "--device", "cpu",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert main(["evaluate", str(run), "--n-boot", "20"]) == 0
+    sweep = project / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"store": str(store), "split": str(split), "model": "small_cnn",
+                                     "optimizers": ["adam"], "lrs": [1e-3], "wds": [0.0], "epochs": 1,
+                                     "out": str(project / "sweeps" / "s1"),
+                                     "train": {"batch_size": 16, "image_size": 24, "progress": False}}))  # fmt: skip
+    assert main(["sweep", str(sweep)]) == 0
+    release = project / "release" / "field_strength"
+    assert main(["curate", "export-split", str(split), "--store", str(store), "--out", str(release)]) == 0
+    assert main(["curate", "import-release", str(release.parent), "--out", str(project / "imported")]) == 0
+    return {"store": store, "splits": splits, "split": split, "run": run, "sweeps": project / "sweeps",
+            "release": release.parent, "imported": project / "imported"}  # fmt: skip
+
+
+def test_spurbreast_outputs_hold_no_local_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split, run (config.json and config.yaml), evaluation, sweep trials, report and the imported release
+    name their inputs relative to themselves: no absolute path, neither of the data nor of the working folder."""
+    from breastlab.cli import main
+
+    project = tmp_path / "project"
+    work = project / "work"  # the working folder: inside the project, as a user runs the commands
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    folders = _spurbreast_project(project)
+    assert main(["report", str(folders["run"]), str(folders["sweeps"]), "--out", str(project / "report.html"),
+                 "--n-boot", "20"]) == 0  # fmt: skip
+    found = []
+    for name in ("splits", "run", "sweeps", "release", "imported"):
+        found += [f"{name}/{line}" for line in _scan(folders[name], set(), [tmp_path, work], yaml=True)]
+    html = (project / "report.html").read_text()
+    found += [f"report.html: {root}" for root in (tmp_path, work) if str(root) in html]
+    print("\n".join(found) or "clean")
+    assert not found
+    config = json.loads((folders["run"] / "config.json").read_text())
+    assert (config["store"], config["split"]) == ("../../store", "../../splits/field_strength_t/rep00")
+    assert json.loads((folders["split"] / "config.json").read_text())["store"] == "../../../store"
+
+
+def test_moved_project_still_evaluates_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project (store, splits, runs together) copied elsewhere: its runs evaluate and report there, with
+    the same figures and the gallery read from the copied store; the original is gone."""
+    from breastlab.cli import main
+    from breastlab.curate import check_split
+    from breastlab.evaluate.metrics import evaluate_run
+
+    monkeypatch.chdir(tmp_path)
+    folders = _spurbreast_project(tmp_path / "before")
+    first = json.loads((folders["run"] / "evaluation" / "metrics.json").read_text())
+    moved = tmp_path / "elsewhere" / "after"
+    shutil.copytree(tmp_path / "before", moved)
+    shutil.rmtree(tmp_path / "before")
+    run = moved / "runs" / "r1"
+    ev = evaluate_run(run, n_boot=20, reuse=False)
+    assert ev.run_dir == run
+    again = json.loads((run / "evaluation" / "metrics.json").read_text())
+    assert again["overall"] == first["overall"] and again["groups"] == first["groups"]
+    assert main(["report", str(run), str(moved / "sweeps"), "--out", str(tmp_path / "moved.html"),
+                 "--n-boot", "20"]) == 0  # fmt: skip
+    html = (tmp_path / "moved.html").read_text()
+    assert "Grad-CAM gallery" in html and "Gallery not available" not in html  # the copied store's slices
+    assert str(tmp_path) not in html
+    report = check_split(moved / "splits" / "field_strength_t" / "rep00")  # its store found from config.json
+    assert [c.passed for c in report.checks if c.name == "store_rows"] == [True], report.checks
+    assert main(["train", "--store", str(moved / "store"), "--split", str(moved / "splits" / "field_strength_t" /
+                 "rep00"), "--out", str(run), "--model", "small_cnn", "--epochs", "1", "--batch-size", "16",
+                 "--image-size", "24", "--device", "cpu", "--no-progress", "--resume"]) == 0  # fmt: skip
+
+
+def test_runs_of_earlier_versions_with_absolute_paths_still_evaluate_and_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run and split folders that recorded absolute paths (earlier versions) are read as they are."""
+    from breastlab.cli import main
+    from breastlab.schemas import run_split_dir, run_store_dir
+
+    monkeypatch.chdir(tmp_path)
+    folders = _spurbreast_project(tmp_path / "p")
+    run, split = folders["run"], folders["split"]
+    for path, keys in ((run / "config.json", {"store": folders["store"], "split": split}),
+                       (split / "config.json", {"store": folders["store"]})):  # fmt: skip
+        saved = json.loads(path.read_text())
+        path.write_text(json.dumps({**saved, **{k: str(v) for k, v in keys.items()}}))
+    config = json.loads((run / "config.json").read_text())
+    assert run_store_dir(config, run) == folders["store"] and run_split_dir(config, run) == split
+    assert main(["evaluate", str(run), "--n-boot", "20"]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "old.html"), "--n-boot", "20"]) == 0
+    html = (tmp_path / "old.html").read_text()
+    assert "Grad-CAM gallery" in html and "Gallery not available" not in html

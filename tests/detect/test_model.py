@@ -73,6 +73,27 @@ def test_train_resume_predict(tiny_store, tmp_path):
         load_detector(run, classes=("mass",))
 
 
+def test_run_records_its_store_relative_and_earlier_runs_still_resume(tiny_store, tmp_path):
+    """config.json names the store relative to the run (no local path); a run of an earlier version,
+    whose fingerprint holds the store as it was given, still resumes."""
+    import json
+    import os
+
+    from breastlab.runtime import load_torch, save_torch
+
+    run = tmp_path / "run"
+    train_detector(tiny_store, run, CFG, stop_after=1, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["store"] == os.path.relpath(tiny_store.path.resolve(), run.resolve())
+    assert str(tmp_path) not in json.dumps(saved)
+    given = str(tiny_store.path)  # what an earlier version recorded, in config.json and the checkpoint
+    (run / "config.json").write_text(json.dumps({**saved, "store": given}))
+    ck = load_torch(run / "checkpoint.pt")
+    save_torch({**ck, "fingerprint": {**ck["fingerprint"], "store": given}}, run / "checkpoint.pt")
+    train_detector(tiny_store, run, CFG, resume=True, progress=False)
+    assert pd.read_csv(run / "metrics.csv")["iteration"].tolist() == [1, 2] and (run / "model.pt").exists()
+
+
 def test_tta_flips_map_back():
     """A model whose output follows the image content: WBF of flips gives the identity box back."""
 

@@ -71,7 +71,7 @@ def test_rho_read_from_split_config(fake_sweep):
     import json
 
     cfg = json.loads((fake_sweep / "rho0.5" / "config.json").read_text())
-    assert rho_of(cfg) == 0.5
+    assert rho_of(cfg, fake_sweep / "rho0.5") == 0.5
 
 
 def test_gallery_picks_correct_and_shortcut_errors(fake_sweep):

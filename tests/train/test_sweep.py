@@ -73,7 +73,8 @@ def test_ray_backend_two_tiny_trials(toy_split, tmp_path):
     assert list(table["status"]) == ["done", "done"]
     for run in table["run_dir"]:
         assert (tmp_path / "ray" / "trials").exists() and run.startswith(str(tmp_path / "ray" / "trials"))
-        assert yaml.safe_load((Path(run) / "config.yaml").read_text())["out"] == run  # the sweep's out, as given
+        out = yaml.safe_load((Path(run) / "config.yaml").read_text())["out"]  # the sweep's out, from the working
+        assert not Path(out).is_absolute() and Path(out).resolve() == Path(run).resolve()  # folder: no local path
 
 
 def _train_parser():

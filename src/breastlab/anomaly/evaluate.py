@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastlab._io import recorded_path
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.evaluate.stats import (
@@ -234,6 +235,24 @@ class AnomalyEvaluation:
         }
 
 
+def run_store(run: Path, config: dict) -> ArrayStore:
+    """The MIP store the run in ``run`` was trained on: its config's ``"store"``, relative to the run folder.
+
+    Runs of earlier versions recorded it as typed (absolute, or relative to the working folder of the
+    training command); the store checksum the config records tells which place holds it."""
+    value, want = str(config["store"]), config.get("store_checksum")
+    places = [recorded_path(value, run)] + ([] if Path(value).is_absolute() else [Path(value)])
+    for place in places:
+        if (place / "store.json").is_file():
+            store = ArrayStore(place)
+            if want is None or store.checksum == want:
+                return store
+    raise BreastlabInputError(
+        f"{run}: its {RUN.config} names the store {value!r}, but no store with the checksum it was trained on "
+        f"is at {places[0]}; move the store back there (beside the run, as when it was trained)"
+    )
+
+
 def evaluate_anomaly_run(
     run_dir: str | os.PathLike, prevalence: float = 0.02, repeats: int = 200, seed: int = 0
 ) -> AnomalyEvaluation:
@@ -246,7 +265,7 @@ def evaluate_anomaly_run(
         raise BreastlabInputError(f"{run}: no predictions.parquet; train it first with `breastlab anomaly train`")
     config = json.loads((run / RUN.config).read_text())
     pred = pd.read_parquet(pred_path)
-    store = ArrayStore(config["store"])
+    store = run_store(run, config)
     balanced, lows, pixel = [], [], []
     for s, p in pred.groupby("seed", sort=True):
         balanced.append({"seed": s, **breast_level(p["label"], p["score"])})

@@ -38,7 +38,7 @@ import pandas as pd
 
 from breastlab._html import html_page, html_table, img_tag, png_uri, pyplot
 from breastlab._io import save_npy, write_json, write_table, write_text
-from breastlab.anomaly.evaluate import AnomalyEvaluation, comparison_table, low_prevalence_draws, mean_roc
+from breastlab.anomaly.evaluate import AnomalyEvaluation, comparison_table, low_prevalence_draws, mean_roc, run_store
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import ANOMALY_SECTION, RUN, SECTION, read_section_marker, section_marker
 
@@ -119,7 +119,6 @@ def _gallery_panels(ev: AnomalyEvaluation, pred: pd.DataFrame, per_kind: int):
     """True positives (highest scores), misses (lowest-scored abnormal breasts) and false alarms
     (highest-scored normal breasts) at the Youden threshold, with their images, heatmaps and boxes."""
     from breastlab.anomaly.train import load_heatmaps
-    from breastlab.data.store import ArrayStore
     from breastlab.evaluate.stats import youden
 
     if ev.kind != "run":  # a scores file: no images to show
@@ -132,7 +131,7 @@ def _gallery_panels(ev: AnomalyEvaluation, pred: pd.DataFrame, per_kind: int):
         pred[(pred["label"] == 0) & (pred["score"] >= thr)].nlargest(per_kind, "score"),
     ]
     config = json.loads((ev.run_dir / RUN.config).read_text())
-    store = ArrayStore(config["store"])
+    store = run_store(ev.run_dir, config)
     heat = load_heatmaps(ev.run_dir, int(pred["seed"].min()))
     boxes = store.findings[store.findings["finding_class"] == "tumour_box"].drop_duplicates("image_id")
     boxes = boxes.set_index("image_id")
@@ -309,7 +308,9 @@ def write_anomaly_section(evs: Sequence[AnomalyEvaluation], folder: str | os.Pat
         raise BreastlabInputError("write_anomaly_section: no evaluated runs")
     folder = Path(folder)
     models = [model_section(ev, name, per_kind) for ev, name in zip(evs, _unique_names(evs), strict=True)]
-    entries = [{"name": m.name, "model": m.model, "run_dir": m.run_dir, "files": m.save(folder)} for m in models]
+    entries = [  # the run folder by its name: the section is read without it, and holds no local path
+        {"name": m.name, "model": m.model, "run_dir": Path(m.run_dir).name, "files": m.save(folder)} for m in models
+    ]
     write_table(_comparison(models), folder / "comparison.csv")
     marker = section_marker(
         "anomaly",

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from breastlab._io import atomic_path, save_npy, write_json, write_table
+from breastlab._io import atomic_path, record_path, save_npy, write_json, write_table
 from breastlab.anomaly.fcdd import (
     FCDDNet,
     HSCScore,
@@ -250,6 +250,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     folds_dir = run / ".folds"
     folds_dir.mkdir(parents=True, exist_ok=True)
     config = {**dataclasses.asdict(cfg), "seeds": list(cfg.seeds), "store_checksum": store.checksum}
+    config |= {"store": record_path(cfg.store, run), "out": run.resolve().name}  # no local path in the run
     _check_resume(run, config)
     write_json(config, run / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
@@ -305,7 +306,7 @@ def _check_resume(run: Path, config: dict[str, Any]) -> None:
     if not path.exists():
         return
     old = json.loads(path.read_text())
-    ignore = {"out", "device", "progress"}
+    ignore = {"out", "device", "progress", "store"}  # the store is compared by its checksum, wherever it is
     diff = {k: (old.get(k), v) for k, v in config.items() if k not in ignore and old.get(k) != v}
     if diff:
         raise BreastlabInputError(f"{run}: holds a run with other settings {diff} (old, new); use another folder")

@@ -251,16 +251,17 @@ def save_config(args: argparse.Namespace, folder: str | Path) -> Path:
 
     Every option of the command is written, those left at their default too, except the ones
     that say how one call runs (``resume``, ``stop_after``). Relative paths stay relative: they
-    are read from the folder the command is run in, as on the command line.
+    are read from the folder the command is run in, as on the command line; absolute paths are
+    written relative to that folder too (no local path in a folder a user shares).
     """
     import yaml
 
-    from breastlab._io import write_text
+    from breastlab._io import option_path, write_text
     from breastlab.schemas import RUN
 
     parser: argparse.ArgumentParser = args.config_parser
     values = {
-        dest: _plain(getattr(args, dest, action.default))
+        dest: option_path(_plain(getattr(args, dest, action.default)))
         for dest, action in config_options(parser).items()
         if dest not in _NOT_SAVED
     }

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breastlab._io import recorded_path
 from breastlab.curate.splits import MANIFEST_COLUMNS, SPLITS, measured_rho, summarize
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import SPLIT
@@ -63,6 +64,13 @@ class CheckReport:
         )
 
 
+def _store_named(split_dir: Path, value: Any) -> Path | None:
+    """The store a split's config.json names (relative to the split folder; absolute in older splits)."""
+    if not isinstance(value, str) or not value:
+        return None
+    return recorded_path(value, split_dir)
+
+
 def _split_meta(split_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
     cfg_path, sum_path = split_dir / SPLIT.config, split_dir / SPLIT.summary
     saved = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
@@ -74,7 +82,7 @@ def _split_meta(split_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]
         "rho": cfg.get("rho", saved.get("rho")),
         "a": groups.get("A") if groups else None,
         "b": groups.get("B") if groups else None,
-        "store": (saved.get("data") or {}).get("source") or saved.get("store"),
+        "store": _store_named(split_dir, (saved.get("data") or {}).get("source") or saved.get("store")),
     }
     return meta, summary
 
@@ -105,7 +113,7 @@ def check_split(
         manifest = load_split(split)
         meta, saved_summary = _split_meta(Path(split))
         summary = summary if summary is not None else saved_summary
-    if store is None and meta["store"] and (Path(str(meta["store"])) / "store.json").exists():
+    if store is None and meta["store"] and (meta["store"] / "store.json").exists():
         store = meta["store"]
     kind = kind or meta["kind"]
     rho = rho if rho is not None else meta["rho"]

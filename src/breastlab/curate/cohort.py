@@ -250,4 +250,4 @@ def duke_slice_table(duke_dir: str | os.PathLike, buffer: int = 5) -> pd.DataFra
 
 def duke_cohort(duke_dir: str | os.PathLike, buffer: int = 5) -> Cohort:
     """:class:`Cohort` of the real Duke metadata (see :func:`duke_slice_table`)."""
-    return Cohort(duke_slice_table(duke_dir, buffer), source=f"duke:{Path(duke_dir).resolve()}:buffer={buffer}")
+    return Cohort(duke_slice_table(duke_dir, buffer), source=f"duke:{Path(duke_dir).resolve().name}:buffer={buffer}")

@@ -15,7 +15,9 @@ surgery_type, vertical_flip, baseline_high, baseline_mid, baseline_low, and
   slice occurs with different pixels, e.g. flipped);
 - ``OUT/splits/<feature>/``: a split folder (:data:`breastlab.schemas.SPLIT`) per feature, whose
   ``attribute`` comes from the clinical table joined on the patient ID (so
-  ``breastlab curate check`` can measure the correlation the release claims).
+  ``breastlab curate check`` can measure the correlation the release claims); its
+  ``config.json`` names the store relative to the split folder;
+- ``OUT/release_files.csv``: every PNG read (``path`` within the release folder) and its store row.
   For ``vertical_flip`` the attribute is recovered from the pixels: "flipped"
   when the image equals the vertical mirror of the same slice elsewhere in the
   release, "original" when it equals it, "unknown" without a counterpart.
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab._io import write_json, write_table
+from breastlab._io import record_path, write_json, write_table
 from breastlab.curate.features import display
 from breastlab.curate.splits import LAYOUT, summarize
 from breastlab.curate.spurbreast import SPURBREAST_FEATURES
@@ -153,7 +155,7 @@ def read_spurbreast_release(
     writer = StoreWriter(
         out / "store",
         shape=shape,
-        meta={"modality": "mri-slice", "source": "spurbreast-release", "release": str(Path(root).resolve())},
+        meta={"modality": "mri-slice", "source": "spurbreast-release", "release": Path(root).resolve().name},
     )
     done = writer.done_keys()
     patients = sorted(files["patient_id"].unique())
@@ -196,7 +198,8 @@ def read_spurbreast_release(
     splits = {}
     for feature, g in files.groupby("feature", sort=False):
         splits[feature] = _write_feature(out / "splits" / feature, feature, g, files, clinical, store)
-    write_table(files.drop(columns=["digest", "mirror"]), out / "release_files.csv")
+    within = [Path(os.path.relpath(p, root)).as_posix() for p in files["path"]]  # no local path in the table
+    write_table(files.drop(columns=["digest", "mirror"]).assign(path=within), out / "release_files.csv")
     return ReleaseImport(out / "store", splits, files)
 
 
@@ -253,7 +256,7 @@ def _write_feature(
             "column": column,
             "rho": 1.0 if kind != "baseline" else None,
             "groups": {"A": a, "B": b} if a else None,
-            "store": str(Path(store.path).resolve()),
+            "store": record_path(store.path, target),
             "store_checksum": store.checksum,
         },
         target / SPLIT.config,

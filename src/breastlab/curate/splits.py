@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from breastlab import __version__
-from breastlab._io import write_json, write_table
+from breastlab._io import record_path, write_json, write_table
 from breastlab.curate.cohort import Cohort, as_cohort
 from breastlab.curate.features import GroupSpec, assign_groups, display
 from breastlab.errors import BreastlabInputError
@@ -676,8 +676,10 @@ def write_split(split: Split, out: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_table(split.manifest, out / SPLIT.manifest)
     write_json(split.summary, out / SPLIT.summary)
-    prov = split.provenance
-    store = prov.get("source") if prov.get("store_checksum") else None  # the store the rows address, if any
+    prov = dict(split.provenance)
+    store = None
+    if prov.get("store_checksum") and prov.get("source"):  # the store the rows address, relative to the split
+        store = prov["source"] = record_path(prov["source"], out)
     write_json(
         {
             "layout": LAYOUT,

@@ -53,13 +53,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from breastlab._io import write_json
+from breastlab._io import record_path, write_json
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device, save_torch
-from breastlab.schemas import RUN
+from breastlab.schemas import RUN, read_json
 from breastlab.train.harness import Harness, Schedule, Step, check_run_folder
 
 ARCHS = ("fasterrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn", "small")
@@ -529,11 +529,14 @@ def train_detector(
     out = Path(out)
     fp = {
         "config": cfg.to_dict(),
-        "store": str(store.path),
+        "store": record_path(store.path, out),  # relative to the run: no local path in it
         "store_checksum": store.checksum,
         "rows": int(rows.size),
         "rows_sum": int(rows.sum()),
     }
+    saved = read_json(out / RUN.config)
+    if resume and saved.get("store") == str(store.path):  # a run of an earlier version (the store as given)
+        fp["store"] = saved["store"]
     check_run_folder(out, fp, resume, what="a detector run")
     device = resolve_device(cfg.device, DistInfo())
     torch.manual_seed(cfg.seed)

@@ -179,7 +179,7 @@ def write_detection_section(
         "detection",
         files,
         settings={**(settings or {}), "per_kind": per_kind},
-        store=None if store is None else str(store.path),
+        store=None if store is None else Path(store.path).name,  # by its name: no local path in the section
         working_threshold=thr,
         rates=list(next(iter(ev.froc.values())).rates) if ev.froc else [],
     )

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab._io import read_table, read_user_table, write_json, write_table
+from breastlab._io import read_table, read_user_table, record_path, recorded_path, write_json, write_table
 from breastlab._table import format_ci
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import EVALUATION, RUN, run_config
@@ -442,7 +442,10 @@ class RunEvaluation:
         sel = self.worst_group[self.worst_group["split"] == split]
         return float(sel["accuracy"].iloc[0]) if len(sel) else float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, folder: str | os.PathLike | None = None) -> dict[str, Any]:
+        """The evaluation as JSON values; ``folder``: where it is written (the run folder is recorded
+        relative to it; without it, by its name only)."""
+
         def records(df: pd.DataFrame) -> list[dict]:
             # Plain Python values at full precision (to_json would round to 10 digits); nan -> null.
             return [
@@ -452,7 +455,7 @@ class RunEvaluation:
 
         return {
             "name": self.name,
-            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "run_dir": None if not self.run_dir else record_path(self.run_dir, folder) if folder else self.run_dir.name,
             "n_boot": self.n_boot,
             "seed": self.seed,
             "level": self.level,
@@ -469,7 +472,15 @@ class RunEvaluation:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], predictions: pd.DataFrame | None = None, config: dict | None = None):
+    def from_dict(
+        cls,
+        d: dict[str, Any],
+        predictions: pd.DataFrame | None = None,
+        config: dict | None = None,
+        folder: str | os.PathLike | None = None,
+    ):
+        """The evaluation of :meth:`to_dict`; ``folder``: where it was read from (its recorded run folder is
+        read from there; earlier versions recorded it absolute)."""
         frame = lambda key: pd.DataFrame(key)  # noqa: E731
         return cls(
             name=d["name"],
@@ -482,7 +493,7 @@ class RunEvaluation:
             n_boot=int(d["n_boot"]),
             seed=int(d["seed"]),
             level=float(d["level"]),
-            run_dir=Path(d["run_dir"]) if d.get("run_dir") else None,
+            run_dir=None if not d.get("run_dir") else recorded_path(d["run_dir"], folder or "."),
             config=config or {},
             tumour_share=d["shortcut"].get("tumour_share_by_attribute", {}),
             predictions=predictions,
@@ -491,7 +502,7 @@ class RunEvaluation:
     def write(self, out_dir: str | os.PathLike) -> Path:
         """Write metrics.json, metrics.csv (overall), groups.csv, shortcut.csv into ``out_dir``."""
         out_dir = Path(out_dir)
-        write_json(self.to_dict(), out_dir / EVALUATION.metrics_json)
+        write_json(self.to_dict(out_dir), out_dir / EVALUATION.metrics_json)
         write_table(self.overall, out_dir / EVALUATION.metrics)
         write_table(self.groups, out_dir / EVALUATION.groups)
         write_table(self.shortcut, out_dir / EVALUATION.shortcut)
@@ -599,14 +610,14 @@ def evaluate_run(
     if reuse and cached.exists():
         saved = json.loads(cached.read_text())
         if saved.get("cache_key") == key:
-            ev = RunEvaluation.from_dict(saved, predictions=predictions, config=config)
-            ev.evaluation_dir = folder
+            ev = RunEvaluation.from_dict(saved, predictions=predictions, config=config, folder=folder)
+            ev.run_dir, ev.evaluation_dir = run_dir, folder  # where the run is now (it may have been moved)
             return ev
     ev = evaluate_predictions(predictions, n_boot=n_boot, seed=seed, level=level, name=run_name(run_dir, config))
     ev.run_dir, ev.config = run_dir, config
     if write:
         ev.write(folder)
-        write_json({**ev.to_dict(), "cache_key": key}, cached)
+        write_json({**ev.to_dict(folder), "cache_key": key}, cached)
         ev.evaluation_dir = folder
     return ev
 
@@ -728,7 +739,7 @@ def evaluate_predictions_file(
     }
     if out is not None:
         ev.write(out)
-        write_json({**ev.to_dict(), "input": ev.config}, Path(out) / EVALUATION.metrics_json)
+        write_json({**ev.to_dict(out), "input": ev.config}, Path(out) / EVALUATION.metrics_json)
     return ev
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastlab._io import write_json, write_table
+from breastlab._io import record_path, write_json, write_table
 from breastlab.data.store import write_store
 from breastlab.schemas import SPLIT
 
@@ -77,7 +77,12 @@ def make_toy_split(
     split = split[["row", "image_id", "patient_id", "label", "split", "attribute", "group", "transform"]]
     write_table(split, root / "split" / SPLIT.manifest)
     write_json(
-        {"store": str(root / "store"), "store_checksum": store.checksum, "rho": rho, "seed": seed},
+        {
+            "store": record_path(root / "store", root / "split"),
+            "store_checksum": store.checksum,
+            "rho": rho,
+            "seed": seed,
+        },
         root / "split" / SPLIT.config,
     )
     write_json(

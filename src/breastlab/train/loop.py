@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from breastlab._io import write_json, write_table
+from breastlab._io import record_path, write_json, write_table
 from breastlab.curate.split_store import load_split_manifest
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
@@ -389,8 +389,9 @@ def _run(cfg, store, man, names, parts, fp, dist: DistInfo, device, stop_after, 
         write_json(
             {
                 **dataclasses.asdict(cfg),
-                "store": str(Path(cfg.store).resolve()),
-                "split": str(Path(cfg.split).resolve()),
+                "out": run.resolve().name,  # the run's own folder: its name is enough
+                "store": record_path(cfg.store, run),  # relative to the run: no local path, movable together
+                "split": record_path(cfg.split, run),
                 "group_names": names,
                 "fingerprint": fp,
                 "num_classes": 2,

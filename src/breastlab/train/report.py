@@ -209,7 +209,7 @@ def gallery_selection(ev: RunEvaluation, per_kind: int = 4, seed: int = 0) -> pd
 def _store_of(run_dir: Path, config: dict):
     from breastlab.data.store import ArrayStore
 
-    store = run_store_dir(config)
+    store = run_store_dir(config, run_dir)
     if store is None:
         raise BreastlabInputError(
             f"{run_dir}: {RUN.config} names no array store ('{RUN.store}'), so no slices can be shown"
@@ -297,7 +297,7 @@ def _runs_table(evs: Sequence[RunEvaluation], rhos: Sequence[float | None]) -> s
     rows = []
     for ev, rho in zip(evs, rhos, strict=True):
         c = ev.config
-        split = run_split_dir(c)
+        split = run_split_dir(c, ev.run_dir or ".")  # only its name is shown
         rows.append(
             {
                 "run": ev.name,
@@ -412,7 +412,7 @@ def _shortcut_parts(
     published,
 ) -> list[str]:
     """The shortcut part of the page: runs, Table 2, rho curve, published-figure check, one section per run."""
-    rhos = [rho_of(ev.config) for ev in evs]
+    rhos = [None if ev.run_dir is None else rho_of(ev.config, ev.run_dir) for ev in evs]
     parts = [
         '<p class="note">Shortcut evaluation. Confidence intervals: percentile intervals of a '
         "bootstrap that resamples patients (all slices of a drawn patient together).</p>",
@@ -448,9 +448,9 @@ def _shortcut_parts(
     return parts
 
 
-def rho_of(config: dict) -> float | None:
-    """The correlation strength of a run's split (:func:`breastlab.schemas.split_rho`)."""
-    split = run_split_dir(config)
+def rho_of(config: dict, run_dir: str | os.PathLike) -> float | None:
+    """The correlation strength of the split of the run in ``run_dir`` (:func:`breastlab.schemas.split_rho`)."""
+    split = run_split_dir(config, run_dir)
     return None if split is None else split_rho(split)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from breastlab._io import write_table, write_text
+from breastlab._io import option_path, record_path, write_table, write_text
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import RUN
 from breastlab.train.loop import TrainConfig, train
@@ -173,7 +173,7 @@ def _trial_row(name: str, cfg: TrainConfig, status: str) -> dict[str, Any]:
     elif (run / RUN.metrics).exists():
         m = pd.read_csv(run / RUN.metrics)
         row.update({"epochs_done": int(m["epoch"].max()), "val_acc": float(m["val_acc"].max())})
-    row["run_dir"] = str(run)
+    row["run_dir"] = str(run)  # OUT/summary.csv records it relative to OUT
     return row
 
 
@@ -205,9 +205,11 @@ def train_options(cfg: TrainConfig, store: str, split: str, out: str) -> dict[st
     """The options of ``breastlab train`` that repeat the run ``cfg`` (the keys of its ``config.yaml``).
 
     ``store``, ``split`` and ``out`` are written as given (relative paths are read from the
-    working folder, as on the command line); ``cfg`` holds them resolved.
+    working folder, as on the command line; absolute ones are written relative to it);
+    ``cfg`` holds them resolved.
     """
-    options = {k: getattr(cfg, k) for k in _TRAIN_OPTIONS} | {"store": store, "split": split, "out": out}
+    paths = {"store": option_path(store), "split": option_path(split), "out": option_path(out)}
+    options = {k: getattr(cfg, k) for k in _TRAIN_OPTIONS} | paths
     return options | {"no_progress": not cfg.progress}
 
 
@@ -256,7 +258,8 @@ def summarise(trials: list[tuple[str, TrainConfig]], status: dict[str, str], out
         ok = table[table["best_score"].notna()]
         best = ok.loc[ok.groupby(["split", "model"])["best_score"].idxmax()].index
         table.loc[best, "selected"] = True
-    write_table(table, Path(out) / "summary.csv")
+    shared = table.assign(run_dir=[record_path(r, out) for r in table["run_dir"]])  # no local path in the file
+    write_table(shared, Path(out) / "summary.csv")
     return table
 
 
