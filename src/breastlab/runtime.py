@@ -130,16 +130,31 @@ def _collective_device(local: int) -> torch.device | None:
     return torch.device("cuda", local)
 
 
+def _chosen_gpu(device_pref: str) -> int | None:
+    """N of ``cuda:N`` (None for other values; :func:`resolve_device` refuses the invalid ones)."""
+    if not device_pref.startswith("cuda:"):
+        return None
+    try:
+        return torch.device(device_pref).index
+    except RuntimeError:
+        return None
+
+
 def init_dist(device_pref: str = "auto") -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already.
 
-    On GPUs (NCCL) each rank's current CUDA device becomes its ``LOCAL_RANK``.
+    On GPUs (NCCL) each rank's current CUDA device becomes its ``LOCAL_RANK``; in a group of one process
+    ``cuda:N`` keeps GPU N (as :func:`resolve_device` does), so the model and the collectives share it.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
-        return DistInfo(dist.get_rank(), dist.get_world_size(), local, group=True, device=_collective_device(local))
+        world = dist.get_world_size()
+        gpu = _chosen_gpu(device_pref) if world == 1 else None
+        return DistInfo(
+            dist.get_rank(), world, local, group=True, device=_collective_device(local if gpu is None else gpu)
+        )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
