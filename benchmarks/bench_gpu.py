@@ -12,9 +12,10 @@ where the study asks for them) on synthetic data written to a temporary store:
 * finding detection (``train_detector``): Faster R-CNN ResNet-50 FPN v2 (random weights: the
   machine may be offline), 1024 x 832 px mammograms, batch 4; inference: ``predict_images``.
 
-Inference precision on the GPU: bf16 autocast for SpurBreast (``predict_part`` uses it) and for the
-anomaly scores (as ``train_anomaly`` scores; FCDD's heatmaps in float32), bf16 autocast around the
-detector's ``predict_images`` here (``predict`` itself runs in float32), float32 for ``predict_proba``.
+Inference precision on the GPU: bf16 autocast with the final layer in float32 (float32 logits and
+scores) for SpurBreast's ``predict_part``, the classifier's ``predict_proba`` and the anomaly scores
+(as ``train_anomaly`` scores; FCDD's heatmaps in float32), bf16 autocast around the detector's
+``predict_images`` here (``predict`` itself runs in float32).
 
 Training images/s are the harness's measure (the training loop only, after ``cuda.synchronize``);
 the first round of each run includes kernel warm-up, so runs are two rounds or more. The whole script

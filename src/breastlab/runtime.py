@@ -8,7 +8,11 @@ it imports nothing of breastlab except the error types and the atomic file write
   so a stream for "epoch 3, crop boxes" never depends on how many numbers another stream drew.
 * :func:`resolve_device` -- ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N``; under DDP each rank its local GPU.
 * :func:`autocast_context` -- bf16 autocast on CUDA, nothing on the CPU (CPU results stay float32).
-* :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards.
+* :func:`inference_autocast`, :func:`float32_layers` -- prediction's precision: the network under bf16
+  autocast on CUDA, its final layer in float32 (scores are not rounded to bf16's 8 significant bits).
+* :func:`deterministic_kernels` -- deterministic kernels where the hardware has them, restored afterwards
+  (``CUBLAS_WORKSPACE_CONFIG`` is set when this module is imported, before CUDA is used; a warning
+  when CUDA came first).
 * :class:`DistInfo`, :func:`init_dist` -- rank / world of a ``torchrun`` (or ``launch_local``) job; under
   NCCL each rank on its local GPU, collectives of CPU tensors staged through it.
 * :func:`save_torch`, :func:`load_torch` -- checkpoints written atomically and read without pickle
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,16 +130,31 @@ def _collective_device(local: int) -> torch.device | None:
     return torch.device("cuda", local)
 
 
+def _chosen_gpu(device_pref: str) -> int | None:
+    """N of ``cuda:N`` (None for other values; :func:`resolve_device` refuses the invalid ones)."""
+    if not device_pref.startswith("cuda:"):
+        return None
+    try:
+        return torch.device(device_pref).index
+    except RuntimeError:
+        return None
+
+
 def init_dist(device_pref: str = "auto") -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1) or when one exists already.
 
-    On GPUs (NCCL) each rank's current CUDA device becomes its ``LOCAL_RANK``.
+    On GPUs (NCCL) each rank's current CUDA device becomes its ``LOCAL_RANK``; in a group of one process
+    ``cuda:N`` keeps GPU N (as :func:`resolve_device` does), so the model and the collectives share it.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
-        return DistInfo(dist.get_rank(), dist.get_world_size(), local, group=True, device=_collective_device(local))
+        world = dist.get_world_size()
+        gpu = _chosen_gpu(device_pref) if world == 1 else None
+        return DistInfo(
+            dist.get_rank(), world, local, group=True, device=_collective_device(local if gpu is None else gpu)
+        )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
@@ -173,11 +193,43 @@ def resolve_device(pref: str, dist: DistInfo | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+# cuBLAS is deterministic only with a fixed workspace, which it reads from this variable once per
+# process, at its first use: set when this module is imported, before a study can touch the GPU.
+_CUBLAS_VAR, _CUBLAS_DETERMINISTIC = "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
+_cublas_late = False  # the variable was set only after CUDA had been initialised in this process
+
+
+def _ask_deterministic_cublas() -> None:
+    """Set CUBLAS_WORKSPACE_CONFIG (a value the environment gives is kept); remember when it comes
+    after CUDA's initialisation, where cuBLAS may have read the variable already."""
+    global _cublas_late
+    if _CUBLAS_VAR in os.environ:
+        return
+    _cublas_late = torch.cuda.is_initialized()
+    os.environ[_CUBLAS_VAR] = _CUBLAS_DETERMINISTIC
+
+
+_ask_deterministic_cublas()
+
+
 @contextlib.contextmanager
 def deterministic_kernels(device: torch.device):
-    """Deterministic kernels where the hardware has them (restored afterwards)."""
+    """Deterministic kernels where the hardware has them (restored afterwards).
+
+    On CUDA, a warning says when cuBLAS may not be deterministic: CUDA was initialised in this process
+    before ``CUBLAS_WORKSPACE_CONFIG`` was set (by :mod:`breastlab.runtime`'s import or here).
+    """
     if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        _ask_deterministic_cublas()
+        if _cublas_late:
+            warnings.warn(
+                f"deterministic kernels: CUDA was initialised in this process before {_CUBLAS_VAR} was set, so "
+                "cuBLAS may keep its default workspace and its matrix products may differ from run to run; "
+                f"set {_CUBLAS_VAR}={_CUBLAS_DETERMINISTIC} in the environment before starting Python (or import "
+                "breastlab before using the GPU)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     prev = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -197,11 +249,51 @@ def autocast_context(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _float32_rerun(module: torch.nn.Module, args: tuple, out: Any) -> Any:
+    """Forward hook: an output autocast made in half precision is computed again in float32 from the
+    layer's inputs (as they came, bf16 values exactly representable in float32); other outputs stay."""
+    if not isinstance(out, torch.Tensor) or out.dtype not in _HALF:
+        return None
+    with torch.autocast(out.device.type, enabled=False):
+        return module.forward(*(a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args))
+
+
+@contextlib.contextmanager
+def float32_layers(*layers: torch.nn.Module):
+    """While open, ``layers`` give float32 outputs under autocast (outside autocast nothing changes).
+
+    bf16 keeps 8 significant bits: a logit of 3.2 is a multiple of 1/64, so the scores of
+    different images tie, and ranks, AUCs and thresholds follow the rounding. The final layer is a
+    small share of a network's work; computed in float32 from the bf16 features its outputs are
+    distinct again.
+    """
+    handles = [m.register_forward_hook(_float32_rerun) for m in layers]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def inference_autocast(device: torch.device, *heads: torch.nn.Module):
+    """Prediction's precision: the network under :func:`autocast_context` (bf16 on CUDA, whose tensor
+    cores run the convolutions about twice as fast as float32), its final layers ``heads`` in float32
+    (:func:`float32_layers`), so the scores are float32. On the CPU everything is float32, unchanged."""
+    with autocast_context(device), float32_layers(*heads):
+        yield
+
+
 __all__ = [
     "DistInfo",
     "autocast_context",
     "derive_seed",
     "deterministic_kernels",
+    "float32_layers",
+    "inference_autocast",
     "init_dist",
     "load_torch",
     "resolve_device",

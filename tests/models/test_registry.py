@@ -31,6 +31,12 @@ def test_models_give_two_logits(name, size, channels):
     assert out.shape == (1, 2)
     head = get_classifier(model, name)
     assert isinstance(head, nn.Linear) and head.out_features == 2
+    assert get_classifier(model) is head  # found from the model's class as well
+
+
+def test_classifier_of_a_model_the_registry_does_not_build_is_refused():
+    with pytest.raises(BreastlabInputError, match="model of class Sequential: not one get_model builds"):
+        get_classifier(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
 
 
 def _fake_imagenet(path):

@@ -90,3 +90,49 @@ def test_report_prints_no_negative_zero(report):
     text = re.sub(r'src="data:[^"]*"', "", report.read_text())
     assert "rule_kappa" in text  # the shortcut table, where a kappa near 0 once read "-0.000"
     assert re.findall(r"(?<![\w.])-0(?:\.0+)?(?![\d.])", text) == []
+
+
+def test_gallery_runs_grad_cam_on_the_device_of_the_users_model(ev, model_loader):
+    """A model a user's loader put on a GPU gets its input there. Here the model's first parameter sits on
+    the meta device (the stand-in GPU): moved there, the input is a CPU copy marked as moved, and the
+    model refuses an unmarked input as PyTorch refuses tensors on two devices."""
+    import torch
+    from torch import nn
+    from torch.overrides import TorchFunctionMode
+
+    from breastlab.train.report import gallery_figure
+
+    class ToStandIn(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            meta = [a for a in (*args[1:], kwargs.get("device")) if isinstance(a, torch.device) and a.type == "meta"]
+            if func is torch.Tensor.to and meta:
+                out = args[0].clone()
+                out.on_stand_in = True
+                return out
+            if func is torch.tensor and kwargs.get("device") == torch.device("meta"):
+                return func(*args, **{**kwargs, "device": None})
+            out = func(*args, **kwargs)
+            if func is torch.Tensor.detach and getattr(args[0], "on_stand_in", False):
+                out.on_stand_in = True  # Grad-CAM detaches its input: still on the same device
+            return out
+
+    class OnStandIn(nn.Module):
+        def __init__(self, net: nn.Module) -> None:
+            super().__init__()
+            self.anchor = nn.Parameter(torch.empty(0, device="meta"))  # where the model "is"
+            self.net = net
+
+        def forward(self, x):
+            if not getattr(x, "on_stand_in", False):
+                raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices")
+            return self.net(x)
+
+    def loader(run_dir):
+        model, cfg = model_loader(run_dir)
+        return OnStandIn(model), cfg
+
+    uri, sel = gallery_figure(ev, loader=model_loader, per_kind=2)
+    with ToStandIn():
+        moved, sel2 = gallery_figure(ev, loader=loader, per_kind=2)
+    assert moved == uri and sel2.equals(sel)  # the same Grad-CAM maps as on the CPU

@@ -137,3 +137,96 @@ def test_all_reduce_under_nccl_reduces_cpu_tensors_on_the_gpu(monkeypatch):
     assert seen[0] is cpu
     DistInfo(rank=0, world=1, device=torch.device("cuda", 0)).all_reduce(cpu)  # one rank: nothing to reduce
     assert len(seen) == 1
+
+
+def test_cublas_workspace_is_set_before_cuda_or_a_warning_says_it_came_late(monkeypatch):
+    """cuBLAS reads CUBLAS_WORKSPACE_CONFIG once, at its first use: importing breastlab.runtime sets it;
+    when CUDA was initialised before it was set, deterministic mode warns instead of trusting it."""
+    import warnings
+
+    from breastlab import runtime
+
+    cuda = torch.device("cuda", 0)
+    # importing the module set it (the test process has not initialised CUDA)
+    assert runtime.os.environ.get("CUBLAS_WORKSPACE_CONFIG") is not None
+    # set before CUDA: deterministic mode is silent
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(runtime, "_cublas_late", False)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    runtime._ask_deterministic_cublas()
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)  # another study used the GPU since
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(cuda):
+            assert torch.are_deterministic_algorithms_enabled()
+    # a value the environment gives is kept, and trusted
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(cuda):
+            pass
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    # unset while a CUDA context exists (e.g. the demo's earlier study): set now, with a warning
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    late = "CUDA was initialised in this process before CUBLAS_WORKSPACE_CONFIG"
+    with pytest.warns(RuntimeWarning, match=late), runtime.deterministic_kernels(cuda):
+        pass
+    assert runtime.os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    with pytest.warns(RuntimeWarning, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"), runtime.deterministic_kernels(cuda):
+        pass  # and every later time
+    # the CPU needs no cuBLAS: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with runtime.deterministic_kernels(torch.device("cpu")):
+            pass
+
+
+@pytest.mark.parametrize("pref,gpu", [("cuda:2", 2), ("cuda", 0), ("auto", 0)])
+def test_one_process_nccl_group_stays_on_the_chosen_gpu(monkeypatch, pref, gpu):
+    """A process group of one (created by the caller, as the benchmark does): ``cuda:N`` keeps GPU N for the
+    collectives and the current device, as resolve_device keeps it for the model; otherwise LOCAL_RANK's."""
+    import torch.distributed as dist
+
+    seen: dict = {}
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("set_device", d))
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_backend", lambda *a: "nccl")
+    monkeypatch.setattr(dist, "get_rank", lambda *a: 0)
+    monkeypatch.setattr(dist, "get_world_size", lambda *a: 1)
+    info = init_dist(pref)
+    assert seen == {"set_device": gpu} and info.device == torch.device("cuda", gpu) and info.group
+    device = resolve_device(pref, info)
+    assert device.index in (None, gpu)  # the model's device: cuda:N, or plain cuda (the current device)
+
+
+def test_ddp_of_a_one_process_group_gets_the_models_gpu(monkeypatch):
+    """DDP's device_ids: the chosen GPU of ``cuda:N``; for plain ``cuda`` the current device, where
+    ``Harness.place`` put the model (GPU 0 before, whatever the current device was)."""
+    from torch import nn
+
+    from breastlab.train import harness as harness_mod
+
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_ddp(module, device_ids=None):
+        asked.append(device_ids)
+        raise Stop
+
+    monkeypatch.setattr(harness_mod.nn.parallel, "DistributedDataParallel", fake_ddp)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for device in (torch.device("cuda", 2), torch.device("cuda"), torch.device("cpu")):
+        h = harness_mod.Harness(
+            model, opt, None, harness_mod.Schedule(), device, dist=DistInfo(group=True), progress=False
+        )
+        with pytest.raises(Stop):
+            h.fit(study=None)
+    assert asked == [[2], [3], None]

@@ -15,7 +15,8 @@ Semi-supervised training (Liznerski et al. 2021): the normal breasts of the trai
 plus ``n_abnormal`` of their abnormal breasts (all by default, none with ``n_abnormal=0``);
 with outlier exposure (``oe="confetti"``, automatic when no abnormal breast is used) every
 batch adds confetti-noise copies of its normal images as anomalies. Device selection and
-bf16 autocast on CUDA come from :mod:`breastlab.runtime`.
+bf16 autocast on CUDA come from :mod:`breastlab.runtime`; the held-out scores are computed with
+the network's final layer in float32 (not rounded to bf16, whose ties would move the AUCs).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from breastlab.anomaly.fcdd import (
 from breastlab.curate.patients import patient_kfold
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
-from breastlab.runtime import DistInfo, autocast_context, derive_seed, resolve_device
+from breastlab.runtime import DistInfo, autocast_context, derive_seed, float32_layers, resolve_device
 from breastlab.schemas import RUN
 from breastlab.train.harness import Harness, Schedule, Step
 from breastlab.transforms import resize_area, scale_to_unit
@@ -133,9 +134,17 @@ def loss_fn(model_name: str, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return F.binary_cross_entropy_with_logits(out.float()[:, 0], y.float())
 
 
+def final_layer(net: nn.Module) -> nn.Module:
+    """The layer that makes the network's output: FCDD's 1x1 convolution, the BCE / HSC linear layer."""
+    return net.head if isinstance(net, FCDDNet) else net.fc
+
+
 @torch.no_grad()
 def _scores(model_name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = net(x).float()
+    """Anomaly scores (B,) in float32: under autocast the final layer is computed in float32
+    (:func:`breastlab.runtime.float32_layers`), so scores are not rounded to bf16."""
+    with float32_layers(final_layer(net)):
+        out = net(x).float()
     if model_name == "fcdd":
         return out.flatten(1).mean(1)
     if model_name == "hsc":
@@ -245,7 +254,6 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
     _check_resume(run, config)
     write_json(config, run / RUN.config)
     device = resolve_device(cfg.device, DistInfo())
-    autocast = autocast_context(device)
     size = cfg.image_size or store.shape[0]
     labels = man["label"].to_numpy().astype(np.int64)
     speeds = []
@@ -267,7 +275,7 @@ def train_anomaly(cfg: AnomalyConfig) -> AnomalyRun:
         scores, heat = [], []
         for i in range(0, len(test_rows), 64):
             xb = load_images(store, test_rows[i : i + 64], cfg.image_size).to(device)
-            with autocast:
+            with autocast_context(device):
                 scores.append(_scores(cfg.model, net, xb).cpu())
             h = explain(cfg.model, net, xb).cpu()
             if h.shape[-1] != store.shape[0]:  # heatmaps live on the store's pixel grid (boxes are there)

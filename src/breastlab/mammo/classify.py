@@ -82,9 +82,9 @@ from breastlab.data._csv import read_text_csv
 from breastlab.data.store import ArrayStore
 from breastlab.errors import BreastlabInputError
 from breastlab.mammo.scenarios import CLASSES, Scenario, get_scenario, parse_scenarios
-from breastlab.models import check_weights, get_model, imagenet_weights_file, list_models
+from breastlab.models import check_weights, get_classifier, get_model, imagenet_weights_file, list_models
 from breastlab.presets import CPU_PRESET, PAPER_PRESET  # noqa: F401 - re-exported by breastlab.mammo
-from breastlab.runtime import derive_seed, load_torch, resolve_device, save_torch
+from breastlab.runtime import derive_seed, inference_autocast, load_torch, resolve_device, save_torch
 from breastlab.schemas import CLASSIFY_SECTION, RUN
 from breastlab.train.harness import Harness, Schedule, Step, config_fingerprint, digest
 from breastlab.transforms import resize_bilinear, scale_to_unit
@@ -554,14 +554,21 @@ def _pooled_batch(
 def predict_proba(
     model: nn.Module, images: MammoImages, positions: np.ndarray, image_size: int | None, batch_size: int = 128
 ) -> np.ndarray:
-    """Softmax probabilities (n, num_classes) of the images at ``positions``."""
+    """Softmax probabilities (n, num_classes) of the images at ``positions``.
+
+    On CUDA the network runs under bf16 autocast and its classifier in float32
+    (:func:`breastlab.runtime.inference_autocast`): the logits are float32, not rounded to bf16.
+    """
     model.eval()
     device = next(model.parameters()).device
+    head = get_classifier(model)
     out = []
     positions = np.asarray(positions, np.int64)
     for s in range(0, len(positions), batch_size):
         x = model_input(images, positions[s : s + batch_size], image_size, None, device)
-        out.append(torch.softmax(model(x).float(), 1).cpu())
+        with inference_autocast(device, head):
+            logits = model(x).float()
+        out.append(torch.softmax(logits, 1).cpu())
     return torch.cat(out).numpy().astype(np.float64) if out else np.empty((0, 0))
 
 

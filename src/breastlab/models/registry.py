@@ -110,10 +110,27 @@ def _set(module: nn.Module, path: str, new: nn.Module) -> None:
         setattr(parent, last, new)
 
 
-def get_classifier(model: nn.Module, name: str) -> nn.Linear:
-    """The final ``nn.Linear`` of a registry model (its input is the penultimate feature)."""
-    _check_name(name)
-    return _get(model, _PATHS[name][1])
+# class of a built model -> path of its classifier Linear (torchvision's ResNet class serves resnet18 and resnet50)
+_HEAD_OF_CLASS = {"SmallCNN": "fc", "ResNet": "fc", "AlexNet": "classifier.6", "VisionTransformer": "heads.head"}
+
+
+def get_classifier(model: nn.Module, name: str | None = None) -> nn.Linear:
+    """The final ``nn.Linear`` of a registry model (its input is the penultimate feature).
+
+    ``name``: the registry name the model was built with; None: found from the model's class.
+    """
+    if name is not None:
+        _check_name(name)
+        return _get(model, _PATHS[name][1])
+    kind = type(model).__name__
+    path = _HEAD_OF_CLASS.get(kind)
+    layer = _get(model, path) if path is not None else None
+    if not isinstance(layer, nn.Linear):
+        raise BreastlabInputError(
+            f"model of class {kind}: not one get_model builds (valid classes: {', '.join(sorted(_HEAD_OF_CLASS))}); "
+            "pass the registry name"
+        )
+    return layer
 
 
 def imagenet_weights_file(name: str) -> tuple[Path, list[Path]]:

@@ -238,7 +238,9 @@ class Harness:
     def fit(self, study: Any, stop_after: int | None = None) -> FitResult:
         """Train from ``done`` to ``schedule.total`` (at most ``stop_after`` epochs / iterations in this call)."""
         if self.dist.world > 1 or self.dist.group:
-            ids = [self.device.index if self.device.index is not None else 0] if self.device.type == "cuda" else None
+            ids = None
+            if self.device.type == "cuda":  # plain "cuda" is the current device, where place() put the model
+                ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         ctx = deterministic_kernels(self.device) if self.deterministic else contextlib.nullcontext()
         with ctx:

@@ -50,9 +50,9 @@ from breastlab.errors import BreastlabInputError
 from breastlab.models import get_classifier, get_model, list_models
 from breastlab.runtime import (
     DistInfo,
-    autocast_context,
     derive_seed,
     deterministic_kernels,
+    inference_autocast,
     init_dist,
     load_torch,
     resolve_device,
@@ -175,8 +175,13 @@ def predict_part(
     positions: np.ndarray | None = None,
     features_of: nn.Linear | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Probability of class 1, per-sample loss and (optionally) the input of ``features_of`` for a part."""
+    """Probability of class 1, per-sample loss and (optionally) the input of ``features_of`` for a part.
+
+    On CUDA the network runs under bf16 autocast and its classifier in float32
+    (:func:`breastlab.runtime.inference_autocast`): the logits are float32, not rounded to bf16.
+    """
     model.eval()
+    head = get_classifier(model, cfg.model)
     pos = np.arange(len(part)) if positions is None else positions
     probs, losses, feats = [], [], []
     hook = None
@@ -193,7 +198,7 @@ def predict_part(
                 device,
                 device.type == "cuda",
             )
-            with autocast_context(device):
+            with inference_autocast(device, head):
                 logits = model(x).float()
             y = torch.as_tensor(part.labels[p], device=device)
             losses.append(F.cross_entropy(logits, y, reduction="none").cpu())

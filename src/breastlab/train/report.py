@@ -224,7 +224,10 @@ def gallery_figure(
     per_kind: int = 4,
     seed: int = 0,
 ) -> tuple[str, pd.DataFrame]:
-    """Grid of test slices (top) with their Grad-CAM overlays (bottom), by kind. Returns (PNG URI, selection)."""
+    """Grid of test slices (top) with their Grad-CAM overlays (bottom), by kind. Returns (PNG URI, selection).
+
+    Grad-CAM runs on the device of the loader's model (its first parameter's; the CPU for a model without any).
+    """
     import torch
 
     from breastlab.models.gradcam import grad_cam
@@ -244,8 +247,11 @@ def gallery_figure(
         transforms=sel["transform"].fillna("").tolist(),
     )
     model.eval()
-    cams = grad_cam(model, x, target_class=torch.tensor(sel["pred"].to_numpy(dtype=np.int64))).numpy()
-    shown = x[:, 0].detach().numpy()
+    first = next(iter(model.parameters()), None)  # a user's model may sit on a GPU: its input goes there
+    device = first.device if first is not None else torch.device("cpu")
+    target = torch.tensor(sel["pred"].to_numpy(dtype=np.int64), device=device)
+    cams = grad_cam(model, x.to(device), target_class=target).detach().cpu().numpy()
+    shown = x[:, 0].detach().cpu().numpy()
     fig = gallery_grid(shown, cams, sel, f"Test slices: {ev.name}")
     return png_uri(fig), sel
 
