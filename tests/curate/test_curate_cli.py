@@ -53,7 +53,11 @@ def test_cli_splits_check_scan(slices, tmp_path, capsys):
     assert cfg["config"]["rho"] == 0.8 and cfg["config"]["repeat"] == 1 and cfg["data"]["store_checksum"]
     assert pd.read_csv(out / "splits.csv")["patients"].tolist()[:4] == [40, 20, 30, 8]
     assert main(["curate", "check", str(out), "--csv", str(tmp_path / "checks.csv")]) == 0
-    assert set(pd.read_csv(tmp_path / "checks.csv")["status"]) <= {"pass", "n/a"}
+    checks = pd.read_csv(tmp_path / "checks.csv")
+    assert set(checks["status"]) <= {"pass", "n/a"}
+    # the shared table names the split folders relative to itself, not by their absolute path
+    assert not checks["split_dir"].str.contains(str(tmp_path), regex=False).any()
+    assert all((tmp_path / d / "config.json").exists() for d in checks["split_dir"].unique())
     assert (
         main(
             [

@@ -190,6 +190,8 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
     table = pd.concat([r.to_frame() for r in reports], ignore_index=True)
     failed = [r.path for r in reports if not r.ok]
     csv = args.csv or (os.path.join(args.out, "check.csv") if args.out else None)
+    # the file names each split folder relative to itself; the screen as it was typed
+    shared = pd.concat([r.to_frame(os.path.dirname(os.path.abspath(csv))) for r in reports]) if csv else table
     title = f"{len(reports)} split dir(s): {len(reports) - len(failed)} pass, {len(failed)} fail"
     if len(reports) > 1:  # one line per directory; every check goes to --csv
         table_short = pd.DataFrame(
@@ -208,9 +210,9 @@ def _cmd_curate_check(args: argparse.Namespace) -> int:
         if csv:
             from breastlab._io import write_table
 
-            write_table(table, csv)
+            write_table(shared.reset_index(drop=True), csv)
     else:
-        emit(table, title, csv_path=csv)
+        emit(shared.reset_index(drop=True), title, csv_path=csv, shown=table)
     return 1 if failed else 0
 
 

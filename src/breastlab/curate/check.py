@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from breastlab._io import recorded_path
+from breastlab._io import record_path, recorded_path
 from breastlab.curate.splits import MANIFEST_COLUMNS, SPLITS, measured_rho, summarize
 from breastlab.errors import BreastlabInputError
 from breastlab.schemas import SPLIT
@@ -54,13 +54,13 @@ class CheckReport:
     def ok(self) -> bool:
         return all(c.passed is not False for c in self.checks)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, relative_to: str | os.PathLike | None = None) -> pd.DataFrame:
+        """One row per check; ``relative_to``: the folder of the file the rows go to, which then names the
+        split folder relative to itself (no absolute local path in a shared table)."""
         status = {True: "pass", False: "FAIL", None: "n/a"}
+        where = self.path if relative_to is None else record_path(self.path, relative_to)
         return pd.DataFrame(
-            [
-                {"split_dir": self.path, "check": c.name, "status": status[c.passed], "detail": c.detail}
-                for c in self.checks
-            ]
+            [{"split_dir": where, "check": c.name, "status": status[c.passed], "detail": c.detail} for c in self.checks]
         )
 
 
