@@ -32,7 +32,9 @@ def synthetic_mammo(rng, h=96, w=80, kind=None):
     return img, boxes
 
 
-def make_store(path, n=8, seed=0, spacing=1.0, kinds=("mass", "calcification", None)):
+def make_store(path, n=8, seed=0, spacing=1.0, kinds=("mass", "calcification", None), layout="ragged"):
+    """``layout="fixed"``: the same images (all one size) as one canvas array, the layout of
+    ``mammo preprocess --layout fixed`` (whose manifest has no per-image height and width)."""
     rng = np.random.default_rng(seed)
     images, man, fin = [], [], []
     for i in range(n):
@@ -64,6 +66,8 @@ def make_store(path, n=8, seed=0, spacing=1.0, kinds=("mass", "calcification", N
                 }
             )
     findings = pd.DataFrame(fin, columns=["image_id", "finding_id", "finding_class", "x0", "y0", "x1", "y1"])
+    if layout == "fixed":
+        return write_store(path, np.stack(images), pd.DataFrame(man), findings, layout="fixed")
     return write_store(path, images, pd.DataFrame(man), findings, layout="ragged")
 
 

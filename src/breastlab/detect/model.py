@@ -57,6 +57,7 @@ from breastlab._io import record_path, write_json
 from breastlab.data.mammo.vocabulary import FINDING_CLASSES
 from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
+from breastlab.detect.select import store_images
 from breastlab.errors import BreastlabInputError
 from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device, save_torch
 from breastlab.schemas import RUN, read_json
@@ -364,7 +365,7 @@ def store_targets(store: ArrayStore, cfg: DetectorConfig) -> dict[str, pd.DataFr
         return {}
     f = f[f["finding_class"].isin(cfg.classes)]
     f = f[f[BOX].notna().all(axis=1)]
-    man = store.manifest
+    man = store_images(store)
     shapes = {str(i): (int(h), int(w)) for i, h, w in zip(man["image_id"], man["height"], man["width"], strict=True)}
     f = check_box_table(f, f"{store.path}/findings.parquet", shapes=shapes, classes=tuple(cfg.classes))
     return {k: v for k, v in f.groupby("image_id")}

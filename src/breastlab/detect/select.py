@@ -31,10 +31,22 @@ def split_rows(store: ArrayStore, split: str) -> np.ndarray | None:
     return manifest.index[manifest["split"] == split].to_numpy()
 
 
+def store_images(store: ArrayStore) -> pd.DataFrame:
+    """The store's manifest with each image's ``height`` and ``width`` in stored pixels: a ragged store's
+    manifest holds them; every image of a fixed-layout store (the chest wall at column 0 of one canvas,
+    at the store's spacing) has the canvas's size."""
+    manifest = store.manifest
+    if {"height", "width"} <= set(manifest.columns) or store.layout != "fixed":
+        return manifest
+    height, width = store.shape
+    return manifest.assign(height=int(height), width=int(width))
+
+
 def split_images(store: ArrayStore, split: str) -> pd.DataFrame:
-    """The manifest rows of the split ``split`` (every image for ``"all"``)."""
+    """The manifest rows of the split ``split`` (every image for ``"all"``), with their sizes (:func:`store_images`)."""
     rows = split_rows(store, split)
-    return store.manifest if rows is None else store.manifest.iloc[rows]
+    images = store_images(store)
+    return images if rows is None else images.iloc[rows]
 
 
 def read_detections(path: str | os.PathLike) -> pd.DataFrame:
@@ -119,4 +131,5 @@ __all__ = [
     "read_detections",
     "split_images",
     "split_rows",
+    "store_images",
 ]
