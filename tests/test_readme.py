@@ -236,7 +236,7 @@ def _mammo(work: Path, phantom: Path) -> dict[str, Path]:
 
 
 def _mammo_extra(argv: list[str]) -> list[str]:
-    return ["--preset", "cpu", "--weights", "none", "--iterations", "4", "--scenario", "malignant_vs_rest",
+    return ["--preset", "cpu", "--iterations", "4", "--scenario", "malignant_vs_rest",
             "--train-patients", "6", "--test-fraction", "0.3", "--n-boot", "20", "--no-progress"]  # fmt: skip
 
 

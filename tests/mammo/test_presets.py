@@ -33,3 +33,13 @@ def test_bad_names_are_clear_errors():
         preset_config("gpu")
     with pytest.raises(BreastlabInputError, match="unknown classifier settings \\['learning_rate'\\]"):
         preset_config("cpu", learning_rate=0.1)
+
+
+def test_default_weights_follow_the_model():
+    """ImageNet initialisation where the model has ImageNet weights, random where it has none: the cpu
+    preset's small_cnn trains as the README's `mammo classify STORE --preset cpu` says, without --weights."""
+    assert preset_config("cpu").weights is None
+    assert preset_config("paper").weights == "imagenet"
+    assert preset_config("cpu", model="resnet18").weights == "imagenet"
+    assert preset_config("paper", weights="none").weights is None
+    assert preset_config("cpu", weights="imagenet").weights == "imagenet"  # asked for: refused when built

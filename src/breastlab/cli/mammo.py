@@ -57,7 +57,12 @@ def add(sub: argparse._SubParsersAction) -> None:
         "the options below override it",
     )
     c.add_argument("--model", default=None, help="registry model: alexnet (paper), resnet18, resnet50, small_cnn")
-    c.add_argument("--weights", default="imagenet", help="imagenet (torch hub cache, never downloaded), none, or PATH")
+    c.add_argument(
+        "--weights",
+        default="default",
+        help="imagenet (torch hub cache, never downloaded), none, or PATH (default: imagenet where the model has "
+        "ImageNet weights, as the paper preset's alexnet; none for the cpu preset's small_cnn, which has none)",
+    )
     c.add_argument("--iterations", type=positive_int, default=None, help="training iterations (default: the preset's)")
     c.add_argument(
         "--pretrain-iterations", type=positive_int, default=None, help="iterations on dataset A (default: same)"

@@ -36,7 +36,15 @@ from torch import nn
 
 from breastlab.errors import BreastlabInputError
 
-__all__ = ["get_model", "list_models", "get_classifier", "SmallCNN", "check_weights", "imagenet_weights_file"]
+__all__ = [
+    "get_model",
+    "list_models",
+    "get_classifier",
+    "SmallCNN",
+    "check_weights",
+    "has_imagenet_weights",
+    "imagenet_weights_file",
+]
 
 
 class SmallCNN(nn.Module):
@@ -88,6 +96,13 @@ _PATHS: dict[str, tuple[str, str]] = {**_TORCHVISION, "small_cnn": ("features.0"
 def list_models() -> list[str]:
     """Names accepted by :func:`get_model`."""
     return sorted(_PATHS)
+
+
+def has_imagenet_weights(name: str) -> bool:
+    """Whether torchvision publishes ImageNet weights for the registry model ``name`` (breastlab's own
+    models, such as ``small_cnn``, have none)."""
+    _check_name(name)
+    return name not in _CUSTOM
 
 
 def _check_name(name: str) -> None:
