@@ -300,6 +300,9 @@ def test_cli_mammo_classify(tmp_path: Path, capsys) -> None:
     assert rc == 0
     out = capsys.readouterr().out
     assert "malignant_vs_negative" in out and (tmp_path / "out" / "report.html").exists()
+    # the strategy keeps the paper's name; screen and report say that this run had no ImageNet weights
+    random_init = "strategy imagenet started small_cnn from random initialisation (weights none)"
+    assert f"note: {random_init}" in out and random_init in (tmp_path / "out" / "report.html").read_text()
     pred = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
     assert sorted(pred["part"].unique()) == ["fold0", "fold1", "fold2"]
     assert pred["image_id"].is_unique  # each image scored once, by the model that did not see its patient

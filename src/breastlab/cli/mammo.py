@@ -240,6 +240,8 @@ def _cmd_mammo_classify(args: argparse.Namespace) -> int:
     emit(res.results, title="AUC per scenario")
     if not res.comparisons.empty:
         emit(res.comparisons, title="DeLong comparison of strategies")
+    for note in res.notes:
+        print(f"note: {note}")
     print(f"report: {write_classify_report(res)}")
     return 0
 

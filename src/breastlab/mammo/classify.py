@@ -819,6 +819,8 @@ def classify(
         )
     out = Path(out)
     notes: list[str] = []
+    if "imagenet" in strats and cfg.weights is None:  # the strategy's name says what the paper did, not this run
+        notes.append(f"strategy imagenet started {cfg.model} from random initialisation (weights none), not ImageNet")
     b = load_images(store, sites, site)
     a = None
     if any(s != "imagenet" for s in strats):
