@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from breastlab.runtime import load_torch
 from breastlab.train import TrainConfig, train
 from breastlab.train.ddp import launch_local
 
@@ -32,8 +33,8 @@ def test_two_process_training_equals_single_process(toy_split, tmp_path):
 
     train(cfg("single", "groupdro"))
     launch_local(cfg("ddp", "groupdro"), nprocs=2)
-    a = torch.load(tmp_path / "single" / "best.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "ddp" / "best.pt", weights_only=False)["model"]
+    a = load_torch(tmp_path / "single" / "best.pt")["model"]
+    b = load_torch(tmp_path / "ddp" / "best.pt")["model"]
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     print("max weight difference single vs 2 ranks:", diff)
     for k in a:
@@ -79,7 +80,7 @@ def test_one_process_group_trains_through_ddp_with_the_single_process_result(toy
     finally:
         dist.destroy_process_group()
     assert wrapped == [True]
-    a = torch.load(tmp_path / "single" / "best.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "group" / "best.pt", weights_only=True)["model"]
+    a = load_torch(tmp_path / "single" / "best.pt")["model"]
+    b = load_torch(tmp_path / "group" / "best.pt")["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-6)

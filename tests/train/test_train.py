@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score
 from breastlab._io import write_json
 from breastlab.cli import main
 from breastlab.errors import BreastlabInputError
+from breastlab.runtime import load_torch
 from breastlab.train import TrainConfig, TrainingDivergedError, load_run_model, preprocess_eval, train
 from breastlab.train import loop as loop_mod
 from breastlab.train._synthetic import make_toy_split
@@ -89,8 +90,8 @@ def test_resume_equals_uninterrupted_run(toy_split, tmp_path):
         resumed = train(
             _cfg(toy_split, tmp_path / f"b{method}", epochs=2, optimizer="sgd", lr=3e-2, method=method), resume=True
         )
-        a = torch.load(tmp_path / f"a{method}" / "checkpoint.pt", weights_only=False)
-        b = torch.load(tmp_path / f"b{method}" / "checkpoint.pt", weights_only=False)
+        a = load_torch(tmp_path / f"a{method}" / "checkpoint.pt")
+        b = load_torch(tmp_path / f"b{method}" / "checkpoint.pt")
         for k in a["model"]:
             assert torch.equal(a["model"][k], b["model"][k]), k
         torch.testing.assert_close(a["objective"]["q"], b["objective"]["q"], rtol=0, atol=0)
@@ -146,7 +147,7 @@ def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_last_checkpoint(toy_spl
     with pytest.raises(TrainingDivergedError, match="epoch 2, batch 2") as err:
         train(_cfg(toy_split, run, epochs=3))
     assert "checkpoint" in str(err.value)
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    ckpt = load_torch(run / "checkpoint.pt")
     assert ckpt["epoch"] == 1 and (run / "best.pt").exists()
     assert len(pd.read_csv(run / "metrics.csv")) == 1
     assert not (run / "predictions.parquet").exists()
