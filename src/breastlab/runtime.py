@@ -252,13 +252,30 @@ def autocast_context(device: torch.device):
 _HALF = (torch.float16, torch.bfloat16)
 
 
+def holds_half(x: Any) -> bool:
+    """Whether ``x`` (a tensor, or lists / tuples of them) holds a half-precision (bf16 / fp16) tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.dtype in _HALF
+    return isinstance(x, list | tuple) and any(holds_half(v) for v in x)
+
+
+def to_float32(x: Any) -> Any:
+    """``x`` (a tensor, or lists / tuples of them) with its half-precision tensors as float32, the rest
+    as it is: where bf16's 8 significant bits would round a result (scores, box coordinates) away."""
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.dtype in _HALF else x
+    if isinstance(x, list | tuple):
+        return type(x)(to_float32(v) for v in x)
+    return x
+
+
 def _float32_rerun(module: torch.nn.Module, args: tuple, out: Any) -> Any:
     """Forward hook: an output autocast made in half precision is computed again in float32 from the
     layer's inputs (as they came, bf16 values exactly representable in float32); other outputs stay."""
     if not isinstance(out, torch.Tensor) or out.dtype not in _HALF:
         return None
     with torch.autocast(out.device.type, enabled=False):
-        return module.forward(*(a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args))
+        return module.forward(*to_float32(args))
 
 
 @contextlib.contextmanager
@@ -293,9 +310,11 @@ __all__ = [
     "derive_seed",
     "deterministic_kernels",
     "float32_layers",
+    "holds_half",
     "inference_autocast",
     "init_dist",
     "load_torch",
     "resolve_device",
     "save_torch",
+    "to_float32",
 ]

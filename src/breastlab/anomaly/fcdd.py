@@ -33,23 +33,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from breastlab.errors import BreastlabInputError
+from breastlab.runtime import to_float32
 
 EPS = 1e-9
 
 
 # ============================================================================ loss
-def _float32_at_least(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision values (bf16 / fp16, e.g. a network's output under autocast) as float32.
-
-    ``sqrt(v + 1) - 1`` cancels: in bf16 (8 significant bits) ``v + 1`` is 1 for every ``v < 2**-8``, so
-    a well-trained FCDD's small A(X) would all be 0 and the rest multiples of 2**-7.
-    """
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
 def pseudo_huber(x: torch.Tensor) -> torch.Tensor:
-    """``sqrt(x^2 + 1) - 1`` elementwise (FCDD's A(X) applied to phi(X)); at least float32."""
-    x = _float32_at_least(x)
+    """``sqrt(x^2 + 1) - 1`` elementwise (FCDD's A(X) applied to phi(X)); at least float32.
+
+    ``sqrt(v + 1) - 1`` cancels: in bf16 (8 significant bits) ``v + 1`` is 1 for every ``v < 2**-8``, so a
+    well-trained FCDD's small A(X) would all be 0 and the rest multiples of 2**-7: half precision is
+    computed in float32 (:func:`breastlab.runtime.to_float32`).
+    """
+    x = to_float32(x)
     return torch.sqrt(x * x + 1.0) - 1.0
 
 
@@ -85,7 +82,7 @@ def _semi_supervised(s: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.
 
 def hsc_score(z: torch.Tensor) -> torch.Tensor:
     """HSC anomaly score ``sqrt(||z||^2 + 1) - 1`` of feature vectors ``z`` (B, d); at least float32."""
-    return torch.sqrt((_float32_at_least(z).flatten(1) ** 2).sum(dim=1) + 1.0) - 1.0
+    return torch.sqrt((to_float32(z).flatten(1) ** 2).sum(dim=1) + 1.0) - 1.0
 
 
 def hsc_loss(z: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

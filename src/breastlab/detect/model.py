@@ -59,7 +59,7 @@ from breastlab.data.store import ArrayStore
 from breastlab.detect._boxes import BOX, check_box_table, empty_detections, nms_merge, weighted_box_fusion
 from breastlab.detect.select import store_images
 from breastlab.errors import BreastlabInputError
-from breastlab.runtime import DistInfo, derive_seed, load_torch, resolve_device, save_torch
+from breastlab.runtime import DistInfo, derive_seed, holds_half, load_torch, resolve_device, save_torch, to_float32
 from breastlab.schemas import RUN, read_json
 from breastlab.train.harness import Harness, Schedule, Step, check_run_folder
 
@@ -162,31 +162,13 @@ def _no_resize_transform(model: nn.Module) -> None:
     model.transform = _Transform(old.min_size, old.max_size, old.image_mean, old.image_std, size_divisible=32)
 
 
-_HALF = (torch.float16, torch.bfloat16)
-
-
-def _float32(x: Any) -> Any:
-    """``x`` (a tensor, or lists / tuples of them) with half-precision tensors as float32."""
-    if isinstance(x, torch.Tensor):
-        return x.float() if x.dtype in _HALF else x
-    if isinstance(x, list | tuple):
-        return type(x)(_float32(v) for v in x)
-    return x
-
-
-def _has_half(x: Any) -> bool:
-    if isinstance(x, torch.Tensor):
-        return x.dtype in _HALF
-    return isinstance(x, list | tuple) and any(_has_half(v) for v in x)
-
-
 def _float32_outputs(_module: nn.Module, _inputs: Any, out: Any) -> Any:
-    return _float32(out) if _has_half(out) else None
+    return to_float32(out) if holds_half(out) else None
 
 
 def _float32_anchor_inputs(_module: nn.Module, args: tuple) -> tuple | None:
     image_list, feature_maps = args
-    if not _has_half(feature_maps):
+    if not holds_half(feature_maps):
         return None
     # the generator reads the maps' shape, dtype and device only: float32 stand-ins of no memory
     stand_ins = [torch.empty((), dtype=torch.float32, device=f.device).expand(f.shape) for f in feature_maps]
