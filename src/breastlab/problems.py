@@ -55,8 +55,9 @@ class ProblemLog:
 # A DICOM UID (PS3.5 9.1): numeric components separated by dots, at least three, 12+ characters; also
 # where a file suffix follows it (``<SOPInstanceUID>.dcm``, as PACS exports name files)
 _UID = re.compile(r"(?<![\w.])[0-2](?:\.(?:0|[1-9][0-9]*)){2,}(?=\.[A-Za-z]|[^\w.]|$)")
-# A date in a name: TCIA's study folders (``01-01-1990-NA-...``) and ``20230115`` / ``2023-01-15``
-_DATE_IN_NAME = re.compile(r"(?<!\d)(?:\d{2}-\d{2}-(?:19|20)\d{2}|(?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?!\d)")
+# A date in a name: TCIA's study folders (``01-01-1990-NA-...``) and ``20230115`` / ``2023-01-15`` (the scans
+# write such folder names as wildcards, shared outputs as pseudonyms)
+DATE_IN_NAME = re.compile(r"(?<!\d)(?:\d{2}-\d{2}-(?:19|20)\d{2}|(?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?!\d)")
 
 
 def mask_uids(text: str) -> str:
@@ -75,7 +76,7 @@ def shareable_name(name: str, prefix: str) -> str:
     for the same name, so series and files stay distinguishable without naming their UIDs."""
     import hashlib
 
-    if not holds_uid(name) and not _DATE_IN_NAME.search(str(name)):
+    if not holds_uid(name) and not DATE_IN_NAME.search(str(name)):
         return str(name)
     return prefix + hashlib.sha256(str(name).encode("utf-8")).hexdigest()[:12]
 

@@ -26,7 +26,7 @@ import pandas as pd
 from breastlab._io import write_table
 from breastlab.data.mri_volumes import NIFTI_SUFFIXES, frame_count, header_number, header_seconds, read_header
 from breastlab.errors import BreastlabInputError
-from breastlab.problems import ProblemLog
+from breastlab.problems import DATE_IN_NAME, ProblemLog
 
 PHASE_COLUMNS = ("pre", "post1", "post2", "post3", "post4")
 BOX_COLUMNS = ("start_row", "end_row", "start_column", "end_column", "start_slice", "end_slice")
@@ -200,7 +200,6 @@ def series_reference(files: Sequence[str], folder_files: dict[str, int]) -> str:
     )
 
 
-_DATE_IN_NAME = re.compile(r"(?<!\d)(?:\d{2}-\d{2}-(?:19|20)\d{2}|(?:19|20)\d{2}-?[01]\d-?[0-3]\d)(?!\d)")
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -209,11 +208,11 @@ def undated(folder: str) -> str:
     rest escaped for glob); unchanged where no name holds a date. :func:`resolve_series` finds the
     folder again (it must be the only match)."""
     parts = Path(folder).parts
-    if not any(_DATE_IN_NAME.search(p) for p in parts):
+    if not any(DATE_IN_NAME.search(p) for p in parts):
         return folder
     import glob
 
-    return "/".join("*".join(glob.escape(piece) for piece in _DATE_IN_NAME.split(p)) for p in parts)
+    return "/".join("*".join(glob.escape(piece) for piece in DATE_IN_NAME.split(p)) for p in parts)
 
 
 def resolve_cell(root: Path, rel: str, column: str) -> Path:
